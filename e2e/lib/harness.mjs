@@ -1,0 +1,187 @@
+// The real parts an end-to-end test needs: the gatehouse binary with its own data
+// directory and config on a free loopback port, Debian's Chromium, and TOTP codes.
+
+import { spawn, execFileSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const root = path.resolve(here, '..', '..');
+export const artifacts = path.join(root, 'e2e', 'artifacts');
+
+/** The gatehouse binary the test command built. */
+export function gatehouseBin() {
+  const bin = process.env.GATEHOUSE_BIN;
+  if (!bin || !fs.existsSync(bin)) {
+    throw new Error(`GATEHOUSE_BIN must name the built gatehouse binary (got ${bin}); run ./scripts/test`);
+  }
+  return bin;
+}
+
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Starts a real proxy with a fresh data directory. `extraConfig` is appended to the
+ * TOML config. Returns helpers to add users, call the API and stop it.
+ */
+export async function startProxy(extraConfig = '') {
+  const port = await freePort();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+  const url = `https://localhost:${port}`;
+  const config = path.join(dir, 'gatehouse.toml');
+  fs.writeFileSync(
+    config,
+    [
+      `listen = "127.0.0.1:${port}"`,
+      `public_url = "${url}"`,
+      `data_dir = "data"`,
+      `web_root = "${path.join(root, 'dist')}"`,
+      extraConfig,
+    ].join('\n'),
+  );
+  const log = fs.openSync(path.join(dir, 'proxy.log'), 'a');
+  const child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log] });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+
+  const proxy = {
+    url, port, dir, config, child,
+    get exited() { return exited; },
+    logText: () => fs.readFileSync(path.join(dir, 'proxy.log'), 'utf8'),
+    /** Runs `gatehouse users add` and returns the invite link it printed. */
+    addUser(name, roles = ['dev']) {
+      const out = execFileSync(gatehouseBin(), ['--config', config, 'users', 'add', name, '--roles', roles.join(',')], {
+        encoding: 'utf8',
+      });
+      const link = out.match(/https:\/\/\S+\/invite#token=\S+/);
+      if (!link) throw new Error(`no invite link in: ${out}`);
+      return link[0];
+    },
+    /** An HTTPS request that trusts only this proxy's certificate. */
+    request(method, pathname, { headers = {}, body } = {}) {
+      const ca = fs.readFileSync(path.join(dir, 'data', 'tls', 'cert.pem'));
+      return new Promise((resolve, reject) => {
+        const req = https.request(
+          { host: 'localhost', port, path: pathname, method, headers, ca },
+          (res) => {
+            const chunks = [];
+            res.on('data', (c) => chunks.push(c));
+            res.on('end', () => {
+              const text = Buffer.concat(chunks).toString('utf8');
+              let json = null;
+              try { json = JSON.parse(text); } catch { /* not JSON */ }
+              resolve({ status: res.statusCode, headers: res.headers, text, json });
+            });
+          },
+        );
+        req.on('error', reject);
+        if (body !== undefined && /100-continue/i.test(headers.expect ?? '')) {
+          // Send the body only if the server asks for it, as careful clients do.
+          req.on('continue', () => req.end(body));
+          req.flushHeaders();
+        } else {
+          if (body !== undefined) req.write(body);
+          req.end();
+        }
+      });
+    },
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`gatehouse exited early (${JSON.stringify(exited)}):\n${proxy.logText()}`);
+    try {
+      const res = await proxy.request('GET', '/api/v1/health');
+      if (res.status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`gatehouse did not become healthy:\n${proxy.logText()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return proxy;
+}
+
+/** Debian's Chromium, headless, with the flags this machine needs. */
+export async function launchBrowser() {
+  // playwright gives each launch a fresh, empty profile of its own.
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+}
+
+/** A browser context that accepts the proxy's self-signed certificate. */
+export async function newContext(browser, options = {}) {
+  return browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 800 }, ...options });
+}
+
+export async function screenshot(page, name) {
+  fs.mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: path.join(artifacts, `${name}.png`), fullPage: true });
+}
+
+function base32Decode(text) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
+  let bits = 0, value = 0;
+  const out = [];
+  for (const c of text.replace(/[\s=]/g, '').toUpperCase()) {
+    const i = alphabet.indexOf(c);
+    if (i < 0) throw new Error(`not base32: ${c}`);
+    value = (value << 5) | i;
+    bits += 5;
+    if (bits >= 8) { bits -= 8; out.push((value >>> bits) & 0xff); }
+  }
+  return Buffer.from(out);
+}
+
+/** The RFC 6238 code an authenticator app shows for `secret` at `unixSeconds`. */
+export function totp(secret, unixSeconds = Date.now() / 1000) {
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(unixSeconds / 30)));
+  const mac = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0x0f;
+  const code = (mac.readUInt32BE(offset) & 0x7fffffff) % 1_000_000;
+  return String(code).padStart(6, '0');
+}
+
+/**
+ * Codes for successive sign-ins of one user: each must be for a newer 30-second step
+ * than the last (a code cannot be used twice), so this waits for the next step when needed.
+ */
+export class Authenticator {
+  constructor(secret) { this.secret = secret; this.lastStep = -1; }
+  async nextCode() {
+    for (;;) {
+      const now = Date.now() / 1000;
+      const step = Math.floor(now / 30);
+      // The proxy accepts one step ahead, so the next step's code is usable at once.
+      for (const s of [step, step + 1]) {
+        if (s > this.lastStep) { this.lastStep = s; return totp(this.secret, s * 30); }
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}

@@ -1,0 +1,162 @@
+// A person's first day: invite link, password, authenticator, sign-in, reload,
+// sign-out; then the ways sign-in goes wrong. Real proxy, real Chromium.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { Authenticator, launchBrowser, newContext, screenshot, startProxy } from '../lib/harness.mjs';
+
+const PASSWORD = 'correct horse battery staple';
+const COOKIE = '__Host-gatehouse_session';
+
+let proxy;
+let browser;
+
+before(async () => {
+  proxy = await startProxy();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await proxy?.stop();
+});
+
+/** Opens an invite link in a new page and completes enrolment; returns the authenticator. */
+async function enrol(page, link, name) {
+  await page.goto(link);
+  await page.getByTestId('invite-user').waitFor();
+  assert.equal(await page.getByTestId('invite-user').textContent(), name);
+  const secret = await page.getByTestId('totp-secret').getAttribute('data-secret');
+  assert.match(secret, /^[A-Z2-7]{32}$/);
+  await page.getByTestId('new-password').fill(PASSWORD);
+  await page.getByTestId('confirm-password').fill(PASSWORD);
+  const authenticator = new Authenticator(secret);
+  await page.getByTestId('enrol-code').fill(await authenticator.nextCode());
+  return authenticator;
+}
+
+async function signIn(page, name, password, code) {
+  await page.getByTestId('username').fill(name);
+  await page.getByTestId('password').fill(password);
+  await page.getByTestId('totp').fill(code);
+  await page.getByTestId('sign-in').click();
+}
+
+describe('sign-in journey', () => {
+  test('a new user enrols from the invite link, signs in, reloads and signs out', async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const cspViolations = [];
+    page.on('console', (msg) => { if (/Content Security Policy/i.test(msg.text())) cspViolations.push(msg.text()); });
+
+    const link = proxy.addUser('alice', ['dev']);
+    const authenticator = await enrol(page, link, 'alice');
+    await page.getByTestId('totp-qr').locator('svg').waitFor();
+    await screenshot(page, '01-invite');
+    await page.getByTestId('finish-invite').click();
+    await page.getByTestId('invite-done').waitFor();
+    await screenshot(page, '02-invite-done');
+
+    await page.getByTestId('go-sign-in').click();
+    await page.waitForURL(/\/signin\?user=alice$/);
+    assert.equal(await page.getByTestId('username').inputValue(), 'alice', 'the name is filled in');
+    await screenshot(page, '03-signin');
+    await signIn(page, 'alice', PASSWORD, await authenticator.nextCode());
+
+    await page.getByTestId('resources-empty').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/');
+    assert.match(await page.getByTestId('current-user').textContent(), /alice/);
+    await screenshot(page, '04-resources-light');
+
+    const cookie = (await context.cookies()).find((c) => c.name === COOKIE);
+    assert.ok(cookie, 'the session cookie is set');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.secure, true);
+    assert.equal(cookie.sameSite, 'Strict');
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
+    assert.doesNotMatch(stored, /csrf|token|session/i, 'nothing secret in localStorage');
+
+    await page.reload();
+    await page.getByTestId('resources-empty').waitFor();
+    assert.match(await page.getByTestId('current-user').textContent(), /alice/, 'still signed in after reload');
+
+    await page.getByTestId('theme-toggle').click();
+    const theme = await page.evaluate(() => document.documentElement.dataset.theme);
+    assert.equal(theme, 'dark');
+    await screenshot(page, '05-resources-dark');
+    await page.getByTestId('theme-toggle').click();
+
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL(/\/signin$/);
+    assert.equal((await context.cookies()).find((c) => c.name === COOKIE), undefined, 'cookie gone');
+    const old = await proxy.request('GET', '/api/v1/resources', { headers: { cookie: `${COOKIE}=${cookie.value}` } });
+    assert.equal(old.status, 401, 'the server ended the session too');
+
+    await page.goto(`${proxy.url}/`);
+    await page.waitForURL(/\/signin$/);
+    assert.deepEqual(cspViolations, [], 'the app runs under the strict CSP');
+    await context.close();
+  });
+
+  test('a wrong password gets one clear error and the form stays usable', async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const authenticator = await enrol(page, proxy.addUser('bob'), 'bob');
+    await page.getByTestId('finish-invite').click();
+    await page.getByTestId('invite-done').waitFor();
+
+    await page.goto(`${proxy.url}/signin`);
+    await signIn(page, 'bob', 'not my password', await authenticator.nextCode());
+    const error = page.getByTestId('error');
+    await error.waitFor();
+    assert.equal(await error.textContent(), '!The user name, password or code is wrong.');
+    await screenshot(page, '06-signin-wrong-password');
+
+    await signIn(page, 'nobody', PASSWORD, '123456');
+    await page.waitForFunction(() => document.querySelector('[data-testid="sign-in"]:not([disabled])'));
+    assert.equal(await error.textContent(), '!The user name, password or code is wrong.', 'unknown users get the same answer');
+
+    await signIn(page, 'bob', PASSWORD, await authenticator.nextCode());
+    await page.getByTestId('resources-empty').waitFor();
+    await context.close();
+  });
+
+  test('repeated failures lock the account, even against the right password', async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const authenticator = await enrol(page, proxy.addUser('carol'), 'carol');
+    await page.getByTestId('finish-invite').click();
+    await page.getByTestId('invite-done').waitFor();
+
+    await page.goto(`${proxy.url}/signin`);
+    const error = page.getByTestId('error');
+    for (let i = 1; i <= 5; i++) {
+      await signIn(page, 'carol', `wrong password ${i}`, '000000');
+      await page.waitForFunction(() => document.querySelector('[data-testid="sign-in"]:not([disabled])'));
+    }
+    assert.match(await error.textContent(), /Too many failed sign-ins\. Try again in 15 minutes/);
+
+    await signIn(page, 'carol', PASSWORD, await authenticator.nextCode());
+    await page.waitForFunction(() => document.querySelector('[data-testid="sign-in"]:not([disabled])'));
+    assert.match(await error.textContent(), /Too many failed sign-ins/, 'locked even with the right password');
+    assert.equal(new URL(page.url()).pathname, '/signin');
+    await screenshot(page, '07-signin-locked');
+
+    const audit = await import('node:fs').then((fs) =>
+      fs.readFileSync(`${proxy.dir}/data/audit.jsonl`, 'utf8').trim().split('\n').map(JSON.parse));
+    assert.ok(audit.some((r) => r.kind === 'signin.locked' && r.user === 'carol'), 'the lockout is audited');
+    assert.ok(audit.some((r) => r.kind === 'signin.failed' && r.user === 'carol'), 'failures are audited');
+    assert.ok(audit.some((r) => r.kind === 'signin.ok' && r.user === 'alice'), 'sign-ins are audited');
+    await context.close();
+  });
+
+  test('a used or made-up invite link says what to do', async () => {
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    await page.goto(`${proxy.url}/invite#token=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`);
+    await page.getByTestId('error').waitFor();
+    assert.match(await page.getByTestId('error').textContent(), /expired or was already used\. Ask an admin for a new one\./);
+    await screenshot(page, '08-invite-invalid');
+    await context.close();
+  });
+});

@@ -1,0 +1,83 @@
+//! JSON bodies of the `/api/v1` HTTP API, shared by the proxy (serialises) and the web
+//! app (deserialises), so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+
+/// The header that every state-changing call must carry. Signed in, its value is the
+/// session's CSRF token; before sign-in any non-empty value (a custom header cannot be
+/// sent cross-site without a CORS preflight, which the proxy never grants).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// Every error the API returns has this body, with a sentence a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// A stable machine-readable code, e.g. `bad_credentials`, `locked`, `csrf`.
+    pub code: String,
+    /// What happened and what to do next.
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SignInRequest {
+    pub username: String,
+    pub password: String,
+    pub totp_code: String,
+}
+
+/// Who is signed in. Returned by sign-in and by `GET /api/v1/session`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub username: String,
+    pub roles: Vec<String>,
+    /// Sent back in [`CSRF_HEADER`] on state-changing calls. Kept in memory only.
+    pub csrf_token: String,
+    /// Unix seconds when the session ends, whatever happens.
+    pub expires_at: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteToken {
+    pub token: String,
+}
+
+/// What the invite page needs to enrol a user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteDetails {
+    pub username: String,
+    /// Base32 TOTP secret, for typing into an authenticator app by hand.
+    pub totp_secret: String,
+    /// `otpauth://totp/...` URI, the content of the QR code.
+    pub otpauth_uri: String,
+    /// The QR code as an SVG document (no scripts, no styles).
+    pub qr_svg: String,
+    pub expires_at: u64,
+    pub min_password_length: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AcceptInvite {
+    pub token: String,
+    pub password: String,
+    pub totp_code: String,
+}
+
+/// The nodes and desktops the signed-in user may open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resources {
+    pub nodes: Vec<Node>,
+    pub desktops: Vec<Desktop>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Node {
+    pub name: String,
+    pub addr: String,
+    pub labels: Vec<(String, String)>,
+    pub logins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desktop {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+}

@@ -1,0 +1,31 @@
+//! What the browser and the proxy must agree on, in one place.
+//!
+//! - [`api`]: the JSON bodies of the `/api/v1` endpoints (serde).
+//! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format, and
+//!   later the desktop protocol.
+
+pub mod api;
+
+/// Messages generated from `proto/gatehouse/v1/*.proto`.
+pub mod pb {
+    include!(concat!(env!("OUT_DIR"), "/gatehouse.v1.rs"));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pb;
+    use prost::Message;
+
+    #[test]
+    fn recording_event_round_trips_through_protobuf() {
+        let event = pb::RecordingEvent {
+            offset_ms: 1500,
+            event: Some(pb::recording_event::Event::Output(pb::Output {
+                data: b"\x1b[1mhello\x1b[0m\r\n".to_vec(),
+            })),
+        };
+        let bytes = event.encode_length_delimited_to_vec();
+        let back = pb::RecordingEvent::decode_length_delimited(bytes.as_slice()).unwrap();
+        assert_eq!(back, event);
+    }
+}

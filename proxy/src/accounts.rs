@@ -1,0 +1,407 @@
+//! Users, invites, sign-in and web sessions: the rules, over the [`Store`].
+//! No HTTP here; the handlers in `http::api` translate requests and errors.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_proto::api::{InviteDetails, SessionInfo};
+
+use crate::auth::lockout::LockoutPolicy;
+use crate::auth::password::{self, PasswordError};
+use crate::auth::{token, totp};
+use crate::config::Config;
+use crate::store::{Session, Store, StoreError, User};
+
+pub const ISSUER: &str = "Gatehouse";
+const MAX_NAME_LEN: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// One answer for a wrong name, password or code, so none of them can be probed.
+    #[error("The user name, password or code is wrong.")]
+    BadCredentials,
+    #[error("Too many failed sign-ins. Try again in {minutes} minutes, or ask an admin to help.")]
+    Locked { minutes: u64 },
+    #[error("This invite link is not valid: it has expired or was already used. Ask an admin for a new one.")]
+    InviteInvalid,
+    #[error("{0}")]
+    WeakPassword(#[from] PasswordError),
+    #[error("That code does not match. Check the time on your phone and type the newest code.")]
+    WrongEnrolmentCode,
+    #[error("A user name is 1 to 64 characters: lower-case letters, digits, '.', '_' or '-'.")]
+    BadUserName,
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+/// A new web session: the token goes into the cookie, the info to the app.
+pub struct NewSession {
+    pub token: String,
+    pub info: SessionInfo,
+    pub max_age: u64,
+}
+
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    lockout: LockoutPolicy,
+    session_ttl: Duration,
+    invite_ttl: Duration,
+    min_password_length: usize,
+    public_url: String,
+}
+
+pub fn check_user_name(name: &str) -> Result<(), AuthError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok { Ok(()) } else { Err(AuthError::BadUserName) }
+}
+
+impl Accounts {
+    pub fn new(store: Arc<dyn Store>, config: &Config) -> Accounts {
+        Accounts {
+            store,
+            lockout: LockoutPolicy {
+                max_failures: config.signin.max_failures,
+                window: config.signin.failure_window,
+                lockout: config.signin.lockout,
+            },
+            session_ttl: config.session_ttl.min(crate::config::MAX_SESSION_TTL),
+            invite_ttl: config.invite_ttl,
+            min_password_length: config.signin.min_password_length,
+            public_url: config.public_url.clone(),
+        }
+    }
+
+    /// Creates a user and returns their one-time invite link.
+    pub fn add_user(&self, name: &str, roles: &[String], now: u64) -> Result<String, AuthError> {
+        check_user_name(name)?;
+        let id = self.store.create_user(name, roles, now)?;
+        self.invite(id, now)
+    }
+
+    /// A fresh invite link for an existing user.
+    pub fn invite(&self, user: crate::store::UserId, now: u64) -> Result<String, AuthError> {
+        let invite = token::random_token();
+        let expires_at = now + self.invite_ttl.as_secs();
+        self.store.create_invite(user, &token::token_hash(&invite), expires_at)?;
+        // The token rides in the fragment: browsers never send it to a server, so it
+        // stays out of access logs and Referer headers.
+        Ok(format!("{}/invite#token={invite}", self.public_url))
+    }
+
+    /// What the invite page shows. The TOTP secret is made on first view and kept with
+    /// the invite, so reloading the page shows the same QR code.
+    pub fn inspect_invite(&self, invite_token: &str, now: u64) -> Result<InviteDetails, AuthError> {
+        let invite = self
+            .store
+            .invite(&token::token_hash(invite_token), now)?
+            .ok_or(AuthError::InviteInvalid)?;
+        let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
+        let secret = match invite.pending_totp_secret {
+            Some(secret) => secret,
+            None => {
+                let secret = totp::generate_secret();
+                self.store.set_invite_totp(invite.id, &secret)?;
+                secret
+            }
+        };
+        let otpauth_uri = totp::otpauth_uri(ISSUER, &user.name, &secret);
+        Ok(InviteDetails {
+            username: user.name,
+            totp_secret: totp::base32_encode(&secret),
+            qr_svg: qr_svg(&otpauth_uri),
+            otpauth_uri,
+            expires_at: invite.expires_at,
+            min_password_length: self.min_password_length,
+        })
+    }
+
+    /// Sets the password and TOTP secret; the invite is spent.
+    pub fn accept_invite(
+        &self,
+        invite_token: &str,
+        new_password: &str,
+        totp_code: &str,
+        now: u64,
+    ) -> Result<User, AuthError> {
+        let invite = self
+            .store
+            .invite(&token::token_hash(invite_token), now)?
+            .ok_or(AuthError::InviteInvalid)?;
+        let secret = invite.pending_totp_secret.ok_or(AuthError::InviteInvalid)?;
+        password::check_policy(new_password, self.min_password_length)?;
+        let step = totp::verify(&secret, totp_code, now, None).ok_or(AuthError::WrongEnrolmentCode)?;
+        let phc = password::hash(new_password);
+        if !self.store.consume_invites(invite.id, invite.user_id)? {
+            return Err(AuthError::InviteInvalid);
+        }
+        self.store.set_credentials(invite.user_id, &phc, &secret, step)?;
+        let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
+        self.store.clear_failures(&user.name)?;
+        Ok(user)
+    }
+
+    /// Password + TOTP sign-in. Failures count per user name (known or not, so that
+    /// lockout does not reveal which names exist) and lock it past the policy's limit.
+    pub fn sign_in(
+        &self,
+        username: &str,
+        given_password: &str,
+        totp_code: &str,
+        now: u64,
+    ) -> Result<NewSession, AuthError> {
+        if username.is_empty() || username.len() > MAX_NAME_LEN {
+            // Still do the work, so a long name is not a fast way to tell anything.
+            password::verify(password::decoy_hash(), given_password);
+            return Err(AuthError::BadCredentials);
+        }
+        if let Some(until) = self.store.locked_until(username, now)? {
+            return Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
+        }
+        let user = self.store.user_by_name(username)?;
+        let (phc, secret) = match &user {
+            Some(User { password_hash: Some(phc), totp_secret: Some(secret), .. }) => {
+                (phc.as_str(), Some(secret.as_slice()))
+            }
+            _ => (password::decoy_hash(), None),
+        };
+        let password_ok = password::verify(phc, given_password);
+        let step = secret.and_then(|secret| {
+            totp::verify(secret, totp_code, now, user.as_ref().and_then(|u| u.totp_last_step))
+        });
+        match (user, password_ok, step) {
+            (Some(user), true, Some(step)) => {
+                self.store.set_totp_last_step(user.id, step)?;
+                self.store.clear_failures(&user.name)?;
+                self.start_session(user, now)
+            }
+            _ => {
+                self.store.record_failure(username, now)?;
+                let failures = self.store.failures_since(username, self.lockout.window_start(now))?;
+                if let Some(until) = self.lockout.lock_after_failure(failures, now) {
+                    self.store.lock(username, until)?;
+                    self.store.clear_failures(username)?;
+                    return Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
+                }
+                Err(AuthError::BadCredentials)
+            }
+        }
+    }
+
+    fn start_session(&self, user: User, now: u64) -> Result<NewSession, AuthError> {
+        let session_token = token::random_token();
+        let csrf_token = token::random_token();
+        let max_age = self.session_ttl.as_secs();
+        let expires_at = now + max_age;
+        self.store.create_session(&token::token_hash(&session_token), user.id, &csrf_token, now, expires_at)?;
+        Ok(NewSession {
+            token: session_token,
+            info: SessionInfo { username: user.name, roles: user.roles, csrf_token, expires_at },
+            max_age,
+        })
+    }
+
+    /// The live session behind a cookie's token.
+    pub fn session(&self, session_token: &str, now: u64) -> Result<Option<Session>, AuthError> {
+        Ok(self.store.session(&token::token_hash(session_token), now)?)
+    }
+
+    pub fn sign_out(&self, session_token: &str) -> Result<(), AuthError> {
+        Ok(self.store.delete_session(&token::token_hash(session_token))?)
+    }
+}
+
+/// The QR code of `text` as a small SVG document.
+fn qr_svg(text: &str) -> String {
+    match qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+        // otpauth URIs are far below QR capacity; an empty picture is the safe fallback
+        // and the page still shows the secret as text.
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    const NOW: u64 = 1_800_000_000;
+    const PASSWORD: &str = "a long enough password";
+
+    fn accounts() -> Accounts {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        Accounts::new(store, &Config::default())
+    }
+
+    fn token_of(link: &str) -> &str {
+        link.split_once("#token=").unwrap().1
+    }
+
+    /// Adds and enrols alice; returns her TOTP secret.
+    fn enrolled(accounts: &Accounts) -> Vec<u8> {
+        let link = accounts.add_user("alice", &["dev".into()], NOW).unwrap();
+        let details = accounts.inspect_invite(token_of(&link), NOW).unwrap();
+        let secret = totp::base32_decode(&details.totp_secret).unwrap();
+        accounts
+            .accept_invite(token_of(&link), PASSWORD, &totp::code_at(&secret, NOW), NOW)
+            .unwrap();
+        secret
+    }
+
+    #[test]
+    fn invite_link_points_at_the_public_url_with_the_token_in_the_fragment() {
+        let link = accounts().add_user("alice", &[], NOW).unwrap();
+        assert!(link.starts_with("https://localhost:3080/invite#token="), "{link}");
+    }
+
+    #[test]
+    fn invite_shows_the_same_secret_until_accepted() {
+        let accounts = accounts();
+        let link = accounts.add_user("alice", &[], NOW).unwrap();
+        let first = accounts.inspect_invite(token_of(&link), NOW).unwrap();
+        let again = accounts.inspect_invite(token_of(&link), NOW + 10).unwrap();
+        assert_eq!(first.totp_secret, again.totp_secret);
+        assert!(first.otpauth_uri.contains(&first.totp_secret));
+        assert!(first.qr_svg.starts_with("<?xml"));
+    }
+
+    #[test]
+    fn invite_cannot_be_used_twice_or_after_an_hour() {
+        let accounts = accounts();
+        let link = accounts.add_user("alice", &[], NOW).unwrap();
+        assert!(matches!(
+            accounts.inspect_invite(token_of(&link), NOW + 3600),
+            Err(AuthError::InviteInvalid)
+        ));
+        let details = accounts.inspect_invite(token_of(&link), NOW).unwrap();
+        let secret = totp::base32_decode(&details.totp_secret).unwrap();
+        let code = totp::code_at(&secret, NOW);
+        accounts.accept_invite(token_of(&link), PASSWORD, &code, NOW).unwrap();
+        assert!(matches!(
+            accounts.accept_invite(token_of(&link), PASSWORD, &code, NOW),
+            Err(AuthError::InviteInvalid)
+        ));
+    }
+
+    #[test]
+    fn enrolment_refuses_a_short_password_and_a_wrong_code() {
+        let accounts = accounts();
+        let link = accounts.add_user("alice", &[], NOW).unwrap();
+        let details = accounts.inspect_invite(token_of(&link), NOW).unwrap();
+        let secret = totp::base32_decode(&details.totp_secret).unwrap();
+        let code = totp::code_at(&secret, NOW);
+        assert!(matches!(
+            accounts.accept_invite(token_of(&link), "short", &code, NOW),
+            Err(AuthError::WeakPassword(_))
+        ));
+        assert!(matches!(
+            accounts.accept_invite(token_of(&link), PASSWORD, "000000", NOW + 600),
+            Err(AuthError::WrongEnrolmentCode)
+        ));
+        // Neither failure spent the invite.
+        accounts.accept_invite(token_of(&link), PASSWORD, &code, NOW).unwrap();
+    }
+
+    #[test]
+    fn sign_in_with_password_and_code_gives_a_session() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let later = NOW + 120;
+        let session = accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, later), later).unwrap();
+        assert_eq!(session.info.username, "alice");
+        assert_eq!(session.info.expires_at, later + 12 * 3600);
+        let found = accounts.session(&session.token, later + 1).unwrap().unwrap();
+        assert_eq!(found.csrf_token, session.info.csrf_token);
+    }
+
+    #[test]
+    fn session_ends_after_twelve_hours_and_at_sign_out() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let t = NOW + 120;
+        let session = accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, t), t).unwrap();
+        assert!(accounts.session(&session.token, t + 12 * 3600).unwrap().is_none());
+        assert!(accounts.session(&session.token, t + 60).unwrap().is_some());
+        accounts.sign_out(&session.token).unwrap();
+        assert!(accounts.session(&session.token, t + 60).unwrap().is_none());
+    }
+
+    #[test]
+    fn wrong_password_right_code_and_unknown_user_get_the_same_error() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let t = NOW + 120;
+        let code = totp::code_at(&secret, t);
+        let wrong_password = accounts.sign_in("alice", "not the password", &code, t).err().unwrap();
+        let wrong_code = accounts.sign_in("alice", PASSWORD, "123456", t).err().unwrap();
+        let unknown = accounts.sign_in("mallory", PASSWORD, &code, t).err().unwrap();
+        for err in [wrong_password, wrong_code, unknown] {
+            assert!(matches!(err, AuthError::BadCredentials), "{err:?}");
+        }
+    }
+
+    #[test]
+    fn a_used_code_cannot_sign_in_again() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let t = NOW + 120;
+        let code = totp::code_at(&secret, t);
+        accounts.sign_in("alice", PASSWORD, &code, t).unwrap();
+        assert!(matches!(
+            accounts.sign_in("alice", PASSWORD, &code, t + 1),
+            Err(AuthError::BadCredentials)
+        ));
+    }
+
+    #[test]
+    fn five_failures_lock_the_name_even_for_the_right_password() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let t = NOW + 120;
+        for i in 0..4 {
+            assert!(matches!(
+                accounts.sign_in("alice", "wrong", "000000", t + i),
+                Err(AuthError::BadCredentials)
+            ));
+        }
+        assert!(matches!(
+            accounts.sign_in("alice", "wrong", "000000", t + 4),
+            Err(AuthError::Locked { minutes: 15 })
+        ));
+        let code = totp::code_at(&secret, t + 10);
+        assert!(matches!(
+            accounts.sign_in("alice", PASSWORD, &code, t + 10),
+            Err(AuthError::Locked { .. })
+        ));
+        // After the lockout the right credentials work again.
+        let after = t + 4 + 15 * 60;
+        let code = totp::code_at(&secret, after);
+        accounts.sign_in("alice", PASSWORD, &code, after).unwrap();
+    }
+
+    #[test]
+    fn unknown_names_lock_too() {
+        let accounts = accounts();
+        for i in 0..5 {
+            let _ = accounts.sign_in("nobody", "x", "000000", NOW + i);
+        }
+        assert!(matches!(
+            accounts.sign_in("nobody", "x", "000000", NOW + 6),
+            Err(AuthError::Locked { .. })
+        ));
+    }
+
+    #[test]
+    fn user_names_are_checked() {
+        for bad in ["", "Alice", "a b", "ä", &"a".repeat(65)] {
+            assert!(check_user_name(bad).is_err(), "{bad:?}");
+        }
+        check_user_name("ann.smith-2_x").unwrap();
+    }
+}

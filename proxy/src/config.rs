@@ -1,0 +1,163 @@
+//! `gatehouse.toml`: every setting has a default, so `gatehouse start` with no file runs
+//! a complete local instance.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::{Deserialize, Deserializer};
+
+/// The longest a web session may last, whatever the config says.
+pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Socket address the HTTPS server binds.
+    pub listen: SocketAddr,
+    /// The address people type; used in invite links and, later, as the WebAuthn origin.
+    pub public_url: String,
+    /// SQLite database, CA keys, TLS certificate and audit log live here.
+    pub data_dir: PathBuf,
+    /// The built web app (trunk's `dist/`).
+    pub web_root: PathBuf,
+    /// A certificate and key to serve; without them a self-signed one is made.
+    pub tls: Option<TlsFiles>,
+    #[serde(deserialize_with = "duration")]
+    pub session_ttl: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub invite_ttl: Duration,
+    pub signin: SignInPolicy,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SignInPolicy {
+    /// Failed sign-ins for one user name within `failure_window` that lock it.
+    pub max_failures: u32,
+    #[serde(deserialize_with = "duration")]
+    pub failure_window: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub lockout: Duration,
+    /// Sign-in attempts one client address may make per minute.
+    pub attempts_per_ip_per_minute: u32,
+    pub min_password_length: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3080)),
+            public_url: "https://localhost:3080".into(),
+            data_dir: PathBuf::from(".gatehouse"),
+            web_root: PathBuf::from("dist"),
+            tls: None,
+            session_ttl: MAX_SESSION_TTL,
+            invite_ttl: Duration::from_secs(3600),
+            signin: SignInPolicy::default(),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl Default for SignInPolicy {
+    fn default() -> Self {
+        SignInPolicy {
+            max_failures: 5,
+            failure_window: Duration::from_secs(15 * 60),
+            lockout: Duration::from_secs(15 * 60),
+            attempts_per_ip_per_minute: 30,
+            min_password_length: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a config file; relative paths in it are taken from the file's folder.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let mut config = Config::parse(&text)
+            .with_context(|| format!("the config file {} is not valid", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.data_dir = base.join(&config.data_dir);
+        config.web_root = base.join(&config.web_root);
+        if let Some(tls) = &mut config.tls {
+            tls.cert = base.join(&tls.cert);
+            tls.key = base.join(&tls.key);
+        }
+        Ok(config)
+    }
+
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        let mut config: Config = toml::from_str(text)?;
+        config.public_url = config.public_url.trim_end_matches('/').to_string();
+        if !config.public_url.starts_with("https://") {
+            anyhow::bail!("public_url must start with https:// (got {:?})", config.public_url);
+        }
+        if config.session_ttl > MAX_SESSION_TTL || config.session_ttl.is_zero() {
+            anyhow::bail!("session_ttl must be between 1s and 12h");
+        }
+        Ok(config)
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_defaults() {
+        let config = Config::parse("").unwrap();
+        assert_eq!(config.listen.port(), 3080);
+        assert_eq!(config.session_ttl, MAX_SESSION_TTL);
+        assert_eq!(config.signin.max_failures, 5);
+    }
+
+    #[test]
+    fn durations_are_human_readable() {
+        let config = Config::parse("session_ttl = \"2h\"\n[signin]\nlockout = \"30s\"\n").unwrap();
+        assert_eq!(config.session_ttl, Duration::from_secs(7200));
+        assert_eq!(config.signin.lockout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn session_ttl_over_twelve_hours_is_refused() {
+        assert!(Config::parse("session_ttl = \"13h\"").is_err());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let err = Config::parse("listn = \"127.0.0.1:1\"").unwrap_err();
+        assert!(format!("{err:#}").contains("listn"));
+    }
+
+    #[test]
+    fn plain_http_public_url_is_refused() {
+        assert!(Config::parse("public_url = \"http://localhost:3080\"").is_err());
+    }
+}

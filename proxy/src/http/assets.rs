@@ -1,0 +1,252 @@
+//! The built web app (trunk's `dist/`), read once at start-up and served from memory:
+//! gzip made ahead of time, ETags, long caching for content-hashed names, and the
+//! single-page-app fallback to `index.html` for the app's own routes.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+
+use super::AppState;
+
+pub struct Assets {
+    files: HashMap<String, Asset>,
+    csp: String,
+}
+
+struct Asset {
+    body: Vec<u8>,
+    gzip: Option<Vec<u8>>,
+    content_type: &'static str,
+    etag: String,
+    immutable: bool,
+}
+
+const NOT_BUILT: &str = "<!DOCTYPE html><title>Gatehouse</title><p>The Gatehouse web app has not been built. Run <code>./scripts/start</code>, which builds it, or point <code>web_root</code> in the config at trunk's <code>dist/</code> folder.</p>";
+
+impl Assets {
+    /// Reads every file under `root`. A missing folder is not fatal: the API still
+    /// works and pages say how to build the app.
+    pub fn load(root: &Path) -> Assets {
+        let mut files = HashMap::new();
+        if let Err(err) = read_dir(root, root, &mut files) {
+            tracing::warn!(root = %root.display(), %err, "cannot read the web app; serving a notice instead");
+        }
+        if !files.contains_key("/index.html") {
+            files.insert("/index.html".into(), Asset::new("/index.html", NOT_BUILT.as_bytes().to_vec()));
+        }
+        let index = String::from_utf8_lossy(&files["/index.html"].body).into_owned();
+        let csp = content_security_policy(&index);
+        tracing::info!(files = files.len(), root = %root.display(), "web app loaded");
+        Assets { files, csp }
+    }
+
+    pub fn content_security_policy(&self) -> &str {
+        &self.csp
+    }
+
+    /// Sizes of the files a first visit downloads: (raw, gzip) bytes.
+    pub fn first_load_bytes(&self) -> (usize, usize) {
+        self.files
+            .values()
+            .filter(|a| a.content_type != "image/svg+xml" || a.immutable)
+            .fold((0, 0), |(raw, gz), a| (raw + a.body.len(), gz + a.gzip.as_ref().map_or(a.body.len(), Vec::len)))
+    }
+
+    fn respond(&self, path: &str, method: &Method, request_headers: &HeaderMap) -> Response {
+        let asset = match self.files.get(path) {
+            Some(asset) => asset,
+            // A path whose last part has no extension is one of the app's own routes.
+            None if !path.rsplit('/').next().unwrap_or("").contains('.') => &self.files["/index.html"],
+            None => return (StatusCode::NOT_FOUND, "Not found.\n").into_response(),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type));
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        let cache = if asset.immutable { "public, max-age=31536000, immutable" } else { "no-cache" };
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        if let Ok(etag) = HeaderValue::from_str(&asset.etag) {
+            headers.insert(header::ETAG, etag);
+        }
+        let not_modified = request_headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|tags| tags.split(',').any(|t| t.trim() == asset.etag));
+        if not_modified {
+            return (StatusCode::NOT_MODIFIED, headers).into_response();
+        }
+        let accepts_gzip = request_headers
+            .get(header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        let body = match (&asset.gzip, accepts_gzip) {
+            (Some(gzip), true) => {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+                gzip
+            }
+            _ => &asset.body,
+        };
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        let body = if method == Method::HEAD { Body::empty() } else { Body::from(body.clone()) };
+        (StatusCode::OK, headers, body).into_response()
+    }
+}
+
+pub async fn serve(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, "Only GET and HEAD are served here.\n").into_response();
+    }
+    let path = if uri.path() == "/" { "/index.html" } else { uri.path() };
+    state.assets.respond(path, &method, &headers)
+}
+
+impl Asset {
+    fn new(path: &str, body: Vec<u8>) -> Asset {
+        let content_type = content_type(path);
+        let gzip = (compressible(content_type) && body.len() > 512).then(|| gzip(&body));
+        let digest = ring::digest::digest(&ring::digest::SHA256, &body);
+        let etag = format!("\"{}\"", digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
+        let name = path.rsplit('/').next().unwrap_or(path);
+        Asset { body, gzip, content_type, etag, immutable: has_content_hash(name) }
+    }
+}
+
+fn read_dir(root: &Path, dir: &Path, files: &mut HashMap<String, Asset>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            read_dir(root, &path, files)?;
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
+            files.insert(url.clone(), Asset::new(&url, std::fs::read(&path)?));
+        }
+    }
+    Ok(())
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "json" | "webmanifest" => "application/json",
+        "woff2" => "font/woff2",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+fn compressible(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || matches!(content_type, "application/wasm" | "image/svg+xml" | "application/json")
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    // Writing to a Vec cannot fail.
+    let _ = encoder.write_all(bytes);
+    encoder.finish().unwrap_or_default()
+}
+
+/// Trunk names built files `name-<16 hex digits>.ext`; those never change content.
+fn has_content_hash(name: &str) -> bool {
+    name.split(['-', '_', '.']).any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The policy from DESIGN.md, plus the hash of each inline script in `index.html`
+/// (trunk's loader is one), so exactly those and nothing else may run inline.
+fn content_security_policy(index_html: &str) -> String {
+    let hashes: String = inline_scripts(index_html)
+        .map(|script| {
+            let digest = ring::digest::digest(&ring::digest::SHA256, script.as_bytes());
+            format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+        })
+        .collect();
+    format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; connect-src 'self'; \
+         img-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// The bodies of `<script>` elements without a `src` attribute.
+fn inline_scripts(html: &str) -> impl Iterator<Item = &str> {
+    html.match_indices("<script").filter_map(move |(start, _)| {
+        let open_end = start + html[start..].find('>')?;
+        let body_end = open_end + html[open_end..].find("</script>")?;
+        let tag = &html[start..open_end];
+        (!tag.contains(" src=")).then(|| &html[open_end + 1..body_end])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunk_hashed_names_are_immutable() {
+        assert!(has_content_hash("gatehouse-web-3f2a1b9c8d7e6f50_bg.wasm"));
+        assert!(has_content_hash("style-0123456789abcdef.css"));
+        assert!(!has_content_hash("index.html"));
+        assert!(!has_content_hash("favicon.svg"));
+    }
+
+    #[test]
+    fn csp_allows_exactly_the_inline_loader() {
+        let html = "<head><script type=\"module\">import x from '/a.js';</script><script src=\"/b.js\"></script></head>";
+        let scripts: Vec<_> = inline_scripts(html).collect();
+        assert_eq!(scripts, vec!["import x from '/a.js';"]);
+        let csp = content_security_policy(html);
+        assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"));
+        assert_eq!(csp.matches("'sha256-").count(), 1);
+        assert!(csp.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn routes_fall_back_to_index_and_missing_files_are_404() {
+        let mut files = HashMap::new();
+        files.insert("/index.html".to_string(), Asset::new("/index.html", b"<html>app</html>".to_vec()));
+        let assets = Assets { files, csp: String::new() };
+        let ok = assets.respond("/invite", &Method::GET, &HeaderMap::new());
+        assert_eq!(ok.status(), StatusCode::OK);
+        let missing = assets.respond("/nothing.js", &Method::GET, &HeaderMap::new());
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    }
+
+    #[test]
+    fn matching_etag_gets_not_modified() {
+        let asset = Asset::new("/app-0123456789abcdef.js", vec![b'x'; 2000]);
+        let etag = asset.etag.clone();
+        let mut files = HashMap::new();
+        files.insert("/app-0123456789abcdef.js".to_string(), asset);
+        let assets = Assets { files, csp: String::new() };
+        let mut headers = HeaderMap::new();
+        headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&etag).unwrap());
+        let response = assets.respond("/app-0123456789abcdef.js", &Method::GET, &headers);
+        assert_eq!(response.status(), StatusCode::NOT_MODIFIED);
+    }
+
+    #[test]
+    fn gzip_is_served_only_to_clients_that_accept_it() {
+        let mut files = HashMap::new();
+        files.insert("/a.js".to_string(), Asset::new("/a.js", vec![b'x'; 5000]));
+        let assets = Assets { files, csp: String::new() };
+        let plain = assets.respond("/a.js", &Method::GET, &HeaderMap::new());
+        assert!(plain.headers().get(header::CONTENT_ENCODING).is_none());
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, br"));
+        let gz = assets.respond("/a.js", &Method::GET, &headers);
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        assert!(gz.headers()[header::CONTENT_LENGTH].to_str().unwrap().parse::<usize>().unwrap() < 100);
+    }
+}

@@ -1,0 +1,77 @@
+//! The HTTPS face of the proxy: the JSON API under `/api/v1`, the web app's files for
+//! everything else, and the security headers on every response.
+
+pub mod api;
+pub mod assets;
+pub mod error;
+pub mod server;
+
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+
+use crate::accounts::Accounts;
+use crate::audit::Audit;
+use crate::auth::rate_limit::RateLimiter;
+use assets::Assets;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Shared>);
+
+pub struct Shared {
+    pub accounts: Accounts,
+    pub audit: Audit,
+    pub assets: Assets,
+    pub signin_limiter: Mutex<RateLimiter>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .nest("/api/v1", api::router(state.clone()))
+        .fallback(assets::serve)
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .with_state(state)
+}
+
+/// Headers that hold on every response: the page may only run our own code, may not be
+/// framed, and the browser must stay on HTTPS.
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(state.assets.content_security_policy()) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    let fixed = [
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000; includeSubDomains"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in fixed {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
+    );
+    response
+}

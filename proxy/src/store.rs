@@ -1,0 +1,499 @@
+//! Gatehouse's state behind one small interface ([`Store`]), so a multi-proxy deployment
+//! can put PostgreSQL behind it later. [`SqliteStore`] keeps it in one file in the data
+//! directory. Times are Unix seconds, passed in by the caller.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the database failed: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("a user named {0:?} already exists")]
+    UserExists(String),
+    #[error("the stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+pub type UserId = i64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub roles: Vec<String>,
+    /// argon2id PHC string; `None` until the invite has been accepted.
+    pub password_hash: Option<String>,
+    pub totp_secret: Option<Vec<u8>>,
+    /// The last TOTP step used, so a code cannot be replayed.
+    pub totp_last_step: Option<u64>,
+}
+
+impl User {
+    pub fn is_enrolled(&self) -> bool {
+        self.password_hash.is_some() && self.totp_secret.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invite {
+    pub id: i64,
+    pub user_id: UserId,
+    pub expires_at: u64,
+    /// The TOTP secret shown on the invite page, kept until the invite is accepted.
+    pub pending_totp_secret: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: User,
+    pub csrf_token: String,
+    pub created_at: u64,
+    pub expires_at: u64,
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub at: u64,
+    pub kind: String,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+    pub detail: String,
+}
+
+/// Everything Gatehouse persists. Token arguments are SHA-256 hashes, never tokens.
+pub trait Store: Send + Sync {
+    fn create_user(&self, name: &str, roles: &[String], now: u64) -> Result<UserId>;
+    fn user_by_name(&self, name: &str) -> Result<Option<User>>;
+    fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
+    fn list_users(&self) -> Result<Vec<User>>;
+    fn set_credentials(&self, user: UserId, password_hash: &str, totp_secret: &[u8], totp_step: u64)
+    -> Result<()>;
+    fn set_totp_last_step(&self, user: UserId, step: u64) -> Result<()>;
+
+    fn create_invite(&self, user: UserId, token_hash: &str, expires_at: u64) -> Result<()>;
+    /// An unused, unexpired invite.
+    fn invite(&self, token_hash: &str, now: u64) -> Result<Option<Invite>>;
+    fn set_invite_totp(&self, invite: i64, secret: &[u8]) -> Result<()>;
+    /// Marks every invite of the user used. False when this one was already used.
+    fn consume_invites(&self, invite: i64, user: UserId) -> Result<bool>;
+
+    fn record_failure(&self, username: &str, now: u64) -> Result<()>;
+    fn failures_since(&self, username: &str, since: u64) -> Result<u32>;
+    fn clear_failures(&self, username: &str) -> Result<()>;
+    fn lock(&self, username: &str, until: u64) -> Result<()>;
+    fn locked_until(&self, username: &str, now: u64) -> Result<Option<u64>>;
+
+    fn create_session(&self, token_hash: &str, user: UserId, csrf: &str, now: u64, expires_at: u64)
+    -> Result<()>;
+    /// A live session with its user; expired ones are never returned.
+    fn session(&self, token_hash: &str, now: u64) -> Result<Option<Session>>;
+    fn delete_session(&self, token_hash: &str) -> Result<()>;
+    fn delete_expired(&self, now: u64) -> Result<usize>;
+
+    fn append_audit(&self, record: &AuditRecord) -> Result<()>;
+    fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+}
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    roles TEXT NOT NULL,
+    password_hash TEXT,
+    totp_secret BLOB,
+    totp_last_step INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invites (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    expires_at INTEGER NOT NULL,
+    pending_totp_secret BLOB,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS signin_failures (
+    username TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signin_failures_by_name ON signin_failures(username, at);
+CREATE TABLE IF NOT EXISTS lockouts (
+    username TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    user TEXT,
+    ip TEXT,
+    detail TEXT NOT NULL
+);
+";
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for unit tests.
+    #[cfg(test)]
+    pub fn in_memory() -> Result<SqliteStore> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<SqliteStore> {
+        // WAL lets the command line add users while the server runs; busy_timeout makes
+        // the two wait for each other instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (statements are
+        // atomic), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+const USER_COLUMNS: &str = "id, name, roles, password_hash, totp_secret, totp_last_step";
+
+fn user_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let roles: String = row.get(2)?;
+    Ok(User {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        roles: roles.split(',').filter(|r| !r.is_empty()).map(String::from).collect(),
+        password_hash: row.get(3)?,
+        totp_secret: row.get(4)?,
+        totp_last_step: row.get::<_, Option<i64>>(5)?.map(|s| s as u64),
+    })
+}
+
+impl Store for SqliteStore {
+    fn create_user(&self, name: &str, roles: &[String], now: u64) -> Result<UserId> {
+        let conn = self.conn();
+        let inserted = conn.execute(
+            "INSERT INTO users (name, roles, created_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
+            params![name, roles.join(","), now as i64],
+        )?;
+        if inserted == 0 {
+            return Err(StoreError::UserExists(name.to_string()));
+        }
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = ?1");
+        Ok(self.conn().query_row(&sql, [name], user_from_row).optional()?)
+    }
+
+    fn user_by_id(&self, id: UserId) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1");
+        Ok(self.conn().query_row(&sql, [id], user_from_row).optional()?)
+    }
+
+    fn list_users(&self) -> Result<Vec<User>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY name"))?;
+        let users = stmt.query_map([], user_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(users)
+    }
+
+    fn set_credentials(
+        &self,
+        user: UserId,
+        password_hash: &str,
+        totp_secret: &[u8],
+        totp_step: u64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "UPDATE users SET password_hash = ?2, totp_secret = ?3, totp_last_step = ?4 WHERE id = ?1",
+            params![user, password_hash, totp_secret, totp_step as i64],
+        )?;
+        Ok(())
+    }
+
+    fn set_totp_last_step(&self, user: UserId, step: u64) -> Result<()> {
+        self.conn()
+            .execute("UPDATE users SET totp_last_step = ?2 WHERE id = ?1", params![user, step as i64])?;
+        Ok(())
+    }
+
+    fn create_invite(&self, user: UserId, token_hash: &str, expires_at: u64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO invites (user_id, token_hash, expires_at) VALUES (?1, ?2, ?3)",
+            params![user, token_hash, expires_at as i64],
+        )?;
+        Ok(())
+    }
+
+    fn invite(&self, token_hash: &str, now: u64) -> Result<Option<Invite>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT id, user_id, expires_at, pending_totp_secret FROM invites
+                 WHERE token_hash = ?1 AND used = 0 AND expires_at > ?2",
+                params![token_hash, now as i64],
+                |row| {
+                    Ok(Invite {
+                        id: row.get(0)?,
+                        user_id: row.get(1)?,
+                        expires_at: row.get::<_, i64>(2)? as u64,
+                        pending_totp_secret: row.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn set_invite_totp(&self, invite: i64, secret: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "UPDATE invites SET pending_totp_secret = ?2 WHERE id = ?1",
+            params![invite, secret],
+        )?;
+        Ok(())
+    }
+
+    fn consume_invites(&self, invite: i64, user: UserId) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let claimed = tx.execute("UPDATE invites SET used = 1 WHERE id = ?1 AND used = 0", [invite])?;
+        tx.execute("UPDATE invites SET used = 1 WHERE user_id = ?1", [user])?;
+        tx.commit()?;
+        Ok(claimed == 1)
+    }
+
+    fn record_failure(&self, username: &str, now: u64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO signin_failures (username, at) VALUES (?1, ?2)",
+            params![username, now as i64],
+        )?;
+        Ok(())
+    }
+
+    fn failures_since(&self, username: &str, since: u64) -> Result<u32> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM signin_failures WHERE username = ?1 AND at >= ?2",
+            params![username, since as i64],
+            |row| row.get(0),
+        )?)
+    }
+
+    fn clear_failures(&self, username: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM signin_failures WHERE username = ?1", [username])?;
+        Ok(())
+    }
+
+    fn lock(&self, username: &str, until: u64) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO lockouts (username, until) VALUES (?1, ?2)
+             ON CONFLICT(username) DO UPDATE SET until = excluded.until",
+            params![username, until as i64],
+        )?;
+        Ok(())
+    }
+
+    fn locked_until(&self, username: &str, now: u64) -> Result<Option<u64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT until FROM lockouts WHERE username = ?1 AND until > ?2",
+                params![username, now as i64],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|until| until as u64))
+    }
+
+    fn create_session(
+        &self,
+        token_hash: &str,
+        user: UserId,
+        csrf: &str,
+        now: u64,
+        expires_at: u64,
+    ) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![token_hash, user, csrf, now as i64, expires_at as i64],
+        )?;
+        Ok(())
+    }
+
+    fn session(&self, token_hash: &str, now: u64) -> Result<Option<Session>> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT user_id, csrf_token, created_at, expires_at FROM sessions
+                 WHERE token_hash = ?1 AND expires_at > ?2",
+                params![token_hash, now as i64],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, i64>(2)? as u64,
+                        row.get::<_, i64>(3)? as u64,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((user_id, csrf_token, created_at, expires_at)) = row else {
+            return Ok(None);
+        };
+        let user = self
+            .user_by_id(user_id)?
+            .ok_or_else(|| StoreError::Corrupt(format!("session of missing user {user_id}")))?;
+        Ok(Some(Session { user, csrf_token, created_at, expires_at }))
+    }
+
+    fn delete_session(&self, token_hash: &str) -> Result<()> {
+        self.conn().execute("DELETE FROM sessions WHERE token_hash = ?1", [token_hash])?;
+        Ok(())
+    }
+
+    fn delete_expired(&self, now: u64) -> Result<usize> {
+        let conn = self.conn();
+        let sessions = conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now as i64])?;
+        conn.execute("DELETE FROM lockouts WHERE until <= ?1", [now as i64])?;
+        conn.execute("DELETE FROM invites WHERE expires_at <= ?1", [now as i64])?;
+        // Failures older than a day cannot count towards any sensible lockout window.
+        conn.execute("DELETE FROM signin_failures WHERE at < ?1", [now.saturating_sub(86_400) as i64])?;
+        Ok(sessions)
+    }
+
+    fn append_audit(&self, record: &AuditRecord) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO audit (at, kind, user, ip, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![record.at as i64, record.kind, record.user, record.ip, record.detail],
+        )?;
+        Ok(())
+    }
+
+    fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT at, kind, user, ip, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
+        let records = stmt
+            .query_map([limit], |row| {
+                Ok(AuditRecord {
+                    at: row.get::<_, i64>(0)? as u64,
+                    kind: row.get(1)?,
+                    user: row.get(2)?,
+                    ip: row.get(3)?,
+                    detail: row.get(4)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(records)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store_with_user() -> (SqliteStore, UserId) {
+        let store = SqliteStore::in_memory().unwrap();
+        let id = store.create_user("alice", &["dev".into(), "ops".into()], 100).unwrap();
+        (store, id)
+    }
+
+    #[test]
+    fn user_names_are_unique() {
+        let (store, _) = store_with_user();
+        assert!(matches!(store.create_user("alice", &[], 1), Err(StoreError::UserExists(_))));
+    }
+
+    #[test]
+    fn new_user_has_roles_and_is_not_enrolled() {
+        let (store, _) = store_with_user();
+        let user = store.user_by_name("alice").unwrap().unwrap();
+        assert_eq!(user.roles, vec!["dev", "ops"]);
+        assert!(!user.is_enrolled());
+    }
+
+    #[test]
+    fn invite_is_single_use_and_expires() {
+        let (store, id) = store_with_user();
+        store.create_invite(id, "h1", 500).unwrap();
+        let invite = store.invite("h1", 200).unwrap().unwrap();
+        assert!(store.invite("h1", 500).unwrap().is_none(), "expired at 500");
+        assert!(store.consume_invites(invite.id, id).unwrap());
+        assert!(!store.consume_invites(invite.id, id).unwrap());
+        assert!(store.invite("h1", 200).unwrap().is_none());
+    }
+
+    #[test]
+    fn session_expires_at_its_time() {
+        let (store, id) = store_with_user();
+        store.create_session("s1", id, "csrf", 100, 200).unwrap();
+        assert_eq!(store.session("s1", 199).unwrap().unwrap().user.name, "alice");
+        assert!(store.session("s1", 200).unwrap().is_none());
+        assert_eq!(store.delete_expired(200).unwrap(), 1);
+    }
+
+    #[test]
+    fn deleted_session_is_gone() {
+        let (store, id) = store_with_user();
+        store.create_session("s1", id, "csrf", 100, 200).unwrap();
+        store.delete_session("s1").unwrap();
+        assert!(store.session("s1", 150).unwrap().is_none());
+    }
+
+    #[test]
+    fn failures_count_inside_the_window_and_clear() {
+        let (store, _) = store_with_user();
+        for at in [10, 20, 30] {
+            store.record_failure("alice", at).unwrap();
+        }
+        assert_eq!(store.failures_since("alice", 15).unwrap(), 2);
+        store.clear_failures("alice").unwrap();
+        assert_eq!(store.failures_since("alice", 0).unwrap(), 0);
+    }
+
+    #[test]
+    fn lock_holds_until_its_time() {
+        let (store, _) = store_with_user();
+        store.lock("alice", 300).unwrap();
+        assert_eq!(store.locked_until("alice", 299).unwrap(), Some(300));
+        assert_eq!(store.locked_until("alice", 300).unwrap(), None);
+    }
+
+    #[test]
+    fn database_file_keeps_state_across_opens() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.create_user("bob", &["dev".into()], 1).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.user_by_name("bob").unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,66 @@
+# Shared by ./scripts/start and ./scripts/test: install what is missing, then build.
+# Everything is idempotent: a second run skips what is already there.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# One target dir outside the checkout, so fresh clones on one machine build warm.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/gatehouse/target}"
+export TRUNK_SKIP_VERSION_CHECK=true
+export PATH="$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
+
+TRUNK_VERSION=0.21.14
+
+step() { printf '\n==> %s\n' "$*"; }
+
+ensure_debian_packages() {
+  local missing=() pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  step "Installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq -o DPkg::Lock::Timeout=1200 "${missing[@]}"
+}
+
+# The wasm-bindgen version the lock file pins; wasm-bindgen-cli must match it exactly.
+wasm_bindgen_version() {
+  awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3; exit }' "$ROOT/Cargo.lock"
+}
+
+ensure_rust_tools() {
+  rustup target list --installed | grep -qx wasm32-unknown-unknown || {
+    step "Adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  }
+  local wb
+  wb=$(wasm_bindgen_version)
+  grep -q "wasm_bindgen = \"$wb\"" "$ROOT/Trunk.toml" || {
+    echo "Trunk.toml's [tools] wasm_bindgen must be $wb, the version in Cargo.lock" >&2
+    exit 1
+  }
+  if ! wasm-bindgen --version 2>/dev/null | grep -q " $wb\$"; then
+    step "Installing wasm-bindgen-cli $wb"
+    # Not --locked: a locked dependency of it is missing from the registry copy here.
+    cargo install wasm-bindgen-cli --version "$wb"
+  fi
+  if ! trunk --version 2>/dev/null | grep -q " $TRUNK_VERSION\$"; then
+    step "Installing trunk $TRUNK_VERSION"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
+}
+
+# playwright-core (drives Chromium) and binaryen (wasm-opt 132) from npm.
+ensure_node_modules() {
+  if [ ! -x "$ROOT/e2e/node_modules/.bin/wasm-opt" ] || [ ! -d "$ROOT/e2e/node_modules/playwright-core" ]; then
+    step "Installing the e2e node modules"
+    (cd "$ROOT/e2e" && npm ci --no-audit --no-fund)
+  fi
+}
+
+build_web() {
+  step "Building the web app (trunk, release wasm)"
+  (cd "$ROOT" && cargo fetch --quiet && trunk build --release --cargo-profile wasm-release)
+}

@@ -1,0 +1,35 @@
+//! The app's frame: session check, theme, routes.
+
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::header::Header;
+use crate::pages::invite::InvitePage;
+use crate::pages::not_found::NotFound;
+use crate::pages::resources::ResourcesPage;
+use crate::pages::signin::SignInPage;
+use crate::session::Auth;
+
+#[component]
+pub fn App() -> impl IntoView {
+    let auth = Auth::new();
+    provide_context(auth);
+    crate::theme::provide();
+    leptos::task::spawn_local(auth.refresh());
+
+    view! {
+        <Router>
+            <div class="shell">
+                <Header/>
+                <main class="content">
+                    <Routes fallback=|| view! { <NotFound/> }>
+                        <Route path=path!("/") view=ResourcesPage/>
+                        <Route path=path!("/signin") view=SignInPage/>
+                        <Route path=path!("/invite") view=InvitePage/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}

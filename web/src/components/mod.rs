@@ -1,0 +1,4 @@
+pub mod alert;
+pub mod header;
+pub mod require_session;
+pub mod spinner;

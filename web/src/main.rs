@@ -1,0 +1,14 @@
+//! The Gatehouse single-page app. Components render; the API, session and theme logic
+//! live in their own modules.
+
+mod api;
+mod app;
+mod components;
+mod pages;
+mod session;
+mod theme;
+
+fn main() {
+    console_error_panic_hook::set_once();
+    leptos::mount::mount_to_body(app::App);
+}

@@ -1,0 +1,164 @@
+use gatehouse_proto::api::{AcceptInvite, InviteDetails, InviteToken};
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::alert::ErrorAlert;
+use crate::components::spinner::Loading;
+
+/// The invite token, from the link's fragment (`#token=…`), which no server ever sees.
+fn token_from_fragment() -> Option<String> {
+    let hash = web_sys::window()?.location().hash().ok()?;
+    hash.trim_start_matches('#')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .filter(|t| !t.is_empty())
+        .map(String::from)
+}
+
+#[derive(Clone)]
+enum Stage {
+    Loading,
+    Invalid(String),
+    Enrol(InviteDetails),
+    Done(String),
+}
+
+/// First visit: choose a password and enrol an authenticator app.
+#[component]
+pub fn InvitePage() -> impl IntoView {
+    let token = token_from_fragment();
+    let stage = RwSignal::new(Stage::Loading);
+
+    match token.clone() {
+        None => stage.set(Stage::Invalid(
+            "This link has no invite in it. Open the whole link your admin sent you.".into(),
+        )),
+        Some(token) => leptos::task::spawn_local(async move {
+            let request = InviteToken { token };
+            match api::post::<_, InviteDetails>("/api/v1/invites/inspect", &request, api::PRE_SESSION_CSRF).await {
+                Ok(details) => stage.set(Stage::Enrol(details)),
+                Err(failure) => stage.set(Stage::Invalid(failure.message)),
+            }
+        }),
+    }
+
+    view! {
+        <section class="auth-page">
+            <div class="card auth-card auth-card-wide">
+                {move || match stage.get() {
+                    Stage::Loading => view! { <Loading label="Opening your invite…"/> }.into_any(),
+                    Stage::Invalid(message) => view! {
+                        <h1>"Invite not usable"</h1>
+                        <div class="alert alert-error" role="alert" data-testid="error">{message}</div>
+                        <a class="button" href="/signin">"Go to sign-in"</a>
+                    }.into_any(),
+                    Stage::Enrol(details) => view! {
+                        <Enrol details=details token=token.clone().unwrap_or_default() stage=stage/>
+                    }.into_any(),
+                    Stage::Done(username) => view! {
+                        <div class="done" data-testid="invite-done">
+                            <div class="done-mark" aria-hidden="true">"✓"</div>
+                            <h1>"You're all set"</h1>
+                            <p class="lede">"Your password and authenticator app are ready. Sign in to continue."</p>
+                            <a class="button button-primary button-block" href=format!("/signin?user={username}")
+                                data-testid="go-sign-in">"Sign in"</a>
+                        </div>
+                    }.into_any(),
+                }}
+            </div>
+        </section>
+    }
+}
+
+#[component]
+fn Enrol(details: InviteDetails, token: String, stage: RwSignal<Stage>) -> impl IntoView {
+    let password = RwSignal::new(String::new());
+    let confirm = RwSignal::new(String::new());
+    let code = RwSignal::new(String::new());
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let min = details.min_password_length;
+    let username = details.username.clone();
+    let grouped: String = details
+        .totp_secret
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
+        let (pw, again) = (password.get_untracked(), confirm.get_untracked());
+        if pw.chars().count() < min {
+            error.set(Some(format!("Choose a password of at least {min} characters.")));
+            return;
+        }
+        if pw != again {
+            error.set(Some("The two passwords differ. Type the same password twice.".into()));
+            return;
+        }
+        let request = AcceptInvite {
+            token: token.clone(),
+            password: pw,
+            totp_code: code.get_untracked().replace(' ', ""),
+        };
+        let username = username.clone();
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::post_empty("/api/v1/invites/accept", &request, api::PRE_SESSION_CSRF).await {
+                Ok(()) => stage.set(Stage::Done(username)),
+                Err(failure) => error.set(Some(failure.message)),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <h1>"Welcome, " <span data-testid="invite-user">{details.username.clone()}</span></h1>
+        <p class="lede">"Set up how you sign in to Gatehouse. It takes a minute."</p>
+        <ErrorAlert message=error/>
+        <form class="form" on:submit=submit novalidate>
+            <fieldset class="step">
+                <legend><span class="step-number">"1"</span>"Choose a password"</legend>
+                <input type="text" name="username" autocomplete="username" value=details.username.clone() hidden/>
+                <label class="field">
+                    <span>"Password"</span>
+                    <input type="password" autocomplete="new-password" required bind:value=password
+                        data-testid="new-password"/>
+                    <small>{format!("At least {min} characters. A few unrelated words make a strong one.")}</small>
+                </label>
+                <label class="field">
+                    <span>"Password again"</span>
+                    <input type="password" autocomplete="new-password" required bind:value=confirm
+                        data-testid="confirm-password"/>
+                </label>
+            </fieldset>
+            <fieldset class="step">
+                <legend><span class="step-number">"2"</span>"Add Gatehouse to your authenticator app"</legend>
+                <div class="totp-setup">
+                    <div class="qr" inner_html=details.qr_svg.clone() aria-label="QR code for your authenticator app"
+                        role="img" data-testid="totp-qr"></div>
+                    <div class="totp-manual">
+                        <p>"Scan the code with an app such as Google Authenticator, 1Password or Aegis. Or type this key:"</p>
+                        <code class="secret" data-testid="totp-secret" data-secret=details.totp_secret.clone()>{grouped}</code>
+                        <p class="hint">"Time-based, 6 digits, every 30 seconds."</p>
+                    </div>
+                </div>
+                <label class="field">
+                    <span>"Code from the app"</span>
+                    <input type="text" inputmode="numeric" autocomplete="one-time-code" maxlength="7"
+                        placeholder="123456" required bind:value=code data-testid="enrol-code"/>
+                </label>
+            </fieldset>
+            <button class="button button-primary button-block" type="submit" disabled=move || busy.get()
+                data-testid="finish-invite">
+                {move || if busy.get() { "Saving…" } else { "Finish set-up" }}
+            </button>
+        </form>
+    }
+}

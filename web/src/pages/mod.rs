@@ -1,0 +1,4 @@
+pub mod invite;
+pub mod not_found;
+pub mod resources;
+pub mod signin;

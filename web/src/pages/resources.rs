@@ -1,0 +1,109 @@
+use gatehouse_proto::api::Resources;
+use leptos::prelude::*;
+
+use crate::api;
+use crate::components::require_session::RequireSession;
+use crate::components::spinner::Loading;
+use crate::session::use_auth;
+
+#[derive(Clone)]
+enum Load {
+    Loading,
+    Failed(String),
+    Ready(Resources),
+}
+
+/// The nodes and desktops the signed-in person may open.
+#[component]
+pub fn ResourcesPage() -> impl IntoView {
+    view! {
+        <RequireSession>
+            <ResourceList/>
+        </RequireSession>
+    }
+}
+
+#[component]
+fn ResourceList() -> impl IntoView {
+    let auth = use_auth();
+    let load = RwSignal::new(Load::Loading);
+    let filter = RwSignal::new(String::new());
+
+    let fetch = move || {
+        load.set(Load::Loading);
+        leptos::task::spawn_local(async move {
+            match api::get::<Resources>("/api/v1/resources").await {
+                Ok(resources) => load.set(Load::Ready(resources)),
+                Err(failure) if failure.is_unauthorized() => auth.session.set(None),
+                Err(failure) => load.set(Load::Failed(failure.message)),
+            }
+        });
+    };
+    fetch();
+
+    let expires = move || {
+        auth.session.with(|s| {
+            s.as_ref().map(|s| {
+                let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(s.expires_at as f64 * 1000.0));
+                let options = js_sys::Object::new();
+                let _ = js_sys::Reflect::set(&options, &"hour".into(), &"2-digit".into());
+                let _ = js_sys::Reflect::set(&options, &"minute".into(), &"2-digit".into());
+                String::from(date.to_locale_time_string_with_options("default", &options))
+            })
+        })
+    };
+
+    view! {
+        <div class="page-head">
+            <div>
+                <h1>"Resources"</h1>
+                <p class="lede">
+                    "Servers and desktops your roles let you open. Your session ends at "
+                    <strong data-testid="session-expiry">{expires}</strong> "."
+                </p>
+            </div>
+            <label class="search">
+                <span class="visually-hidden">"Filter resources"</span>
+                <input type="search" placeholder="Filter by name or label" bind:value=filter data-testid="filter"/>
+            </label>
+        </div>
+        {move || match load.get() {
+            Load::Loading => view! { <Loading label="Loading your resources…"/> }.into_any(),
+            Load::Failed(message) => view! {
+                <div class="alert alert-error" role="alert" data-testid="error">
+                    <span>{message}</span>
+                    <button class="button" type="button" on:click=move |_| fetch()>"Try again"</button>
+                </div>
+            }.into_any(),
+            Load::Ready(resources) if resources.nodes.is_empty() && resources.desktops.is_empty() => view! {
+                <div class="empty" data-testid="resources-empty">
+                    <svg class="empty-art" viewBox="0 0 64 64" aria-hidden="true">
+                        <rect x="8" y="12" width="48" height="14" rx="3"/>
+                        <rect x="8" y="32" width="48" height="14" rx="3"/>
+                        <circle cx="16" cy="19" r="2"/><circle cx="16" cy="39" r="2"/>
+                        <path d="M24 54h16"/>
+                    </svg>
+                    <h2>"Nothing to open yet"</h2>
+                    <p>"Your roles do not give you any nodes or desktops yet. Ask an admin to add one, or to give you a role that can reach one."</p>
+                </div>
+            }.into_any(),
+            Load::Ready(resources) => {
+                let needle = filter.get().to_lowercase();
+                let rows = resources.nodes.into_iter()
+                    .filter(|n| needle.is_empty() || n.name.to_lowercase().contains(&needle)
+                        || n.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle)))
+                    .map(|node| view! {
+                        <li class="resource">
+                            <span class="resource-name">{node.name.clone()}</span>
+                            <span class="resource-addr">{node.addr.clone()}</span>
+                            <span class="labels">
+                                {node.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
+                            </span>
+                        </li>
+                    })
+                    .collect_view();
+                view! { <ul class="resource-list">{rows}</ul> }.into_any()
+            }
+        }}
+    }
+}
