@@ -72,6 +72,30 @@ export async function startProxy(extraConfig = '') {
       if (!link) throw new Error(`no invite link in: ${out}`);
       return link[0];
     },
+    /** Runs the gatehouse command line against this proxy's config; returns stdout. */
+    cli(...args) {
+      return execFileSync(gatehouseBin(), ['--config', config, ...args], { encoding: 'utf8' });
+    },
+    /**
+     * Adds a user, enrols them through the API as the invite page does, and signs in.
+     * Returns the session cookie (name=value) and CSRF token.
+     */
+    async enrolAndSignIn(name, roles = ['dev'], password = 'a long enough password') {
+      const headers = { 'content-type': 'application/json', 'x-csrf-token': 'pre-session' };
+      const token = proxy.addUser(name, roles).split('#token=')[1];
+      const inspect = await proxy.request('POST', '/api/v1/invites/inspect', { headers, body: JSON.stringify({ token }) });
+      if (inspect.status !== 200) throw new Error(`invite inspect: ${inspect.text}`);
+      const authenticator = new Authenticator(inspect.json.totp_secret);
+      const accept = await proxy.request('POST', '/api/v1/invites/accept', {
+        headers, body: JSON.stringify({ token, password, totp_code: await authenticator.nextCode() }),
+      });
+      if (accept.status !== 204) throw new Error(`invite accept: ${accept.text}`);
+      const signIn = await proxy.request('POST', '/api/v1/session', {
+        headers, body: JSON.stringify({ username: name, password, totp_code: await authenticator.nextCode() }),
+      });
+      if (signIn.status !== 200) throw new Error(`sign-in: ${signIn.text}`);
+      return { setCookie: signIn.headers['set-cookie'][0], cookie: signIn.headers['set-cookie'][0].split(';')[0], csrf: signIn.json.csrf_token };
+    },
     /** An HTTPS request that trusts only this proxy's certificate. */
     request(method, pathname, { headers = {}, body } = {}) {
       const ca = fs.readFileSync(path.join(dir, 'data', 'tls', 'cert.pem'));

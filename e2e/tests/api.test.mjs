@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { Authenticator, startProxy } from '../lib/harness.mjs';
+import { startProxy } from '../lib/harness.mjs';
 
 const COOKIE = '__Host-gatehouse_session';
 const JSON_HEADERS = { 'content-type': 'application/json', 'x-csrf-token': 'pre-session' };
@@ -11,32 +11,13 @@ const JSON_HEADERS = { 'content-type': 'application/json', 'x-csrf-token': 'pre-
 let proxy;
 let session; // { cookie, csrf }
 
-/** Enrols a user through the API as the invite page would, and signs in. */
 async function enrolAndSignIn(name) {
-  const link = proxy.addUser(name);
-  const token = link.split('#token=')[1];
-  const inspect = await proxy.request('POST', '/api/v1/invites/inspect', {
-    headers: JSON_HEADERS, body: JSON.stringify({ token }),
-  });
-  assert.equal(inspect.status, 200, inspect.text);
-  const authenticator = new Authenticator(inspect.json.totp_secret);
-  const password = 'a long enough password';
-  const accept = await proxy.request('POST', '/api/v1/invites/accept', {
-    headers: JSON_HEADERS,
-    body: JSON.stringify({ token, password, totp_code: await authenticator.nextCode() }),
-  });
-  assert.equal(accept.status, 204, accept.text);
-  const signIn = await proxy.request('POST', '/api/v1/session', {
-    headers: JSON_HEADERS,
-    body: JSON.stringify({ username: name, password, totp_code: await authenticator.nextCode() }),
-  });
-  assert.equal(signIn.status, 200, signIn.text);
-  const setCookie = signIn.headers['set-cookie'][0];
+  const { setCookie, cookie, csrf } = await proxy.enrolAndSignIn(name);
   assert.match(setCookie, /; Secure/);
   assert.match(setCookie, /; HttpOnly/);
   assert.match(setCookie, /; SameSite=Strict/);
   assert.match(setCookie, /Max-Age=43200/, 'the session lasts 12 hours at most');
-  return { cookie: setCookie.split(';')[0], csrf: signIn.json.csrf_token };
+  return { cookie, csrf };
 }
 
 async function assertStillServing() {

@@ -73,7 +73,10 @@ pub struct Node {
     pub name: String,
     pub addr: String,
     pub labels: Vec<(String, String)>,
+    /// The OS logins the user's roles allow on this node.
     pub logins: Vec<String>,
+    /// False in direct mode: the proxy only relays and cannot record.
+    pub recorded: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Deserializer};
 
+use crate::nodes::Node;
+use crate::rbac::Roles;
+
 /// The longest a web session may last, whatever the config says.
 pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
@@ -30,6 +33,11 @@ pub struct Config {
     pub invite_ttl: Duration,
     pub signin: SignInPolicy,
     pub log_format: LogFormat,
+    /// Nodes listed here, beside those added with `gatehouse nodes add`.
+    pub nodes: Vec<Node>,
+    /// Role name → what it grants. Without a `[roles]` table: `admin` reaches every
+    /// node as root.
+    pub roles: Roles,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -72,6 +80,8 @@ impl Default for Config {
             invite_ttl: Duration::from_secs(3600),
             signin: SignInPolicy::default(),
             log_format: LogFormat::Text,
+            nodes: Vec::new(),
+            roles: crate::rbac::default_roles(),
         }
     }
 }
@@ -117,6 +127,12 @@ impl Config {
         if config.session_ttl > MAX_SESSION_TTL || config.session_ttl.is_zero() {
             anyhow::bail!("session_ttl must be between 1s and 12h");
         }
+        let mut names = std::collections::BTreeSet::new();
+        for node in &config.nodes {
+            if !names.insert(&node.name) {
+                anyhow::bail!("the node {} is listed twice", node.name);
+            }
+        }
         Ok(config)
     }
 }
@@ -154,6 +170,29 @@ mod tests {
     fn unknown_keys_are_refused() {
         let err = Config::parse("listn = \"127.0.0.1:1\"").unwrap_err();
         assert!(format!("{err:#}").contains("listn"));
+    }
+
+    #[test]
+    fn nodes_and_roles_come_from_the_file() {
+        let config = Config::parse(
+            "[[nodes]]\nname = \"web-1\"\naddr = \"127.0.0.1:2222\"\nlabels = { env = \"dev\" }\n\
+             [roles.dev]\nnode_labels = { env = \"dev\" }\nlogins = [\"ubuntu\"]\nssh_mode = \"direct\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.nodes[0].name.as_str(), "web-1");
+        assert_eq!(config.roles["dev"].logins, ["ubuntu"]);
+        assert_eq!(config.roles["dev"].ssh_mode, crate::rbac::SshMode::Direct);
+        assert!(!config.roles.contains_key("admin"), "a [roles] table replaces the default");
+    }
+
+    #[test]
+    fn bad_nodes_are_refused_with_the_reason() {
+        let err = Config::parse("[[nodes]]\nname = \"Web 1\"\naddr = \"h:22\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("node name"), "{err:#}");
+        let err = Config::parse("[[nodes]]\nname = \"w\"\naddr = \"h\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("HOST:PORT"), "{err:#}");
+        let twice = "[[nodes]]\nname = \"w\"\naddr = \"h:1\"\n[[nodes]]\nname = \"w\"\naddr = \"h:2\"\n";
+        assert!(format!("{:#}", Config::parse(twice).unwrap_err()).contains("twice"));
     }
 
     #[test]

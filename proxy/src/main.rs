@@ -3,8 +3,11 @@
 mod accounts;
 mod audit;
 mod auth;
+mod ca;
 mod config;
 mod http;
+mod nodes;
+mod rbac;
 mod store;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -36,6 +39,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// Manage SSH nodes.
+    #[command(subcommand)]
+    Nodes(NodesCommand),
     /// Print the newest audit records (also in data_dir/audit.jsonl), newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -56,12 +62,52 @@ enum UsersCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum NodesCommand {
+    /// Register a node; with --host-key, also sign its host certificate. Prints the
+    /// sshd_config lines the node needs.
+    Add {
+        name: String,
+        /// The node's sshd, HOST:PORT.
+        #[arg(long)]
+        addr: String,
+        /// key=value,key=value
+        #[arg(long, default_value = "")]
+        labels: String,
+        #[command(flatten)]
+        cert: HostCertArgs,
+    },
+    /// Sign a host certificate for a registered node's host key.
+    SignHost {
+        name: String,
+        #[command(flatten)]
+        cert: HostCertArgs,
+    },
+    /// List the nodes, from the config file and the database.
+    List,
+}
+
+#[derive(clap::Args)]
+struct HostCertArgs {
+    /// The node's host public key (e.g. a copy of /etc/ssh/ssh_host_ed25519_key.pub).
+    #[arg(long)]
+    host_key: Option<PathBuf>,
+    /// Where to write the certificate; default: beside the key, as OpenSSH names it
+    /// (KEY-cert.pub).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// How long the host certificate is valid.
+    #[arg(long, default_value = "52weeks", value_parser = humantime::parse_duration)]
+    validity: Duration,
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Start => start(config),
         Command::Users(command) => users(config, command),
+        Command::Nodes(command) => nodes_command(config, command),
         Command::Audit { limit } => {
             for record in open_store(&config)?.recent_audit(limit)? {
                 println!("{}", serde_json::to_string(&record)?);
@@ -102,6 +148,105 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn authorities(config: &Config) -> anyhow::Result<ca::Authorities> {
+    let dir = config.data_dir.join("ca");
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    Ok(ca::Authorities::load_or_create(&dir)?)
+}
+
+fn nodes_command(config: Config, command: NodesCommand) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    match command {
+        NodesCommand::Add { name, addr, labels, cert } => {
+            let node = nodes::Node { name: nodes::NodeName::parse(&name)?, addr, labels: nodes::parse_labels(&labels)? };
+            nodes::check_addr(&node.addr)?;
+            if config.nodes.iter().any(|n| n.name == node.name) {
+                anyhow::bail!("the node {} is defined in the config file; change it there", node.name);
+            }
+            store.put_node(&node)?;
+            println!("Node {} registered at {} ({}).", node.name, node.addr, nodes::format_labels(&node.labels));
+            let cas = authorities(&config)?;
+            sign_host_certificate(&cas, &node, &cert, &config)?;
+        }
+        NodesCommand::SignHost { name, cert } => {
+            let name = nodes::NodeName::parse(&name)?;
+            let all = nodes::merge(&config.nodes, store.list_nodes()?);
+            let node = all.iter().find(|n| n.name == name).with_context(|| format!("there is no node named {name}"))?;
+            let cas = authorities(&config)?;
+            sign_host_certificate(&cas, node, &cert, &config)?;
+        }
+        NodesCommand::List => {
+            for node in nodes::merge(&config.nodes, store.list_nodes()?) {
+                println!("{:<24} {:<24} {}", node.name, node.addr, nodes::format_labels(&node.labels));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Signs the host certificate when a host key is given, then prints what the node's
+/// sshd_config needs.
+fn sign_host_certificate(
+    cas: &ca::Authorities,
+    node: &nodes::Node,
+    args: &HostCertArgs,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let user_ca_file = config.data_dir.join("ca").join("user_ca.pub");
+    let cert_line = match &args.host_key {
+        None => {
+            println!();
+            println!("No host key given. To sign the node's host certificate, copy its public host key here and run:");
+            println!("  gatehouse nodes sign-host {} --host-key ssh_host_ed25519_key.pub", node.name);
+            None
+        }
+        Some(key_path) => {
+            let text = std::fs::read_to_string(key_path)
+                .with_context(|| format!("cannot read the host key {}", key_path.display()))?;
+            let host_key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim())
+                .with_context(|| format!("{} is not an OpenSSH public key", key_path.display()))?;
+            let host = node.addr.rsplit_once(':').map_or(node.addr.as_str(), |(h, _)| h);
+            let mut principals = vec![node.name.to_string()];
+            if host != node.name.as_str() {
+                principals.push(host.to_string());
+            }
+            let now = auth::now();
+            // A little slack for clocks that run behind.
+            let cert = cas.host.sign_host(
+                &host_key,
+                &principals,
+                &format!("gatehouse node {}", node.name),
+                now.saturating_sub(300),
+                now + args.validity.as_secs(),
+            )?;
+            let out = args.out.clone().unwrap_or_else(|| {
+                let key = key_path.to_string_lossy();
+                PathBuf::from(format!("{}-cert.pub", key.strip_suffix(".pub").unwrap_or(&key)))
+            });
+            std::fs::write(&out, format!("{}\n", cert.to_openssh()?))
+                .with_context(|| format!("cannot write the certificate to {}", out.display()))?;
+            println!();
+            println!("Host certificate for {} written to {}", principals.join(", "), out.display());
+            println!("(signed by the host CA {}, valid for {}).", cas.host.fingerprint(), humantime::format_duration(args.validity));
+            Some(out)
+        }
+    };
+    println!();
+    println!("On the node:");
+    println!("1. Save the Gatehouse user CA as /etc/ssh/gatehouse_user_ca.pub (a copy is in {}):", user_ca_file.display());
+    println!("   {}", cas.user.public_key_line());
+    match cert_line {
+        Some(out) => println!("2. Copy {} next to the host key on the node.", out.display()),
+        None => println!("2. Sign the host certificate (above) and copy it next to the host key on the node."),
+    }
+    println!("3. Add to /etc/ssh/sshd_config, then reload sshd:");
+    println!("   TrustedUserCAKeys /etc/ssh/gatehouse_user_ca.pub");
+    println!("   HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub");
+    println!("A Gatehouse user certificate names the logins it allows as its principals, so sshd needs no");
+    println!("AuthorizedPrincipalsFile: it admits the login the certificate names and no other.");
+    Ok(())
+}
+
 fn start(config: Config) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let store = open_store(&config)?;
@@ -113,8 +258,12 @@ fn start(config: Config) -> anyhow::Result<()> {
     tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");
     let (cert, key) = http::server::tls_files(&config)?;
     let acceptor = http::server::acceptor(&cert, &key)?;
+    let cas = authorities(&config)?;
     let state = http::AppState::new(http::Shared {
         accounts,
+        store: store.clone(),
+        config_nodes: config.nodes.clone(),
+        roles: config.roles.clone(),
         audit,
         assets,
         signin_limiter: Mutex::new(auth::rate_limit::RateLimiter::new(config.signin.attempts_per_ip_per_minute)),
@@ -128,6 +277,7 @@ fn start(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(addr = %config.listen, "listening");
         println!("Gatehouse is ready at {}", config.public_url);
+        println!("Host CA fingerprint (browsers pin it): {}", cas.host.fingerprint());
         if let Some(link) = first_invite {
             println!("First sign-in: open this one-time link to set the admin's password and TOTP:");
             println!("  {link}");

@@ -7,6 +7,8 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::nodes::{Node, NodeName, format_labels, parse_labels};
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("the database failed: {0}")]
@@ -96,6 +98,10 @@ pub trait Store: Send + Sync {
     fn delete_session(&self, token_hash: &str) -> Result<()>;
     fn delete_expired(&self, now: u64) -> Result<usize>;
 
+    /// Adds a node, or replaces the one of the same name.
+    fn put_node(&self, node: &Node) -> Result<()>;
+    fn list_nodes(&self) -> Result<Vec<Node>>;
+
     fn append_audit(&self, record: &AuditRecord) -> Result<()>;
     fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
 }
@@ -137,6 +143,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     csrf_token TEXT NOT NULL,
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    addr TEXT NOT NULL,
+    labels TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY,
@@ -385,6 +396,29 @@ impl Store for SqliteStore {
         Ok(sessions)
     }
 
+    fn put_node(&self, node: &Node) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO nodes (name, addr, labels) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET addr = excluded.addr, labels = excluded.labels",
+            params![node.name.as_str(), node.addr, format_labels(&node.labels)],
+        )?;
+        Ok(())
+    }
+
+    fn list_nodes(&self) -> Result<Vec<Node>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name, addr, labels FROM nodes ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(name, addr, labels)| {
+                let corrupt = |e: crate::nodes::NodeError| StoreError::Corrupt(format!("node {name:?}: {e}"));
+                Ok(Node { name: NodeName::parse(&name).map_err(corrupt)?, addr, labels: parse_labels(&labels).map_err(corrupt)? })
+            })
+            .collect()
+    }
+
     fn append_audit(&self, record: &AuditRecord) -> Result<()> {
         self.conn().execute(
             "INSERT INTO audit (at, kind, user, ip, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -481,6 +515,20 @@ mod tests {
         store.lock("alice", 300).unwrap();
         assert_eq!(store.locked_until("alice", 299).unwrap(), Some(300));
         assert_eq!(store.locked_until("alice", 300).unwrap(), None);
+    }
+
+    #[test]
+    fn nodes_are_kept_and_replaced_by_name() {
+        let store = SqliteStore::in_memory().unwrap();
+        let mut node = Node {
+            name: NodeName::parse("web-1").unwrap(),
+            addr: "127.0.0.1:22".into(),
+            labels: parse_labels("env=dev").unwrap(),
+        };
+        store.put_node(&node).unwrap();
+        node.addr = "127.0.0.1:2222".into();
+        store.put_node(&node).unwrap();
+        assert_eq!(store.list_nodes().unwrap(), vec![node]);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Json;
 use gatehouse_proto::api::{
-    AcceptInvite, CSRF_HEADER, InviteDetails, InviteToken, Resources, SessionInfo, SignInRequest,
+    self, AcceptInvite, CSRF_HEADER, InviteDetails, InviteToken, Resources, SessionInfo, SignInRequest,
 };
 use serde::de::DeserializeOwned;
 
@@ -21,6 +21,7 @@ use super::error::ApiError;
 use crate::accounts::AuthError;
 use crate::auth::{self, token};
 use crate::store::Session;
+use crate::{nodes, rbac};
 
 /// No API body is anywhere near this; larger ones are refused before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -237,9 +238,27 @@ async fn accept_invite(
     }
 }
 
-async fn resources(_signed_in: SignedIn) -> Json<Resources> {
-    // Nodes and desktops arrive with their own issues; the list is honest and empty.
-    Json(Resources::default())
+/// The nodes the user's roles reach, each with the logins they may use there.
+async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<Resources>, ApiError> {
+    let added = state.store.list_nodes().map_err(|err| {
+        tracing::error!(%err, "cannot list nodes");
+        ApiError::internal()
+    })?;
+    let user_roles = &signed_in.session.user.roles;
+    let nodes = nodes::merge(&state.config_nodes, added)
+        .into_iter()
+        .filter_map(|node| {
+            let access = rbac::node_access(&state.roles, user_roles, &node)?;
+            Some(api::Node {
+                name: node.name.to_string(),
+                addr: node.addr,
+                labels: node.labels.into_iter().collect(),
+                logins: access.logins.into_iter().collect(),
+                recorded: access.mode == rbac::SshMode::Recorded,
+            })
+        })
+        .collect();
+    Ok(Json(Resources { nodes, desktops: Vec::new() }))
 }
 
 async fn unknown_endpoint(method: Method, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {

@@ -17,6 +17,9 @@ use axum::response::Response;
 use crate::accounts::Accounts;
 use crate::audit::Audit;
 use crate::auth::rate_limit::RateLimiter;
+use crate::nodes::Node;
+use crate::rbac::Roles;
+use crate::store::Store;
 use assets::Assets;
 
 #[derive(Clone)]
@@ -24,6 +27,9 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub accounts: Accounts,
+    pub store: Arc<dyn Store>,
+    pub config_nodes: Vec<Node>,
+    pub roles: Roles,
     pub audit: Audit,
     pub assets: Assets,
     pub signin_limiter: Mutex<RateLimiter>,

@@ -92,17 +92,34 @@ fn ResourceList() -> impl IntoView {
                 let rows = resources.nodes.into_iter()
                     .filter(|n| needle.is_empty() || n.name.to_lowercase().contains(&needle)
                         || n.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle)))
-                    .map(|node| view! {
-                        <li class="resource">
-                            <span class="resource-name">{node.name.clone()}</span>
-                            <span class="resource-addr">{node.addr.clone()}</span>
-                            <span class="labels">
-                                {node.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
-                            </span>
-                        </li>
+                    .map(|node| {
+                        let logins = format!("as {}", node.logins.join(", "));
+                        view! {
+                            <li class="resource" data-testid="node" data-node=node.name.clone()>
+                                <span class="resource-icon" aria-hidden="true">
+                                    <svg viewBox="0 0 24 24"><rect x="3" y="4" width="18" height="16" rx="2"/><path d="M7 9l3 3-3 3M12 15h5"/></svg>
+                                </span>
+                                <div class="resource-main">
+                                    <span class="resource-name">{node.name.clone()}</span>
+                                    <span class="resource-addr">{node.addr.clone()}</span>
+                                </div>
+                                <span class="labels">
+                                    {node.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
+                                </span>
+                                <span class="resource-logins" title="Logins your roles allow">{logins}</span>
+                                {if node.recorded {
+                                    view! { <span class="badge" title="The proxy records this session">"Recorded"</span> }.into_any()
+                                } else {
+                                    view! { <span class="badge badge-warn" title="Direct mode: the proxy only relays, nothing is recorded">"Not recorded"</span> }.into_any()
+                                }}
+                            </li>
+                        }
                     })
                     .collect_view();
-                view! { <ul class="resource-list">{rows}</ul> }.into_any()
+                view! {
+                    <h2 class="section-title">"Nodes"</h2>
+                    <ul class="resource-list" data-testid="nodes">{rows}</ul>
+                }.into_any()
             }
         }}
     }

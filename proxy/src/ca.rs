@@ -1,0 +1,227 @@
+//! The two SSH certificate authorities, Ed25519, made at first start and kept in the
+//! data directory (private keys mode 0600, never sent anywhere):
+//! - the **user CA** signs short-lived certificates for browser keys; nodes trust it
+//!   with `TrustedUserCAKeys`;
+//! - the **host CA** signs host certificates for nodes (and the proxy's own SSH
+//!   server); the browser pins its fingerprint.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use russh::keys::ssh_key::certificate::{Builder, CertType};
+use russh::keys::ssh_key::private::Ed25519Keypair;
+use russh::keys::ssh_key::{self, Certificate, HashAlg, LineEnding, PrivateKey, PublicKey};
+
+/// What a user certificate lets a shell do; OpenSSH grants nothing a cert omits.
+const USER_EXTENSIONS: [&str; 3] = ["permit-pty", "permit-agent-forwarding", "permit-port-forwarding"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaError {
+    #[error("cannot read or write the CA key {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("the CA key {path} is not a valid OpenSSH private key: {source}")]
+    BadKey { path: String, source: ssh_key::Error },
+    #[error("cannot sign the certificate: {0}")]
+    Sign(#[from] ssh_key::Error),
+    #[error("a certificate needs at least one principal")]
+    NoPrincipals,
+}
+
+/// SHA-256 fingerprint of a CA's public key, as OpenSSH prints it (`SHA256:…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint(pub String);
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+pub struct CertificateAuthority {
+    key: PrivateKey,
+}
+
+/// Both authorities of one Gatehouse cluster.
+pub struct Authorities {
+    pub user: CertificateAuthority,
+    pub host: CertificateAuthority,
+}
+
+impl Authorities {
+    /// Loads `user_ca` and `host_ca` from `dir`, making any that is missing.
+    pub fn load_or_create(dir: &Path) -> Result<Authorities, CaError> {
+        Ok(Authorities {
+            user: CertificateAuthority::load_or_create(&dir.join("user_ca"), "gatehouse user CA")?,
+            host: CertificateAuthority::load_or_create(&dir.join("host_ca"), "gatehouse host CA")?,
+        })
+    }
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system random source failed");
+    bytes
+}
+
+impl CertificateAuthority {
+    pub fn generate(comment: &str) -> CertificateAuthority {
+        let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&random::<32>()));
+        key.set_comment(comment);
+        CertificateAuthority { key }
+    }
+
+    pub fn load_or_create(path: &Path, comment: &str) -> Result<CertificateAuthority, CaError> {
+        let shown = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let key = PrivateKey::from_openssh(text).map_err(|source| CaError::BadKey { path: shown, source })?;
+                Ok(CertificateAuthority { key })
+            }
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                let ca = CertificateAuthority::generate(comment);
+                let pem = ca.key.to_openssh(LineEnding::LF)?;
+                let io = |source| CaError::Io { path: shown.clone(), source };
+                let mut file =
+                    OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).map_err(io)?;
+                file.write_all(pem.as_bytes()).map_err(io)?;
+                std::fs::write(path.with_extension("pub"), format!("{}\n", ca.public_key_line())).map_err(io)?;
+                tracing::info!(path = %shown, fingerprint = %ca.fingerprint(), "made a new SSH certificate authority");
+                Ok(ca)
+            }
+            Err(source) => Err(CaError::Io { path: shown, source }),
+        }
+    }
+
+    pub fn public_key(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+
+    /// `ssh-ed25519 AAAA… comment`, the line sshd_config's TrustedUserCAKeys file holds.
+    pub fn public_key_line(&self) -> String {
+        self.public_key().to_openssh().unwrap_or_default()
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(self.key.fingerprint(HashAlg::Sha256).to_string())
+    }
+
+    /// A host certificate for a node's host key, valid for the node's names.
+    pub fn sign_host(
+        &self,
+        host_key: &PublicKey,
+        principals: &[String],
+        key_id: &str,
+        valid_after: u64,
+        valid_before: u64,
+    ) -> Result<Certificate, CaError> {
+        self.sign(CertType::Host, host_key, principals, key_id, valid_after, valid_before, &[])
+    }
+
+    /// A user certificate for a browser's key, valid for the given logins only.
+    pub fn sign_user(
+        &self,
+        user_key: &PublicKey,
+        logins: &[String],
+        key_id: &str,
+        valid_after: u64,
+        valid_before: u64,
+    ) -> Result<Certificate, CaError> {
+        self.sign(CertType::User, user_key, logins, key_id, valid_after, valid_before, &USER_EXTENSIONS)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn sign(
+        &self,
+        cert_type: CertType,
+        subject: &PublicKey,
+        principals: &[String],
+        key_id: &str,
+        valid_after: u64,
+        valid_before: u64,
+        extensions: &[&str],
+    ) -> Result<Certificate, CaError> {
+        if principals.is_empty() {
+            return Err(CaError::NoPrincipals);
+        }
+        let mut builder = Builder::new(random::<32>().to_vec(), subject.key_data().clone(), valid_after, valid_before)?;
+        builder.serial(u64::from_be_bytes(random::<8>()))?;
+        builder.cert_type(cert_type)?;
+        builder.key_id(key_id)?;
+        for principal in principals {
+            builder.valid_principal(principal.clone())?;
+        }
+        for extension in extensions {
+            builder.extension(*extension, "")?;
+        }
+        Ok(builder.sign(&self.key)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subject() -> PublicKey {
+        CertificateAuthority::generate("subject").public_key().clone()
+    }
+
+    #[test]
+    fn host_certificate_validates_against_its_ca_only() {
+        let ca = CertificateAuthority::generate("host ca");
+        let other = CertificateAuthority::generate("other ca");
+        let cert = ca.sign_host(&subject(), &["web-1".into()], "node web-1", 1000, 2000).unwrap();
+        assert_eq!(cert.cert_type(), CertType::Host);
+        assert_eq!(cert.valid_principals(), ["web-1"]);
+        let ca_fp = ca.key.fingerprint(HashAlg::Sha256);
+        let other_fp = other.key.fingerprint(HashAlg::Sha256);
+        cert.validate_at(1500, [&ca_fp]).unwrap();
+        assert!(cert.validate_at(1500, [&other_fp]).is_err(), "another CA's pin refuses it");
+        assert!(cert.validate_at(2500, [&ca_fp]).is_err(), "expired");
+    }
+
+    #[test]
+    fn user_certificate_permits_a_pty_for_its_logins() {
+        let ca = CertificateAuthority::generate("user ca");
+        let cert = ca.sign_user(&subject(), &["ubuntu".into()], "alice", 1000, 2000).unwrap();
+        assert_eq!(cert.cert_type(), CertType::User);
+        assert!(cert.extensions().contains_key("permit-pty"));
+        assert_eq!(cert.valid_principals(), ["ubuntu"]);
+    }
+
+    #[test]
+    fn a_certificate_without_principals_is_refused() {
+        let ca = CertificateAuthority::generate("user ca");
+        assert!(matches!(ca.sign_user(&subject(), &[], "x", 1, 2), Err(CaError::NoPrincipals)));
+    }
+
+    #[test]
+    fn authorities_are_made_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("gatehouse-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let first = Authorities::load_or_create(&dir).unwrap();
+        let again = Authorities::load_or_create(&dir).unwrap();
+        assert_eq!(first.user.fingerprint(), again.user.fingerprint());
+        assert_eq!(first.host.fingerprint(), again.host.fingerprint());
+        assert_ne!(first.user.fingerprint(), first.host.fingerprint());
+        assert!(first.host.fingerprint().0.starts_with("SHA256:"));
+        let mode = std::fs::metadata(dir.join("user_ca")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let public = std::fs::read_to_string(dir.join("user_ca.pub")).unwrap();
+        assert!(public.starts_with("ssh-ed25519 "));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_corrupt_key_file_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-ca-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("user_ca"), "not a key").unwrap();
+        let err = CertificateAuthority::load_or_create(&dir.join("user_ca"), "x").err().unwrap();
+        assert!(err.to_string().contains("not a valid OpenSSH private key"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

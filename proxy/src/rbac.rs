@@ -1,0 +1,154 @@
+//! Roles, from the config file: which nodes (by label) and which logins each role
+//! grants, and how sessions run. The proxy decides with this on every connection;
+//! nothing the browser says about access is trusted.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::nodes::{Labels, Node};
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SshMode {
+    /// The browser's SSH runs end to end to the node; the proxy relays bytes only and
+    /// cannot record. Ordered first, so `max` picks recorded when roles disagree.
+    Direct,
+    /// The proxy terminates the browser's SSH, checks it, and records the session.
+    #[default]
+    Recorded,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// Nodes whose labels match every entry (`"*"` as a value matches any value; the
+    /// entry `"*" = "*"` matches every node). No entries: no nodes.
+    #[serde(default)]
+    pub node_labels: Labels,
+    /// OS logins this role may use on those nodes.
+    #[serde(default)]
+    pub logins: Vec<String>,
+    #[serde(default)]
+    pub ssh_mode: SshMode,
+}
+
+impl Role {
+    pub fn matches(&self, node: &Node) -> bool {
+        if self.node_labels.is_empty() {
+            return false;
+        }
+        self.node_labels.iter().all(|(key, wanted)| {
+            if key == "*" {
+                return wanted == "*";
+            }
+            node.labels.get(key).is_some_and(|value| wanted == "*" || value == wanted)
+        })
+    }
+}
+
+/// What a user may do on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAccess {
+    pub logins: BTreeSet<String>,
+    pub mode: SshMode,
+}
+
+pub type Roles = BTreeMap<String, Role>;
+
+/// The access `user_roles` give to `node`: the union of the logins of every matching
+/// role, recorded if any of them records. `None` when no role reaches the node with a
+/// login. Role names the config does not define grant nothing.
+pub fn node_access(roles: &Roles, user_roles: &[String], node: &Node) -> Option<NodeAccess> {
+    let matching: Vec<&Role> =
+        user_roles.iter().filter_map(|name| roles.get(name)).filter(|role| role.matches(node)).collect();
+    let logins: BTreeSet<String> = matching.iter().flat_map(|role| role.logins.iter().cloned()).collect();
+    if logins.is_empty() {
+        return None;
+    }
+    let mode = matching.iter().map(|role| role.ssh_mode).max().unwrap_or_default();
+    Some(NodeAccess { logins, mode })
+}
+
+/// The defaults when the config defines no roles: `admin` reaches every node as root.
+pub fn default_roles() -> Roles {
+    let mut admin = Role::default();
+    admin.node_labels.insert("*".into(), "*".into());
+    admin.logins.push("root".into());
+    Roles::from([("admin".to_string(), admin)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nodes::{NodeName, parse_labels};
+
+    fn node(labels: &str) -> Node {
+        Node { name: NodeName::parse("n").unwrap(), addr: "h:22".into(), labels: parse_labels(labels).unwrap() }
+    }
+
+    fn role(labels: &str, logins: &[&str], mode: SshMode) -> Role {
+        // Selectors may hold "*", which node labels never do: split them by hand.
+        let node_labels = labels
+            .split(',')
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Role {
+            node_labels,
+            logins: logins.iter().map(|l| l.to_string()).collect(),
+            ssh_mode: mode,
+        }
+    }
+
+    fn roles() -> Roles {
+        Roles::from([
+            ("dev".into(), role("env=dev", &["dev"], SshMode::Recorded)),
+            ("ops".into(), role("env=*,team=core", &["root"], SshMode::Direct)),
+            ("all".into(), role("*=*", &["guest"], SshMode::Direct)),
+            ("empty".into(), role("", &["x"], SshMode::Direct)),
+        ])
+    }
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_role_reaches_nodes_whose_labels_match() {
+        let access = node_access(&roles(), &names(&["dev"]), &node("env=dev")).unwrap();
+        assert_eq!(access.logins, BTreeSet::from(["dev".to_string()]));
+        assert_eq!(access.mode, SshMode::Recorded);
+        assert_eq!(node_access(&roles(), &names(&["dev"]), &node("env=prod")), None);
+    }
+
+    #[test]
+    fn a_wildcard_value_needs_the_key_to_exist() {
+        assert!(node_access(&roles(), &names(&["ops"]), &node("env=prod,team=core")).is_some());
+        assert!(node_access(&roles(), &names(&["ops"]), &node("team=core")).is_none());
+    }
+
+    #[test]
+    fn star_star_matches_every_node_and_no_labels_match_none() {
+        assert!(node_access(&roles(), &names(&["all"]), &node("")).is_some());
+        assert!(node_access(&roles(), &names(&["empty"]), &node("env=dev")).is_none());
+    }
+
+    #[test]
+    fn logins_add_up_and_recorded_wins() {
+        let access = node_access(&roles(), &names(&["dev", "all"]), &node("env=dev")).unwrap();
+        assert_eq!(access.logins, BTreeSet::from(["dev".to_string(), "guest".to_string()]));
+        assert_eq!(access.mode, SshMode::Recorded);
+    }
+
+    #[test]
+    fn undefined_roles_grant_nothing() {
+        assert!(node_access(&roles(), &names(&["root", "admin"]), &node("env=dev")).is_none());
+    }
+
+    #[test]
+    fn default_admin_reaches_everything_as_root() {
+        let access = node_access(&default_roles(), &names(&["admin"]), &node("env=prod")).unwrap();
+        assert!(access.logins.contains("root"));
+    }
+}
