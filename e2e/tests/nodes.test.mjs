@@ -127,3 +127,71 @@ describe('nodes and roles', () => {
     await context.close();
   });
 });
+
+describe('SSH user certificates', () => {
+  test('the browser key is certified for the role logins until the session ends', async () => {
+    const session = await proxy.enrolAndSignIn('hank', ['dev', 'data-oncall']);
+    const keyDir = fs.mkdtempSync(path.join(proxy.dir, 'userkey-'));
+    const key = path.join(keyDir, 'id_ed25519');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const headers = { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' };
+    const res = await proxy.request('POST', '/api/v1/ssh/certificate', {
+      headers, body: JSON.stringify({ public_key: fs.readFileSync(`${key}.pub`, 'utf8') }),
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual(res.json.logins, ['dev', 'postgres']);
+    fs.writeFileSync(`${key}-cert.pub`, `${res.json.certificate}\n`);
+
+    const listing = execFileSync('ssh-keygen', ['-L', '-f', `${key}-cert.pub`], { encoding: 'utf8' });
+    assert.match(listing, /Type: ssh-ed25519-cert-v01@openssh.com user certificate/);
+    assert.match(listing, /Key ID: "gatehouse:hank"/);
+    assert.match(listing, /Principals:\s+dev\s+postgres\s+Critical/);
+    assert.match(listing, /permit-pty/);
+    const userCa = execFileSync('ssh-keygen', ['-l', '-f', path.join(proxy.dir, 'data', 'ca', 'user_ca.pub')], {
+      encoding: 'utf8',
+    }).split(' ')[1];
+    assert.ok(listing.includes(`Signing CA: ED25519 ${userCa}`), listing);
+    const hostCa = execFileSync('ssh-keygen', ['-l', '-f', path.join(proxy.dir, 'data', 'ca', 'host_ca.pub')], {
+      encoding: 'utf8',
+    }).split(' ')[1];
+    assert.equal(res.json.host_ca_fingerprint, hostCa);
+
+    const validTo = listing.match(/Valid: from \S+ to (\S+)/)[1];
+    const hours = (Date.parse(`${validTo}Z`) - Date.now()) / 3_600_000;
+    assert.ok(hours > 11.9 && hours <= 12, `ends with the 12-hour session (${hours.toFixed(2)} h)`);
+  });
+
+  test('certificates are refused without a session, a CSRF token, logins or a good key', async () => {
+    const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl test';
+    const body = JSON.stringify({ public_key: key });
+    const json = { 'content-type': 'application/json' };
+    const none = await proxy.request('POST', '/api/v1/ssh/certificate', { headers: { ...json, 'x-csrf-token': 'x' }, body });
+    assert.equal(none.status, 401);
+
+    const dev = await proxy.enrolAndSignIn('ivan', ['dev']);
+    const noCsrf = await proxy.request('POST', '/api/v1/ssh/certificate', { headers: { ...json, cookie: dev.cookie, 'x-csrf-token': 'wrong' }, body });
+    assert.equal(noCsrf.status, 403);
+
+    const headers = { ...json, cookie: dev.cookie, 'x-csrf-token': dev.csrf };
+    const garbage = await proxy.request('POST', '/api/v1/ssh/certificate', { headers, body: JSON.stringify({ public_key: 'ssh-ed25519 !!!' }) });
+    assert.equal(garbage.status, 400);
+    assert.equal(garbage.json.code, 'bad_key');
+
+    const rsaDir = fs.mkdtempSync(path.join(proxy.dir, 'rsa-'));
+    execFileSync('ssh-keygen', ['-q', '-t', 'rsa', '-b', '2048', '-N', '', '-f', path.join(rsaDir, 'id_rsa')]);
+    const rsa = await proxy.request('POST', '/api/v1/ssh/certificate', {
+      headers, body: JSON.stringify({ public_key: fs.readFileSync(path.join(rsaDir, 'id_rsa.pub'), 'utf8') }),
+    });
+    assert.equal(rsa.status, 400);
+    assert.match(rsa.json.message, /Only Ed25519/);
+
+    const nobody = await proxy.enrolAndSignIn('judy', ['undefined-role']);
+    const denied = await proxy.request('POST', '/api/v1/ssh/certificate', {
+      headers: { ...json, cookie: nobody.cookie, 'x-csrf-token': nobody.csrf }, body,
+    });
+    assert.equal(denied.status, 403);
+    assert.equal(denied.json.code, 'no_logins');
+    const audit = fs.readFileSync(path.join(proxy.dir, 'data', 'audit.jsonl'), 'utf8');
+    assert.match(audit, /"kind":"ssh.cert_denied","user":"judy"/);
+  });
+});

@@ -84,3 +84,22 @@ pub struct Desktop {
     pub name: String,
     pub labels: Vec<(String, String)>,
 }
+
+/// The browser's SSH public key, to be certified for this web session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SshCertificateRequest {
+    /// OpenSSH form: `ssh-ed25519 AAAA…`.
+    pub public_key: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SshCertificate {
+    /// OpenSSH form: `ssh-ed25519-cert-v01@openssh.com AAAA…`.
+    pub certificate: String,
+    /// The logins the certificate allows (its principals).
+    pub logins: Vec<String>,
+    /// Unix seconds; the same moment the web session ends.
+    pub expires_at: u64,
+    /// The host CA every node's (and the proxy's) host certificate must be signed by.
+    pub host_ca_fingerprint: String,
+}

@@ -259,11 +259,13 @@ fn start(config: Config) -> anyhow::Result<()> {
     let (cert, key) = http::server::tls_files(&config)?;
     let acceptor = http::server::acceptor(&cert, &key)?;
     let cas = authorities(&config)?;
+    let host_ca = cas.host.fingerprint();
     let state = http::AppState::new(http::Shared {
         accounts,
         store: store.clone(),
         config_nodes: config.nodes.clone(),
         roles: config.roles.clone(),
+        cas,
         audit,
         assets,
         signin_limiter: Mutex::new(auth::rate_limit::RateLimiter::new(config.signin.attempts_per_ip_per_minute)),
@@ -277,7 +279,7 @@ fn start(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         tracing::info!(addr = %config.listen, "listening");
         println!("Gatehouse is ready at {}", config.public_url);
-        println!("Host CA fingerprint (browsers pin it): {}", cas.host.fingerprint());
+        println!("Host CA fingerprint (browsers pin it): {host_ca}");
         if let Some(link) = first_invite {
             println!("First sign-in: open this one-time link to set the admin's password and TOTP:");
             println!("  {link}");

@@ -70,6 +70,12 @@ pub fn node_access(roles: &Roles, user_roles: &[String], node: &Node) -> Option<
     Some(NodeAccess { logins, mode })
 }
 
+/// Every login any of `user_roles` grants, on any node: the principals of the user's
+/// SSH certificate. Which node accepts which login is still checked per connection.
+pub fn all_logins(roles: &Roles, user_roles: &[String]) -> BTreeSet<String> {
+    user_roles.iter().filter_map(|name| roles.get(name)).flat_map(|role| role.logins.iter().cloned()).collect()
+}
+
 /// The defaults when the config defines no roles: `admin` reaches every node as root.
 pub fn default_roles() -> Roles {
     let mut admin = Role::default();
@@ -139,6 +145,12 @@ mod tests {
         let access = node_access(&roles(), &names(&["dev", "all"]), &node("env=dev")).unwrap();
         assert_eq!(access.logins, BTreeSet::from(["dev".to_string(), "guest".to_string()]));
         assert_eq!(access.mode, SshMode::Recorded);
+    }
+
+    #[test]
+    fn certificate_logins_are_the_union_over_defined_roles() {
+        let logins = all_logins(&roles(), &names(&["dev", "ops", "nope"]));
+        assert_eq!(logins, BTreeSet::from(["dev".to_string(), "root".to_string()]));
     }
 
     #[test]

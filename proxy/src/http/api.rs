@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/invites/inspect", post(inspect_invite))
         .route("/invites/accept", post(accept_invite))
         .route("/resources", get(resources))
+        .route("/ssh/certificate", post(ssh_certificate))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
@@ -259,6 +260,55 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
         })
         .collect();
     Ok(Json(Resources { nodes, desktops: Vec::new() }))
+}
+
+/// Certifies the browser's SSH key for the logins the user's roles allow, until the web
+/// session ends. The private key never leaves the browser; only Ed25519 is accepted.
+async fn ssh_certificate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<api::SshCertificateRequest>,
+) -> Result<Json<api::SshCertificate>, ApiError> {
+    let user = &signed_in.session.user;
+    let key = russh::keys::ssh_key::PublicKey::from_openssh(request.public_key.trim()).map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "The public key is not an OpenSSH public key (ssh-ed25519 AAAA…).")
+    })?;
+    if key.algorithm() != russh::keys::ssh_key::Algorithm::Ed25519 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "Only Ed25519 keys are certified."));
+    }
+    let logins: Vec<String> = rbac::all_logins(&state.roles, &user.roles).into_iter().collect();
+    if logins.is_empty() {
+        state.audit.record("ssh.cert_denied", Some(&user.name), Some(peer.ip()), "roles allow no logins");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_logins",
+            "Your roles allow no SSH logins, so there is nothing to certify. Ask an admin for a role that does.",
+        ));
+    }
+    let now = auth::now();
+    let expires_at = signed_in.session.expires_at;
+    let cert = state
+        .cas
+        .user
+        .sign_user(&key, &logins, &format!("gatehouse:{}", user.name), now.saturating_sub(60), expires_at)
+        .and_then(|cert| Ok(cert.to_openssh()?))
+        .map_err(|err| {
+            tracing::error!(%err, user = %user.name, "cannot sign a user certificate");
+            ApiError::internal()
+        })?;
+    state.audit.record(
+        "ssh.cert_issued",
+        Some(&user.name),
+        Some(peer.ip()),
+        &format!("logins {}; until {expires_at}", logins.join(",")),
+    );
+    Ok(Json(api::SshCertificate {
+        certificate: cert,
+        logins,
+        expires_at,
+        host_ca_fingerprint: state.cas.host.fingerprint().to_string(),
+    }))
 }
 
 async fn unknown_endpoint(method: Method, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {

@@ -30,6 +30,7 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config_nodes: Vec<Node>,
     pub roles: Roles,
+    pub cas: crate::ca::Authorities,
     pub audit: Audit,
     pub assets: Assets,
     pub signin_limiter: Mutex<RateLimiter>,
