@@ -2,7 +2,7 @@
 // directory and config on a free loopback port, Debian's Chromium, and TOTP codes.
 
 import { spawn, execFileSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
@@ -144,8 +144,22 @@ export async function startProxy(extraConfig = '') {
   return proxy;
 }
 
-/** Debian's Chromium, headless, with the flags this machine needs. */
-export async function launchBrowser() {
+/** SHA-256 of the certificate's public key, as Chromium's SPKI allow-list takes it. */
+export function spkiHash(certPemPath) {
+  const cert = new X509Certificate(fs.readFileSync(certPemPath));
+  const der = cert.publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(der).digest('base64');
+}
+
+/**
+ * Debian's Chromium, headless, with the flags this machine needs. With `trustProxy`,
+ * that proxy's self-signed certificate is treated as valid (as after a person accepts
+ * it), so the HTTP cache works as it does for a real deployment.
+ */
+export async function launchBrowser({ trustProxy } = {}) {
+  const trust = trustProxy
+    ? [`--ignore-certificate-errors-spki-list=${spkiHash(path.join(trustProxy.dir, 'data', 'tls', 'cert.pem'))}`]
+    : [];
   // playwright gives each launch a fresh, empty profile of its own.
   return chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
@@ -153,6 +167,7 @@ export async function launchBrowser() {
     args: [
       '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
       '--disable-background-networking', '--disable-component-update', '--disable-sync',
+      ...trust,
     ],
   });
 }

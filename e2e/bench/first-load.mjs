@@ -1,0 +1,46 @@
+// First load of the app in Chromium: bytes over the wire (compressed, as served) and
+// raw, and the time from navigation to a usable sign-in form, cold cache and warm.
+// Run by ./scripts/bench; prints a Markdown table.
+
+import { launchBrowser, newContext, startProxy } from '../lib/harness.mjs';
+
+const RUNS = 5;
+
+async function load(context, url) {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  let wire = 0;
+  let raw = 0;
+  cdp.on('Network.loadingFinished', (e) => { wire += e.encodedDataLength; });
+  cdp.on('Network.dataReceived', (e) => { raw += e.dataLength; });
+  const start = performance.now();
+  await page.goto(url);
+  await page.getByTestId('sign-in').waitFor();
+  const ms = performance.now() - start;
+  await page.close();
+  return { wire, raw, ms };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const proxy = await startProxy();
+const browser = await launchBrowser({ trustProxy: proxy });
+try {
+  const cold = [];
+  const warm = [];
+  for (let i = 0; i < RUNS; i++) {
+    const context = await newContext(browser, { ignoreHTTPSErrors: false });
+    cold.push(await load(context, `${proxy.url}/signin`));
+    warm.push(await load(context, `${proxy.url}/signin`));
+    await context.close();
+  }
+  const kb = (n) => (n / 1024).toFixed(1);
+  console.log('| first load of /signin | bytes on the wire | bytes decoded | time to a usable form (median of 5) |');
+  console.log('|---|---|---|---|');
+  console.log(`| cold cache | ${kb(median(cold.map((r) => r.wire)))} KiB | ${kb(median(cold.map((r) => r.raw)))} KiB | ${median(cold.map((r) => r.ms)).toFixed(0)} ms |`);
+  console.log(`| warm cache (hashed files immutable) | ${kb(median(warm.map((r) => r.wire)))} KiB | ${kb(median(warm.map((r) => r.raw)))} KiB | ${median(warm.map((r) => r.ms)).toFixed(0)} ms |`);
+} finally {
+  await browser.close();
+  await proxy.stop();
+}
