@@ -144,6 +144,38 @@ export async function startProxy(extraConfig = '') {
   return proxy;
 }
 
+/**
+ * A real OpenSSH sshd registered with `proxy` by scripts/demo-node: host certificate
+ * from the Gatehouse host CA, trusting only the Gatehouse user CA.
+ */
+export async function startNode(proxy, name = 'demo', labels = 'env=demo') {
+  const port = await freePort();
+  const dir = path.join(proxy.dir, `node-${name}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const log = fs.openSync(path.join(dir, 'sshd.log'), 'a');
+  const child = spawn(path.join(root, 'scripts', 'demo-node'), [gatehouseBin(), proxy.config, dir, String(port), name, labels], {
+    stdio: ['ignore', log, log],
+  });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const logText = () => fs.readFileSync(path.join(dir, 'sshd.log'), 'utf8');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (exited) throw new Error(`sshd exited (${JSON.stringify(exited)}):\n${logText()}`);
+    if (/Server listening/.test(logText())) break;
+    if (Date.now() > deadline) throw new Error(`sshd did not start:\n${logText()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port, dir, name, logText,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
 /** SHA-256 of the certificate's public key, as Chromium's SPKI allow-list takes it. */
 export function spkiHash(certPemPath) {
   const cert = new X509Certificate(fs.readFileSync(certPemPath));

@@ -35,6 +35,14 @@ async function enrol(page, link, name) {
   return authenticator;
 }
 
+/** Enrols through the invite page to the end; returns the authenticator. */
+async function enrolFully(page, name) {
+  const authenticator = await enrol(page, proxy.addUser(name), name);
+  await page.getByTestId('finish-invite').click();
+  await page.getByTestId('invite-done').waitFor();
+  return authenticator;
+}
+
 async function signIn(page, name, password, code) {
   await page.getByTestId('username').fill(name);
   await page.getByTestId('password').fill(password);
@@ -101,9 +109,7 @@ describe('sign-in journey', () => {
   test('a wrong password gets one clear error and the form stays usable', async () => {
     const context = await newContext(browser);
     const page = await context.newPage();
-    const authenticator = await enrol(page, proxy.addUser('bob'), 'bob');
-    await page.getByTestId('finish-invite').click();
-    await page.getByTestId('invite-done').waitFor();
+    const authenticator = await enrolFully(page, 'bob');
 
     await page.goto(`${proxy.url}/signin`);
     await signIn(page, 'bob', 'not my password', await authenticator.nextCode());
@@ -124,9 +130,7 @@ describe('sign-in journey', () => {
   test('repeated failures lock the account, even against the right password', async () => {
     const context = await newContext(browser);
     const page = await context.newPage();
-    const authenticator = await enrol(page, proxy.addUser('carol'), 'carol');
-    await page.getByTestId('finish-invite').click();
-    await page.getByTestId('invite-done').waitFor();
+    const authenticator = await enrolFully(page, 'carol');
 
     await page.goto(`${proxy.url}/signin`);
     const error = page.getByTestId('error');

@@ -84,9 +84,22 @@ impl CertificateAuthority {
                 let ca = CertificateAuthority::generate(comment);
                 let pem = ca.key.to_openssh(LineEnding::LF)?;
                 let io = |source| CaError::Io { path: shown.clone(), source };
+                // Write aside, then link into place: the link fails if another process
+                // (say `gatehouse nodes add` beside `gatehouse start`) made the key
+                // first, and then its key, complete, is the one to use.
+                let aside = path.with_extension(format!("new-{}", std::process::id()));
                 let mut file =
-                    OpenOptions::new().create_new(true).write(true).mode(0o600).open(path).map_err(io)?;
-                file.write_all(pem.as_bytes()).map_err(io)?;
+                    OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&aside).map_err(io)?;
+                file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+                let linked = std::fs::hard_link(&aside, path);
+                let _ = std::fs::remove_file(&aside);
+                match linked {
+                    Ok(()) => {}
+                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return CertificateAuthority::load_or_create(path, comment);
+                    }
+                    Err(err) => return Err(io(err)),
+                }
                 std::fs::write(path.with_extension("pub"), format!("{}\n", ca.public_key_line())).map_err(io)?;
                 tracing::info!(path = %shown, fingerprint = %ca.fingerprint(), "made a new SSH certificate authority");
                 Ok(ca)

@@ -42,6 +42,12 @@ enum Command {
     /// Manage SSH nodes.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Print a certificate authority's public key (`user` or `host`), as sshd_config's
+    /// TrustedUserCAKeys and known_hosts' @cert-authority lines take it.
+    Ca {
+        #[arg(value_parser = ["user", "host"])]
+        which: String,
+    },
     /// Print the newest audit records (also in data_dir/audit.jsonl), newest first.
     Audit {
         #[arg(long, default_value_t = 50)]
@@ -108,6 +114,12 @@ fn main() -> anyhow::Result<()> {
         Command::Start => start(config),
         Command::Users(command) => users(config, command),
         Command::Nodes(command) => nodes_command(config, command),
+        Command::Ca { which } => {
+            let cas = authorities(&config)?;
+            let ca = if which == "user" { &cas.user } else { &cas.host };
+            println!("{}", ca.public_key_line());
+            Ok(())
+        }
         Command::Audit { limit } => {
             for record in open_store(&config)?.recent_audit(limit)? {
                 println!("{}", serde_json::to_string(&record)?);

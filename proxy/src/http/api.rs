@@ -158,6 +158,16 @@ async fn current_session(signed_in: SignedIn) -> Json<SessionInfo> {
     })
 }
 
+/// Runs account work that hashes passwords (argon2: tens of milliseconds of CPU) on a
+/// blocking thread, off the async workers.
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&crate::accounts::Accounts) -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || work(&state.accounts)).await.map_err(|_| ApiError::internal())
+}
+
 async fn sign_in(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -174,13 +184,10 @@ async fn sign_in(
         ));
     }
     let username = request.username.clone();
-    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let worker = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        worker.accounts.sign_in(&request.username, &request.password, &request.totp_code, auth::now())
+    let result = blocking(&state, move |accounts| {
+        accounts.sign_in(&request.username, &request.password, &request.totp_code, auth::now())
     })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    .await?;
     match result {
         Ok(new) => {
             state.audit.record("signin.ok", Some(&username), Some(ip), "password and TOTP");
@@ -221,12 +228,10 @@ async fn accept_invite(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(request): ApiJson<AcceptInvite>,
 ) -> Result<StatusCode, ApiError> {
-    let worker = state.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        worker.accounts.accept_invite(&request.token, &request.password, &request.totp_code, auth::now())
+    let result = blocking(&state, move |accounts| {
+        accounts.accept_invite(&request.token, &request.password, &request.totp_code, auth::now())
     })
-    .await
-    .map_err(|_| ApiError::internal())?;
+    .await?;
     match result {
         Ok(user) => {
             state.audit.record("invite.accepted", Some(&user.name), Some(peer.ip()), "password and TOTP set");
