@@ -121,6 +121,10 @@ describe('nodes and roles', () => {
     assert.deepEqual(shown, ['build-1', 'db-prod', 'web-dev']);
     assert.match(await page.locator('[data-node="db-prod"]').textContent(), /Not recorded/);
     await screenshot(page, '09-resources-nodes');
+    await page.setViewportSize({ width: 390, height: 760 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `nothing sticks out sideways on a phone (${overflow}px)`);
+    await screenshot(page, '10-resources-phone');
     await page.getByTestId('filter').fill('team=ci');
     await page.waitForFunction(() => document.querySelectorAll('[data-testid="node"]').length === 1);
     assert.equal(await page.getByTestId('node').getAttribute('data-node'), 'build-1');
