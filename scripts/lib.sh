@@ -52,9 +52,11 @@ ensure_rust_tools() {
   fi
 }
 
-# playwright-core (drives Chromium) and binaryen (wasm-opt 132) from npm.
+# playwright-core (drives Chromium), ws (a WebSocket client for tests) and binaryen
+# (wasm-opt 132) from npm; reinstalled when package-lock.json changes.
 ensure_node_modules() {
-  if [ ! -x "$ROOT/e2e/node_modules/.bin/wasm-opt" ] || [ ! -d "$ROOT/e2e/node_modules/playwright-core" ]; then
+  if [ ! -f "$ROOT/e2e/node_modules/.package-lock.json" ] ||
+     [ "$ROOT/e2e/package-lock.json" -nt "$ROOT/e2e/node_modules/.package-lock.json" ]; then
     step "Installing the e2e node modules"
     (cd "$ROOT/e2e" && npm ci --no-audit --no-fund)
   fi

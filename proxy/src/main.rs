@@ -278,6 +278,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         config_nodes: config.nodes.clone(),
         roles: config.roles.clone(),
         cas,
+        public_url: config.public_url.clone(),
         audit,
         assets,
         signin_limiter: Mutex::new(auth::rate_limit::RateLimiter::new(config.signin.attempts_per_ip_per_minute)),

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/invites/accept", post(accept_invite))
         .route("/resources", get(resources))
         .route("/ssh/certificate", post(ssh_certificate))
+        .route("/nodes/{node}/ssh", get(super::ssh::connect))
         .fallback(unknown_endpoint)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

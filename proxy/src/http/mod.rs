@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod error;
 pub mod server;
+pub mod ssh;
 
 use std::sync::{Arc, Mutex};
 
@@ -31,6 +32,8 @@ pub struct Shared {
     pub config_nodes: Vec<Node>,
     pub roles: Roles,
     pub cas: crate::ca::Authorities,
+    /// Where people reach us, e.g. `https://localhost:3080`: the only Origin we accept.
+    pub public_url: String,
     pub audit: Audit,
     pub assets: Assets,
     pub signin_limiter: Mutex<RateLimiter>,

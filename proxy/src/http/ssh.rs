@@ -1,0 +1,233 @@
+//! `GET /api/v1/nodes/{node}/ssh?login=…`: the WebSocket that carries a browser's SSH
+//! connection. Access is decided here, on the proxy, for every connection. In direct
+//! mode the bytes are relayed to the node's sshd untouched (the browser's SSH runs end
+//! to end); recorded mode, where the proxy terminates SSH, comes next.
+//!
+//! Browsers cannot read the HTTP status of a refused WebSocket, so a refusal is an
+//! accepted socket closed at once with a code and a sentence a person can act on.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::AppState;
+use super::api::SignedIn;
+use super::error::ApiError;
+use crate::nodes::{self, NodeName};
+use crate::rbac::{self, SshMode};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// SSH packets are at most ~35 KB; nothing legitimate needs more in one frame.
+const MAX_FRAME: usize = 256 * 1024;
+
+/// Close codes (4000–4999 are the application's own).
+pub mod close {
+    pub const NOT_SIGNED_IN: u16 = 4401;
+    pub const DENIED: u16 = 4403;
+    pub const NO_SUCH_NODE: u16 = 4404;
+    pub const BAD_FRAME: u16 = 4400;
+    pub const NOT_AVAILABLE: u16 = 4501;
+    pub const NODE_UNREACHABLE: u16 = 4502;
+}
+
+#[derive(Deserialize)]
+pub struct SshQuery {
+    login: Option<String>,
+}
+
+/// Why a connection is refused: the close code and the sentence for the tab.
+struct Refusal(u16, String);
+
+pub async fn connect(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(node): Path<String>,
+    Query(query): Query<SshQuery>,
+    headers: HeaderMap,
+    signed_in: Result<SignedIn, ApiError>,
+    upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    let Ok(upgrade) = upgrade else {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "websocket_expected",
+            "This endpoint carries SSH over a WebSocket; open it with a WebSocket client.",
+        )
+        .into_response();
+    };
+    // Cross-site WebSocket hijacking: a page elsewhere must not open this socket with
+    // our cookie. (SameSite=Strict already withholds it; this is the second lock.)
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    if origin.is_some_and(|o| o != state.public_url) {
+        state.audit.record("ssh.denied", None, Some(peer.ip()), &format!("foreign Origin {origin:?}"));
+        return ApiError::new(StatusCode::FORBIDDEN, "origin", "WebSockets are only accepted from Gatehouse's own pages.")
+            .into_response();
+    }
+    let upgrade = upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME);
+    let decision = decide(&state, peer, &node, query.login.as_deref(), signed_in);
+    upgrade.on_upgrade(move |socket| async move {
+        match decision {
+            Err(Refusal(code, reason)) => refuse(socket, code, reason).await,
+            Ok(target) => relay(state, peer, socket, target).await,
+        }
+    })
+}
+
+struct Target {
+    user: String,
+    node: nodes::Node,
+    login: String,
+}
+
+fn decide(
+    state: &AppState,
+    peer: SocketAddr,
+    node: &str,
+    login: Option<&str>,
+    signed_in: Result<SignedIn, ApiError>,
+) -> Result<Target, Refusal> {
+    let signed_in = signed_in.map_err(|_| {
+        Refusal(close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".into())
+    })?;
+    let user = signed_in.session.user;
+    let deny = |what: String| {
+        state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &what);
+        Refusal(close::DENIED, what)
+    };
+    let name = NodeName::parse(node).map_err(|_| Refusal(close::NO_SUCH_NODE, format!("There is no node named {node:?}.")))?;
+    let all = nodes::merge(&state.config_nodes, state.store.list_nodes().unwrap_or_default());
+    let Some(node) = all.into_iter().find(|n| n.name == name) else {
+        return Err(Refusal(close::NO_SUCH_NODE, format!("There is no node named {name}.")));
+    };
+    let Some(login) = login.filter(|l| !l.is_empty()) else {
+        return Err(deny(format!("Choose a login for {name}.")));
+    };
+    let Some(access) = rbac::node_access(&state.roles, &user.roles, &node) else {
+        return Err(deny(format!("Your roles do not give you access to {name}.")));
+    };
+    if !access.logins.contains(login) {
+        let allowed = access.logins.iter().cloned().collect::<Vec<_>>().join(", ");
+        return Err(deny(format!("You may not log in to {name} as {login}; your roles allow: {allowed}.")));
+    }
+    if access.mode == SshMode::Recorded {
+        return Err(Refusal(
+            close::NOT_AVAILABLE,
+            format!("Sessions on {name} must be recorded, and recorded SSH is not in this build yet."),
+        ));
+    }
+    Ok(Target { user: user.name, node, login: login.to_string() })
+}
+
+async fn refuse(mut socket: WebSocket, code: u16, reason: String) {
+    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))).await;
+}
+
+/// Close reasons may hold at most 123 bytes.
+fn fit(mut reason: String) -> String {
+    if reason.len() > 123 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
+}
+
+async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
+    let Target { user, node, login } = target;
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&node.addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(err)) => {
+            tracing::warn!(node = %node.name, addr = %node.addr, %err, "cannot reach node");
+            let reason = format!("Cannot reach {} ({}): {err}. The node may be down; try again later.", node.name, node.addr);
+            return refuse(socket, close::NODE_UNREACHABLE, reason).await;
+        }
+        Err(_) => {
+            let reason = format!("{} ({}) did not answer within 10 s. The node may be down.", node.name, node.addr);
+            return refuse(socket, close::NODE_UNREACHABLE, reason).await;
+        }
+    };
+    let _ = tcp.set_nodelay(true);
+    let detail = format!("node {} as {login}, direct", node.name);
+    state.audit.record("ssh.start", Some(&user), Some(peer.ip()), &detail);
+    let started = std::time::Instant::now();
+    let (up, down, end) = pump(socket, tcp).await;
+    state.audit.record(
+        "ssh.end",
+        Some(&user),
+        Some(peer.ip()),
+        &format!("{detail}; {up} bytes up, {down} down, {} s; {end}", started.elapsed().as_secs()),
+    );
+}
+
+/// Copies WebSocket binary frames to the node and the node's bytes back, until either
+/// side ends. Awaiting each write is the back-pressure: a slow browser slows the node.
+async fn pump(socket: WebSocket, tcp: TcpStream) -> (u64, u64, String) {
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (mut tcp_rx, mut tcp_tx) = tcp.into_split();
+    let (mut up, mut down) = (0u64, 0u64);
+    let mut buf = vec![0u8; 32 * 1024];
+    let end = loop {
+        tokio::select! {
+            frame = ws_rx.next() => match frame {
+                Some(Ok(Message::Binary(data))) => {
+                    up += data.len() as u64;
+                    if tcp_tx.write_all(&data).await.is_err() {
+                        break "node closed".to_string();
+                    }
+                }
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Text(_))) => {
+                    let frame = CloseFrame { code: close::BAD_FRAME, reason: "SSH travels in binary frames only.".into() };
+                    let _ = ws_tx.send(Message::Close(Some(frame))).await;
+                    break "text frame from browser".to_string();
+                }
+                Some(Ok(Message::Close(_))) | None => break "browser closed".to_string(),
+                Some(Err(err)) => break format!("browser error: {err}"),
+            },
+            read = tcp_rx.read(&mut buf) => match read {
+                Ok(0) => {
+                    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: 1000, reason: "The node closed the connection.".into() }))).await;
+                    break "node closed".to_string();
+                }
+                Ok(n) => {
+                    down += n as u64;
+                    if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
+                        break "browser gone".to_string();
+                    }
+                }
+                Err(err) => {
+                    let reason = fit(format!("The connection to the node failed: {err}."));
+                    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: close::NODE_UNREACHABLE, reason: reason.into() }))).await;
+                    break format!("node error: {err}");
+                }
+            },
+        }
+    };
+    let _ = tcp_tx.shutdown().await;
+    (up, down, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn close_reasons_fit_in_123_bytes_on_a_char_boundary() {
+        assert_eq!(fit("short".into()), "short");
+        let long = "é".repeat(100);
+        let fitted = fit(long);
+        assert!(fitted.len() <= 123, "{}", fitted.len());
+        assert!(fitted.ends_with('…'));
+    }
+}
