@@ -74,7 +74,8 @@ export async function startProxy(extraConfig = '') {
     },
     /** Runs the gatehouse command line against this proxy's config; returns stdout. */
     cli(...args) {
-      return execFileSync(gatehouseBin(), ['--config', config, ...args], { encoding: 'utf8' });
+      // stderr is captured (it is on the thrown error) rather than echoed into the report.
+      return execFileSync(gatehouseBin(), ['--config', config, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     },
     /**
      * Adds a user, enrols them through the API as the invite page does, and signs in.

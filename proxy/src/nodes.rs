@@ -14,11 +14,11 @@ pub struct NodeName(String);
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum NodeError {
     #[error("a node name is 1 to 63 characters: lower-case letters, digits and '-', not starting with '-' (got {0:?})")]
-    BadName(String),
+    Name(String),
     #[error("labels are written key=value,key=value (got {0:?})")]
-    BadLabels(String),
+    Labels(String),
     #[error("a node address is HOST:PORT (got {0:?})")]
-    BadAddr(String),
+    Addr(String),
 }
 
 impl NodeName {
@@ -27,7 +27,7 @@ impl NodeName {
             && name.len() <= 63
             && !name.starts_with('-')
             && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-        if ok { Ok(NodeName(name.to_string())) } else { Err(NodeError::BadName(name.to_string())) }
+        if ok { Ok(NodeName(name.to_string())) } else { Err(NodeError::Name(name.to_string())) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -63,7 +63,7 @@ pub struct Node {
 
 /// Checks HOST:PORT (a name or an IP, with a numeric port).
 pub fn check_addr(addr: &str) -> Result<(), NodeError> {
-    let bad = || NodeError::BadAddr(addr.to_string());
+    let bad = || NodeError::Addr(addr.to_string());
     let (host, port) = addr.rsplit_once(':').ok_or_else(bad)?;
     if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
         return Err(bad());
@@ -81,11 +81,11 @@ fn addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 pub fn parse_labels(text: &str) -> Result<Labels, NodeError> {
     let mut labels = Labels::new();
     for pair in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').ok_or_else(|| NodeError::BadLabels(text.to_string()))?;
+        let (key, value) = pair.split_once('=').ok_or_else(|| NodeError::Labels(text.to_string()))?;
         let (key, value) = (key.trim(), value.trim());
         let fine = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
         if !fine(key) || !fine(value) {
-            return Err(NodeError::BadLabels(text.to_string()));
+            return Err(NodeError::Labels(text.to_string()));
         }
         labels.insert(key.to_string(), value.to_string());
     }
