@@ -1,0 +1,12 @@
+//! The terminal model, with no I/O and no browser: bytes from the node go in, and out
+//! come the rows that changed since the last paint, the screen text, and the modes the
+//! keyboard needs. Keys and pastes become the bytes a native terminal would send.
+//! The canvas renderer (web) and the recording player both sit on this.
+
+pub mod keys;
+pub mod paste;
+pub mod screen;
+
+pub use keys::{KeyInput, encode_key};
+pub use paste::encode_paste;
+pub use screen::Terminal;
