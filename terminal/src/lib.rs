@@ -10,3 +10,4 @@ pub mod screen;
 pub use keys::{KeyInput, encode_key};
 pub use paste::encode_paste;
 pub use screen::Terminal;
+pub use vt100;

@@ -9,6 +9,7 @@ use crate::pages::invite::InvitePage;
 use crate::pages::not_found::NotFound;
 use crate::pages::resources::ResourcesPage;
 use crate::pages::signin::SignInPage;
+use crate::pages::ssh::SshPage;
 use crate::session::Auth;
 
 #[component]
@@ -27,6 +28,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=ResourcesPage/>
                         <Route path=path!("/signin") view=SignInPage/>
                         <Route path=path!("/invite") view=InvitePage/>
+                        <Route path=path!("/ssh/:node") view=SshPage/>
                     </Routes>
                 </main>
             </div>

@@ -6,6 +6,7 @@ mod app;
 mod components;
 mod pages;
 mod session;
+mod ssh;
 mod theme;
 
 fn main() {

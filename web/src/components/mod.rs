@@ -2,3 +2,4 @@ pub mod alert;
 pub mod header;
 pub mod require_session;
 pub mod spinner;
+pub mod terminal_view;

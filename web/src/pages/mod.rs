@@ -2,3 +2,4 @@ pub mod invite;
 pub mod not_found;
 pub mod resources;
 pub mod signin;
+pub mod ssh;

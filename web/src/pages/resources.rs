@@ -107,6 +107,7 @@ fn ResourceList() -> impl IntoView {
                                     {node.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
                                 </span>
                                 <span class="resource-logins" title="Logins your roles allow">{logins}</span>
+                                <ConnectButton node=node.name.clone() logins=node.logins.clone()/>
                                 {if node.recorded {
                                     view! { <span class="badge" title="The proxy records this session">"Recorded"</span> }.into_any()
                                 } else {
@@ -122,5 +123,25 @@ fn ResourceList() -> impl IntoView {
                 }.into_any()
             }
         }}
+    }
+}
+
+/// Opens an SSH session to `node`, as the chosen login.
+#[component]
+fn ConnectButton(node: String, logins: Vec<String>) -> impl IntoView {
+    let chosen = RwSignal::new(logins.first().cloned().unwrap_or_default());
+    let picker = (logins.len() > 1).then(|| {
+        let options = logins
+            .iter()
+            .map(|login| view! { <option value=login.clone()>{login.clone()}</option> })
+            .collect_view();
+        view! {
+            <select class="login-picker" aria-label="Login" bind:value=chosen data-testid="login-picker">{options}</select>
+        }
+    });
+    let href = move || format!("/ssh/{node}?login={}", chosen.get());
+    view! {
+        {picker}
+        <a class="button button-primary button-small" href=href data-testid="connect">"Connect"</a>
     }
 }

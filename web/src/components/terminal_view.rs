@@ -1,0 +1,248 @@
+//! A terminal drawn on a canvas from the [`Terminal`] model: only the rows that changed
+//! are repainted, at most once per animation frame; crisp at any devicePixelRatio.
+//! Keys, pastes and size changes go out through the callbacks.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use gatehouse_terminal::{KeyInput, Terminal, encode_key, encode_paste, vt100};
+use leptos::html;
+use leptos::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+
+const FONT_PX: f64 = 14.0;
+const FONT: &str = "\"DejaVu Sans Mono\", ui-monospace, Menlo, Consolas, monospace";
+
+/// The xterm palette's first 16 colours, for a dark background.
+const ANSI: [&str; 16] = [
+    "#1d1f21", "#cc6666", "#b5bd68", "#f0c674", "#81a2be", "#b294bb", "#8abeb7", "#c5c8c6",
+    "#666666", "#d54e53", "#b9ca4a", "#e7c547", "#7aa6da", "#c397d8", "#70c0b1", "#eaeaea",
+];
+const FOREGROUND: &str = "#d8dee9";
+const BACKGROUND: &str = "#0f1419";
+const CURSOR: &str = "#f0c674";
+
+fn color(c: vt100::Color, default: &str) -> String {
+    match c {
+        vt100::Color::Default => default.to_string(),
+        vt100::Color::Idx(i) if i < 16 => ANSI[usize::from(i)].to_string(),
+        vt100::Color::Idx(i) if i < 232 => {
+            let i = i - 16;
+            let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * u16::from(v) };
+            format!("rgb({},{},{})", level(i / 36), level((i / 6) % 6), level(i % 6))
+        }
+        vt100::Color::Idx(i) => {
+            let gray = 8 + 10 * (u16::from(i) - 232);
+            format!("rgb({gray},{gray},{gray})")
+        }
+        vt100::Color::Rgb(r, g, b) => format!("rgb({r},{g},{b})"),
+    }
+}
+
+struct Renderer {
+    ctx: CanvasRenderingContext2d,
+    cell_w: f64,
+    cell_h: f64,
+}
+
+impl Renderer {
+    fn paint(&self, term: &mut Terminal, mirror: Option<&web_sys::HtmlElement>) {
+        let dirty = term.take_dirty_rows();
+        if dirty.is_empty() {
+            return;
+        }
+        let (_, cols) = term.size();
+        let cursor = term.cursor();
+        let screen = term.screen();
+        self.ctx.set_text_baseline("top");
+        for row in dirty {
+            let y = f64::from(row) * self.cell_h;
+            self.ctx.set_fill_style_str(BACKGROUND);
+            self.ctx.fill_rect(0.0, y, f64::from(cols) * self.cell_w, self.cell_h);
+            for col in 0..cols {
+                let Some(cell) = screen.cell(row, col) else { continue };
+                if cell.is_wide_continuation() {
+                    continue;
+                }
+                let x = f64::from(col) * self.cell_w;
+                let width = if cell.is_wide() { 2.0 } else { 1.0 } * self.cell_w;
+                let (mut fg, mut bg) = (color(cell.fgcolor(), FOREGROUND), color(cell.bgcolor(), BACKGROUND));
+                if cell.inverse() {
+                    std::mem::swap(&mut fg, &mut bg);
+                }
+                let is_cursor = cursor == Some((row, col));
+                if is_cursor {
+                    bg = CURSOR.to_string();
+                    fg = BACKGROUND.to_string();
+                }
+                if bg != BACKGROUND {
+                    self.ctx.set_fill_style_str(&bg);
+                    self.ctx.fill_rect(x, y, width, self.cell_h);
+                }
+                let text = cell.contents();
+                if !text.is_empty() && text != " " {
+                    let weight = if cell.bold() { "bold " } else { "" };
+                    let style = if cell.italic() { "italic " } else { "" };
+                    self.ctx.set_font(&format!("{style}{weight}{FONT_PX}px {FONT}"));
+                    self.ctx.set_fill_style_str(&fg);
+                    let _ = self.ctx.fill_text(text, x, y + 1.0);
+                }
+                if cell.underline() {
+                    self.ctx.set_fill_style_str(&fg);
+                    self.ctx.fill_rect(x, y + self.cell_h - 2.0, width, 1.0);
+                }
+            }
+        }
+        if let Some(mirror) = mirror {
+            mirror.set_text_content(Some(&term.text()));
+        }
+    }
+}
+
+/// Rows and columns that fit `width` × `height` CSS pixels.
+fn grid_for(width: f64, height: f64, cell_w: f64, cell_h: f64) -> (u16, u16) {
+    let cols = (width / cell_w).floor().clamp(2.0, 500.0) as u16;
+    let rows = (height / cell_h).floor().clamp(2.0, 300.0) as u16;
+    (rows, cols)
+}
+
+#[component]
+pub fn TerminalView(
+    terminal: Rc<RefCell<Terminal>>,
+    /// Bumped whenever output was fed, so the view schedules a paint.
+    output: ReadSignal<u64>,
+    on_input: Callback<Vec<u8>>,
+    on_resize: Callback<(u16, u16)>,
+) -> impl IntoView {
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    let mirror_ref = NodeRef::<html::Pre>::new();
+    let renderer: Rc<RefCell<Option<Renderer>>> = Rc::default();
+    let frame_pending = Rc::new(Cell::new(false));
+
+    let schedule = {
+        let (renderer, terminal, frame_pending) = (renderer.clone(), terminal.clone(), frame_pending.clone());
+        move || {
+            if frame_pending.replace(true) {
+                return;
+            }
+            let (renderer, terminal, frame_pending) = (renderer.clone(), terminal.clone(), frame_pending.clone());
+            let paint = Closure::once_into_js(move || {
+                frame_pending.set(false);
+                if let Some(renderer) = renderer.borrow().as_ref() {
+                    let mirror = mirror_ref.get_untracked();
+                    renderer.paint(&mut terminal.borrow_mut(), mirror.as_deref());
+                }
+            });
+            if let Some(window) = web_sys::window() {
+                let _ = window.request_animation_frame(paint.unchecked_ref());
+            }
+        }
+    };
+
+    // Fit the canvas to its box: size in device pixels, scale for crisp text.
+    let fit = {
+        let (renderer, terminal, schedule) = (renderer.clone(), terminal.clone(), schedule.clone());
+        move |canvas: &HtmlCanvasElement| {
+            let Some(ctx) = canvas
+                .get_context("2d")
+                .ok()
+                .flatten()
+                .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+            else {
+                return;
+            };
+            let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+            let parent = canvas.parent_element();
+            let (width, height) = parent.map_or((800.0, 480.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
+            ctx.set_font(&format!("{FONT_PX}px {FONT}"));
+            let cell_w = ctx.measure_text("M").map(|m| m.width()).unwrap_or(FONT_PX * 0.6).max(1.0);
+            let cell_h = (FONT_PX * 1.3).round();
+            let (rows, cols) = grid_for(width, height, cell_w, cell_h);
+            canvas.set_width((f64::from(cols) * cell_w * dpr).ceil() as u32);
+            canvas.set_height((f64::from(rows) * cell_h * dpr).ceil() as u32);
+            // CSSOM, not a style attribute: the CSP allows the former only.
+            let style = web_sys::HtmlElement::style(canvas);
+            let _ = style.set_property("width", &format!("{}px", f64::from(cols) * cell_w));
+            let _ = style.set_property("height", &format!("{}px", f64::from(rows) * cell_h));
+            let _ = canvas.set_attribute("data-cols", &cols.to_string());
+            let _ = canvas.set_attribute("data-rows", &rows.to_string());
+            let _ = ctx.scale(dpr, dpr);
+            ctx.set_font(&format!("{FONT_PX}px {FONT}"));
+            let changed = terminal.borrow().size() != (rows, cols);
+            terminal.borrow_mut().resize(rows, cols);
+            *renderer.borrow_mut() = Some(Renderer { ctx, cell_w, cell_h });
+            if changed {
+                on_resize.run((rows, cols));
+            }
+            schedule();
+        }
+    };
+
+    let observer_fit = fit.clone();
+    Effect::new(move |_| {
+        let Some(canvas) = canvas_ref.get() else { return };
+        let canvas: HtmlCanvasElement = canvas.clone();
+        observer_fit(&canvas);
+        let _ = canvas.focus();
+        let refit = observer_fit.clone();
+        let target = canvas.clone();
+        let on_resize = Closure::<dyn FnMut()>::new(move || refit(&target));
+        if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
+            if let Some(parent) = canvas.parent_element() {
+                observer.observe(&parent);
+            }
+        }
+        on_resize.forget();
+    });
+
+    let repaint = schedule.clone();
+    Effect::new(move |_| {
+        output.track();
+        repaint();
+    });
+
+    let keys_terminal = terminal.clone();
+    let on_keydown = move |event: web_sys::KeyboardEvent| {
+        let key = event.key();
+        let input = KeyInput {
+            key: &key,
+            ctrl: event.ctrl_key(),
+            alt: event.alt_key(),
+            shift: event.shift_key(),
+            meta: event.meta_key(),
+        };
+        // Ctrl+Shift+V and Shift+Insert are the browser's paste: let them through.
+        if (input.ctrl && input.shift && key.eq_ignore_ascii_case("v")) || (input.shift && key == "Insert") {
+            return;
+        }
+        let application_cursor = keys_terminal.borrow().screen().application_cursor();
+        if let Some(bytes) = encode_key(input, application_cursor) {
+            event.prevent_default();
+            on_input.run(bytes);
+        }
+    };
+    let paste_terminal = terminal.clone();
+    let on_paste = move |event: web_sys::ClipboardEvent| {
+        let Some(text) = event.clipboard_data().and_then(|d| d.get_data("text/plain").ok()) else { return };
+        event.prevent_default();
+        let bracketed = paste_terminal.borrow().screen().bracketed_paste();
+        on_input.run(encode_paste(&text, bracketed));
+    };
+
+    view! {
+        <div class="terminal-box">
+            <canvas
+                class="terminal-canvas"
+                node_ref=canvas_ref
+                tabindex="0"
+                aria-label="Terminal"
+                data-testid="terminal"
+                on:keydown=on_keydown
+                on:paste=on_paste
+            ></canvas>
+            <pre class="visually-hidden" node_ref=mirror_ref data-testid="screen-text" aria-live="off"></pre>
+        </div>
+    }
+}

@@ -1,0 +1,97 @@
+//! A binary WebSocket as a byte stream russh can use. russh wants a `Send` stream and
+//! `web_sys::WebSocket` is not, so russh gets one end of an in-memory duplex pipe and
+//! two local tasks copy between the other end and the socket.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+/// Why the socket closed, as the proxy said it (code 4000+ carries a sentence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closed {
+    pub code: u16,
+    pub reason: String,
+}
+
+pub struct Socket {
+    pub stream: DuplexStream,
+    pub closed: Rc<RefCell<Option<Closed>>>,
+}
+
+/// Opens `url` and waits until it is open. `Err` carries the close the proxy sent when
+/// it refused (or a generic one if the socket failed outright).
+pub async fn open(url: &str) -> Result<Socket, Closed> {
+    let failed = |reason: &str| Closed { code: 0, reason: reason.to_string() };
+    let ws = WebSocket::new(url).map_err(|_| failed("The browser could not open a WebSocket."))?;
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let (stream, bridge) = tokio::io::duplex(256 * 1024);
+    let (mut from_node, mut to_russh) = tokio::io::split(bridge);
+    let (incoming_tx, mut incoming_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+    let closed: Rc<RefCell<Option<Closed>>> = Rc::default();
+    let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<bool>();
+    let opened_tx = Rc::new(RefCell::new(Some(opened_tx)));
+
+    let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+        if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
+            let _ = incoming_tx.send(js_sys::Uint8Array::new(&buffer).to_vec());
+        }
+    });
+    ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    on_message.forget();
+
+    let open_signal = opened_tx.clone();
+    let on_open = Closure::<dyn FnMut()>::new(move || {
+        if let Some(tx) = open_signal.borrow_mut().take() {
+            let _ = tx.send(true);
+        }
+    });
+    ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    on_open.forget();
+
+    let close_slot = closed.clone();
+    let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
+        close_slot.borrow_mut().get_or_insert(Closed { code: event.code(), reason: event.reason() });
+        if let Some(tx) = opened_tx.borrow_mut().take() {
+            let _ = tx.send(false);
+        }
+    });
+    ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    on_close.forget();
+
+    if !opened_rx.await.unwrap_or(false) {
+        let close = closed.borrow().clone();
+        return Err(close.unwrap_or_else(|| failed("The connection to Gatehouse failed.")));
+    }
+
+    // Node → russh. When the socket closes, the sender drops with the closure's last
+    // message and this ends, which russh sees as end of stream.
+    wasm_bindgen_futures::spawn_local(async move {
+        while let Some(chunk) = incoming_rx.recv().await {
+            if to_russh.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_russh.shutdown().await;
+    });
+    // russh → node.
+    let sender = ws.clone();
+    wasm_bindgen_futures::spawn_local(async move {
+        let mut buffer = vec![0u8; 32 * 1024];
+        loop {
+            match from_node.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if sender.send_with_u8_array(&buffer[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        let _ = sender.close();
+    });
+    Ok(Socket { stream, closed })
+}
