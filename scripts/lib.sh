@@ -12,6 +12,7 @@ TRUNK_VERSION=0.21.14
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# clang: ring (the SSH crypto) compiles C for wasm32 with it.
 ensure_debian_packages() {
   local missing=() pkg
   for pkg in "$@"; do
