@@ -80,6 +80,47 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('the terminal follows the window size and tells the node', async () => {
+    const { context, page } = await signedInPage('rosa');
+    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await waitForScreen(page, /[$#] *$/m);
+    const cols = async () => Number(await page.getByTestId('terminal').getAttribute('data-cols'));
+    const wide = await cols();
+    await page.getByTestId('terminal').click();
+    await page.keyboard.type('echo cols=$(tput cols)');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, new RegExp(`^cols=${wide}$`, 'm'));
+
+    await page.setViewportSize({ width: 700, height: 700 });
+    await page.waitForFunction((before) => Number(document.querySelector('[data-testid="terminal"]').dataset.cols) < before, wide);
+    const narrow = await cols();
+    await page.keyboard.type('clear; echo cols=$(tput cols)');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, new RegExp(`^cols=${narrow}$`, 'm'));
+    assert.ok(narrow < wide, `${narrow} < ${wide}`);
+    await context.close();
+  });
+
+  test('a node that dies mid-session says so, and the proxy keeps serving', async () => {
+    const { context, page } = await signedInPage('sam');
+    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await waitForScreen(page, /[$#] *$/m);
+    // Kill this session's sshd process (the child of the listener), as a crash would.
+    await page.getByTestId('terminal').click();
+    await page.keyboard.type('kill -9 $PPID');
+    await page.keyboard.press('Enter');
+    await page.getByTestId('ssh-ended').waitFor({ timeout: 20_000 });
+    assert.match(await page.getByTestId('ssh-ended').textContent(), /closed without the session ending: the node may have stopped/);
+    await screenshot(page, '13-ssh-node-died');
+    assert.equal((await proxy.request('GET', '/api/v1/health')).status, 200);
+
+    await page.getByTestId('reconnect').click();
+    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await context.close();
+  });
+
   test('a host certificate from another CA than the pinned one stops the connection', async () => {
     const { context, page } = await signedInPage('quinn');
     await page.goto(`${proxy.url}/`);

@@ -154,7 +154,10 @@ pub async fn run(identity: Identity, pin: String, target: Target, mut commands: 
     let reason = match exit {
         Some(0) => "The session ended.".to_string(),
         Some(code) => format!("The session ended with exit status {code}."),
-        None => ended_by_proxy("The connection to the node was closed.".to_string()),
+        None => ended_by_proxy(
+            "The connection to the node closed without the session ending: the node may have stopped or restarted."
+                .to_string(),
+        ),
     };
     let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
     events(Event::Ended(reason));

@@ -35,9 +35,12 @@ pub async fn open(url: &str) -> Result<Socket, Closed> {
     let (opened_tx, opened_rx) = tokio::sync::oneshot::channel::<bool>();
     let opened_tx = Rc::new(RefCell::new(Some(opened_tx)));
 
+    // Shared with on_close, which drops it: that ends the stream russh reads.
+    let incoming_tx = Rc::new(RefCell::new(Some(incoming_tx)));
+    let message_tx = incoming_tx.clone();
     let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-        if let Ok(buffer) = event.data().dyn_into::<js_sys::ArrayBuffer>() {
-            let _ = incoming_tx.send(js_sys::Uint8Array::new(&buffer).to_vec());
+        if let (Ok(buffer), Some(tx)) = (event.data().dyn_into::<js_sys::ArrayBuffer>(), message_tx.borrow().as_ref()) {
+            let _ = tx.send(js_sys::Uint8Array::new(&buffer).to_vec());
         }
     });
     ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -55,6 +58,7 @@ pub async fn open(url: &str) -> Result<Socket, Closed> {
     let close_slot = closed.clone();
     let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
         close_slot.borrow_mut().get_or_insert(Closed { code: event.code(), reason: event.reason() });
+        incoming_tx.borrow_mut().take();
         if let Some(tx) = opened_tx.borrow_mut().take() {
             let _ = tx.send(false);
         }
@@ -67,8 +71,8 @@ pub async fn open(url: &str) -> Result<Socket, Closed> {
         return Err(close.unwrap_or_else(|| failed("The connection to Gatehouse failed.")));
     }
 
-    // Node → russh. When the socket closes, the sender drops with the closure's last
-    // message and this ends, which russh sees as end of stream.
+    // Node → russh. When the socket closes, on_close drops the sender, this loop ends,
+    // and russh sees the end of its stream.
     wasm_bindgen_futures::spawn_local(async move {
         while let Some(chunk) = incoming_rx.recv().await {
             if to_russh.write_all(&chunk).await.is_err() {
