@@ -2,6 +2,7 @@
 // sign-out; then the ways sign-in goes wrong. Real proxy, real Chromium.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { Authenticator, launchBrowser, newContext, screenshot, startProxy } from '../lib/harness.mjs';
 
@@ -84,6 +85,11 @@ describe('sign-in journey', () => {
     const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }));
     assert.doesNotMatch(stored, /csrf|token|session/i, 'nothing secret in localStorage');
 
+    const hostCa = execFileSync('ssh-keygen', ['-l', '-f', `${proxy.dir}/data/ca/host_ca.pub`], { encoding: 'utf8' }).split(' ')[1];
+    assert.match(link, /&pin=SHA256:/, 'the invite link carries the host CA pin');
+    assert.equal(await page.evaluate(() => localStorage.getItem('gatehouse.host_ca_pin')), hostCa, 'pinned from the link');
+    assert.equal(await page.getByTestId('pinned-fingerprint').textContent(), hostCa);
+
     await page.reload();
     await page.getByTestId('resources-empty').waitFor();
     assert.match(await page.getByTestId('current-user').textContent(), /alice/, 'still signed in after reload');
@@ -93,6 +99,10 @@ describe('sign-in journey', () => {
     assert.equal(theme, 'dark');
     await screenshot(page, '05-resources-dark');
     await page.getByTestId('theme-toggle').click();
+
+    await page.getByTestId('reset-pin').click();
+    await page.getByTestId('pin-unset').waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem('gatehouse.host_ca_pin')), null, 'reset forgets the pin');
 
     await page.getByTestId('sign-out').click();
     await page.waitForURL(/\/signin$/);

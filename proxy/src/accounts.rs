@@ -48,6 +48,8 @@ pub struct Accounts {
     invite_ttl: Duration,
     min_password_length: usize,
     public_url: String,
+    /// The host CA fingerprint, given to browsers in invite links to pin.
+    host_ca_pin: Option<String>,
 }
 
 pub fn check_user_name(name: &str) -> Result<(), AuthError> {
@@ -70,7 +72,14 @@ impl Accounts {
             invite_ttl: config.invite_ttl,
             min_password_length: config.signin.min_password_length,
             public_url: config.public_url.clone(),
+            host_ca_pin: None,
         }
+    }
+
+    /// Invite links will carry this host CA fingerprint for the browser to pin.
+    pub fn with_host_ca_pin(mut self, fingerprint: String) -> Accounts {
+        self.host_ca_pin = Some(fingerprint);
+        self
     }
 
     /// Creates a user and returns their one-time invite link.
@@ -86,8 +95,10 @@ impl Accounts {
         let expires_at = now + self.invite_ttl.as_secs();
         self.store.create_invite(user, &token::token_hash(&invite), expires_at)?;
         // The token rides in the fragment: browsers never send it to a server, so it
-        // stays out of access logs and Referer headers.
-        Ok(format!("{}/invite#token={invite}", self.public_url))
+        // stays out of access logs and Referer headers. So does the pin, which reaches
+        // the browser out of band and so cannot be swapped by a middlebox.
+        let pin = self.host_ca_pin.as_ref().map(|fp| format!("&pin={fp}")).unwrap_or_default();
+        Ok(format!("{}/invite#token={invite}{pin}", self.public_url))
     }
 
     /// What the invite page shows. The TOTP secret is made on first view and kept with
@@ -240,7 +251,8 @@ mod tests {
     }
 
     fn token_of(link: &str) -> &str {
-        link.split_once("#token=").unwrap().1
+        let fragment = link.split_once("#token=").unwrap().1;
+        fragment.split('&').next().unwrap()
     }
 
     /// Adds and enrols alice; returns her TOTP secret.
@@ -258,6 +270,14 @@ mod tests {
     fn invite_link_points_at_the_public_url_with_the_token_in_the_fragment() {
         let link = accounts().add_user("alice", &[], NOW).unwrap();
         assert!(link.starts_with("https://localhost:3080/invite#token="), "{link}");
+    }
+
+    #[test]
+    fn invite_link_carries_the_host_ca_pin_when_known() {
+        let accounts = accounts().with_host_ca_pin("SHA256:abc+/def".into());
+        let link = accounts.add_user("alice", &[], NOW).unwrap();
+        assert!(link.ends_with("&pin=SHA256:abc+/def"), "{link}");
+        accounts.inspect_invite(token_of(&link), NOW).unwrap();
     }
 
     #[test]

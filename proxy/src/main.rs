@@ -142,7 +142,8 @@ fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 
 fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
     let store = open_store(&config)?;
-    let accounts = Accounts::new(store.clone(), &config);
+    let pin = authorities(&config)?.host.fingerprint().to_string();
+    let accounts = Accounts::new(store.clone(), &config).with_host_ca_pin(pin);
     match command {
         UsersCommand::Add { name, roles } => {
             let link = accounts.add_user(&name, &roles, auth::now())?;
@@ -262,7 +263,9 @@ fn sign_host_certificate(
 fn start(config: Config) -> anyhow::Result<()> {
     init_logging(config.log_format);
     let store = open_store(&config)?;
-    let accounts = Accounts::new(store.clone(), &config);
+    let cas = authorities(&config)?;
+    let host_ca = cas.host.fingerprint();
+    let accounts = Accounts::new(store.clone(), &config).with_host_ca_pin(host_ca.to_string());
     let first_invite = first_admin_invite(&accounts, store.as_ref())?;
     let audit = audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
     let assets = http::assets::Assets::load(&config.web_root);
@@ -270,8 +273,6 @@ fn start(config: Config) -> anyhow::Result<()> {
     tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");
     let (cert, key) = http::server::tls_files(&config)?;
     let acceptor = http::server::acceptor(&cert, &key)?;
-    let cas = authorities(&config)?;
-    let host_ca = cas.host.fingerprint();
     let state = http::AppState::new(http::Shared {
         accounts,
         store: store.clone(),

@@ -23,6 +23,36 @@ pub fn ResourcesPage() -> impl IntoView {
     }
 }
 
+/// The host CA this browser trusts for SSH, and a way to forget it.
+#[component]
+fn PinPanel() -> impl IntoView {
+    let pinned = RwSignal::new(crate::ssh::pin::pinned());
+    let reset = move |_| {
+        crate::ssh::pin::forget();
+        pinned.set(None);
+    };
+    view! {
+        <section class="pin-panel" data-testid="pin-panel">
+            <h2 class="section-title">"Host CA pin"</h2>
+            {move || match pinned.get() {
+                Some(fingerprint) => view! {
+                    <p>
+                        "SSH connections from this browser trust only nodes whose host certificate is signed by "
+                        <code data-testid="pinned-fingerprint">{fingerprint}</code>"."
+                    </p>
+                    <button class="button button-small" type="button" on:click=reset data-testid="reset-pin">
+                        "Reset pin"
+                    </button>
+                    <small>"Reset only when your admin tells you the host CA changed."</small>
+                }.into_any(),
+                None => view! {
+                    <p data-testid="pin-unset">"Not pinned yet: the first SSH connection pins the host CA this Gatehouse names."</p>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
 #[component]
 fn ResourceList() -> impl IntoView {
     let auth = use_auth();
@@ -123,6 +153,7 @@ fn ResourceList() -> impl IntoView {
                 }.into_any()
             }
         }}
+        <PinPanel/>
     }
 }
 

@@ -79,3 +79,18 @@ pub fn forget() {
         let _ = storage.remove_item(KEY);
     }
 }
+
+/// Takes a pin given in the page address's fragment (`#…&pin=SHA256:…`), as invite and
+/// sign-in links from an admin carry it. A pin from the admin replaces one learned on
+/// first use.
+pub fn adopt_from_fragment() {
+    let Some(hash) = web_sys::window().and_then(|w| w.location().hash().ok()) else { return };
+    let given = hash
+        .trim_start_matches('#')
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("pin="))
+        .filter(|fp| fp.starts_with("SHA256:") && fp.len() < 100);
+    if let Some(fingerprint) = given {
+        remember(fingerprint);
+    }
+}
