@@ -83,7 +83,7 @@ export async function startProxy(extraConfig = '') {
      */
     async enrolAndSignIn(name, roles = ['dev'], password = 'a long enough password') {
       const headers = { 'content-type': 'application/json', 'x-csrf-token': 'pre-session' };
-      const token = proxy.addUser(name, roles).split('#token=')[1];
+      const token = new URLSearchParams(proxy.addUser(name, roles).split('#')[1]).get('token');
       const inspect = await proxy.request('POST', '/api/v1/invites/inspect', { headers, body: JSON.stringify({ token }) });
       if (inspect.status !== 200) throw new Error(`invite inspect: ${inspect.text}`);
       const authenticator = new Authenticator(inspect.json.totp_secret);

@@ -80,6 +80,26 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('two sessions side by side each get their own shell', async () => {
+    const { context, page } = await signedInPage('tess');
+    const second = await context.newPage();
+    for (const p of [page, second]) {
+      await p.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+      await p.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+      await waitForScreen(p, /[$#] *$/m);
+    }
+    for (const [p, word] of [[page, 'first'], [second, 'second']]) {
+      await p.getByTestId('terminal').click();
+      await p.keyboard.type(`echo ${word}-$$`);
+      await p.keyboard.press('Enter');
+    }
+    const first = (await waitForScreen(page, /^first-\d+$/m)).match(/^first-(\d+)$/m)[1];
+    const other = (await waitForScreen(second, /^second-\d+$/m)).match(/^second-(\d+)$/m)[1];
+    assert.notEqual(first, other, 'two shells, two process ids');
+    assert.doesNotMatch(await screenText(page), /second-/, 'output stays in its own tab');
+    await context.close();
+  });
+
   test('the terminal follows the window size and tells the node', async () => {
     const { context, page } = await signedInPage('rosa');
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
