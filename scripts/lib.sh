@@ -64,6 +64,6 @@ ensure_node_modules() {
 }
 
 build_web() {
-  step "Building the web app (trunk, release wasm)"
-  (cd "$ROOT" && cargo fetch --quiet && trunk build --release --cargo-profile wasm-release)
+  step "Building the web app (trunk, release wasm; profile wasm-release, set in index.html)"
+  (cd "$ROOT" && cargo fetch --quiet && trunk build --release)
 }

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import { launchBrowser, newContext, screenshot, startNode, startProxy } from '../lib/harness.mjs';
 
 const LOGIN = os.userInfo().username;
@@ -21,6 +21,14 @@ ssh_mode = "direct"
 let proxy;
 let node;
 let browser;
+/** Uncaught errors and console errors from the app: any is a failure. */
+let pageErrors = [];
+
+afterEach(() => {
+  const errors = pageErrors;
+  pageErrors = [];
+  assert.deepEqual(errors, [], 'the app logged no errors');
+});
 
 before(async () => {
   proxy = await startProxy(CONFIG);
@@ -40,11 +48,15 @@ async function signedInPage(name) {
   const [cookieName, value] = session.cookie.split('=');
   await context.addCookies([{ name: cookieName, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
   const page = await context.newPage();
-  page.on('pageerror', (err) => console.error('page error:', err.message));
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text().slice(0, 600)); });
   return { context, page };
 }
 
-const screenText = (page) => page.getByTestId('screen-text').textContent();
+/** The session panel on show (sessions live in tabs; hidden ones stay mounted). */
+const panel = (page) => page.locator('[data-testid="ssh-panel"][data-active="true"]');
+const screenText = (page) => panel(page).getByTestId('screen-text').textContent();
+const connected = (page) => panel(page).locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
 
 async function waitForScreen(page, pattern, timeout = 20_000) {
   const deadline = Date.now() + timeout;
@@ -61,10 +73,10 @@ describe('SSH tab in the browser', () => {
     const { context, page } = await signedInPage('pat');
     await page.goto(`${proxy.url}/`);
     await page.getByTestId('connect').click();
-    await page.waitForURL(new RegExp(`/ssh/demo\\?login=${LOGIN}$`));
-    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await page.waitForURL(/\/ssh$/);
+    await connected(page);
     await waitForScreen(page, /[$#] *$/m);
-    await page.getByTestId('terminal').click();
+    await panel(page).getByTestId('terminal').click();
     await page.keyboard.type('echo hello-$((6*7))');
     await page.keyboard.press('Enter');
     await waitForScreen(page, /^hello-42$/m);
@@ -75,45 +87,70 @@ describe('SSH tab in the browser', () => {
 
     await page.keyboard.type('exit');
     await page.keyboard.press('Enter');
-    await page.getByTestId('ssh-ended').waitFor();
-    assert.match(await page.getByTestId('ssh-ended').textContent(), /The session ended\./);
+    await panel(page).getByTestId('ssh-ended').waitFor();
+    assert.match(await panel(page).getByTestId('ssh-ended').textContent(), /The session ended\./);
     await context.close();
   });
 
-  test('two sessions side by side each get their own shell', async () => {
+  test('sessions open as tabs, keep running while switching, and close', async () => {
     const { context, page } = await signedInPage('tess');
-    const second = await context.newPage();
-    for (const p of [page, second]) {
-      await p.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-      await p.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
-      await waitForScreen(p, /[$#] *$/m);
+    await page.goto(`${proxy.url}/`);
+    for (const word of ['first', 'second']) {
+      await page.getByTestId('connect').click();
+      await page.waitForURL(/\/ssh$/);
+      await connected(page);
+      await waitForScreen(page, /[$#] *$/m);
+      await panel(page).getByTestId('terminal').click();
+      await page.keyboard.type(`echo ${word}-$$`);
+      await page.keyboard.press('Enter');
+      await waitForScreen(page, new RegExp(`^${word}-\\d+$`, 'm'));
+      if (word === 'first') await panel(page).getByTestId('to-resources').click();
     }
-    for (const [p, word] of [[page, 'first'], [second, 'second']]) {
-      await p.getByTestId('terminal').click();
-      await p.keyboard.type(`echo ${word}-$$`);
-      await p.keyboard.press('Enter');
-    }
-    const first = (await waitForScreen(page, /^first-\d+$/m)).match(/^first-(\d+)$/m)[1];
-    const other = (await waitForScreen(second, /^second-\d+$/m)).match(/^second-(\d+)$/m)[1];
-    assert.notEqual(first, other, 'two shells, two process ids');
-    assert.doesNotMatch(await screenText(page), /second-/, 'output stays in its own tab');
+    assert.equal(await page.getByTestId('tab').count(), 2);
+    const second = (await screenText(page)).match(/^second-(\d+)$/m)[1];
+    assert.doesNotMatch(await screenText(page), /first-/, 'output stays in its own tab');
+    await screenshot(page, '14-ssh-tabs');
+
+    await page.getByTestId('tab').first().locator('.tab-title').click();
+    const firstText = await waitForScreen(page, /^first-\d+$/m);
+    const first = firstText.match(/^first-(\d+)$/m)[1];
+    assert.notEqual(first, second, 'two shells, two process ids');
+    await panel(page).getByTestId('terminal').click();
+    await page.keyboard.type('echo still-here');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^still-here$/m);
+    assert.match(await panel(page).getByTestId('ssh-status').textContent(), /Connected/, 'the first session survived switching');
+
+    await page.getByTestId('tab').first().locator('.tab-title').dblclick();
+    await page.getByTestId('tab-rename').fill('build box');
+    await page.getByTestId('tab-rename').press('Enter');
+    await page.waitForFunction(() => document.querySelector('[data-testid="tab"] .tab-title')?.textContent === 'build box');
+
+    await page.getByTestId('close-tab').first().click();
+    assert.equal(await page.getByTestId('tab').count(), 1);
+    await waitForScreen(page, /^second-\d+$/m);
+    await page.getByTestId('close-tab').click();
+    await page.getByTestId('no-sessions').waitFor();
     await context.close();
   });
 
   test('the terminal follows the window size and tells the node', async () => {
     const { context, page } = await signedInPage('rosa');
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await connected(page);
     await waitForScreen(page, /[$#] *$/m);
-    const cols = async () => Number(await page.getByTestId('terminal').getAttribute('data-cols'));
+    const cols = async () => Number(await panel(page).getByTestId('terminal').getAttribute('data-cols'));
     const wide = await cols();
-    await page.getByTestId('terminal').click();
+    await panel(page).getByTestId('terminal').click();
     await page.keyboard.type('echo cols=$(tput cols)');
     await page.keyboard.press('Enter');
     await waitForScreen(page, new RegExp(`^cols=${wide}$`, 'm'));
 
     await page.setViewportSize({ width: 700, height: 700 });
-    await page.waitForFunction((before) => Number(document.querySelector('[data-testid="terminal"]').dataset.cols) < before, wide);
+    await page.waitForFunction(
+      (before) => Number(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]').dataset.cols) < before,
+      wide,
+    );
     const narrow = await cols();
     await page.keyboard.type('clear; echo cols=$(tput cols)');
     await page.keyboard.press('Enter');
@@ -125,19 +162,19 @@ describe('SSH tab in the browser', () => {
   test('a node that dies mid-session says so, and the proxy keeps serving', async () => {
     const { context, page } = await signedInPage('sam');
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await connected(page);
     await waitForScreen(page, /[$#] *$/m);
     // Kill this session's sshd process (the child of the listener), as a crash would.
-    await page.getByTestId('terminal').click();
+    await panel(page).getByTestId('terminal').click();
     await page.keyboard.type('kill -9 $PPID');
     await page.keyboard.press('Enter');
-    await page.getByTestId('ssh-ended').waitFor({ timeout: 20_000 });
-    assert.match(await page.getByTestId('ssh-ended').textContent(), /closed without the session ending: the node may have stopped/);
+    await panel(page).getByTestId('ssh-ended').waitFor({ timeout: 20_000 });
+    assert.match(await panel(page).getByTestId('ssh-ended').textContent(), /closed without the session ending: the node may have stopped/);
     await screenshot(page, '13-ssh-node-died');
     assert.equal((await proxy.request('GET', '/api/v1/health')).status, 200);
 
-    await page.getByTestId('reconnect').click();
-    await page.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await panel(page).getByTestId('reconnect').click();
+    await connected(page);
     await context.close();
   });
 
@@ -146,8 +183,8 @@ describe('SSH tab in the browser', () => {
     await page.goto(`${proxy.url}/`);
     await page.evaluate(() => localStorage.setItem('gatehouse.host_ca_pin', 'SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'));
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await page.getByTestId('pin-mismatch').waitFor({ timeout: 20_000 });
-    assert.match(await page.getByTestId('pin-mismatch').textContent(), /not by the pinned host CA SHA256:AAAA/);
+    await panel(page).getByTestId('pin-mismatch').waitFor({ timeout: 20_000 });
+    assert.match(await panel(page).getByTestId('pin-mismatch').textContent(), /not by the pinned host CA SHA256:AAAA/);
     await screenshot(page, '12-ssh-pin-mismatch');
     assert.doesNotMatch(node.logText(), /Accepted publickey for .* ID gatehouse:quinn/, 'nothing signed in');
     await context.close();

@@ -9,7 +9,7 @@ use crate::pages::invite::InvitePage;
 use crate::pages::not_found::NotFound;
 use crate::pages::resources::ResourcesPage;
 use crate::pages::signin::SignInPage;
-use crate::pages::ssh::SshPage;
+use crate::pages::ssh::{OpenSession, SessionTabs, SessionsRoute};
 use crate::session::Auth;
 
 #[component]
@@ -17,6 +17,7 @@ pub fn App() -> impl IntoView {
     let auth = Auth::new();
     provide_context(auth);
     crate::theme::provide();
+    crate::workspace::Workspace::provide();
     leptos::task::spawn_local(auth.refresh());
 
     view! {
@@ -28,8 +29,10 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=ResourcesPage/>
                         <Route path=path!("/signin") view=SignInPage/>
                         <Route path=path!("/invite") view=InvitePage/>
-                        <Route path=path!("/ssh/:node") view=SshPage/>
+                        <Route path=path!("/ssh/:node") view=OpenSession/>
+                        <Route path=path!("/ssh") view=SessionsRoute/>
                     </Routes>
+                    <SessionTabs/>
                 </main>
             </div>
         </Router>

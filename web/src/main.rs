@@ -8,6 +8,7 @@ mod pages;
 mod session;
 mod ssh;
 mod theme;
+mod workspace;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -156,6 +156,10 @@ pub fn TerminalView(
             let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
             let parent = canvas.parent_element();
             let (width, height) = parent.map_or((800.0, 480.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
+            if width < 1.0 || height < 1.0 {
+                // A hidden tab has no size: keep the last one rather than tell the node 2x2.
+                return;
+            }
             ctx.set_font(&format!("{FONT_PX}px {FONT}"));
             let cell_w = ctx.measure_text("M").map(|m| m.width()).unwrap_or(FONT_PX * 0.6).max(1.0);
             let cell_h = (FONT_PX * 1.3).round();

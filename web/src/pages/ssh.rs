@@ -1,17 +1,18 @@
-//! An SSH session to one node, in this browser tab.
+//! SSH sessions: the tab strip and one panel per open session.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_terminal::Terminal;
 use leptos::prelude::*;
-use leptos_router::hooks::{use_params_map, use_query_map};
+use leptos_router::hooks::{use_location, use_navigate, use_params_map, use_query_map};
 use tokio::sync::mpsc;
 
 use crate::components::require_session::RequireSession;
 use crate::components::spinner::Loading;
 use crate::components::terminal_view::TerminalView;
 use crate::session::use_auth;
+use crate::workspace::use_workspace;
 use crate::ssh::identity::{self, Identity};
 use crate::ssh::pin;
 use crate::ssh::session::{self, Command, Event, Target};
@@ -27,22 +28,116 @@ enum Status {
     PinMismatch(String),
 }
 
+/// `/ssh/{node}?login=…`: opens a session tab, then shows the sessions (`/ssh`).
 #[component]
-pub fn SshPage() -> impl IntoView {
+pub fn OpenSession() -> impl IntoView {
+    view! { <RequireSession><OpenTab/></RequireSession> }
+}
+
+/// `/ssh`: the sessions themselves are drawn by [`SessionTabs`]; this route only makes
+/// sure someone is signed in.
+#[component]
+pub fn SessionsRoute() -> impl IntoView {
+    view! { <RequireSession><span></span></RequireSession> }
+}
+
+#[component]
+fn OpenTab() -> impl IntoView {
+    let params = use_params_map();
+    let query = use_query_map();
+    let workspace = use_workspace();
+    let navigate = use_navigate();
+    let node = params.with_untracked(|p| p.get("node").unwrap_or_default());
+    let login = query.with_untracked(|q| q.get("login").unwrap_or_default());
+    Effect::new(move |_| {
+        workspace.open(node.clone(), login.clone());
+        navigate("/ssh", leptos_router::NavigateOptions { replace: true, ..Default::default() });
+    });
+}
+
+/// The tabs and their sessions. Mounted for the app's whole life (outside the routes),
+/// shown on `/ssh`, so sessions survive visits to other pages.
+#[component]
+pub fn SessionTabs() -> impl IntoView {
+    let auth = use_auth();
+    let workspace = use_workspace();
+    let location = use_location();
+    let shown = move || location.pathname.get() == "/ssh" && auth.session.with(Option::is_some);
     view! {
-        <RequireSession>
-            <SshSession/>
-        </RequireSession>
+        <div class="ssh-workspace" class:hidden=move || !shown()>
+            <div class="tab-strip" role="tablist" data-testid="tab-strip">
+                <For each=move || workspace.tabs.get() key=|tab| tab.id let:tab>
+                    <TabButton tab=tab/>
+                </For>
+                <a class="tab-new" href="/" title="Open another session from your resources" data-testid="new-tab">"+"</a>
+            </div>
+            <Show when=move || workspace.tabs.with(Vec::is_empty)>
+                <div class="empty" data-testid="no-sessions">
+                    <h2>"No sessions open"</h2>
+                    <p>"Open one from your resources."</p>
+                    <a class="button button-primary" href="/">"Resources"</a>
+                </div>
+            </Show>
+            <For each=move || workspace.tabs.get() key=|tab| tab.id let:tab>
+                <div class="ssh-panel" data-testid="ssh-panel"
+                    class:hidden=move || workspace.active.get() != Some(tab.id)
+                    data-active=move || (workspace.active.get() == Some(tab.id)).to_string()>
+                    <SshSession node=tab.node.clone() login=tab.login.clone()/>
+                </div>
+            </For>
+        </div>
     }
 }
 
 #[component]
-fn SshSession() -> impl IntoView {
+fn TabButton(tab: crate::workspace::Tab) -> impl IntoView {
+    let workspace = use_workspace();
+    let id = tab.id;
+    let title = tab.title;
+    let editing = RwSignal::new(false);
+    let draft = RwSignal::new(String::new());
+    // Swapping the button and the input removes the element whose handler is running;
+    // doing it from a microtask lets the handler return first.
+    let set_editing = move |on: bool| leptos::prelude::queue_microtask(move || editing.set(on));
+    let commit = move || {
+        let name = draft.get_untracked().trim().to_string();
+        if !name.is_empty() {
+            title.set(name);
+        }
+        set_editing(false);
+    };
+    view! {
+        <div class="tab" role="tab" class:active=move || workspace.active.get() == Some(id)
+            aria-selected=move || (workspace.active.get() == Some(id)).to_string() data-testid="tab">
+            <Show
+                when=move || editing.get()
+                fallback=move || view! {
+                    <button class="tab-title" type="button" on:click=move |_| workspace.active.set(Some(id))
+                        on:dblclick=move |_| {
+                            draft.set(title.get_untracked());
+                            set_editing(true);
+                        }
+                        title="Double-click to rename">{move || title.get()}</button>
+                }
+            >
+                <input class="tab-rename" type="text" aria-label="Tab name" bind:value=draft autofocus
+                    data-testid="tab-rename"
+                    on:keydown=move |ev: web_sys::KeyboardEvent| match ev.key().as_str() {
+                        "Enter" => commit(),
+                        "Escape" => set_editing(false),
+                        _ => {}
+                    }
+                    on:blur=move |_| commit()/>
+            </Show>
+            <button class="tab-close" type="button" aria-label="Close this session"
+                on:click=move |_| workspace.close(id) data-testid="close-tab">"×"</button>
+        </div>
+    }
+}
+
+#[component]
+fn SshSession(node: String, login: String) -> impl IntoView {
     let auth = use_auth();
-    let params = use_params_map();
-    let query = use_query_map();
-    let node = params.with_untracked(|p| p.get("node").unwrap_or_default());
-    let login = query.with_untracked(|q| q.get("login").unwrap_or_default());
     let status = RwSignal::new(Status::Preparing);
     let (output, set_output) = signal(0u64);
     let terminal = Rc::new(RefCell::new(Terminal::new(24, 80, SCROLLBACK)));
@@ -121,7 +216,7 @@ fn SshSession() -> impl IntoView {
                         Status::PinMismatch(_) => "Stopped".to_string(),
                     }}
                 </span>
-                <a class="button button-small" href="/">"Resources"</a>
+                <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
             <div class="ssh-screen">
                 <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize/>
