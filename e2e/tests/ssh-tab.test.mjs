@@ -134,6 +134,44 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('the wheel scrolls back through history, and selecting text copies it', async () => {
+    const { context, page } = await signedInPage('uma');
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: proxy.url });
+    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+    await connected(page);
+    await waitForScreen(page, /[$#] *$/m);
+    const terminal = panel(page).getByTestId('terminal');
+    await terminal.click();
+    await page.keyboard.type('clear; seq -f line-%03g 1 300');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^line-300$/m);
+    assert.doesNotMatch(await screenText(page), /^line-100$/m);
+
+    const box = await terminal.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    for (let i = 0; i < 4; i++) await page.mouse.wheel(0, -400);
+    const history = await waitForScreen(page, /^line-1\d\d$/m);
+    assert.doesNotMatch(history, /^line-300$/m, 'scrolled away from the live screen');
+
+    // Drag across the first two rows of what is shown: copies them.
+    const rows = Number(await terminal.getAttribute('data-rows'));
+    const rowHeight = box.height / rows;
+    const firstTwo = history.split('\n').slice(0, 2).join('\n');
+    await page.mouse.move(box.x + 1, box.y + rowHeight * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width - 2, box.y + rowHeight * 1.5, { steps: 5 });
+    await page.mouse.up();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(copied.trimEnd(), firstTwo.trimEnd());
+    await screenshot(page, '15-ssh-scrollback-selection');
+
+    // Typing returns to the live screen.
+    await page.keyboard.type('echo back');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^back$/m);
+    await context.close();
+  });
+
   test('the terminal follows the window size and tells the node', async () => {
     const { context, page } = await signedInPage('rosa');
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);

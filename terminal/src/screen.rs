@@ -14,6 +14,27 @@ pub struct Terminal {
     /// dirty. Rows the cursor enters or leaves count as changed too.
     painted: Vec<u64>,
     painted_cursor: Option<(u16, u16)>,
+    selection: Option<Selection>,
+}
+
+/// A stretch of visible cells, from where the mouse went down to where it is, in
+/// reading order once normalised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    pub anchor: (u16, u16),
+    pub head: (u16, u16),
+}
+
+impl Selection {
+    /// (first, last) in reading order.
+    pub fn ordered(&self) -> ((u16, u16), (u16, u16)) {
+        if self.anchor <= self.head { (self.anchor, self.head) } else { (self.head, self.anchor) }
+    }
+
+    pub fn contains(&self, row: u16, col: u16) -> bool {
+        let (first, last) = self.ordered();
+        (row, col) >= first && (row, col) <= last
+    }
 }
 
 fn size(n: u16) -> NonZeroU16 {
@@ -22,7 +43,12 @@ fn size(n: u16) -> NonZeroU16 {
 
 impl Terminal {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Terminal {
-        Terminal { parser: vt100::Parser::new(size(rows), size(cols), scrollback), painted: Vec::new(), painted_cursor: None }
+        Terminal {
+            parser: vt100::Parser::new(size(rows), size(cols), scrollback),
+            painted: Vec::new(),
+            painted_cursor: None,
+            selection: None,
+        }
     }
 
     /// Feeds bytes from the node (any split: escape sequences may straddle calls).
@@ -33,8 +59,54 @@ impl Terminal {
     /// Follows the tab's new size. Every row is dirty afterwards.
     pub fn resize(&mut self, rows: u16, cols: u16) {
         self.parser.set_size(size(rows), size(cols));
+        self.selection = None;
+        self.repaint_all();
+    }
+
+    /// Forgets what was painted, so the next paint draws every row.
+    pub fn repaint_all(&mut self) {
         self.painted.clear();
         self.painted_cursor = None;
+    }
+
+    /// Lines scrolled back from the live screen (0: live).
+    pub fn scrollback_offset(&self) -> usize {
+        self.parser.screen().scrollback()
+    }
+
+    /// Scrolls the view `lines` into history (negative: towards the live screen),
+    /// within what the scrollback holds.
+    pub fn scroll_by(&mut self, lines: isize) {
+        let target = self.scrollback_offset().saturating_add_signed(lines);
+        self.parser.screen_mut().set_scrollback(target);
+        self.selection = None;
+        self.repaint_all();
+    }
+
+    /// Back to the live screen, as typing does.
+    pub fn scroll_to_live(&mut self) {
+        if self.scrollback_offset() != 0 {
+            self.parser.screen_mut().set_scrollback(0);
+            self.repaint_all();
+        }
+    }
+
+    pub fn selection(&self) -> Option<Selection> {
+        self.selection
+    }
+
+    /// Sets or clears the selection; the rows it touches, before and after, repaint.
+    pub fn select(&mut self, selection: Option<Selection>) {
+        if selection != self.selection {
+            self.selection = selection;
+            self.repaint_all();
+        }
+    }
+
+    /// The selected text, rows joined by newlines, as a copy should give it.
+    pub fn selected_text(&self) -> Option<String> {
+        let ((start_row, start_col), (end_row, end_col)) = self.selection?.ordered();
+        Some(self.parser.screen().contents_between(start_row, start_col, end_row, end_col.saturating_add(1)))
     }
 
     /// (rows, cols)
@@ -52,10 +124,11 @@ impl Terminal {
         self.parser.screen().contents()
     }
 
-    /// The cursor cell, or `None` while the application hides it.
+    /// The cursor cell, or `None` while the application hides it or the view is
+    /// scrolled back (the cursor lives on the live screen).
     pub fn cursor(&self) -> Option<(u16, u16)> {
         let screen = self.parser.screen();
-        (!screen.hide_cursor()).then(|| screen.cursor_position())
+        (!screen.hide_cursor() && screen.scrollback() == 0).then(|| screen.cursor_position())
     }
 
     /// Rows to repaint since the last call, in order; marks them painted.
@@ -152,6 +225,40 @@ mod tests {
         assert_eq!(term.take_dirty_rows().len(), 6);
         term.resize(0, 0);
         assert_eq!(term.size(), (1, 1), "a zero-sized tab is clamped, not a panic");
+    }
+
+    #[test]
+    fn scrolling_back_shows_history_and_typing_returns_to_live() {
+        let mut term = Terminal::new(3, 10, 100);
+        for n in 1..=10 {
+            term.feed(format!("{n}\r\n").as_bytes());
+        }
+        // Live: 9, 10 and the empty line the cursor sits on; lines 1 to 8 are history.
+        assert!(term.text().starts_with("9\n10"), "{:?}", term.text());
+        term.take_dirty_rows();
+        term.scroll_by(5);
+        assert_eq!(term.scrollback_offset(), 5);
+        assert!(term.text().starts_with("4\n5\n6"), "{:?}", term.text());
+        assert_eq!(term.take_dirty_rows().len(), 3, "a scroll repaints the view");
+        term.scroll_by(1000);
+        assert_eq!(term.scrollback_offset(), 8, "clamped to the history there is");
+        term.scroll_by(-1000);
+        assert_eq!(term.scrollback_offset(), 0);
+        term.scroll_by(2);
+        term.scroll_to_live();
+        assert_eq!(term.scrollback_offset(), 0);
+    }
+
+    #[test]
+    fn a_selection_copies_the_text_between_its_ends_in_reading_order() {
+        let mut term = Terminal::new(3, 20, 0);
+        term.feed(b"first line\r\nsecond line\r\nthird");
+        term.select(Some(Selection { anchor: (1, 6), head: (0, 6) }));
+        assert_eq!(term.selected_text().unwrap(), "line\nsecond ");
+        assert!(term.selection().unwrap().contains(0, 9));
+        assert!(!term.selection().unwrap().contains(1, 7));
+        term.select(None);
+        assert_eq!(term.selected_text(), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gatehouse_terminal::{KeyInput, Terminal, encode_key, encode_paste, vt100};
+use gatehouse_terminal::{KeyInput, Selection, Terminal, encode_key, encode_paste, vt100};
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
@@ -23,6 +23,7 @@ const ANSI: [&str; 16] = [
 const FOREGROUND: &str = "#d8dee9";
 const BACKGROUND: &str = "#0f1419";
 const CURSOR: &str = "#f0c674";
+const SELECTION: &str = "#35507a";
 
 fn color(c: vt100::Color, default: &str) -> String {
     match c {
@@ -45,6 +46,25 @@ struct Renderer {
     ctx: CanvasRenderingContext2d,
     cell_w: f64,
     cell_h: f64,
+    dpr: f64,
+}
+
+impl Renderer {
+    /// Snaps a CSS-pixel edge to the device pixel grid, so neighbouring cells share
+    /// exact edges and runs of background show no seams.
+    fn snap(&self, v: f64) -> f64 {
+        (v * self.dpr).round() / self.dpr
+    }
+}
+
+/// The cell under a mouse event, from its CSS-pixel offset in the canvas.
+fn cell_at(event: &web_sys::MouseEvent, renderer: &RefCell<Option<Renderer>>, term: &Terminal) -> Option<(u16, u16)> {
+    let renderer = renderer.borrow();
+    let renderer = renderer.as_ref()?;
+    let (rows, cols) = term.size();
+    let row = (f64::from(event.offset_y()) / renderer.cell_h).floor().clamp(0.0, f64::from(rows - 1)) as u16;
+    let col = (f64::from(event.offset_x()) / renderer.cell_w).floor().clamp(0.0, f64::from(cols - 1)) as u16;
+    Some((row, col))
 }
 
 impl Renderer {
@@ -55,6 +75,7 @@ impl Renderer {
         }
         let (_, cols) = term.size();
         let cursor = term.cursor();
+        let selection = term.selection();
         let screen = term.screen();
         self.ctx.set_text_baseline("top");
         for row in dirty {
@@ -72,14 +93,18 @@ impl Renderer {
                 if cell.inverse() {
                     std::mem::swap(&mut fg, &mut bg);
                 }
+                if selection.is_some_and(|s| s.contains(row, col)) {
+                    bg = SELECTION.to_string();
+                }
                 let is_cursor = cursor == Some((row, col));
                 if is_cursor {
                     bg = CURSOR.to_string();
                     fg = BACKGROUND.to_string();
                 }
                 if bg != BACKGROUND {
+                    let (left, right) = (self.snap(x), self.snap(x + width));
                     self.ctx.set_fill_style_str(&bg);
-                    self.ctx.fill_rect(x, y, width, self.cell_h);
+                    self.ctx.fill_rect(left, y, right - left, self.cell_h);
                 }
                 let text = cell.contents();
                 if !text.is_empty() && text != " " {
@@ -176,7 +201,7 @@ pub fn TerminalView(
             ctx.set_font(&format!("{FONT_PX}px {FONT}"));
             let changed = terminal.borrow().size() != (rows, cols);
             terminal.borrow_mut().resize(rows, cols);
-            *renderer.borrow_mut() = Some(Renderer { ctx, cell_w, cell_h });
+            *renderer.borrow_mut() = Some(Renderer { ctx, cell_w, cell_h, dpr });
             if changed {
                 on_resize.run((rows, cols));
             }
@@ -208,6 +233,7 @@ pub fn TerminalView(
     });
 
     let keys_terminal = terminal.clone();
+    let keys_schedule = schedule.clone();
     let on_keydown = move |event: web_sys::KeyboardEvent| {
         let key = event.key();
         let input = KeyInput {
@@ -221,9 +247,19 @@ pub fn TerminalView(
         if (input.ctrl && input.shift && key.eq_ignore_ascii_case("v")) || (input.shift && key == "Insert") {
             return;
         }
+        // Shift+PageUp/PageDown page through the scrollback, as in most terminals.
+        if input.shift && !input.ctrl && (key == "PageUp" || key == "PageDown") {
+            let rows = keys_terminal.borrow().size().0 as isize - 1;
+            keys_terminal.borrow_mut().scroll_by(if key == "PageUp" { rows } else { -rows });
+            event.prevent_default();
+            keys_schedule();
+            return;
+        }
         let application_cursor = keys_terminal.borrow().screen().application_cursor();
         if let Some(bytes) = encode_key(input, application_cursor) {
             event.prevent_default();
+            keys_terminal.borrow_mut().scroll_to_live();
+            keys_schedule();
             on_input.run(bytes);
         }
     };
@@ -233,6 +269,72 @@ pub fn TerminalView(
         event.prevent_default();
         let bracketed = paste_terminal.borrow().screen().bracketed_paste();
         on_input.run(encode_paste(&text, bracketed));
+    };
+
+    let wheel_terminal = terminal.clone();
+    let wheel_renderer = renderer.clone();
+    let wheel_schedule = schedule.clone();
+    let on_wheel = move |event: web_sys::WheelEvent| {
+        let mut term = wheel_terminal.borrow_mut();
+        // Full-screen programs (vi, less) own the screen: no scrollback there.
+        if term.screen().alternate_screen() {
+            return;
+        }
+        let cell_h = wheel_renderer.borrow().as_ref().map_or(18.0, |r| r.cell_h);
+        let lines = (event.delta_y() / cell_h).round() as isize;
+        let lines = if lines == 0 { event.delta_y().signum() as isize } else { lines };
+        term.scroll_by(-lines);
+        event.prevent_default();
+        drop(term);
+        wheel_schedule();
+    };
+
+    let dragging = Rc::new(Cell::new(false));
+    let (down_terminal, down_renderer, down_schedule, down_dragging) =
+        (terminal.clone(), renderer.clone(), schedule.clone(), dragging.clone());
+    let on_mousedown = move |event: web_sys::MouseEvent| {
+        if event.button() != 0 {
+            return;
+        }
+        let mut term = down_terminal.borrow_mut();
+        let Some(cell) = cell_at(&event, &down_renderer, &term) else { return };
+        term.select(Some(Selection { anchor: cell, head: cell }));
+        down_dragging.set(true);
+        drop(term);
+        down_schedule();
+    };
+    let (move_terminal, move_renderer, move_schedule, move_dragging) =
+        (terminal.clone(), renderer.clone(), schedule.clone(), dragging.clone());
+    let on_mousemove = move |event: web_sys::MouseEvent| {
+        if !move_dragging.get() {
+            return;
+        }
+        let mut term = move_terminal.borrow_mut();
+        let Some(head) = cell_at(&event, &move_renderer, &term) else { return };
+        if let Some(selection) = term.selection() {
+            term.select(Some(Selection { head, ..selection }));
+        }
+        drop(term);
+        move_schedule();
+    };
+    let (up_terminal, up_schedule) = (terminal.clone(), schedule.clone());
+    let on_mouseup = move |_event: web_sys::MouseEvent| {
+        if !dragging.replace(false) {
+            return;
+        }
+        let mut term = up_terminal.borrow_mut();
+        match term.selection() {
+            Some(selection) if selection.anchor == selection.head => term.select(None),
+            Some(_) => {
+                // Copy on select, as terminals on Linux do; the selection stays shown.
+                if let (Some(text), Some(window)) = (term.selected_text(), web_sys::window()) {
+                    let _ = window.navigator().clipboard().write_text(&text);
+                }
+            }
+            None => {}
+        }
+        drop(term);
+        up_schedule();
     };
 
     view! {
@@ -245,6 +347,10 @@ pub fn TerminalView(
                 data-testid="terminal"
                 on:keydown=on_keydown
                 on:paste=on_paste
+                on:wheel=on_wheel
+                on:mousedown=on_mousedown
+                on:mousemove=on_mousemove
+                on:mouseup=on_mouseup
             ></canvas>
             <pre class="visually-hidden" node_ref=mirror_ref data-testid="screen-text" aria-live="off"></pre>
         </div>
