@@ -158,9 +158,11 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap_or_default()
 }
 
-/// Trunk names built files `name-<16 hex digits>.ext`; those never change content.
+/// Trunk names built files `name-<hash>.ext`, the hash a u64 in hex without leading
+/// zeros (so 16 digits, or fewer one time in sixteen); such files never change content.
 fn has_content_hash(name: &str) -> bool {
-    name.split(['-', '_', '.']).any(|part| part.len() == 16 && part.bytes().all(|b| b.is_ascii_hexdigit()))
+    name.split(['-', '_', '.'])
+        .any(|part| (10..=16).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The policy from DESIGN.md, plus the hash of each inline script in `index.html`
@@ -197,6 +199,7 @@ mod tests {
     fn trunk_hashed_names_are_immutable() {
         assert!(has_content_hash("gatehouse-web-3f2a1b9c8d7e6f50_bg.wasm"));
         assert!(has_content_hash("style-0123456789abcdef.css"));
+        assert!(has_content_hash("gatehouse-web-1a9635865dff97e_bg.wasm"), "15 digits: a leading zero dropped");
         assert!(!has_content_hash("index.html"));
         assert!(!has_content_hash("favicon.svg"));
     }
