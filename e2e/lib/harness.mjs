@@ -97,6 +97,22 @@ export async function startProxy(extraConfig = '') {
       if (signIn.status !== 200) throw new Error(`sign-in: ${signIn.text}`);
       return { setCookie: signIn.headers['set-cookie'][0], cookie: signIn.headers['set-cookie'][0].split(';')[0], csrf: signIn.json.csrf_token };
     },
+    /**
+     * Signs in a new user with `roles` and has the proxy certify a fresh ssh-keygen key
+     * in `dir`. Returns the session plus `key` (its path; the certificate is key-cert.pub).
+     */
+    async certifiedKey(name, roles, dir) {
+      const session = await proxy.enrolAndSignIn(name, roles);
+      const key = path.join(dir, `${name}_ed25519`);
+      execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
+      const res = await proxy.request('POST', '/api/v1/ssh/certificate', {
+        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+        body: JSON.stringify({ public_key: fs.readFileSync(`${key}.pub`, 'utf8') }),
+      });
+      if (res.status !== 200) throw new Error(`certificate: ${res.text}`);
+      fs.writeFileSync(`${key}-cert.pub`, `${res.json.certificate}\n`);
+      return { ...session, key };
+    },
     /** An HTTPS request that trusts only this proxy's certificate. */
     request(method, pathname, { headers = {}, body } = {}) {
       const ca = fs.readFileSync(path.join(dir, 'data', 'tls', 'cert.pem'));

@@ -39,16 +39,7 @@ after(async () => {
 
 /** A fresh key pair with a Gatehouse certificate for a user with `roles`. */
 async function certifiedKey(name, roles) {
-  const session = await proxy.enrolAndSignIn(name, roles);
-  const key = path.join(work, `${name}_ed25519`);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-  const res = await proxy.request('POST', '/api/v1/ssh/certificate', {
-    headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
-    body: JSON.stringify({ public_key: fs.readFileSync(`${key}.pub`, 'utf8') }),
-  });
-  assert.equal(res.status, 200, res.text);
-  fs.writeFileSync(`${key}-cert.pub`, `${res.json.certificate}\n`);
-  return key;
+  return (await proxy.certifiedKey(name, roles, work)).key;
 }
 
 /** known_hosts that trusts only host certificates from the CA in `caPub`. */

@@ -4,7 +4,7 @@
 // the tab can show, and the proxy keeps serving.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,18 +42,7 @@ after(async () => {
   await proxy?.stop();
 });
 
-async function certified(name, roles) {
-  const session = await proxy.enrolAndSignIn(name, roles);
-  const key = path.join(work, `${name}_ed25519`);
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-  const res = await proxy.request('POST', '/api/v1/ssh/certificate', {
-    headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
-    body: JSON.stringify({ public_key: fs.readFileSync(`${key}.pub`, 'utf8') }),
-  });
-  assert.equal(res.status, 200, res.text);
-  fs.writeFileSync(`${key}-cert.pub`, `${res.json.certificate}\n`);
-  return { ...session, key };
-}
+const certified = (name, roles) => proxy.certifiedKey(name, roles, work);
 
 function sshViaProxy(who, { nodeName = 'demo', login = LOGIN, origin = proxy.url, cookie = who.cookie } = {}) {
   const known = path.join(work, 'known_hosts');
