@@ -1,0 +1,85 @@
+// SSH throughput, side by side in one run: `cat` of the same file over
+//  1. the native ssh client straight to sshd,
+//  2. the native ssh client through the proxy's SSH WebSocket (direct mode),
+//  3. the browser: russh in wasm through the same WebSocket, into the canvas terminal.
+// Run by ./scripts/bench; prints a Markdown table.
+
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launchBrowser, newContext, startNode, startProxy } from '../lib/harness.mjs';
+
+const MB = Number(process.env.BENCH_MB || 100);
+const LOGIN = os.userInfo().username;
+const BRIDGE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'ws-stdio.mjs');
+
+const proxy = await startProxy(`
+[roles.direct]
+node_labels = { env = "demo" }
+logins = ["${LOGIN}"]
+ssh_mode = "direct"
+`);
+const node = await startNode(proxy);
+const work = fs.mkdtempSync(path.join(proxy.dir, 'bench-'));
+const file = path.join(work, 'output.txt');
+// Realistic terminal text: 76-column base64 lines.
+execFileSync('bash', ['-c', `base64 -w 76 /dev/urandom | head -c ${MB * 1024 * 1024} > ${file}`]);
+const who = await proxy.certifiedKey('bench', ['direct'], work);
+const known = path.join(work, 'known_hosts');
+fs.writeFileSync(known, `@cert-authority * ${fs.readFileSync(path.join(proxy.dir, 'data', 'ca', 'host_ca.pub'), 'utf8').trim()}\n`);
+
+function sshCat(extra, host) {
+  const start = performance.now();
+  const result = spawnSync('ssh', [
+    '-F', 'none', '-i', who.key, '-o', `CertificateFile=${who.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-c', 'chacha20-poly1305@openssh.com', ...extra,
+    host, `cat ${file}`,
+  ], { maxBuffer: 2 * MB * 1024 * 1024, timeout: 300_000 });
+  const seconds = (performance.now() - start) / 1000;
+  if (result.status !== 0) throw new Error(String(result.stderr));
+  return seconds;
+}
+
+const direct = sshCat(['-p', String(node.port)], `${LOGIN}@127.0.0.1`);
+const url = `wss://localhost:${proxy.port}/api/v1/nodes/demo/ssh?login=${LOGIN}`;
+const proxyCommand = [process.execPath, BRIDGE, url, `'${who.cookie}'`, path.join(proxy.dir, 'data', 'tls', 'cert.pem'), proxy.url].join(' ');
+const relayed = sshCat(['-o', `ProxyCommand=${proxyCommand}`], `${LOGIN}@demo`);
+
+const browser = await launchBrowser();
+let inBrowser;
+let heapMb;
+try {
+  const context = await newContext(browser);
+  const [name, value] = who.cookie.split('=');
+  await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+  const page = await context.newPage();
+  await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+  const panel = page.locator('[data-testid="ssh-panel"][data-active="true"]');
+  await panel.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+  await panel.getByTestId('terminal').click();
+  // The file ends mid-line: `echo` first puts the marker on a line of its own.
+  await page.keyboard.type(`clear; cat ${file}; echo; echo cat-finished`);
+  const start = performance.now();
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(
+    () => /^cat-finished$/m.test(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="screen-text"]').textContent),
+    null,
+    { timeout: 600_000, polling: 100 },
+  );
+  inBrowser = (performance.now() - start) / 1000;
+  heapMb = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize / 1048576 : NaN));
+} finally {
+  await browser.close();
+  await node.stop();
+  await proxy.stop();
+}
+
+const row = (what, s) => `| ${what} | ${s.toFixed(2)} s | ${(MB / s).toFixed(1)} MiB/s |`;
+console.log(`| \`cat\` of ${MB} MiB of base64 text, chacha20-poly1305 | time | throughput |`);
+console.log('|---|---|---|');
+console.log(row('OpenSSH client → sshd (loopback)', direct));
+console.log(row('OpenSSH client → proxy WebSocket (direct mode) → sshd', relayed));
+console.log(row('Chromium: russh in wasm → proxy WebSocket → sshd, drawn in the canvas terminal', inBrowser));
+console.log(`\nJS heap in the page after the run: ${heapMb.toFixed(1)} MB.`);
