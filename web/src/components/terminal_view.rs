@@ -78,10 +78,14 @@ impl Renderer {
         let selection = term.selection();
         let screen = term.screen();
         self.ctx.set_text_baseline("top");
+        // Setting a canvas font parses it: only do so when bold/italic change.
+        let mut font = None;
+        let mut fill = String::new();
         for row in dirty {
             let y = f64::from(row) * self.cell_h;
             self.ctx.set_fill_style_str(BACKGROUND);
             self.ctx.fill_rect(0.0, y, f64::from(cols) * self.cell_w, self.cell_h);
+            fill.clear();
             for col in 0..cols {
                 let Some(cell) = screen.cell(row, col) else { continue };
                 if cell.is_wide_continuation() {
@@ -105,17 +109,26 @@ impl Renderer {
                     let (left, right) = (self.snap(x), self.snap(x + width));
                     self.ctx.set_fill_style_str(&bg);
                     self.ctx.fill_rect(left, y, right - left, self.cell_h);
+                    fill.clear();
                 }
                 let text = cell.contents();
                 if !text.is_empty() && text != " " {
-                    let weight = if cell.bold() { "bold " } else { "" };
-                    let style = if cell.italic() { "italic " } else { "" };
-                    self.ctx.set_font(&format!("{style}{weight}{FONT_PX}px {FONT}"));
-                    self.ctx.set_fill_style_str(&fg);
+                    let wanted = (cell.bold(), cell.italic());
+                    if font != Some(wanted) {
+                        let weight = if wanted.0 { "bold " } else { "" };
+                        let style = if wanted.1 { "italic " } else { "" };
+                        self.ctx.set_font(&format!("{style}{weight}{FONT_PX}px {FONT}"));
+                        font = Some(wanted);
+                    }
+                    if fill != fg {
+                        self.ctx.set_fill_style_str(&fg);
+                        fill.clone_from(&fg);
+                    }
                     let _ = self.ctx.fill_text(text, x, y + 1.0);
                 }
                 if cell.underline() {
                     self.ctx.set_fill_style_str(&fg);
+                    fill.clone_from(&fg);
                     self.ctx.fill_rect(x, y + self.cell_h - 2.0, width, 1.0);
                 }
             }
