@@ -172,6 +172,45 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('terminal colours and font size can be changed, and are remembered', async () => {
+    const { context, page } = await signedInPage('vera');
+    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+    await connected(page);
+    await waitForScreen(page, /[$#] *$/m);
+    const pixel = () => page.evaluate(() => {
+      const canvas = document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]');
+      const [r, g, b] = canvas.getContext('2d').getImageData(canvas.width - 3, canvas.height - 3, 1, 1).data;
+      return [r, g, b];
+    });
+    await panel(page).getByTestId('term-theme').selectOption('high-contrast');
+    await page.waitForFunction(() => {
+      const c = document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]');
+      const [r, g, b] = c.getContext('2d').getImageData(c.width - 3, c.height - 3, 1, 1).data;
+      return r === 0 && g === 0 && b === 0;
+    });
+    await panel(page).getByTestId('term-theme').selectOption('light');
+    await page.waitForFunction(() => {
+      const c = document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]');
+      return c.getContext('2d').getImageData(c.width - 3, c.height - 3, 1, 1).data[0] > 240;
+    });
+    assert.deepEqual(await pixel(), [0xfb, 0xfb, 0xfc], 'the light background');
+
+    const terminal = panel(page).getByTestId('terminal');
+    const before = Number(await terminal.getAttribute('data-cols'));
+    for (let i = 0; i < 4; i++) await panel(page).getByTestId('font-larger').click();
+    await page.waitForFunction(
+      (b) => Number(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]').dataset.cols) < b,
+      before,
+    );
+    await terminal.click();
+    await page.keyboard.type('echo cols=$(tput cols)');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, new RegExp(`^cols=${await terminal.getAttribute('data-cols')}$`, 'm'));
+    await screenshot(page, '16-ssh-light-large');
+    assert.equal(await page.evaluate(() => localStorage.getItem('gatehouse.terminal')), 'light:18');
+    await context.close();
+  });
+
   test('the terminal follows the window size and tells the node', async () => {
     const { context, page } = await signedInPage('rosa');
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);

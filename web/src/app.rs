@@ -16,7 +16,8 @@ use crate::session::Auth;
 pub fn App() -> impl IntoView {
     let auth = Auth::new();
     provide_context(auth);
-    crate::theme::provide();
+    let theme = crate::theme::provide();
+    crate::term_prefs::TermPrefs::provide(theme.get_untracked() == crate::theme::Theme::Dark);
     crate::workspace::Workspace::provide();
     leptos::task::spawn_local(auth.refresh());
 

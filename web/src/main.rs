@@ -7,6 +7,7 @@ mod components;
 mod pages;
 mod session;
 mod ssh;
+mod term_prefs;
 mod theme;
 mod workspace;
 

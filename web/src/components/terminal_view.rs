@@ -6,29 +6,20 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gatehouse_terminal::{KeyInput, Selection, Terminal, encode_key, encode_paste, vt100};
+
+use crate::term_prefs::{Palette, use_term_prefs};
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 
-const FONT_PX: f64 = 14.0;
 const FONT: &str = "\"DejaVu Sans Mono\", ui-monospace, Menlo, Consolas, monospace";
 
-/// The xterm palette's first 16 colours, for a dark background.
-const ANSI: [&str; 16] = [
-    "#1d1f21", "#cc6666", "#b5bd68", "#f0c674", "#81a2be", "#b294bb", "#8abeb7", "#c5c8c6",
-    "#666666", "#d54e53", "#b9ca4a", "#e7c547", "#7aa6da", "#c397d8", "#70c0b1", "#eaeaea",
-];
-const FOREGROUND: &str = "#d8dee9";
-const BACKGROUND: &str = "#0f1419";
-const CURSOR: &str = "#f0c674";
-const SELECTION: &str = "#35507a";
-
-fn color(c: vt100::Color, default: &str) -> String {
+fn color(c: vt100::Color, default: &str, palette: &Palette) -> String {
     match c {
         vt100::Color::Default => default.to_string(),
-        vt100::Color::Idx(i) if i < 16 => ANSI[usize::from(i)].to_string(),
+        vt100::Color::Idx(i) if i < 16 => palette.ansi[usize::from(i)].to_string(),
         vt100::Color::Idx(i) if i < 232 => {
             let i = i - 16;
             let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * u16::from(v) };
@@ -47,6 +38,8 @@ struct Renderer {
     cell_w: f64,
     cell_h: f64,
     dpr: f64,
+    font_px: f64,
+    palette: &'static Palette,
 }
 
 impl Renderer {
@@ -83,7 +76,8 @@ impl Renderer {
         let mut fill = String::new();
         for row in dirty {
             let y = f64::from(row) * self.cell_h;
-            self.ctx.set_fill_style_str(BACKGROUND);
+            let p = self.palette;
+            self.ctx.set_fill_style_str(p.background);
             self.ctx.fill_rect(0.0, y, f64::from(cols) * self.cell_w, self.cell_h);
             fill.clear();
             for col in 0..cols {
@@ -93,19 +87,19 @@ impl Renderer {
                 }
                 let x = f64::from(col) * self.cell_w;
                 let width = if cell.is_wide() { 2.0 } else { 1.0 } * self.cell_w;
-                let (mut fg, mut bg) = (color(cell.fgcolor(), FOREGROUND), color(cell.bgcolor(), BACKGROUND));
+                let (mut fg, mut bg) = (color(cell.fgcolor(), p.foreground, p), color(cell.bgcolor(), p.background, p));
                 if cell.inverse() {
                     std::mem::swap(&mut fg, &mut bg);
                 }
                 if selection.is_some_and(|s| s.contains(row, col)) {
-                    bg = SELECTION.to_string();
+                    bg = p.selection.to_string();
                 }
                 let is_cursor = cursor == Some((row, col));
                 if is_cursor {
-                    bg = CURSOR.to_string();
-                    fg = BACKGROUND.to_string();
+                    bg = p.cursor.to_string();
+                    fg = p.background.to_string();
                 }
-                if bg != BACKGROUND {
+                if bg != p.background {
                     let (left, right) = (self.snap(x), self.snap(x + width));
                     self.ctx.set_fill_style_str(&bg);
                     self.ctx.fill_rect(left, y, right - left, self.cell_h);
@@ -117,7 +111,7 @@ impl Renderer {
                     if font != Some(wanted) {
                         let weight = if wanted.0 { "bold " } else { "" };
                         let style = if wanted.1 { "italic " } else { "" };
-                        self.ctx.set_font(&format!("{style}{weight}{FONT_PX}px {FONT}"));
+                        self.ctx.set_font(&format!("{style}{weight}{}px {FONT}", self.font_px));
                         font = Some(wanted);
                     }
                     if fill != fg {
@@ -154,6 +148,7 @@ pub fn TerminalView(
     on_input: Callback<Vec<u8>>,
     on_resize: Callback<(u16, u16)>,
 ) -> impl IntoView {
+    let prefs = use_term_prefs();
     let canvas_ref = NodeRef::<html::Canvas>::new();
     let mirror_ref = NodeRef::<html::Pre>::new();
     let renderer: Rc<RefCell<Option<Renderer>>> = Rc::default();
@@ -198,9 +193,11 @@ pub fn TerminalView(
                 // A hidden tab has no size: keep the last one rather than tell the node 2x2.
                 return;
             }
-            ctx.set_font(&format!("{FONT_PX}px {FONT}"));
-            let cell_w = ctx.measure_text("M").map(|m| m.width()).unwrap_or(FONT_PX * 0.6).max(1.0);
-            let cell_h = (FONT_PX * 1.3).round();
+            let font_px = f64::from(prefs.font_px.get_untracked());
+            let palette = prefs.theme.get_untracked().palette();
+            ctx.set_font(&format!("{font_px}px {FONT}"));
+            let cell_w = ctx.measure_text("M").map(|m| m.width()).unwrap_or(font_px * 0.6).max(1.0);
+            let cell_h = (font_px * 1.3).round();
             let (rows, cols) = grid_for(width, height, cell_w, cell_h);
             canvas.set_width((f64::from(cols) * cell_w * dpr).ceil() as u32);
             canvas.set_height((f64::from(rows) * cell_h * dpr).ceil() as u32);
@@ -211,10 +208,14 @@ pub fn TerminalView(
             let _ = canvas.set_attribute("data-cols", &cols.to_string());
             let _ = canvas.set_attribute("data-rows", &rows.to_string());
             let _ = ctx.scale(dpr, dpr);
-            ctx.set_font(&format!("{FONT_PX}px {FONT}"));
+            ctx.set_font(&format!("{font_px}px {FONT}"));
+            if let Some(screen) = canvas.parent_element().and_then(|p| p.parent_element()) {
+                let _ = web_sys::HtmlElement::style(screen.unchecked_ref()).set_property("background", palette.background);
+            }
             let changed = terminal.borrow().size() != (rows, cols);
             terminal.borrow_mut().resize(rows, cols);
-            *renderer.borrow_mut() = Some(Renderer { ctx, cell_w, cell_h, dpr });
+            *renderer.borrow_mut() = Some(Renderer { ctx, cell_w, cell_h, dpr, font_px, palette });
+            terminal.borrow_mut().repaint_all();
             if changed {
                 on_resize.run((rows, cols));
             }
@@ -237,6 +238,17 @@ pub fn TerminalView(
             }
         }
         on_resize.forget();
+    });
+
+    let prefs_fit = fit.clone();
+    Effect::new(move |first: Option<()>| {
+        prefs.theme.track();
+        prefs.font_px.track();
+        if first.is_some() {
+            if let Some(canvas) = canvas_ref.get_untracked() {
+                prefs_fit(&canvas);
+            }
+        }
     });
 
     let repaint = schedule.clone();

@@ -216,6 +216,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                         Status::PinMismatch(_) => "Stopped".to_string(),
                     }}
                 </span>
+                <TerminalControls/>
                 <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
             <div class="ssh-screen">
@@ -246,6 +247,34 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                     Status::Connected => None,
                 }}
             </div>
+        </div>
+    }
+}
+
+/// Theme and font size for every terminal.
+#[component]
+fn TerminalControls() -> impl IntoView {
+    use crate::term_prefs::{MAX_FONT, MIN_FONT, TermTheme, use_term_prefs};
+    let prefs = use_term_prefs();
+    let theme_id = RwSignal::new(prefs.theme.get_untracked().id().to_string());
+    Effect::new(move |_| {
+        if let Some(theme) = TermTheme::from_id(&theme_id.get()) {
+            prefs.theme.set(theme);
+        }
+    });
+    let options = TermTheme::ALL
+        .into_iter()
+        .map(|t| view! { <option value=t.id()>{t.label()}</option> })
+        .collect_view();
+    view! {
+        <select class="login-picker" aria-label="Terminal colours" bind:value=theme_id data-testid="term-theme">{options}</select>
+        <div class="font-size" role="group" aria-label="Font size">
+            <button class="button button-small" type="button" aria-label="Smaller text" data-testid="font-smaller"
+                disabled=move || { prefs.font_px.get() <= MIN_FONT }
+                on:click=move |_| prefs.font_px.update(|px| *px = (*px - 1).max(MIN_FONT))>"A−"</button>
+            <button class="button button-small" type="button" aria-label="Larger text" data-testid="font-larger"
+                disabled=move || { prefs.font_px.get() >= MAX_FONT }
+                on:click=move |_| prefs.font_px.update(|px| *px = (*px + 1).min(MAX_FONT))>"A+"</button>
         </div>
     }
 }
