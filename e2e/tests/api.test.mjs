@@ -29,6 +29,7 @@ async function assertStillServing() {
 function assertError(res, status, code) {
   assert.equal(res.status, status, res.text);
   assert.equal(res.headers['content-type'], 'application/json');
+  assert.equal(res.headers['cache-control'], 'no-store', 'errors are not cached either');
   assert.equal(res.json?.code, code, res.text);
   assert.ok(res.json.message.length > 10, 'the message says something');
 }

@@ -57,6 +57,27 @@ async function signedInPage(name) {
 const panel = (page) => page.locator('[data-testid="ssh-panel"][data-active="true"]');
 const screenText = (page) => panel(page).getByTestId('screen-text').textContent();
 const connected = (page) => panel(page).locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+const ACTIVE_TERMINAL = '[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]';
+const activeCols = async (page) => Number(await page.locator(ACTIVE_TERMINAL).getAttribute('data-cols'));
+/** The colour of a canvas pixel in the bottom corner, where no text is drawn. */
+const backgroundPixel = (page) => page.$eval(ACTIVE_TERMINAL, (c) =>
+  Array.from(c.getContext('2d').getImageData(c.width - 3, c.height - 3, 1, 1).data.slice(0, 3)));
+
+/** Polls `check` until it holds. */
+async function until(page, check, what, timeout = 10_000) {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await page.waitForTimeout(50);
+  }
+}
+
+/** Opens a session tab to the demo node and waits for the shell prompt. */
+async function openSession(page) {
+  await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+  await connected(page);
+  await waitForScreen(page, /[$#] *$/m);
+}
 
 async function waitForScreen(page, pattern, timeout = 20_000) {
   const deadline = Date.now() + timeout;
@@ -137,9 +158,7 @@ describe('SSH tab in the browser', () => {
   test('the wheel scrolls back through history, and selecting text copies it', async () => {
     const { context, page } = await signedInPage('uma');
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: proxy.url });
-    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await connected(page);
-    await waitForScreen(page, /[$#] *$/m);
+    await openSession(page);
     const terminal = panel(page).getByTestId('terminal');
     await terminal.click();
     await page.keyboard.type('clear; seq -f line-%03g 1 300');
@@ -174,34 +193,16 @@ describe('SSH tab in the browser', () => {
 
   test('terminal colours and font size can be changed, and are remembered', async () => {
     const { context, page } = await signedInPage('vera');
-    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await connected(page);
-    await waitForScreen(page, /[$#] *$/m);
-    const pixel = () => page.evaluate(() => {
-      const canvas = document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]');
-      const [r, g, b] = canvas.getContext('2d').getImageData(canvas.width - 3, canvas.height - 3, 1, 1).data;
-      return [r, g, b];
-    });
+    await openSession(page);
     await panel(page).getByTestId('term-theme').selectOption('high-contrast');
-    await page.waitForFunction(() => {
-      const c = document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]');
-      const [r, g, b] = c.getContext('2d').getImageData(c.width - 3, c.height - 3, 1, 1).data;
-      return r === 0 && g === 0 && b === 0;
-    });
+    await until(page, async () => (await backgroundPixel(page)).join() === '0,0,0', 'a black background');
     await panel(page).getByTestId('term-theme').selectOption('light');
-    await page.waitForFunction(() => {
-      const c = document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]');
-      return c.getContext('2d').getImageData(c.width - 3, c.height - 3, 1, 1).data[0] > 240;
-    });
-    assert.deepEqual(await pixel(), [0xfb, 0xfb, 0xfc], 'the light background');
+    await until(page, async () => (await backgroundPixel(page)).join() === '251,251,252', 'the light background');
 
     const terminal = panel(page).getByTestId('terminal');
-    const before = Number(await terminal.getAttribute('data-cols'));
+    const before = await activeCols(page);
     for (let i = 0; i < 4; i++) await panel(page).getByTestId('font-larger').click();
-    await page.waitForFunction(
-      (b) => Number(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]').dataset.cols) < b,
-      before,
-    );
+    await until(page, async () => (await activeCols(page)) < before, 'fewer columns with larger text');
     await terminal.click();
     await page.keyboard.type('echo cols=$(tput cols)');
     await page.keyboard.press('Enter');
@@ -213,22 +214,16 @@ describe('SSH tab in the browser', () => {
 
   test('the terminal follows the window size and tells the node', async () => {
     const { context, page } = await signedInPage('rosa');
-    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await connected(page);
-    await waitForScreen(page, /[$#] *$/m);
-    const cols = async () => Number(await panel(page).getByTestId('terminal').getAttribute('data-cols'));
-    const wide = await cols();
+    await openSession(page);
+    const wide = await activeCols(page);
     await panel(page).getByTestId('terminal').click();
     await page.keyboard.type('echo cols=$(tput cols)');
     await page.keyboard.press('Enter');
     await waitForScreen(page, new RegExp(`^cols=${wide}$`, 'm'));
 
     await page.setViewportSize({ width: 700, height: 700 });
-    await page.waitForFunction(
-      (before) => Number(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="terminal"]').dataset.cols) < before,
-      wide,
-    );
-    const narrow = await cols();
+    await until(page, async () => (await activeCols(page)) < wide, 'fewer columns in a narrower window');
+    const narrow = await activeCols(page);
     await page.keyboard.type('clear; echo cols=$(tput cols)');
     await page.keyboard.press('Enter');
     await waitForScreen(page, new RegExp(`^cols=${narrow}$`, 'm'));
@@ -238,9 +233,7 @@ describe('SSH tab in the browser', () => {
 
   test('a node that dies mid-session says so, and the proxy keeps serving', async () => {
     const { context, page } = await signedInPage('sam');
-    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
-    await connected(page);
-    await waitForScreen(page, /[$#] *$/m);
+    await openSession(page);
     // Kill this session's sshd process (the child of the listener), as a crash would.
     await panel(page).getByTestId('terminal').click();
     await page.keyboard.type('kill -9 $PPID');

@@ -269,7 +269,7 @@ fn start(config: Config) -> anyhow::Result<()> {
     let first_invite = first_admin_invite(&accounts, store.as_ref())?;
     let audit = audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
     let assets = http::assets::Assets::load(&config.web_root);
-    let (raw, gzip) = assets.first_load_bytes();
+    let (raw, gzip) = assets.total_bytes();
     tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");
     let (cert, key) = http::server::tls_files(&config)?;
     let acceptor = http::server::acceptor(&cert, &key)?;

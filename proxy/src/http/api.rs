@@ -193,8 +193,7 @@ async fn sign_in(
         Ok(new) => {
             state.audit.record("signin.ok", Some(&username), Some(ip), "password and TOTP");
             let cookie = token::session_cookie(&new.token, new.max_age);
-            Ok(([(header::SET_COOKIE, cookie), (header::CACHE_CONTROL, "no-store".into())], Json(new.info))
-                .into_response())
+            Ok(([(header::SET_COOKIE, cookie)], Json(new.info)).into_response())
         }
         Err(err) => {
             let kind = match err {

@@ -50,11 +50,10 @@ impl Assets {
         &self.csp
     }
 
-    /// Sizes of the files a first visit downloads: (raw, gzip) bytes.
-    pub fn first_load_bytes(&self) -> (usize, usize) {
+    /// Sizes of everything served: (raw, as sent to gzip clients) bytes.
+    pub fn total_bytes(&self) -> (usize, usize) {
         self.files
             .values()
-            .filter(|a| a.content_type != "image/svg+xml" || a.immutable)
             .fold((0, 0), |(raw, gz), a| (raw + a.body.len(), gz + a.gzip.as_ref().map_or(a.body.len(), Vec::len)))
     }
 

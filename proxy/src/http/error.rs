@@ -42,7 +42,8 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = api::ApiError { code: self.code.to_string(), message: self.message };
-        (self.status, [("cache-control", "no-store")], Json(body)).into_response()
+        // Cache-Control: no-store comes from the API router's layer, as for every answer.
+        (self.status, Json(body)).into_response()
     }
 }
 
