@@ -1,6 +1,8 @@
 // An SSH tab in the browser: russh compiled to wasm speaks SSH over the proxy's
-// WebSocket to a real sshd, checks the host certificate against the pinned host CA,
-// signs in with the proxy-issued certificate, and the canvas terminal shows the shell.
+// WebSocket, checks the host certificate against the pinned host CA, signs in with the
+// proxy-issued certificate, and the canvas terminal shows the shell of a real sshd. In
+// recorded mode (the default) the proxy's SSH server answers and bridges to the node;
+// in direct mode the browser's SSH reaches the node itself.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,6 +14,10 @@ import { launchBrowser, newContext, screenshot, startNode, startProxy } from '..
 
 const LOGIN = os.userInfo().username;
 const CONFIG = `
+[roles.recorded]
+node_labels = { env = "demo" }
+logins = ["${LOGIN}"]
+
 [roles.direct]
 node_labels = { env = "demo" }
 logins = ["${LOGIN}"]
@@ -42,8 +48,8 @@ after(async () => {
   await proxy?.stop();
 });
 
-async function signedInPage(name) {
-  const session = await proxy.enrolAndSignIn(name, ['direct']);
+async function signedInPage(name, roles = ['recorded']) {
+  const session = await proxy.enrolAndSignIn(name, roles);
   const context = await newContext(browser);
   const [cookieName, value] = session.cookie.split('=');
   await context.addCookies([{ name: cookieName, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
@@ -101,6 +107,7 @@ describe('SSH tab in the browser', () => {
     await page.keyboard.type('echo hello-$((6*7))');
     await page.keyboard.press('Enter');
     await waitForScreen(page, /^hello-42$/m);
+    assert.equal(await panel(page).getByTestId('ssh-recorded').getAttribute('data-recorded'), 'true');
     await screenshot(page, '11-ssh-tab');
     const pin = await page.evaluate(() => localStorage.getItem('gatehouse.host_ca_pin'));
     const hostCa = execFileSync('ssh-keygen', ['-l', '-f', path.join(proxy.dir, 'data', 'ca', 'host_ca.pub')], { encoding: 'utf8' }).split(' ')[1];
@@ -110,6 +117,28 @@ describe('SSH tab in the browser', () => {
     await page.keyboard.press('Enter');
     await panel(page).getByTestId('ssh-ended').waitFor();
     assert.match(await panel(page).getByTestId('ssh-ended').textContent(), /The session ended\./);
+    await context.close();
+
+    // The recording holds what the tab showed, and its end.
+    const [row] = JSON.parse(`[${proxy.cli('recordings', 'list', '--limit', '1').trim()}]`);
+    assert.equal(row.user, 'pat');
+    const replay = execFileSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'cat', row.id], { encoding: 'utf8' });
+    assert.match(replay, /hello-42\r\n/);
+    assert.match(row.end_reason, /exit/);
+  });
+
+  test('direct mode: the browser reaches the node itself, and the tab says it is not recorded', async () => {
+    const { context, page } = await signedInPage('dora', ['direct']);
+    await openSession(page);
+    await panel(page).getByTestId('terminal').click();
+    await page.keyboard.type('echo direct-$((2+3))');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^direct-5$/m);
+    const badge = panel(page).getByTestId('ssh-recorded');
+    assert.equal(await badge.getAttribute('data-recorded'), 'false');
+    assert.equal(await badge.textContent(), 'Not recorded');
+    assert.match(node.logText(), /Accepted publickey for \S+ .*ID gatehouse:dora \(serial/, "the node saw the browser's own certificate");
+    await screenshot(page, '15-ssh-direct');
     await context.close();
   });
 

@@ -8,6 +8,11 @@ use serde::{Deserialize, Serialize};
 /// sent cross-site without a CORS preflight, which the proxy never grants).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
+/// The key id of the host certificate the proxy's own SSH server presents in recorded
+/// mode. Only the host CA can issue it, so a browser that sees it (after the pin check)
+/// knows its session ends at the proxy and is recorded.
+pub const RECORDING_PROXY_KEY_ID: &str = "gatehouse:recording-proxy";
+
 /// Every error the API returns has this body, with a sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -3,8 +3,10 @@
 //! - [`api`]: the JSON bodies of the `/api/v1` endpoints (serde).
 //! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format, and
 //!   later the desktop protocol.
+//! - [`recording`]: reading and writing recording files, without I/O.
 
 pub mod api;
+pub mod recording;
 
 /// Messages generated from `proto/gatehouse/v1/*.proto`.
 pub mod pb {

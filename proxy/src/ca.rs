@@ -43,18 +43,22 @@ pub struct CertificateAuthority {
     key: PrivateKey,
 }
 
-/// Both authorities of one Gatehouse cluster.
+/// Both authorities of one Gatehouse cluster, and the proxy's own SSH host key (for
+/// recorded sessions, where the browser's SSH ends at the proxy).
 pub struct Authorities {
     pub user: CertificateAuthority,
     pub host: CertificateAuthority,
+    pub proxy_host_key: PrivateKey,
 }
 
 impl Authorities {
-    /// Loads `user_ca` and `host_ca` from `dir`, making any that is missing.
+    /// Loads `user_ca`, `host_ca` and `proxy_host_key` from `dir`, making any that is
+    /// missing.
     pub fn load_or_create(dir: &Path) -> Result<Authorities, CaError> {
         Ok(Authorities {
             user: CertificateAuthority::load_or_create(&dir.join("user_ca"), "gatehouse user CA")?,
             host: CertificateAuthority::load_or_create(&dir.join("host_ca"), "gatehouse host CA")?,
+            proxy_host_key: load_or_create_key(&dir.join("proxy_host_key"), "gatehouse proxy host key")?,
         })
     }
 }
@@ -66,46 +70,55 @@ fn random<const N: usize>() -> [u8; N] {
     bytes
 }
 
+/// A fresh Ed25519 key that lives in memory only.
+pub fn ephemeral_key(comment: &str) -> PrivateKey {
+    let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&random::<32>()));
+    key.set_comment(comment);
+    key
+}
+
+/// Loads an Ed25519 private key from `path`, or makes one there (mode 0600, with the
+/// public key beside it in `.pub`) if there is none.
+pub fn load_or_create_key(path: &Path, comment: &str) -> Result<PrivateKey, CaError> {
+    let shown = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => PrivateKey::from_openssh(text).map_err(|source| CaError::BadKey { path: shown, source }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let key = ephemeral_key(comment);
+            let pem = key.to_openssh(LineEnding::LF)?;
+            let io = |source| CaError::Io { path: shown.clone(), source };
+            // Write aside, then link into place: the link fails if another process
+            // (say `gatehouse nodes add` beside `gatehouse start`) made the key first,
+            // and then its key, complete, is the one to use.
+            let aside = path.with_extension(format!("new-{}", std::process::id()));
+            let mut file =
+                OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&aside).map_err(io)?;
+            file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+            let linked = std::fs::hard_link(&aside, path);
+            let _ = std::fs::remove_file(&aside);
+            match linked {
+                Ok(()) => {}
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return load_or_create_key(path, comment),
+                Err(err) => return Err(io(err)),
+            }
+            let public = key.public_key().to_openssh().unwrap_or_default();
+            std::fs::write(path.with_extension("pub"), format!("{public}\n")).map_err(io)?;
+            let fingerprint = key.fingerprint(HashAlg::Sha256);
+            tracing::info!(path = %shown, %fingerprint, "made a new SSH key");
+            Ok(key)
+        }
+        Err(source) => Err(CaError::Io { path: shown, source }),
+    }
+}
+
 impl CertificateAuthority {
+    #[cfg(test)]
     pub fn generate(comment: &str) -> CertificateAuthority {
-        let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&random::<32>()));
-        key.set_comment(comment);
-        CertificateAuthority { key }
+        CertificateAuthority { key: ephemeral_key(comment) }
     }
 
     pub fn load_or_create(path: &Path, comment: &str) -> Result<CertificateAuthority, CaError> {
-        let shown = path.display().to_string();
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let key = PrivateKey::from_openssh(text).map_err(|source| CaError::BadKey { path: shown, source })?;
-                Ok(CertificateAuthority { key })
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let ca = CertificateAuthority::generate(comment);
-                let pem = ca.key.to_openssh(LineEnding::LF)?;
-                let io = |source| CaError::Io { path: shown.clone(), source };
-                // Write aside, then link into place: the link fails if another process
-                // (say `gatehouse nodes add` beside `gatehouse start`) made the key
-                // first, and then its key, complete, is the one to use.
-                let aside = path.with_extension(format!("new-{}", std::process::id()));
-                let mut file =
-                    OpenOptions::new().create(true).truncate(true).write(true).mode(0o600).open(&aside).map_err(io)?;
-                file.write_all(pem.as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
-                let linked = std::fs::hard_link(&aside, path);
-                let _ = std::fs::remove_file(&aside);
-                match linked {
-                    Ok(()) => {}
-                    Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
-                        return CertificateAuthority::load_or_create(path, comment);
-                    }
-                    Err(err) => return Err(io(err)),
-                }
-                std::fs::write(path.with_extension("pub"), format!("{}\n", ca.public_key_line())).map_err(io)?;
-                tracing::info!(path = %shown, fingerprint = %ca.fingerprint(), "made a new SSH certificate authority");
-                Ok(ca)
-            }
-            Err(source) => Err(CaError::Io { path: shown, source }),
-        }
+        Ok(CertificateAuthority { key: load_or_create_key(path, comment)? })
     }
 
     pub fn public_key(&self) -> &PublicKey {

@@ -3,11 +3,13 @@
 mod accounts;
 mod audit;
 mod auth;
+mod bridge;
 mod ca;
 mod config;
 mod http;
 mod nodes;
 mod rbac;
+mod recording;
 mod store;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -53,6 +55,21 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// Session recordings.
+    #[command(subcommand)]
+    Recordings(RecordingsCommand),
+}
+
+#[derive(Subcommand)]
+enum RecordingsCommand {
+    /// List recordings, newest first, one JSON object per line.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Write a recording's output bytes to stdout, as the node sent them (like `cat` of
+    /// the session), and report on stderr how the recording ends.
+    Cat { id: String },
 }
 
 #[derive(Subcommand)]
@@ -126,7 +143,40 @@ fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Recordings(command) => recordings_command(config, command),
     }
+}
+
+fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let store = open_store(&config)?;
+    match command {
+        RecordingsCommand::List { limit } => {
+            for row in store.list_recordings(limit)? {
+                println!("{}", serde_json::to_string(&row)?);
+            }
+        }
+        RecordingsCommand::Cat { id } => {
+            let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
+            let mut bytes = Vec::new();
+            recording::open(&config.data_dir, &row)
+                .and_then(|mut file| file.read_to_end(&mut bytes))
+                .with_context(|| format!("cannot read the recording file {}", row.file))?;
+            let read = gatehouse_proto::recording::read_all(&bytes)?;
+            std::io::stdout().write_all(&read.output())?;
+            for (at, len, why) in &read.skipped {
+                eprintln!("skipped a damaged record of {len} bytes at byte {at}: {why}");
+            }
+            match (&read.tail, read.end()) {
+                (gatehouse_proto::recording::Tail::Torn { at, bytes }, _) => {
+                    eprintln!("the recording was cut short: {bytes} bytes of an unfinished record at byte {at}")
+                }
+                (_, Some(end)) => eprintln!("ended: {}", end.reason),
+                (_, None) => eprintln!("the recording has no end record: the session was cut short"),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
@@ -279,6 +329,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         config_nodes: config.nodes.clone(),
         roles: config.roles.clone(),
         cas,
+        data_dir: config.data_dir.clone(),
         public_url: config.public_url.clone(),
         audit,
         assets,

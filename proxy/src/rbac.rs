@@ -76,14 +76,12 @@ pub fn all_logins(roles: &Roles, user_roles: &[String]) -> BTreeSet<String> {
     user_roles.iter().filter_map(|name| roles.get(name)).flat_map(|role| role.logins.iter().cloned()).collect()
 }
 
-/// The defaults when the config defines no roles: `admin` reaches every node as root.
-/// Direct mode for now, because recorded mode is not built yet and the embedded default
-/// must be usable; the page marks such sessions "Not recorded".
+/// The defaults when the config defines no roles: `admin` reaches every node as root,
+/// recorded.
 pub fn default_roles() -> Roles {
     let mut admin = Role::default();
     admin.node_labels.insert("*".into(), "*".into());
     admin.logins.push("root".into());
-    admin.ssh_mode = SshMode::Direct;
     Roles::from([("admin".to_string(), admin)])
 }
 

@@ -68,6 +68,22 @@ pub struct AuditRecord {
     pub detail: String,
 }
 
+/// One recorded session, as listed. The events live in `file` (a name inside the data
+/// directory's `recordings/`); `ended_at` stays empty if the proxy died mid-session.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RecordingRow {
+    pub id: String,
+    pub kind: String,
+    pub user: String,
+    pub target: String,
+    pub login: String,
+    pub started_at: u64,
+    pub ended_at: Option<u64>,
+    pub file: String,
+    pub bytes: u64,
+    pub end_reason: Option<String>,
+}
+
 /// Everything Gatehouse persists. Token arguments are SHA-256 hashes, never tokens.
 pub trait Store: Send + Sync {
     fn create_user(&self, name: &str, roles: &[String], now: u64) -> Result<UserId>;
@@ -104,6 +120,12 @@ pub trait Store: Send + Sync {
 
     fn append_audit(&self, record: &AuditRecord) -> Result<()>;
     fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    fn insert_recording(&self, row: &RecordingRow) -> Result<()>;
+    fn finish_recording(&self, id: &str, ended_at: u64, bytes: u64, end_reason: &str) -> Result<()>;
+    /// Newest first.
+    fn list_recordings(&self, limit: u32) -> Result<Vec<RecordingRow>>;
+    fn recording(&self, id: &str) -> Result<Option<RecordingRow>>;
 }
 
 pub struct SqliteStore {
@@ -157,7 +179,37 @@ CREATE TABLE IF NOT EXISTS audit (
     ip TEXT,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user TEXT NOT NULL,
+    target TEXT NOT NULL,
+    login TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    file TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS recordings_by_start ON recordings(started_at);
 ";
+
+const RECORDING_COLUMNS: &str = "id, kind, user, target, login, started_at, ended_at, file, bytes, end_reason";
+
+fn recording_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingRow> {
+    Ok(RecordingRow {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        user: row.get(2)?,
+        target: row.get(3)?,
+        login: row.get(4)?,
+        started_at: row.get::<_, i64>(5)? as u64,
+        ended_at: row.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+        file: row.get(7)?,
+        bytes: row.get::<_, i64>(8)? as u64,
+        end_reason: row.get(9)?,
+    })
+}
 
 impl SqliteStore {
     pub fn open(path: &Path) -> Result<SqliteStore> {
@@ -444,6 +496,49 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<_>>()?;
         Ok(records)
     }
+
+    fn insert_recording(&self, r: &RecordingRow) -> Result<()> {
+        self.conn().execute(
+            &format!("INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![
+                r.id,
+                r.kind,
+                r.user,
+                r.target,
+                r.login,
+                r.started_at as i64,
+                r.ended_at.map(|t| t as i64),
+                r.file,
+                r.bytes as i64,
+                r.end_reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn finish_recording(&self, id: &str, ended_at: u64, bytes: u64, end_reason: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE recordings SET ended_at = ?2, bytes = ?3, end_reason = ?4 WHERE id = ?1",
+            params![id, ended_at as i64, bytes as i64, end_reason],
+        )?;
+        Ok(())
+    }
+
+    fn list_recordings(&self, limit: u32) -> Result<Vec<RecordingRow>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {RECORDING_COLUMNS} FROM recordings ORDER BY started_at DESC, id LIMIT ?1"))?;
+        let rows = stmt.query_map([limit], recording_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn recording(&self, id: &str) -> Result<Option<RecordingRow>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(&format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE id = ?1"), [id], recording_from_row)
+            .optional()?;
+        Ok(row)
+    }
 }
 
 #[cfg(test)]
@@ -543,5 +638,30 @@ mod tests {
         let store = SqliteStore::open(&path).unwrap();
         assert!(store.user_by_name("bob").unwrap().is_some());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn recordings_are_listed_newest_first_and_finished_later() {
+        let store = SqliteStore::in_memory().unwrap();
+        let row = |id: &str, started_at| RecordingRow {
+            id: id.into(),
+            kind: "ssh".into(),
+            user: "alice".into(),
+            target: "web-1".into(),
+            login: "ubuntu".into(),
+            started_at,
+            ended_at: None,
+            file: format!("{id}.ghrec"),
+            bytes: 0,
+            end_reason: None,
+        };
+        store.insert_recording(&row("a", 10)).unwrap();
+        store.insert_recording(&row("b", 20)).unwrap();
+        store.finish_recording("a", 15, 1234, "exit 0").unwrap();
+        let listed = store.list_recordings(10).unwrap();
+        assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        let a = store.recording("a").unwrap().unwrap();
+        assert_eq!((a.ended_at, a.bytes, a.end_reason.as_deref()), (Some(15), 1234, Some("exit 0")));
+        assert!(store.recording("c").unwrap().is_none());
     }
 }

@@ -32,6 +32,8 @@ pub struct Shared {
     pub config_nodes: Vec<Node>,
     pub roles: Roles,
     pub cas: crate::ca::Authorities,
+    /// Where recordings (and the rest of the state) live.
+    pub data_dir: std::path::PathBuf,
     /// Where people reach us, e.g. `https://localhost:3080`: the only Origin we accept.
     pub public_url: String,
     pub audit: Audit,

@@ -1,12 +1,14 @@
 //! `GET /api/v1/nodes/{node}/ssh?login=…`: the WebSocket that carries a browser's SSH
-//! connection. Access is decided here, on the proxy, for every connection. In direct
-//! mode the bytes are relayed to the node's sshd untouched (the browser's SSH runs end
-//! to end); recorded mode, where the proxy terminates SSH, comes next.
+//! connection. Access is decided here, on the proxy, for every connection. In recorded
+//! mode (the default) the socket's bytes go to the proxy's own SSH server, which bridges
+//! to the node and records ([`crate::bridge`]); in direct mode they are relayed to the
+//! node's sshd untouched (the browser's SSH runs end to end, and nothing is recorded).
 //!
 //! Browsers cannot read the HTTP status of a refused WebSocket, so a refusal is an
 //! accepted socket closed at once with a code and a sentence a person can act on.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -15,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::AppState;
@@ -34,6 +36,7 @@ pub mod close {
     pub const DENIED: u16 = 4403;
     pub const NO_SUCH_NODE: u16 = 4404;
     pub const BAD_FRAME: u16 = 4400;
+    /// The proxy cannot record a session that must be recorded.
     pub const NOT_AVAILABLE: u16 = 4501;
     pub const NODE_UNREACHABLE: u16 = 4502;
 }
@@ -76,6 +79,7 @@ pub async fn connect(
     upgrade.on_upgrade(move |socket| async move {
         match decision {
             Err(Refusal(code, reason)) => refuse(socket, code, reason).await,
+            Ok(target) if target.mode == SshMode::Recorded => recorded(state, peer, socket, target).await,
             Ok(target) => relay(state, peer, socket, target).await,
         }
     })
@@ -85,6 +89,7 @@ struct Target {
     user: String,
     node: nodes::Node,
     login: String,
+    mode: SshMode,
 }
 
 fn decide(
@@ -117,13 +122,7 @@ fn decide(
         let allowed = access.logins.iter().cloned().collect::<Vec<_>>().join(", ");
         return Err(deny(format!("You may not log in to {name} as {login}; your roles allow: {allowed}.")));
     }
-    if access.mode == SshMode::Recorded {
-        return Err(Refusal(
-            close::NOT_AVAILABLE,
-            format!("Sessions on {name} must be recorded, and recorded SSH is not in this build yet."),
-        ));
-    }
-    Ok(Target { user: user.name, node, login: login.to_string() })
+    Ok(Target { user: user.name, node, login: login.to_string(), mode: access.mode })
 }
 
 async fn refuse(mut socket: WebSocket, code: u16, reason: String) {
@@ -143,8 +142,66 @@ fn fit(mut reason: String) -> String {
     reason
 }
 
+/// Recorded mode: connect to the node first (so a dead or untrusted node is reported on
+/// the socket, before any SSH starts), then run our SSH server on the socket's bytes.
+async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
+    let bridge_target = crate::bridge::Target {
+        user: target.user.clone(),
+        node: target.node.name.to_string(),
+        addr: target.node.addr.clone(),
+        login: target.login.clone(),
+    };
+    let node = match crate::bridge::connect_node(&state.cas, &bridge_target).await {
+        Ok(node) => node,
+        Err(reason) => {
+            tracing::warn!(node = %target.node.name, %reason, "recorded session: cannot connect to the node");
+            let detail = format!("node {} as {}: {reason}", target.node.name, target.login);
+            state.audit.record("ssh.node_failed", Some(&target.user), Some(peer.ip()), &detail);
+            return refuse(socket, close::NODE_UNREACHABLE, reason).await;
+        }
+    };
+    let config = match crate::bridge::front_config(&state.cas, &bridge_target.node) {
+        Ok(config) => Arc::new(config),
+        Err(err) => {
+            tracing::error!(%err, "recorded session: no server configuration");
+            return refuse(socket, close::NOT_AVAILABLE, "The proxy cannot start its SSH server; see its log.".into()).await;
+        }
+    };
+    let audit = {
+        let state = state.clone();
+        let user = target.user.clone();
+        Arc::new(move |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
+    };
+    let (front, outcome) = crate::bridge::Front::new(state.clone(), bridge_target, node, audit);
+    let detail = format!("node {} as {}, recorded", target.node.name, target.login);
+    state.audit.record("ssh.start", Some(&target.user), Some(peer.ip()), &detail);
+    let started = std::time::Instant::now();
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    // run_stream waits for the browser's SSH version line, so the pump must already run.
+    let serve = async move {
+        match russh::server::run_stream(config, ours, front).await {
+            Ok(session) => session.await,
+            Err(err) => Err(err),
+        }
+    };
+    let ((up, down, end), served) = tokio::join!(pump(socket, theirs), serve);
+    if let Err(err) = served {
+        tracing::debug!(%err, "recorded session: the browser's SSH connection ended with an error");
+    }
+    // The bridge finishes the recording after the browser's side has gone; wait for it.
+    let outcome = tokio::time::timeout(Duration::from_secs(10), outcome).await.ok().and_then(Result::ok).unwrap_or_default();
+    let recording = outcome.recording.as_deref().unwrap_or("none");
+    let session_end = if outcome.end.is_empty() { end } else { outcome.end };
+    state.audit.record(
+        "ssh.end",
+        Some(&target.user),
+        Some(peer.ip()),
+        &format!("{detail}; recording {recording}; {up} bytes up, {down} down, {} s; {session_end}", started.elapsed().as_secs()),
+    );
+}
+
 async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
-    let Target { user, node, login } = target;
+    let Target { user, node, login, .. } = target;
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&node.addr)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(err)) => {
@@ -170,11 +227,12 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
     );
 }
 
-/// Copies WebSocket binary frames to the node and the node's bytes back, until either
-/// side ends. Awaiting each write is the back-pressure: a slow browser slows the node.
-async fn pump(socket: WebSocket, tcp: TcpStream) -> (u64, u64, String) {
+/// Copies WebSocket binary frames to a byte stream (the node's TCP connection, or our own
+/// SSH server) and the stream's bytes back, until either side ends. Awaiting each write
+/// is the back-pressure: a slow browser slows the node.
+async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite) -> (u64, u64, String) {
     let (mut ws_tx, mut ws_rx) = socket.split();
-    let (mut tcp_rx, mut tcp_tx) = tcp.into_split();
+    let (mut tcp_rx, mut tcp_tx) = tokio::io::split(stream);
     let (mut up, mut down) = (0u64, 0u64);
     let mut buf = vec![0u8; 32 * 1024];
     let end = loop {

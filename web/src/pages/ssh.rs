@@ -23,7 +23,7 @@ const SCROLLBACK: usize = 10_000;
 enum Status {
     Preparing,
     Connecting,
-    Connected,
+    Connected { recorded: bool },
     Ended(String),
     PinMismatch(String),
 }
@@ -167,7 +167,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 let target = Target { node, login, cols, rows };
                 let sink = terminal.clone();
                 session::run(identity, pinned, target, rx, move |event| match event {
-                    Event::Connected => status.set(Status::Connected),
+                    Event::Connected { recorded } => status.set(Status::Connected { recorded }),
                     Event::Output(bytes) => {
                         sink.borrow_mut().feed(&bytes);
                         set_output.update(|n| *n += 1);
@@ -204,18 +204,29 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 <span class="ssh-title" data-testid="ssh-title">{title}</span>
                 <span class="ssh-status" data-testid="ssh-status" data-state=move || match status.get() {
                     Status::Preparing | Status::Connecting => "connecting",
-                    Status::Connected => "connected",
+                    Status::Connected { .. } => "connected",
                     Status::Ended(_) => "ended",
                     Status::PinMismatch(_) => "pin-mismatch",
                 }>
                     {move || match status.get() {
                         Status::Preparing => "Getting a certificate…".to_string(),
                         Status::Connecting => "Connecting…".to_string(),
-                        Status::Connected => "Connected".to_string(),
+                        Status::Connected { .. } => "Connected".to_string(),
                         Status::Ended(_) => "Disconnected".to_string(),
                         Status::PinMismatch(_) => "Stopped".to_string(),
                     }}
                 </span>
+                {move || match status.get() {
+                    Status::Connected { recorded: true } => Some(view! {
+                        <span class="badge" data-testid="ssh-recorded" data-recorded="true"
+                            title="The proxy records this session; authorised auditors can replay it">"Recorded"</span>
+                    }.into_any()),
+                    Status::Connected { recorded: false } => Some(view! {
+                        <span class="badge badge-warn" data-testid="ssh-recorded" data-recorded="false"
+                            title="Direct mode: your SSH runs end to end to the node and nothing is recorded">"Not recorded"</span>
+                    }.into_any()),
+                    _ => None,
+                }}
                 <TerminalControls/>
                 <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
@@ -244,7 +255,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                             </div>
                         </div>
                     }.into_any()),
-                    Status::Connected => None,
+                    Status::Connected { .. } => None,
                 }}
             </div>
         </div>

@@ -40,8 +40,9 @@ impl std::fmt::Display for PinError {
     }
 }
 
-/// Checks what the node presented at `now` (Unix seconds).
-pub fn check(key: &PublicKeyOrCertificate, pinned: &str, node: &str, now: u64) -> Result<(), PinError> {
+/// Checks what the node presented at `now` (Unix seconds). On success, the certificate's
+/// key id (which says whether the proxy's recording server answered).
+pub fn check(key: &PublicKeyOrCertificate, pinned: &str, node: &str, now: u64) -> Result<String, PinError> {
     let PublicKeyOrCertificate::Certificate(cert) = key else {
         return Err(PinError::NotCertified);
     };
@@ -57,7 +58,7 @@ pub fn check(key: &PublicKeyOrCertificate, pinned: &str, node: &str, now: u64) -
     if !cert.valid_principals().iter().any(|p| p == node) {
         return Err(PinError::WrongHost { node: node.to_string(), principals: cert.valid_principals().to_vec() });
     }
-    Ok(())
+    Ok(cert.key_id().to_string())
 }
 
 fn storage() -> Option<web_sys::Storage> {

@@ -17,7 +17,8 @@ use super::socket;
 /// What the tab is told.
 #[derive(Debug, Clone)]
 pub enum Event {
-    Connected,
+    /// The shell is open; `recorded` when the proxy's recording server answered.
+    Connected { recorded: bool },
     Output(Vec<u8>),
     /// The session ended; the sentence says how.
     Ended(String),
@@ -35,6 +36,8 @@ struct Client {
     pin: String,
     node: String,
     verdict: Arc<Mutex<Option<PinError>>>,
+    /// The key id of the host certificate that passed the pin check.
+    host_key_id: Arc<Mutex<Option<String>>>,
 }
 
 impl Handler for Client {
@@ -44,7 +47,12 @@ impl Handler for Client {
         // SystemTime::now() panics in wasm: the browser's clock, in seconds.
         let now = (js_sys::Date::now() / 1000.0) as u64;
         match pin::check(key, &self.pin, &self.node, now) {
-            Ok(()) => Ok(true),
+            Ok(key_id) => {
+                if let Ok(mut slot) = self.host_key_id.lock() {
+                    *slot = Some(key_id);
+                }
+                Ok(true)
+            }
             Err(err) => {
                 if let Ok(mut verdict) = self.verdict.lock() {
                     *verdict = Some(err);
@@ -90,7 +98,8 @@ pub async fn run(identity: Identity, pin: String, target: Target, mut commands: 
         closed.borrow().as_ref().filter(|c| c.code >= 4000).map(|c| c.reason.clone()).unwrap_or(fallback)
     };
     let verdict = Arc::new(Mutex::new(None));
-    let handler = Client { pin, node: target.node.clone(), verdict: verdict.clone() };
+    let host_key_id = Arc::new(Mutex::new(None));
+    let handler = Client { pin, node: target.node.clone(), verdict: verdict.clone(), host_key_id: host_key_id.clone() };
     let mut handle = match client::connect_stream(Arc::new(config()), socket.stream, handler).await {
         Ok(handle) => handle,
         Err(err) => {
@@ -126,7 +135,9 @@ pub async fn run(identity: Identity, pin: String, target: Target, mut commands: 
     if let Err(err) = opened.await {
         return events(Event::Ended(format!("The node would not start a shell: {err}.")));
     }
-    events(Event::Connected);
+    let recorded = host_key_id.lock().ok().and_then(|id| id.clone()).as_deref()
+        == Some(gatehouse_proto::api::RECORDING_PROXY_KEY_ID);
+    events(Event::Connected { recorded });
     let mut exit = None;
     loop {
         tokio::select! {

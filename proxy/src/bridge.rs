@@ -1,0 +1,553 @@
+//! Recorded SSH: the browser's SSH connection ends here, at an in-process russh server,
+//! and the proxy opens its own SSH connection to the node and carries the session
+//! between the two, writing what the node sends to a recording.
+//!
+//! ```text
+//! browser (russh client) ──ws──▶ Front (russh server) ─ bridge ─ russh client ──tcp──▶ sshd
+//!                                                         └──▶ Recorder
+//! ```
+//! - The front presents the proxy's host key with a certificate from the host CA for the
+//!   node's name, so the browser's pin check is the same as for a node.
+//! - The front accepts only a user certificate from our user CA for this user and login.
+//! - The back connects (and checks the node's host certificate) before the browser's SSH
+//!   starts, so a dead or untrusted node is a clear refusal; it signs in, with a fresh
+//!   key and a one-minute certificate for the login, only after the browser has signed in.
+//! - Each direction awaits the other side's SSH window, so a slow browser slows the node
+//!   instead of filling the proxy's memory.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::keys::ssh_key::certificate::CertType;
+use russh::keys::ssh_key::{Certificate, HashAlg};
+use russh::keys::{PrivateKey, PublicKeyOrCertificate};
+use russh::{Channel, ChannelId, ChannelMsg, client, server};
+use tokio::net::TcpStream;
+
+use crate::http::AppState;
+use crate::recording::{self, Recorder};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the proxy's certificate for the node lasts: enough to authenticate.
+const NODE_CERT_SECS: u64 = 60;
+
+/// Who is connecting where, decided by RBAC before the socket was accepted.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub user: String,
+    pub node: String,
+    pub addr: String,
+    pub login: String,
+}
+
+// ---------------------------------------------------------------------------------------
+// The back: the proxy's client to the node.
+
+/// Checks the node's host certificate against our host CA, as the browser would.
+pub struct NodeCheck {
+    host_ca: russh::keys::ssh_key::Fingerprint,
+    node: String,
+    verdict: Arc<Mutex<Option<String>>>,
+}
+
+/// What is wrong with a host certificate, if anything.
+pub fn check_host_certificate(
+    key: &PublicKeyOrCertificate,
+    host_ca: &russh::keys::ssh_key::Fingerprint,
+    node: &str,
+    now: u64,
+) -> Result<(), String> {
+    let PublicKeyOrCertificate::Certificate(cert) = key else {
+        return Err("it offered a plain host key, not a certificate from the Gatehouse host CA".into());
+    };
+    if cert.cert_type() != CertType::Host {
+        return Err("its certificate is not a host certificate".into());
+    }
+    cert.validate_at(now, [host_ca])
+        .map_err(|err| format!("its host certificate is not valid for the Gatehouse host CA: {err}"))?;
+    if !cert.valid_principals().iter().any(|p| p == node) {
+        return Err(format!("its host certificate is for {}, not {node}", cert.valid_principals().join(", ")));
+    }
+    Ok(())
+}
+
+impl client::Handler for NodeCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        match check_host_certificate(key, &self.host_ca, &self.node, crate::auth::now()) {
+            Ok(()) => Ok(true),
+            Err(why) => {
+                if let Ok(mut verdict) = self.verdict.lock() {
+                    *verdict = Some(why);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+pub type NodeHandle = client::Handle<NodeCheck>;
+
+/// Connects to the node and checks its host certificate; signing in comes later, once
+/// the browser has proved its own certificate. The error is a sentence for the person.
+pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Result<NodeHandle, String> {
+    let name = &target.node;
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target.addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(err)) => {
+            return Err(format!("Cannot reach {name} ({}): {err}. The node may be down; try again later.", target.addr));
+        }
+        Err(_) => return Err(format!("{name} ({}) did not answer within 10 s. The node may be down.", target.addr)),
+    };
+    let _ = tcp.set_nodelay(true);
+    let mut config = client::Config::default();
+    config.preferred.host_key_certificates = std::borrow::Cow::Borrowed(&[russh::keys::ssh_key::Algorithm::Ed25519]);
+    config.keepalive_interval = Some(Duration::from_secs(30));
+    config.inactivity_timeout = None;
+    let verdict = Arc::new(Mutex::new(None));
+    let check = NodeCheck {
+        host_ca: cas.host.public_key().fingerprint(HashAlg::Sha256),
+        node: name.clone(),
+        verdict: verdict.clone(),
+    };
+    let connected = tokio::time::timeout(CONNECT_TIMEOUT, client::connect_stream(Arc::new(config), tcp, check)).await;
+    match connected {
+        Ok(Ok(handle)) => Ok(handle),
+        Ok(Err(err)) => {
+            if let Some(why) = verdict.lock().ok().and_then(|mut v| v.take()) {
+                return Err(format!("Gatehouse does not trust {name}: {why}. An admin must run `gatehouse nodes sign-host`."));
+            }
+            Err(format!("The SSH handshake with {name} failed: {err}."))
+        }
+        Err(_) => Err(format!("{name} did not finish the SSH handshake within 10 s.")),
+    }
+}
+
+/// Signs in to the node as the login, with a fresh key and a one-minute certificate.
+async fn authenticate_node(node: &mut NodeHandle, cas: &crate::ca::Authorities, target: &Target) -> Result<(), String> {
+    let name = &target.node;
+    let key = crate::ca::ephemeral_key("gatehouse recorded session");
+    let now = crate::auth::now();
+    let cert = cas
+        .user
+        .sign_user(
+            key.public_key(),
+            std::slice::from_ref(&target.login),
+            &format!("gatehouse:{}:recorded", target.user),
+            now.saturating_sub(NODE_CERT_SECS),
+            now + NODE_CERT_SECS,
+        )
+        .map_err(|err| format!("Gatehouse could not sign a certificate for {name}: {err}"))?;
+    match node.authenticate_openssh_cert(target.login.clone(), Arc::new(key), cert).await {
+        Ok(result) if result.success() => Ok(()),
+        Ok(_) => Err(format!(
+            "{name} refused Gatehouse's certificate for {}: the node may not trust the Gatehouse user CA, or has no user {}",
+            target.login, target.login
+        )),
+        Err(err) => Err(format!("signing in to {name} failed: {err}")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The front: the proxy's server for the browser.
+
+/// The server configuration for one connection: our host key, certified for the node's
+/// name (the browser checks that name, as it would on the node itself).
+pub fn front_config(cas: &crate::ca::Authorities, node: &str) -> Result<server::Config, String> {
+    let key: &PrivateKey = &cas.proxy_host_key;
+    let now = crate::auth::now();
+    let cert = cas
+        .host
+        .sign_host(
+            key.public_key(),
+            &[node.to_string()],
+            gatehouse_proto::api::RECORDING_PROXY_KEY_ID,
+            now.saturating_sub(300),
+            now + 86_400,
+        )
+        .map_err(|err| format!("cannot certify the proxy's host key: {err}"))?;
+    let mut methods = russh::MethodSet::empty();
+    methods.push(russh::MethodKind::PublicKey);
+    Ok(server::Config {
+        keys: vec![key.clone()],
+        certificates: vec![cert],
+        methods,
+        auth_rejection_time: Duration::from_millis(300),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(30)),
+        nodelay: true,
+        ..server::Config::default()
+    })
+}
+
+/// What the front reports to the caller when the session ends.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub recording: Option<String>,
+    pub end: String,
+}
+
+pub struct Front {
+    state: AppState,
+    target: Target,
+    audit: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    /// The node's connection: waiting for sign-in, then shared with the bridge.
+    pending: Option<NodeHandle>,
+    node: Option<Arc<NodeHandle>>,
+    outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
+    opened: bool,
+}
+
+impl Front {
+    /// The front, and where the session's outcome arrives once its bridge has finished
+    /// (never, if no session channel was opened).
+    pub fn new(
+        state: AppState,
+        target: Target,
+        node: NodeHandle,
+        audit: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    ) -> (Front, tokio::sync::oneshot::Receiver<Outcome>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Front { state, target, audit, pending: Some(node), node: None, outcome: Some(tx), opened: false }, rx)
+    }
+
+}
+
+impl server::Handler for Front {
+    type Error = russh::Error;
+
+    /// The browser proves its certificate; only then does the proxy sign in to the node.
+    async fn auth_openssh_certificate(&mut self, user: &str, cert: &Certificate) -> Result<server::Auth, Self::Error> {
+        let user_ca = self.state.cas.user.public_key().fingerprint(HashAlg::Sha256);
+        if let Err(why) = check_user_certificate(cert, user, &self.target, &user_ca, crate::auth::now()) {
+            (self.audit)("ssh.denied", &format!("node {}: {why}", self.target.node));
+            return Ok(server::Auth::reject());
+        }
+        let Some(mut node) = self.pending.take() else {
+            return Ok(server::Auth::reject());
+        };
+        match authenticate_node(&mut node, &self.state.cas, &self.target).await {
+            Ok(()) => {
+                self.node = Some(Arc::new(node));
+                Ok(server::Auth::Accept)
+            }
+            Err(why) => {
+                tracing::warn!(node = %self.target.node, %why, "recorded session: the node refused the proxy");
+                (self.audit)("ssh.node_failed", &format!("node {}: {why}", self.target.node));
+                Ok(server::Auth::reject())
+            }
+        }
+    }
+
+    async fn channel_open_session(
+        &mut self,
+        channel: Channel<server::Msg>,
+        reply: server::ChannelOpenHandle,
+        session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        if self.opened {
+            // One session per connection: the browser opens one tab per connection.
+            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        }
+        let Some(node) = self.node.clone() else {
+            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        };
+        match node.channel_open_session().await {
+            Ok(back) => {
+                self.opened = true;
+                reply.accept().await;
+                let bridge = Bridge {
+                    front_handle: session.handle(),
+                    node,
+                    target: self.target.clone(),
+                    store: self.state.store.clone(),
+                    data_dir: self.state.data_dir.clone(),
+                    outcome: self.outcome.take(),
+                };
+                tokio::spawn(bridge.run(channel, back));
+            }
+            Err(err) => {
+                tracing::warn!(node = %self.target.node, %err, "the node would not open a session channel");
+                reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The browser's certificate must be from our user CA, current, for the login it asks
+/// for, which must be the login the socket was opened for, and issued to the user whose
+/// web session opened the socket.
+pub fn check_user_certificate(
+    cert: &Certificate,
+    login: &str,
+    target: &Target,
+    user_ca: &russh::keys::ssh_key::Fingerprint,
+    now: u64,
+) -> Result<(), String> {
+    if login != target.login {
+        return Err(format!("asked to log in as {login}, but the session was opened for {}", target.login));
+    }
+    if cert.cert_type() != CertType::User {
+        return Err("the certificate is not a user certificate".into());
+    }
+    cert.validate_at(now, [user_ca]).map_err(|err| format!("the certificate is not valid for the Gatehouse user CA: {err}"))?;
+    if !cert.valid_principals().iter().any(|p| p == login) {
+        return Err(format!("the certificate does not allow the login {login}"));
+    }
+    let expected = format!("gatehouse:{}", target.user);
+    if cert.key_id() != expected {
+        return Err(format!("the certificate was issued to {}, not to the signed-in user", cert.key_id()));
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// The bridge: one session channel, both directions.
+
+struct Bridge {
+    front_handle: server::Handle,
+    node: Arc<NodeHandle>,
+    target: Target,
+    store: Arc<dyn crate::store::Store>,
+    data_dir: std::path::PathBuf,
+    outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
+}
+
+/// What the browser asked for before the session started: the recording's header needs it.
+#[derive(Default)]
+struct Pty {
+    term: String,
+    cols: u32,
+    rows: u32,
+}
+
+impl Bridge {
+    async fn run(self, front: Channel<server::Msg>, back: Channel<client::Msg>) {
+        let front_id = front.id();
+        let (mut front_rx, front_tx) = front.split();
+        let (mut back_rx, back_tx) = back.split();
+        // Replies the node owes for requests we forwarded, in order: did the browser want one?
+        let mut owed: VecDeque<bool> = VecDeque::new();
+        let mut pty = Pty::default();
+        let mut recorder: Option<Recorder> = None;
+        let mut exit_status: Option<u32> = None;
+        let end = loop {
+            tokio::select! {
+                message = front_rx.wait() => match message {
+                    Some(ChannelMsg::Data { data }) => {
+                        if back_tx.data_bytes(data).await.is_err() {
+                            break "the node stopped accepting input".to_string();
+                        }
+                    }
+                    Some(ChannelMsg::RequestPty { want_reply, term, col_width, row_height, pix_width, pix_height, terminal_modes }) => {
+                        pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
+                        owed.push_back(want_reply);
+                        if back_tx.request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes).await.is_err() {
+                            break "the node closed the session".to_string();
+                        }
+                    }
+                    Some(ChannelMsg::RequestShell { want_reply }) => {
+                        match self.start_recording(&pty, "") {
+                            Ok(rec) => recorder = Some(rec),
+                            Err(err) => break self.refuse_unrecorded(front_id, want_reply, &err).await,
+                        }
+                        owed.push_back(want_reply);
+                        if back_tx.request_shell(true).await.is_err() {
+                            break "the node closed the session".to_string();
+                        }
+                    }
+                    Some(ChannelMsg::Exec { want_reply, command }) => {
+                        match self.start_recording(&pty, &String::from_utf8_lossy(&command)) {
+                            Ok(rec) => recorder = Some(rec),
+                            Err(err) => break self.refuse_unrecorded(front_id, want_reply, &err).await,
+                        }
+                        owed.push_back(want_reply);
+                        if back_tx.exec(true, command).await.is_err() {
+                            break "the node closed the session".to_string();
+                        }
+                    }
+                    Some(ChannelMsg::SetEnv { want_reply, variable_name, variable_value }) => {
+                        owed.push_back(want_reply);
+                        let _ = back_tx.set_env(true, variable_name, variable_value).await;
+                    }
+                    Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
+                        if let Some(rec) = &recorder {
+                            rec.resize(col_width, row_height).await;
+                        } else {
+                            pty.cols = col_width;
+                            pty.rows = row_height;
+                        }
+                        let _ = back_tx.window_change(col_width, row_height, pix_width, pix_height).await;
+                    }
+                    Some(ChannelMsg::Signal { signal }) => {
+                        let _ = back_tx.signal(signal).await;
+                    }
+                    Some(ChannelMsg::Eof) => {
+                        let _ = back_tx.eof().await;
+                    }
+                    Some(ChannelMsg::Close) | None => break "the browser closed the session".to_string(),
+                    // Subsystems (sftp), X11 and agent forwarding are not offered.
+                    Some(ChannelMsg::RequestSubsystem { want_reply: true, .. })
+                    | Some(ChannelMsg::RequestX11 { want_reply: true, .. })
+                    | Some(ChannelMsg::AgentForward { want_reply: true }) => {
+                        let _ = self.front_handle.channel_failure(front_id).await;
+                    }
+                    Some(_) => {}
+                },
+                message = back_rx.wait() => match message {
+                    Some(ChannelMsg::Data { data }) => {
+                        if let Some(rec) = &recorder {
+                            rec.output(&data).await;
+                        }
+                        if front_tx.data_bytes(data).await.is_err() {
+                            break "the browser stopped reading".to_string();
+                        }
+                    }
+                    Some(ChannelMsg::ExtendedData { data, ext }) => {
+                        if let Some(rec) = &recorder {
+                            rec.output(&data).await;
+                        }
+                        if front_tx.extended_data_bytes(ext, data).await.is_err() {
+                            break "the browser stopped reading".to_string();
+                        }
+                    }
+                    Some(ChannelMsg::Success) => {
+                        if owed.pop_front() == Some(true) {
+                            let _ = self.front_handle.channel_success(front_id).await;
+                        }
+                    }
+                    Some(ChannelMsg::Failure) => {
+                        if owed.pop_front() == Some(true) {
+                            let _ = self.front_handle.channel_failure(front_id).await;
+                        }
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status: status }) => {
+                        exit_status = Some(status);
+                        let _ = front_tx.exit_status(status).await;
+                    }
+                    Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag }) => {
+                        let _ = self
+                            .front_handle
+                            .exit_signal_request(front_id, signal_name, core_dumped, error_message, lang_tag)
+                            .await;
+                    }
+                    Some(ChannelMsg::Eof) => {
+                        let _ = front_tx.eof().await;
+                    }
+                    Some(ChannelMsg::Close) => {
+                        let _ = front_tx.close().await;
+                        break if exit_status.is_some() { "exit".to_string() } else { "the node closed the session".to_string() };
+                    }
+                    None => {
+                        let _ = front_tx.close().await;
+                        break "the connection to the node was lost".to_string();
+                    }
+                    Some(_) => {}
+                },
+            }
+        };
+        let _ = back_tx.close().await;
+        let _ = self.node.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+        if let Some(rec) = &recorder {
+            rec.end(&end, exit_status.map(|s| s as i32)).await;
+        }
+        if let Some(outcome) = self.outcome {
+            let _ = outcome.send(Outcome {
+                recording: recorder.as_ref().map(|r| r.id().to_string()),
+                end: match exit_status {
+                    Some(status) => format!("{end}, exit status {status}"),
+                    None => end,
+                },
+            });
+        }
+        // Give the browser a moment to read the close, then end its connection too.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let _ = self.front_handle.disconnect(russh::Disconnect::ByApplication, "The session ended.".into(), "en".into()).await;
+    }
+
+    fn start_recording(&self, pty: &Pty, command: &str) -> std::io::Result<Recorder> {
+        let meta = recording::Meta {
+            user: self.target.user.clone(),
+            target: self.target.node.clone(),
+            login: self.target.login.clone(),
+            cols: if pty.cols == 0 { 80 } else { pty.cols },
+            rows: if pty.rows == 0 { 24 } else { pty.rows },
+            term: pty.term.clone(),
+            command: command.to_string(),
+        };
+        Recorder::start(&self.data_dir, self.store.clone(), meta)
+    }
+
+    /// A session that must be recorded and cannot be does not start.
+    async fn refuse_unrecorded(&self, id: ChannelId, want_reply: bool, err: &std::io::Error) -> String {
+        tracing::error!(%err, "cannot start a recording; refusing the session");
+        let message = "\r\nGatehouse cannot record this session (the proxy cannot write its recording), so it will not start it.\r\n";
+        let _ = self.front_handle.extended_data(id, 1, message.as_bytes().to_vec()).await;
+        if want_reply {
+            let _ = self.front_handle.channel_failure(id).await;
+        }
+        let _ = self.front_handle.close(id).await;
+        format!("the recording could not be written: {err}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ca::{CertificateAuthority, ephemeral_key};
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn target() -> Target {
+        Target { user: "alice".into(), node: "web-1".into(), addr: "127.0.0.1:22".into(), login: "ubuntu".into() }
+    }
+
+    fn user_cert(ca: &CertificateAuthority, logins: &[&str], key_id: &str) -> Certificate {
+        let logins: Vec<String> = logins.iter().map(|l| l.to_string()).collect();
+        ca.sign_user(ephemeral_key("k").public_key(), &logins, key_id, NOW - 60, NOW + 600).unwrap()
+    }
+
+    #[test]
+    fn a_user_certificate_must_be_ours_current_for_the_login_and_the_user() {
+        let ca = CertificateAuthority::generate("user CA");
+        let fp = ca.public_key().fingerprint(HashAlg::Sha256);
+        let good = user_cert(&ca, &["ubuntu"], "gatehouse:alice");
+        assert_eq!(check_user_certificate(&good, "ubuntu", &target(), &fp, NOW), Ok(()));
+        let refused = |cert: &Certificate, login: &str, now: u64| {
+            check_user_certificate(cert, login, &target(), &fp, now).unwrap_err()
+        };
+        assert!(refused(&good, "root", NOW).contains("opened for ubuntu"));
+        assert!(refused(&good, "ubuntu", NOW + 3600).contains("not valid"));
+        assert!(refused(&user_cert(&ca, &["root"], "gatehouse:alice"), "ubuntu", NOW).contains("does not allow"));
+        assert!(refused(&user_cert(&ca, &["ubuntu"], "gatehouse:bob"), "ubuntu", NOW).contains("issued to gatehouse:bob"));
+        let other = CertificateAuthority::generate("another CA");
+        assert!(refused(&user_cert(&other, &["ubuntu"], "gatehouse:alice"), "ubuntu", NOW).contains("not valid"));
+        let host = other.sign_host(ephemeral_key("h").public_key(), &["ubuntu".into()], "x", NOW - 60, NOW + 60).unwrap();
+        assert!(refused(&host, "ubuntu", NOW).contains("not a user certificate"));
+    }
+
+    #[test]
+    fn a_host_certificate_must_be_ours_and_for_the_node() {
+        let ca = CertificateAuthority::generate("host CA");
+        let fp = ca.public_key().fingerprint(HashAlg::Sha256);
+        let host_key = ephemeral_key("h");
+        let cert = |ca: &CertificateAuthority, name: &str| {
+            PublicKeyOrCertificate::Certificate(
+                ca.sign_host(host_key.public_key(), &[name.into()], "web-1", NOW - 60, NOW + 60).unwrap(),
+            )
+        };
+        assert_eq!(check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW), Ok(()));
+        assert!(check_host_certificate(&cert(&ca, "web-2"), &fp, "web-1", NOW).unwrap_err().contains("for web-2, not web-1"));
+        assert!(check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW + 120).unwrap_err().contains("not valid"));
+        let other = CertificateAuthority::generate("another CA");
+        assert!(check_host_certificate(&cert(&other, "web-1"), &fp, "web-1", NOW).unwrap_err().contains("not valid"));
+        let plain = PublicKeyOrCertificate::PublicKey { key: host_key.public_key().clone(), hash_alg: None };
+        assert!(check_host_certificate(&plain, &fp, "web-1", NOW).unwrap_err().contains("plain host key"));
+    }
+}
