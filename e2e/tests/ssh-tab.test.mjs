@@ -260,6 +260,54 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('a flood of output keeps the page responsive, and memory stays bounded', async () => {
+    const { context, page } = await signedInPage('flo');
+    // Keep a handle on the app's WebAssembly memory, to watch its size.
+    await page.addInitScript(() => {
+      const keep = (result) => {
+        const exports = (result.instance || result).exports;
+        if (exports && exports.memory) window.__wasmMemory = exports.memory;
+        return result;
+      };
+      const streaming = WebAssembly.instantiateStreaming;
+      WebAssembly.instantiateStreaming = (...args) => streaming(...args).then(keep);
+      const plain = WebAssembly.instantiate;
+      WebAssembly.instantiate = (...args) => plain(...args).then(keep);
+    });
+    await openSession(page);
+    await page.evaluate(() => {
+      window.__frames = { maxGap: 0, last: performance.now() };
+      const tick = (t) => {
+        window.__frames.maxGap = Math.max(window.__frames.maxGap, t - window.__frames.last);
+        window.__frames.last = t;
+        requestAnimationFrame(tick);
+      };
+      requestAnimationFrame(tick);
+    });
+    const wasmMb = () => page.evaluate(() => window.__wasmMemory.buffer.byteLength / 1048576);
+    const flood = async (mb, marker) => {
+      await panel(page).getByTestId('terminal').click();
+      await page.keyboard.type(`head -c ${mb * 1000000} /dev/urandom | base64 -w 150; echo ${marker}-$((1+1))`);
+      await page.keyboard.press('Enter');
+      await waitForScreen(page, new RegExp(`^${marker}-2$`, 'm'), 240_000);
+    };
+    await flood(12, 'warm');
+    const afterFirst = await wasmMb();
+    await page.evaluate(() => { window.__frames.maxGap = 0; window.__frames.last = performance.now(); });
+    await flood(36, 'flood');
+    const afterSecond = await wasmMb();
+    const maxGap = await page.evaluate(() => window.__frames.maxGap);
+    console.log(`flood: longest gap between frames ${maxGap.toFixed(0)} ms; wasm memory ${afterFirst} MB, then ${afterSecond} MB`);
+    assert.ok(maxGap < 1000, `the page kept painting during the flood (longest gap ${maxGap.toFixed(0)} ms)`);
+    // The scrollback is full after the first flood: three times the output adds little.
+    assert.ok(afterSecond - afterFirst <= 16, `memory grew from ${afterFirst} MB to ${afterSecond} MB`);
+    // And the shell still answers at once.
+    await page.keyboard.type('echo after-$((3*3))');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^after-9$/m);
+    await context.close();
+  });
+
   test('a node that dies mid-session says so, and the proxy keeps serving', async () => {
     const { context, page } = await signedInPage('sam');
     await openSession(page);
