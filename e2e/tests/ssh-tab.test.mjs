@@ -220,6 +220,47 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('search finds text in the scrollback, steps through matches, and goes back to live', async () => {
+    const { context, page } = await signedInPage('sid');
+    await openSession(page);
+    const terminal = panel(page).getByTestId('terminal');
+    await terminal.click();
+    await page.keyboard.type('clear; seq -f row-%04g 1 500; seq -f tail-%g 1 100');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^tail-100$/m);
+    const status = panel(page).getByTestId('search-status');
+    const input = panel(page).getByTestId('search-input');
+
+    await page.keyboard.press('Control+Shift+F');
+    await input.waitFor({ state: 'visible' });
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'search-input', 'the field has focus');
+    await input.fill('ROW-0042');
+    assert.equal(await status.textContent(), '1 of 1');
+    await waitForScreen(page, /^row-0042$/m);
+    assert.doesNotMatch(await screenText(page), /^tail-100$/m, 'the view scrolled back');
+
+    await input.fill('row-00');
+    assert.equal(await status.textContent(), '99 of 99', 'newest first');
+    await waitForScreen(page, /^row-0099$/m);
+    await input.press('Enter');
+    assert.equal(await status.textContent(), '98 of 99');
+    await waitForScreen(page, /^row-0098$/m);
+    await panel(page).getByTestId('search-older').click();
+    assert.equal(await status.textContent(), '97 of 99');
+    await input.press('Shift+Enter');
+    await input.press('Shift+Enter');
+    await input.press('Shift+Enter');
+    assert.equal(await status.textContent(), '1 of 99', 'stepping past the newest wraps to the oldest');
+    await screenshot(page, '16-ssh-search');
+
+    await input.fill('nowhere-to-be-found');
+    assert.equal(await status.textContent(), 'No matches');
+    await input.press('Escape');
+    await input.waitFor({ state: 'hidden' });
+    await waitForScreen(page, /^tail-100$/m);
+    await context.close();
+  });
+
   test('terminal colours and font size can be changed, and are remembered', async () => {
     const { context, page } = await signedInPage('vera');
     await openSession(page);

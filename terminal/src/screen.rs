@@ -37,6 +37,15 @@ impl Selection {
     }
 }
 
+/// Where a search found its text, in absolute lines (0 = the oldest line the scrollback
+/// still holds) and columns, first and last cell inclusive. A match may run over a soft
+/// wrap onto the next line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Found {
+    pub start: (usize, u16),
+    pub end: (usize, u16),
+}
+
 fn size(n: u16) -> NonZeroU16 {
     NonZeroU16::new(n).unwrap_or(MIN)
 }
@@ -131,6 +140,84 @@ impl Terminal {
         (!screen.hide_cursor() && screen.scrollback() == 0).then(|| screen.cursor_position())
     }
 
+    /// Every place `needle` appears in the scrollback and on the screen, oldest first,
+    /// ignoring case. Lines the terminal wrapped are searched as one.
+    pub fn search(&mut self, needle: &str) -> Vec<Found> {
+        let needle = needle.to_lowercase();
+        if needle.is_empty() {
+            return Vec::new();
+        }
+        let lines = self.all_lines();
+        let mut found = Vec::new();
+        // A logical line: consecutive rows joined while each wraps into the next.
+        let mut text = String::new();
+        let mut cells: Vec<(usize, (usize, u16))> = Vec::new(); // (byte offset, (line, col))
+        for (index, line) in lines.iter().enumerate() {
+            for (col, content) in line.cells.iter().enumerate() {
+                cells.push((text.len(), (index, col as u16)));
+                text.push_str(content);
+            }
+            if !line.wrapped || index + 1 == lines.len() {
+                for (at, _) in text.match_indices(&needle) {
+                    let cell_at = |byte: usize| cells[cells.partition_point(|(offset, _)| *offset <= byte) - 1].1;
+                    found.push(Found { start: cell_at(at), end: cell_at(at + needle.len() - 1) });
+                }
+                text.clear();
+                cells.clear();
+            }
+        }
+        found
+    }
+
+    /// Scrolls so that `found` is in view (near the middle, when history allows) and
+    /// selects it, so it shows highlighted and a copy takes it.
+    pub fn reveal(&mut self, found: Found) {
+        let (rows, _) = self.size();
+        let history = self.parser.screen().scrollback_len();
+        // Absolute line L shows on row L - (history - offset).
+        let wanted_row = usize::from(rows / 2);
+        let offset = (history + wanted_row).saturating_sub(found.start.0).min(history);
+        self.parser.screen_mut().set_scrollback(offset);
+        let top = history - self.parser.screen().scrollback();
+        let row = |line: usize| line.checked_sub(top).filter(|r| *r < usize::from(rows)).map(|r| r as u16);
+        self.selection = match (row(found.start.0), row(found.end.0)) {
+            (Some(start), Some(end)) => Some(Selection { anchor: (start, found.start.1), head: (end, found.end.1) }),
+            (Some(start), None) => Some(Selection { anchor: (start, found.start.1), head: (rows - 1, u16::MAX) }),
+            _ => None,
+        };
+        self.repaint_all();
+    }
+
+    /// Every line, scrollback then screen, as lowercased cell contents (blank cells as a
+    /// space) with whether it wraps into the next. The view is put back as it was.
+    fn all_lines(&mut self) -> Vec<Line> {
+        let (rows, cols) = self.size();
+        let saved = self.scrollback_offset();
+        let history = self.parser.screen().scrollback_len();
+        let mut lines = Vec::with_capacity(history + usize::from(rows));
+        // Windows of `rows` lines, from the oldest; the last window may overlap.
+        let mut next = 0usize;
+        while next < history + usize::from(rows) {
+            let offset = history.saturating_sub(next);
+            self.parser.screen_mut().set_scrollback(offset);
+            let top = history - offset;
+            let screen = self.parser.screen();
+            for row in (next - top) as u16..rows {
+                let cells = (0..cols)
+                    .map(|col| match screen.cell(row, col) {
+                        Some(cell) if cell.is_wide_continuation() => String::new(),
+                        Some(cell) if cell.has_contents() => cell.contents().to_lowercase(),
+                        _ => " ".to_string(),
+                    })
+                    .collect();
+                lines.push(Line { cells, wrapped: screen.row_wrapped(row) });
+            }
+            next = top + usize::from(rows);
+        }
+        self.parser.screen_mut().set_scrollback(saved);
+        lines
+    }
+
     /// Rows to repaint since the last call, in order; marks them painted.
     pub fn take_dirty_rows(&mut self) -> Vec<u16> {
         let (rows, cols) = self.size();
@@ -151,6 +238,11 @@ impl Terminal {
         self.painted_cursor = cursor;
         dirty
     }
+}
+
+struct Line {
+    cells: Vec<String>,
+    wrapped: bool,
 }
 
 fn row_fingerprint(screen: &vt100::Screen, row: u16, cols: u16) -> u64 {
@@ -285,5 +377,56 @@ mod tests {
             term.feed(chunk);
             term.take_dirty_rows();
         }
+    }
+
+    #[test]
+    fn search_finds_text_in_the_scrollback_and_on_screen_ignoring_case() {
+        let mut term = Terminal::new(4, 20, 100);
+        for i in 0..30 {
+            term.feed(format!("line {i}\r\n").as_bytes());
+        }
+        term.feed(b"Needle here");
+        let found = term.search("LINE 1");
+        // line 1, line 10..19: eleven, oldest first.
+        assert_eq!(found.len(), 11);
+        assert!(found.windows(2).all(|w| w[0].start < w[1].start));
+        let last = term.search("needle");
+        assert_eq!(last.len(), 1);
+        let history = term.screen().scrollback_len();
+        assert_eq!(last[0].start, (history + 3, 0), "on the last screen row");
+        assert_eq!(last[0].end, (history + 3, 5));
+        assert_eq!(term.scrollback_offset(), 0, "searching leaves the view where it was");
+        assert!(term.search("").is_empty());
+        assert!(term.search("absent").is_empty());
+    }
+
+    #[test]
+    fn revealing_a_match_scrolls_to_it_and_selects_it() {
+        let mut term = Terminal::new(4, 20, 100);
+        for i in 0..30 {
+            term.feed(format!("row-{i:02}\r\n").as_bytes());
+        }
+        let found = term.search("row-05");
+        assert_eq!(found.len(), 1);
+        term.reveal(found[0]);
+        assert!(term.scrollback_offset() > 0);
+        assert_eq!(term.selected_text().as_deref(), Some("row-05"));
+        assert!(term.text().contains("row-05"));
+    }
+
+    #[test]
+    fn search_follows_a_soft_wrap_and_wide_characters() {
+        let mut term = Terminal::new(4, 10, 100);
+        term.feed("xxxxxxxhel".as_bytes());
+        term.feed("lo 世界 ok".as_bytes());
+        let found = term.search("hello");
+        assert_eq!(found.len(), 1, "found across the wrap");
+        assert_eq!(found[0].start.1, 7);
+        assert_eq!(found[0].end.1, 1);
+        assert_eq!(found[0].end.0, found[0].start.0 + 1);
+        let wide = term.search("世界 ok");
+        assert_eq!(wide.len(), 1);
+        assert_eq!(wide[0].start.1, 3);
+        assert_eq!(wide[0].end.1, 9);
     }
 }

@@ -147,6 +147,9 @@ pub fn TerminalView(
     output: ReadSignal<u64>,
     on_input: Callback<Vec<u8>>,
     on_resize: Callback<(u16, u16)>,
+    /// Ctrl+Shift+F: the browser's own find cannot see text drawn on a canvas.
+    #[prop(optional)]
+    on_search: Option<Callback<()>>,
 ) -> impl IntoView {
     let prefs = use_term_prefs();
     let canvas_ref = NodeRef::<html::Canvas>::new();
@@ -271,6 +274,13 @@ pub fn TerminalView(
         // Ctrl+Shift+V and Shift+Insert are the browser's paste: let them through.
         if (input.ctrl && input.shift && key.eq_ignore_ascii_case("v")) || (input.shift && key == "Insert") {
             return;
+        }
+        if input.ctrl && input.shift && key.eq_ignore_ascii_case("f") {
+            if let Some(on_search) = on_search {
+                event.prevent_default();
+                on_search.run(());
+                return;
+            }
         }
         // Shift+PageUp/PageDown page through the scrollback, as in most terminals.
         if input.shift && !input.ctrl && (key == "PageUp" || key == "PageDown") {

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 
 use crate::components::require_session::RequireSession;
 use crate::components::spinner::Loading;
+use crate::components::term_search::TermSearch;
 use crate::components::terminal_view::TerminalView;
 use crate::session::use_auth;
 use crate::workspace::use_workspace;
@@ -197,6 +198,8 @@ fn SshSession(node: String, login: String) -> impl IntoView {
     let on_input = Callback::new(move |bytes: Vec<u8>| input_send(Command::Input(bytes)));
     let on_resize = Callback::new(move |(rows, cols): (u16, u16)| send(Command::Resize { cols, rows }));
     let title = format!("{login}@{node}");
+    let searching = RwSignal::new(false);
+    let on_search = Callback::new(move |()| searching.set(true));
 
     view! {
         <div class="ssh-page">
@@ -227,11 +230,14 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                     }.into_any()),
                     _ => None,
                 }}
+                <button class="button button-small" type="button" data-testid="search-open"
+                    title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| searching.update(|s| *s = !*s)>"Search"</button>
                 <TerminalControls/>
                 <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
+            <TermSearch terminal=terminal.clone() open=searching repaint=set_output/>
             <div class="ssh-screen">
-                <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize/>
+                <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize on_search=on_search/>
                 {move || match status.get() {
                     Status::Preparing | Status::Connecting => Some(view! {
                         <div class="ssh-overlay"><Loading label="Opening the session…"/></div>
