@@ -138,7 +138,7 @@ describe('SSH tab in the browser', () => {
     assert.equal(await badge.getAttribute('data-recorded'), 'false');
     assert.equal(await badge.textContent(), 'Not recorded');
     assert.match(node.logText(), /Accepted publickey for \S+ .*ID gatehouse:dora \(serial/, "the node saw the browser's own certificate");
-    await screenshot(page, '15-ssh-direct');
+    await screenshot(page, '17-ssh-direct');
     await context.close();
   });
 
@@ -251,7 +251,7 @@ describe('SSH tab in the browser', () => {
     await input.press('Shift+Enter');
     await input.press('Shift+Enter');
     assert.equal(await status.textContent(), '1 of 99', 'stepping past the newest wraps to the oldest');
-    await screenshot(page, '16-ssh-search');
+    await screenshot(page, '18-ssh-search');
 
     await input.fill('nowhere-to-be-found');
     assert.equal(await status.textContent(), 'No matches');

@@ -3,6 +3,7 @@
 
 mod api;
 mod app;
+mod bench;
 mod components;
 mod pages;
 mod session;
@@ -10,6 +11,10 @@ mod ssh;
 mod term_prefs;
 mod theme;
 mod workspace;
+
+#[cfg(all(not(target_feature = "atomics"), target_family = "wasm"))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
 fn main() {
     console_error_panic_hook::set_once();

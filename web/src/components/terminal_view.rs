@@ -5,50 +5,15 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gatehouse_terminal::{KeyInput, Selection, Terminal, encode_key, encode_paste, vt100};
+use gatehouse_terminal::{KeyInput, Selection, Terminal, encode_key, encode_paste};
 
+use super::term_renderer::{FONT, Renderer};
 use crate::term_prefs::{Palette, use_term_prefs};
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
-
-const FONT: &str = "\"DejaVu Sans Mono\", ui-monospace, Menlo, Consolas, monospace";
-
-fn color(c: vt100::Color, default: &str, palette: &Palette) -> String {
-    match c {
-        vt100::Color::Default => default.to_string(),
-        vt100::Color::Idx(i) if i < 16 => palette.ansi[usize::from(i)].to_string(),
-        vt100::Color::Idx(i) if i < 232 => {
-            let i = i - 16;
-            let level = |v: u8| if v == 0 { 0 } else { 55 + 40 * u16::from(v) };
-            format!("rgb({},{},{})", level(i / 36), level((i / 6) % 6), level(i % 6))
-        }
-        vt100::Color::Idx(i) => {
-            let gray = 8 + 10 * (u16::from(i) - 232);
-            format!("rgb({gray},{gray},{gray})")
-        }
-        vt100::Color::Rgb(r, g, b) => format!("rgb({r},{g},{b})"),
-    }
-}
-
-struct Renderer {
-    ctx: CanvasRenderingContext2d,
-    cell_w: f64,
-    cell_h: f64,
-    dpr: f64,
-    font_px: f64,
-    palette: &'static Palette,
-}
-
-impl Renderer {
-    /// Snaps a CSS-pixel edge to the device pixel grid, so neighbouring cells share
-    /// exact edges and runs of background show no seams.
-    fn snap(&self, v: f64) -> f64 {
-        (v * self.dpr).round() / self.dpr
-    }
-}
 
 /// The cell under a mouse event, from its CSS-pixel offset in the canvas.
 fn cell_at(event: &web_sys::MouseEvent, renderer: &RefCell<Option<Renderer>>, term: &Terminal) -> Option<(u16, u16)> {
@@ -60,77 +25,52 @@ fn cell_at(event: &web_sys::MouseEvent, renderer: &RefCell<Option<Renderer>>, te
     Some((row, col))
 }
 
-impl Renderer {
-    fn paint(&self, term: &mut Terminal, mirror: Option<&web_sys::HtmlElement>) {
-        let dirty = term.take_dirty_rows();
-        if dirty.is_empty() {
-            return;
-        }
-        let (_, cols) = term.size();
-        let cursor = term.cursor();
-        let selection = term.selection();
-        let screen = term.screen();
-        self.ctx.set_text_baseline("top");
-        // Setting a canvas font parses it: only do so when bold/italic change.
-        let mut font = None;
-        let mut fill = String::new();
-        for row in dirty {
-            let y = f64::from(row) * self.cell_h;
-            let p = self.palette;
-            self.ctx.set_fill_style_str(p.background);
-            self.ctx.fill_rect(0.0, y, f64::from(cols) * self.cell_w, self.cell_h);
-            fill.clear();
-            for col in 0..cols {
-                let Some(cell) = screen.cell(row, col) else { continue };
-                if cell.is_wide_continuation() {
-                    continue;
-                }
-                let x = f64::from(col) * self.cell_w;
-                let width = if cell.is_wide() { 2.0 } else { 1.0 } * self.cell_w;
-                let (mut fg, mut bg) = (color(cell.fgcolor(), p.foreground, p), color(cell.bgcolor(), p.background, p));
-                if cell.inverse() {
-                    std::mem::swap(&mut fg, &mut bg);
-                }
-                if selection.is_some_and(|s| s.contains(row, col)) {
-                    bg = p.selection.to_string();
-                }
-                let is_cursor = cursor == Some((row, col));
-                if is_cursor {
-                    bg = p.cursor.to_string();
-                    fg = p.background.to_string();
-                }
-                if bg != p.background {
-                    let (left, right) = (self.snap(x), self.snap(x + width));
-                    self.ctx.set_fill_style_str(&bg);
-                    self.ctx.fill_rect(left, y, right - left, self.cell_h);
-                    fill.clear();
-                }
-                let text = cell.contents();
-                if !text.is_empty() && text != " " {
-                    let wanted = (cell.bold(), cell.italic());
-                    if font != Some(wanted) {
-                        let weight = if wanted.0 { "bold " } else { "" };
-                        let style = if wanted.1 { "italic " } else { "" };
-                        self.ctx.set_font(&format!("{style}{weight}{}px {FONT}", self.font_px));
-                        font = Some(wanted);
-                    }
-                    if fill != fg {
-                        self.ctx.set_fill_style_str(&fg);
-                        fill.clone_from(&fg);
-                    }
-                    let _ = self.ctx.fill_text(text, x, y + 1.0);
-                }
-                if cell.underline() {
-                    self.ctx.set_fill_style_str(&fg);
-                    fill.clone_from(&fg);
-                    self.ctx.fill_rect(x, y + self.cell_h - 2.0, width, 1.0);
-                }
-            }
-        }
-        if let Some(mirror) = mirror {
-            mirror.set_text_content(Some(&term.text()));
-        }
-    }
+/// A renderer for `canvas` at a fixed grid size (the benchmark's; the live view sizes
+/// from its container instead).
+pub(crate) fn fixed_renderer(
+    canvas: &HtmlCanvasElement,
+    rows: u16,
+    cols: u16,
+    font_px: f64,
+    palette: &'static Palette,
+) -> Option<Renderer> {
+    let ctx = canvas.get_context("2d").ok().flatten()?.dyn_into::<CanvasRenderingContext2d>().ok()?;
+    let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
+    let (cell_w, cell_h) = cell_size(&ctx, font_px);
+    size_canvas(canvas, &ctx, rows, cols, cell_w, cell_h, dpr, font_px);
+    Some(Renderer::new(ctx, cell_w, cell_h, dpr, font_px, palette))
+}
+
+/// The size of one cell, in CSS pixels, for the font at `font_px`.
+fn cell_size(ctx: &CanvasRenderingContext2d, font_px: f64) -> (f64, f64) {
+    ctx.set_font(&format!("{font_px}px {FONT}"));
+    let cell_w = ctx.measure_text("M").map(|m| m.width()).unwrap_or(font_px * 0.6).max(1.0);
+    (cell_w, (font_px * 1.3).round())
+}
+
+/// Gives the canvas the device pixels for `rows` × `cols` cells and the CSS size that
+/// shows them 1:1, and sets the context's scale and font.
+#[allow(clippy::too_many_arguments)]
+fn size_canvas(
+    canvas: &HtmlCanvasElement,
+    ctx: &CanvasRenderingContext2d,
+    rows: u16,
+    cols: u16,
+    cell_w: f64,
+    cell_h: f64,
+    dpr: f64,
+    font_px: f64,
+) {
+    canvas.set_width((f64::from(cols) * cell_w * dpr).ceil() as u32);
+    canvas.set_height((f64::from(rows) * cell_h * dpr).ceil() as u32);
+    // CSSOM, not a style attribute: the CSP allows the former only.
+    let style = web_sys::HtmlElement::style(canvas);
+    let _ = style.set_property("width", &format!("{}px", f64::from(cols) * cell_w));
+    let _ = style.set_property("height", &format!("{}px", f64::from(rows) * cell_h));
+    let _ = canvas.set_attribute("data-cols", &cols.to_string());
+    let _ = canvas.set_attribute("data-rows", &rows.to_string());
+    let _ = ctx.scale(dpr, dpr);
+    ctx.set_font(&format!("{font_px}px {FONT}"));
 }
 
 /// Rows and columns that fit `width` × `height` CSS pixels.
@@ -166,7 +106,7 @@ pub fn TerminalView(
             let (renderer, terminal, frame_pending) = (renderer.clone(), terminal.clone(), frame_pending.clone());
             let paint = Closure::once_into_js(move || {
                 frame_pending.set(false);
-                if let Some(renderer) = renderer.borrow().as_ref() {
+                if let Some(renderer) = renderer.borrow_mut().as_mut() {
                     let mirror = mirror_ref.get_untracked();
                     renderer.paint(&mut terminal.borrow_mut(), mirror.as_deref());
                 }
@@ -198,26 +138,15 @@ pub fn TerminalView(
             }
             let font_px = f64::from(prefs.font_px.get_untracked());
             let palette = prefs.theme.get_untracked().palette();
-            ctx.set_font(&format!("{font_px}px {FONT}"));
-            let cell_w = ctx.measure_text("M").map(|m| m.width()).unwrap_or(font_px * 0.6).max(1.0);
-            let cell_h = (font_px * 1.3).round();
+            let (cell_w, cell_h) = cell_size(&ctx, font_px);
             let (rows, cols) = grid_for(width, height, cell_w, cell_h);
-            canvas.set_width((f64::from(cols) * cell_w * dpr).ceil() as u32);
-            canvas.set_height((f64::from(rows) * cell_h * dpr).ceil() as u32);
-            // CSSOM, not a style attribute: the CSP allows the former only.
-            let style = web_sys::HtmlElement::style(canvas);
-            let _ = style.set_property("width", &format!("{}px", f64::from(cols) * cell_w));
-            let _ = style.set_property("height", &format!("{}px", f64::from(rows) * cell_h));
-            let _ = canvas.set_attribute("data-cols", &cols.to_string());
-            let _ = canvas.set_attribute("data-rows", &rows.to_string());
-            let _ = ctx.scale(dpr, dpr);
-            ctx.set_font(&format!("{font_px}px {FONT}"));
+            size_canvas(canvas, &ctx, rows, cols, cell_w, cell_h, dpr, font_px);
             if let Some(screen) = canvas.parent_element().and_then(|p| p.parent_element()) {
                 let _ = web_sys::HtmlElement::style(screen.unchecked_ref()).set_property("background", palette.background);
             }
             let changed = terminal.borrow().size() != (rows, cols);
             terminal.borrow_mut().resize(rows, cols);
-            *renderer.borrow_mut() = Some(Renderer { ctx, cell_w, cell_h, dpr, font_px, palette });
+            *renderer.borrow_mut() = Some(Renderer::new(ctx, cell_w, cell_h, dpr, font_px, palette));
             terminal.borrow_mut().repaint_all();
             if changed {
                 on_resize.run((rows, cols));
