@@ -1,7 +1,8 @@
 // SSH throughput, side by side in one run: `cat` of the same file over
 //  1. the native ssh client straight to sshd,
-//  2. the native ssh client through the proxy's SSH WebSocket (direct mode),
-//  3. the browser: russh in wasm through the same WebSocket, into the canvas terminal.
+//  2. the native ssh client through the proxy's SSH WebSocket, direct and recorded mode,
+//  3. the browser: russh in wasm through the same WebSocket, into the canvas terminal,
+//     direct and recorded mode.
 // Run by ./scripts/bench; prints a Markdown table.
 
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { launchBrowser, newContext, startNode, startProxy } from '../lib/harness.mjs';
 
-const MB = Number(process.env.BENCH_MB || 100);
+const MB = Number(process.env.BENCH_MB || 200);
 const LOGIN = os.userInfo().username;
 const BRIDGE = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib', 'ws-stdio.mjs');
 
@@ -20,6 +21,10 @@ const proxy = await startProxy(`
 node_labels = { env = "demo" }
 logins = ["${LOGIN}"]
 ssh_mode = "direct"
+
+[roles.recorded]
+node_labels = { env = "demo" }
+logins = ["${LOGIN}"]
 `);
 const node = await startNode(proxy);
 const work = fs.mkdtempSync(path.join(proxy.dir, 'bench-'));
@@ -27,13 +32,14 @@ const file = path.join(work, 'output.txt');
 // Realistic terminal text: 76-column base64 lines.
 execFileSync('bash', ['-c', `base64 -w 76 /dev/urandom | head -c ${MB * 1024 * 1024} > ${file}`]);
 const who = await proxy.certifiedKey('bench', ['direct'], work);
+const recordedWho = await proxy.certifiedKey('bench-rec', ['recorded'], work);
 const known = path.join(work, 'known_hosts');
 fs.writeFileSync(known, `@cert-authority * ${fs.readFileSync(path.join(proxy.dir, 'data', 'ca', 'host_ca.pub'), 'utf8').trim()}\n`);
 
-function sshCat(extra, host) {
+function sshCat(extra, host, as = who) {
   const start = performance.now();
   const result = spawnSync('ssh', [
-    '-F', 'none', '-i', who.key, '-o', `CertificateFile=${who.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
+    '-F', 'none', '-i', as.key, '-o', `CertificateFile=${as.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
     '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-c', 'chacha20-poly1305@openssh.com', ...extra,
     host, `cat ${file}`,
   ], { maxBuffer: 2 * MB * 1024 * 1024, timeout: 300_000 });
@@ -44,15 +50,17 @@ function sshCat(extra, host) {
 
 const direct = sshCat(['-p', String(node.port)], `${LOGIN}@127.0.0.1`);
 const url = `wss://localhost:${proxy.port}/api/v1/nodes/demo/ssh?login=${LOGIN}`;
-const proxyCommand = [process.execPath, BRIDGE, url, `'${who.cookie}'`, path.join(proxy.dir, 'data', 'tls', 'cert.pem'), proxy.url].join(' ');
-const relayed = sshCat(['-o', `ProxyCommand=${proxyCommand}`], `${LOGIN}@demo`);
+const viaProxy = (as) => [
+  '-o', `ProxyCommand=${[process.execPath, BRIDGE, url, `'${as.cookie}'`, path.join(proxy.dir, 'data', 'tls', 'cert.pem'), proxy.url].join(' ')}`,
+];
+const relayed = sshCat(viaProxy(who), `${LOGIN}@demo`);
+const relayedRecorded = sshCat(viaProxy(recordedWho), `${LOGIN}@demo`, recordedWho);
 
 const browser = await launchBrowser();
-let inBrowser;
-let heapMb;
-try {
+const heap = {};
+async function inTheBrowser(as) {
   const context = await newContext(browser);
-  const [name, value] = who.cookie.split('=');
+  const [name, value] = as.cookie.split('=');
   await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
   const page = await context.newPage();
   await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
@@ -66,10 +74,18 @@ try {
   await page.waitForFunction(
     () => /^cat-finished$/m.test(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="screen-text"]').textContent),
     null,
-    { timeout: 600_000, polling: 100 },
+    { timeout: 900_000, polling: 100 },
   );
-  inBrowser = (performance.now() - start) / 1000;
-  heapMb = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize / 1048576 : NaN));
+  const seconds = (performance.now() - start) / 1000;
+  heap[as === who ? 'direct' : 'recorded'] = await page.evaluate(() => (performance.memory ? performance.memory.usedJSHeapSize / 1048576 : NaN));
+  await context.close();
+  return seconds;
+}
+let inBrowser;
+let inBrowserRecorded;
+try {
+  inBrowser = await inTheBrowser(who);
+  inBrowserRecorded = await inTheBrowser(recordedWho);
 } finally {
   await browser.close();
   await node.stop();
@@ -81,5 +97,7 @@ console.log(`| \`cat\` of ${MB} MiB of base64 text, chacha20-poly1305 | time | t
 console.log('|---|---|---|');
 console.log(row('OpenSSH client → sshd (loopback)', direct));
 console.log(row('OpenSSH client → proxy WebSocket (direct mode) → sshd', relayed));
-console.log(row('Chromium: russh in wasm → proxy WebSocket → sshd, drawn in the canvas terminal', inBrowser));
-console.log(`\nJS heap in the page after the run: ${heapMb.toFixed(1)} MB.`);
+console.log(row('OpenSSH client → proxy WebSocket → proxy SSH server (recorded mode) → sshd', relayedRecorded));
+console.log(row('Chromium: russh in wasm → proxy WebSocket (direct) → sshd, drawn in the canvas terminal', inBrowser));
+console.log(row('Chromium: russh in wasm → proxy SSH server (recorded) → sshd, drawn in the canvas terminal', inBrowserRecorded));
+console.log(`\nJS heap in the page after the run: ${heap.direct.toFixed(1)} MB (direct), ${heap.recorded.toFixed(1)} MB (recorded).`);

@@ -9,5 +9,5 @@ pub mod screen;
 
 pub use keys::{KeyInput, encode_key};
 pub use paste::encode_paste;
-pub use screen::{Found, Selection, Terminal};
+pub use screen::{Found, Frame, Selection, Terminal};
 pub use vt100;

@@ -220,24 +220,65 @@ impl Terminal {
 
     /// Rows to repaint since the last call, in order; marks them painted.
     pub fn take_dirty_rows(&mut self) -> Vec<u16> {
+        self.take_frame(false).rows
+    }
+
+    /// What to paint since the last call; marks it painted. With `scrolling`, a screen
+    /// whose rows moved up (output scrolling) is reported as a scroll, so the renderer
+    /// can move the pixels it already drew and paint only the new rows.
+    pub fn take_frame(&mut self, scrolling: bool) -> Frame {
         let (rows, cols) = self.size();
         if self.painted.len() != usize::from(rows) {
             self.painted = vec![u64::MAX; usize::from(rows)];
         }
         let cursor = self.cursor();
+        let now: Vec<u64> = (0..rows).map(|row| row_fingerprint(self.parser.screen(), row, cols)).collect();
+        let scroll = if scrolling { scroll_amount(&self.painted, &now) } else { 0 };
+        if scroll > 0 {
+            // After the move, row r shows what row r + scroll showed.
+            self.painted.drain(..scroll);
+            self.painted.resize(usize::from(rows), u64::MAX);
+        }
+        let painted_cursor = self.painted_cursor.map(|(r, c)| (r.wrapping_sub(scroll as u16), c)).filter(|(r, _)| *r < rows);
         let mut dirty = Vec::new();
         for row in 0..rows {
-            let print = row_fingerprint(self.parser.screen(), row, cols);
-            let cursor_moved = self.painted_cursor.map(|c| c.0) == Some(row) || cursor.map(|c| c.0) == Some(row);
-            let cursor_changed = cursor_moved && cursor != self.painted_cursor;
-            if print != self.painted[usize::from(row)] || cursor_changed {
-                self.painted[usize::from(row)] = print;
+            let cursor_moved = painted_cursor.map(|c| c.0) == Some(row) || cursor.map(|c| c.0) == Some(row);
+            let cursor_changed = cursor_moved && cursor != painted_cursor;
+            // A row the cursor was drawn on must be redrawn when the cursor leaves it,
+            // even if the move carried its pixels elsewhere.
+            let carried_cursor = scroll > 0 && self.painted_cursor.map(|c| c.0) == Some(row + scroll as u16);
+            if now[usize::from(row)] != self.painted[usize::from(row)] || cursor_changed || carried_cursor {
+                self.painted[usize::from(row)] = now[usize::from(row)];
                 dirty.push(row);
             }
         }
         self.painted_cursor = cursor;
-        dirty
+        Frame { scroll_up: scroll as u16, rows: dirty }
     }
+}
+
+/// What a paint must do: move the drawn rows up by `scroll_up` rows, then draw `rows`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub scroll_up: u16,
+    pub rows: Vec<u16>,
+}
+
+/// How far to move the drawn rows up before painting: the shift under which the most
+/// rows already show what they should (0 unless a shift beats staying put). Any answer
+/// is correct, since every row that differs after the move is repainted; a good one
+/// saves repainting.
+fn scroll_amount(painted: &[u64], now: &[u64]) -> usize {
+    let rows = now.len();
+    let matching = |shift: usize| (0..rows - shift).filter(|&r| painted[r + shift] != u64::MAX && now[r] == painted[r + shift]).count();
+    let mut best = (0, matching(0));
+    for shift in 1..rows {
+        let matches = matching(shift);
+        if matches > best.1 {
+            best = (shift, matches);
+        }
+    }
+    best.0
 }
 
 struct Line {
@@ -428,5 +469,35 @@ mod tests {
         assert_eq!(wide.len(), 1);
         assert_eq!(wide[0].start.1, 3);
         assert_eq!(wide[0].end.1, 9);
+    }
+
+    #[test]
+    fn output_scrolling_up_is_a_move_and_the_new_rows() {
+        let mut term = Terminal::new(5, 10, 100);
+        for i in 0..5 {
+            term.feed(format!("r{i}\r\n").as_bytes());
+        }
+        term.take_frame(true);
+        term.feed(b"r5\r\nr6\r\n");
+        let frame = term.take_frame(true);
+        assert_eq!(frame.scroll_up, 2);
+        // The two rows that arrived, the cursor's row, and the row the cursor was
+        // carried to by the move.
+        assert_eq!(frame.rows, vec![2, 3, 4]);
+        assert_eq!(term.take_frame(true), Frame { scroll_up: 0, rows: vec![] });
+        // Without scrolling allowed, everything that changed is redrawn.
+        term.feed(b"r7\r\n");
+        assert_eq!(term.take_frame(false).rows, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_screen_that_changed_in_place_is_not_a_scroll() {
+        let mut term = Terminal::new(4, 10, 100);
+        term.feed(b"aaa\r\nbbb\r\nccc");
+        term.take_frame(true);
+        term.feed(b"\x1b[2;1Hxxx");
+        let frame = term.take_frame(true);
+        assert_eq!(frame.scroll_up, 0);
+        assert_eq!(frame.rows, vec![1, 2], "the edited row and the one the cursor left");
     }
 }

@@ -169,11 +169,35 @@ impl Renderer {
 
     /// Paints the rows that changed; returns whether anything was painted.
     pub(crate) fn paint(&mut self, term: &mut Terminal, mirror: Option<&web_sys::HtmlElement>) -> bool {
-        let dirty = term.take_dirty_rows();
-        if dirty.is_empty() {
-            return false;
+        // Moving drawn rows is exact only when a row is a whole number of device pixels.
+        let row_px = self.cell_h * self.dpr;
+        let frame = term.take_frame((row_px - row_px.round()).abs() < 1e-6);
+        let (rows, cols) = term.size();
+        if frame.scroll_up > 0 {
+            if let Some(canvas) = self.ctx.canvas() {
+                let moved = f64::from(frame.scroll_up) * row_px;
+                let kept = f64::from(rows - frame.scroll_up) * row_px;
+                let width = f64::from(canvas.width());
+                let _ = self.ctx.draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                    &canvas,
+                    0.0,
+                    moved,
+                    width,
+                    kept,
+                    0.0,
+                    0.0,
+                    width / self.dpr,
+                    kept / self.dpr,
+                );
+            }
         }
-        let (_, cols) = term.size();
+        let dirty = frame.rows;
+        if dirty.is_empty() {
+            return frame.scroll_up > 0;
+        }
+        // Backgrounds span the canvas's whole width, partial device pixel included, so a
+        // moved row never keeps a half-covered edge.
+        let full_width = self.ctx.canvas().map_or(f64::from(cols) * self.cell_w, |c| f64::from(c.width()) / self.dpr);
         let cursor = term.cursor();
         let selection = term.selection();
         let screen = term.screen();
@@ -185,7 +209,7 @@ impl Renderer {
             let y = f64::from(row) * self.cell_h;
             let (top, bottom) = (self.snap(y), self.snap(y + self.cell_h));
             self.fill(&mut fill, c.background);
-            self.ctx.fill_rect(0.0, top, f64::from(cols) * self.cell_w, bottom - top);
+            self.ctx.fill_rect(0.0, top, full_width, bottom - top);
             inks.clear();
             for col in 0..cols {
                 let Some(cell) = screen.cell(row, col) else {
