@@ -366,6 +366,19 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('a login or node the roles do not allow is refused in the tab, with the reason', async () => {
+    const { context, page } = await signedInPage('dan');
+    await page.goto(`${proxy.url}/ssh/demo?login=postgres`);
+    await panel(page).getByTestId('ssh-ended').waitFor({ timeout: 20_000 });
+    assert.match(await panel(page).getByTestId('ssh-ended').textContent(), new RegExp(`You may not log in to demo as postgres; your roles allow: ${LOGIN}\\.`));
+    await page.goto(`${proxy.url}/ssh/nowhere?login=${LOGIN}`);
+    await panel(page).getByTestId('ssh-ended').waitFor({ timeout: 20_000 });
+    assert.match(await panel(page).getByTestId('ssh-ended').textContent(), /There is no node named nowhere\./);
+    const audit = fs.readFileSync(path.join(proxy.dir, 'data', 'audit.jsonl'), 'utf8');
+    assert.match(audit, /"kind":"ssh.denied","user":"dan".*postgres/);
+    await context.close();
+  });
+
   test('a host certificate from another CA than the pinned one stops the connection', async () => {
     const { context, page } = await signedInPage('quinn');
     await page.goto(`${proxy.url}/`);
