@@ -13,6 +13,8 @@ use crate::pb::{RecordingEvent, RecordingHeader};
 
 /// The first bytes of every recording file.
 pub const MAGIC: &[u8; 8] = b"GHREC01\n";
+/// The first bytes of every index file (then length-delimited `Keyframe`s).
+pub const INDEX_MAGIC: &[u8; 8] = b"GHIDX01\n";
 /// The format version in the header.
 pub const VERSION: u32 = 1;
 /// No record may declare more than this; the proxy writes output in chunks of at most
@@ -212,6 +214,32 @@ pub fn read_all(bytes: &[u8]) -> Result<Recording, ReadError> {
     Ok(recording)
 }
 
+/// Reads an index file: its keyframes in order, and whether it ended cleanly (a torn
+/// last entry is left out). Entries are tiny, so a length beyond 4 KiB means damage.
+pub fn read_index(bytes: &[u8]) -> Result<(Vec<crate::pb::Keyframe>, Tail), ReadError> {
+    let body = bytes.strip_prefix(INDEX_MAGIC.as_slice()).ok_or(ReadError::NotARecording)?;
+    let mut keyframes = Vec::new();
+    let mut at = 0usize;
+    while at < body.len() {
+        let file_at = (at + INDEX_MAGIC.len()) as u64;
+        let Some((len, prefix)) = read_varint(&body[at..]).map_err(|()| ReadError::BadLength { at: file_at })? else {
+            return Ok((keyframes, Tail::Torn { at: file_at, bytes: body.len() - at }));
+        };
+        if len > 4096 {
+            return Err(ReadError::BadLength { at: file_at });
+        }
+        let end = at + prefix + len as usize;
+        if end > body.len() {
+            return Ok((keyframes, Tail::Torn { at: file_at, bytes: body.len() - at }));
+        }
+        if let Ok(keyframe) = crate::pb::Keyframe::decode(&body[at + prefix..end]) {
+            keyframes.push(keyframe);
+        }
+        at = end;
+    }
+    Ok((keyframes, Tail::Clean))
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
     pub header: Option<RecordingHeader>,
@@ -357,6 +385,22 @@ mod tests {
         let mut reader = Reader::new();
         reader.push(b"GH");
         assert_eq!(reader.next_item(), Ok(None));
+    }
+
+    #[test]
+    fn an_index_reads_back_and_survives_a_torn_tail() {
+        let keyframe = |ms| crate::pb::Keyframe { offset_ms: ms, byte_offset: ms * 10, cols: 80, rows: 24, screen_at: 0, screen_len: 5 };
+        let mut bytes = INDEX_MAGIC.to_vec();
+        for ms in [0, 5000, 10000] {
+            bytes.extend(keyframe(ms).encode_length_delimited_to_vec());
+        }
+        let (all, tail) = read_index(&bytes).unwrap();
+        assert_eq!(all.iter().map(|k| k.offset_ms).collect::<Vec<_>>(), [0, 5000, 10000]);
+        assert_eq!(tail, Tail::Clean);
+        let (some, tail) = read_index(&bytes[..bytes.len() - 2]).unwrap();
+        assert_eq!(some.len(), 2);
+        assert!(matches!(tail, Tail::Torn { .. }));
+        assert_eq!(read_index(b"nonsense"), Err(ReadError::NotARecording));
     }
 
     #[test]

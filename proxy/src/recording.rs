@@ -1,10 +1,12 @@
 //! Writing session recordings as the session runs.
 //!
-//! One file per session in `data_dir/recordings/`, in the format of
-//! [`gatehouse_proto::recording`]. Events go through a bounded queue to one writer task,
-//! which appends them, flushes at least once a second and at the end, and updates the
-//! recordings table. Because records are only ever appended, a kill leaves at worst one
-//! torn record at the tail, which the reader reports and skips.
+//! Per session, in `data_dir/recordings/`: `ID.ghrec` (the recording, in the format of
+//! [`gatehouse_proto::recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry at least
+//! every 5 seconds of activity) and `ID.ghkf` (the keyframes' screen states, from the
+//! terminal model the writer keeps). Events go through a bounded queue to one writer
+//! task, which appends them, flushes at least once a second and at the end, and updates
+//! the recordings table. Because everything is only ever appended, a kill leaves at
+//! worst one torn record at each tail, which the readers report and skip.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -13,13 +15,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_proto::pb::{self, RecordingEvent, RecordingHeader, recording_event::Event};
+use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
 use gatehouse_proto::recording::{self, VERSION};
+use prost::Message;
 use tokio::sync::mpsc;
 
 use crate::store::{RecordingRow, Store};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// A keyframe at least this often while output flows.
+pub const KEYFRAME_EVERY_MS: u64 = 5_000;
+/// And after this much output, whatever the time, so a seek never replays much.
+const KEYFRAME_EVERY_BYTES: u64 = 2 << 20;
 const QUEUE: usize = 256;
 
 /// What the session knows at its start.
@@ -80,10 +87,7 @@ impl Recorder {
             command: meta.command,
             term: meta.term,
         };
-        let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(dir.join(&file_name))?;
-        let mut out = BufWriter::with_capacity(64 * 1024, file);
-        out.write_all(&recording::encode_start(&header))?;
-        out.flush()?;
+        let out = RecordingFiles::create(&dir, &id, &header)?;
         let row = RecordingRow {
             id: id.clone(),
             kind: "ssh".into(),
@@ -138,20 +142,17 @@ impl Recorder {
     }
 }
 
-async fn write_loop(id: String, mut out: BufWriter<File>, mut rx: mpsc::Receiver<Entry>, store: Arc<dyn Store>) {
+async fn write_loop(id: String, mut out: RecordingFiles, mut rx: mpsc::Receiver<Entry>, store: Arc<dyn Store>) {
     let mut tick = tokio::time::interval(FLUSH_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut dirty = false;
     let mut failed = false;
-    let mut last_offset = 0;
     let mut end_reason = "the session's connection was lost before it ended".to_string();
     loop {
         tokio::select! {
             entry = rx.recv() => match entry {
                 Some(Entry::Event(event)) => {
-                    last_offset = event.offset_ms;
-                    let bytes = recording::encode_event(&event);
-                    if !failed && let Err(err) = out.write_all(&bytes) {
+                    if !failed && let Err(err) = out.append(&event) {
                         tracing::error!(recording = %id, %err, "cannot write the recording");
                         failed = true;
                     }
@@ -164,22 +165,19 @@ async fn write_loop(id: String, mut out: BufWriter<File>, mut rx: mpsc::Receiver
                             None => end.reason.clone(),
                         };
                     }
-                    let bytes = recording::encode_event(&event);
-                    let result = out.write_all(&bytes).and_then(|()| out.flush()).and_then(|()| out.get_ref().sync_data());
-                    if let Err(err) = result {
+                    if let Err(err) = out.append(&event).and_then(|()| out.finish()) {
                         tracing::error!(recording = %id, %err, "cannot finish the recording");
                     }
-                    let _ = done.send(out.get_ref().metadata().map(|m| m.len()).unwrap_or(0));
+                    let _ = done.send(out.size());
                     break;
                 }
                 None => {
                     // Every sender is gone without an end record: write one that says so.
                     let event = RecordingEvent {
-                        offset_ms: last_offset,
+                        offset_ms: out.last_offset_ms(),
                         event: Some(Event::End(pb::End { reason: end_reason.clone(), exit_status: None })),
                     };
-                    let bytes = recording::encode_event(&event);
-                    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+                    let _ = out.append(&event).and_then(|()| out.finish());
                     break;
                 }
             },
@@ -191,9 +189,122 @@ async fn write_loop(id: String, mut out: BufWriter<File>, mut rx: mpsc::Receiver
             }
         }
     }
-    let size = out.get_ref().metadata().map(|m| m.len()).unwrap_or(0);
-    if let Err(err) = store.finish_recording(&id, crate::auth::now(), size, &end_reason) {
+    if let Err(err) = store.finish_recording(&id, crate::auth::now(), out.size(), &end_reason) {
         tracing::error!(recording = %id, %err, "cannot mark the recording finished");
+    }
+}
+
+/// The three files of one recording, written in step: the recording, its index, and
+/// the keyframes' screens. A terminal model follows the output so a keyframe can be
+/// taken at any moment.
+pub struct RecordingFiles {
+    rec: BufWriter<File>,
+    idx: BufWriter<File>,
+    kf: BufWriter<File>,
+    /// Bytes in each file so far.
+    rec_len: u64,
+    kf_len: u64,
+    screen: gatehouse_terminal::vt100::Parser,
+    last_keyframe: Option<(u64, u64)>,
+    last_offset_ms: u64,
+}
+
+fn create_private(path: &Path) -> std::io::Result<BufWriter<File>> {
+    let file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    Ok(BufWriter::with_capacity(64 * 1024, file))
+}
+
+impl RecordingFiles {
+    pub fn create(dir: &Path, id: &str, header: &RecordingHeader) -> std::io::Result<RecordingFiles> {
+        let mut rec = create_private(&dir.join(format!("{id}.ghrec")))?;
+        let mut idx = create_private(&dir.join(format!("{id}.ghidx")))?;
+        let kf = create_private(&dir.join(format!("{id}.ghkf")))?;
+        let start = recording::encode_start(header);
+        rec.write_all(&start)?;
+        idx.write_all(recording::INDEX_MAGIC)?;
+        let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
+        let mut files = RecordingFiles {
+            rec,
+            idx,
+            kf,
+            rec_len: start.len() as u64,
+            kf_len: 0,
+            screen: gatehouse_terminal::vt100::Parser::new(size(header.rows), size(header.cols), 0),
+            last_keyframe: None,
+            last_offset_ms: 0,
+        };
+        // A keyframe of the empty screen at the start: every seek has one to start from.
+        files.keyframe(0)?;
+        files.flush()?;
+        Ok(files)
+    }
+
+    fn keyframe(&mut self, offset_ms: u64) -> std::io::Result<()> {
+        let screen = self.screen.screen();
+        let mut state = Vec::new();
+        if screen.alternate_screen() {
+            state.extend_from_slice(b"\x1b[?1049h");
+        }
+        state.extend_from_slice(screen.state_formatted().as_bytes());
+        let (rows, cols) = screen.size();
+        let entry = Keyframe {
+            offset_ms,
+            byte_offset: self.rec_len,
+            cols: u32::from(cols.get()),
+            rows: u32::from(rows.get()),
+            screen_at: self.kf_len,
+            screen_len: state.len() as u32,
+        };
+        self.kf.write_all(&state)?;
+        self.kf_len += state.len() as u64;
+        self.idx.write_all(&entry.encode_length_delimited_to_vec())?;
+        self.last_keyframe = Some((offset_ms, self.rec_len));
+        Ok(())
+    }
+
+    /// Appends one event, after a keyframe if one is due.
+    pub fn append(&mut self, event: &RecordingEvent) -> std::io::Result<()> {
+        if let Some((at_ms, at_byte)) = self.last_keyframe
+            && (event.offset_ms >= at_ms + KEYFRAME_EVERY_MS || self.rec_len >= at_byte + KEYFRAME_EVERY_BYTES)
+            && self.rec_len > at_byte
+        {
+            self.keyframe(event.offset_ms)?;
+        }
+        let bytes = recording::encode_event(event);
+        self.rec.write_all(&bytes)?;
+        self.rec_len += bytes.len() as u64;
+        self.last_offset_ms = event.offset_ms;
+        match &event.event {
+            Some(Event::Output(output)) => self.screen.process(&output.data),
+            Some(Event::Resize(resize)) => {
+                let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
+                self.screen.screen_mut().set_size(size(resize.rows), size(resize.cols));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The recording first: an index entry never points past what is on disk.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.rec.flush()?;
+        self.kf.flush()?;
+        self.idx.flush()
+    }
+
+    pub fn finish(&mut self) -> std::io::Result<()> {
+        self.flush()?;
+        self.rec.get_ref().sync_data()?;
+        self.kf.get_ref().sync_data()?;
+        self.idx.get_ref().sync_data()
+    }
+
+    pub fn size(&self) -> u64 {
+        self.rec_len
+    }
+
+    pub fn last_offset_ms(&self) -> u64 {
+        self.last_offset_ms
     }
 }
 
@@ -273,6 +384,43 @@ mod tests {
         let read = recording::read_all(&bytes).unwrap();
         assert_eq!(read.output(), b"x");
         assert!(read.end().unwrap().reason.contains("lost"));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn keyframes_are_taken_while_output_flows_and_rebuild_the_screen() {
+        let dir = std::env::temp_dir().join(format!("gh-kf-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = RecordingHeader { version: VERSION, cols: 20, rows: 4, ..Default::default() };
+        let mut files = RecordingFiles::create(&dir, "s", &header).unwrap();
+        let output = |ms, text: &str| RecordingEvent { offset_ms: ms, event: Some(Event::Output(pb::Output { data: text.as_bytes().to_vec() })) };
+        for (ms, text) in [(0, "one\r\n"), (1000, "two\r\n"), (6000, "\x1b[31mthree\x1b[0m\r\n"), (6500, "four"), (30_000, "!")] {
+            files.append(&output(ms, text)).unwrap();
+        }
+        files.finish().unwrap();
+        let index = std::fs::read(dir.join("s.ghidx")).unwrap();
+        let (keyframes, tail) = recording::read_index(&index).unwrap();
+        assert_eq!(tail, recording::Tail::Clean);
+        // At the start, before the event at 6 s, and before the one at 30 s (after an idle gap).
+        assert_eq!(keyframes.iter().map(|k| k.offset_ms).collect::<Vec<_>>(), [0, 6000, 30_000]);
+        let screens = std::fs::read(dir.join("s.ghkf")).unwrap();
+        let rec = std::fs::read(dir.join("s.ghrec")).unwrap();
+        // Seek to 7 s: the keyframe at 6 s, then the events from its byte offset up to 7 s.
+        let kf = &keyframes[1];
+        let mut term = gatehouse_terminal::Terminal::new(kf.rows as u16, kf.cols as u16, 0);
+        term.feed(&screens[kf.screen_at as usize..(kf.screen_at + u64::from(kf.screen_len)) as usize]);
+        assert_eq!(term.text(), "one\ntwo");
+        let mut reader = recording::Reader::resume_at(kf.byte_offset);
+        reader.push(&rec[kf.byte_offset as usize..]);
+        while let Some(recording::Item::Event { event, .. }) = reader.next_item().unwrap() {
+            if event.offset_ms > 7000 {
+                break;
+            }
+            if let Some(Event::Output(o)) = event.event {
+                term.feed(&o.data);
+            }
+        }
+        assert_eq!(term.text(), "one\ntwo\nthree\nfour");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
