@@ -108,3 +108,47 @@ pub struct SshCertificate {
     /// The host CA every node's (and the proxy's) host certificate must be signed by.
     pub host_ca_fingerprint: String,
 }
+
+/// One recorded session, as the recordings page lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingInfo {
+    pub id: String,
+    /// `ssh` (desktops later).
+    pub kind: String,
+    pub user: String,
+    /// The node (or desktop).
+    pub target: String,
+    pub login: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// Unix seconds; `None` while the session runs, or if the proxy stopped during it.
+    pub ended_at: Option<u64>,
+    /// Bytes in the recording file.
+    pub bytes: u64,
+    pub end_reason: Option<String>,
+    /// The session is running now.
+    pub live: bool,
+}
+
+/// `GET /api/v1/recordings`: one page, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingList {
+    pub items: Vec<RecordingInfo>,
+    /// How many match the filters, over all pages.
+    pub total: u64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
+/// A moment where the searched text was on the screen or went past it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHit {
+    pub offset_ms: u64,
+    /// The line it was found in, for the list of hits.
+    pub line: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchHits {
+    pub hits: Vec<SearchHit>,
+}

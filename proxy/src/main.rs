@@ -5,11 +5,13 @@ mod audit;
 mod auth;
 mod bridge;
 mod ca;
+mod cast;
 mod config;
 mod http;
 mod nodes;
 mod rbac;
 mod recording;
+mod replay;
 mod store;
 
 use std::os::unix::fs::DirBuilderExt;
@@ -70,6 +72,23 @@ enum RecordingsCommand {
     /// Write a recording's output bytes to stdout, as the node sent them (like `cat` of
     /// the session), and report on stderr how the recording ends.
     Cat { id: String },
+    /// Write a terminal recording as an asciicast v2 file (asciinema's format).
+    Export {
+        id: String,
+        /// Where to write; default: standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import an asciicast v2 file (`.cast`) as a recording; prints the new id.
+    Import {
+        file: PathBuf,
+        /// Whose session it is listed as.
+        #[arg(long, default_value = "imported")]
+        user: String,
+        /// The node it is listed under.
+        #[arg(long, default_value = "import")]
+        target: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -174,6 +193,29 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
                 (_, Some(end)) => eprintln!("ended: {}", end.reason),
                 (_, None) => eprintln!("the recording has no end record: the session was cut short"),
             }
+        }
+        RecordingsCommand::Export { id, output } => {
+            let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
+            let mut bytes = Vec::new();
+            recording::open(&config.data_dir, &row)
+                .and_then(|mut file| file.read_to_end(&mut bytes))
+                .with_context(|| format!("cannot read the recording file {}", row.file))?;
+            let read = gatehouse_proto::recording::read_all(&bytes)?;
+            let cast = cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
+            match output {
+                Some(path) => std::fs::write(&path, cast).with_context(|| format!("cannot write {}", path.display()))?,
+                None => std::io::stdout().write_all(cast.as_bytes())?,
+            }
+        }
+        RecordingsCommand::Import { file, user, target } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let imported = cast::import(&text).with_context(|| format!("{} cannot be imported", file.display()))?;
+            for (line, why) in &imported.skipped {
+                eprintln!("skipped line {line}: {why}");
+            }
+            let id = recording::write_imported(&config.data_dir, store.as_ref(), imported.header, &imported.events, &user, &target)
+                .context("cannot write the recording")?;
+            println!("{id}");
         }
     }
     Ok(())
@@ -318,6 +360,11 @@ fn start(config: Config) -> anyhow::Result<()> {
     let accounts = Accounts::new(store.clone(), &config).with_host_ca_pin(host_ca.to_string());
     let first_invite = first_admin_invite(&accounts, store.as_ref())?;
     let audit = audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
+    match recording::close_interrupted(store.as_ref(), &config.data_dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(recordings = n, "recordings cut short by the proxy stopping were marked so"),
+        Err(err) => tracing::error!(%err, "cannot check for recordings cut short"),
+    }
     let assets = http::assets::Assets::load(&config.web_root);
     let (raw, gzip) = assets.total_bytes();
     tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");

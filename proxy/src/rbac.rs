@@ -19,6 +19,18 @@ pub enum SshMode {
     Recorded,
 }
 
+/// Which recordings a role lets its holders list and replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingAccess {
+    #[default]
+    None,
+    /// Their own sessions.
+    Own,
+    /// Everyone's (auditors).
+    All,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
@@ -31,6 +43,13 @@ pub struct Role {
     pub logins: Vec<String>,
     #[serde(default)]
     pub ssh_mode: SshMode,
+    #[serde(default)]
+    pub recordings: RecordingAccess,
+}
+
+/// The widest recording access any of `user_roles` gives.
+pub fn recording_access(roles: &Roles, user_roles: &[String]) -> RecordingAccess {
+    user_roles.iter().filter_map(|name| roles.get(name)).map(|role| role.recordings).max().unwrap_or_default()
 }
 
 impl Role {
@@ -77,9 +96,10 @@ pub fn all_logins(roles: &Roles, user_roles: &[String]) -> BTreeSet<String> {
 }
 
 /// The defaults when the config defines no roles: `admin` reaches every node as root,
-/// recorded.
+/// recorded, and may replay every recording.
 pub fn default_roles() -> Roles {
     let mut admin = Role::default();
+    admin.recordings = RecordingAccess::All;
     admin.node_labels.insert("*".into(), "*".into());
     admin.logins.push("root".into());
     Roles::from([("admin".to_string(), admin)])
@@ -105,6 +125,7 @@ mod tests {
             node_labels,
             logins: logins.iter().map(|l| l.to_string()).collect(),
             ssh_mode: mode,
+            recordings: RecordingAccess::None,
         }
     }
 

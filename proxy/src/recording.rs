@@ -54,6 +54,33 @@ enum Entry {
     End(RecordingEvent, tokio::sync::oneshot::Sender<u64>),
 }
 
+/// Recordings being written by this process.
+static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+pub fn is_live(id: &str) -> bool {
+    LIVE.lock().is_ok_and(|live| live.contains(id))
+}
+
+/// At start-up nothing is being recorded: a recording without an end was cut short by
+/// the proxy stopping (a crash, a kill). Says so in the table, once.
+pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Result<usize> {
+    let (rows, _) = store.search_recordings(&crate::store::RecordingFilter::default(), 0, u32::MAX)?;
+    let mut closed = 0;
+    for row in rows.into_iter().filter(|r| r.ended_at.is_none()) {
+        let file = directory(data_dir).join(&row.file);
+        let meta = std::fs::metadata(&file).ok();
+        let ended = meta
+            .as_ref()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(row.started_at, |d| d.as_secs());
+        let size = meta.map_or(0, |m| m.len());
+        store.finish_recording(&row.id, ended, size, "cut short: the proxy stopped during the session")?;
+        closed += 1;
+    }
+    Ok(closed)
+}
+
 pub fn directory(data_dir: &Path) -> PathBuf {
     data_dir.join("recordings")
 }
@@ -102,6 +129,9 @@ impl Recorder {
         };
         store.insert_recording(&row).map_err(std::io::Error::other)?;
         let (tx, rx) = mpsc::channel(QUEUE);
+        if let Ok(mut live) = LIVE.lock() {
+            live.insert(id.clone());
+        }
         tokio::spawn(write_loop(id.clone(), out, rx, store));
         Ok(Recorder { id: id.into(), tx, started: Instant::now() })
     }
@@ -192,6 +222,50 @@ async fn write_loop(id: String, mut out: RecordingFiles, mut rx: mpsc::Receiver<
     if let Err(err) = store.finish_recording(&id, crate::auth::now(), out.size(), &end_reason) {
         tracing::error!(recording = %id, %err, "cannot mark the recording finished");
     }
+    if let Ok(mut live) = LIVE.lock() {
+        live.remove(&id);
+    }
+}
+
+/// Writes a whole recording at once (an import), registers it, and returns its id.
+pub fn write_imported(
+    data_dir: &Path,
+    store: &dyn Store,
+    mut header: RecordingHeader,
+    events: &[RecordingEvent],
+    user: &str,
+    target: &str,
+) -> std::io::Result<String> {
+    let dir = directory(data_dir);
+    std::fs::create_dir_all(&dir)?;
+    let id = new_id();
+    header.session_id = id.clone();
+    header.user = user.to_string();
+    header.target = target.to_string();
+    if header.started_at_ms == 0 {
+        header.started_at_ms = crate::auth::now_ms();
+    }
+    let mut files = RecordingFiles::create(&dir, &id, &header)?;
+    for event in events {
+        files.append(event)?;
+    }
+    let last = events.last().map_or(0, |e| e.offset_ms);
+    files.append(&RecordingEvent { offset_ms: last, event: Some(Event::End(pb::End { reason: "imported".into(), exit_status: None })) })?;
+    files.finish()?;
+    let row = RecordingRow {
+        id: id.clone(),
+        kind: "ssh".into(),
+        user: user.to_string(),
+        target: target.to_string(),
+        login: String::new(),
+        started_at: header.started_at_ms / 1000,
+        ended_at: Some((header.started_at_ms + last) / 1000),
+        file: format!("{id}.ghrec"),
+        bytes: files.size(),
+        end_reason: Some("imported".into()),
+    };
+    store.insert_recording(&row).map_err(std::io::Error::other)?;
+    Ok(id)
 }
 
 /// The three files of one recording, written in step: the recording, its index, and

@@ -84,6 +84,21 @@ pub struct RecordingRow {
     pub end_reason: Option<String>,
 }
 
+/// Which recordings to list; every field that is set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingFilter {
+    pub user: Option<String>,
+    pub target: Option<String>,
+    pub login: Option<String>,
+    pub kind: Option<String>,
+    /// Started at or after (Unix seconds).
+    pub from: Option<u64>,
+    /// Started before (Unix seconds).
+    pub to: Option<u64>,
+    /// Only these ids (a text search narrows to them); `None`: any.
+    pub ids: Option<Vec<String>>,
+}
+
 /// Everything Gatehouse persists. Token arguments are SHA-256 hashes, never tokens.
 pub trait Store: Send + Sync {
     fn create_user(&self, name: &str, roles: &[String], now: u64) -> Result<UserId>;
@@ -125,6 +140,8 @@ pub trait Store: Send + Sync {
     fn finish_recording(&self, id: &str, ended_at: u64, bytes: u64, end_reason: &str) -> Result<()>;
     /// Newest first.
     fn list_recordings(&self, limit: u32) -> Result<Vec<RecordingRow>>;
+    /// Newest first, filtered; with the number of matches over all pages.
+    fn search_recordings(&self, filter: &RecordingFilter, offset: u32, limit: u32) -> Result<(Vec<RecordingRow>, u64)>;
     fn recording(&self, id: &str) -> Result<Option<RecordingRow>>;
 }
 
@@ -532,6 +549,49 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    fn search_recordings(&self, filter: &RecordingFilter, offset: u32, limit: u32) -> Result<(Vec<RecordingRow>, u64)> {
+        let mut clauses = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut text = |column: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                values.push(value.clone().into());
+                clauses.push(format!("{column} = ?{}", values.len()));
+            }
+        };
+        text("user", &filter.user);
+        text("target", &filter.target);
+        text("login", &filter.login);
+        text("kind", &filter.kind);
+        if let Some(from) = filter.from {
+            values.push((from as i64).into());
+            clauses.push(format!("started_at >= ?{}", values.len()));
+        }
+        if let Some(to) = filter.to {
+            values.push((to as i64).into());
+            clauses.push(format!("started_at < ?{}", values.len()));
+        }
+        if let Some(ids) = &filter.ids {
+            let mut marks = Vec::new();
+            for id in ids {
+                values.push(id.clone().into());
+                marks.push(format!("?{}", values.len()));
+            }
+            clauses.push(if marks.is_empty() { "0".to_string() } else { format!("id IN ({})", marks.join(", ")) });
+        }
+        let filter_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+        let conn = self.conn();
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM recordings {filter_sql}"),
+            rusqlite::params_from_iter(values.iter()),
+            |row| row.get(0),
+        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings {filter_sql} ORDER BY started_at DESC, id LIMIT {limit} OFFSET {offset}"
+        ))?;
+        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), recording_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok((rows, total as u64))
+    }
+
     fn recording(&self, id: &str) -> Result<Option<RecordingRow>> {
         let conn = self.conn();
         let row = conn
@@ -663,5 +723,18 @@ mod tests {
         let a = store.recording("a").unwrap().unwrap();
         assert_eq!((a.ended_at, a.bytes, a.end_reason.as_deref()), (Some(15), 1234, Some("exit 0")));
         assert!(store.recording("c").unwrap().is_none());
+        let bob = RecordingRow { user: "bob".into(), ..row("c", 30) };
+        store.insert_recording(&bob).unwrap();
+        let only = |filter: RecordingFilter| {
+            let (rows, total) = store.search_recordings(&filter, 0, 10).unwrap();
+            (rows.into_iter().map(|r| r.id).collect::<Vec<_>>(), total)
+        };
+        assert_eq!(only(RecordingFilter::default()), (vec!["c".into(), "b".into(), "a".into()], 3));
+        assert_eq!(only(RecordingFilter { user: Some("alice".into()), ..Default::default() }).1, 2);
+        assert_eq!(only(RecordingFilter { from: Some(15), to: Some(30), ..Default::default() }).0, ["b"]);
+        assert_eq!(only(RecordingFilter { ids: Some(vec!["a".into()]), ..Default::default() }).0, ["a"]);
+        assert_eq!(only(RecordingFilter { ids: Some(vec![]), ..Default::default() }).1, 0);
+        let (page, total) = store.search_recordings(&RecordingFilter::default(), 1, 1).unwrap();
+        assert_eq!((page[0].id.as_str(), total), ("b", 3));
     }
 }

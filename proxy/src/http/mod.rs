@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod recordings;
 pub mod server;
 pub mod ssh;
 

@@ -1,0 +1,311 @@
+//! `/api/v1/recordings`: list, metadata, the files (with HTTP Range, so a player starts
+//! before a long recording has arrived), search, and asciicast export.
+//!
+//! Who may see what comes from the roles' `recordings` option (`none`, `own`, `all`);
+//! a recording someone may not see is answered as if it did not exist. Every view and
+//! export is audited.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_proto::api::{RecordingInfo, RecordingList, SearchHits};
+use serde::Deserialize;
+
+use super::AppState;
+use super::api::SignedIn;
+use super::error::ApiError;
+use crate::rbac::{self, RecordingAccess};
+use crate::recording;
+use crate::store::{RecordingFilter, RecordingRow};
+
+const PER_PAGE_MAX: u32 = 200;
+/// A text search reads recordings; it looks at this many of the newest that match the
+/// other filters.
+const TEXT_SEARCH_SCAN: u32 = 200;
+/// The most one Range answer carries; a client asking for more gets this much, and
+/// Content-Range says so.
+const MAX_RANGE: u64 = 8 << 20;
+
+fn access(state: &AppState, signed_in: &SignedIn) -> Result<RecordingAccess, ApiError> {
+    match rbac::recording_access(&state.roles, &signed_in.session.user.roles) {
+        RecordingAccess::None => {
+            state.audit.record("recording.denied", Some(&signed_in.session.user.name), None, "no role allows recordings");
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "recordings_denied",
+                "Your roles do not let you view recordings. Ask an admin for a role with `recordings = \"own\"` or `\"all\"`.",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no_such_recording", format!("There is no recording {id} that you may view."))
+}
+
+/// The row, if it exists and the caller may see it.
+fn visible(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<RecordingRow, ApiError> {
+    let access = access(state, signed_in)?;
+    let row = state.store.recording(id).map_err(|_| ApiError::internal())?.ok_or_else(|| not_found(id))?;
+    if access == RecordingAccess::Own && row.user != signed_in.session.user.name {
+        state.audit.record("recording.denied", Some(&signed_in.session.user.name), None, &format!("{id}: another user's"));
+        return Err(not_found(id));
+    }
+    Ok(row)
+}
+
+fn info(row: RecordingRow) -> RecordingInfo {
+    RecordingInfo {
+        live: row.ended_at.is_none() && recording::is_live(&row.id),
+        id: row.id,
+        kind: row.kind,
+        user: row.user,
+        target: row.target,
+        login: row.login,
+        started_at: row.started_at,
+        ended_at: row.ended_at,
+        bytes: row.bytes,
+        end_reason: row.end_reason,
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    user: Option<String>,
+    target: Option<String>,
+    login: Option<String>,
+    kind: Option<String>,
+    /// Unix seconds.
+    from: Option<u64>,
+    to: Option<u64>,
+    /// Text that appeared on screen.
+    q: Option<String>,
+    page: Option<u32>,
+    per_page: Option<u32>,
+}
+
+fn given(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<RecordingList>, ApiError> {
+    let access = access(&state, &signed_in)?;
+    let mut filter = RecordingFilter {
+        user: given(query.user),
+        target: given(query.target),
+        login: given(query.login),
+        kind: given(query.kind),
+        from: query.from,
+        to: query.to,
+        ids: None,
+    };
+    if access == RecordingAccess::Own {
+        let me = signed_in.session.user.name.clone();
+        if filter.user.as_ref().is_some_and(|u| *u != me) {
+            return Ok(Json(RecordingList { items: Vec::new(), total: 0, page: 1, per_page: 0 }));
+        }
+        filter.user = Some(me);
+    }
+    let per_page = query.per_page.unwrap_or(50).clamp(1, PER_PAGE_MAX);
+    let page = query.page.unwrap_or(1).max(1);
+    if let Some(text) = given(query.q) {
+        let (candidates, _) = state.store.search_recordings(&filter, 0, TEXT_SEARCH_SCAN).map_err(|_| ApiError::internal())?;
+        let data_dir = state.data_dir.clone();
+        let ids = tokio::task::spawn_blocking(move || {
+            candidates
+                .into_iter()
+                .filter(|row| {
+                    recording::open(&data_dir, row)
+                        .ok()
+                        .and_then(|file| crate::replay::search(std::io::BufReader::new(file), &text).ok())
+                        .is_some_and(|hits| !hits.is_empty())
+                })
+                .map(|row| row.id)
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|_| ApiError::internal())?;
+        filter.ids = Some(ids);
+    }
+    let (rows, total) =
+        state.store.search_recordings(&filter, (page - 1) * per_page, per_page).map_err(|_| ApiError::internal())?;
+    Ok(Json(RecordingList { items: rows.into_iter().map(info).collect(), total, page, per_page }))
+}
+
+pub async fn metadata(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<RecordingInfo>, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    state.audit.record(
+        "recording.view",
+        Some(&signed_in.session.user.name),
+        None,
+        &format!("{id}: {}@{} by {}", row.login, row.target, row.user),
+    );
+    Ok(Json(info(row)))
+}
+
+/// The three files of a recording, by the names the player uses.
+fn part_path(state: &AppState, row: &RecordingRow, part: &str) -> Result<PathBuf, ApiError> {
+    let extension = match part {
+        "recording" => "ghrec",
+        "index" => "ghidx",
+        "keyframes" => "ghkf",
+        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no_such_part", "Parts are recording, index and keyframes.")),
+    };
+    // The id is ours (hex), checked by the lookup; the name is built, never taken.
+    Ok(recording::directory(&state.data_dir).join(format!("{}.{extension}", row.id)))
+}
+
+/// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a file of `len` bytes: the inclusive
+/// range to send, or `Err` when it cannot be satisfied.
+pub fn parse_range(value: &str, len: u64) -> Result<(u64, u64), ()> {
+    let spec = value.trim().strip_prefix("bytes=").ok_or(())?;
+    if spec.contains(',') {
+        return Err(());
+    }
+    let (start, end) = spec.split_once('-').ok_or(())?;
+    let (start, end) = match (start.trim(), end.trim()) {
+        ("", suffix) => {
+            let n: u64 = suffix.parse().map_err(|_| ())?;
+            if n == 0 || len == 0 {
+                return Err(());
+            }
+            (len.saturating_sub(n), len - 1)
+        }
+        (start, "") => (start.parse().map_err(|_| ())?, len.saturating_sub(1)),
+        (start, end) => (start.parse().map_err(|_| ())?, end.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))),
+    };
+    if start >= len || end < start {
+        return Err(());
+    }
+    Ok((start, end.min(start + MAX_RANGE - 1)))
+}
+
+pub async fn data(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((id, part)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let path = part_path(&state, &row, &part)?;
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let answer = tokio::task::spawn_blocking(move || -> std::io::Result<Response> {
+        let mut file = std::fs::File::open(&path)?;
+        let len = file.metadata()?.len();
+        let (status, start, end) = match range.as_deref().map(|r| parse_range(r, len)) {
+            None if len <= MAX_RANGE => (StatusCode::OK, 0, len.saturating_sub(1)),
+            None => (StatusCode::PARTIAL_CONTENT, 0, MAX_RANGE - 1),
+            Some(Ok((start, end))) => (StatusCode::PARTIAL_CONTENT, start, end),
+            Some(Err(())) => {
+                let mut response = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                if let Ok(value) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                    response.headers_mut().insert(header::CONTENT_RANGE, value);
+                }
+                return Ok(response);
+            }
+        };
+        let mut body = Vec::new();
+        if len > 0 {
+            file.seek(SeekFrom::Start(start))?;
+            file.take(end - start + 1).read_to_end(&mut body)?;
+        }
+        let mut response = (status, Body::from(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        if status == StatusCode::PARTIAL_CONTENT
+            && let Ok(value) = HeaderValue::from_str(&format!("bytes {start}-{end}/{len}"))
+        {
+            headers.insert(header::CONTENT_RANGE, value);
+        }
+        Ok(response)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    answer.map_err(|err| {
+        tracing::warn!(recording = %id, %part, %err, "cannot read a recording file");
+        ApiError::new(StatusCode::NOT_FOUND, "recording_missing", format!("The {part} of recording {id} cannot be read: {err}."))
+    })
+}
+
+#[derive(Deserialize)]
+pub struct SearchQuery {
+    q: String,
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<SearchHits>, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let data_dir = state.data_dir.clone();
+    let hits = tokio::task::spawn_blocking(move || {
+        let file = recording::open(&data_dir, &row).map_err(|err| err.to_string())?;
+        crate::replay::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
+    Ok(Json(SearchHits { hits }))
+}
+
+/// The recording as an asciicast v2 download.
+pub async fn cast(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let data_dir = state.data_dir.clone();
+    let row_for_read = row.clone();
+    let text = tokio::task::spawn_blocking(move || {
+        let mut bytes = Vec::new();
+        recording::open(&data_dir, &row_for_read).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
+        let read = gatehouse_proto::recording::read_all(&bytes).map_err(|e| e.to_string())?;
+        Ok::<_, String>(crate::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
+    state.audit.record("recording.export", Some(&signed_in.session.user.name), None, &format!("{id} as asciicast"));
+    let mut response = text.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}-{}.cast\"", row.target, row.login, row.id)) {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ranges_as_rfc_9110_writes_them() {
+        assert_eq!(parse_range("bytes=0-99", 1000), Ok((0, 99)));
+        assert_eq!(parse_range("bytes=900-", 1000), Ok((900, 999)));
+        assert_eq!(parse_range("bytes=-100", 1000), Ok((900, 999)));
+        assert_eq!(parse_range("bytes=990-2000", 1000), Ok((990, 999)));
+        assert_eq!(parse_range("bytes=1000-", 1000), Err(()));
+        assert_eq!(parse_range("bytes=5-1", 1000), Err(()));
+        assert_eq!(parse_range("bytes=0-1,5-6", 1000), Err(()));
+        assert_eq!(parse_range("items=0-1", 1000), Err(()));
+        assert_eq!(parse_range("bytes=x-", 1000), Err(()));
+        assert_eq!(parse_range("bytes=0-", 0), Err(()));
+        // Capped: Content-Range tells the client what it got.
+        assert_eq!(parse_range("bytes=0-", 1 << 30), Ok((0, (8 << 20) - 1)));
+    }
+}
