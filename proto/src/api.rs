@@ -128,6 +128,8 @@ pub struct RecordingInfo {
     pub end_reason: Option<String>,
     /// The session is running now.
     pub live: bool,
+    /// From the start to the last event; given by the single-recording call only.
+    pub duration_ms: Option<u64>,
 }
 
 /// `GET /api/v1/recordings`: one page, newest first.

@@ -72,6 +72,33 @@ fn info(row: RecordingRow) -> RecordingInfo {
         ended_at: row.ended_at,
         bytes: row.bytes,
         end_reason: row.end_reason,
+        duration_ms: None,
+    }
+}
+
+/// The time of the last event: read from the last keyframe on, so it costs at most one
+/// keyframe interval of the file however long the recording is.
+fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
+    let dir = recording::directory(&state.data_dir);
+    let index = std::fs::read(dir.join(format!("{}.ghidx", row.id))).ok()?;
+    let (keyframes, _) = gatehouse_proto::recording::read_index(&index).ok()?;
+    let last = keyframes.last()?;
+    let mut file = recording::open(&state.data_dir, row).ok()?;
+    file.seek(SeekFrom::Start(last.byte_offset)).ok()?;
+    let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut latest = last.offset_ms;
+    loop {
+        let n = file.read(&mut buf).ok()?;
+        if n == 0 {
+            return Some(latest);
+        }
+        reader.push(&buf[..n]);
+        while let Ok(Some(item)) = reader.next_item() {
+            if let gatehouse_proto::recording::Item::Event { event, .. } = item {
+                latest = latest.max(event.offset_ms);
+            }
+        }
     }
 }
 
@@ -154,7 +181,12 @@ pub async fn metadata(
         None,
         &format!("{id}: {}@{} by {}", row.login, row.target, row.user),
     );
-    Ok(Json(info(row)))
+    let duration = {
+        let state = state.clone();
+        let row = row.clone();
+        tokio::task::spawn_blocking(move || duration_ms(&state, &row)).await.ok().flatten()
+    };
+    Ok(Json(RecordingInfo { duration_ms: duration, ..info(row) }))
 }
 
 /// The three files of a recording, by the names the player uses.
