@@ -54,13 +54,19 @@ export async function startProxy(extraConfig = '') {
       extraConfig,
     ].join('\n'),
   );
-  const log = fs.openSync(path.join(dir, 'proxy.log'), 'a');
-  const child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log] });
+  let child;
   let exited = null;
-  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const launch = () => {
+    const log = fs.openSync(path.join(dir, 'proxy.log'), 'a');
+    exited = null;
+    child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log] });
+    child.on('exit', (code, signal) => { exited = { code, signal }; });
+  };
+  launch();
 
   const proxy = {
-    url, port, dir, config, child,
+    url, port, dir, config,
+    get child() { return child; },
     get exited() { return exited; },
     logText: () => fs.readFileSync(path.join(dir, 'proxy.log'), 'utf8'),
     /** Runs `gatehouse users add` and returns the invite link it printed. */
@@ -141,23 +147,31 @@ export async function startProxy(extraConfig = '') {
         }
       });
     },
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       if (exited) return;
-      child.kill('SIGTERM');
+      child.kill(signal);
       await new Promise((r) => child.once('exit', r));
+    },
+    /** Starts the proxy again on the same data directory and port (after a stop or a kill). */
+    async restart() {
+      launch();
+      await healthy();
     },
   };
 
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (exited) throw new Error(`gatehouse exited early (${JSON.stringify(exited)}):\n${proxy.logText()}`);
-    try {
-      const res = await proxy.request('GET', '/api/v1/health');
-      if (res.status === 200) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`gatehouse did not become healthy:\n${proxy.logText()}`);
-    await new Promise((r) => setTimeout(r, 100));
+  async function healthy() {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      if (exited) throw new Error(`gatehouse exited early (${JSON.stringify(exited)}):\n${proxy.logText()}`);
+      try {
+        const res = await proxy.request('GET', '/api/v1/health');
+        if (res.status === 200) break;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) throw new Error(`gatehouse did not become healthy:\n${proxy.logText()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
+  await healthy();
   return proxy;
 }
 

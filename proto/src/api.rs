@@ -130,6 +130,11 @@ pub struct RecordingInfo {
     pub live: bool,
     /// From the start to the last event; given by the single-recording call only.
     pub duration_ms: Option<u64>,
+    /// Unix milliseconds of the start, from the recording's header (the offsets of its
+    /// events count from here); given by the single-recording call only.
+    pub started_at_ms: Option<u64>,
+    /// The terminal size the recording started with (cols, rows); single call only.
+    pub size: Option<(u32, u32)>,
 }
 
 /// `GET /api/v1/recordings`: one page, newest first.

@@ -100,6 +100,8 @@ impl Recorder {
         std::fs::create_dir_all(&dir)?;
         let id = new_id();
         let file_name = format!("{id}.ghrec");
+        // Offsets count from this instant, and the header says when it was.
+        let started = Instant::now();
         let started_at_ms = crate::auth::now_ms();
         let header = RecordingHeader {
             version: VERSION,
@@ -133,7 +135,7 @@ impl Recorder {
             live.insert(id.clone());
         }
         tokio::spawn(write_loop(id.clone(), out, rx, store));
-        Ok(Recorder { id: id.into(), tx, started: Instant::now() })
+        Ok(Recorder { id: id.into(), tx, started })
     }
 
     pub fn id(&self) -> &str {
@@ -279,6 +281,9 @@ pub struct RecordingFiles {
     rec_len: u64,
     kf_len: u64,
     screen: gatehouse_terminal::vt100::Parser,
+    /// The main screen as it was when a full-screen program switched to the alternate
+    /// screen (it does not change until the program switches back).
+    main_screen: Option<String>,
     last_keyframe: Option<(u64, u64)>,
     last_offset_ms: u64,
 }
@@ -304,6 +309,7 @@ impl RecordingFiles {
             rec_len: start.len() as u64,
             kf_len: 0,
             screen: gatehouse_terminal::vt100::Parser::new(size(header.rows), size(header.cols), 0),
+            main_screen: None,
             last_keyframe: None,
             last_offset_ms: 0,
         };
@@ -317,6 +323,10 @@ impl RecordingFiles {
         let screen = self.screen.screen();
         let mut state = Vec::new();
         if screen.alternate_screen() {
+            // Both screens: the main one first, so leaving the program shows it again.
+            if let Some(main) = &self.main_screen {
+                state.extend_from_slice(main.as_bytes());
+            }
             state.extend_from_slice(b"\x1b[?1049h");
         }
         state.extend_from_slice(screen.state_formatted().as_bytes());
@@ -349,7 +359,7 @@ impl RecordingFiles {
         self.rec_len += bytes.len() as u64;
         self.last_offset_ms = event.offset_ms;
         match &event.event {
-            Some(Event::Output(output)) => self.screen.process(&output.data),
+            Some(Event::Output(output)) => self.follow(&output.data),
             Some(Event::Resize(resize)) => {
                 let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
                 self.screen.screen_mut().set_size(size(resize.rows), size(resize.cols));
@@ -357,6 +367,25 @@ impl RecordingFiles {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Feeds output to the model, noting the main screen just before any switch to the
+    /// alternate screen.
+    fn follow(&mut self, mut data: &[u8]) {
+        const ENTER: [&[u8]; 3] = [b"\x1b[?1049h", b"\x1b[?1047h", b"\x1b[?47h"];
+        while let Some((at, len)) = ENTER
+            .iter()
+            .filter_map(|seq| data.windows(seq.len()).position(|w| w == *seq).map(|at| (at, seq.len())))
+            .min()
+        {
+            self.screen.process(&data[..at]);
+            if !self.screen.screen().alternate_screen() {
+                self.main_screen = Some(self.screen.screen().state_formatted());
+            }
+            self.screen.process(&data[at..at + len]);
+            data = &data[at + len..];
+        }
+        self.screen.process(data);
     }
 
     /// The recording first: an index entry never points past what is on disk.
@@ -495,6 +524,27 @@ mod tests {
             }
         }
         assert_eq!(term.text(), "one\ntwo\nthree\nfour");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_keyframe_inside_a_full_screen_program_keeps_the_screen_beneath() {
+        let dir = std::env::temp_dir().join(format!("gh-kf-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = RecordingHeader { version: VERSION, cols: 20, rows: 4, ..Default::default() };
+        let mut files = RecordingFiles::create(&dir, "s", &header).unwrap();
+        let output = |ms, text: &str| RecordingEvent { offset_ms: ms, event: Some(Event::Output(pb::Output { data: text.as_bytes().to_vec() })) };
+        files.append(&output(0, "$ vi\r\n\x1b[?1049h\x1b[H\x1b[2Jin vi")).unwrap();
+        files.append(&output(6000, "!")).unwrap();
+        files.finish().unwrap();
+        let (keyframes, _) = recording::read_index(&std::fs::read(dir.join("s.ghidx")).unwrap()).unwrap();
+        let kf = &keyframes[1];
+        let screens = std::fs::read(dir.join("s.ghkf")).unwrap();
+        let mut term = gatehouse_terminal::Terminal::new(4, 20, 0);
+        term.feed(&screens[kf.screen_at as usize..(kf.screen_at + u64::from(kf.screen_len)) as usize]);
+        assert_eq!(term.text(), "in vi");
+        term.feed(b"\x1b[?1049l");
+        assert_eq!(term.text(), "$ vi", "leaving vi shows the shell again");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

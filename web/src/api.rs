@@ -106,3 +106,48 @@ async fn send(method: &str, path: &str, body: Option<String>, csrf: Option<&str>
         },
     })
 }
+
+/// Bytes `start..=end` of a file the API serves with HTTP Range (`end` may be past the
+/// end: the server says what it sent). Returns the bytes and the file's whole length.
+pub async fn get_range(path: &str, start: u64, end: u64) -> Result<(Vec<u8>, u64), Failure> {
+    let window = web_sys::window().ok_or_else(Failure::unreachable)?;
+    let headers = Headers::new().map_err(|_| Failure::unreachable())?;
+    let _ = headers.set("range", &format!("bytes={start}-{end}"));
+    let init = RequestInit::new();
+    init.set_method("GET");
+    init.set_credentials(RequestCredentials::SameOrigin);
+    init.set_headers(&headers);
+    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init)).await.map_err(|_| Failure::unreachable())?;
+    let response: Response = response.dyn_into().map_err(|_| Failure::unreachable())?;
+    let status = response.status();
+    if status == 416 {
+        // Asked from the end of the file: nothing more, yet.
+        let len = response
+            .headers()
+            .get("content-range")
+            .ok()
+            .flatten()
+            .and_then(|v| v.rsplit('/').next().and_then(|n| n.parse().ok()))
+            .unwrap_or(start);
+        return Ok((Vec::new(), len));
+    }
+    if !response.ok() {
+        let text = match response.text() {
+            Ok(promise) => JsFuture::from(promise).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        return Err(match serde_json::from_str::<ApiError>(&text) {
+            Ok(err) => Failure { status, code: err.code, message: err.message },
+            Err(_) => Failure { status, code: "http".into(), message: format!("The server answered {status}.") },
+        });
+    }
+    let range = response.headers().get("content-range").ok().flatten();
+    let buffer = match response.array_buffer() {
+        Ok(promise) => JsFuture::from(promise).await.map_err(|_| Failure::unreachable())?,
+        Err(_) => return Err(Failure::unreachable()),
+    };
+    let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+    // "bytes a-b/len" for 206; a 200 is the whole file.
+    let len = range.and_then(|v| v.rsplit('/').next().and_then(|n| n.parse().ok())).unwrap_or(bytes.len() as u64);
+    Ok((bytes, len))
+}

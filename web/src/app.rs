@@ -7,6 +7,8 @@ use leptos_router::path;
 use crate::components::header::Header;
 use crate::pages::invite::InvitePage;
 use crate::pages::not_found::NotFound;
+use crate::pages::player::PlayerPage;
+use crate::pages::recordings::RecordingsPage;
 use crate::pages::resources::ResourcesPage;
 use crate::pages::signin::SignInPage;
 use crate::pages::ssh::{OpenSession, SessionTabs, SessionsRoute};
@@ -32,6 +34,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/invite") view=InvitePage/>
                         <Route path=path!("/ssh/:node") view=OpenSession/>
                         <Route path=path!("/ssh") view=SessionsRoute/>
+                        <Route path=path!("/recordings") view=RecordingsPage/>
+                        <Route path=path!("/recordings/:id") view=PlayerPage/>
                     </Routes>
                     <SessionTabs/>
                 </main>

@@ -73,6 +73,21 @@ fn info(row: RecordingRow) -> RecordingInfo {
         bytes: row.bytes,
         end_reason: row.end_reason,
         duration_ms: None,
+        started_at_ms: None,
+        size: None,
+    }
+}
+
+/// The recording's header, from the first bytes of its file.
+fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::RecordingHeader> {
+    let mut file = recording::open(&state.data_dir, row).ok()?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let n = file.read(&mut buf).ok()?;
+    let mut reader = gatehouse_proto::recording::Reader::new();
+    reader.push(&buf[..n]);
+    match reader.next_item() {
+        Ok(Some(gatehouse_proto::recording::Item::Header(header))) => Some(header),
+        _ => None,
     }
 }
 
@@ -181,12 +196,17 @@ pub async fn metadata(
         None,
         &format!("{id}: {}@{} by {}", row.login, row.target, row.user),
     );
-    let duration = {
+    let (duration, header) = {
         let state = state.clone();
         let row = row.clone();
-        tokio::task::spawn_blocking(move || duration_ms(&state, &row)).await.ok().flatten()
+        tokio::task::spawn_blocking(move || (duration_ms(&state, &row), header(&state, &row))).await.unwrap_or_default()
     };
-    Ok(Json(RecordingInfo { duration_ms: duration, ..info(row) }))
+    Ok(Json(RecordingInfo {
+        duration_ms: duration,
+        started_at_ms: header.as_ref().map(|h| h.started_at_ms),
+        size: header.as_ref().map(|h| (h.cols, h.rows)),
+        ..info(row)
+    }))
 }
 
 /// The three files of a recording, by the names the player uses.

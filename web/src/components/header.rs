@@ -38,6 +38,13 @@ pub fn Header() -> impl IntoView {
                 </svg>
                 <span class="brand-name">"Gatehouse"</span>
             </a>
+            {move || auth.session.get().map(|_| view! {
+                <nav class="topnav" aria-label="Main">
+                    <a href="/" data-testid="nav-resources">"Resources"</a>
+                    <a href="/ssh" data-testid="nav-sessions">"Sessions"</a>
+                    <a href="/recordings" data-testid="nav-recordings">"Recordings"</a>
+                </nav>
+            })}
             <div class="topbar-actions">
                 <button
                     class="icon-button"

@@ -1,0 +1,497 @@
+//! `/recordings/{id}`: the player. The same terminal model and canvas renderer as a
+//! live tab, read-only. It reads the small index whole, then the recording in Range
+//! pieces as playback needs them, so it starts at once however long the recording is;
+//! a seek starts from the nearest keyframe before the target
+//! ([`gatehouse_terminal::player`]).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use gatehouse_proto::api::{RecordingInfo, SearchHit, SearchHits};
+use gatehouse_proto::pb::Keyframe;
+use gatehouse_terminal::player::{Playback, keyframe_before};
+use leptos::html;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+
+use super::recordings::{clock, size, when};
+use crate::api;
+use crate::components::require_session::RequireSession;
+use crate::components::term_renderer::Renderer;
+use crate::components::terminal_view::fixed_renderer;
+use crate::term_prefs::use_term_prefs;
+
+/// Bytes of the recording fetched per Range request.
+const CHUNK: u64 = 512 * 1024;
+const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+
+#[component]
+pub fn PlayerPage() -> impl IntoView {
+    let params = use_params_map();
+    let id = params.with_untracked(|p| p.get("id").unwrap_or_default());
+    view! { <RequireSession><Player id=id.clone()/></RequireSession> }
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// Everything playback needs that is not a signal: the index, the playback itself, the
+/// renderer. Seeks bump `generation`, so answers to an older seek's fetches are dropped.
+#[derive(Default)]
+struct Engine {
+    base: String,
+    index: Vec<Keyframe>,
+    playback: Option<Playback>,
+    generation: u64,
+    fetching: bool,
+    renderer: Option<Renderer>,
+    canvas: Option<web_sys::HtmlCanvasElement>,
+    mirror: Option<web_sys::HtmlElement>,
+    grid: (u16, u16),
+    width: f64,
+}
+
+type Shared = Rc<RefCell<Engine>>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    Loading,
+    Paused,
+    Playing,
+    Buffering,
+    Ended,
+}
+
+impl State {
+    fn id(self) -> &'static str {
+        match self {
+            State::Loading => "loading",
+            State::Paused => "paused",
+            State::Playing => "playing",
+            State::Buffering => "buffering",
+            State::Ended => "ended",
+        }
+    }
+}
+
+/// Signals the page shows; Copy, so every closure can hold them.
+#[derive(Clone, Copy)]
+struct Ui {
+    state: RwSignal<State>,
+    position: RwSignal<u64>,
+    duration: RwSignal<u64>,
+    speed: RwSignal<f64>,
+    idle_limit: RwSignal<u64>,
+    notice: RwSignal<Option<String>>,
+    error: RwSignal<Option<String>>,
+    /// A seek is fetching or replaying; the screen shows its target once this is false.
+    seeking: RwSignal<bool>,
+}
+
+/// Paints the playback's screen, sizing the canvas to the recording's terminal (and the
+/// font to the page's width) when that changes.
+fn paint(engine: &mut Engine, palette: &'static crate::term_prefs::Palette) {
+    let Engine { playback, renderer, canvas, mirror, grid, width, .. } = engine;
+    let (Some(playback), Some(canvas)) = (playback.as_mut(), canvas.as_ref()) else { return };
+    let size = playback.terminal().size();
+    if renderer.is_none() || *grid != size {
+        let (rows, cols) = size;
+        let font = (*width / (f64::from(cols) * 0.61)).floor().clamp(6.0, 16.0);
+        *renderer = fixed_renderer(canvas, rows, cols, font, palette);
+        *grid = size;
+        playback.terminal().repaint_all();
+    }
+    if let Some(renderer) = renderer.as_mut() {
+        renderer.paint(playback.terminal(), mirror.as_ref());
+    }
+}
+
+/// Fetches what the playback wants next, then calls `then`. One fetch at a time.
+fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
+    let (wanted, generation, url) = {
+        let mut e = engine.borrow_mut();
+        let Some(offset) = e.playback.as_ref().and_then(Playback::wants) else { return };
+        if e.fetching {
+            return;
+        }
+        e.fetching = true;
+        (offset, e.generation, format!("{}/data/recording", e.base))
+    };
+    leptos::task::spawn_local(async move {
+        let answer = api::get_range(&url, wanted, wanted + CHUNK - 1).await;
+        {
+            let mut e = engine.borrow_mut();
+            e.fetching = false;
+            if e.generation != generation {
+                return;
+            }
+            match answer {
+                Ok((bytes, len)) => {
+                    if let Some(playback) = e.playback.as_mut() {
+                        playback.push(wanted, &bytes, len);
+                    }
+                }
+                Err(failure) => {
+                    ui.error.set(Some(failure.message));
+                    return;
+                }
+            }
+        }
+        then();
+    });
+}
+
+/// Jumps to `target_ms`: the keyframe before it, then the events up to it.
+fn seek(engine: Shared, ui: Ui, target_ms: u64, palette: &'static crate::term_prefs::Palette) {
+    let (keyframe, generation, base) = {
+        let mut e = engine.borrow_mut();
+        e.generation += 1;
+        let Some(keyframe) = keyframe_before(&e.index, target_ms).cloned() else { return };
+        (keyframe, e.generation, e.base.clone())
+    };
+    ui.position.set(target_ms);
+    ui.seeking.set(true);
+    leptos::task::spawn_local(async move {
+        let screen = if keyframe.screen_len == 0 {
+            Vec::new()
+        } else {
+            let end = keyframe.screen_at + u64::from(keyframe.screen_len) - 1;
+            match api::get_range(&format!("{base}/data/keyframes"), keyframe.screen_at, end).await {
+                Ok((bytes, _)) => bytes,
+                Err(failure) => return ui.error.set(Some(failure.message)),
+            }
+        };
+        {
+            let mut e = engine.borrow_mut();
+            if e.generation != generation {
+                return;
+            }
+            e.playback = Some(Playback::from_keyframe(&keyframe, &screen, 1000));
+            e.fetching = false;
+        }
+        settle(engine, ui, target_ms, generation, palette);
+    });
+}
+
+/// After a seek: fetch until the events up to `target_ms` are here, play them, paint.
+fn settle(engine: Shared, ui: Ui, target_ms: u64, generation: u64, palette: &'static crate::term_prefs::Palette) {
+    let starved = {
+        let mut e = engine.borrow_mut();
+        if e.generation != generation {
+            return;
+        }
+        let Some(playback) = e.playback.as_mut() else { return };
+        playback.advance_to(target_ms);
+        let starved = playback.starved(target_ms);
+        if !starved {
+            paint(&mut e, palette);
+            report(&e, ui);
+            ui.seeking.set(false);
+        }
+        starved
+    };
+    if starved {
+        let again = engine.clone();
+        pump(engine, ui, Rc::new(move || settle(again.clone(), ui, target_ms, generation, palette)));
+    } else if ui.state.get_untracked() == State::Loading {
+        ui.state.set(State::Paused);
+    }
+}
+
+/// Ending, damage and the like, for the line under the screen.
+fn report(e: &Engine, ui: Ui) {
+    if let Some(playback) = e.playback.as_ref() {
+        if let Some(damage) = playback.damaged() {
+            ui.notice.set(Some(damage.to_string()));
+        } else if let Some(end) = playback.ended() {
+            let status = end.exit_status.map(|s| format!(" (exit status {s})")).unwrap_or_default();
+            ui.notice.set(Some(format!("The session ended: {}{status}.", end.reason)));
+        }
+    }
+}
+
+#[component]
+fn Player(id: String) -> impl IntoView {
+    let prefs = use_term_prefs();
+    let palette = prefs.theme.get_untracked().palette();
+    let info = RwSignal::new(None::<RecordingInfo>);
+    let ui = Ui {
+        state: RwSignal::new(State::Loading),
+        position: RwSignal::new(0),
+        duration: RwSignal::new(0),
+        speed: RwSignal::new(1.0),
+        idle_limit: RwSignal::new(2000),
+        notice: RwSignal::new(None),
+        error: RwSignal::new(None),
+        seeking: RwSignal::new(false),
+    };
+    let hover = RwSignal::new(None::<(f64, u64)>);
+    let hits = RwSignal::new(None::<Vec<SearchHit>>);
+    let query = RwSignal::new(String::new());
+    let canvas_ref = NodeRef::<html::Canvas>::new();
+    let mirror_ref = NodeRef::<html::Pre>::new();
+    let screen_ref = NodeRef::<html::Div>::new();
+    let base = format!("/api/v1/recordings/{}", js_sys::encode_uri_component(&id));
+    let engine: Shared = Rc::new(RefCell::new(Engine { base: base.clone(), ..Engine::default() }));
+    let engine_store = StoredValue::new_local(engine.clone());
+
+    // Load: metadata, then the index, then the first frame.
+    {
+        let engine = engine.clone();
+        let base = base.clone();
+        Effect::new(move |_| {
+            let (Some(canvas), Some(mirror), Some(screen)) = (canvas_ref.get(), mirror_ref.get(), screen_ref.get()) else {
+                return;
+            };
+            {
+                let mut e = engine.borrow_mut();
+                e.canvas = Some(canvas.clone());
+                e.mirror = Some(mirror.unchecked_ref::<web_sys::HtmlElement>().clone());
+                e.width = f64::from(screen.client_width()).max(320.0);
+            }
+            let (engine, base) = (engine.clone(), base.clone());
+            leptos::task::spawn_local(async move {
+                let meta = match api::get::<RecordingInfo>(&base).await {
+                    Ok(meta) => meta,
+                    Err(failure) => return ui.error.set(Some(failure.message)),
+                };
+                ui.duration.set(meta.duration_ms.unwrap_or(0));
+                if meta.end_reason.as_deref().is_some_and(|r| r.starts_with("cut short")) {
+                    ui.notice.set(Some("This recording was cut short: the proxy stopped during the session. It plays up to that moment.".into()));
+                }
+                info.set(Some(meta));
+                let index = match api::get_range(&format!("{base}/data/index"), 0, u64::MAX - 1).await {
+                    Ok((bytes, _)) => gatehouse_proto::recording::read_index(&bytes),
+                    Err(failure) => return ui.error.set(Some(failure.message)),
+                };
+                match index {
+                    Ok((keyframes, _)) if !keyframes.is_empty() => engine.borrow_mut().index = keyframes,
+                    _ => return ui.error.set(Some("This recording has no usable index, so it cannot be played.".into())),
+                }
+                seek(engine, ui, 0, palette);
+            });
+        });
+    }
+
+    // The clock: while playing, each animation frame moves the position on by the time
+    // that passed times the speed, skipping idle gaps longer than the limit.
+    let frame_engine = engine.clone();
+    let tick: Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>> = Rc::default();
+    let last_frame = Rc::new(std::cell::Cell::new(0.0f64));
+    {
+        let tick_self = tick.clone();
+        let last_frame = last_frame.clone();
+        *tick.borrow_mut() = Some(Closure::new(move |_: f64| {
+            let state = ui.state.get_untracked();
+            if state != State::Playing && state != State::Buffering {
+                return;
+            }
+            let now = now_ms();
+            let elapsed = (now - last_frame.replace(now)).clamp(0.0, 250.0);
+            let need_bytes;
+            {
+                let mut e = frame_engine.borrow_mut();
+                let Some(playback) = e.playback.as_mut() else { return };
+                let mut target = playback.position_ms() + (elapsed * ui.speed.get_untracked()) as u64;
+                let limit = ui.idle_limit.get_untracked();
+                if limit > 0
+                    && let Some(next) = playback.next_event_ms()
+                    && next > target + limit
+                {
+                    target = next - limit;
+                }
+                playback.advance_to(target);
+                let position = playback.position_ms();
+                let starved = playback.starved(target);
+                let ended = playback.at_end();
+                need_bytes = playback.wants().is_some();
+                paint(&mut e, palette);
+                report(&e, ui);
+                let duration = ui.duration.get_untracked();
+                if ended {
+                    // The end is the last event (the duration), however far the clock ran.
+                    ui.position.set(if duration > 0 { duration } else { position });
+                    ui.state.set(State::Ended);
+                } else {
+                    ui.position.set(if duration > 0 { position.min(duration) } else { position });
+                    ui.state.set(if starved { State::Buffering } else { State::Playing });
+                }
+            }
+            if need_bytes {
+                pump(frame_engine.clone(), ui, Rc::new(|| {}));
+            }
+            if matches!(ui.state.get_untracked(), State::Playing | State::Buffering)
+                && let (Some(window), Some(closure)) = (web_sys::window(), tick_self.borrow().as_ref())
+            {
+                let _ = window.request_animation_frame(closure.as_ref().unchecked_ref());
+            }
+        }));
+    }
+    let tick_store = StoredValue::new_local(tick);
+    let start_clock = move || {
+        last_frame.set(now_ms());
+        tick_store.with_value(|tick| {
+            if let (Some(window), Some(closure)) = (web_sys::window(), tick.borrow().as_ref()) {
+                let _ = window.request_animation_frame(closure.as_ref().unchecked_ref());
+            }
+        });
+    };
+    let start_clock = StoredValue::new_local(start_clock);
+
+    let toggle = move || match ui.state.get_untracked() {
+        State::Paused => {
+            ui.state.set(State::Playing);
+            start_clock.with_value(|start| start());
+        }
+        State::Ended => {
+            // Play again from the start.
+            engine_store.with_value(|engine| seek(engine.clone(), ui, 0, palette));
+            ui.notice.set(None);
+            ui.state.set(State::Playing);
+            start_clock.with_value(|start| start());
+        }
+        State::Playing | State::Buffering => ui.state.set(State::Paused),
+        State::Loading => {}
+    };
+    let jump = move |target: u64| {
+        let target = target.min(ui.duration.get_untracked());
+        if ui.state.get_untracked() == State::Ended {
+            ui.state.set(State::Paused);
+            ui.notice.set(None);
+        }
+        engine_store.with_value(|engine| seek(engine.clone(), ui, target, palette));
+    };
+    let on_key = move |ev: web_sys::KeyboardEvent| {
+        let key = ev.key();
+        let position = ui.position.get_untracked();
+        match key.as_str() {
+            " " | "k" => toggle(),
+            "ArrowLeft" => jump(position.saturating_sub(5000)),
+            "ArrowRight" => jump(position + 5000),
+            digit if digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit() => {
+                let tenth = u64::from(digit.as_bytes()[0] - b'0');
+                jump(ui.duration.get_untracked() * tenth / 10);
+            }
+            _ => return,
+        }
+        ev.prevent_default();
+    };
+    let run_search = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let q = query.get_untracked();
+        let url = format!("{}/search?q={}", engine_store.with_value(|e| e.borrow().base.clone()), js_sys::encode_uri_component(&q));
+        leptos::task::spawn_local(async move {
+            match api::get::<SearchHits>(&url).await {
+                Ok(found) => hits.set(Some(found.hits)),
+                Err(failure) => ui.error.set(Some(failure.message)),
+            }
+        });
+    };
+
+    let title = move || {
+        info.get().map(|r| {
+            let place = if r.login.is_empty() { r.target.clone() } else { format!("{}@{}", r.login, r.target) };
+            format!("{place} · {} · {} · {}", r.user, when(r.started_at), size(r.bytes))
+        })
+    };
+    let cast_href = format!("{base}/cast");
+
+    view! {
+        <section class="page player-page" tabindex="0" on:keydown=on_key data-testid="player"
+            data-state=move || ui.state.get().id() data-position=move || ui.position.get().to_string()
+            data-duration=move || ui.duration.get().to_string() data-seeking=move || ui.seeking.get().to_string()>
+            <div class="player-head">
+                <a class="button button-small" href="/recordings">"← Recordings"</a>
+                <h1 class="player-title" data-testid="player-title">{title}</h1>
+                <a class="button button-small" href=cast_href download="" data-testid="export-cast"
+                    title="Download as an asciicast v2 file (asciinema)">"Export .cast"</a>
+            </div>
+            {move || ui.error.get().map(|message| view! { <div class="alert alert-error" role="alert" data-testid="player-error">{message}</div> })}
+            <div class="player-screen" node_ref=screen_ref>
+                <canvas class="terminal-canvas" node_ref=canvas_ref data-testid="player-canvas"></canvas>
+                <pre class="visually-hidden" node_ref=mirror_ref data-testid="screen-text" aria-live="off"></pre>
+                {move || (ui.state.get() == State::Loading && ui.error.get().is_none()).then(|| view! {
+                    <div class="ssh-overlay"><crate::components::spinner::Loading label="Opening the recording…"/></div>
+                })}
+            </div>
+            <div class="player-controls">
+                <button class="button button-primary" type="button" data-testid="play-pause" on:click=move |_| toggle()
+                    title="Play or pause (Space)">
+                    {move || match ui.state.get() { State::Playing | State::Buffering => "Pause", State::Ended => "Replay", _ => "Play" }}
+                </button>
+                <span class="player-time" data-testid="player-time">
+                    {move || format!("{} / {}", clock(ui.position.get()), clock(ui.duration.get()))}
+                </span>
+                <div class="timeline">
+                    <input type="range" min="0" step="1" aria-label="Position"
+                        prop:max=move || ui.duration.get().max(1).to_string()
+                        prop:value=move || ui.position.get().to_string()
+                        data-testid="timeline"
+                        on:input=move |ev| {
+                            if let Ok(ms) = event_target_value(&ev).parse::<u64>() {
+                                jump(ms);
+                            }
+                        }
+                        on:mousemove=move |ev: web_sys::MouseEvent| {
+                            let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) else { return };
+                            let width = f64::from(target.client_width()).max(1.0);
+                            let x = f64::from(ev.offset_x()).clamp(0.0, width);
+                            hover.set(Some((x, (x / width * ui.duration.get_untracked() as f64) as u64)));
+                        }
+                        on:mouseleave=move |_| hover.set(None)/>
+                    {move || hover.get().map(|(x, ms)| view! {
+                        <span class="hover-time" data-testid="hover-time" data-x=x.to_string()>{clock(ms)}</span>
+                    })}
+                </div>
+                <label class="player-option">"Speed "
+                    <select data-testid="speed" on:change=move |ev| {
+                        if let Ok(speed) = event_target_value(&ev).parse::<f64>() {
+                            ui.speed.set(speed);
+                        }
+                    }>
+                        {SPEEDS.iter().map(|s| view! { <option value=s.to_string() selected=*s == 1.0>{format!("{s}×")}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label class="player-option" title="Pauses longer than this are shortened to it">"Skip idle "
+                    <select data-testid="idle-limit" on:change=move |ev| {
+                        if let Ok(limit) = event_target_value(&ev).parse::<u64>() {
+                            ui.idle_limit.set(limit);
+                        }
+                    }>
+                        <option value="0">"off"</option>
+                        <option value="1000">"over 1 s"</option>
+                        <option value="2000" selected>"over 2 s"</option>
+                        <option value="5000">"over 5 s"</option>
+                    </select>
+                </label>
+            </div>
+            {move || ui.notice.get().map(|notice| view! { <p class="player-notice" data-testid="player-notice">{notice}</p> })}
+            <form class="player-search" on:submit=run_search role="search">
+                <input type="search" placeholder="Find text that appeared on screen" aria-label="Find text in the recording"
+                    bind:value=query data-testid="player-search-input"/>
+                <button class="button button-small" type="submit" data-testid="player-search">"Find"</button>
+            </form>
+            {move || hits.get().map(|found| if found.is_empty() {
+                view! { <p class="empty" data-testid="player-no-hits">"Not found in this recording."</p> }.into_any()
+            } else {
+                view! {
+                    <ol class="hits" data-testid="player-hits">
+                        {found.into_iter().map(|hit| {
+                            let at = hit.offset_ms;
+                            view! {
+                                <li><button class="hit" type="button" data-testid="player-hit" data-offset=at.to_string()
+                                    on:click=move |_| jump(at)>
+                                    <span class="hit-time">{clock(at)}</span>" "<span class="hit-line">{hit.line.clone()}</span>
+                                </button></li>
+                            }
+                        }).collect_view()}
+                    </ol>
+                }.into_any()
+            })}
+            <p class="player-help">"Space plays and pauses; ← and → move 5 s; 0–9 jump to that tenth of the recording."</p>
+        </section>
+    }
+}
