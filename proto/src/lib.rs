@@ -4,8 +4,10 @@
 //! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format, and
 //!   later the desktop protocol.
 //! - [`recording`]: reading and writing recording files, without I/O.
+//! - [`cast`]: asciicast v2 (asciinema's format) to and from recordings.
 
 pub mod api;
+pub mod cast;
 pub mod recording;
 
 /// Messages generated from `proto/gatehouse/v1/*.proto`.

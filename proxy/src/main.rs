@@ -5,7 +5,6 @@ mod audit;
 mod auth;
 mod bridge;
 mod ca;
-mod cast;
 mod config;
 mod http;
 mod nodes;
@@ -201,7 +200,7 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
                 .and_then(|mut file| file.read_to_end(&mut bytes))
                 .with_context(|| format!("cannot read the recording file {}", row.file))?;
             let read = gatehouse_proto::recording::read_all(&bytes)?;
-            let cast = cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
+            let cast = gatehouse_proto::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
             match output {
                 Some(path) => std::fs::write(&path, cast).with_context(|| format!("cannot write {}", path.display()))?,
                 None => std::io::stdout().write_all(cast.as_bytes())?,
@@ -209,7 +208,7 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
         }
         RecordingsCommand::Import { file, user, target } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let imported = cast::import(&text).with_context(|| format!("{} cannot be imported", file.display()))?;
+            let imported = gatehouse_proto::cast::import(&text).with_context(|| format!("{} cannot be imported", file.display()))?;
             for (line, why) in &imported.skipped {
                 eprintln!("skipped line {line}: {why}");
             }

@@ -326,7 +326,7 @@ pub async fn cast(State(state): State<AppState>, signed_in: SignedIn, Path(id): 
         let mut bytes = Vec::new();
         recording::open(&data_dir, &row_for_read).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
         let read = gatehouse_proto::recording::read_all(&bytes).map_err(|e| e.to_string())?;
-        Ok::<_, String>(crate::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events))
+        Ok::<_, String>(gatehouse_proto::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events))
     })
     .await
     .map_err(|_| ApiError::internal())?
