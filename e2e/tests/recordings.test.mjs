@@ -320,6 +320,36 @@ describe('recordings', () => {
     assert.match(audit, /"kind":"recording.denied","user":"pablo"/);
   });
 
+  test('an auditor watches a running session live, read-only', async () => {
+    const live = await signedInPage('lou', ['recorded']);
+    await live.page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+    await panel(live.page).locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await panel(live.page).getByTestId('terminal').click();
+    await typeLine(live.page, 'clear; echo started-$((2+2))');
+    await capture(live.page, /^started-4$/m);
+
+    const watcher = await signedInPage('wanda', ['auditor']);
+    await watcher.page.goto(`${proxy.url}/recordings`);
+    const row = watcher.page.locator('[data-testid="recording-row"]', { hasText: 'lou' });
+    assert.equal(await row.getByTestId('play').textContent(), 'Watch');
+    await row.getByTestId('play').click();
+    await watcher.page.locator('[data-testid="player"][data-state="paused"]').waitFor({ timeout: 20_000 });
+    await watcher.page.getByTestId('play-pause').click();
+    await watcher.page.locator('[data-testid="player"][data-state="live"]').waitFor({ timeout: 20_000 });
+    await watcher.page.getByTestId('live-badge').waitFor();
+    assert.match(await playerText(watcher.page), /^started-4$/m);
+
+    // What is typed now reaches the watcher within a few seconds.
+    await typeLine(live.page, 'echo while-watched-$((3+4))');
+    await waitFor(async () => /^while-watched-7$/m.test(await playerText(watcher.page)), 'the live output in the player', 10_000);
+    await screenshot(watcher.page, '25-player-live');
+    await typeLine(live.page, 'exit');
+    await watcher.page.locator('[data-testid="player"][data-state="ended"]').waitFor({ timeout: 15_000 });
+    assert.match(await watcher.page.getByTestId('player-notice').textContent(), /The session ended/);
+    await live.context.close();
+    await watcher.context.close();
+  });
+
   test('a SIGKILL of the proxy mid-session leaves a recording that plays up to the kill', async () => {
     const { context, page, session } = await signedInPage('kim', ['recorded']);
     await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);

@@ -110,6 +110,14 @@ impl Playback {
         }
     }
 
+    /// For a recording still being written: forget the file's length, so the next
+    /// [`Playback::wants`] asks for whatever was appended since.
+    pub fn expect_more(&mut self) {
+        if self.ended.is_none() && self.damaged.is_none() {
+            self.file_len = None;
+        }
+    }
+
     /// The time of the next event not yet played.
     pub fn next_event_ms(&self) -> Option<u64> {
         self.queue.front().map(|e| e.offset_ms)
@@ -210,6 +218,22 @@ mod tests {
         playback.advance_to(10_000);
         assert_eq!(playback.terminal().text(), "a\nb\nc");
         assert!(playback.at_end());
+    }
+
+    #[test]
+    fn a_growing_recording_is_followed() {
+        let (bytes, start) = recording(&[output(0, "a\r\n"), output(1000, "b\r\n")]);
+        let first = start.byte_offset as usize + 7; // the first event, whole
+        let mut playback = Playback::from_keyframe(&start, b"", 0);
+        playback.push(start.byte_offset, &bytes[start.byte_offset as usize..first], first as u64);
+        playback.advance_to(5000);
+        assert!(playback.at_end());
+        assert_eq!(playback.wants(), None);
+        playback.expect_more();
+        assert_eq!(playback.wants(), Some(first as u64));
+        playback.push(first as u64, &bytes[first..], bytes.len() as u64);
+        playback.advance_to(5000);
+        assert_eq!(playback.terminal().text(), "a\nb");
     }
 
     #[test]

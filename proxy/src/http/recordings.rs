@@ -60,7 +60,13 @@ fn visible(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Recording
     Ok(row)
 }
 
-fn info(row: RecordingRow) -> RecordingInfo {
+fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
+    // A recording still being written (or cut short) has no size in the table yet.
+    let bytes = if row.ended_at.is_none() {
+        std::fs::metadata(recording::directory(&state.data_dir).join(&row.file)).map_or(row.bytes, |m| m.len())
+    } else {
+        row.bytes
+    };
     RecordingInfo {
         live: row.ended_at.is_none() && recording::is_live(&row.id),
         id: row.id,
@@ -70,7 +76,7 @@ fn info(row: RecordingRow) -> RecordingInfo {
         login: row.login,
         started_at: row.started_at,
         ended_at: row.ended_at,
-        bytes: row.bytes,
+        bytes,
         end_reason: row.end_reason,
         duration_ms: None,
         started_at_ms: None,
@@ -181,7 +187,7 @@ pub async fn list(
     }
     let (rows, total) =
         state.store.search_recordings(&filter, (page - 1) * per_page, per_page).map_err(|_| ApiError::internal())?;
-    Ok(Json(RecordingList { items: rows.into_iter().map(info).collect(), total, page, per_page }))
+    Ok(Json(RecordingList { items: rows.into_iter().map(|row| info(&state, row)).collect(), total, page, per_page }))
 }
 
 pub async fn metadata(
@@ -205,7 +211,7 @@ pub async fn metadata(
         duration_ms: duration,
         started_at_ms: header.as_ref().map(|h| h.started_at_ms),
         size: header.as_ref().map(|h| (h.cols, h.rows)),
-        ..info(row)
+        ..info(&state, row)
     }))
 }
 

@@ -62,6 +62,8 @@ enum State {
     Paused,
     Playing,
     Buffering,
+    /// Caught up with a session that is still running: following it as it is written.
+    Live,
     Ended,
 }
 
@@ -72,6 +74,7 @@ impl State {
             State::Paused => "paused",
             State::Playing => "playing",
             State::Buffering => "buffering",
+            State::Live => "live",
             State::Ended => "ended",
         }
     }
@@ -89,6 +92,8 @@ struct Ui {
     error: RwSignal<Option<String>>,
     /// A seek is fetching or replaying; the screen shows its target once this is false.
     seeking: RwSignal<bool>,
+    /// The session was running when the player opened.
+    live: RwSignal<bool>,
 }
 
 /// Paints the playback's screen, sizing the canvas to the recording's terminal (and the
@@ -121,7 +126,10 @@ fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
         (offset, e.generation, format!("{}/data/recording", e.base))
     };
     leptos::task::spawn_local(async move {
-        let answer = api::get_range(&url, wanted, wanted + CHUNK - 1).await;
+        // From one byte early: a range that starts at the end of the file cannot be
+        // satisfied (416), and following a running session asks exactly there.
+        let from = wanted.saturating_sub(1);
+        let answer = api::get_range(&url, from, wanted + CHUNK - 1).await;
         {
             let mut e = engine.borrow_mut();
             e.fetching = false;
@@ -130,8 +138,9 @@ fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
             }
             match answer {
                 Ok((bytes, len)) => {
+                    let overlap = ((wanted - from) as usize).min(bytes.len());
                     if let Some(playback) = e.playback.as_mut() {
-                        playback.push(wanted, &bytes, len);
+                        playback.push(wanted, &bytes[overlap..], len);
                     }
                 }
                 Err(failure) => {
@@ -227,6 +236,7 @@ fn Player(id: String) -> impl IntoView {
         notice: RwSignal::new(None),
         error: RwSignal::new(None),
         seeking: RwSignal::new(false),
+        live: RwSignal::new(false),
     };
     let hover = RwSignal::new(None::<(f64, u64)>);
     let hits = RwSignal::new(None::<Vec<SearchHit>>);
@@ -259,6 +269,7 @@ fn Player(id: String) -> impl IntoView {
                     Err(failure) => return ui.error.set(Some(failure.message)),
                 };
                 ui.duration.set(meta.duration_ms.unwrap_or(0));
+                ui.live.set(meta.live);
                 if meta.end_reason.as_deref().is_some_and(|r| r.starts_with("cut short")) {
                     ui.notice.set(Some("This recording was cut short: the proxy stopped during the session. It plays up to that moment.".into()));
                 }
@@ -281,12 +292,13 @@ fn Player(id: String) -> impl IntoView {
     let frame_engine = engine.clone();
     let tick: Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>> = Rc::default();
     let last_frame = Rc::new(std::cell::Cell::new(0.0f64));
+    let last_poll = std::cell::Cell::new(0.0f64);
     {
         let tick_self = tick.clone();
         let last_frame = last_frame.clone();
         *tick.borrow_mut() = Some(Closure::new(move |_: f64| {
             let state = ui.state.get_untracked();
-            if state != State::Playing && state != State::Buffering {
+            if !matches!(state, State::Playing | State::Buffering | State::Live) {
                 return;
             }
             let now = now_ms();
@@ -304,26 +316,40 @@ fn Player(id: String) -> impl IntoView {
                     target = next - limit;
                 }
                 playback.advance_to(target);
+                let mut ended = playback.at_end();
+                // A running session: at its end, ask each second for what was written since.
+                let following = ended && ui.live.get_untracked() && playback.ended().is_none();
+                if following && now - last_poll.get() > 1000.0 {
+                    last_poll.set(now);
+                    playback.expect_more();
+                }
+                if playback.ended().is_some() {
+                    ui.live.set(false);
+                }
+                ended &= !following;
                 let position = playback.position_ms();
-                let starved = playback.starved(target);
-                let ended = playback.at_end();
+                let starved = playback.starved(target) && !following;
                 need_bytes = playback.wants().is_some();
                 paint(&mut e, palette);
                 report(&e, ui);
                 let duration = ui.duration.get_untracked();
-                if ended {
+                if following {
+                    ui.duration.set(duration.max(position));
+                    ui.position.set(position);
+                    ui.state.set(State::Live);
+                } else if ended {
                     // The end is the last event (the duration), however far the clock ran.
-                    ui.position.set(if duration > 0 { duration } else { position });
+                    ui.position.set(if duration > 0 { duration.max(position.min(duration)) } else { position });
                     ui.state.set(State::Ended);
                 } else {
-                    ui.position.set(if duration > 0 { position.min(duration) } else { position });
+                    ui.position.set(if duration > 0 && !ui.live.get_untracked() { position.min(duration) } else { position });
                     ui.state.set(if starved { State::Buffering } else { State::Playing });
                 }
             }
             if need_bytes {
                 pump(frame_engine.clone(), ui, Rc::new(|| {}));
             }
-            if matches!(ui.state.get_untracked(), State::Playing | State::Buffering)
+            if matches!(ui.state.get_untracked(), State::Playing | State::Buffering | State::Live)
                 && let (Some(window), Some(closure)) = (web_sys::window(), tick_self.borrow().as_ref())
             {
                 let _ = window.request_animation_frame(closure.as_ref().unchecked_ref());
@@ -353,7 +379,7 @@ fn Player(id: String) -> impl IntoView {
             ui.state.set(State::Playing);
             start_clock.with_value(|start| start());
         }
-        State::Playing | State::Buffering => ui.state.set(State::Paused),
+        State::Playing | State::Buffering | State::Live => ui.state.set(State::Paused),
         State::Loading => {}
     };
     let jump = move |target: u64| {
@@ -420,8 +446,11 @@ fn Player(id: String) -> impl IntoView {
             <div class="player-controls">
                 <button class="button button-primary" type="button" data-testid="play-pause" on:click=move |_| toggle()
                     title="Play or pause (Space)">
-                    {move || match ui.state.get() { State::Playing | State::Buffering => "Pause", State::Ended => "Replay", _ => "Play" }}
+                    {move || match ui.state.get() { State::Playing | State::Buffering | State::Live => "Pause", State::Ended => "Replay", _ => "Play" }}
                 </button>
+                {move || (ui.state.get() == State::Live).then(|| view! {
+                    <span class="badge badge-live" data-testid="live-badge" title="This session is running: you see it as it is recorded">"Live"</span>
+                })}
                 <span class="player-time" data-testid="player-time">
                     {move || format!("{} / {}", clock(ui.position.get()), clock(ui.duration.get()))}
                 </span>

@@ -168,7 +168,7 @@ fn RecordingTable() -> impl IntoView {
                                                 <td>{when(r.started_at)}</td>
                                                 <td>{length(&r)}{cut.then(|| view! { <span class="badge badge-warn" title="The proxy stopped during this session">"cut short"</span> })}</td>
                                                 <td>{size(r.bytes)}</td>
-                                                <td><a class="button button-small" href=href data-testid="play">"Play"</a></td>
+                                                <td><a class="button button-small" href=href data-testid="play">{if r.live { "Watch" } else { "Play" }}</a></td>
                                             </tr>
                                         }
                                     }).collect_view()}
