@@ -252,6 +252,17 @@ describe('recordings', () => {
     await page.getByTestId('filter-text').fill('never typed');
     await page.getByTestId('filter-apply').click();
     await page.getByTestId('no-recordings').waitFor();
+    // On a phone: the list and the player fit the width.
+    await page.setViewportSize({ width: 390, height: 760 });
+    await page.getByTestId('filter-text').fill('');
+    await page.getByTestId('filter-apply').click();
+    await page.getByTestId('recording-row').first().waitFor();
+    const sideways = () => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok((await sideways()) <= 0, `the list fits a phone (${await sideways()}px)`);
+    await screenshot(page, '26-recordings-phone');
+    await openPlayer(page, recorded.id);
+    assert.ok((await sideways()) <= 0, `the player fits a phone (${await sideways()}px)`);
+    await screenshot(page, '27-player-phone');
     await context.close();
   });
 
