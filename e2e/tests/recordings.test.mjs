@@ -305,6 +305,24 @@ describe('recordings', () => {
     await context.close();
   });
 
+  test('a real asciinema recording imports and plays', async () => {
+    const file = path.join(proxy.dir, 'real.cast');
+    execFileSync('asciinema', ['rec', '-q', '--overwrite', '-c',
+      'printf "real \\033[1;32masciinema\\033[0m cast\\n"; sleep 0.3; printf "second line \\303\\251 \\342\\234\\223\\n"', file],
+    { stdio: ['ignore', 'ignore', 'pipe'], timeout: 20_000 });
+    assert.match(fs.readFileSync(file, 'utf8').split('\n')[0], /"version": 2/, 'asciinema wrote a v2 file');
+    const id = proxy.cli('recordings', 'import', file, '--user', 'rita', '--target', 'asciinema').trim();
+    const { context, page } = await signedInPage('rita-6', ['auditor']);
+    await openPlayer(page, id);
+    await page.getByTestId('player').focus();
+    await page.keyboard.press('Space');
+    await page.locator('[data-testid="player"][data-state="ended"]').waitFor({ timeout: 15_000 });
+    const text = await playerText(page);
+    assert.match(text, /^real asciinema cast$/m);
+    assert.match(text, /^second line é ✓$/m);
+    await context.close();
+  });
+
   test('Range requests, and who may see what', async () => {
     const owner = await proxy.enrolAndSignIn('rita-5', ['recorded']);
     const auditor = await proxy.enrolAndSignIn('audrey', ['auditor']);
