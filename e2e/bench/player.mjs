@@ -125,7 +125,13 @@ try {
       }, target));
     }
     seeks.sort((a, b) => a - b);
-    rows.push({ label, bytes, indexBytes, firstFrame, median: seeks[Math.floor(seeks.length / 2)], worst: seeks[seeks.length - 1] });
+    // Search replays the recording on the proxy: its time grows with the recording.
+    const search = await page.evaluate(async (rowId) => {
+      const start = performance.now();
+      const hits = await (await fetch(`/api/v1/recordings/${rowId}/search?q=proc-29`)).json();
+      return { ms: performance.now() - start, hits: hits.hits.length };
+    }, id);
+    rows.push({ label, bytes, indexBytes, firstFrame, median: seeks[Math.floor(seeks.length / 2)], worst: seeks[seeks.length - 1], search });
   }
   await context.close();
 } finally {
@@ -134,8 +140,8 @@ try {
 }
 
 const mb = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
-console.log(`| generated recording | recording / index | Play → first frame | seek, median of ${SEEKS} | seek, worst |`);
-console.log('|---|---|---|---|---|');
+console.log(`| generated recording | recording / index | Play → first frame | seek, median of ${SEEKS} | seek, worst | search (hits) |`);
+console.log('|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.label} | ${mb(r.bytes)} / ${mb(r.indexBytes)} | ${r.firstFrame.toFixed(0)} ms | ${r.median.toFixed(0)} ms | ${r.worst.toFixed(0)} ms |`);
+  console.log(`| ${r.label} | ${mb(r.bytes)} / ${mb(r.indexBytes)} | ${r.firstFrame.toFixed(0)} ms | ${r.median.toFixed(0)} ms | ${r.worst.toFixed(0)} ms | ${r.search.ms.toFixed(0)} ms (${r.search.hits}) |`);
 }
