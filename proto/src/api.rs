@@ -159,3 +159,56 @@ pub struct SearchHit {
 pub struct SearchHits {
     pub hits: Vec<SearchHit>,
 }
+
+/// A user name and password, checked before a passkey is asked for as the second factor.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasswordCheck {
+    pub username: String,
+    pub password: String,
+}
+
+/// Options for `navigator.credentials.create`, and the id to answer with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RegistrationChallenge {
+    pub challenge_id: String,
+    pub options: webauthn_rs_proto::CreationChallengeResponse,
+}
+
+/// Options for `navigator.credentials.get`, and the id to answer with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssertionChallenge {
+    pub challenge_id: String,
+    pub options: webauthn_rs_proto::RequestChallengeResponse,
+}
+
+/// The browser's answer to an [`AssertionChallenge`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PasskeyAssertion {
+    pub challenge_id: String,
+    pub credential: webauthn_rs_proto::PublicKeyCredential,
+}
+
+/// The browser's answer to a [`RegistrationChallenge`], with the name the person chose.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewPasskey {
+    pub challenge_id: String,
+    pub name: String,
+    pub credential: webauthn_rs_proto::RegisterPublicKeyCredential,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyInfo {
+    pub id: i64,
+    pub name: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub last_used_at: Option<u64>,
+}
+
+/// `GET /api/v1/account/passkeys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasskeyList {
+    pub passkeys: Vec<PasskeyInfo>,
+    /// Whether the account also has an authenticator app (TOTP) as a second factor.
+    pub has_totp: bool,
+}

@@ -200,6 +200,46 @@ impl Accounts {
         }
     }
 
+    /// The password half of a sign-in whose second factor is a passkey: the same
+    /// failure counting and lockout as [`Accounts::sign_in`].
+    pub fn verify_password(&self, username: &str, given_password: &str, now: u64) -> Result<User, AuthError> {
+        if username.is_empty() || username.len() > MAX_NAME_LEN {
+            password::verify(password::decoy_hash(), given_password);
+            return Err(AuthError::BadCredentials);
+        }
+        if let Some(until) = self.store.locked_until(username, now)? {
+            return Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
+        }
+        let user = self.store.user_by_name(username)?;
+        let phc = match &user {
+            Some(User { password_hash: Some(phc), .. }) => phc.as_str(),
+            _ => password::decoy_hash(),
+        };
+        match (password::verify(phc, given_password), user) {
+            (true, Some(user)) => Ok(user),
+            _ => Err(self.failed(username, now)?),
+        }
+    }
+
+    /// Counts a failed sign-in for `username`; the error to answer with.
+    pub fn failed(&self, username: &str, now: u64) -> Result<AuthError, AuthError> {
+        self.store.record_failure(username, now)?;
+        let failures = self.store.failures_since(username, self.lockout.window_start(now))?;
+        if let Some(until) = self.lockout.lock_after_failure(failures, now) {
+            self.store.lock(username, until)?;
+            self.store.clear_failures(username)?;
+            return Ok(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
+        }
+        Ok(AuthError::BadCredentials)
+    }
+
+    /// A session for a user who has proved both factors (or a passkey alone).
+    pub fn session_for(&self, user: crate::store::UserId, now: u64) -> Result<NewSession, AuthError> {
+        let user = self.store.user_by_id(user)?.ok_or(AuthError::BadCredentials)?;
+        self.store.clear_failures(&user.name)?;
+        self.start_session(user, now)
+    }
+
     fn start_session(&self, user: User, now: u64) -> Result<NewSession, AuthError> {
         let session_token = token::random_token();
         let csrf_token = token::random_token();

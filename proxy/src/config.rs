@@ -19,8 +19,12 @@ pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 pub struct Config {
     /// Socket address the HTTPS server binds.
     pub listen: SocketAddr,
-    /// The address people type; used in invite links and, later, as the WebAuthn origin.
+    /// The address people type; used in invite links and as the WebAuthn origin.
     pub public_url: String,
+    /// The WebAuthn relying party id; by default the host of `public_url`. A parent
+    /// domain (say `example.com` for `gatehouse.example.com`) keeps passkeys valid if
+    /// the proxy moves within it.
+    pub webauthn_rp_id: Option<String>,
     /// SQLite database, CA keys, TLS certificate and audit log live here.
     pub data_dir: PathBuf,
     /// The built web app (trunk's `dist/`).
@@ -73,6 +77,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3080)),
             public_url: "https://localhost:3080".into(),
+            webauthn_rp_id: None,
             data_dir: PathBuf::from(".gatehouse"),
             web_root: PathBuf::from("dist"),
             tls: None,

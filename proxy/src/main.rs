@@ -8,6 +8,7 @@ mod ca;
 mod config;
 mod http;
 mod nodes;
+mod passkeys;
 mod rbac;
 mod recording;
 mod replay;
@@ -369,8 +370,11 @@ fn start(config: Config) -> anyhow::Result<()> {
     tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");
     let (cert, key) = http::server::tls_files(&config)?;
     let acceptor = http::server::acceptor(&cert, &key)?;
+    let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())
+        .context("cannot set up passkeys (WebAuthn)")?;
     let state = http::AppState::new(http::Shared {
         accounts,
+        passkeys,
         store: store.clone(),
         config_nodes: config.nodes.clone(),
         roles: config.roles.clone(),

@@ -84,6 +84,20 @@ pub struct RecordingRow {
     pub end_reason: Option<String>,
 }
 
+/// A passkey as stored: the credential (webauthn-rs's `Passkey`, JSON) and what a person
+/// sees of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    pub id: i64,
+    pub user_id: UserId,
+    pub name: String,
+    /// The credential id, base64url: unique across users.
+    pub credential_id: String,
+    pub passkey_json: String,
+    pub created_at: u64,
+    pub last_used_at: Option<u64>,
+}
+
 /// Which recordings to list; every field that is set must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RecordingFilter {
@@ -135,6 +149,17 @@ pub trait Store: Send + Sync {
 
     fn append_audit(&self, record: &AuditRecord) -> Result<()>;
     fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    fn add_passkey(&self, user: UserId, name: &str, credential_id: &str, passkey_json: &str, now: u64) -> Result<i64>;
+    fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>>;
+    fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<StoredPasskey>>;
+    /// After a successful assertion: the credential's new state (counter) and when.
+    fn passkey_used(&self, id: i64, passkey_json: &str, now: u64) -> Result<()>;
+    fn remove_passkey(&self, user: UserId, id: i64) -> Result<bool>;
+    /// A WebAuthn ceremony's state until its answer comes back (at most once).
+    fn put_challenge(&self, id: &str, kind: &str, user: Option<UserId>, state_json: &str, expires_at: u64) -> Result<()>;
+    /// Takes the challenge out: a second use finds nothing. Expired ones are `None`.
+    fn take_challenge(&self, id: &str, kind: &str, now: u64) -> Result<Option<(Option<UserId>, String)>>;
 
     fn insert_recording(&self, row: &RecordingRow) -> Result<()>;
     fn finish_recording(&self, id: &str, ended_at: u64, bytes: u64, end_reason: &str) -> Result<()>;
@@ -196,6 +221,22 @@ CREATE TABLE IF NOT EXISTS audit (
     ip TEXT,
     detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS passkeys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    credential_id TEXT NOT NULL UNIQUE,
+    passkey TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS webauthn_challenges (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user_id INTEGER,
+    state TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS recordings (
     id TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -210,6 +251,20 @@ CREATE TABLE IF NOT EXISTS recordings (
 );
 CREATE INDEX IF NOT EXISTS recordings_by_start ON recordings(started_at);
 ";
+
+const PASSKEY_COLUMNS: &str = "id, user_id, name, credential_id, passkey, created_at, last_used_at";
+
+fn passkey_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPasskey> {
+    Ok(StoredPasskey {
+        id: row.get(0)?,
+        user_id: row.get(1)?,
+        name: row.get(2)?,
+        credential_id: row.get(3)?,
+        passkey_json: row.get(4)?,
+        created_at: row.get::<_, i64>(5)? as u64,
+        last_used_at: row.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+    })
+}
 
 const RECORDING_COLUMNS: &str = "id, kind, user, target, login, started_at, ended_at, file, bytes, end_reason";
 
@@ -514,6 +569,64 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
+    fn add_passkey(&self, user: UserId, name: &str, credential_id: &str, passkey_json: &str, now: u64) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO passkeys (user_id, name, credential_id, passkey, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user, name, credential_id, passkey_json, now as i64],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = ?1 ORDER BY id"))?;
+        let rows = stmt.query_map([user], passkey_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<StoredPasskey>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(&format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"), [credential_id], passkey_from_row)
+            .optional()?;
+        Ok(row)
+    }
+
+    fn passkey_used(&self, id: i64, passkey_json: &str, now: u64) -> Result<()> {
+        self.conn().execute(
+            "UPDATE passkeys SET passkey = ?2, last_used_at = ?3 WHERE id = ?1",
+            params![id, passkey_json, now as i64],
+        )?;
+        Ok(())
+    }
+
+    fn remove_passkey(&self, user: UserId, id: i64) -> Result<bool> {
+        Ok(self.conn().execute("DELETE FROM passkeys WHERE id = ?1 AND user_id = ?2", params![id, user])? == 1)
+    }
+
+    fn put_challenge(&self, id: &str, kind: &str, user: Option<UserId>, state_json: &str, expires_at: u64) -> Result<()> {
+        let conn = self.conn();
+        conn.execute("DELETE FROM webauthn_challenges WHERE expires_at < ?1", [expires_at.saturating_sub(3600) as i64])?;
+        conn.execute(
+            "INSERT INTO webauthn_challenges (id, kind, user_id, state, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, kind, user, state_json, expires_at as i64],
+        )?;
+        Ok(())
+    }
+
+    fn take_challenge(&self, id: &str, kind: &str, now: u64) -> Result<Option<(Option<UserId>, String)>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(
+                "DELETE FROM webauthn_challenges WHERE id = ?1 AND kind = ?2 RETURNING user_id, state, expires_at",
+                params![id, kind],
+                |row| Ok((row.get::<_, Option<i64>>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)? as u64)),
+            )
+            .optional()?;
+        Ok(row.filter(|(_, _, expires_at)| *expires_at >= now).map(|(user, state, _)| (user, state)))
+    }
+
     fn insert_recording(&self, r: &RecordingRow) -> Result<()> {
         self.conn().execute(
             &format!("INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
@@ -736,5 +849,31 @@ mod tests {
         assert_eq!(only(RecordingFilter { ids: Some(vec![]), ..Default::default() }).1, 0);
         let (page, total) = store.search_recordings(&RecordingFilter::default(), 1, 1).unwrap();
         assert_eq!((page[0].id.as_str(), total), ("b", 3));
+    }
+
+    #[test]
+    fn a_challenge_is_taken_once_and_not_after_it_expires() {
+        let (store, user) = store_with_user();
+        store.put_challenge("c1", "auth", Some(user), "{}", 200).unwrap();
+        assert_eq!(store.take_challenge("c1", "register", 100).unwrap(), None, "another kind");
+        assert_eq!(store.take_challenge("c1", "auth", 100).unwrap(), Some((Some(user), "{}".into())));
+        assert_eq!(store.take_challenge("c1", "auth", 100).unwrap(), None, "used");
+        store.put_challenge("c2", "auth", None, "{}", 200).unwrap();
+        assert_eq!(store.take_challenge("c2", "auth", 201).unwrap(), None, "expired");
+    }
+
+    #[test]
+    fn passkeys_belong_to_their_user() {
+        let (store, alice) = store_with_user();
+        let bob = store.create_user("bob", &[], 100).unwrap();
+        let id = store.add_passkey(alice, "laptop", "cred-1", "{}", 100).unwrap();
+        assert!(store.add_passkey(bob, "dup", "cred-1", "{}", 100).is_err(), "credential ids are unique");
+        assert_eq!(store.passkeys(alice).unwrap().len(), 1);
+        assert_eq!(store.passkey_by_credential("cred-1").unwrap().unwrap().user_id, alice);
+        store.passkey_used(id, "{\"n\":1}", 150).unwrap();
+        assert_eq!(store.passkeys(alice).unwrap()[0].last_used_at, Some(150));
+        assert!(!store.remove_passkey(bob, id).unwrap(), "not bob's");
+        assert!(store.remove_passkey(alice, id).unwrap());
+        assert!(store.passkeys(alice).unwrap().is_empty());
     }
 }

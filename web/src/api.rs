@@ -50,6 +50,12 @@ pub async fn post_empty<B: Serialize>(path: &str, body: &B, csrf: &str) -> Resul
     send("POST", path, Some(to_json(body)?), Some(csrf)).await.map(drop)
 }
 
+/// A DELETE whose answer has a body.
+pub async fn send_delete<T: DeserializeOwned>(path: &str, csrf: &str) -> Result<T, Failure> {
+    let text = send("DELETE", path, None, Some(csrf)).await?;
+    parse(&text)
+}
+
 pub async fn delete(path: &str, csrf: &str) -> Result<(), Failure> {
     send("DELETE", path, None, Some(csrf)).await.map(drop)
 }

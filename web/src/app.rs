@@ -6,6 +6,7 @@ use leptos_router::path;
 
 use crate::components::header::Header;
 use crate::pages::invite::InvitePage;
+use crate::pages::account::AccountPage;
 use crate::pages::not_found::NotFound;
 use crate::pages::player::PlayerPage;
 use crate::pages::recordings::RecordingsPage;
@@ -35,6 +36,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/ssh/:node") view=OpenSession/>
                         <Route path=path!("/ssh") view=SessionsRoute/>
                         <Route path=path!("/recordings") view=RecordingsPage/>
+                        <Route path=path!("/account") view=AccountPage/>
                         <Route path=path!("/recordings/:id") view=PlayerPage/>
                     </Routes>
                     <SessionTabs/>

@@ -6,6 +6,7 @@ mod app;
 mod bench;
 mod components;
 mod pages;
+mod passkey;
 mod session;
 mod ssh;
 mod term_prefs;

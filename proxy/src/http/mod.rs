@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod error;
+pub mod passkeys;
 pub mod recordings;
 pub mod server;
 pub mod ssh;
@@ -29,6 +30,7 @@ pub struct AppState(Arc<Shared>);
 
 pub struct Shared {
     pub accounts: Accounts,
+    pub passkeys: crate::passkeys::Passkeys,
     pub store: Arc<dyn Store>,
     pub config_nodes: Vec<Node>,
     pub roles: Roles,

@@ -66,10 +66,10 @@ pub fn Header() -> impl IntoView {
                 {move || auth.session.get().map(|session| {
                     let initial = session.username.chars().next().unwrap_or('?').to_ascii_uppercase();
                     view! {
-                        <div class="user-chip" data-testid="current-user">
+                        <a class="user-chip" href="/account" data-testid="current-user" title="Your account and passkeys">
                             <span class="avatar" aria-hidden="true">{initial.to_string()}</span>
                             <span class="user-name">{session.username.clone()}</span>
-                        </div>
+                        </a>
                         <button
                             class="button button-quiet"
                             type="button"

@@ -1,3 +1,4 @@
+pub mod account;
 pub mod invite;
 pub mod not_found;
 pub mod resources;

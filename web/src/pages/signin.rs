@@ -1,4 +1,4 @@
-use gatehouse_proto::api::{SessionInfo, SignInRequest};
+use gatehouse_proto::api::{AssertionChallenge, PasswordCheck, SessionInfo, SignInRequest};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_navigate, use_query_map};
 
@@ -56,11 +56,72 @@ pub fn SignInPage() -> impl IntoView {
         });
     };
 
+    // A passkey instead of the code: the password is checked first, then the passkey.
+    let passkey_navigate = use_navigate();
+    let with_passkey = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        let check = PasswordCheck { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
+        busy.set(true);
+        error.set(None);
+        let navigate = passkey_navigate.clone();
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let challenge: AssertionChallenge =
+                    api::post("/api/v1/session/passkey/start", &check, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
+                let assertion = crate::passkey::get(challenge).await?;
+                api::post::<_, SessionInfo>("/api/v1/session/passkey/finish", &assertion, api::PRE_SESSION_CSRF)
+                    .await
+                    .map_err(|f| f.message)
+            };
+            match outcome.await {
+                Ok(session) => {
+                    auth.session.set(Some(session));
+                    navigate("/", Default::default());
+                }
+                Err(message) => {
+                    password.set(String::new());
+                    error.set(Some(message));
+                }
+            }
+            busy.set(false);
+        });
+    };
+    // A passkey alone: the authenticator offers the accounts it holds for this site.
+    let passwordless_navigate = use_navigate();
+    let passwordless = move |_| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let navigate = passwordless_navigate.clone();
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let challenge: AssertionChallenge =
+                    api::post("/api/v1/session/discoverable/start", &(), api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
+                let assertion = crate::passkey::get(challenge).await?;
+                api::post::<_, SessionInfo>("/api/v1/session/discoverable/finish", &assertion, api::PRE_SESSION_CSRF)
+                    .await
+                    .map_err(|f| f.message)
+            };
+            match outcome.await {
+                Ok(session) => {
+                    auth.session.set(Some(session));
+                    navigate("/", Default::default());
+                }
+                Err(message) => error.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
+
     view! {
         <section class="auth-page">
             <div class="card auth-card">
                 <h1>"Sign in"</h1>
-                <p class="lede">"Use your password and the 6-digit code from your authenticator app."</p>
+                <p class="lede">"Use your password and the 6-digit code from your authenticator app, or a passkey."</p>
                 <ErrorAlert message=error/>
                 <form class="form" on:submit=submit novalidate>
                     <label class="field">
@@ -82,7 +143,17 @@ pub fn SignInPage() -> impl IntoView {
                         disabled=move || busy.get() data-testid="sign-in">
                         {move || if busy.get() { "Signing in…" } else { "Sign in" }}
                     </button>
+                    <button class="button button-block" type="button" on:click=with_passkey
+                        disabled=move || busy.get() data-testid="sign-in-passkey-second"
+                        title="Type your user name and password, then use a passkey instead of the code">
+                        "Use a passkey instead of the code"
+                    </button>
                 </form>
+                <div class="divider"><span>"or"</span></div>
+                <button class="button button-block" type="button" on:click=passwordless
+                    disabled=move || busy.get() data-testid="sign-in-passkey">
+                    "Sign in with a passkey"
+                </button>
                 <p class="hint">"New here? Open the invite link your admin sent you."</p>
             </div>
         </section>

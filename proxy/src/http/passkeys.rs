@@ -1,0 +1,195 @@
+//! Passkey endpoints: sign-in with a password and a passkey, sign-in with a passkey
+//! alone, and the account's list of passkeys (add, remove). Every outcome is audited;
+//! a refused assertion counts as a failed sign-in for the user it names.
+
+use std::net::SocketAddr;
+
+use axum::Json;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use gatehouse_proto::api::{
+    AssertionChallenge, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList, PasswordCheck, RegistrationChallenge,
+};
+
+use super::AppState;
+use super::api::{ApiJson, SignedIn};
+use super::error::ApiError;
+use crate::accounts::NewSession;
+use crate::auth::{self, token};
+use crate::passkeys::PasskeyError;
+
+impl From<PasskeyError> for ApiError {
+    fn from(err: PasskeyError) -> ApiError {
+        let (status, code) = match &err {
+            PasskeyError::UnknownChallenge => (StatusCode::GONE, "challenge_unknown"),
+            PasskeyError::Rejected(_) | PasskeyError::UnknownCredential => (StatusCode::UNAUTHORIZED, "passkey_rejected"),
+            PasskeyError::NoPasskeys => (StatusCode::CONFLICT, "no_passkeys"),
+            PasskeyError::BadName => (StatusCode::UNPROCESSABLE_ENTITY, "bad_name"),
+            PasskeyError::LastFactor => (StatusCode::CONFLICT, "last_factor"),
+            PasskeyError::NoSuchPasskey => (StatusCode::NOT_FOUND, "no_such_passkey"),
+            PasskeyError::Corrupt(_) | PasskeyError::Store(_) | PasskeyError::Setup(_) => {
+                tracing::error!(%err, "passkey failure");
+                return ApiError::internal();
+            }
+        };
+        ApiError::new(status, code, err.to_string())
+    }
+}
+
+fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
+    let allowed = state.signin_limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(peer.ip(), auth::now());
+    if allowed {
+        return Ok(());
+    }
+    state.audit.record("signin.rate_limited", who, Some(peer.ip()), "too many attempts from this address");
+    Err(ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited",
+        "Too many sign-in attempts from your address. Wait a minute and try again.",
+    ))
+}
+
+fn signed_in_response(new: NewSession) -> Response {
+    let cookie = token::session_cookie(&new.token, new.max_age);
+    ([(header::SET_COOKIE, cookie)], Json(new.info)).into_response()
+}
+
+/// Runs blocking account and passkey work (argon2, SQLite) off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::internal())
+}
+
+/// `POST /session/passkey/start`: the password first, then options for the user's passkeys.
+pub async fn second_factor_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<PasswordCheck>,
+) -> Result<Json<AssertionChallenge>, ApiError> {
+    rate_limited(&state, peer, Some(&request.username))?;
+    let username = request.username.clone();
+    let worker = state.clone();
+    let result = blocking(move || -> Result<_, ApiError> {
+        let now = auth::now();
+        let user = worker.accounts.verify_password(&request.username, &request.password, now)?;
+        Ok(worker.passkeys.start_second_factor(&user, now)?)
+    })
+    .await?;
+    match result {
+        Ok((challenge_id, options)) => Ok(Json(AssertionChallenge { challenge_id, options })),
+        Err(err) => {
+            state.audit.record("signin.failed", Some(&username), Some(peer.ip()), &format!("password before passkey: {}", err.message));
+            Err(err)
+        }
+    }
+}
+
+/// `POST /session/passkey/finish`: the passkey's assertion; a session if it holds.
+pub async fn second_factor_finish(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(answer): ApiJson<PasskeyAssertion>,
+) -> Result<Response, ApiError> {
+    rate_limited(&state, peer, None)?;
+    let worker = state.clone();
+    let result = blocking(move || {
+        let now = auth::now();
+        worker.passkeys.finish_second_factor(&answer.challenge_id, &answer.credential, now).map_err(ApiError::from).and_then(
+            |user| worker.accounts.session_for(user, now).map_err(ApiError::from),
+        )
+    })
+    .await?;
+    finish(&state, peer, result, "password and passkey")
+}
+
+/// `POST /session/discoverable/start`: options for a passkey sign-in with no user name.
+pub async fn discoverable_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+) -> Result<Json<AssertionChallenge>, ApiError> {
+    rate_limited(&state, peer, None)?;
+    let worker = state.clone();
+    let (challenge_id, options) = blocking(move || worker.passkeys.start_discoverable(auth::now())).await??;
+    Ok(Json(AssertionChallenge { challenge_id, options }))
+}
+
+/// `POST /session/discoverable/finish`.
+pub async fn discoverable_finish(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(answer): ApiJson<PasskeyAssertion>,
+) -> Result<Response, ApiError> {
+    rate_limited(&state, peer, None)?;
+    let worker = state.clone();
+    let result = blocking(move || {
+        let now = auth::now();
+        worker.passkeys.finish_discoverable(&answer.challenge_id, &answer.credential, now).map_err(ApiError::from).and_then(
+            |user| worker.accounts.session_for(user, now).map_err(ApiError::from),
+        )
+    })
+    .await?;
+    finish(&state, peer, result, "passkey alone (discoverable)")
+}
+
+fn finish(state: &AppState, peer: SocketAddr, result: Result<NewSession, ApiError>, how: &str) -> Result<Response, ApiError> {
+    match result {
+        Ok(new) => {
+            state.audit.record("signin.ok", Some(&new.info.username), Some(peer.ip()), how);
+            Ok(signed_in_response(new))
+        }
+        Err(err) => {
+            state.audit.record("signin.failed", None, Some(peer.ip()), &format!("{how}: {}", err.message));
+            Err(err)
+        }
+    }
+}
+
+/// `GET /account/passkeys`.
+pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<PasskeyList>, ApiError> {
+    let user = signed_in.session.user;
+    let passkeys = state
+        .passkeys
+        .list(user.id)?
+        .into_iter()
+        .map(|p| PasskeyInfo { id: p.id, name: p.name, created_at: p.created_at, last_used_at: p.last_used_at })
+        .collect();
+    Ok(Json(PasskeyList { passkeys, has_totp: user.totp_secret.is_some() }))
+}
+
+/// `POST /account/passkeys/start`: options to create a passkey for the signed-in user.
+pub async fn add_start(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<RegistrationChallenge>, ApiError> {
+    let (challenge_id, options) = state.passkeys.start_registration(&signed_in.session.user, auth::now())?;
+    Ok(Json(RegistrationChallenge { challenge_id, options }))
+}
+
+/// `POST /account/passkeys/finish`.
+pub async fn add_finish(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    ApiJson(answer): ApiJson<NewPasskey>,
+) -> Result<Json<PasskeyList>, ApiError> {
+    let user = signed_in.session.user.clone();
+    let result = state.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, auth::now());
+    match result {
+        Ok(_) => state.audit.record("passkey.added", Some(&user.name), Some(peer.ip()), &format!("named {:?}", answer.name.trim())),
+        Err(err) => {
+            state.audit.record("passkey.refused", Some(&user.name), Some(peer.ip()), &err.to_string());
+            return Err(err.into());
+        }
+    }
+    list(State(state), signed_in).await
+}
+
+/// `DELETE /account/passkeys/{id}`.
+pub async fn remove(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    Path(id): Path<i64>,
+) -> Result<Json<PasskeyList>, ApiError> {
+    let user = signed_in.session.user.clone();
+    state.passkeys.remove(&user, id)?;
+    state.audit.record("passkey.removed", Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
+    list(State(state), signed_in).await
+}

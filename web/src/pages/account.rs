@@ -1,0 +1,114 @@
+//! `/account`: the signed-in person's passkeys: add one (named), see when each was last
+//! used, remove one (never the last second factor).
+
+use gatehouse_proto::api::{NewPasskey, PasskeyList, RegistrationChallenge};
+use leptos::prelude::*;
+
+use super::recordings::when;
+use crate::api;
+use crate::components::alert::ErrorAlert;
+use crate::components::require_session::RequireSession;
+use crate::components::spinner::Loading;
+use crate::session::use_auth;
+
+#[component]
+pub fn AccountPage() -> impl IntoView {
+    view! { <RequireSession><Passkeys/></RequireSession> }
+}
+
+#[component]
+fn Passkeys() -> impl IntoView {
+    let auth = use_auth();
+    let list = RwSignal::new(None::<PasskeyList>);
+    let error = RwSignal::new(None::<String>);
+    let name = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            match api::get::<PasskeyList>("/api/v1/account/passkeys").await {
+                Ok(found) => list.set(Some(found)),
+                Err(failure) => error.set(Some(failure.message)),
+            }
+        });
+    });
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let chosen = name.get_untracked().trim().to_string();
+        if chosen.is_empty() {
+            error.set(Some("Give the passkey a name, such as the device it is on.".into()));
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        let csrf = auth.csrf();
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let challenge: RegistrationChallenge =
+                    api::post("/api/v1/account/passkeys/start", &(), &csrf).await.map_err(|f| f.message)?;
+                let challenge_id = challenge.challenge_id.clone();
+                let credential = crate::passkey::create(challenge).await?;
+                let answer = NewPasskey { challenge_id, name: chosen, credential };
+                api::post::<_, PasskeyList>("/api/v1/account/passkeys/finish", &answer, &csrf).await.map_err(|f| f.message)
+            };
+            match outcome.await {
+                Ok(updated) => {
+                    list.set(Some(updated));
+                    name.set(String::new());
+                }
+                Err(message) => error.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
+    let remove = move |id: i64| {
+        let csrf = auth.csrf();
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match api::send_delete::<PasskeyList>(&format!("/api/v1/account/passkeys/{id}"), &csrf).await {
+                Ok(updated) => list.set(Some(updated)),
+                Err(failure) => error.set(Some(failure.message)),
+            }
+        });
+    };
+
+    view! {
+        <section class="page account-page">
+            <h1>"Your account"</h1>
+            <h2 class="section-title">"Passkeys"</h2>
+            <p class="lede">"A passkey signs you in with your device's screen lock or a security key: instead of the authenticator code, or with no password at all."</p>
+            <ErrorAlert message=error/>
+            {move || match list.get() {
+                None => view! { <Loading label="Loading your passkeys…"/> }.into_any(),
+                Some(found) => {
+                    let only_factor = !found.has_totp && found.passkeys.len() == 1;
+                    view! {
+                        {found.passkeys.is_empty().then(|| view! { <p data-testid="no-passkeys">"No passkeys yet."</p> })}
+                        <ul class="passkeys" data-testid="passkeys">
+                            {found.passkeys.into_iter().map(|p| {
+                                let used = p.last_used_at.map(|t| format!("last used {}", when(t))).unwrap_or_else(|| "never used".into());
+                                let id = p.id;
+                                view! {
+                                    <li class="passkey" data-testid="passkey" data-id=id.to_string()>
+                                        <span class="passkey-name">{p.name.clone()}</span>
+                                        <span class="passkey-meta">{format!("added {} · {used}", when(p.created_at))}</span>
+                                        <button class="button button-small" type="button" data-testid="remove-passkey"
+                                            disabled=only_factor
+                                            title=if only_factor { "Your only second factor: add another first" } else { "Remove this passkey" }
+                                            on:click=move |_| remove(id)>"Remove"</button>
+                                    </li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    }.into_any()
+                }
+            }}
+            <form class="add-passkey" on:submit=add>
+                <input type="text" placeholder="Name, e.g. work laptop" aria-label="Passkey name" maxlength="64"
+                    bind:value=name data-testid="passkey-name"/>
+                <button class="button button-primary" type="submit" disabled=move || busy.get() data-testid="add-passkey">
+                    {move || if busy.get() { "Waiting for the passkey…" } else { "Add a passkey" }}
+                </button>
+            </form>
+        </section>
+    }
+}
