@@ -195,4 +195,49 @@ describe('passkeys', () => {
     assert.match(audit(), /"kind":"signin.failed".*passkey alone/);
     await pia.context.close();
   });
+
+  test('enrol with a passkey from the invite; an admin reset clears it and sends a new invite', async () => {
+    const context = await newContext(browser);
+    const { page, cdp, authenticatorId } = await withAuthenticator(context);
+    await page.goto(proxy.addUser('quin', ['dev']));
+    await page.getByTestId('invite-user').waitFor();
+    await page.getByTestId('new-password').fill('a long enough password');
+    await page.getByTestId('confirm-password').fill('a long enough password');
+    await page.getByTestId('choose-passkey').click();
+    await page.getByTestId('invite-passkey-name').fill('desk');
+    await screenshot(page, '32-invite-passkey');
+    await page.getByTestId('finish-invite-passkey').click();
+    await page.getByTestId('invite-done').waitFor({ timeout: 15_000 });
+    assert.match(audit(), /"kind":"invite.accepted","user":"quin".*password and passkey/);
+    assert.match(proxy.cli('users', 'list'), /quin\s+enrolled/);
+    // No authenticator app: the code sign-in is refused; the passkey works, with and without the password.
+    const byCode = await post('/api/v1/session', { username: 'quin', password: 'a long enough password', totp_code: '000000' });
+    assert.equal(byCode.status, 401);
+    await page.goto(`${proxy.url}/signin`);
+    await page.getByTestId('sign-in-passkey').click();
+    await page.waitForURL(`${proxy.url}/`);
+    // The only second factor cannot be removed.
+    await page.goto(`${proxy.url}/account`);
+    assert.equal(await page.getByTestId('remove-passkey').isDisabled(), true);
+    const id = await page.getByTestId('passkey').getAttribute('data-id');
+    const cookie = (await context.cookies()).find((c) => c.name.startsWith('__Host-')); // HttpOnly, read by the test only
+    const me = await proxy.request('GET', '/api/v1/session', { headers: { cookie: `${cookie.name}=${cookie.value}` } });
+    const lastFactor = await proxy.request('DELETE', `/api/v1/account/passkeys/${id}`, {
+      headers: { cookie: `${cookie.name}=${cookie.value}`, 'x-csrf-token': me.json.csrf_token },
+    });
+    assert.equal(lastFactor.status, 409);
+    assert.match(lastFactor.json.message, /only second factor/);
+
+    // The admin resets quin: sessions end, the passkey stops working, a new invite is printed.
+    const out = proxy.cli('users', 'reset', 'quin');
+    assert.match(out, /https:\/\/\S+\/invite#token=/);
+    assert.equal((await proxy.request('GET', '/api/v1/session', { headers: { cookie: `${cookie.name}=${cookie.value}` } })).status, 401);
+    assert.match(proxy.cli('users', 'list'), /quin\s+invited/);
+    await page.goto(`${proxy.url}/signin`);
+    await page.getByTestId('sign-in-passkey').click();
+    await page.getByRole('alert').waitFor();
+    assert.match(await page.getByRole('alert').textContent(), /not registered with Gatehouse/);
+    assert.ok(authenticatorId && cdp);
+    await context.close();
+  });
 });

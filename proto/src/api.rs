@@ -212,3 +212,11 @@ pub struct PasskeyList {
     /// Whether the account also has an authenticator app (TOTP) as a second factor.
     pub has_totp: bool,
 }
+
+/// Finishing an invite with a passkey instead of an authenticator app.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InvitePasskey {
+    pub token: String,
+    pub password: String,
+    pub passkey: NewPasskey,
+}

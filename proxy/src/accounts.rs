@@ -101,6 +101,14 @@ impl Accounts {
         Ok(format!("{}/invite#token={invite}{pin}", self.public_url))
     }
 
+    /// Clears a user's factors (password, TOTP, passkeys) and sessions, and makes a new
+    /// invite link for them to enrol again.
+    pub fn reset_user(&self, name: &str, now: u64) -> Result<String, AuthError> {
+        let user = self.store.user_by_name(name)?.ok_or(AuthError::BadCredentials)?;
+        self.store.reset_user(user.id)?;
+        self.invite(user.id, now)
+    }
+
     /// What the invite page shows. The TOTP secret is made on first view and kept with
     /// the invite, so reloading the page shows the same QR code.
     pub fn inspect_invite(&self, invite_token: &str, now: u64) -> Result<InviteDetails, AuthError> {
@@ -151,6 +159,32 @@ impl Accounts {
         let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
         self.store.clear_failures(&user.name)?;
         Ok(user)
+    }
+
+    /// The user an unused invite is for, with the invite's id, after checking the
+    /// password they chose: the first half of enrolling with a passkey.
+    pub fn invite_for_passkey(&self, invite_token: &str, new_password: &str, now: u64) -> Result<(i64, User), AuthError> {
+        let invite = self.store.invite(&token::token_hash(invite_token), now)?.ok_or(AuthError::InviteInvalid)?;
+        password::check_policy(new_password, self.min_password_length)?;
+        let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
+        Ok((invite.id, user))
+    }
+
+    /// The user of an unused invite (for the passkey's options, before a password).
+    pub fn invited_user(&self, invite_token: &str, now: u64) -> Result<User, AuthError> {
+        let invite = self.store.invite(&token::token_hash(invite_token), now)?.ok_or(AuthError::InviteInvalid)?;
+        self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)
+    }
+
+    /// The second half: the passkey is registered; set the password, spend the invite.
+    pub fn complete_invite_with_passkey(&self, invite: i64, user: &User, new_password: &str) -> Result<(), AuthError> {
+        let phc = password::hash(new_password);
+        if !self.store.consume_invites(invite, user.id)? {
+            return Err(AuthError::InviteInvalid);
+        }
+        self.store.set_password(user.id, &phc)?;
+        self.store.clear_failures(&user.name)?;
+        Ok(())
     }
 
     /// Password + TOTP sign-in. Failures count per user name (known or not, so that

@@ -102,6 +102,9 @@ enum UsersCommand {
     },
     /// List users and whether they have finished enrolment.
     List,
+    /// Clear a user's password, authenticator app and passkeys, end their sessions, and
+    /// print a new invite link (for a lost device or a compromised account).
+    Reset { name: String },
 }
 
 #[derive(Subcommand)]
@@ -241,6 +244,15 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             let link = accounts.add_user(&name, &roles, auth::now())?;
             println!("Added {name} with roles {}.", roles.join(", "));
             println!("Send them this one-time invite link (valid for {}):", humantime::format_duration(config.invite_ttl));
+            println!("  {link}");
+        }
+        UsersCommand::Reset { name } => {
+            let link = accounts.reset_user(&name, auth::now()).map_err(|err| match err {
+                accounts::AuthError::BadCredentials => anyhow::anyhow!("there is no user named {name:?}"),
+                other => other.into(),
+            })?;
+            println!("Reset {name}: password, authenticator app and passkeys cleared, sessions ended.");
+            println!("Send them this one-time invite link to enrol again:");
             println!("  {link}");
         }
         UsersCommand::List => {

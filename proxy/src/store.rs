@@ -36,8 +36,9 @@ pub struct User {
 }
 
 impl User {
+    /// Enrolment sets the password together with a second factor (TOTP or a passkey).
     pub fn is_enrolled(&self) -> bool {
-        self.password_hash.is_some() && self.totp_secret.is_some()
+        self.password_hash.is_some()
     }
 }
 
@@ -122,6 +123,11 @@ pub trait Store: Send + Sync {
     fn set_credentials(&self, user: UserId, password_hash: &str, totp_secret: &[u8], totp_step: u64)
     -> Result<()>;
     fn set_totp_last_step(&self, user: UserId, step: u64) -> Result<()>;
+    /// Forgets the user's password, TOTP and passkeys, and ends their sessions and
+    /// invites: they must enrol again.
+    fn reset_user(&self, user: UserId) -> Result<()>;
+    /// Enrolment with a passkey: the password, and no TOTP.
+    fn set_password(&self, user: UserId, password_hash: &str) -> Result<()>;
 
     fn create_invite(&self, user: UserId, token_hash: &str, expires_at: u64) -> Result<()>;
     /// An unused, unexpired invite.
@@ -368,6 +374,22 @@ impl Store for SqliteStore {
             "UPDATE users SET password_hash = ?2, totp_secret = ?3, totp_last_step = ?4 WHERE id = ?1",
             params![user, password_hash, totp_secret, totp_step as i64],
         )?;
+        Ok(())
+    }
+
+    fn set_password(&self, user: UserId, password_hash: &str) -> Result<()> {
+        self.conn().execute("UPDATE users SET password_hash = ?2 WHERE id = ?1", params![user, password_hash])?;
+        Ok(())
+    }
+
+    fn reset_user(&self, user: UserId) -> Result<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute("UPDATE users SET password_hash = NULL, totp_secret = NULL, totp_last_step = NULL WHERE id = ?1", [user])?;
+        tx.execute("DELETE FROM passkeys WHERE user_id = ?1", [user])?;
+        tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
+        tx.execute("DELETE FROM invites WHERE user_id = ?1", [user])?;
+        tx.commit()?;
         Ok(())
     }
 

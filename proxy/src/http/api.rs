@@ -39,6 +39,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/passkeys/finish", post(super::passkeys::add_finish))
         .route("/account/passkeys/{id}", axum::routing::delete(super::passkeys::remove))
         .route("/invites/inspect", post(inspect_invite))
+        .route("/invites/passkey/start", post(super::passkeys::invite_start))
+        .route("/invites/passkey/finish", post(super::passkeys::invite_finish))
         .route("/invites/accept", post(accept_invite))
         .route("/resources", get(resources))
         .route("/ssh/certificate", post(ssh_certificate))

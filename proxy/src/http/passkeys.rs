@@ -9,7 +9,8 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_proto::api::{
-    AssertionChallenge, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList, PasswordCheck, RegistrationChallenge,
+    AssertionChallenge, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList, PasswordCheck,
+    RegistrationChallenge,
 };
 
 use super::AppState;
@@ -192,4 +193,46 @@ pub async fn remove(
     state.passkeys.remove(&user, id)?;
     state.audit.record("passkey.removed", Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
     list(State(state), signed_in).await
+}
+
+/// `POST /invites/passkey/start`: options to create the invited user's first passkey.
+pub async fn invite_start(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<InviteToken>,
+) -> Result<Json<RegistrationChallenge>, ApiError> {
+    rate_limited(&state, peer, None)?;
+    let now = auth::now();
+    let user = state.accounts.invited_user(&request.token, now)?;
+    let (challenge_id, options) = state.passkeys.start_registration(&user, now)?;
+    Ok(Json(RegistrationChallenge { challenge_id, options }))
+}
+
+/// `POST /invites/passkey/finish`: the password and the new passkey; the invite is spent.
+pub async fn invite_finish(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(request): ApiJson<InvitePasskey>,
+) -> Result<StatusCode, ApiError> {
+    rate_limited(&state, peer, None)?;
+    let worker = state.clone();
+    let result = blocking(move || -> Result<String, ApiError> {
+        let now = auth::now();
+        let (invite, user) = worker.accounts.invite_for_passkey(&request.token, &request.password, now)?;
+        let answer = &request.passkey;
+        worker.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, now)?;
+        worker.accounts.complete_invite_with_passkey(invite, &user, &request.password)?;
+        Ok(user.name)
+    })
+    .await?;
+    match result {
+        Ok(name) => {
+            state.audit.record("invite.accepted", Some(&name), Some(peer.ip()), "password and passkey");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(err) => {
+            state.audit.record("invite.refused", None, Some(peer.ip()), &err.message);
+            Err(err)
+        }
+    }
 }

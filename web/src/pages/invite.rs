@@ -1,4 +1,4 @@
-use gatehouse_proto::api::{AcceptInvite, InviteDetails, InviteToken};
+use gatehouse_proto::api::{AcceptInvite, InviteDetails, InvitePasskey, InviteToken, NewPasskey, RegistrationChallenge};
 use leptos::prelude::*;
 
 use crate::api;
@@ -88,20 +88,57 @@ fn Enrol(details: InviteDetails, token: String, stage: RwSignal<Stage>) -> impl 
         .collect::<Vec<_>>()
         .join(" ");
 
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        if busy.get_untracked() {
-            return;
-        }
+    // The second factor: an authenticator app (TOTP) or a passkey.
+    let use_passkey = RwSignal::new(false);
+    let passkey_name = RwSignal::new(String::new());
+    let checked_password = move || -> Option<String> {
         let (pw, again) = (password.get_untracked(), confirm.get_untracked());
         if pw.chars().count() < min {
             error.set(Some(format!("Choose a password of at least {min} characters.")));
-            return;
+            return None;
         }
         if pw != again {
             error.set(Some("The two passwords differ. Type the same password twice.".into()));
+            return None;
+        }
+        Some(pw)
+    };
+    let passkey_token = token.clone();
+    let passkey_user = username.clone();
+    let with_passkey = move |_| {
+        if busy.get_untracked() {
             return;
         }
+        let Some(pw) = checked_password() else { return };
+        let name = passkey_name.get_untracked().trim().to_string();
+        let name = if name.is_empty() { "First passkey".to_string() } else { name };
+        let (token, username) = (passkey_token.clone(), passkey_user.clone());
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let outcome = async {
+                let request = InviteToken { token: token.clone() };
+                let challenge: RegistrationChallenge =
+                    api::post("/api/v1/invites/passkey/start", &request, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
+                let challenge_id = challenge.challenge_id.clone();
+                let credential = crate::passkey::create(challenge).await?;
+                let finish = InvitePasskey { token, password: pw, passkey: NewPasskey { challenge_id, name, credential } };
+                api::post_empty("/api/v1/invites/passkey/finish", &finish, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)
+            };
+            match outcome.await {
+                Ok(()) => stage.set(Stage::Done(username)),
+                Err(message) => error.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
+
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if busy.get_untracked() || use_passkey.get_untracked() {
+            return;
+        }
+        let Some(pw) = checked_password() else { return };
         let request = AcceptInvite {
             token: token.clone(),
             password: pw,
@@ -139,7 +176,25 @@ fn Enrol(details: InviteDetails, token: String, stage: RwSignal<Stage>) -> impl 
                         data-testid="confirm-password"/>
                 </label>
             </fieldset>
-            <fieldset class="step">
+            <div class="choice" role="group" aria-label="Second factor">
+                <button type="button" class="button button-small" class:button-primary=move || !use_passkey.get()
+                    on:click=move |_| use_passkey.set(false) data-testid="choose-totp">"Authenticator app"</button>
+                <button type="button" class="button button-small" class:button-primary=move || use_passkey.get()
+                    on:click=move |_| use_passkey.set(true) data-testid="choose-passkey">"Passkey"</button>
+            </div>
+            <fieldset class="step" class:hidden=move || !use_passkey.get()>
+                <legend><span class="step-number">"2"</span>"Create a passkey"</legend>
+                <p>"Your device's screen lock (Touch ID, Windows Hello, a phone) or a security key proves it is you. You can add more passkeys later."</p>
+                <label class="field">
+                    <span>"Name for this passkey"</span>
+                    <input type="text" maxlength="64" placeholder="e.g. work laptop" bind:value=passkey_name data-testid="invite-passkey-name"/>
+                </label>
+                <button class="button button-primary button-block" type="button" on:click=with_passkey
+                    disabled=move || busy.get() data-testid="finish-invite-passkey">
+                    {move || if busy.get() { "Waiting for the passkey…" } else { "Create the passkey and finish" }}
+                </button>
+            </fieldset>
+            <fieldset class="step" class:hidden=move || use_passkey.get()>
                 <legend><span class="step-number">"2"</span>"Add Gatehouse to your authenticator app"</legend>
                 <div class="totp-setup">
                     <div class="qr" inner_html=details.qr_svg.clone() aria-label="QR code for your authenticator app"
@@ -157,7 +212,7 @@ fn Enrol(details: InviteDetails, token: String, stage: RwSignal<Stage>) -> impl 
                 </label>
             </fieldset>
             <button class="button button-primary button-block" type="submit" disabled=move || busy.get()
-                data-testid="finish-invite">
+                class:hidden=move || use_passkey.get() data-testid="finish-invite">
                 {move || if busy.get() { "Saving…" } else { "Finish set-up" }}
             </button>
         </form>
