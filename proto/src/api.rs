@@ -220,3 +220,31 @@ pub struct InvitePasskey {
     pub password: String,
     pub passkey: NewPasskey,
 }
+
+/// Asks for a passkey check before an SSH session on a node whose roles require one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionMfaStart {
+    pub node: String,
+    pub login: String,
+}
+
+/// The passkey's answer, and the browser's SSH public key to certify for this session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionMfaFinish {
+    pub challenge_id: String,
+    pub credential: webauthn_rs_proto::PublicKeyCredential,
+    /// OpenSSH form: `ssh-ed25519 AAAA…`.
+    pub public_key: String,
+    pub node: String,
+    pub login: String,
+}
+
+/// What a passed session check gives: a certificate that lasts only for the connection
+/// to start, and a one-time ticket the SSH WebSocket takes (`?mfa=…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionMfaGrant {
+    pub certificate: String,
+    pub ticket: String,
+    /// Unix seconds: the certificate and the ticket end then.
+    pub expires_at: u64,
+}

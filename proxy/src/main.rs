@@ -387,6 +387,7 @@ fn start(config: Config) -> anyhow::Result<()> {
     let state = http::AppState::new(http::Shared {
         accounts,
         passkeys,
+        mfa_tickets: Mutex::new(Default::default()),
         store: store.clone(),
         config_nodes: config.nodes.clone(),
         roles: config.roles.clone(),

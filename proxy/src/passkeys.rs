@@ -163,18 +163,36 @@ impl Passkeys {
 
     /// The second factor after a password: options listing the user's passkeys.
     pub fn start_second_factor(&self, user: &User, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        self.start_assertion(user, "second-factor", now)
+    }
+
+    pub fn finish_second_factor(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+        self.finish_assertion("second-factor", challenge, credential, now)
+    }
+
+    /// A fresh check before an SSH session (`require_session_mfa`); its own kind of
+    /// challenge, so a sign-in's cannot stand in for it.
+    pub fn start_session_check(&self, user: &User, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        self.start_assertion(user, "session-mfa", now)
+    }
+
+    pub fn finish_session_check(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+        self.finish_assertion("session-mfa", challenge, credential, now)
+    }
+
+    fn start_assertion(&self, user: &User, kind: &str, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         let passkeys: Vec<Passkey> = self.stored(user.id)?.into_iter().map(|(_, p)| p).collect();
         if passkeys.is_empty() {
             return Err(PasskeyError::NoPasskeys);
         }
         let (options, state) =
             self.webauthn.start_passkey_authentication(&passkeys).map_err(|err| PasskeyError::Rejected(err.to_string()))?;
-        let id = self.put::<PasskeyAuthentication>("second-factor", Some(user.id), &state, now)?;
+        let id = self.put::<PasskeyAuthentication>(kind, Some(user.id), &state, now)?;
         Ok((id, options))
     }
 
-    pub fn finish_second_factor(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
-        let (user, state): (_, PasskeyAuthentication) = self.take("second-factor", challenge, now)?;
+    fn finish_assertion(&self, kind: &str, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+        let (user, state): (_, PasskeyAuthentication) = self.take(kind, challenge, now)?;
         let user = user.ok_or(PasskeyError::UnknownChallenge)?;
         let result = self
             .webauthn

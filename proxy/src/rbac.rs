@@ -45,6 +45,9 @@ pub struct Role {
     pub ssh_mode: SshMode,
     #[serde(default)]
     pub recordings: RecordingAccess,
+    /// Opening an SSH session on these nodes needs a fresh passkey assertion.
+    #[serde(default)]
+    pub require_session_mfa: bool,
 }
 
 /// The widest recording access any of `user_roles` gives.
@@ -71,6 +74,8 @@ impl Role {
 pub struct NodeAccess {
     pub logins: BTreeSet<String>,
     pub mode: SshMode,
+    /// Any matching role asks for a passkey before each session.
+    pub session_mfa: bool,
 }
 
 pub type Roles = BTreeMap<String, Role>;
@@ -86,7 +91,8 @@ pub fn node_access(roles: &Roles, user_roles: &[String], node: &Node) -> Option<
         return None;
     }
     let mode = matching.iter().map(|role| role.ssh_mode).max().unwrap_or_default();
-    Some(NodeAccess { logins, mode })
+    let session_mfa = matching.iter().any(|role| role.require_session_mfa);
+    Some(NodeAccess { logins, mode, session_mfa })
 }
 
 /// Every login any of `user_roles` grants, on any node: the principals of the user's
@@ -126,6 +132,7 @@ mod tests {
             logins: logins.iter().map(|l| l.to_string()).collect(),
             ssh_mode: mode,
             recordings: RecordingAccess::None,
+            require_session_mfa: false,
         }
     }
 

@@ -44,6 +44,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/invites/accept", post(accept_invite))
         .route("/resources", get(resources))
         .route("/ssh/certificate", post(ssh_certificate))
+        .route("/ssh/mfa/start", post(super::passkeys::session_mfa_start))
+        .route("/ssh/mfa/finish", post(super::passkeys::session_mfa_finish))
         .route("/nodes/{node}/ssh", get(super::ssh::connect))
         .route("/recordings", get(super::recordings::list))
         .route("/recordings/{id}", get(super::recordings::metadata))

@@ -28,9 +28,20 @@ use assets::Assets;
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
+/// A passed passkey check for one SSH session: who, where, as whom, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaTicket {
+    pub user: String,
+    pub node: String,
+    pub login: String,
+    pub expires_at: u64,
+}
+
 pub struct Shared {
     pub accounts: Accounts,
     pub passkeys: crate::passkeys::Passkeys,
+    /// One-time tickets from passed session checks, taken by the SSH WebSocket.
+    pub mfa_tickets: Mutex<std::collections::HashMap<String, MfaTicket>>,
     pub store: Arc<dyn Store>,
     pub config_nodes: Vec<Node>,
     pub roles: Roles,

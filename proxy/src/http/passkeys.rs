@@ -10,7 +10,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_proto::api::{
     AssertionChallenge, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList, PasswordCheck,
-    RegistrationChallenge,
+    RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
 };
 
 use super::AppState;
@@ -235,4 +235,79 @@ pub async fn invite_finish(
             Err(err)
         }
     }
+}
+
+/// How long a session check's certificate and ticket last: enough to connect.
+pub const SESSION_MFA_SECS: u64 = 120;
+
+/// The access `signed_in` has to `node` as `login`, or why not.
+fn access_for(state: &AppState, signed_in: &SignedIn, node: &str, login: &str) -> Result<crate::rbac::NodeAccess, ApiError> {
+    let denied = || ApiError::new(StatusCode::FORBIDDEN, "denied", format!("Your roles do not let you open {node} as {login}."));
+    let name = crate::nodes::NodeName::parse(node).map_err(|_| denied())?;
+    let all = crate::nodes::merge(&state.config_nodes, state.store.list_nodes().unwrap_or_default());
+    let node = all.into_iter().find(|n| n.name == name).ok_or_else(denied)?;
+    let access = crate::rbac::node_access(&state.roles, &signed_in.session.user.roles, &node).ok_or_else(denied)?;
+    if !access.logins.contains(login) {
+        return Err(denied());
+    }
+    Ok(access)
+}
+
+/// `POST /ssh/mfa/start`: a passkey challenge before an SSH session.
+pub async fn session_mfa_start(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<SessionMfaStart>,
+) -> Result<Json<AssertionChallenge>, ApiError> {
+    access_for(&state, &signed_in, &request.node, &request.login)?;
+    let (challenge_id, options) = state.passkeys.start_session_check(&signed_in.session.user, auth::now())?;
+    Ok(Json(AssertionChallenge { challenge_id, options }))
+}
+
+/// `POST /ssh/mfa/finish`: the assertion; a short certificate and a one-time ticket.
+pub async fn session_mfa_finish(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<SessionMfaFinish>,
+) -> Result<Json<SessionMfaGrant>, ApiError> {
+    let user = signed_in.session.user.clone();
+    access_for(&state, &signed_in, &request.node, &request.login)?;
+    let key = russh::keys::ssh_key::PublicKey::from_openssh(request.public_key.trim())
+        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "The public key is not an OpenSSH public key."))?;
+    let now = auth::now();
+    let checked = state.passkeys.finish_session_check(&request.challenge_id, &request.credential, now);
+    let who = match checked {
+        Ok(who) if who == user.id => who,
+        Ok(_) => {
+            state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), "another user's passkey");
+            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "passkey_rejected", "That passkey belongs to another account."));
+        }
+        Err(err) => {
+            state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), &err.to_string());
+            return Err(err.into());
+        }
+    };
+    debug_assert_eq!(who, user.id);
+    let expires_at = now + SESSION_MFA_SECS;
+    let certificate = state
+        .cas
+        .user
+        .sign_user(&key, std::slice::from_ref(&request.login), &format!("gatehouse:{}", user.name), now.saturating_sub(60), expires_at)
+        .and_then(|cert| Ok(cert.to_openssh()?))
+        .map_err(|err| {
+            tracing::error!(%err, "cannot sign a session certificate");
+            ApiError::internal()
+        })?;
+    let ticket = token::random_token();
+    {
+        let mut tickets = state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner());
+        tickets.retain(|_, t| t.expires_at >= now);
+        tickets.insert(
+            ticket.clone(),
+            super::MfaTicket { user: user.name.clone(), node: request.node.clone(), login: request.login.clone(), expires_at },
+        );
+    }
+    state.audit.record("ssh.mfa_ok", Some(&user.name), Some(peer.ip()), &format!("node {} as {}", request.node, request.login));
+    Ok(Json(SessionMfaGrant { certificate, ticket, expires_at }))
 }

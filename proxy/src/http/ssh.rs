@@ -39,11 +39,15 @@ pub mod close {
     /// The proxy cannot record a session that must be recorded.
     pub const NOT_AVAILABLE: u16 = 4501;
     pub const NODE_UNREACHABLE: u16 = 4502;
+    /// The roles ask for a passkey check before this session: do it, then reconnect.
+    pub const MFA_REQUIRED: u16 = 4428;
 }
 
 #[derive(Deserialize)]
 pub struct SshQuery {
     login: Option<String>,
+    /// The ticket from a passed session check, where the roles require one.
+    mfa: Option<String>,
 }
 
 /// Why a connection is refused: the close code and the sentence for the tab.
@@ -75,7 +79,7 @@ pub async fn connect(
             .into_response();
     }
     let upgrade = upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME);
-    let decision = decide(&state, peer, &node, query.login.as_deref(), signed_in);
+    let decision = decide(&state, peer, &node, query.login.as_deref(), query.mfa.as_deref(), signed_in);
     upgrade.on_upgrade(move |socket| async move {
         match decision {
             Err(Refusal(code, reason)) => refuse(socket, code, reason).await,
@@ -97,6 +101,7 @@ fn decide(
     peer: SocketAddr,
     node: &str,
     login: Option<&str>,
+    mfa: Option<&str>,
     signed_in: Result<SignedIn, ApiError>,
 ) -> Result<Target, Refusal> {
     let signed_in = signed_in.map_err(|_| {
@@ -121,6 +126,18 @@ fn decide(
     if !access.logins.contains(login) {
         let allowed = access.logins.iter().cloned().collect::<Vec<_>>().join(", ");
         return Err(deny(format!("You may not log in to {name} as {login}; your roles allow: {allowed}.")));
+    }
+    if access.session_mfa {
+        // One use: the ticket leaves the table whatever it says.
+        let ticket = mfa.and_then(|t| state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner()).remove(t));
+        let valid = ticket.is_some_and(|t| {
+            t.user == user.name && t.node == name.as_str() && t.login == login && t.expires_at >= crate::auth::now()
+        });
+        if !valid {
+            let why = if mfa.is_some() { "an invalid or used passkey ticket" } else { "no passkey check" };
+            state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &format!("node {name} as {login}: {why}"));
+            return Err(Refusal(close::MFA_REQUIRED, format!("{name} asks for your passkey before each session.")));
+        }
     }
     Ok(Target { user: user.name, node, login: login.to_string(), mode: access.mode })
 }

@@ -24,6 +24,8 @@ const SCROLLBACK: usize = 10_000;
 enum Status {
     Preparing,
     Connecting,
+    /// Waiting for the passkey check the roles ask for before this session.
+    Confirming,
     Connected { recorded: bool },
     Ended(String),
     PinMismatch(String),
@@ -161,22 +163,45 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                     pin::remember(&identity.info.host_ca_fingerprint);
                     identity.info.host_ca_fingerprint.clone()
                 });
-                let (tx, rx) = mpsc::unbounded_channel();
-                commands.set_value(Some(tx));
-                status.set(Status::Connecting);
-                let (rows, cols) = terminal.borrow().size();
-                let target = Target { node, login, cols, rows };
-                let sink = terminal.clone();
-                session::run(identity, pinned, target, rx, move |event| match event {
-                    Event::Connected { recorded } => status.set(Status::Connected { recorded }),
-                    Event::Output(bytes) => {
-                        sink.borrow_mut().feed(&bytes);
-                        set_output.update(|n| *n += 1);
+                let mut identity = identity;
+                let mut mfa = None;
+                loop {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    commands.set_value(Some(tx));
+                    status.set(Status::Connecting);
+                    let (rows, cols) = terminal.borrow().size();
+                    let target = Target { node: node.clone(), login: login.clone(), cols, rows, mfa: mfa.take() };
+                    let sink = terminal.clone();
+                    let needs_mfa = std::rc::Rc::new(std::cell::Cell::new(false));
+                    let asked = needs_mfa.clone();
+                    session::run(identity.clone(), pinned.clone(), target, rx, move |event| match event {
+                        Event::Connected { recorded } => status.set(Status::Connected { recorded }),
+                        Event::Output(bytes) => {
+                            sink.borrow_mut().feed(&bytes);
+                            set_output.update(|n| *n += 1);
+                        }
+                        Event::Ended(reason) => status.set(Status::Ended(reason)),
+                        Event::PinMismatch(reason) => status.set(Status::PinMismatch(reason)),
+                        Event::MfaRequired => asked.set(true),
+                    })
+                    .await;
+                    if !needs_mfa.get() {
+                        break;
                     }
-                    Event::Ended(reason) => status.set(Status::Ended(reason)),
-                    Event::PinMismatch(reason) => status.set(Status::PinMismatch(reason)),
-                })
-                .await;
+                    // The roles ask for a passkey before this session: check it, then
+                    // connect again with the one-time ticket and its short certificate.
+                    status.set(Status::Confirming);
+                    match crate::ssh::mfa::confirm(&auth.csrf(), &identity, &node, &login).await {
+                        Ok((certified, ticket)) => {
+                            identity = certified;
+                            mfa = Some(ticket);
+                        }
+                        Err(message) => {
+                            status.set(Status::Ended(message));
+                            break;
+                        }
+                    }
+                }
                 commands.set_value(None);
             });
         }
@@ -207,6 +232,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 <span class="ssh-title" data-testid="ssh-title">{title}</span>
                 <span class="ssh-status" data-testid="ssh-status" data-state=move || match status.get() {
                     Status::Preparing | Status::Connecting => "connecting",
+                    Status::Confirming => "confirming",
                     Status::Connected { .. } => "connected",
                     Status::Ended(_) => "ended",
                     Status::PinMismatch(_) => "pin-mismatch",
@@ -214,6 +240,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                     {move || match status.get() {
                         Status::Preparing => "Getting a certificate…".to_string(),
                         Status::Connecting => "Connecting…".to_string(),
+                        Status::Confirming => "Confirm with your passkey…".to_string(),
                         Status::Connected { .. } => "Connected".to_string(),
                         Status::Ended(_) => "Disconnected".to_string(),
                         Status::PinMismatch(_) => "Stopped".to_string(),
@@ -241,6 +268,9 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 {move || match status.get() {
                     Status::Preparing | Status::Connecting => Some(view! {
                         <div class="ssh-overlay"><Loading label="Opening the session…"/></div>
+                    }.into_any()),
+                    Status::Confirming => Some(view! {
+                        <div class="ssh-overlay" data-testid="ssh-confirming"><Loading label="This node asks for your passkey before each session…"/></div>
                     }.into_any()),
                     Status::Ended(reason) => Some(view! {
                         <div class="ssh-overlay" role="alert">

@@ -3,6 +3,7 @@
 //! be signed by the pinned host CA.
 
 pub mod identity;
+pub mod mfa;
 pub mod pin;
 pub mod session;
 pub mod socket;

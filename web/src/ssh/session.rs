@@ -14,6 +14,9 @@ use super::identity::Identity;
 use super::pin::{self, PinError};
 use super::socket;
 
+/// The proxy's close code for "check a passkey first" (see the proxy's `http/ssh.rs`).
+const MFA_REQUIRED: u16 = 4428;
+
 /// What the tab is told.
 #[derive(Debug, Clone)]
 pub enum Event {
@@ -24,6 +27,8 @@ pub enum Event {
     Ended(String),
     /// The node could not prove it is who the pinned CA says: possible interception.
     PinMismatch(String),
+    /// The roles ask for a passkey check before this session.
+    MfaRequired,
 }
 
 /// What the tab asks for.
@@ -68,6 +73,8 @@ pub struct Target {
     pub login: String,
     pub cols: u16,
     pub rows: u16,
+    /// The one-time ticket of a passed session check, if the roles ask for one.
+    pub mfa: Option<String>,
 }
 
 fn config() -> client::Config {
@@ -84,13 +91,17 @@ fn config() -> client::Config {
 pub async fn run(identity: Identity, pin: String, target: Target, mut commands: mpsc::UnboundedReceiver<Command>, events: impl Fn(Event)) {
     let location = web_sys::window().map(|w| w.location());
     let host = location.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
-    let url = format!(
+    let mut url = format!(
         "wss://{host}/api/v1/nodes/{}/ssh?login={}",
         js_sys::encode_uri_component(&target.node),
         js_sys::encode_uri_component(&target.login)
     );
+    if let Some(ticket) = &target.mfa {
+        url.push_str(&format!("&mfa={}", js_sys::encode_uri_component(ticket)));
+    }
     let socket = match socket::open(&url).await {
         Ok(socket) => socket,
+        Err(closed) if closed.code == MFA_REQUIRED && target.mfa.is_none() => return events(Event::MfaRequired),
         Err(closed) => return events(Event::Ended(closed.reason)),
     };
     let closed = socket.closed.clone();
@@ -100,11 +111,18 @@ pub async fn run(identity: Identity, pin: String, target: Target, mut commands: 
     let verdict = Arc::new(Mutex::new(None));
     let host_key_id = Arc::new(Mutex::new(None));
     let handler = Client { pin, node: target.node.clone(), verdict: verdict.clone(), host_key_id: host_key_id.clone() };
+    let mfa_refusal = {
+        let closed = socket.closed.clone();
+        move || closed.borrow().as_ref().is_some_and(|c| c.code == MFA_REQUIRED)
+    };
     let mut handle = match client::connect_stream(Arc::new(config()), socket.stream, handler).await {
         Ok(handle) => handle,
         Err(err) => {
             if let Some(pin_error) = verdict.lock().ok().and_then(|mut v| v.take()) {
                 return events(Event::PinMismatch(pin_error.to_string()));
+            }
+            if mfa_refusal() && target.mfa.is_none() {
+                return events(Event::MfaRequired);
             }
             return events(Event::Ended(ended_by_proxy(format!("The SSH connection failed: {err}."))));
         }
