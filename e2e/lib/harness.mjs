@@ -287,3 +287,51 @@ export class Authenticator {
     }
   }
 }
+
+/**
+ * A real RDP server for tests: FreeRDP's shadow server (NLA, a SAM file with one
+ * account) sharing an Xvfb display on which an xterm shows `text`.
+ */
+export async function startShadowDesktop({ user, password, text = 'gatehouse desktop' }) {
+  const port = await freePort();
+  let display = 40 + Math.floor(Math.random() * 200);
+  while (fs.existsSync(`/tmp/.X11-unix/X${display}`)) display += 1;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-rdp-'));
+  const sam = execFileSync('winpr-hash', ['-u', user, '-p', password, '-f', 'sam'], { encoding: 'utf8' });
+  fs.writeFileSync(path.join(dir, 'SAM'), sam);
+  const log = fs.openSync(path.join(dir, 'desktop.log'), 'a');
+  const env = { ...process.env, DISPLAY: `:${display}` };
+  const children = [];
+  const run = (cmd, args) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', log, log], env });
+    children.push(child);
+    return child;
+  };
+  run('Xvfb', [`:${display}`, '-screen', '0', '1024x768x24', '-nolisten', 'tcp']);
+  const until = async (check, what) => {
+    const deadline = Date.now() + 15_000;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`${what}:\n${fs.readFileSync(path.join(dir, 'desktop.log'), 'utf8')}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await until(() => fs.existsSync(`/tmp/.X11-unix/X${display}`), 'Xvfb did not start');
+  run('xterm', ['-geometry', '80x24+20+20', '-e', `echo '${text}'; sleep 100000`]);
+  run('freerdp-shadow-cli', ['/bind-address:127.0.0.1', `/port:${port}`, `/sam-file:${path.join(dir, 'SAM')}`, '+auth', '/sec:nla']);
+  const listening = () => new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+    socket.on('error', () => resolve(false));
+  });
+  await until(listening, 'the RDP server did not start');
+  return {
+    port, display, dir,
+    async stop() {
+      for (const child of children.reverse()) {
+        if (child.exitCode === null) {
+          child.kill('SIGTERM');
+          await new Promise((r) => child.once('exit', r));
+        }
+      }
+    },
+  };
+}

@@ -39,6 +39,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Nodes listed here, beside those added with `gatehouse nodes add`.
     pub nodes: Vec<Node>,
+    /// Desktops listed here (passwords from files), beside those added with
+    /// `gatehouse desktops add`.
+    pub desktops: Vec<crate::desktops::ConfigDesktop>,
     /// Role name → what it grants. Without a `[roles]` table: `admin` reaches every
     /// node as root.
     pub roles: Roles,
@@ -86,6 +89,7 @@ impl Default for Config {
             signin: SignInPolicy::default(),
             log_format: LogFormat::Text,
             nodes: Vec::new(),
+            desktops: Vec::new(),
             roles: crate::rbac::default_roles(),
         }
     }

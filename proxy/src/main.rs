@@ -6,10 +6,12 @@ mod auth;
 mod bridge;
 mod ca;
 mod config;
+mod desktops;
 mod http;
 mod nodes;
 mod passkeys;
 mod rbac;
+mod rdp;
 mod recording;
 mod replay;
 mod store;
@@ -46,6 +48,9 @@ enum Command {
     /// Manage SSH nodes.
     #[command(subcommand)]
     Nodes(NodesCommand),
+    /// Manage remote desktops (RDP).
+    #[command(subcommand)]
+    Desktops(DesktopsCommand),
     /// Print a certificate authority's public key (`user` or `host`), as sshd_config's
     /// TrustedUserCAKeys and known_hosts' @cert-authority lines take it.
     Ca {
@@ -132,6 +137,36 @@ enum NodesCommand {
     List,
 }
 
+#[derive(Subcommand)]
+enum DesktopsCommand {
+    /// Register an RDP desktop and the account the proxy signs in with. The password is
+    /// read from --password-file, or else from the first line of standard input; it is
+    /// sealed with the proxy's key and never shown again.
+    Add {
+        name: String,
+        /// The RDP server, HOST:PORT.
+        #[arg(long)]
+        addr: String,
+        /// key=value,key=value
+        #[arg(long, default_value = "")]
+        labels: String,
+        /// The RDP account.
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        domain: Option<String>,
+        /// nla (CredSSP, the default) or tls.
+        #[arg(long, default_value = "nla")]
+        security: String,
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+    /// List the desktops (never their passwords).
+    List,
+    /// Connect to a desktop as the proxy would, and report what the server answered.
+    Check { name: String },
+}
+
 #[derive(clap::Args)]
 struct HostCertArgs {
     /// The node's host public key (e.g. a copy of /etc/ssh/ssh_host_ed25519_key.pub).
@@ -153,6 +188,7 @@ fn main() -> anyhow::Result<()> {
         Command::Start => start(config),
         Command::Users(command) => users(config, command),
         Command::Nodes(command) => nodes_command(config, command),
+        Command::Desktops(command) => desktops_command(config, command),
         Command::Ca { which } => {
             let cas = authorities(&config)?;
             let ca = if which == "user" { &cas.user } else { &cas.host };
@@ -259,6 +295,96 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
             for user in store.list_users()? {
                 let state = if user.is_enrolled() { "enrolled" } else { "invited" };
                 println!("{:<24} {:<10} {}", user.name, state, user.roles.join(","));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn vault(config: &Config) -> anyhow::Result<desktops::Vault> {
+    let dir = config.data_dir.join("ca");
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    Ok(desktops::Vault::load_or_create(&dir.join("desktop_key"))?)
+}
+
+/// Every desktop, from the config file and the database, with its password opened.
+fn all_desktops(config: &Config, store: &dyn Store, vault: &desktops::Vault) -> anyhow::Result<Vec<(desktops::Desktop, String)>> {
+    let mut all = Vec::new();
+    for d in &config.desktops {
+        let password = std::fs::read_to_string(&d.password_file)
+            .with_context(|| format!("cannot read the password file of desktop {}", d.name))?
+            .trim_end_matches(['\r', '\n'])
+            .to_string();
+        all.push((d.desktop()?, password));
+    }
+    for (desktop, sealed) in store.list_desktops()? {
+        if all.iter().any(|(d, _)| d.name == desktop.name) {
+            continue;
+        }
+        let password = vault.open(desktop.name.as_str(), &sealed)?;
+        all.push((desktop, password));
+    }
+    all.sort_by(|a, b| a.0.name.as_str().cmp(b.0.name.as_str()));
+    Ok(all)
+}
+
+fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<()> {
+    let store = open_store(&config)?;
+    let vault = vault(&config)?;
+    match command {
+        DesktopsCommand::Add { name, addr, labels, user, domain, security, password_file } => {
+            let desktop = desktops::Desktop {
+                name: nodes::NodeName::parse(&name)?,
+                addr,
+                labels: nodes::parse_labels(&labels)?,
+                username: user,
+                domain,
+                security: desktops::Security::parse(&security)?,
+            };
+            nodes::check_addr(&desktop.addr)?;
+            if desktop.username.is_empty() {
+                return Err(desktops::DesktopError::NoUser.into());
+            }
+            let password = match password_file {
+                Some(path) => std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line
+                }
+            };
+            let password = password.trim_end_matches(['\r', '\n']).to_string();
+            if password.is_empty() {
+                return Err(desktops::DesktopError::NoPassword.into());
+            }
+            store.put_desktop(&desktop, &vault.seal(desktop.name.as_str(), &password))?;
+            println!("Added desktop {} at {} as {} ({}).", desktop.name, desktop.addr, desktop.username, desktop.security.as_str());
+            println!("Check it with: gatehouse desktops check {}", desktop.name);
+        }
+        DesktopsCommand::List => {
+            for (desktop, _) in all_desktops(&config, store.as_ref(), &vault)? {
+                println!(
+                    "{:<20} {:<22} {:<12} {:<4} {}",
+                    desktop.name,
+                    desktop.addr,
+                    desktop.username,
+                    desktop.security.as_str(),
+                    nodes::format_labels(&desktop.labels)
+                );
+            }
+        }
+        DesktopsCommand::Check { name } => {
+            let (desktop, password) = all_desktops(&config, store.as_ref(), &vault)?
+                .into_iter()
+                .find(|(d, _)| d.name.as_str() == name)
+                .with_context(|| format!("there is no desktop named {name:?}"))?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            match runtime.block_on(rdp::check(&desktop, password, Duration::from_secs(3))) {
+                Ok(report) => println!(
+                    "Connected to {} ({}) as {}: desktop {}x{}; {} graphics updates ({} bytes) in the first 3 s.",
+                    desktop.name, desktop.addr, desktop.username, report.width, report.height, report.fast_path_pdus, report.bytes
+                ),
+                Err(err) => anyhow::bail!("{}: {}", desktop.name, err.explain()),
             }
         }
     }
@@ -390,6 +516,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         mfa_tickets: Mutex::new(Default::default()),
         store: store.clone(),
         config_nodes: config.nodes.clone(),
+        config_desktops: config.desktops.iter().map(|d| d.desktop()).collect::<Result<_, _>>()?,
         roles: config.roles.clone(),
         cas,
         data_dir: config.data_dir.clone(),

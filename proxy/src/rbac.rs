@@ -48,6 +48,33 @@ pub struct Role {
     /// Opening an SSH session on these nodes needs a fresh passkey assertion.
     #[serde(default)]
     pub require_session_mfa: bool,
+    /// Desktops whose labels match every entry (as `node_labels`).
+    #[serde(default)]
+    pub desktop_labels: Labels,
+    /// The RDP accounts (each desktop's configured user) this role may use; `"*"`: any.
+    #[serde(default)]
+    pub desktop_users: Vec<String>,
+}
+
+/// Whether `user_roles` let someone open `desktop`: a role whose desktop labels match
+/// it and whose desktop users include its account.
+pub fn desktop_allowed(roles: &Roles, user_roles: &[String], desktop: &crate::desktops::Desktop) -> bool {
+    user_roles.iter().filter_map(|name| roles.get(name)).any(|role| {
+        labels_match(&role.desktop_labels, &desktop.labels)
+            && role.desktop_users.iter().any(|u| u == "*" || *u == desktop.username)
+    })
+}
+
+/// A label selector against labels: every entry matches (`"*"` as a value matches any
+/// value; `"*" = "*"` matches everything); an empty selector matches nothing.
+fn labels_match(selector: &Labels, labels: &Labels) -> bool {
+    !selector.is_empty()
+        && selector.iter().all(|(key, wanted)| {
+            if key == "*" {
+                return wanted == "*";
+            }
+            labels.get(key).is_some_and(|value| wanted == "*" || value == wanted)
+        })
 }
 
 /// The widest recording access any of `user_roles` gives.
@@ -57,15 +84,7 @@ pub fn recording_access(roles: &Roles, user_roles: &[String]) -> RecordingAccess
 
 impl Role {
     pub fn matches(&self, node: &Node) -> bool {
-        if self.node_labels.is_empty() {
-            return false;
-        }
-        self.node_labels.iter().all(|(key, wanted)| {
-            if key == "*" {
-                return wanted == "*";
-            }
-            node.labels.get(key).is_some_and(|value| wanted == "*" || value == wanted)
-        })
+        labels_match(&self.node_labels, &node.labels)
     }
 }
 
@@ -106,6 +125,8 @@ pub fn all_logins(roles: &Roles, user_roles: &[String]) -> BTreeSet<String> {
 pub fn default_roles() -> Roles {
     let mut admin = Role::default();
     admin.recordings = RecordingAccess::All;
+    admin.desktop_labels.insert("*".into(), "*".into());
+    admin.desktop_users.push("*".into());
     admin.node_labels.insert("*".into(), "*".into());
     admin.logins.push("root".into());
     Roles::from([("admin".to_string(), admin)])
@@ -133,6 +154,8 @@ mod tests {
             ssh_mode: mode,
             recordings: RecordingAccess::None,
             require_session_mfa: false,
+            desktop_labels: Labels::default(),
+            desktop_users: Vec::new(),
         }
     }
 

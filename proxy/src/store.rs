@@ -156,6 +156,11 @@ pub trait Store: Send + Sync {
     fn append_audit(&self, record: &AuditRecord) -> Result<()>;
     fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
 
+    /// Adds a desktop, or replaces the one of the same name; the password comes sealed.
+    fn put_desktop(&self, desktop: &crate::desktops::Desktop, sealed_password: &[u8]) -> Result<()>;
+    /// Every desktop with its sealed password.
+    fn list_desktops(&self) -> Result<Vec<(crate::desktops::Desktop, Vec<u8>)>>;
+
     fn add_passkey(&self, user: UserId, name: &str, credential_id: &str, passkey_json: &str, now: u64) -> Result<i64>;
     fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>>;
     fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<StoredPasskey>>;
@@ -226,6 +231,15 @@ CREATE TABLE IF NOT EXISTS audit (
     user TEXT,
     ip TEXT,
     detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS desktops (
+    name TEXT PRIMARY KEY,
+    addr TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    username TEXT NOT NULL,
+    domain TEXT,
+    security TEXT NOT NULL,
+    password_sealed BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS passkeys (
     id INTEGER PRIMARY KEY,
@@ -589,6 +603,50 @@ impl Store for SqliteStore {
             })?
             .collect::<rusqlite::Result<_>>()?;
         Ok(records)
+    }
+
+    fn put_desktop(&self, d: &crate::desktops::Desktop, sealed_password: &[u8]) -> Result<()> {
+        self.conn().execute(
+            "INSERT INTO desktops (name, addr, labels, username, domain, security, password_sealed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT(name) DO UPDATE SET addr = excluded.addr, labels = excluded.labels, username = excluded.username,
+                domain = excluded.domain, security = excluded.security, password_sealed = excluded.password_sealed",
+            params![d.name.as_str(), d.addr, format_labels(&d.labels), d.username, d.domain, d.security.as_str(), sealed_password],
+        )?;
+        Ok(())
+    }
+
+    fn list_desktops(&self) -> Result<Vec<(crate::desktops::Desktop, Vec<u8>)>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare("SELECT name, addr, labels, username, domain, security, password_sealed FROM desktops ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, Vec<u8>>(6)?,
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(name, addr, labels, username, domain, security, sealed)| {
+                let corrupt = |e: String| StoreError::Corrupt(format!("desktop {name:?}: {e}"));
+                let desktop = crate::desktops::Desktop {
+                    name: NodeName::parse(&name).map_err(|e| corrupt(e.to_string()))?,
+                    addr,
+                    labels: parse_labels(&labels).map_err(|e| corrupt(e.to_string()))?,
+                    username,
+                    domain,
+                    security: crate::desktops::Security::parse(&security).map_err(|e| corrupt(e.to_string()))?,
+                };
+                Ok((desktop, sealed))
+            })
+            .collect()
     }
 
     fn add_passkey(&self, user: UserId, name: &str, credential_id: &str, passkey_json: &str, now: u64) -> Result<i64> {

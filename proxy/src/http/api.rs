@@ -281,7 +281,16 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
             })
         })
         .collect();
-    Ok(Json(Resources { nodes, desktops: Vec::new() }))
+    let added = state.store.list_desktops().map_err(|err| {
+        tracing::error!(%err, "cannot list desktops");
+        ApiError::internal()
+    })?;
+    let desktops = crate::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect())
+        .into_iter()
+        .filter(|desktop| rbac::desktop_allowed(&state.roles, user_roles, desktop))
+        .map(|desktop| api::Desktop { name: desktop.name.to_string(), labels: desktop.labels.into_iter().collect() })
+        .collect();
+    Ok(Json(Resources { nodes, desktops }))
 }
 
 /// Certifies the browser's SSH key for the logins the user's roles allow, until the web

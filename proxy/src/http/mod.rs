@@ -44,6 +44,7 @@ pub struct Shared {
     pub mfa_tickets: Mutex<std::collections::HashMap<String, MfaTicket>>,
     pub store: Arc<dyn Store>,
     pub config_nodes: Vec<Node>,
+    pub config_desktops: Vec<crate::desktops::Desktop>,
     pub roles: Roles,
     pub cas: crate::ca::Authorities,
     /// Where recordings (and the rest of the state) live.

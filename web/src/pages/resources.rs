@@ -119,6 +119,8 @@ fn ResourceList() -> impl IntoView {
             }.into_any(),
             Load::Ready(resources) => {
                 let needle = filter.get().to_lowercase();
+                let has_nodes = !resources.nodes.is_empty();
+                let has_desktops = !resources.desktops.is_empty();
                 let rows = resources.nodes.into_iter()
                     .filter(|n| needle.is_empty() || n.name.to_lowercase().contains(&needle)
                         || n.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle)))
@@ -147,9 +149,29 @@ fn ResourceList() -> impl IntoView {
                         }
                     })
                     .collect_view();
+                let desktops = resources.desktops.into_iter()
+                    .filter(|d| needle.is_empty() || d.name.to_lowercase().contains(&needle)
+                        || d.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle)))
+                    .map(|desktop| view! {
+                        <li class="resource" data-testid="desktop" data-desktop=desktop.name.clone()>
+                            <span class="resource-icon" aria-hidden="true">
+                                <svg viewBox="0 0 24 24"><rect x="2" y="3" width="20" height="14" rx="2"/><path d="M8 21h8M12 17v4"/></svg>
+                            </span>
+                            <div class="resource-main">
+                                <span class="resource-name">{desktop.name.clone()}</span>
+                            </div>
+                            <span class="labels">
+                                {desktop.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
+                            </span>
+                            <span class="resource-logins" title="Desktops in the browser are being built">"Opening in the browser: not yet"</span>
+                        </li>
+                    })
+                    .collect_view();
                 view! {
-                    <h2 class="section-title">"Nodes"</h2>
+                    {has_nodes.then(|| view! { <h2 class="section-title">"Nodes"</h2> })}
                     <ul class="resource-list" data-testid="nodes">{rows}</ul>
+                    {has_desktops.then(|| view! { <h2 class="section-title">"Desktops"</h2> })}
+                    <ul class="resource-list" data-testid="desktops">{desktops}</ul>
                 }.into_any()
             }
         }}

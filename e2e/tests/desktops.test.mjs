@@ -1,0 +1,97 @@
+// Desktops, the first part: registering an RDP desktop (its password sealed at rest),
+// the proxy's own RDP client (IronRDP) connecting to a real FreeRDP shadow server with
+// NLA and receiving its graphics, clear errors for a wrong password and a dead server,
+// and the resources page listing desktops by role. Opening one in the browser is not
+// built yet.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { freePort, launchBrowser, newContext, screenshot, startProxy, startShadowDesktop } from '../lib/harness.mjs';
+
+const PASSWORD = 'a desktop password 7';
+let proxy;
+let desktop;
+
+before(async () => {
+  proxy = await startProxy(`
+[roles.lab]
+desktop_labels = { env = "lab" }
+desktop_users = ["alice"]
+
+[roles.other]
+desktop_labels = { env = "prod" }
+desktop_users = ["*"]
+`);
+  desktop = await startShadowDesktop({ user: 'alice', password: PASSWORD });
+});
+
+after(async () => {
+  await desktop?.stop();
+  await proxy?.stop();
+});
+
+/** Runs the CLI with `input` on stdin; returns status and output. */
+function cli(args, input = '') {
+  const result = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
+    input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
+  });
+  return { status: result.status, out: result.stdout, err: result.stderr };
+}
+
+describe('desktops', () => {
+  test('a desktop is registered, its password sealed, and the proxy connects to it over NLA', async () => {
+    const added = cli(['desktops', 'add', 'lab-1', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`);
+    assert.equal(added.status, 0, added.err);
+    const db = fs.readFileSync(path.join(proxy.dir, 'data', 'gatehouse.db'));
+    assert.ok(!db.includes(Buffer.from(PASSWORD)), 'the password is not stored in the clear');
+    const key = path.join(proxy.dir, 'data', 'ca', 'desktop_key');
+    assert.equal(fs.statSync(key).mode & 0o777, 0o600);
+    const listed = cli(['desktops', 'list']);
+    assert.match(listed.out, /lab-1\s+127\.0\.0\.1:\d+\s+alice\s+nla\s+env=lab/);
+    assert.ok(!listed.out.includes(PASSWORD));
+
+    const check = cli(['desktops', 'check', 'lab-1']);
+    assert.equal(check.status, 0, check.err);
+    const [, width, height, updates, bytes] = check.out.match(/desktop (\d+)x(\d+); (\d+) graphics updates \((\d+) bytes\)/);
+    assert.deepEqual([Number(width), Number(height)], [1024, 768], 'the size of the Xvfb screen');
+    assert.ok(Number(updates) >= 1 && Number(bytes) > 10_000, `graphics arrived: ${check.out}`);
+  });
+
+  test('a wrong password and a dead desktop are clear errors', async () => {
+    assert.equal(cli(['desktops', 'add', 'lab-wrong', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], 'not it\n').status, 0);
+    const wrong = cli(['desktops', 'check', 'lab-wrong']);
+    assert.notEqual(wrong.status, 0);
+    assert.match(wrong.err, /ended the connection while checking the account.*user name or password is probably wrong/);
+    const port = await freePort();
+    assert.equal(cli(['desktops', 'add', 'gone', '--addr', `127.0.0.1:${port}`, '--user', 'alice'], 'x\n').status, 0);
+    const dead = cli(['desktops', 'check', 'gone']);
+    assert.match(dead.err, /cannot reach 127\.0\.0\.1:\d+: Connection refused.*may be down/);
+    assert.match(cli(['desktops', 'add', 'x', '--addr', 'nowhere', '--user', 'a'], 'p\n').err, /HOST:PORT|port/i);
+    assert.match(cli(['desktops', 'add', 'y', '--addr', '127.0.0.1:1', '--user', 'a', '--security', 'rdp'], 'p\n').err, /nla.*tls/);
+    assert.match(cli(['desktops', 'add', 'z', '--addr', '127.0.0.1:1', '--user', 'a'], '\n').err, /needs a password/);
+  });
+
+  test('the resources page lists the desktops a role allows', async () => {
+    const lab = await proxy.enrolAndSignIn('lena', ['lab']);
+    const other = await proxy.enrolAndSignIn('otto', ['other']);
+    const names = async (who) => (await proxy.request('GET', '/api/v1/resources', { headers: { cookie: who.cookie } })).json.desktops.map((d) => d.name);
+    assert.deepEqual(await names(lab), ['lab-1', 'lab-wrong'], 'env=lab desktops whose account is alice');
+    assert.deepEqual(await names(other), [], 'no prod desktops');
+    const browser = await launchBrowser();
+    try {
+      const context = await newContext(browser);
+      const [name, value] = lab.cookie.split('=');
+      await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+      const page = await context.newPage();
+      await page.goto(`${proxy.url}/`);
+      await page.locator('[data-testid="desktop"][data-desktop="lab-1"]').waitFor();
+      assert.match(await page.locator('[data-desktop="lab-1"]').textContent(), /env=lab/);
+      await screenshot(page, '40-resources-desktops');
+    } finally {
+      await browser.close();
+    }
+  });
+});

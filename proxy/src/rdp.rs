@@ -1,0 +1,185 @@
+//! The proxy's RDP client (IronRDP): TCP, the X.224 negotiation, TLS, CredSSP (NLA) or
+//! TLS only, then the connection sequence up to the active stage. The desktop's
+//! credentials come from the proxy's vault and never reach a browser.
+//!
+//! Today this backs `gatehouse desktops check`, which proves a desktop's configuration
+//! against the real server; the browser session builds on it.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use ironrdp_connector::{BitmapConfig, ClientConnector, ConnectionResult, Credentials, DesktopSize, ServerName};
+use ironrdp_pdu::gcc::KeyboardType;
+use ironrdp_pdu::rdp::capability_sets::{BitmapCodecs, MajorPlatformType};
+use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
+use tokio::net::TcpStream;
+
+use crate::desktops::{Desktop, Security};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RdpError {
+    #[error("cannot reach {addr}: {source}")]
+    Unreachable { addr: String, source: std::io::Error },
+    #[error("{addr} did not answer within 10 s")]
+    Timeout { addr: String },
+    #[error("the TLS handshake with {addr} failed: {source}")]
+    Tls { addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Connector(String),
+    #[error("the desktop ended the connection while checking the account ({detail}): the user name or password is probably wrong")]
+    SignInRefused { detail: String },
+}
+
+impl RdpError {
+    /// A sentence for a person: what happened and what to do.
+    pub fn explain(&self) -> String {
+        match self {
+            RdpError::SignInRefused { .. } => {
+                format!("{self}. An admin can set the account again with `gatehouse desktops add`.")
+            }
+            RdpError::Unreachable { .. } | RdpError::Timeout { .. } => format!("{self}. The desktop may be down; try again later."),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Our defaults for IronRDP's connector configuration (it has no `Default`).
+pub fn connector_config(desktop: &Desktop, password: String, size: DesktopSize) -> ironrdp_connector::Config {
+    ironrdp_connector::Config {
+        desktop_size: size,
+        monitor_layout: None,
+        desktop_scale_factor: 0,
+        desktop_physical_size: None,
+        desktop_orientation: None,
+        device_scale_factor: None,
+        monitor_extended_layout: None,
+        relative_mouse_input: false,
+        enable_tls: true,
+        enable_credssp: desktop.security == Security::Nla,
+        enable_standard_rdp_security: false,
+        credentials: Credentials::UsernamePassword { username: desktop.username.clone(), password },
+        domain: desktop.domain.clone(),
+        client_build: 0,
+        client_name: "gatehouse".to_string(),
+        keyboard_type: KeyboardType::IBM_ENHANCED,
+        keyboard_subtype: 0,
+        keyboard_functional_keys_count: 12,
+        keyboard_layout: 0,
+        connection_type: ironrdp_pdu::gcc::ConnectionType::Lan,
+        ime_file_name: String::new(),
+        bitmap: Some(BitmapConfig { lossy_compression: true, color_depth: 32, codecs: BitmapCodecs(Vec::new()) }),
+        dig_product_id: String::new(),
+        client_dir: "C:\\\\Windows\\\\System32\\\\mstscax.dll".to_string(),
+        alternate_shell: String::new(),
+        work_dir: String::new(),
+        remote_application_mode: false,
+        rail_support_level: ironrdp_pdu::rdp::capability_sets::RailSupportLevel::empty(),
+        platform: MajorPlatformType::UNIX,
+        hardware_id: None,
+        request_data: None,
+        // xrdp shows its own login screen unless the client asks to log on directly.
+        autologon: true,
+        enable_audio_playback: false,
+        enable_audio_capture: false,
+        performance_flags: PerformanceFlags::default(),
+        license_cache: None,
+        timezone_info: TimezoneInfo::default(),
+        compression_type: None,
+        enable_server_pointer: true,
+        pointer_software_rendering: false,
+        multitransport_flags: None,
+        // The graphics pipeline (EGFX) comes later; fast-path bitmaps first.
+        support_dyn_vc_gfx_protocol: false,
+    }
+}
+
+/// Kerberos would need the network; NTLM, which we use, never asks.
+struct NoNetwork;
+
+impl ironrdp_tokio::NetworkClient for NoNetwork {
+    async fn send(&mut self, _request: &ironrdp_connector::sspi::generator::NetworkRequest) -> ironrdp_connector::ConnectorResult<Vec<u8>> {
+        Err(ironrdp_connector::general_err!("Kerberos is not supported by Gatehouse; use NTLM"))
+    }
+}
+
+/// A connection in the active stage: what the server settled on, and the stream.
+pub struct Active {
+    pub result: ConnectionResult,
+    pub framed: ironrdp_tokio::TokioFramed<ironrdp_tls::TlsStream<TcpStream>>,
+}
+
+/// Connects to `desktop` and runs the connection sequence to the active stage.
+pub async fn connect(desktop: &Desktop, password: String, size: DesktopSize) -> Result<Active, RdpError> {
+    let addr = desktop.addr.clone();
+    let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
+        Ok(Ok(tcp)) => tcp,
+        Ok(Err(source)) => return Err(RdpError::Unreachable { addr, source }),
+        Err(_) => return Err(RdpError::Timeout { addr }),
+    };
+    let _ = tcp.set_nodelay(true);
+    let client_addr: SocketAddr = tcp.local_addr().map_err(|source| RdpError::Unreachable { addr: addr.clone(), source })?;
+    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host).trim_matches(['[', ']']).to_string();
+    let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
+    let mut connector = ClientConnector::new(connector_config(desktop, password, size), client_addr);
+    let connector_error = |err: ironrdp_connector::ConnectorError| RdpError::Connector(format!("{err:#}"));
+    let should_upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector).await.map_err(connector_error)?;
+    let tcp = framed.into_inner_no_leftover();
+    let (tls, certificate) =
+        ironrdp_tls::upgrade(tcp, &host).await.map_err(|source| RdpError::Tls { addr: addr.clone(), source })?;
+    let server_public_key = ironrdp_tls::extract_tls_server_public_key(&certificate)
+        .ok_or_else(|| RdpError::Connector("the server's TLS certificate has no public key".into()))?
+        .to_owned();
+    let upgraded = ironrdp_tokio::mark_as_upgraded(should_upgrade, &mut connector);
+    let mut framed = ironrdp_tokio::TokioFramed::new(tls);
+    let outcome = ironrdp_tokio::connect_finalize(
+        upgraded,
+        connector,
+        &mut framed,
+        &mut NoNetwork,
+        ServerName::new(host),
+        server_public_key,
+        None,
+    )
+    .await
+    .map_err(|err| {
+        let detail = format!("{err:#}");
+        // With NLA the server checks the account inside CredSSP and, on a wrong one,
+        // simply hangs up: say what that almost always means.
+        if desktop.security == Security::Nla && !detail.to_lowercase().contains("tls") {
+            RdpError::SignInRefused { detail: detail.rsplit(']').next().unwrap_or(&detail).trim().to_string() }
+        } else {
+            RdpError::Connector(detail)
+        }
+    })?;
+    match outcome {
+        ironrdp_connector::ConnectionOutcome::Connected(result) => Ok(Active { result, framed }),
+        _ => Err(RdpError::Connector("the server redirected the connection elsewhere, which Gatehouse does not follow".into())),
+    }
+}
+
+/// What `desktops check` reports: the size the server settled on, and the graphics
+/// that arrived in the first seconds.
+pub struct CheckReport {
+    pub width: u16,
+    pub height: u16,
+    pub fast_path_pdus: usize,
+    pub bytes: usize,
+}
+
+/// Connects, then reads for up to `listen` to see the desktop's first graphics.
+pub async fn check(desktop: &Desktop, password: String, listen: Duration) -> Result<CheckReport, RdpError> {
+    let mut active = connect(desktop, password, DesktopSize { width: 1024, height: 768 }).await?;
+    let size = active.result.desktop_size;
+    let mut report = CheckReport { width: size.width, height: size.height, fast_path_pdus: 0, bytes: 0 };
+    let deadline = tokio::time::Instant::now() + listen;
+    while let Ok(read) = tokio::time::timeout_at(deadline, active.framed.read_pdu()).await {
+        let (action, frame) = read.map_err(|err| RdpError::Connector(format!("the desktop closed the connection: {err}")))?;
+        report.bytes += frame.len();
+        if action == ironrdp_pdu::Action::FastPath {
+            report.fast_path_pdus += 1;
+        }
+    }
+    Ok(report)
+}
