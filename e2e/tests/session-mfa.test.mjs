@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { launchBrowser, newContext, screenshot, startNode, startProxy } from '../lib/harness.mjs';
+import { launchBrowser, signedInPage, screenshot, startNode, startProxy } from '../lib/harness.mjs';
 
 const LOGIN = os.userInfo().username;
 let proxy;
@@ -48,13 +48,8 @@ const audit = () => fs.readFileSync(path.join(proxy.dir, 'data', 'audit.jsonl'),
 
 describe('per-session MFA', () => {
   test('an SSH tab asks for the passkey, then connects; tickets are one-time', async () => {
-    const session = await proxy.enrolAndSignIn('gil', ['guarded']);
-    const context = await newContext(browser);
-    const [name, value] = session.cookie.split('=');
-    await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
-    const page = await context.newPage();
     const errors = [];
-    page.on('pageerror', (err) => errors.push(err.message));
+    const { context, page, session } = await signedInPage(proxy, browser, 'gil', ['guarded'], errors);
     const cdp = await context.newCDPSession(page);
     await cdp.send('WebAuthn.enable');
     await cdp.send('WebAuthn.addVirtualAuthenticator', {

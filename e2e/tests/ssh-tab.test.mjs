@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { launchBrowser, newContext, screenshot, startNode, startProxy } from '../lib/harness.mjs';
+import { launchBrowser, signedInPage as openSignedIn, screenshot, startNode, startProxy } from '../lib/harness.mjs';
 
 const LOGIN = os.userInfo().username;
 const CONFIG = `
@@ -48,16 +48,7 @@ after(async () => {
   await proxy?.stop();
 });
 
-async function signedInPage(name, roles = ['recorded']) {
-  const session = await proxy.enrolAndSignIn(name, roles);
-  const context = await newContext(browser);
-  const [cookieName, value] = session.cookie.split('=');
-  await context.addCookies([{ name: cookieName, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(err.message));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text().slice(0, 600)); });
-  return { context, page };
-}
+const signedInPage = (name, roles = ['recorded']) => openSignedIn(proxy, browser, name, roles, pageErrors);
 
 /** The session panel on show (sessions live in tabs; hidden ones stay mounted). */
 const panel = (page) => page.locator('[data-testid="ssh-panel"][data-active="true"]');

@@ -221,16 +221,7 @@ impl Accounts {
                 self.store.clear_failures(&user.name)?;
                 self.start_session(user, now)
             }
-            _ => {
-                self.store.record_failure(username, now)?;
-                let failures = self.store.failures_since(username, self.lockout.window_start(now))?;
-                if let Some(until) = self.lockout.lock_after_failure(failures, now) {
-                    self.store.lock(username, until)?;
-                    self.store.clear_failures(username)?;
-                    return Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
-                }
-                Err(AuthError::BadCredentials)
-            }
+            _ => Err(self.failed(username, now)?),
         }
     }
 

@@ -91,16 +91,7 @@ pub async fn second_factor_finish(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(answer): ApiJson<PasskeyAssertion>,
 ) -> Result<Response, ApiError> {
-    rate_limited(&state, peer, None)?;
-    let worker = state.clone();
-    let result = blocking(move || {
-        let now = auth::now();
-        worker.passkeys.finish_second_factor(&answer.challenge_id, &answer.credential, now).map_err(ApiError::from).and_then(
-            |user| worker.accounts.session_for(user, now).map_err(ApiError::from),
-        )
-    })
-    .await?;
-    finish(&state, peer, result, "password and passkey")
+    sign_in_with(state, peer, answer, "password and passkey", crate::passkeys::Passkeys::finish_second_factor).await
 }
 
 /// `POST /session/discoverable/start`: options for a passkey sign-in with no user name.
@@ -120,16 +111,28 @@ pub async fn discoverable_finish(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(answer): ApiJson<PasskeyAssertion>,
 ) -> Result<Response, ApiError> {
+    sign_in_with(state, peer, answer, "passkey alone (discoverable)", crate::passkeys::Passkeys::finish_discoverable).await
+}
+
+type Verify = fn(
+    &crate::passkeys::Passkeys,
+    &str,
+    &webauthn_rs_proto::PublicKeyCredential,
+    u64,
+) -> Result<crate::store::UserId, PasskeyError>;
+
+/// Checks an assertion with `verify`, then starts a session for the user it proves.
+async fn sign_in_with(state: AppState, peer: SocketAddr, answer: PasskeyAssertion, how: &str, verify: Verify) -> Result<Response, ApiError> {
     rate_limited(&state, peer, None)?;
     let worker = state.clone();
     let result = blocking(move || {
         let now = auth::now();
-        worker.passkeys.finish_discoverable(&answer.challenge_id, &answer.credential, now).map_err(ApiError::from).and_then(
-            |user| worker.accounts.session_for(user, now).map_err(ApiError::from),
-        )
+        verify(&worker.passkeys, &answer.challenge_id, &answer.credential, now)
+            .map_err(ApiError::from)
+            .and_then(|user| worker.accounts.session_for(user, now).map_err(ApiError::from))
     })
     .await?;
-    finish(&state, peer, result, "passkey alone (discoverable)")
+    finish(&state, peer, result, how)
 }
 
 fn finish(state: &AppState, peer: SocketAddr, result: Result<NewSession, ApiError>, how: &str) -> Result<Response, ApiError> {

@@ -56,24 +56,24 @@ pub fn SignInPage() -> impl IntoView {
         });
     };
 
-    // A passkey instead of the code: the password is checked first, then the passkey.
+    // Both passkey sign-ins: a challenge from `flow`'s start (with `body`), the passkey's
+    // answer to its finish, and the session. `flow` is `passkey` (after the password) or
+    // `discoverable` (the passkey alone: the authenticator offers the accounts it holds).
     let passkey_navigate = use_navigate();
-    let with_passkey = move |_| {
+    let passkey_sign_in = move |flow: &'static str, body: serde_json::Value| {
         if busy.get_untracked() {
             return;
         }
-        let check = PasswordCheck { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
         busy.set(true);
         error.set(None);
         let navigate = passkey_navigate.clone();
         leptos::task::spawn_local(async move {
             let outcome = async {
-                let challenge: AssertionChallenge =
-                    api::post("/api/v1/session/passkey/start", &check, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
+                let start = format!("/api/v1/session/{flow}/start");
+                let challenge: AssertionChallenge = api::post(&start, &body, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
                 let assertion = crate::passkey::get(challenge).await?;
-                api::post::<_, SessionInfo>("/api/v1/session/passkey/finish", &assertion, api::PRE_SESSION_CSRF)
-                    .await
-                    .map_err(|f| f.message)
+                let finish = format!("/api/v1/session/{flow}/finish");
+                api::post::<_, SessionInfo>(&finish, &assertion, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)
             };
             match outcome.await {
                 Ok(session) => {
@@ -88,34 +88,12 @@ pub fn SignInPage() -> impl IntoView {
             busy.set(false);
         });
     };
-    // A passkey alone: the authenticator offers the accounts it holds for this site.
-    let passwordless_navigate = use_navigate();
-    let passwordless = move |_| {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        error.set(None);
-        let navigate = passwordless_navigate.clone();
-        leptos::task::spawn_local(async move {
-            let outcome = async {
-                let challenge: AssertionChallenge =
-                    api::post("/api/v1/session/discoverable/start", &(), api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
-                let assertion = crate::passkey::get(challenge).await?;
-                api::post::<_, SessionInfo>("/api/v1/session/discoverable/finish", &assertion, api::PRE_SESSION_CSRF)
-                    .await
-                    .map_err(|f| f.message)
-            };
-            match outcome.await {
-                Ok(session) => {
-                    auth.session.set(Some(session));
-                    navigate("/", Default::default());
-                }
-                Err(message) => error.set(Some(message)),
-            }
-            busy.set(false);
-        });
+    let second_factor = passkey_sign_in.clone();
+    let with_passkey = move |_| {
+        let check = PasswordCheck { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
+        second_factor("passkey", serde_json::to_value(check).unwrap_or_default());
     };
+    let passwordless = move |_| passkey_sign_in("discoverable", serde_json::json!({}));
 
     view! {
         <section class="auth-page">
