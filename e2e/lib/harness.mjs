@@ -292,15 +292,16 @@ export class Authenticator {
  * A real RDP server for tests: FreeRDP's shadow server (NLA, a SAM file with one
  * account) sharing an Xvfb display on which an xterm shows `text`.
  */
-export async function startShadowDesktop({ user, password, text = 'gatehouse desktop' }) {
-  const port = await freePort();
+export async function startShadowDesktop({ user, password, text = 'gatehouse desktop', port: wanted }) {
+  const port = wanted ?? await freePort();
   let display = 40 + Math.floor(Math.random() * 200);
   while (fs.existsSync(`/tmp/.X11-unix/X${display}`)) display += 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-rdp-'));
   const sam = execFileSync('winpr-hash', ['-u', user, '-p', password, '-f', 'sam'], { encoding: 'utf8' });
   fs.writeFileSync(path.join(dir, 'SAM'), sam);
   const log = fs.openSync(path.join(dir, 'desktop.log'), 'a');
-  const env = { ...process.env, DISPLAY: `:${display}` };
+  // Its own HOME: FreeRDP makes the server's TLS certificate there, one per desktop.
+  const env = { ...process.env, DISPLAY: `:${display}`, HOME: dir };
   const children = [];
   const run = (cmd, args) => {
     const child = spawn(cmd, args, { stdio: ['ignore', log, log], env });

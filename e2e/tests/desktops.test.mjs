@@ -58,6 +58,21 @@ describe('desktops', () => {
     const [, width, height, updates, bytes] = check.out.match(/desktop (\d+)x(\d+); (\d+) graphics updates \((\d+) bytes\)/);
     assert.deepEqual([Number(width), Number(height)], [1024, 768], 'the size of the Xvfb screen');
     assert.ok(Number(updates) >= 1 && Number(bytes) > 10_000, `graphics arrived: ${check.out}`);
+    assert.match(check.out, /Pinned its TLS certificate: SHA256:[0-9a-f]{64}/);
+    assert.match(cli(['desktops', 'check', 'lab-1']).out, /^Connected/, 'the same certificate again: fine');
+  });
+
+  test('another certificate at the desktop address is refused before the account is sent', async () => {
+    const port = desktop.port;
+    await desktop.stop();
+    // Another server (another certificate) takes the address, as an interceptor would.
+    desktop = await startShadowDesktop({ user: 'alice', password: PASSWORD, port });
+    const swapped = cli(['desktops', 'check', 'lab-1']);
+    assert.notEqual(swapped.status, 0);
+    assert.match(swapped.err, /not the one pinned for this desktop.*the account was not sent/);
+    // The admin re-adds it (the certificate really changed): the next check pins anew.
+    assert.equal(cli(['desktops', 'add', 'lab-1', '--addr', `127.0.0.1:${port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`).status, 0);
+    assert.match(cli(['desktops', 'check', 'lab-1']).out, /Pinned its TLS certificate/);
   });
 
   test('a wrong password and a dead desktop are clear errors', async () => {

@@ -53,6 +53,17 @@ pub struct Desktop {
     pub username: String,
     pub domain: Option<String>,
     pub security: Security,
+    /// SHA-256 of the desktop's TLS certificate (`SHA256:` and hex), pinned by the first
+    /// `gatehouse desktops check`; every later connection must present the same one
+    /// before the account is sent.
+    pub tls_pin: Option<String>,
+}
+
+/// How a TLS certificate (DER) is pinned.
+pub fn certificate_pin(der: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format!("SHA256:{hex}")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +146,8 @@ pub struct ConfigDesktop {
     #[serde(default)]
     pub security: Security,
     pub password_file: std::path::PathBuf,
+    /// The desktop's TLS certificate pin (`SHA256:…`, as `desktops check` prints it).
+    pub tls_pin: Option<String>,
 }
 
 impl ConfigDesktop {
@@ -147,6 +160,7 @@ impl ConfigDesktop {
             username: self.user.clone(),
             domain: self.domain.clone(),
             security: self.security,
+            tls_pin: self.tls_pin.clone(),
         })
     }
 }

@@ -340,6 +340,8 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                 username: user,
                 domain,
                 security: desktops::Security::parse(&security)?,
+                // A new address or account: the next check pins the certificate again.
+                tls_pin: None,
             };
             nodes::check_addr(&desktop.addr)?;
             if desktop.username.is_empty() {
@@ -380,10 +382,20 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                 .with_context(|| format!("there is no desktop named {name:?}"))?;
             let runtime = tokio::runtime::Runtime::new()?;
             match runtime.block_on(rdp::check(&desktop, password, Duration::from_secs(3))) {
-                Ok(report) => println!(
-                    "Connected to {} ({}) as {}: desktop {}x{}; {} graphics updates ({} bytes) in the first 3 s.",
-                    desktop.name, desktop.addr, desktop.username, report.width, report.height, report.fast_path_pdus, report.bytes
-                ),
+                Ok(report) => {
+                    println!(
+                        "Connected to {} ({}) as {}: desktop {}x{}; {} graphics updates ({} bytes) in the first 3 s.",
+                        desktop.name, desktop.addr, desktop.username, report.width, report.height, report.fast_path_pdus, report.bytes
+                    );
+                    if desktop.tls_pin.is_none() {
+                        if config.desktops.iter().any(|d| d.name == name) {
+                            println!("Its TLS certificate is {}; put it in the config as tls_pin to pin it.", report.certificate_pin);
+                        } else {
+                            store.pin_desktop(&name, &report.certificate_pin)?;
+                            println!("Pinned its TLS certificate: {}", report.certificate_pin);
+                        }
+                    }
+                }
                 Err(err) => anyhow::bail!("{}: {}", desktop.name, err.explain()),
             }
         }

@@ -28,6 +28,8 @@ pub enum RdpError {
     Tls { addr: String, source: std::io::Error },
     #[error("{0}")]
     Connector(String),
+    #[error("the TLS certificate of {addr} is not the one pinned for this desktop (pinned {pinned}, presented {presented}): someone may be intercepting the connection, so the account was not sent. If the desktop's certificate really changed, an admin runs `gatehouse desktops add` again and then `gatehouse desktops check`")]
+    CertificateChanged { addr: String, pinned: String, presented: String },
     #[error("the desktop ended the connection while checking the account ({detail}): the user name or password is probably wrong")]
     SignInRefused { detail: String },
 }
@@ -104,10 +106,12 @@ impl ironrdp_tokio::NetworkClient for NoNetwork {
     }
 }
 
-/// A connection in the active stage: what the server settled on, and the stream.
+/// A connection in the active stage: what the server settled on, the stream, and the
+/// pin of the certificate the desktop presented.
 pub struct Active {
     pub result: ConnectionResult,
     pub framed: ironrdp_tokio::TokioFramed<ironrdp_tls::TlsStream<TcpStream>>,
+    pub certificate_pin: String,
 }
 
 /// Connects to `desktop` and runs the connection sequence to the active stage.
@@ -128,6 +132,16 @@ pub async fn connect(desktop: &Desktop, password: String, size: DesktopSize) -> 
     let tcp = framed.into_inner_no_leftover();
     let (tls, certificate) =
         ironrdp_tls::upgrade(tcp, &host).await.map_err(|source| RdpError::Tls { addr: addr.clone(), source })?;
+    // Desktops present self-signed certificates: trust is the pin, checked before any
+    // credential is sent (CredSSP, or the Client Info PDU with TLS only).
+    let der = x509_cert::der::Encode::to_der(&certificate)
+        .map_err(|err| RdpError::Connector(format!("the server's TLS certificate cannot be read: {err}")))?;
+    let certificate_pin = crate::desktops::certificate_pin(&der);
+    if let Some(pinned) = &desktop.tls_pin
+        && *pinned != certificate_pin
+    {
+        return Err(RdpError::CertificateChanged { addr, pinned: pinned.clone(), presented: certificate_pin });
+    }
     let server_public_key = ironrdp_tls::extract_tls_server_public_key(&certificate)
         .ok_or_else(|| RdpError::Connector("the server's TLS certificate has no public key".into()))?
         .to_owned();
@@ -154,7 +168,7 @@ pub async fn connect(desktop: &Desktop, password: String, size: DesktopSize) -> 
         }
     })?;
     match outcome {
-        ironrdp_connector::ConnectionOutcome::Connected(result) => Ok(Active { result, framed }),
+        ironrdp_connector::ConnectionOutcome::Connected(result) => Ok(Active { result, framed, certificate_pin }),
         _ => Err(RdpError::Connector("the server redirected the connection elsewhere, which Gatehouse does not follow".into())),
     }
 }
@@ -162,6 +176,7 @@ pub async fn connect(desktop: &Desktop, password: String, size: DesktopSize) -> 
 /// What `desktops check` reports: the size the server settled on, and the graphics
 /// that arrived in the first seconds.
 pub struct CheckReport {
+    pub certificate_pin: String,
     pub width: u16,
     pub height: u16,
     pub fast_path_pdus: usize,
@@ -172,7 +187,7 @@ pub struct CheckReport {
 pub async fn check(desktop: &Desktop, password: String, listen: Duration) -> Result<CheckReport, RdpError> {
     let mut active = connect(desktop, password, DesktopSize { width: 1024, height: 768 }).await?;
     let size = active.result.desktop_size;
-    let mut report = CheckReport { width: size.width, height: size.height, fast_path_pdus: 0, bytes: 0 };
+    let mut report = CheckReport { certificate_pin: active.certificate_pin.clone(), width: size.width, height: size.height, fast_path_pdus: 0, bytes: 0 };
     let deadline = tokio::time::Instant::now() + listen;
     while let Ok(read) = tokio::time::timeout_at(deadline, active.framed.read_pdu()).await {
         let (action, frame) = read.map_err(|err| RdpError::Connector(format!("the desktop closed the connection: {err}")))?;

@@ -160,6 +160,7 @@ pub trait Store: Send + Sync {
     fn put_desktop(&self, desktop: &crate::desktops::Desktop, sealed_password: &[u8]) -> Result<()>;
     /// Every desktop with its sealed password.
     fn list_desktops(&self) -> Result<Vec<(crate::desktops::Desktop, Vec<u8>)>>;
+    fn pin_desktop(&self, name: &str, pin: &str) -> Result<()>;
 
     fn add_passkey(&self, user: UserId, name: &str, credential_id: &str, passkey_json: &str, now: u64) -> Result<i64>;
     fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>>;
@@ -239,7 +240,8 @@ CREATE TABLE IF NOT EXISTS desktops (
     username TEXT NOT NULL,
     domain TEXT,
     security TEXT NOT NULL,
-    password_sealed BLOB NOT NULL
+    password_sealed BLOB NOT NULL,
+    tls_pin TEXT
 );
 CREATE TABLE IF NOT EXISTS passkeys (
     id INTEGER PRIMARY KEY,
@@ -607,19 +609,34 @@ impl Store for SqliteStore {
 
     fn put_desktop(&self, d: &crate::desktops::Desktop, sealed_password: &[u8]) -> Result<()> {
         self.conn().execute(
-            "INSERT INTO desktops (name, addr, labels, username, domain, security, password_sealed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO desktops (name, addr, labels, username, domain, security, password_sealed, tls_pin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(name) DO UPDATE SET addr = excluded.addr, labels = excluded.labels, username = excluded.username,
-                domain = excluded.domain, security = excluded.security, password_sealed = excluded.password_sealed",
-            params![d.name.as_str(), d.addr, format_labels(&d.labels), d.username, d.domain, d.security.as_str(), sealed_password],
+                domain = excluded.domain, security = excluded.security, password_sealed = excluded.password_sealed,
+                tls_pin = excluded.tls_pin",
+            params![
+                d.name.as_str(),
+                d.addr,
+                format_labels(&d.labels),
+                d.username,
+                d.domain,
+                d.security.as_str(),
+                sealed_password,
+                d.tls_pin
+            ],
         )?;
+        Ok(())
+    }
+
+    fn pin_desktop(&self, name: &str, pin: &str) -> Result<()> {
+        self.conn().execute("UPDATE desktops SET tls_pin = ?2 WHERE name = ?1", params![name, pin])?;
         Ok(())
     }
 
     fn list_desktops(&self) -> Result<Vec<(crate::desktops::Desktop, Vec<u8>)>> {
         let conn = self.conn();
         let mut stmt =
-            conn.prepare("SELECT name, addr, labels, username, domain, security, password_sealed FROM desktops ORDER BY name")?;
+            conn.prepare("SELECT name, addr, labels, username, domain, security, password_sealed, tls_pin FROM desktops ORDER BY name")?;
         let rows = stmt
             .query_map([], |row| {
                 Ok((
@@ -630,11 +647,12 @@ impl Store for SqliteStore {
                     row.get::<_, Option<String>>(4)?,
                     row.get::<_, String>(5)?,
                     row.get::<_, Vec<u8>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
                 ))
             })?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
-            .map(|(name, addr, labels, username, domain, security, sealed)| {
+            .map(|(name, addr, labels, username, domain, security, sealed, tls_pin)| {
                 let corrupt = |e: String| StoreError::Corrupt(format!("desktop {name:?}: {e}"));
                 let desktop = crate::desktops::Desktop {
                     name: NodeName::parse(&name).map_err(|e| corrupt(e.to_string()))?,
@@ -643,6 +661,7 @@ impl Store for SqliteStore {
                     username,
                     domain,
                     security: crate::desktops::Security::parse(&security).map_err(|e| corrupt(e.to_string()))?,
+                    tls_pin,
                 };
                 Ok((desktop, sealed))
             })
