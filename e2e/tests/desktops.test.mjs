@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { freePort, launchBrowser, newContext, screenshot, startProxy, startShadowDesktop } from '../lib/harness.mjs';
 
 const PASSWORD = 'a desktop password 7';
@@ -108,5 +109,53 @@ describe('desktops', () => {
     } finally {
       await browser.close();
     }
+  });
+
+  test('the desktop WebSocket: activation and graphics for an allowed user, clear refusals for the rest', async () => {
+    const lab = await proxy.enrolAndSignIn('lea', ['lab']);
+    const other = await proxy.enrolAndSignIn('oli', ['other']);
+    /** Opens the socket; collects frames for `ms`, or until it closes. */
+    const open = (who, name, ms = 4000, send) => new Promise((resolve) => {
+      const frames = [];
+      const ws = new WebSocket(`wss://localhost:${proxy.port}/api/v1/desktops/${name}/connect?width=800&height=600`, {
+        headers: { cookie: who.cookie, origin: proxy.url },
+        ca: fs.readFileSync(path.join(proxy.dir, 'data', 'tls', 'cert.pem')),
+      });
+      const timer = setTimeout(() => ws.close(1000), ms);
+      ws.on('open', () => { if (send) ws.send(send); });
+      ws.on('message', (data) => frames.push(Buffer.from(data)));
+      ws.on('close', (code, reason) => { clearTimeout(timer); resolve({ code, reason: String(reason), frames }); });
+      ws.on('error', () => {});
+    });
+    /** The varint fields of a small protobuf message, by number. */
+    const fields = (bytes) => {
+      const out = {};
+      let i = 0;
+      const varint = () => { let v = 0, shift = 0, b; do { b = bytes[i++]; v += (b & 0x7f) * 2 ** shift; shift += 7; } while (b & 0x80); return v; };
+      while (i < bytes.length) { const key = varint(); if ((key & 7) === 0) out[key >> 3] = varint(); else { const len = varint(); i += len; } }
+      return out;
+    };
+
+    const { frames } = await open(lab, 'lab-1');
+    assert.ok(frames.length >= 2, `frames arrived: ${frames.length}`);
+    assert.equal(frames[0][0], 0x0a, 'the first message is Activated');
+    const activated = fields(frames[0].subarray(2));
+    assert.deepEqual([activated[4], activated[5]], [1024, 768], 'the desktop size');
+    assert.ok(frames.slice(1).some((f) => f[0] === 0x12), 'fast-path graphics follow');
+    await new Promise((r) => setTimeout(r, 300));
+    const log = fs.readFileSync(path.join(proxy.dir, 'data', 'audit.jsonl'), 'utf8');
+    assert.match(log, /"kind":"desktop.start","user":"lea".*desktop lab-1 as alice/);
+    assert.match(log, /"kind":"desktop.end","user":"lea".*PDUs/);
+
+    const denied = await open(other, 'lab-1');
+    assert.equal(denied.code, 4403);
+    assert.match(denied.reason, /do not give you access to the desktop lab-1/);
+    assert.equal((await open(lab, 'nowhere')).code, 4404);
+    const wrong = await open(lab, 'lab-wrong');
+    assert.equal(wrong.code, 4502);
+    assert.match(wrong.reason, /password/);
+    const text = await open(lab, 'lab-1', 8000, 'not binary');
+    assert.equal(text.code, 4400);
+    assert.equal((await proxy.request('GET', '/api/v1/health')).status, 200, 'still serving');
   });
 });

@@ -529,6 +529,8 @@ fn start(config: Config) -> anyhow::Result<()> {
         store: store.clone(),
         config_nodes: config.nodes.clone(),
         config_desktops: config.desktops.iter().map(|d| d.desktop()).collect::<Result<_, _>>()?,
+        config_desktop_passwords: config.desktops.iter().map(|d| (d.name.clone(), d.password_file.clone())).collect(),
+        vault: vault(&config)?,
         roles: config.roles.clone(),
         cas,
         data_dir: config.data_dir.clone(),

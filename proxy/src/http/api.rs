@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/ssh/mfa/start", post(super::passkeys::session_mfa_start))
         .route("/ssh/mfa/finish", post(super::passkeys::session_mfa_finish))
         .route("/nodes/{node}/ssh", get(super::ssh::connect))
+        .route("/desktops/{name}/connect", get(super::desktops::connect))
         .route("/recordings", get(super::recordings::list))
         .route("/recordings/{id}", get(super::recordings::metadata))
         .route("/recordings/{id}/data/{part}", get(super::recordings::data))

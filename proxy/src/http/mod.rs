@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod desktops;
 pub mod error;
 pub mod passkeys;
 pub mod recordings;
@@ -45,6 +46,10 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub config_nodes: Vec<Node>,
     pub config_desktops: Vec<crate::desktops::Desktop>,
+    /// Config desktops' password files, by desktop name (read only to connect).
+    pub config_desktop_passwords: std::collections::HashMap<String, std::path::PathBuf>,
+    /// Opens the sealed passwords of desktops added with the command line.
+    pub vault: crate::desktops::Vault,
     pub roles: Roles,
     pub cas: crate::ca::Authorities,
     /// Where recordings (and the rest of the state) live.

@@ -142,12 +142,12 @@ fn decide(
     Ok(Target { user: user.name, node, login: login.to_string(), mode: access.mode })
 }
 
-async fn refuse(mut socket: WebSocket, code: u16, reason: String) {
+pub(super) async fn refuse(mut socket: WebSocket, code: u16, reason: String) {
     let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))).await;
 }
 
 /// Close reasons may hold at most 123 bytes.
-fn fit(mut reason: String) -> String {
+pub(super) fn fit(mut reason: String) -> String {
     if reason.len() > 123 {
         let mut end = 120;
         while !reason.is_char_boundary(end) {
