@@ -155,30 +155,47 @@ fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
 
 /// Jumps to `target_ms`: the keyframe before it, then the events up to it.
 fn seek(engine: Shared, ui: Ui, target_ms: u64, palette: &'static crate::term_prefs::Palette) {
-    let (keyframe, generation, base) = {
+    let (keyframe, span_end, generation, base) = {
         let mut e = engine.borrow_mut();
         e.generation += 1;
         let Some(keyframe) = keyframe_before(&e.index, target_ms).cloned() else { return };
-        (keyframe, e.generation, e.base.clone())
+        // Everything up to the next keyframe (at most 2 MB): any target before it is then
+        // one request away.
+        let next = e.index.iter().find(|k| k.byte_offset > keyframe.byte_offset).map(|k| k.byte_offset);
+        let span_end = next.unwrap_or(keyframe.byte_offset + CHUNK).max(keyframe.byte_offset + 1);
+        (keyframe, span_end, e.generation, e.base.clone())
     };
     ui.position.set(target_ms);
     ui.seeking.set(true);
     leptos::task::spawn_local(async move {
-        let screen = if keyframe.screen_len == 0 {
-            Vec::new()
-        } else {
-            let end = keyframe.screen_at + u64::from(keyframe.screen_len) - 1;
-            match api::get_range(&format!("{base}/data/keyframes"), keyframe.screen_at, end).await {
-                Ok((bytes, _)) => bytes,
-                Err(failure) => return ui.error.set(Some(failure.message)),
+        // The keyframe's screen and the first piece of the recording after it, at once.
+        let screen = async {
+            if keyframe.screen_len == 0 {
+                return Ok(Vec::new());
             }
+            let end = keyframe.screen_at + u64::from(keyframe.screen_len) - 1;
+            api::get_range(&format!("{base}/data/keyframes"), keyframe.screen_at, end).await.map(|(bytes, _)| bytes)
+        };
+        // From one byte early, as `pump` does: a keyframe at the very end is still a range.
+        let from = keyframe.byte_offset.saturating_sub(1);
+        let recording_url = format!("{base}/data/recording");
+        let events = api::get_range(&recording_url, from, span_end - 1);
+        let (screen, events) = futures_util::future::join(screen, events).await;
+        let screen = match screen {
+            Ok(bytes) => bytes,
+            Err(failure) => return ui.error.set(Some(failure.message)),
         };
         {
             let mut e = engine.borrow_mut();
             if e.generation != generation {
                 return;
             }
-            e.playback = Some(Playback::from_keyframe(&keyframe, &screen, 1000));
+            let mut playback = Playback::from_keyframe(&keyframe, &screen, 1000);
+            if let Ok((bytes, len)) = events {
+                let overlap = ((keyframe.byte_offset - from) as usize).min(bytes.len());
+                playback.push(keyframe.byte_offset, &bytes[overlap..], len);
+            }
+            e.playback = Some(playback);
             e.fetching = false;
         }
         settle(engine, ui, target_ms, generation, palette);
