@@ -5,7 +5,7 @@
 // the canvas). Run by ./scripts/bench; prints a Markdown table.
 
 import os from 'node:os';
-import { launchBrowser, newContext, startNode, startProxy } from '../lib/harness.mjs';
+import { launchBrowser, startNode, startProxy, contextWithSession } from '../lib/harness.mjs';
 
 const KEYS = Number(process.env.BENCH_KEYS || 60);
 const LOGIN = os.userInfo().username;
@@ -25,9 +25,7 @@ const browser = await launchBrowser();
 
 async function measure(role) {
   const session = await proxy.enrolAndSignIn(`keys-${role}`, [role]);
-  const context = await newContext(browser);
-  const [name, value] = session.cookie.split('=');
-  await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+  const context = await contextWithSession(browser, proxy, session.cookie);
   const page = await context.newPage();
   await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
   const panel = page.locator('[data-testid="ssh-panel"][data-active="true"]');

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, newContext, startProxy } from '../lib/harness.mjs';
+import { launchBrowser, startProxy, contextWithSession } from '../lib/harness.mjs';
 
 const SEEKS = Number(process.env.BENCH_SEEKS || 7);
 const LENGTHS = [['1 minute', 60], ['1 hour', 3600], ['10 hours', 36000]];
@@ -76,9 +76,7 @@ const browser = await launchBrowser();
 const rows = [];
 try {
   const admin = await proxy.enrolAndSignIn('bench', ['admin']);
-  const context = await newContext(browser);
-  const [name, value] = admin.cookie.split('=');
-  await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+  const context = await contextWithSession(browser, proxy, admin.cookie);
   const page = await context.newPage();
   for (const [label, seconds] of LENGTHS) {
     const file = path.join(proxy.dir, `${seconds}.cast`);

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { launchBrowser, newContext, startNode, startProxy } from '../lib/harness.mjs';
+import { launchBrowser, startNode, startProxy, contextWithSession } from '../lib/harness.mjs';
 
 const MB = Number(process.env.BENCH_MB || 200);
 const LOGIN = os.userInfo().username;
@@ -59,9 +59,7 @@ const relayedRecorded = sshCat(viaProxy(recordedWho), `${LOGIN}@demo`, recordedW
 const browser = await launchBrowser();
 const heap = {};
 async function inTheBrowser(as) {
-  const context = await newContext(browser);
-  const [name, value] = as.cookie.split('=');
-  await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+  const context = await contextWithSession(browser, proxy, as.cookie);
   const page = await context.newPage();
   await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
   const panel = page.locator('[data-testid="ssh-panel"][data-active="true"]');

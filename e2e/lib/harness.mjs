@@ -337,15 +337,22 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
   };
 }
 
+/** A browser context holding the session cookie `cookie` (name=value), as the browser
+ * that signed in would. */
+export async function contextWithSession(browser, proxy, cookie, options = {}) {
+  const context = await newContext(browser, options);
+  const [name, value] = cookie.split('=');
+  await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+  return context;
+}
+
 /**
  * A new user with `roles`, signed in, in a fresh browser context. Uncaught errors and
  * console errors from the app are pushed to `errors` (tests fail on any).
  */
 export async function signedInPage(proxy, browser, name, roles, errors, options = {}) {
   const session = await proxy.enrolAndSignIn(name, roles);
-  const context = await newContext(browser, options);
-  const [cookieName, value] = session.cookie.split('=');
-  await context.addCookies([{ name: cookieName, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+  const context = await contextWithSession(browser, proxy, session.cookie, options);
   const page = await context.newPage();
   page.on('pageerror', (err) => errors.push(err.message));
   page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text().slice(0, 600)); });

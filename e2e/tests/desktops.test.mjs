@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { freePort, launchBrowser, newContext, screenshot, startProxy, startShadowDesktop } from '../lib/harness.mjs';
+import { freePort, launchBrowser, screenshot, startProxy, startShadowDesktop, contextWithSession } from '../lib/harness.mjs';
 
 const PASSWORD = 'a desktop password 7';
 let proxy;
@@ -46,8 +46,12 @@ describe('desktops', () => {
   test('a desktop is registered, its password sealed, and the proxy connects to it over NLA', async () => {
     const added = cli(['desktops', 'add', 'lab-1', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`);
     assert.equal(added.status, 0, added.err);
-    const db = fs.readFileSync(path.join(proxy.dir, 'data', 'gatehouse.db'));
-    assert.ok(!db.includes(Buffer.from(PASSWORD)), 'the password is not stored in the clear');
+    // The database and its write-ahead log (where a write sits while the server runs).
+    for (const file of ['gatehouse.db', 'gatehouse.db-wal']) {
+      const where = path.join(proxy.dir, 'data', file);
+      if (fs.existsSync(where)) assert.ok(!fs.readFileSync(where).includes(Buffer.from(PASSWORD)), `the password is not in ${file} in the clear`);
+    }
+    assert.ok(fs.readFileSync(path.join(proxy.dir, 'data', 'gatehouse.db-wal')).length > 0, 'the write is in the log we read');
     const key = path.join(proxy.dir, 'data', 'ca', 'desktop_key');
     assert.equal(fs.statSync(key).mode & 0o777, 0o600);
     const listed = cli(['desktops', 'list']);
@@ -71,6 +75,9 @@ describe('desktops', () => {
     const swapped = cli(['desktops', 'check', 'lab-1']);
     assert.notEqual(swapped.status, 0);
     assert.match(swapped.err, /not the one pinned for this desktop.*the account was not sent/);
+    // And indeed the new server saw no sign-in attempt (FreeRDP logs each NTLM step).
+    const log = fs.readFileSync(path.join(desktop.dir, 'desktop.log'), 'utf8');
+    assert.doesNotMatch(log, /AcceptSecurityContext/, 'the impostor saw no NTLM exchange');
     // The admin re-adds it (the certificate really changed): the next check pins anew.
     assert.equal(cli(['desktops', 'add', 'lab-1', '--addr', `127.0.0.1:${port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`).status, 0);
     assert.match(cli(['desktops', 'check', 'lab-1']).out, /Pinned its TLS certificate/);
@@ -98,9 +105,7 @@ describe('desktops', () => {
     assert.deepEqual(await names(other), [], 'no prod desktops');
     const browser = await launchBrowser();
     try {
-      const context = await newContext(browser);
-      const [name, value] = lab.cookie.split('=');
-      await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+      const context = await contextWithSession(browser, proxy, lab.cookie);
       const page = await context.newPage();
       await page.goto(`${proxy.url}/`);
       await page.locator('[data-testid="desktop"][data-desktop="lab-1"]').waitFor();
@@ -151,9 +156,11 @@ describe('desktops', () => {
     assert.equal(denied.code, 4403);
     assert.match(denied.reason, /do not give you access to the desktop lab-1/);
     assert.equal((await open(lab, 'nowhere')).code, 4404);
-    const wrong = await open(lab, 'lab-wrong');
-    assert.equal(wrong.code, 4502);
-    assert.match(wrong.reason, /password/);
+    // lab-wrong was never checked (its check failed), so its certificate is not pinned:
+    // the proxy will not send it an account.
+    const unverified = await open(lab, 'lab-wrong');
+    assert.equal(unverified.code, 4501);
+    assert.match(unverified.reason, /not been verified yet/);
     const text = await open(lab, 'lab-1', 8000, 'not binary');
     assert.equal(text.code, 4400);
     assert.equal((await proxy.request('GET', '/api/v1/health')).status, 200, 'still serving');

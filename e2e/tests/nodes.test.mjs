@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchBrowser, newContext, screenshot, startProxy } from '../lib/harness.mjs';
+import { launchBrowser, screenshot, startProxy, contextWithSession } from '../lib/harness.mjs';
 
 const CONFIG = `
 [[nodes]]
@@ -111,9 +111,7 @@ describe('nodes and roles', () => {
     assert.deepEqual(none, {});
 
     // The same list in the browser, with the filter.
-    const context = await newContext(browser);
-    const [name, value] = oncall.cookie.split('=');
-    await context.addCookies([{ name, value, url: proxy.url, httpOnly: true, secure: true, sameSite: 'Strict' }]);
+    const context = await contextWithSession(browser, proxy, oncall.cookie);
     const page = await context.newPage();
     await page.goto(`${proxy.url}/`);
     await page.getByTestId('nodes').waitFor();

@@ -352,6 +352,13 @@ impl Bridge {
                             break "the node closed the session".to_string();
                         }
                     }
+                    // One program per session channel, as OpenSSH: a second request
+                    // would split the recording.
+                    Some(ChannelMsg::RequestShell { want_reply } | ChannelMsg::Exec { want_reply, .. }) if recorder.is_some() => {
+                        if want_reply {
+                            let _ = self.front_handle.channel_failure(front_id).await;
+                        }
+                    }
                     Some(ChannelMsg::RequestShell { want_reply }) => {
                         match self.start_recording(&pty, "") {
                             Ok(rec) => recorder = Some(rec),

@@ -114,8 +114,17 @@ pub struct Active {
     pub certificate_pin: String,
 }
 
-/// Connects to `desktop` and runs the connection sequence to the active stage.
+/// Connects to `desktop` and runs the connection sequence to the active stage, in at
+/// most 30 s (a server that accepts and then stops answering must not hold the task).
 pub async fn connect(desktop: &Desktop, password: String, size: DesktopSize) -> Result<Active, RdpError> {
+    let addr = desktop.addr.clone();
+    match tokio::time::timeout(Duration::from_secs(30), connect_unbounded(desktop, password, size)).await {
+        Ok(result) => result,
+        Err(_) => Err(RdpError::Connector(format!("{addr} did not finish the RDP connection sequence within 30 s"))),
+    }
+}
+
+async fn connect_unbounded(desktop: &Desktop, password: String, size: DesktopSize) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
         Ok(Ok(tcp)) => tcp,

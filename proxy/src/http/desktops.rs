@@ -94,6 +94,14 @@ fn decide(
         state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &why);
         return Err((close::DENIED, why));
     }
+    // Without a pinned certificate nothing proves the desktop is the desktop, and the
+    // account would go to whoever answers.
+    if desktop.tls_pin.is_none() {
+        return Err((
+            close::NOT_AVAILABLE,
+            format!("{name}'s certificate has not been verified yet: an admin must run `gatehouse desktops check {name}`."),
+        ));
+    }
     let password = match (state.config_desktop_passwords.get(name), sealed) {
         (Some(file), _) => std::fs::read_to_string(file).map(|p| p.trim_end_matches(['\r', '\n']).to_string()).ok(),
         (None, Some(sealed)) => state.vault.open(name, &sealed).ok(),
@@ -164,7 +172,12 @@ async fn session(
             frame = ws_rx.next() => match frame {
                 Some(Ok(Message::Binary(data))) => match DesktopClientMessage::decode(data.as_ref()) {
                     Ok(DesktopClientMessage { message: Some(desktop_client_message::Message::Response(response)) }) => {
-                        if tokio::io::AsyncWriteExt::write_all(active.framed.get_inner_mut().0, &response).await.is_err() {
+                        let stream = active.framed.get_inner_mut().0;
+                        let written = async {
+                            tokio::io::AsyncWriteExt::write_all(stream, &response).await?;
+                            tokio::io::AsyncWriteExt::flush(stream).await
+                        };
+                        if written.await.is_err() {
                             break "the desktop stopped accepting data".to_string();
                         }
                     }

@@ -261,6 +261,11 @@ pub async fn data(
     let row = visible(&state, &signed_in, &id)?;
     let path = part_path(&state, &row, &part)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // Reading the recording is viewing it, with or without the player: audit its start
+    // (a whole download, or a range from the first byte).
+    if part == "recording" && range.as_deref().is_none_or(|r| r.trim_start_matches("bytes=").starts_with("0-")) {
+        state.audit.record("recording.view", Some(&signed_in.session.user.name), None, &format!("{id}: the recording's bytes"));
+    }
     let answer = tokio::task::spawn_blocking(move || -> std::io::Result<Response> {
         let mut file = std::fs::File::open(&path)?;
         let len = file.metadata()?.len();
@@ -312,6 +317,7 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchHits>, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
+    state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &format!("{id}: {:?}", query.q));
     let data_dir = state.data_dir.clone();
     let hits = tokio::task::spawn_blocking(move || {
         let file = recording::open(&data_dir, &row).map_err(|err| err.to_string())?;

@@ -61,6 +61,10 @@ fn Passkeys() -> impl IntoView {
         });
     };
     let remove = move |id: i64| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
         let csrf = auth.csrf();
         error.set(None);
         leptos::task::spawn_local(async move {
@@ -68,6 +72,7 @@ fn Passkeys() -> impl IntoView {
                 Ok(updated) => list.set(Some(updated)),
                 Err(failure) => error.set(Some(failure.message)),
             }
+            busy.set(false);
         });
     };
 

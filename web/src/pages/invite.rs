@@ -61,7 +61,7 @@ pub fn InvitePage() -> impl IntoView {
                             <div class="done-mark" aria-hidden="true">"✓"</div>
                             <h1>"You're all set"</h1>
                             <p class="lede">"Your password and authenticator app are ready. Sign in to continue."</p>
-                            <a class="button button-primary button-block" href=format!("/signin?user={username}")
+                            <a class="button button-primary button-block" href=format!("/signin?user={}", js_sys::encode_uri_component(&username))
                                 data-testid="go-sign-in">"Sign in"</a>
                         </div>
                     }.into_any(),

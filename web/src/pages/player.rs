@@ -132,10 +132,11 @@ fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
         let answer = api::get_range(&url, from, wanted + CHUNK - 1).await;
         {
             let mut e = engine.borrow_mut();
-            e.fetching = false;
+            // A seek since has its own fetches; this answer is not for it.
             if e.generation != generation {
                 return;
             }
+            e.fetching = false;
             match answer {
                 Ok((bytes, len)) => {
                     let overlap = ((wanted - from) as usize).min(bytes.len());
@@ -144,7 +145,10 @@ fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
                     }
                 }
                 Err(failure) => {
+                    // Stop, rather than ask again every frame (an ended session, a
+                    // restarted proxy): the message says what happened.
                     ui.error.set(Some(failure.message));
+                    ui.state.set(State::Paused);
                     return;
                 }
             }
@@ -318,8 +322,18 @@ fn Player(id: String) -> impl IntoView {
             if !matches!(state, State::Playing | State::Buffering | State::Live) {
                 return;
             }
+            let next_frame = || {
+                if let (Some(window), Some(closure)) = (web_sys::window(), tick_self.borrow().as_ref()) {
+                    let _ = window.request_animation_frame(closure.as_ref().unchecked_ref());
+                }
+            };
             let now = now_ms();
             let elapsed = (now - last_frame.replace(now)).clamp(0.0, 250.0);
+            // A seek (or a replay from the start) is fetching: the clock waits for it
+            // rather than play on the old position.
+            if ui.seeking.get_untracked() {
+                return next_frame();
+            }
             let need_bytes;
             {
                 let mut e = frame_engine.borrow_mut();
@@ -332,10 +346,13 @@ fn Player(id: String) -> impl IntoView {
                 {
                     target = next - limit;
                 }
-                playback.advance_to(target);
-                let mut ended = playback.at_end();
-                // A running session: at its end, ask each second for what was written since.
-                let following = ended && ui.live.get_untracked() && playback.ended().is_none();
+                let advance = playback.advance_to(target);
+                // A running session whose every event so far has played: follow it, asking
+                // each second for what was written since.
+                let following = ui.live.get_untracked()
+                    && playback.ended().is_none()
+                    && playback.damaged().is_none()
+                    && playback.next_event_ms().is_none();
                 if following && now - last_poll.get() > 1000.0 {
                     last_poll.set(now);
                     playback.expect_more();
@@ -343,33 +360,41 @@ fn Player(id: String) -> impl IntoView {
                 if playback.ended().is_some() {
                     ui.live.set(false);
                 }
-                ended &= !following;
+                let ended = playback.at_end() && !following;
                 let position = playback.position_ms();
                 let starved = playback.starved(target) && !following;
-                need_bytes = playback.wants().is_some();
-                paint(&mut e, palette);
-                report(&e, ui);
+                need_bytes = playback.wants().is_some() && ui.error.with_untracked(Option::is_none);
+                if advance.changed {
+                    paint(&mut e, palette);
+                    report(&e, ui);
+                }
                 let duration = ui.duration.get_untracked();
-                if following {
-                    ui.duration.set(duration.max(position));
-                    ui.position.set(position);
-                    ui.state.set(State::Live);
+                let (position, next_state) = if following {
+                    if position > duration {
+                        ui.duration.set(position);
+                    }
+                    (position, State::Live)
                 } else if ended {
                     // The end is the last event (the duration), however far the clock ran.
-                    ui.position.set(if duration > 0 { duration.max(position.min(duration)) } else { position });
-                    ui.state.set(State::Ended);
+                    report(&e, ui);
+                    (if duration > 0 { duration } else { position }, State::Ended)
                 } else {
-                    ui.position.set(if duration > 0 && !ui.live.get_untracked() { position.min(duration) } else { position });
-                    ui.state.set(if starved { State::Buffering } else { State::Playing });
+                    let shown = if duration > 0 && !ui.live.get_untracked() { position.min(duration) } else { position };
+                    (shown, if starved { State::Buffering } else { State::Playing })
+                };
+                // Only what changed: each set re-renders what shows it.
+                if ui.position.get_untracked() != position {
+                    ui.position.set(position);
+                }
+                if ui.state.get_untracked() != next_state {
+                    ui.state.set(next_state);
                 }
             }
             if need_bytes {
                 pump(frame_engine.clone(), ui, Rc::new(|| {}));
             }
-            if matches!(ui.state.get_untracked(), State::Playing | State::Buffering | State::Live)
-                && let (Some(window), Some(closure)) = (web_sys::window(), tick_self.borrow().as_ref())
-            {
-                let _ = window.request_animation_frame(closure.as_ref().unchecked_ref());
+            if matches!(ui.state.get_untracked(), State::Playing | State::Buffering | State::Live) {
+                next_frame();
             }
         }));
     }
@@ -408,6 +433,13 @@ fn Player(id: String) -> impl IntoView {
         engine_store.with_value(|engine| seek(engine.clone(), ui, target, palette));
     };
     let on_key = move |ev: web_sys::KeyboardEvent| {
+        // Keys typed into the search box, the timeline or a menu are theirs.
+        let in_field = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).is_some_and(|el| {
+            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON")
+        });
+        if in_field {
+            return;
+        }
         let key = ev.key();
         let position = ui.position.get_untracked();
         match key.as_str() {
