@@ -4,6 +4,7 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
+import zlib from 'node:zlib';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -292,7 +293,7 @@ export class Authenticator {
  * A real RDP server for tests: FreeRDP's shadow server (NLA, a SAM file with one
  * account) sharing an Xvfb display on which an xterm shows `text`.
  */
-export async function startShadowDesktop({ user, password, text = 'gatehouse desktop', port: wanted }) {
+export async function startShadowDesktop({ user, password, text = 'gatehouse desktop', port: wanted, scene = false }) {
   const port = wanted ?? await freePort();
   let display = 40 + Math.floor(Math.random() * 200);
   while (fs.existsSync(`/tmp/.X11-unix/X${display}`)) display += 1;
@@ -308,7 +309,8 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
     children.push(child);
     return child;
   };
-  run('Xvfb', [`:${display}`, '-screen', '0', '1024x768x24', '-nolisten', 'tcp']);
+  // -fbdir: the screen is also a file (XWD), which tests read as "what the desktop shows".
+  run('Xvfb', [`:${display}`, '-screen', '0', '1024x768x24', '-nolisten', 'tcp', '-fbdir', dir]);
   const until = async (check, what) => {
     const deadline = Date.now() + 15_000;
     while (!(await check())) {
@@ -318,6 +320,15 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
   };
   await until(() => fs.existsSync(`/tmp/.X11-unix/X${display}`), 'Xvfb did not start');
   run('xterm', ['-geometry', '80x24+20+20', '-e', `echo '${text}'; sleep 100000`]);
+  const probe = path.join(dir, 'input.bin');
+  if (scene) {
+    // A solid colour (an xterm with nothing in it, its cursor the same colour)...
+    run('xterm', ['-geometry', '30x12+640+60', '-bg', '#2a9d5c', '-cr', '#2a9d5c', '-e', 'sleep 100000']);
+    // ...and an input probe: raw mode with mouse reporting, everything it receives
+    // (keys, clicks, wheel) appended to a file the test reads.
+    run('xterm', ['-geometry', '60x8+20+520', '-bg', '#202020', '-fg', '#f0f0f0', '-e',
+      'sh', '-c', `printf '\\033[?1000h'; stty raw -echo; exec cat > '${probe}'`]);
+  }
   run('freerdp-shadow-cli', ['/bind-address:127.0.0.1', `/port:${port}`, `/sam-file:${path.join(dir, 'SAM')}`, '+auth', '/sec:nla']);
   const listening = () => new Promise((resolve) => {
     const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
@@ -325,7 +336,15 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
   });
   await until(listening, 'the RDP server did not start');
   return {
-    port, display, dir,
+    port, display, dir, probe,
+    /** What the probe xterm received so far. */
+    received() { return fs.existsSync(probe) ? fs.readFileSync(probe) : Buffer.alloc(0); },
+    /** The screen as the X server has it: { width, height, rgba }. */
+    screen() { return readXwd(fs.readFileSync(path.join(dir, 'Xvfb_screen0'))); },
+    /** Changes the account's password on the server (the SAM file is read per sign-in). */
+    setPassword(newPassword) {
+      fs.writeFileSync(path.join(dir, 'SAM'), execFileSync('winpr-hash', ['-u', user, '-p', newPassword, '-f', 'sam'], { encoding: 'utf8' }));
+    },
     async stop() {
       for (const child of children.reverse()) {
         if (child.exitCode === null) {
@@ -335,6 +354,85 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
       }
     },
   };
+}
+
+/** An XWD image (what Xvfb's -fbdir keeps) as RGBA. */
+export function readXwd(buf) {
+  const field = (i) => buf.readUInt32BE(i * 4);
+  const headerSize = field(0);
+  const [width, height] = [field(4), field(5)];
+  const byteOrder = field(7);
+  const bitsPerPixel = field(11);
+  const bytesPerLine = field(12);
+  const masks = [field(14), field(15), field(16)];
+  const ncolors = field(19);
+  if (bitsPerPixel !== 32) throw new Error(`XWD with ${bitsPerPixel} bits per pixel`);
+  const start = headerSize + ncolors * 12;
+  const shift = (mask) => { let s = 0; while (mask && !(mask & 1)) { mask >>>= 1; s += 1; } return s; };
+  const shifts = masks.map(shift);
+  const rgba = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      const at = start + y * bytesPerLine + x * 4;
+      const pixel = byteOrder === 0 ? buf.readUInt32LE(at) : buf.readUInt32BE(at);
+      const o = (y * width + x) * 4;
+      for (let c = 0; c < 3; c++) rgba[o + c] = (pixel & masks[c]) >>> shifts[c];
+      rgba[o + 3] = 255;
+    }
+  }
+  return { width, height, rgba };
+}
+
+/** A PNG (8-bit RGB or RGBA, as screenshots are) as RGBA. */
+export function readPng(buf) {
+  let at = 8;
+  let width, height, colorType;
+  const idat = [];
+  while (at < buf.length) {
+    const len = buf.readUInt32BE(at);
+    const type = buf.toString('latin1', at + 4, at + 8);
+    const data = buf.subarray(at + 8, at + 8 + len);
+    if (type === 'IHDR') { width = data.readUInt32BE(0); height = data.readUInt32BE(4); colorType = data[9]; if (data[8] !== 8) throw new Error('PNG depth'); }
+    if (type === 'IDAT') idat.push(data);
+    at += 12 + len;
+  }
+  const channels = colorType === 6 ? 4 : colorType === 2 ? 3 : 0;
+  if (!channels) throw new Error(`PNG colour type ${colorType}`);
+  const raw = zlib.inflateSync(Buffer.concat(idat));
+  const stride = width * channels;
+  const out = Buffer.alloc(stride * height);
+  for (let y = 0; y < height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const line = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
+    for (let i = 0; i < stride; i++) {
+      const a = i >= channels ? out[y * stride + i - channels] : 0;
+      const b = y > 0 ? out[(y - 1) * stride + i] : 0;
+      const c = y > 0 && i >= channels ? out[(y - 1) * stride + i - channels] : 0;
+      let v = line[i];
+      if (filter === 1) v += a;
+      else if (filter === 2) v += b;
+      else if (filter === 3) v += (a + b) >> 1;
+      else if (filter === 4) { const p = a + b - c; const pa = Math.abs(p - a), pb = Math.abs(p - b), pc = Math.abs(p - c); v += pa <= pb && pa <= pc ? a : pb <= pc ? b : c; }
+      out[y * stride + i] = v & 0xff;
+    }
+  }
+  if (channels === 4) return { width, height, rgba: out };
+  const rgba = Buffer.alloc(width * height * 4);
+  for (let p = 0; p < width * height; p++) { out.copy(rgba, p * 4, p * 3, p * 3 + 3); rgba[p * 4 + 3] = 255; }
+  return { width, height, rgba };
+}
+
+/** How two RGBA images of one size differ: mean absolute difference per channel, and
+ * the share of pixels where some channel differs by more than `tolerance`. */
+export function compareImages(a, b, tolerance = 24) {
+  if (a.width !== b.width || a.height !== b.height) throw new Error(`sizes differ: ${a.width}x${a.height} vs ${b.width}x${b.height}`);
+  let sum = 0, off = 0;
+  for (let p = 0; p < a.width * a.height; p++) {
+    let worst = 0;
+    for (let c = 0; c < 3; c++) { const d = Math.abs(a.rgba[p * 4 + c] - b.rgba[p * 4 + c]); sum += d; worst = Math.max(worst, d); }
+    if (worst > tolerance) off += 1;
+  }
+  return { mean: sum / (a.width * a.height * 3), offShare: off / (a.width * a.height) };
 }
 
 /** A browser context holding the session cookie `cookie` (name=value), as the browser

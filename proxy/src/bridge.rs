@@ -487,6 +487,7 @@ impl Bridge {
             rows: if pty.rows == 0 { 24 } else { pty.rows },
             term: pty.term.clone(),
             command: command.to_string(),
+            kind: gatehouse_proto::pb::SessionKind::Ssh,
         };
         Recorder::start(&self.data_dir, self.store.clone(), meta)
     }

@@ -45,6 +45,13 @@ impl RdpError {
             other => other.to_string(),
         }
     }
+
+    /// [`Self::explain`] as a sentence on its own, for the page.
+    pub fn sentence(&self) -> String {
+        let explained = self.explain();
+        let mut chars = explained.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    }
 }
 
 /// Our defaults for IronRDP's connector configuration (it has no `Default`).

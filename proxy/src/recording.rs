@@ -38,6 +38,7 @@ pub struct Meta {
     pub rows: u32,
     pub term: String,
     pub command: String,
+    pub kind: pb::SessionKind,
 }
 
 /// The session's side of a recording. Cheap to clone; every clone feeds the same file.
@@ -106,7 +107,7 @@ impl Recorder {
         let header = RecordingHeader {
             version: VERSION,
             session_id: id.clone(),
-            kind: pb::SessionKind::Ssh.into(),
+            kind: meta.kind.into(),
             user: meta.user.clone(),
             target: meta.target.clone(),
             login: meta.login.clone(),
@@ -119,7 +120,7 @@ impl Recorder {
         let out = RecordingFiles::create(&dir, &id, &header)?;
         let row = RecordingRow {
             id: id.clone(),
-            kind: "ssh".into(),
+            kind: if meta.kind == pb::SessionKind::Desktop { "desktop" } else { "ssh" }.into(),
             user: meta.user,
             target: meta.target,
             login: meta.login,
@@ -157,6 +158,18 @@ impl Recorder {
 
     pub async fn resize(&self, cols: u32, rows: u32) {
         let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::Resize(pb::Resize { cols, rows })) };
+        let _ = self.tx.send(Entry::Event(event)).await;
+    }
+
+    /// A desktop session reached the active stage: the decoder's parameters.
+    pub async fn desktop_activated(&self, activated: pb::DesktopActivated) {
+        let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::DesktopActivated(activated)) };
+        let _ = self.tx.send(Entry::Event(event)).await;
+    }
+
+    /// One fast-path update as the desktop sent it. Waits if the disk falls behind.
+    pub async fn desktop_update(&self, pdu: &[u8]) {
+        let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::DesktopUpdate(pdu.to_vec())) };
         let _ = self.tx.send(Entry::Event(event)).await;
     }
 
@@ -437,6 +450,7 @@ mod tests {
             rows: 24,
             term: "xterm-256color".into(),
             command: String::new(),
+            kind: pb::SessionKind::Ssh,
         };
         let recorder = Recorder::start(&dir, store.clone(), meta).unwrap();
         recorder.output(b"$ ls\r\n").await;
@@ -471,6 +485,7 @@ mod tests {
             rows: 24,
             term: String::new(),
             command: "true".into(),
+            kind: pb::SessionKind::Ssh,
         };
         let recorder = Recorder::start(&dir, store.clone(), meta).unwrap();
         let id = recorder.id().to_string();

@@ -156,6 +156,8 @@ impl Playback {
                     advance.changed = true;
                 }
                 Some(Event::End(end)) => self.ended = Some(end),
+                // Desktop recordings play in the desktop player, not in a terminal.
+                Some(Event::DesktopActivated(_) | Event::DesktopUpdate(_)) => {}
                 None => {}
             }
         }

@@ -38,6 +38,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/recordings") view=RecordingsPage/>
                         <Route path=path!("/account") view=AccountPage/>
                         <Route path=path!("/recordings/:id") view=PlayerPage/>
+                        <Route path=path!("/desktops/:name") view=crate::pages::desktop::DesktopPage/>
                     </Routes>
                     <SessionTabs/>
                 </main>

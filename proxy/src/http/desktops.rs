@@ -3,9 +3,10 @@
 //! connects with the desktop's sealed credentials and forwards the desktop's PDUs, one
 //! protobuf `DesktopServerMessage` per binary frame, in order.
 //!
-//! What is built: the connection, the forwarding, the browser's responses back, the
-//! refusals. Input, clipboard, resize and recording come next; the browser's decoder
-//! (IronRDP in wasm) is not built yet.
+//! The browser sends input (key positions, pointer, wheel) which the proxy turns into
+//! RDP itself ([`gatehouse_desktop::input`]), and frame acknowledgements its decoder
+//! produced, which are checked before they are sent. Every fast-path update is recorded
+//! as it is forwarded. The clipboard channel and live resizing are not built.
 
 use std::net::SocketAddr;
 
@@ -26,6 +27,11 @@ use super::api::SignedIn;
 use super::error::ApiError;
 use super::ssh::{close, fit, refuse};
 use crate::desktops::Desktop;
+use crate::recording::Recorder;
+use gatehouse_desktop::input::InputEncoder;
+use ironrdp_graphics::image_processing::PixelFormat;
+use ironrdp_session::image::DecodedImage;
+use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
 
 /// The browser's messages are small (input, responses); nothing needs more.
 const MAX_FRAME: usize = 64 * 1024;
@@ -128,65 +134,132 @@ async fn session(
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);
             state.audit.record("desktop.failed", Some(&user), Some(peer.ip()), &detail);
-            return refuse(socket, close::NODE_UNREACHABLE, err.explain()).await;
+            // The whole sentence in a message first: a close frame's reason holds 123 bytes.
+            let mut socket = socket;
+            let closed = DesktopClosed { reason: err.sentence() };
+            let _ = socket.send(server_message(desktop_server_message::Message::Closed(closed))).await;
+            return refuse(socket, close::NODE_UNREACHABLE, err.sentence()).await;
         }
     };
-    let detail = format!("desktop {} as {}", desktop.name, desktop.username);
-    state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
-    let (mut ws_tx, mut ws_rx) = socket.split();
-    let result = &active.result;
+    let (io_channel_id, user_channel_id, share_id) =
+        (active.result.io_channel_id, active.result.user_channel_id, active.result.share_id);
+    let desktop_size = active.result.desktop_size;
     let activated = DesktopActivated {
-        io_channel_id: u32::from(result.io_channel_id),
-        user_channel_id: u32::from(result.user_channel_id),
-        share_id: result.share_id,
-        width: u32::from(result.desktop_size.width),
-        height: u32::from(result.desktop_size.height),
+        io_channel_id: u32::from(io_channel_id),
+        user_channel_id: u32::from(user_channel_id),
+        share_id,
+        width: u32::from(desktop_size.width),
+        height: u32::from(desktop_size.height),
     };
+    // Every desktop session is recorded; one that cannot be does not start.
+    let meta = crate::recording::Meta {
+        user: user.clone(),
+        target: desktop.name.to_string(),
+        login: desktop.username.clone(),
+        cols: activated.width,
+        rows: activated.height,
+        term: String::new(),
+        command: String::new(),
+        kind: gatehouse_proto::pb::SessionKind::Desktop,
+    };
+    let recorder = match Recorder::start(&state.data_dir, state.store.clone(), meta) {
+        Ok(recorder) => recorder,
+        Err(err) => {
+            tracing::error!(%err, "cannot start a desktop recording");
+            let why = "The proxy cannot record this session (its disk may be full), so it does not start. Tell an admin.";
+            return refuse(socket, close::NOT_AVAILABLE, why.to_string()).await;
+        }
+    };
+    let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
+    state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
+    recorder.desktop_activated(activated.clone()).await;
+    let mut input = InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id);
+    // The proxy follows the slow-path (X.224) side of the session itself: server
+    // requests, errors and the end; graphics travel to the browser untouched.
+    let mut stage = ActiveStageBuilder {
+        static_channels: std::mem::take(&mut active.result.static_channels),
+        user_channel_id,
+        io_channel_id,
+        message_channel_id: None,
+        share_id,
+        compression_type: None,
+        enable_server_pointer: true,
+        pointer_software_rendering: false,
+    }
+    .build();
+    let mut slow_path_image = DecodedImage::new(PixelFormat::RgbA32, 1, 1);
+    let (mut ws_tx, mut ws_rx) = socket.split();
     if ws_tx.send(server_message(desktop_server_message::Message::Activated(activated))).await.is_err() {
+        recorder.end("the browser went away", None).await;
         return;
     }
     let (mut updates, mut bytes) = (0u64, 0u64);
     let end = loop {
         tokio::select! {
             read = active.framed.read_pdu() => match read {
-                Ok((action, frame)) => {
+                Ok((ironrdp_pdu::Action::FastPath, frame)) => {
                     updates += 1;
                     bytes += frame.len() as u64;
-                    let message = match action {
-                        ironrdp_pdu::Action::FastPath => desktop_server_message::Message::FastPath(frame.to_vec()),
-                        ironrdp_pdu::Action::X224 => desktop_server_message::Message::X224(frame.to_vec()),
-                    };
+                    recorder.desktop_update(&frame).await;
                     // Awaiting the send is the back-pressure: a slow browser slows the desktop.
-                    if ws_tx.send(server_message(message)).await.is_err() {
+                    if ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))).await.is_err() {
                         break "the browser went away".to_string();
+                    }
+                }
+                Ok((ironrdp_pdu::Action::X224, frame)) => {
+                    match stage.process(&mut slow_path_image, ironrdp_pdu::Action::X224, &frame, None) {
+                        Ok(outputs) => {
+                            let mut ended = None;
+                            for output in outputs {
+                                match output {
+                                    ActiveStageOutput::ResponseFrame(response) if !response.is_empty() => {
+                                        if write_desktop(&mut active, &response).await.is_err() {
+                                            ended = Some("the desktop stopped accepting data".to_string());
+                                        }
+                                    }
+                                    ActiveStageOutput::Terminate(reason) => {
+                                        ended = Some(format!("The desktop ended the session: {}.", reason.description()));
+                                    }
+                                    ActiveStageOutput::DeactivateAll => {
+                                        ended = Some("The desktop restarted the session's display (for example after a change of size); reconnect to continue.".to_string());
+                                    }
+                                    _ => {}
+                                }
+                            }
+                            if let Some(reason) = ended {
+                                close_with(&mut ws_tx, 1000, reason.clone()).await;
+                                break reason;
+                            }
+                        }
+                        Err(err) => tracing::warn!(desktop = %desktop.name, "slow-path PDU not understood: {err}"),
                     }
                 }
                 Err(err) => {
                     let reason = format!("The desktop closed the session: {err}.");
-                    let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
-                    let _ = ws_tx.send(server_message(closed)).await;
-                    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: 1000, reason: fit(reason).into() }))).await;
+                    close_with(&mut ws_tx, 1000, reason).await;
                     break format!("desktop closed: {err}");
                 }
             },
             frame = ws_rx.next() => match frame {
-                Some(Ok(Message::Binary(data))) => match DesktopClientMessage::decode(data.as_ref()) {
-                    Ok(DesktopClientMessage { message: Some(desktop_client_message::Message::Response(response)) }) => {
-                        let stream = active.framed.get_inner_mut().0;
-                        let written = async {
-                            tokio::io::AsyncWriteExt::write_all(stream, &response).await?;
-                            tokio::io::AsyncWriteExt::flush(stream).await
-                        };
-                        if written.await.is_err() {
-                            break "the desktop stopped accepting data".to_string();
+                Some(Ok(Message::Binary(data))) => {
+                    let pdu = match DesktopClientMessage::decode(data.as_ref()) {
+                        Ok(DesktopClientMessage { message: Some(message) }) => client_pdu(&mut input, message),
+                        _ => Err("The browser sent a message the desktop protocol does not have.".to_string()),
+                    };
+                    match pdu {
+                        Ok(Some(pdu)) => {
+                            if write_desktop(&mut active, &pdu).await.is_err() {
+                                break "the desktop stopped accepting data".to_string();
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(reason) => {
+                            state.audit.record("desktop.bad_input", Some(&user), Some(peer.ip()), &reason);
+                            let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: close::BAD_FRAME, reason: fit(reason.clone()).into() }))).await;
+                            break reason;
                         }
                     }
-                    _ => {
-                        let reason = "The browser sent a message the desktop protocol does not have.".to_string();
-                        let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: close::BAD_FRAME, reason: reason.clone().into() }))).await;
-                        break reason;
-                    }
-                },
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Text(_))) => {
                     let frame = CloseFrame { code: close::BAD_FRAME, reason: "The desktop protocol travels in binary frames only.".into() };
@@ -198,5 +271,52 @@ async fn session(
             },
         }
     };
-    state.audit.record("desktop.end", Some(&user), Some(peer.ip()), &format!("{detail}; {updates} PDUs, {bytes} bytes; {end}"));
+    // Tell the desktop we are leaving, so its session ends (or disconnects) cleanly.
+    if let Ok(outputs) = stage.graceful_shutdown() {
+        for output in outputs {
+            if let ActiveStageOutput::ResponseFrame(frame) = output {
+                let _ = write_desktop(&mut active, &frame).await;
+            }
+        }
+    }
+    let size = recorder.end(&end, None).await;
+    state.audit.record(
+        "desktop.end",
+        Some(&user),
+        Some(peer.ip()),
+        &format!("{detail}; {updates} PDUs, {bytes} bytes; recording {size} bytes; {end}"),
+    );
+}
+
+async fn write_desktop(
+    active: &mut crate::rdp::Active,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let stream = active.framed.get_inner_mut().0;
+    tokio::io::AsyncWriteExt::write_all(stream, bytes).await?;
+    tokio::io::AsyncWriteExt::flush(stream).await
+}
+
+async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: String) {
+    let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
+    let _ = ws_tx.send(server_message(closed)).await;
+    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))).await;
+}
+
+/// What one browser message asks of the desktop: the PDU to send, nothing, or why the
+/// message is refused (which ends the session: a well-behaved page never sends it).
+fn client_pdu(input: &mut InputEncoder, message: desktop_client_message::Message) -> Result<Option<Vec<u8>>, String> {
+    use desktop_client_message::Message as M;
+    let refused = |err: gatehouse_desktop::input::InputError| format!("The browser sent input the proxy refuses: {err}.");
+    match message {
+        M::Response(response) => input.check_response(&response).map(|()| Some(response)).map_err(refused),
+        M::Key(key) => input.key(&key).map(Some).map_err(refused),
+        M::Unicode(unicode) => input.unicode(&unicode).map(Some).map_err(refused),
+        M::Pointer(pointer) => input.pointer(&pointer).map(Some).map_err(refused),
+        M::Wheel(wheel) => Ok(input.wheel(&wheel)),
+        M::Locks(locks) => Ok(Some(input.locks(&locks))),
+        // The clipboard channel and live resizing (display control) are not built: the
+        // page reconnects at a new size instead.
+        M::Clipboard(_) | M::Resize(_) => Ok(None),
+    }
 }

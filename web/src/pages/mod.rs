@@ -1,4 +1,5 @@
 pub mod account;
+pub mod desktop;
 pub mod invite;
 pub mod not_found;
 pub mod resources;

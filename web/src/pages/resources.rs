@@ -163,7 +163,9 @@ fn ResourceList() -> impl IntoView {
                             <span class="labels">
                                 {desktop.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
                             </span>
-                            <span class="resource-logins" title="Desktops in the browser are being built">"Opening in the browser: not yet"</span>
+                            <a class="button button-small button-primary" data-testid="open-desktop"
+                                href=format!("/desktops/{}", js_sys::encode_uri_component(&desktop.name))>"Open"</a>
+                            <span class="badge" title="The proxy records this session">"Recorded"</span>
                         </li>
                     })
                     .collect_view();

@@ -1,0 +1,6 @@
+//! The desktop protocol's logic, without I/O, shared by the browser's worker, the
+//! player and the proxy (see ARCHITECTURE.md, "Desktops").
+
+pub mod decoder;
+pub mod input;
+pub mod keys;

@@ -1,0 +1,162 @@
+// A desktop in the browser, end to end: the real proxy's RDP client (IronRDP) against
+// FreeRDP's shadow server (NLA) on an Xvfb display, and Chromium running the page and
+// its decoding worker (IronRDP in wasm). What the canvas shows is compared with the X
+// server's own framebuffer; keys, clicks and the wheel are checked where they land, in
+// an xterm on the desktop that writes everything it receives to a file.
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startShadowDesktop,
+} from '../lib/harness.mjs';
+
+const PASSWORD = 'desktop pass 42';
+const artifacts = path.join(import.meta.dirname, '..', 'artifacts');
+let proxy;
+let desktop;
+let browser;
+
+before(async () => {
+  proxy = await startProxy(`
+[roles.lab]
+desktop_labels = { env = "lab" }
+desktop_users = ["alice"]
+
+[roles.elsewhere]
+desktop_labels = { env = "prod" }
+desktop_users = ["*"]
+`);
+  desktop = await startShadowDesktop({ user: 'alice', password: PASSWORD, scene: true, text: 'hello from the desktop' });
+  const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
+    input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
+  });
+  const added = cli(['desktops', 'add', 'lab', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`);
+  assert.equal(added.status, 0, added.stderr);
+  const checked = cli(['desktops', 'check', 'lab']);
+  assert.equal(checked.status, 0, checked.stderr);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await desktop?.stop();
+  await proxy?.stop();
+});
+
+const until = async (check, what, ms = 10_000) => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+};
+
+/** Opens the desktop from the resources page; resolves once it is connected. */
+async function openDesktop(name, roles, errors) {
+  const { page } = await signedInPage(proxy, browser, name, roles, errors, { viewport: { width: 1400, height: 1100 } });
+  await page.goto(`${proxy.url}/`);
+  await page.locator('[data-desktop="lab"] [data-testid="open-desktop"]').click();
+  await page.waitForURL(/\/desktops\/lab$/);
+  return page;
+}
+
+/** The canvas as the person sees it (the page at one device pixel per CSS pixel). */
+async function canvasPixels(page) {
+  return readPng(await page.locator('[data-testid="desktop-canvas"]').screenshot());
+}
+
+describe('a desktop in the browser', () => {
+  test('the canvas shows what the desktop shows, pixel for pixel within compression', async () => {
+    const errors = [];
+    const page = await openDesktop('dana', ['lab'], errors);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    assert.match(await page.locator('[data-testid="desktop-status"]').textContent(), /Connected, 1024×768/);
+    const canvas = page.locator('[data-testid="desktop-canvas"]');
+    assert.equal(await canvas.getAttribute('data-width'), '1024');
+    // The desktop paints its first screen in pieces; wait until two looks agree.
+    let shown;
+    await until(async () => {
+      const a = await canvasPixels(page);
+      await new Promise((r) => setTimeout(r, 400));
+      const b = await canvasPixels(page);
+      shown = b;
+      return compareImages(a, b, 0).offShare === 0 && compareImages(b, desktop.screen()).mean < 2;
+    }, 'the canvas settles on the desktop', 20_000).catch(() => {});
+    const truth = desktop.screen();
+    assert.equal(shown.width, 1024);
+    assert.equal(shown.height, 768);
+    const diff = compareImages(shown, truth);
+    fs.writeFileSync(path.join(artifacts, 'desktop-canvas-vs-framebuffer.txt'), `mean ${diff.mean}\noff ${diff.offShare}\n`);
+    assert.ok(diff.mean < 2 && diff.offShare < 0.01, `canvas vs framebuffer: mean ${diff.mean.toFixed(3)}, ${(diff.offShare * 100).toFixed(2)}% pixels off`);
+    // And not by accident: the solid window is there, in its colour, where X put it.
+    const at = (img, x, y) => [...img.rgba.subarray((y * img.width + x) * 4, (y * img.width + x) * 4 + 3)];
+    const green = at(shown, 700, 120);
+    assert.ok(Math.abs(green[0] - 0x2a) < 8 && Math.abs(green[1] - 0x9d) < 8 && Math.abs(green[2] - 0x5c) < 8, `solid window colour ${green}`);
+    await screenshot(page, '50-desktop-canvas');
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('keys, clicks, the wheel and Ctrl+Alt+Del reach the desktop', async () => {
+    const errors = [];
+    const page = await openDesktop('dora', ['lab'], errors);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    const box = await page.locator('[data-testid="desktop-canvas"]').boundingBox();
+    // The probe xterm sits at (20, 520) on the desktop; X gives focus to the window
+    // under the pointer.
+    const probe = { x: box.x + 200, y: box.y + 560 };
+    await page.mouse.move(probe.x, probe.y);
+    const before = desktop.received().length;
+    await page.keyboard.type('typed in chromium 123');
+    // Keys travel by position and the desktop's layout makes the characters: Shift
+    // held with the key for 1 makes '!', with A a capital.
+    await page.keyboard.press('Shift+Digit1');
+    await page.keyboard.press('Shift+KeyA');
+    await until(() => desktop.received().subarray(before).toString().includes('typed in chromium 123!A'), 'typed text arrives');
+    await page.mouse.click(probe.x, probe.y);
+    await until(() => desktop.received().includes(Buffer.from('\x1b[M ')), 'a left click is reported (button 0 pressed)');
+    await page.mouse.wheel(0, -100);
+    await until(() => desktop.received().includes(Buffer.from('\x1b[M`')), 'a wheel step up is reported (button 4)');
+    await page.mouse.wheel(0, 100);
+    await until(() => desktop.received().includes(Buffer.from('\x1b[Ma')), 'a wheel step down is reported (button 5)');
+    await page.locator('[data-testid="ctrl-alt-del"]').click();
+    await page.mouse.move(probe.x, probe.y);
+    await until(() => desktop.received().includes(Buffer.from('\x1b[3;7~')), 'Ctrl+Alt+Del arrives as Ctrl+Alt+Delete');
+    await screenshot(page, '51-desktop-typed');
+    // The session was recorded, and the recording is a desktop recording.
+    await page.locator('[data-testid="disconnect"]').click();
+    await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor();
+    const listed = await until(() => {
+      const out = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'list'], { encoding: 'utf8' }).stdout;
+      return out.split('\n').find((line) => /dora/.test(line) && /desktop/.test(line) && /lab/.test(line) && !/running/.test(line));
+    }, 'the recording is listed and finished').catch(() => null);
+    assert.ok(listed, 'a finished desktop recording for dora');
+    assert.deepEqual(errors, []);
+  });
+
+  test('refusals and failures are sentences on the page', async () => {
+    const errors = [];
+    // A role without the desktop: the resources page has no Open, and the address
+    // typed by hand is refused by the proxy.
+    const { page } = await signedInPage(proxy, browser, 'eve', ['elsewhere'], errors, { viewport: { width: 1200, height: 900 } });
+    await page.goto(`${proxy.url}/desktops/lab`);
+    await page.locator('[data-testid="desktop-error"]').waitFor({ timeout: 20_000 });
+    assert.match(await page.locator('[data-testid="desktop-error"]').textContent(), /do not give you access to the desktop lab/);
+    // A wrong password on the desktop's side: the person learns it is the account.
+    desktop.setPassword('changed on the server');
+    try {
+      const other = await openDesktop('dina', ['lab'], errors);
+      await other.locator('[data-testid="desktop-error"]').waitFor({ timeout: 30_000 });
+      assert.match(await other.locator('[data-testid="desktop-error"]').textContent(), /user name or password is probably wrong/);
+      await screenshot(other, '52-desktop-wrong-password');
+    } finally {
+      desktop.setPassword(PASSWORD);
+    }
+    assert.deepEqual(errors.filter((e) => !/WebSocket/.test(e)), []);
+  });
+});

@@ -1,0 +1,457 @@
+//! `/desktops/{name}`: a remote desktop in the page. The page owns only the canvas
+//! element and the person's input; a Web Worker (`desktop-worker/`) owns the WebSocket,
+//! decodes the desktop's updates with IronRDP and paints through an `OffscreenCanvas`,
+//! so a busy desktop never stalls the page. Input goes to the worker as key positions
+//! (`KeyboardEvent.code`), desktop-pixel pointer positions and wheel units.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Object, Reflect};
+use leptos::html;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{HtmlCanvasElement, KeyboardEvent, MessageEvent, MouseEvent, WheelEvent, Worker};
+
+use crate::components::require_session::RequireSession;
+
+/// The worker's loader, written by trunk beside the app (index.html).
+const WORKER: &str = "/desktop_worker_loader.js";
+
+#[component]
+pub fn DesktopPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = params.with_untracked(|p| p.get("name").unwrap_or_default());
+    view! { <RequireSession><DesktopView name=name.clone()/></RequireSession> }
+}
+
+#[derive(Clone, PartialEq)]
+enum Status {
+    Connecting,
+    Connected { width: u32, height: u32 },
+    Closed(String),
+}
+
+/// The live parts of one connection; a reconnect replaces them all (a canvas can hand
+/// its drawing to only one worker, once).
+#[derive(Default)]
+struct Connection {
+    worker: Option<Worker>,
+    canvas: Option<HtmlCanvasElement>,
+    /// The desktop's size in its own pixels, once activated.
+    size: (u32, u32),
+    /// The size asked for, to tell a desktop that follows the window from one that does not.
+    requested: (u32, u32),
+    locks: Option<(bool, bool, bool)>,
+    /// The `open` message and its canvas, posted once the worker says it is ready (a
+    /// message sent before its wasm has started would be lost).
+    pending_open: Option<(Object, web_sys::OffscreenCanvas)>,
+    /// Keeps the worker's message handler alive as long as the worker.
+    _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+}
+
+type Shared = Rc<RefCell<Connection>>;
+
+fn message(fields: &[(&str, wasm_bindgen::JsValue)]) -> Object {
+    let object = Object::new();
+    for (key, value) in fields {
+        let _ = Reflect::set(&object, &(*key).into(), value);
+    }
+    object
+}
+
+fn post(conn: &Shared, fields: &[(&str, wasm_bindgen::JsValue)]) {
+    if let Some(worker) = &conn.borrow().worker {
+        let _ = worker.post_message(&message(fields));
+    }
+}
+
+fn device_pixel_ratio() -> f64 {
+    web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0)
+}
+
+#[component]
+fn DesktopView(name: String) -> impl IntoView {
+    let stage = NodeRef::<html::Div>::new();
+    let status = RwSignal::new(Status::Connecting);
+    let stats = RwSignal::new(String::new());
+    let conn: Shared = Rc::new(RefCell::new(Connection::default()));
+    let conn_store = StoredValue::new_local(conn.clone());
+
+    let connect = {
+        let name = name.clone();
+        move || {
+            let conn = conn_store.get_value();
+            let Some(stage) = stage.get_untracked() else { return };
+            disconnect(&conn);
+            status.set(Status::Connecting);
+            let dpr = device_pixel_ratio();
+            let width = ((f64::from(stage.client_width()) * dpr) as u32).clamp(200, 8192) & !1;
+            let height = ((f64::from(stage.client_height()) * dpr) as u32).clamp(200, 8192) & !1;
+            let document = web_sys::window().and_then(|w| w.document()).expect("a document");
+            let canvas: HtmlCanvasElement = document.create_element("canvas").expect("canvas").unchecked_into();
+            canvas.set_class_name("desktop-canvas");
+            canvas.set_tab_index(0);
+            let _ = canvas.set_attribute("data-testid", "desktop-canvas");
+            let _ = canvas.set_attribute("aria-label", &format!("Remote desktop {name}"));
+            let _ = stage.append_child(&canvas);
+            attach_input(&conn, &canvas);
+            let offscreen = match canvas.transfer_control_to_offscreen() {
+                Ok(offscreen) => offscreen,
+                Err(_) => {
+                    status.set(Status::Closed("This browser cannot draw a desktop in the background (no OffscreenCanvas); use a current Chrome, Edge or Firefox.".into()));
+                    return;
+                }
+            };
+            let worker = match Worker::new(WORKER) {
+                Ok(worker) => worker,
+                Err(_) => {
+                    status.set(Status::Closed("The desktop worker could not start; reload the page.".into()));
+                    return;
+                }
+            };
+            let on_message = {
+                let conn = conn.clone();
+                Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| on_worker_message(&conn, status, stats, &event.data()))
+            };
+            worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
+            let url = format!("wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}", js_sys::encode_uri_component(&name));
+            let open = message(&[("t", "open".into()), ("url", url.into()), ("canvas", offscreen.clone().into())]);
+            let mut c = conn.borrow_mut();
+            c.pending_open = Some((open, offscreen));
+            c.worker = Some(worker);
+            c.canvas = Some(canvas);
+            c.requested = (width, height);
+            c._on_message = Some(on_message);
+        }
+    };
+
+    // Connect once the stage has its size.
+    {
+        let connect = connect.clone();
+        Effect::new(move |done: Option<bool>| {
+            if done == Some(true) || stage.get().is_none() {
+                return done.unwrap_or(false);
+            }
+            let connect = connect.clone();
+            leptos::prelude::request_animation_frame(move || connect());
+            true
+        });
+    }
+
+    // Follow the window: a desktop that took the size asked for is reconnected at the
+    // new size once resizing settles; one that keeps its own size is scaled to fit.
+    {
+        let connect = connect.clone();
+        let pending: Rc<RefCell<Option<i32>>> = Rc::default();
+        let on_resize = Closure::<dyn FnMut()>::new(move || {
+            let conn = conn_store.get_value();
+            fit(&conn);
+            let follows = {
+                let c = conn.borrow();
+                c.size == c.requested && c.size != (0, 0)
+            };
+            if !follows {
+                return;
+            }
+            let window = web_sys::window().expect("a window");
+            if let Some(handle) = pending.borrow_mut().take() {
+                window.clear_timeout_with_handle(handle);
+            }
+            let connect = connect.clone();
+            let again = Closure::once_into_js(move || {
+                let Some(stage) = stage.get_untracked() else { return };
+                let dpr = device_pixel_ratio();
+                let want = (((f64::from(stage.client_width()) * dpr) as u32) & !1, ((f64::from(stage.client_height()) * dpr) as u32) & !1);
+                if want != conn_store.get_value().borrow().size {
+                    connect();
+                }
+            });
+            *pending.borrow_mut() = window.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), 700).ok();
+        });
+        if let Some(window) = web_sys::window() {
+            let _ = window.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
+        }
+        let on_resize = StoredValue::new_local(Some(on_resize));
+        on_cleanup(move || {
+            if let (Some(window), Some(callback)) = (web_sys::window(), on_resize.try_update_value(Option::take).flatten()) {
+                let _ = window.remove_event_listener_with_callback("resize", callback.as_ref().unchecked_ref());
+            }
+            disconnect(&conn_store.get_value());
+        });
+    }
+
+    let reconnect = connect.clone();
+    let send_ctrl_alt_del = move |_| {
+        let codes = js_sys::Array::of3(&"ControlLeft".into(), &"AltLeft".into(), &"Delete".into());
+        post(&conn_store.get_value(), &[("t", "keys".into()), ("codes", codes.into())]);
+        focus_canvas(&conn_store.get_value());
+    };
+    let full_screen = move |_| {
+        if let Some(stage) = stage.get_untracked() {
+            let _ = stage.request_fullscreen();
+        }
+        focus_canvas(&conn_store.get_value());
+    };
+    let disconnect_now = move |_| {
+        post(&conn_store.get_value(), &[("t", "close".into())]);
+    };
+    let closed = move || matches!(status.get(), Status::Closed(_));
+    view! {
+        <div class="desktop-page" data-testid="desktop-page">
+            <div class="ssh-bar desktop-bar">
+                <span class="ssh-title">{name.clone()}</span>
+                <span class="desktop-status" data-testid="desktop-status" data-state=move || match status.get() {
+                    Status::Connecting => "connecting",
+                    Status::Connected { .. } => "connected",
+                    Status::Closed(_) => "closed",
+                }>
+                    {move || match status.get() {
+                        Status::Connecting => "Connecting…".to_string(),
+                        Status::Connected { width, height } => format!("Connected, {width}×{height}"),
+                        Status::Closed(_) => "Disconnected".to_string(),
+                    }}
+                </span>
+                <span class="badge" title="The proxy records this session">"Recorded"</span>
+                <span class="desktop-stats" data-testid="desktop-stats">{move || stats.get()}</span>
+                <span class="spacer"></span>
+                <button class="button button-small" data-testid="ctrl-alt-del" on:click=send_ctrl_alt_del disabled=closed
+                    title="Send Ctrl+Alt+Del to the desktop (your own computer keeps that combination)">"Ctrl+Alt+Del"</button>
+                <button class="button button-small" data-testid="full-screen" on:click=full_screen>"Full screen"</button>
+                <Show when=closed fallback=move || view! {
+                    <button class="button button-small" data-testid="disconnect" on:click=disconnect_now>"Disconnect"</button>
+                }>
+                    {
+                        let reconnect = reconnect.clone();
+                        view! { <button class="button button-small button-primary" data-testid="reconnect" on:click=move |_| reconnect()>"Reconnect"</button> }
+                    }
+                </Show>
+            </div>
+            {move || match status.get() {
+                Status::Closed(reason) => Some(view! {
+                    <div class="alert alert-error desktop-alert" role="alert" data-testid="desktop-error">
+                        <span>{reason}</span>
+                    </div>
+                }),
+                _ => None,
+            }}
+            <div class="desktop-stage" node_ref=stage data-testid="desktop-stage"></div>
+        </div>
+    }
+}
+
+fn focus_canvas(conn: &Shared) {
+    if let Some(canvas) = &conn.borrow().canvas {
+        let _ = canvas.focus();
+    }
+}
+
+fn disconnect(conn: &Shared) {
+    let mut c = conn.borrow_mut();
+    if let Some(worker) = c.worker.take() {
+        let _ = worker.post_message(&message(&[("t", "close".into())]));
+        // Give the worker a moment to close the socket cleanly, then stop it.
+        let stop = Closure::once_into_js(move || worker.terminate());
+        if let Some(window) = web_sys::window() {
+            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(stop.unchecked_ref(), 500);
+        }
+    }
+    if let Some(canvas) = c.canvas.take() {
+        canvas.remove();
+    }
+    c.size = (0, 0);
+    c.locks = None;
+    c.pending_open = None;
+    c._on_message = None;
+}
+
+/// Shows the desktop at one desktop pixel per device pixel when it fits, scaled down to
+/// the stage when it does not.
+fn fit(conn: &Shared) {
+    let c = conn.borrow();
+    let (Some(canvas), (width, height)) = (&c.canvas, c.size) else { return };
+    if width == 0 {
+        return;
+    }
+    let Some(stage) = canvas.parent_element() else { return };
+    let dpr = device_pixel_ratio();
+    let (css_w, css_h) = (f64::from(width) / dpr, f64::from(height) / dpr);
+    let scale = (f64::from(stage.client_width()) / css_w).min(f64::from(stage.client_height()) / css_h).min(1.0);
+    let style = web_sys::HtmlElement::style(canvas);
+    let _ = style.set_property("width", &format!("{}px", css_w * scale));
+    let _ = style.set_property("height", &format!("{}px", css_h * scale));
+    // Centred on whole CSS pixels: a half-pixel offset would resample (blur) it.
+    let left = ((f64::from(stage.client_width()) - css_w * scale) / 2.0).max(0.0).floor();
+    let top = ((f64::from(stage.client_height()) - css_h * scale) / 2.0).max(0.0).floor();
+    let _ = style.set_property("margin", &format!("{top}px 0 0 {left}px"));
+}
+
+fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<String>, data: &wasm_bindgen::JsValue) {
+    let get = |key: &str| Reflect::get(data, &key.into()).unwrap_or_default();
+    let number = |key: &str| get(key).as_f64().unwrap_or(0.0);
+    match get("t").as_string().as_deref() {
+        Some("ready") => {
+            let c = &mut *conn.borrow_mut();
+            if let (Some(worker), Some((open, canvas))) = (&c.worker, c.pending_open.take()) {
+                let _ = worker.post_message_with_transfer(&open, &js_sys::Array::of1(&canvas));
+            }
+        }
+        Some("activated") => {
+            let (width, height) = (number("width") as u32, number("height") as u32);
+            conn.borrow_mut().size = (width, height);
+            fit(conn);
+            focus_canvas(conn);
+            status.set(Status::Connected { width, height });
+            if let Some(canvas) = &conn.borrow().canvas {
+                let _ = canvas.set_attribute("data-width", &width.to_string());
+                let _ = canvas.set_attribute("data-height", &height.to_string());
+            }
+        }
+        Some("closed") => {
+            let reason = get("reason").as_string().unwrap_or_default();
+            status.set(Status::Closed(reason));
+        }
+        Some("cursor") => set_cursor(conn, data),
+        Some("stats") => {
+            let (pdus, bytes, decode) = (number("pdus"), number("bytes"), number("decodeMs"));
+            stats.set(format!("{pdus} updates, {:.1} MB, decode {:.1} ms", bytes / 1e6, decode));
+        }
+        _ => {}
+    }
+}
+
+/// The desktop's pointer shape as the canvas's cursor (CSS, so it moves with the
+/// person's mouse at once, with no round trip).
+fn set_cursor(conn: &Shared, data: &wasm_bindgen::JsValue) {
+    let c = conn.borrow();
+    let Some(canvas) = &c.canvas else { return };
+    let get = |key: &str| Reflect::get(data, &key.into()).unwrap_or_default();
+    let css = match get("kind").as_string().as_deref() {
+        Some("hidden") => "none".to_string(),
+        Some("shape") => {
+            let (width, height) = (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
+            let rgba = js_sys::Uint8Array::new(&get("rgba")).to_vec();
+            cursor_url(width, height, &rgba)
+                .map(|url| format!("url({url}) {} {}, default", get("hotX").as_f64().unwrap_or(0.0), get("hotY").as_f64().unwrap_or(0.0)))
+                .unwrap_or_else(|| "default".into())
+        }
+        _ => "default".to_string(),
+    };
+    let _ = web_sys::HtmlElement::style(canvas).set_property("cursor", &css);
+}
+
+fn cursor_url(width: u32, height: u32, rgba: &[u8]) -> Option<String> {
+    if width == 0 || height == 0 || width > 256 || height > 256 || rgba.len() != (width * height * 4) as usize {
+        return None;
+    }
+    let document = web_sys::window()?.document()?;
+    let canvas: HtmlCanvasElement = document.create_element("canvas").ok()?.unchecked_into();
+    canvas.set_width(width);
+    canvas.set_height(height);
+    let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.unchecked_into();
+    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), width, height).ok()?;
+    context.put_image_data(&image, 0.0, 0.0).ok()?;
+    canvas.to_data_url().ok()
+}
+
+/// Keyboard, pointer and wheel on the canvas, forwarded to the worker.
+fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
+    let on_key = |down: bool| {
+        let conn = conn.clone();
+        Closure::<dyn FnMut(KeyboardEvent)>::new(move |event: KeyboardEvent| {
+            event.prevent_default();
+            event.stop_propagation();
+            let locks = (event.get_modifier_state("CapsLock"), event.get_modifier_state("NumLock"), event.get_modifier_state("ScrollLock"));
+            if conn.borrow().locks != Some(locks) {
+                conn.borrow_mut().locks = Some(locks);
+                post(&conn, &[("t", "locks".into()), ("caps", locks.0.into()), ("num", locks.1.into()), ("scroll", locks.2.into())]);
+            }
+            post(&conn, &[("t", "key".into()), ("code", event.code().into()), ("key", event.key().into()), ("down", down.into())]);
+        })
+    };
+    let position = {
+        let conn = conn.clone();
+        move |event: &MouseEvent| -> Option<(f64, f64)> {
+            let c = conn.borrow();
+            let canvas = c.canvas.as_ref()?;
+            let (width, height) = c.size;
+            let (css_w, css_h) = (f64::from(canvas.client_width()), f64::from(canvas.client_height()));
+            if width == 0 || css_w == 0.0 || css_h == 0.0 {
+                return None;
+            }
+            let x = (f64::from(event.offset_x()) * f64::from(width) / css_w).floor().clamp(0.0, f64::from(width - 1));
+            let y = (f64::from(event.offset_y()) * f64::from(height) / css_h).floor().clamp(0.0, f64::from(height - 1));
+            Some((x, y))
+        }
+    };
+    let on_move = {
+        let (conn, position) = (conn.clone(), position.clone());
+        Closure::<dyn FnMut(MouseEvent)>::new(move |event: MouseEvent| {
+            if let Some((x, y)) = position(&event) {
+                post(&conn, &[("t", "pointer".into()), ("x", x.into()), ("y", y.into())]);
+            }
+        })
+    };
+    let on_button = |down: bool| {
+        let (conn, position) = (conn.clone(), position.clone());
+        Closure::<dyn FnMut(MouseEvent)>::new(move |event: MouseEvent| {
+            event.prevent_default();
+            if down {
+                focus_canvas(&conn);
+            }
+            if let Some((x, y)) = position(&event) {
+                post(
+                    &conn,
+                    &[("t", "pointer".into()), ("x", x.into()), ("y", y.into()), ("button", event.button().into()), ("down", down.into())],
+                );
+            }
+        })
+    };
+    let on_wheel = {
+        let conn = conn.clone();
+        Closure::<dyn FnMut(WheelEvent)>::new(move |event: WheelEvent| {
+            event.prevent_default();
+            // RDP counts 120 units a notch; browsers report about 100 pixels, 3 lines or
+            // one page a notch.
+            let per = match event.delta_mode() {
+                WheelEvent::DOM_DELTA_LINE => 40.0,
+                WheelEvent::DOM_DELTA_PAGE => 360.0,
+                _ => 1.2,
+            };
+            let (dx, dy) = (event.delta_x() * per, event.delta_y() * per);
+            if dy.abs() >= 1.0 {
+                post(&conn, &[("t", "wheel".into()), ("units", (-dy).round().into()), ("horizontal", false.into())]);
+            }
+            if dx.abs() >= 1.0 {
+                post(&conn, &[("t", "wheel".into()), ("units", dx.round().into()), ("horizontal", true.into())]);
+            }
+        })
+    };
+    let on_blur = {
+        let conn = conn.clone();
+        Closure::<dyn FnMut()>::new(move || post(&conn, &[("t", "release".into())]))
+    };
+    let on_context_menu = Closure::<dyn FnMut(MouseEvent)>::new(|event: MouseEvent| event.prevent_default());
+    let target: &web_sys::EventTarget = canvas.as_ref();
+    let options = web_sys::AddEventListenerOptions::new();
+    options.set_passive(false);
+    for (kind, callback) in [
+        ("keydown", on_key(true).into_js_value()),
+        ("keyup", on_key(false).into_js_value()),
+        ("mousemove", on_move.into_js_value()),
+        ("mousedown", on_button(true).into_js_value()),
+        ("mouseup", on_button(false).into_js_value()),
+        ("blur", on_blur.into_js_value()),
+        ("contextmenu", on_context_menu.into_js_value()),
+    ] {
+        let _ = target.add_event_listener_with_callback(kind, callback.unchecked_ref());
+    }
+    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
+        "wheel",
+        on_wheel.into_js_value().unchecked_ref(),
+        &options,
+    );
+}
