@@ -21,6 +21,9 @@ fn main() {
 }
 
 #[cfg(target_arch = "wasm32")]
+mod player;
+
+#[cfg(target_arch = "wasm32")]
 mod worker {
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -121,6 +124,10 @@ mod worker {
 
     fn on_page_message(session: &Shared, data: &JsValue) {
         let kind = field(data, "t").as_string().unwrap_or_default();
+        let scope = session.borrow().scope.clone();
+        if crate::player::on_message(&scope, &kind, data) {
+            return;
+        }
         match kind.as_str() {
             "open" => {
                 let url = field(data, "url").as_string().unwrap_or_default();

@@ -4,3 +4,5 @@
 pub mod decoder;
 pub mod input;
 pub mod keys;
+pub mod playback;
+pub mod testing;

@@ -324,10 +324,10 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
   if (scene) {
     // A solid colour (an xterm with nothing in it, its cursor the same colour)...
     run('xterm', ['-geometry', '30x12+640+60', '-bg', '#2a9d5c', '-cr', '#2a9d5c', '-e', 'sleep 100000']);
-    // ...and an input probe: raw mode with mouse reporting, everything it receives
+    // ...and an input probe: raw mode (echoing, so typing shows) with mouse reporting; everything it receives
     // (keys, clicks, wheel) appended to a file the test reads.
     run('xterm', ['-geometry', '60x8+20+520', '-bg', '#202020', '-fg', '#f0f0f0', '-e',
-      'sh', '-c', `printf '\\033[?1000h'; stty raw -echo; exec cat > '${probe}'`]);
+      'sh', '-c', `printf '\\033[?1000h'; stty raw; exec cat > '${probe}'`]);
   }
   run('freerdp-shadow-cli', ['/bind-address:127.0.0.1', `/port:${port}`, `/sam-file:${path.join(dir, 'SAM')}`, '+auth', '/sec:nla']);
   const listening = () => new Promise((resolve) => {

@@ -24,6 +24,7 @@ before(async () => {
 [roles.lab]
 desktop_labels = { env = "lab" }
 desktop_users = ["alice"]
+recordings = "own"
 
 [roles.elsewhere]
 desktop_labels = { env = "prod" }
@@ -55,6 +56,13 @@ const until = async (check, what, ms = 10_000) => {
     await new Promise((r) => setTimeout(r, 100));
   }
 };
+
+/** The user's finished desktop recording, from `gatehouse recordings list`. */
+function finishedRecording(user) {
+  const out = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'list'], { encoding: 'utf8' }).stdout;
+  return out.split('\n').filter(Boolean).map((line) => JSON.parse(line))
+    .find((r) => r.user === user && r.kind === 'desktop' && r.ended_at);
+}
 
 /** Opens the desktop from the resources page; resolves once it is connected. */
 async function openDesktop(name, roles, errors) {
@@ -131,12 +139,73 @@ describe('a desktop in the browser', () => {
     // The session was recorded, and the recording is a desktop recording.
     await page.locator('[data-testid="disconnect"]').click();
     await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor();
-    const listed = await until(() => {
-      const out = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'list'], { encoding: 'utf8' }).stdout;
-      return out.split('\n').find((line) => /dora/.test(line) && /desktop/.test(line) && /lab/.test(line) && !/running/.test(line));
-    }, 'the recording is listed and finished').catch(() => null);
+    const listed = await until(() => finishedRecording('dora'), 'the recording is listed and finished').catch(() => null);
     assert.ok(listed, 'a finished desktop recording for dora');
+    assert.equal(listed.target, 'lab');
+    assert.equal(listed.login, 'alice');
     assert.deepEqual(errors, []);
+  });
+
+  test('the recording plays in the player and shows what the live session showed at the same moments', async () => {
+    const errors = [];
+    const page = await openDesktop('pia', ['lab'], errors);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    /** Waits until the canvas stops changing; returns it. */
+    const settled = async (p, locator) => {
+      let last = null;
+      return until(async () => {
+        const now = readPng(await p.locator(locator).screenshot());
+        const same = last && compareImages(last, now, 0).offShare === 0;
+        last = now;
+        if (!same) await new Promise((r) => setTimeout(r, 300));
+        return same && now;
+      }, 'the canvas settles', 20_000);
+    };
+    const before = await settled(page, '[data-testid="desktop-canvas"]');
+    const quietFrom = Date.now();
+    // Quiet for over five seconds, so the recording has a keyframe after it.
+    await new Promise((r) => setTimeout(r, 6000));
+    const quietTo = Date.now();
+    const box = await page.locator('[data-testid="desktop-canvas"]').boundingBox();
+    await page.mouse.move(box.x + 200, box.y + 560);
+    await page.keyboard.type('recorded words');
+    await until(() => desktop.received().toString().includes('recorded words'), 'typed text arrives');
+    await new Promise((r) => setTimeout(r, 1500));
+    const afterTyping = await settled(page, '[data-testid="desktop-canvas"]');
+    assert.ok(compareImages(before, afterTyping).offShare > 0.0001, 'the typed words show on the desktop');
+    await page.locator('[data-testid="disconnect"]').click();
+    await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor();
+
+    const { id } = await until(() => finishedRecording('pia'), 'the recording is finished');
+    await page.goto(`${proxy.url}/recordings/${id}`);
+    const player = page.locator('[data-testid="player"][data-kind="desktop"]');
+    await player.waitFor();
+    await page.locator('[data-testid="timeline"]:enabled').waitFor();
+    const meta = await page.evaluate(async (rid) => (await fetch(`/api/v1/recordings/${rid}`)).json(), id);
+    const seek = async (ms) => {
+      await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('change', { bubbles: true })); }, ms);
+      await page.locator(`[data-testid="player-canvas"][data-seeked="${ms}"]`).waitFor({ timeout: 15_000 });
+      return readPng(await page.locator('[data-testid="player-canvas"]').screenshot());
+    };
+    const quietMiddle = Math.round(((quietFrom + quietTo) / 2 - meta.started_at_ms) / 100) * 100;
+    const atEnd = Math.floor(meta.duration_ms / 100) * 100;
+    const shots = {};
+    for (const [name, ms] of [['quiet', quietMiddle], ['end', atEnd], ['quiet again', quietMiddle]]) {
+      shots[name] = await seek(ms);
+    }
+    const same = (a, b) => compareImages(a, b);
+    for (const [name, live] of [['quiet', before], ['end', afterTyping], ['quiet again', before]]) {
+      const diff = same(shots[name], live);
+      assert.ok(diff.mean < 0.5 && diff.offShare < 0.001, `${name}: player vs live differ (mean ${diff.mean.toFixed(3)}, ${(diff.offShare * 100).toFixed(3)}% off)`);
+    }
+    await screenshot(page, '53-desktop-player');
+    // And it plays: from the quiet moment to the end.
+    await seek(quietMiddle);
+    await page.locator('[data-testid="speed"]').selectOption('4');
+    await page.locator('[data-testid="play-pause"]').click();
+    await until(async () => Number(await page.locator('[data-testid="player-canvas"]').getAttribute('data-position')) > quietMiddle + 1000, 'playback moves');
+    assert.deepEqual(errors, []);
+    await page.close();
   });
 
   test('refusals and failures are sentences on the page', async () => {

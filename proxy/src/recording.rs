@@ -299,6 +299,10 @@ pub struct RecordingFiles {
     main_screen: Option<String>,
     last_keyframe: Option<(u64, u64)>,
     last_offset_ms: u64,
+    /// A desktop recording's decoder (IronRDP, as in the browser): its keyframes are
+    /// whole decoded screens. `None` for terminals, and before the desktop is active.
+    desktop: Option<gatehouse_desktop::decoder::Decoder>,
+    is_desktop: bool,
 }
 
 fn create_private(path: &Path) -> std::io::Result<BufWriter<File>> {
@@ -325,14 +329,23 @@ impl RecordingFiles {
             main_screen: None,
             last_keyframe: None,
             last_offset_ms: 0,
+            desktop: None,
+            is_desktop: header.kind == i32::from(pb::SessionKind::Desktop),
         };
         // A keyframe of the empty screen at the start: every seek has one to start from.
-        files.keyframe(0)?;
+        // (A desktop's first keyframe comes once it has a screen; before it, a player
+        // starts from the beginning of the file.)
+        if !files.is_desktop {
+            files.keyframe(0)?;
+        }
         files.flush()?;
         Ok(files)
     }
 
     fn keyframe(&mut self, offset_ms: u64) -> std::io::Result<()> {
+        if self.is_desktop {
+            return self.desktop_keyframe(offset_ms);
+        }
         let screen = self.screen.screen();
         let mut state = Vec::new();
         if screen.alternate_screen() {
@@ -359,12 +372,39 @@ impl RecordingFiles {
         Ok(())
     }
 
+    /// A desktop keyframe: the decoded screen, RGBA, zlib-compressed (screens are
+    /// mostly flat colour), with its size in `cols` × `rows`.
+    fn desktop_keyframe(&mut self, offset_ms: u64) -> std::io::Result<()> {
+        let Some(decoder) = &self.desktop else { return Ok(()) };
+        let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+        zlib.write_all(decoder.pixels())?;
+        let state = zlib.finish()?;
+        let entry = Keyframe {
+            offset_ms,
+            byte_offset: self.rec_len,
+            cols: u32::from(decoder.width()),
+            rows: u32::from(decoder.height()),
+            screen_at: self.kf_len,
+            screen_len: state.len() as u32,
+        };
+        self.kf.write_all(&state)?;
+        self.kf_len += state.len() as u64;
+        self.idx.write_all(&entry.encode_length_delimited_to_vec())?;
+        self.last_keyframe = Some((offset_ms, self.rec_len));
+        Ok(())
+    }
+
     /// Appends one event, after a keyframe if one is due.
     pub fn append(&mut self, event: &RecordingEvent) -> std::io::Result<()> {
-        if let Some((at_ms, at_byte)) = self.last_keyframe
-            && (event.offset_ms >= at_ms + KEYFRAME_EVERY_MS || self.rec_len >= at_byte + KEYFRAME_EVERY_BYTES)
-            && self.rec_len > at_byte
-        {
+        let due = match self.last_keyframe {
+            Some((at_ms, at_byte)) => {
+                (event.offset_ms >= at_ms + KEYFRAME_EVERY_MS || self.rec_len >= at_byte + KEYFRAME_EVERY_BYTES)
+                    && self.rec_len > at_byte
+            }
+            // A desktop's first keyframe: as soon as it has drawn something.
+            None => self.desktop.is_some() && matches!(event.event, Some(Event::DesktopUpdate(_))),
+        };
+        if due {
             self.keyframe(event.offset_ms)?;
         }
         let bytes = recording::encode_event(event);
@@ -376,6 +416,18 @@ impl RecordingFiles {
             Some(Event::Resize(resize)) => {
                 let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
                 self.screen.screen_mut().set_size(size(resize.rows), size(resize.cols));
+            }
+            Some(Event::DesktopActivated(activated)) if self.is_desktop => {
+                self.desktop = Some(gatehouse_desktop::decoder::Decoder::new(activated));
+            }
+            Some(Event::DesktopUpdate(pdu)) => {
+                // What the browser could not decode, the keyframe does not show either;
+                // the recording itself keeps the bytes.
+                if let Some(decoder) = &mut self.desktop
+                    && let Err(err) = decoder.feed(pdu)
+                {
+                    tracing::debug!(%err, "a desktop update in the recording does not decode");
+                }
             }
             _ => {}
         }
@@ -437,6 +489,44 @@ pub fn open(data_dir: &Path, row: &RecordingRow) -> std::io::Result<File> {
 mod tests {
     use super::*;
     use crate::store::SqliteStore;
+
+    #[test]
+    fn desktop_keyframes_are_the_decoded_screen_and_point_after_themselves() {
+        use gatehouse_desktop::testing::solid_bitmap;
+        let dir = std::env::temp_dir().join(format!("gh-deskrec-{}", new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let header = RecordingHeader { session_id: "d".into(), kind: pb::SessionKind::Desktop.into(), ..Default::default() };
+        let mut files = RecordingFiles::create(&dir, "d", &header).unwrap();
+        let event = |offset_ms, event| RecordingEvent { offset_ms, event: Some(event) };
+        let activated = pb::DesktopActivated { io_channel_id: 1003, user_channel_id: 1007, share_id: 1, width: 32, height: 16 };
+        files.append(&event(0, Event::DesktopActivated(activated))).unwrap();
+        files.append(&event(10, Event::DesktopUpdate(solid_bitmap(0, 0, 4, 4, [0, 0, 255, 0])))).unwrap();
+        files.append(&event(3000, Event::DesktopUpdate(solid_bitmap(4, 0, 4, 4, [0, 255, 0, 0])))).unwrap();
+        // Over five seconds later: a keyframe of the screen as it was before this update.
+        files.append(&event(6000, Event::DesktopUpdate(solid_bitmap(8, 0, 4, 4, [255, 0, 0, 0])))).unwrap();
+        files.append(&event(6500, Event::End(pb::End { reason: "done".into(), exit_status: None }))).unwrap();
+        files.finish().unwrap();
+        let (index, _) = recording::read_index(&std::fs::read(dir.join("d.ghidx")).unwrap()).unwrap();
+        assert_eq!(index.iter().map(|k| k.offset_ms).collect::<Vec<_>>(), vec![10, 6000], "first paint, then after 5 s");
+        let keyframes = std::fs::read(dir.join("d.ghkf")).unwrap();
+        let last = &index[1];
+        assert_eq!((last.cols, last.rows), (32, 16));
+        let slice = &keyframes[last.screen_at as usize..(last.screen_at + u64::from(last.screen_len)) as usize];
+        let mut rgba = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(slice), &mut rgba).unwrap();
+        assert_eq!(rgba.len(), 32 * 16 * 4);
+        let pixel = |x: usize, y: usize| &rgba[(y * 32 + x) * 4..(y * 32 + x) * 4 + 3];
+        assert_eq!(pixel(0, 0), [255, 0, 0], "the first square");
+        assert_eq!(pixel(5, 1), [0, 255, 0], "the second");
+        assert_eq!(pixel(9, 1), [0, 0, 0], "not yet the third");
+        // The keyframe's byte offset is where the third update's record starts.
+        let recording = std::fs::read(dir.join("d.ghrec")).unwrap();
+        let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
+        reader.push(&recording[last.byte_offset as usize..]);
+        let Some(gatehouse_proto::recording::Item::Event { event, .. }) = reader.next_item().unwrap() else { panic!() };
+        assert_eq!(event.offset_ms, 6000);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[tokio::test]
     async fn a_session_is_written_in_order_and_registered() {

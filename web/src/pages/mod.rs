@@ -1,5 +1,6 @@
 pub mod account;
 pub mod desktop;
+pub mod desktop_player;
 pub mod invite;
 pub mod not_found;
 pub mod resources;

@@ -31,7 +31,27 @@ const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 pub fn PlayerPage() -> impl IntoView {
     let params = use_params_map();
     let id = params.with_untracked(|p| p.get("id").unwrap_or_default());
-    view! { <RequireSession><Player id=id.clone()/></RequireSession> }
+    // Desktop recordings have their own player; the kind is in the metadata.
+    let kind = RwSignal::new(None::<Result<RecordingInfo, String>>);
+    {
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            let base = format!("/api/v1/recordings/{}", js_sys::encode_uri_component(&id));
+            kind.set(Some(api::get::<RecordingInfo>(&base).await.map_err(|f| f.message)));
+        });
+    }
+    view! {
+        <RequireSession>
+            {
+                let id = id.clone();
+                move || match kind.get() {
+                    None => view! { <crate::components::spinner::Loading label="Opening the recording…"/> }.into_any(),
+                    Some(Ok(info)) if info.kind == "desktop" => view! { <super::desktop_player::DesktopPlayer info=info/> }.into_any(),
+                    Some(_) => view! { <Player id=id.clone()/> }.into_any(),
+                }
+            }
+        </RequireSession>
+    }
 }
 
 fn now_ms() -> f64 {
