@@ -351,7 +351,12 @@ mod worker {
                     let _ = context.put_image_data(&image, f64::from(rect.x), f64::from(rect.y));
                 }
             }
-            s.stats.paint_ms += now(&s.scope) - decoded_at;
+            let painted_at = now(&s.scope);
+            s.stats.paint_ms += painted_at - decoded_at;
+            // When (in Unix milliseconds, comparable with the page's clock) the pixels
+            // were handed to the canvas: the page shows it, benchmarks time input by it.
+            let epoch = s.scope.performance().map_or(0.0, |p| p.time_origin() + painted_at);
+            post(&s.scope, &object(&[("t", "painted".into()), ("at", epoch.into())]));
         }
         if let Some(pointer) = decoded.pointer {
             post_cursor(&s.scope, pointer);

@@ -2,7 +2,9 @@
 //! into RDP fast-path input PDUs. The browser never writes RDP itself, so a page (or
 //! anything holding the socket) can only type, point and scroll.
 
-use gatehouse_proto::pb::{DesktopButton, DesktopKey, DesktopLocks, DesktopPointer, DesktopUnicode, DesktopWheel};
+use gatehouse_proto::pb::{
+    DesktopButton, DesktopKey, DesktopLocks, DesktopPointer, DesktopUnicode, DesktopWheel, desktop_client_message,
+};
 use ironrdp_pdu::input::fast_path::{FastPathInput, FastPathInputEvent, KeyboardFlags, SynchronizeFlags};
 use ironrdp_pdu::input::mouse::PointerFlags;
 use ironrdp_pdu::input::mouse_x::PointerXFlags;
@@ -111,6 +113,23 @@ impl InputEncoder {
             }));
         }
         (!events.is_empty()).then(|| Self::pdu(events))
+    }
+
+    /// What one browser message asks of the desktop: the PDU to send, nothing, or why it
+    /// is refused.
+    pub fn handle(&mut self, message: desktop_client_message::Message) -> Result<Option<Vec<u8>>, InputError> {
+        use desktop_client_message::Message as M;
+        match message {
+            M::Response(response) => self.check_response(&response).map(|()| Some(response)),
+            M::Key(key) => self.key(&key).map(Some),
+            M::Unicode(unicode) => self.unicode(&unicode).map(Some),
+            M::Pointer(pointer) => self.pointer(&pointer).map(Some),
+            M::Wheel(wheel) => Ok(self.wheel(&wheel)),
+            M::Locks(locks) => Ok(Some(self.locks(&locks))),
+            // The clipboard channel and live resizing (display control) are not built:
+            // the page reconnects at a new size instead.
+            M::Clipboard(_) | M::Resize(_) => Ok(None),
+        }
     }
 
     /// Lets through only what the browser's decoder legitimately produces: share-data

@@ -5,4 +5,5 @@ pub mod decoder;
 pub mod input;
 pub mod keys;
 pub mod playback;
+pub mod slow_path;
 pub mod testing;

@@ -1,7 +1,7 @@
 // The real parts an end-to-end test needs: the gatehouse binary with its own data
 // directory and config on a free loopback port, Debian's Chromium, and TOTP codes.
 
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { createHash, createHmac, X509Certificate } from 'node:crypto';
 import fs from 'node:fs';
 import zlib from 'node:zlib';
@@ -293,7 +293,7 @@ export class Authenticator {
  * A real RDP server for tests: FreeRDP's shadow server (NLA, a SAM file with one
  * account) sharing an Xvfb display on which an xterm shows `text`.
  */
-export async function startShadowDesktop({ user, password, text = 'gatehouse desktop', port: wanted, scene = false }) {
+export async function startShadowDesktop({ user, password, text = 'gatehouse desktop', port: wanted, scene = false, width = 1024, height = 768, flood = false }) {
   const port = wanted ?? await freePort();
   let display = 40 + Math.floor(Math.random() * 200);
   while (fs.existsSync(`/tmp/.X11-unix/X${display}`)) display += 1;
@@ -310,7 +310,7 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
     return child;
   };
   // -fbdir: the screen is also a file (XWD), which tests read as "what the desktop shows".
-  run('Xvfb', [`:${display}`, '-screen', '0', '1024x768x24', '-nolisten', 'tcp', '-fbdir', dir]);
+  run('Xvfb', [`:${display}`, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-fbdir', dir]);
   const until = async (check, what) => {
     const deadline = Date.now() + 15_000;
     while (!(await check())) {
@@ -319,7 +319,15 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
     }
   };
   await until(() => fs.existsSync(`/tmp/.X11-unix/X${display}`), 'Xvfb did not start');
-  run('xterm', ['-geometry', '80x24+20+20', '-e', `echo '${text}'; sleep 100000`]);
+  if (flood) {
+    // The whole screen changing all the time: a screen-filling xterm scrolling coloured
+    // random text (for benchmarks).
+    const cols = Math.floor(width / 6), rows = Math.floor(height / 13);
+    run('xterm', ['-geometry', `${cols}x${rows}+0+0`, '-bg', 'black', '-fg', '#d0d0d0', '-e', 'sh', '-c',
+      "while :; do head -c 3000 /dev/urandom | base64 -w 0 | sed 's/[A-F]/\\x1b[3&m/g' | tr 'ABCDEF' '123456'; echo; done"]);
+  } else {
+    run('xterm', ['-geometry', '80x24+20+20', '-e', `echo '${text}'; sleep 100000`]);
+  }
   const probe = path.join(dir, 'input.bin');
   if (scene) {
     // A solid colour (an xterm with nothing in it, its cursor the same colour)...
@@ -352,6 +360,76 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
           await new Promise((r) => child.once('exit', r));
         }
       }
+    },
+  };
+}
+
+/**
+ * Debian's xrdp with xorgxrdp on a loopback port, TLS only, for an ordinary local user
+ * made for the test (removed by `stop`). xrdp starts the user's session on its own Xorg
+ * (display `display`) the first time the user signs in; the session runs `startwm.sh`:
+ * an xterm that writes what is typed into it to `typed.txt`, and a solid-colour window.
+ */
+export async function startXrdpDesktop({ password }) {
+  const port = await freePort();
+  const user = `ghxr${Math.floor(Math.random() * 1e6)}`;
+  let display = 60 + Math.floor(Math.random() * 100);
+  while (fs.existsSync(`/tmp/.X11-unix/X${display}`)) display += 1;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-xrdp-'));
+  execFileSync('useradd', ['-m', '-s', '/bin/sh', user]);
+  execFileSync('chpasswd', { input: `${user}:${password}
+` });
+  const home = `/home/${user}`;
+  fs.writeFileSync(path.join(home, 'startwm.sh'), `#!/bin/sh
+xterm -geometry 60x8+20+20 -bg '#202020' -fg '#f0f0f0' -e sh -c 'echo typing goes here; exec cat > $HOME/typed.txt' &
+exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
+`, { mode: 0o755 });
+  execFileSync('chown', [`${user}:${user}`, path.join(home, 'startwm.sh')]);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'),
+    '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+  const ini = (file, edits) => {
+    let text = fs.readFileSync(`/etc/xrdp/${file}`, 'utf8');
+    for (const [from, to] of edits) text = text.replace(from, to);
+    fs.writeFileSync(path.join(dir, file), text);
+  };
+  ini('xrdp.ini', [
+    [/^port=3389$/m, `port=tcp://127.0.0.1:${port}`], [/^security_layer=.*$/m, 'security_layer=tls'],
+    [/^certificate=.*$/m, `certificate=${dir}/cert.pem`], [/^key_file=.*$/m, `key_file=${dir}/key.pem`],
+    [/^LogFile=.*$/m, `LogFile=${dir}/xrdp.log`], [/^EnableSyslog=.*$/m, 'EnableSyslog=false'],
+  ]);
+  ini('sesman.ini', [
+    [/^X11DisplayOffset=.*$/m, `X11DisplayOffset=${display}`], [/^LogFile=.*$/m, `LogFile=${dir}/sesman.log`],
+    [/^EnableSyslog=.*$/m, 'EnableSyslog=false'],
+  ]);
+  const log = fs.openSync(path.join(dir, 'out.log'), 'a');
+  const children = [
+    spawn('xrdp-sesman', ['-n', '-c', path.join(dir, 'sesman.ini')], { stdio: ['ignore', log, log] }),
+    spawn('xrdp', ['-n', '-c', path.join(dir, 'xrdp.ini')], { stdio: ['ignore', log, log] }),
+  ];
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const up = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+      socket.on('error', () => resolve(false));
+    });
+    if (up) break;
+    if (Date.now() > deadline) throw new Error(`xrdp did not start:\n${fs.readFileSync(path.join(dir, 'out.log'), 'utf8')}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port, user, display, dir,
+    typed() { const f = path.join(home, 'typed.txt'); return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''; },
+    /** The session's screen, from its own X server. */
+    screen() {
+      const xwd = execFileSync('xwd', ['-root', '-silent', '-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, maxBuffer: 64 << 20 });
+      return readXwd(xwd);
+    },
+    async stop() {
+      for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+      await new Promise((r) => setTimeout(r, 300));
+      spawnSync('pkill', ['-KILL', '-u', user]);
+      await new Promise((r) => setTimeout(r, 300));
+      spawnSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
     },
   };
 }

@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import {
   compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startShadowDesktop,
 } from '../lib/harness.mjs';
@@ -208,6 +209,28 @@ describe('a desktop in the browser', () => {
     await page.close();
   });
 
+  test('a desktop bigger than the window is scaled to fit, and the pointer still lands where it points', async () => {
+    const errors = [];
+    const { page } = await signedInPage(proxy, browser, 'sami', ['lab'], errors, { viewport: { width: 800, height: 620 } });
+    await page.goto(`${proxy.url}/desktops/lab`);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    const canvas = page.locator('[data-testid="desktop-canvas"]');
+    let box = await canvas.boundingBox();
+    assert.ok(box.width < 800 && box.height < 620, `scaled down: ${box.width}x${box.height}`);
+    assert.ok(Math.abs(box.width / box.height - 1024 / 768) < 0.01, 'the aspect ratio is kept');
+    // The probe xterm's middle, in desktop pixels, mapped through the scale.
+    const scale = box.width / 1024;
+    await page.mouse.move(box.x + 200 * scale, box.y + 560 * scale);
+    await page.keyboard.type('scaled');
+    await until(() => desktop.received().toString().includes('scaled'), 'typing reaches the window under the scaled pointer');
+    await page.setViewportSize({ width: 1400, height: 1100 });
+    await until(async () => (await canvas.boundingBox()).width === 1024, 'one desktop pixel per CSS pixel once it fits');
+    box = await canvas.boundingBox();
+    assert.equal(box.height, 768);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
   test('refusals and failures are sentences on the page', async () => {
     const errors = [];
     // A role without the desktop: the resources page has no Open, and the address
@@ -227,5 +250,79 @@ describe('a desktop in the browser', () => {
       desktop.setPassword(PASSWORD);
     }
     assert.deepEqual(errors.filter((e) => !/WebSocket/.test(e)), []);
+  });
+
+  test('bad input from a browser ends only that session, clearly, and its recording stays whole', async () => {
+    const bob = await proxy.enrolAndSignIn('bob', ['lab']);
+    /** Opens the desktop socket, waits for activation, sends `payload`; resolves on close. */
+    const misbehave = (payload) => new Promise((resolve) => {
+      const ws = new WebSocket(`wss://localhost:${proxy.port}/api/v1/desktops/lab/connect?width=800&height=600`, {
+        headers: { cookie: bob.cookie, origin: proxy.url },
+        ca: fs.readFileSync(path.join(proxy.dir, 'data', 'tls', 'cert.pem')),
+      });
+      let activated = false;
+      ws.on('message', (data) => {
+        if (!activated && data[0] === 0x0a) {
+          activated = true;
+          ws.send(payload);
+        }
+      });
+      ws.on('close', (code, reason) => resolve({ code, reason: String(reason), activated }));
+      ws.on('error', () => {});
+    });
+    const garbage = await misbehave(Buffer.from([0xff, 0xff, 0xff]));
+    assert.ok(garbage.activated);
+    assert.equal(garbage.code, 4400);
+    assert.match(garbage.reason, /a message the desktop protocol does not have/);
+    // DesktopKey { scancode: 300, down: true }: no such key.
+    const badKey = await misbehave(Buffer.from([0x12, 0x05, 0x08, 0xac, 0x02, 0x18, 0x01]));
+    assert.equal(badKey.code, 4400);
+    assert.match(badKey.reason, /refuses: a scan code must be below 256/);
+    // A "response" that is not a frame acknowledgement: raw RDP is never forwarded.
+    const raw = await misbehave(Buffer.from([0x0a, 0x04, 0x03, 0x00, 0x00, 0x04]));
+    assert.equal(raw.code, 4400);
+    assert.match(raw.reason, /not a frame acknowledgement/);
+    const huge = await misbehave(Buffer.alloc(200 * 1024, 0x0a));
+    assert.notEqual(huge.code, 1000, 'an oversized message ends the session');
+    // The proxy goes on serving: health, and a well-behaved session still works.
+    assert.equal((await proxy.request('GET', '/api/v1/health')).status, 200);
+    const fine = await new Promise((resolve) => {
+      const ws = new WebSocket(`wss://localhost:${proxy.port}/api/v1/desktops/lab/connect`, {
+        headers: { cookie: bob.cookie, origin: proxy.url },
+        ca: fs.readFileSync(path.join(proxy.dir, 'data', 'tls', 'cert.pem')),
+      });
+      const frames = [];
+      ws.on('message', (data) => { frames.push(data); if (frames.length >= 2) ws.close(1000); });
+      ws.on('close', () => resolve(frames));
+      ws.on('error', () => {});
+    });
+    assert.ok(fine.length >= 2 && fine[0][0] === 0x0a && fine[1][0] === 0x12, 'activation and graphics for the next session');
+    // Each session's recording ended with the reason, and reads back to its end record.
+    const recordings = await until(() => {
+      const out = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'list'], { encoding: 'utf8' }).stdout;
+      const mine = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.user === 'bob');
+      return mine.length >= 5 && mine.every((r) => r.ended_at) && mine;
+    }, 'bob\'s five recordings are finished');
+    assert.ok(recordings.some((r) => /a scan code must be below 256/.test(r.end_reason)), JSON.stringify(recordings.map((r) => r.end_reason)));
+    for (const r of recordings) {
+      const file = fs.readFileSync(path.join(proxy.dir, 'data', 'recordings', `${r.id}.ghrec`));
+      assert.equal(file.subarray(0, 8).toString(), 'GHREC01\n');
+      assert.equal(file.length, r.bytes, 'the size the table says: nothing torn');
+    }
+  });
+
+  test('a desktop that goes away mid-session: the page says so, the recording ends with why', async () => {
+    const errors = [];
+    const page = await openDesktop('gus', ['lab'], errors);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await desktop.stop();
+    desktop = null;
+    await page.locator('[data-testid="desktop-error"]').waitFor({ timeout: 20_000 });
+    assert.match(await page.locator('[data-testid="desktop-error"]').textContent(), /The desktop closed the session/);
+    await page.locator('[data-testid="reconnect"]').waitFor();
+    await screenshot(page, '54-desktop-gone');
+    const gone = await until(() => finishedRecording('gus'), 'the recording is finished');
+    assert.match(gone.end_reason, /desktop closed/);
+    assert.equal((await proxy.request('GET', '/api/v1/health')).status, 200);
   });
 });

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_proto::pb::{
-    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message, desktop_server_message,
+    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_server_message,
 };
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
@@ -29,6 +29,7 @@ use super::ssh::{close, fit, refuse};
 use crate::desktops::Desktop;
 use crate::recording::Recorder;
 use gatehouse_desktop::input::InputEncoder;
+use gatehouse_desktop::slow_path::to_fast_path;
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
@@ -173,6 +174,7 @@ async fn session(
     let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
     state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated.clone()).await;
+    let session_params = activated.clone();
     let mut input = InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id);
     // The proxy follows the slow-path (X.224) side of the session itself: server
     // requests, errors and the end; graphics travel to the browser untouched.
@@ -203,6 +205,22 @@ async fn session(
                     recorder.desktop_update(&frame).await;
                     // Awaiting the send is the back-pressure: a slow browser slows the desktop.
                     if ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))).await.is_err() {
+                        break "the browser went away".to_string();
+                    }
+                }
+                Ok((ironrdp_pdu::Action::X224, frame)) if let Some(pdus) = to_fast_path(&frame, &session_params) => {
+                    // Slow-path graphics (xrdp sends its bitmaps so), as fast-path.
+                    updates += 1;
+                    bytes += frame.len() as u64;
+                    let mut gone = false;
+                    for pdu in pdus {
+                        recorder.desktop_update(&pdu).await;
+                        if ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))).await.is_err() {
+                            gone = true;
+                            break;
+                        }
+                    }
+                    if gone {
                         break "the browser went away".to_string();
                     }
                 }
@@ -243,7 +261,9 @@ async fn session(
             frame = ws_rx.next() => match frame {
                 Some(Ok(Message::Binary(data))) => {
                     let pdu = match DesktopClientMessage::decode(data.as_ref()) {
-                        Ok(DesktopClientMessage { message: Some(message) }) => client_pdu(&mut input, message),
+                        Ok(DesktopClientMessage { message: Some(message) }) => input
+                            .handle(message)
+                            .map_err(|err| format!("The browser sent input the proxy refuses: {err}.")),
                         _ => Err("The browser sent a message the desktop protocol does not have.".to_string()),
                     };
                     match pdu {
@@ -301,22 +321,4 @@ async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Messa
     let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
     let _ = ws_tx.send(server_message(closed)).await;
     let _ = ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))).await;
-}
-
-/// What one browser message asks of the desktop: the PDU to send, nothing, or why the
-/// message is refused (which ends the session: a well-behaved page never sends it).
-fn client_pdu(input: &mut InputEncoder, message: desktop_client_message::Message) -> Result<Option<Vec<u8>>, String> {
-    use desktop_client_message::Message as M;
-    let refused = |err: gatehouse_desktop::input::InputError| format!("The browser sent input the proxy refuses: {err}.");
-    match message {
-        M::Response(response) => input.check_response(&response).map(|()| Some(response)).map_err(refused),
-        M::Key(key) => input.key(&key).map(Some).map_err(refused),
-        M::Unicode(unicode) => input.unicode(&unicode).map(Some).map_err(refused),
-        M::Pointer(pointer) => input.pointer(&pointer).map(Some).map_err(refused),
-        M::Wheel(wheel) => Ok(input.wheel(&wheel)),
-        M::Locks(locks) => Ok(Some(input.locks(&locks))),
-        // The clipboard channel and live resizing (display control) are not built: the
-        // page reconnects at a new size instead.
-        M::Clipboard(_) | M::Resize(_) => Ok(None),
-    }
 }

@@ -184,6 +184,21 @@ fn DesktopView(name: String) -> impl IntoView {
         });
     }
 
+    // Ask the worker for its totals once a second (the bar shows them).
+    {
+        let poll = Closure::<dyn FnMut()>::new(move || post(&conn_store.get_value(), &[("t", "stats".into())]));
+        let handle = web_sys::window().and_then(|w| {
+            w.set_interval_with_callback_and_timeout_and_arguments_0(poll.as_ref().unchecked_ref(), 1000).ok()
+        });
+        let poll = StoredValue::new_local(Some(poll));
+        on_cleanup(move || {
+            if let (Some(window), Some(handle)) = (web_sys::window(), handle) {
+                window.clear_interval_with_handle(handle);
+            }
+            poll.update_value(|p| drop(p.take()));
+        });
+    }
+
     let reconnect = connect.clone();
     let send_ctrl_alt_del = move |_| {
         let codes = js_sys::Array::of3(&"ControlLeft".into(), &"AltLeft".into(), &"Delete".into());
@@ -250,8 +265,18 @@ fn focus_canvas(conn: &Shared) {
 }
 
 fn disconnect(conn: &Shared) {
-    let mut c = conn.borrow_mut();
-    if let Some(worker) = c.worker.take() {
+    // Take everything out first: removing the focused canvas fires its blur handler
+    // (which posts through `conn`) while we are still here.
+    let (worker, canvas, on_message) = {
+        let mut c = conn.borrow_mut();
+        c.size = (0, 0);
+        c.locks = None;
+        c.pending_open = None;
+        (c.worker.take(), c.canvas.take(), c._on_message.take())
+    };
+    if let Some(worker) = worker {
+        // Nothing it says from now on is for this page (its handler goes away below).
+        worker.set_onmessage(None);
         let _ = worker.post_message(&message(&[("t", "close".into())]));
         // Give the worker a moment to close the socket cleanly, then stop it.
         let stop = Closure::once_into_js(move || worker.terminate());
@@ -259,13 +284,10 @@ fn disconnect(conn: &Shared) {
             let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(stop.unchecked_ref(), 500);
         }
     }
-    if let Some(canvas) = c.canvas.take() {
+    if let Some(canvas) = canvas {
         canvas.remove();
     }
-    c.size = (0, 0);
-    c.locks = None;
-    c.pending_open = None;
-    c._on_message = None;
+    drop(on_message);
 }
 
 /// Shows the desktop at one desktop pixel per device pixel when it fits, scaled down to
@@ -315,9 +337,28 @@ fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<St
             status.set(Status::Closed(reason));
         }
         Some("cursor") => set_cursor(conn, data),
+        Some("painted") => {
+            if let Some(canvas) = &conn.borrow().canvas {
+                let _ = canvas.set_attribute("data-last-paint", &format!("{:.3}", number("at")));
+            }
+        }
         Some("stats") => {
-            let (pdus, bytes, decode) = (number("pdus"), number("bytes"), number("decodeMs"));
-            stats.set(format!("{pdus} updates, {:.1} MB, decode {:.1} ms", bytes / 1e6, decode));
+            let (painted, pixels, bytes, decode, paint) =
+                (number("painted"), number("pixels"), number("bytes"), number("decodeMs"), number("paintMs"));
+            stats.set(format!("{painted} frames, {:.1} MB received", bytes / 1e6));
+            // The totals, for anyone measuring (BENCHMARKS.md reads them).
+            if let Some(canvas) = &conn.borrow().canvas {
+                for (name, value) in [
+                    ("data-pdus", number("pdus")),
+                    ("data-painted", painted),
+                    ("data-pixels", pixels),
+                    ("data-bytes", bytes),
+                    ("data-decode-ms", decode),
+                    ("data-paint-ms", paint),
+                ] {
+                    let _ = canvas.set_attribute(name, &format!("{value:.3}"));
+                }
+            }
         }
         _ => {}
     }

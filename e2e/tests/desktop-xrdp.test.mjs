@@ -1,0 +1,94 @@
+// A desktop in the browser against Debian's xrdp with xorgxrdp: TLS only (no NLA), an
+// ordinary local user, signed in directly (autologon) with the account the proxy holds.
+// xrdp makes the session the size the page asks for, so here the desktop follows the
+// window: after a resize the page reconnects at the new size and xrdp resizes the
+// session. The canvas is compared with the session's X server (xwd).
+
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { after, before, describe, test } from 'node:test';
+import { compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startXrdpDesktop } from '../lib/harness.mjs';
+
+const PASSWORD = 'xrdp password 5';
+let proxy;
+let desktop;
+let browser;
+
+before(async () => {
+  if (process.getuid() !== 0) return;
+  proxy = await startProxy(`
+[roles.lab]
+desktop_labels = { env = "lab" }
+desktop_users = ["*"]
+`);
+  desktop = await startXrdpDesktop({ password: PASSWORD });
+  const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
+    input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
+  });
+  const added = cli(['desktops', 'add', 'xr', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'tls'], `${PASSWORD}\n`);
+  assert.equal(added.status, 0, added.stderr);
+  const checked = cli(['desktops', 'check', 'xr']);
+  assert.equal(checked.status, 0, checked.stderr);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await desktop?.stop();
+  await proxy?.stop();
+});
+
+const until = async (check, what, ms = 15_000) => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+};
+
+// xrdp signs in a real local account: making one needs root (CI runs as root here).
+describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local user for xrdp' }, () => {
+  test('the session opens at the window\'s size, shows what its X server shows, takes typing, and follows a resize', async () => {
+    const errors = [];
+    const { page } = await signedInPage(proxy, browser, 'xena', ['lab'], errors, { viewport: { width: 1100, height: 800 } });
+    await page.goto(`${proxy.url}/desktops/xr`);
+    const status = page.locator('[data-testid="desktop-status"]');
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    const canvas = page.locator('[data-testid="desktop-canvas"]');
+    const stage = await page.locator('[data-testid="desktop-stage"]').boundingBox();
+    const [w, h] = [Number(await canvas.getAttribute('data-width')), Number(await canvas.getAttribute('data-height'))];
+    assert.ok(Math.abs(w - stage.width) <= 4 && Math.abs(h - stage.height) <= 4, `the desktop is the stage's size: ${w}x${h} vs ${stage.width}x${stage.height}`);
+    // Pixels: the canvas against the session's own X server, once both are still.
+    let diff;
+    await until(async () => {
+      const shown = readPng(await canvas.screenshot());
+      diff = compareImages(shown, desktop.screen());
+      return diff.mean < 1 && diff.offShare < 0.005;
+    }, 'the canvas matches the X server', 30_000).catch(() => {});
+    assert.ok(diff.mean < 1 && diff.offShare < 0.005, `canvas vs X server: mean ${diff.mean.toFixed(3)}, ${(diff.offShare * 100).toFixed(2)}% off`);
+    await screenshot(page, '55-xrdp');
+    // Typing, into the xterm under the pointer.
+    const box = await canvas.boundingBox();
+    await page.mouse.move(box.x + 150, box.y + 60);
+    await page.mouse.click(box.x + 150, box.y + 60);
+    await page.keyboard.type('typed through xrdp');
+    await page.keyboard.press('Enter');
+    await until(() => desktop.typed().includes('typed through xrdp\n'), 'the line reaches the xterm');
+    // A bigger window: the page reconnects at the new size and xrdp follows.
+    await page.setViewportSize({ width: 1300, height: 950 });
+    await until(async () => {
+      const text = await status.textContent();
+      const m = text.match(/Connected, (\d+)×(\d+)/);
+      return m && Number(m[1]) > w + 100 && Number(m[2]) > h + 100;
+    }, 'reconnected at the bigger size', 30_000);
+    await until(async () => {
+      const shown = readPng(await canvas.screenshot());
+      const truth = desktop.screen();
+      return shown.width === truth.width && compareImages(shown, truth).mean < 1;
+    }, 'the resized session is shown', 30_000);
+    await screenshot(page, '56-xrdp-resized');
+    assert.deepEqual(errors, []);
+  });
+});
