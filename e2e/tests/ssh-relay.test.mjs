@@ -48,7 +48,7 @@ const certified = (name, roles) => proxy.certifiedKey(name, roles, work);
 
 function sshViaProxy(who, {
   nodeName = 'demo', login = LOGIN, origin = proxy.url, cookie = who.cookie,
-  command = 'echo "through the proxy as $(id -un)"', tty = false, key = who.key,
+  command = 'echo "through the proxy as $(id -un)"', tty = false, key = who.key, input,
 } = {}) {
   const known = path.join(work, 'known_hosts');
   fs.writeFileSync(known, `@cert-authority * ${fs.readFileSync(path.join(proxy.dir, 'data', 'ca', 'host_ca.pub'), 'utf8').trim()}\n`);
@@ -59,7 +59,7 @@ function sshViaProxy(who, {
     '-F', 'none', '-i', key, '-o', `CertificateFile=${key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
     '-o', `ProxyCommand=${proxyCommand}`, '-o', `UserKnownHostsFile=${known}`, '-o', 'StrictHostKeyChecking=yes',
     '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=15', ...(tty ? ['-tt'] : []), `${login}@${nodeName}`, command,
-  ], { encoding: tty ? 'buffer' : 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024 });
+  ], { encoding: tty || input ? 'buffer' : 'utf8', timeout: 60_000, maxBuffer: 256 * 1024 * 1024, input });
 }
 
 /** The recordings the proxy lists, newest first. */
@@ -147,6 +147,19 @@ describe('the SSH WebSocket', () => {
     const row = recordings().find((r) => r.user === 'omar2');
     const sha = (b) => createHash('sha256').update(b).digest('hex');
     assert.equal(sha(catRecording(row.id).bytes), sha(result.stdout));
+  });
+
+  test('recorded mode carries both directions at full speed at once (input echoed by cat)', async () => {
+    // Everything between the browser and the node must keep reading one direction while
+    // it waits to write the other: before the WebSocket pump ran its directions side by
+    // side, this stalled at 8 MB each way (it passed at 4).
+    const olga = await certified('olga', ['recorded']);
+    const input = (await import('node:crypto')).randomBytes(24 * 1024 * 1024);
+    const result = sshViaProxy(olga, { command: 'cat', input });
+    assert.equal(result.status, 0, String(result.stderr));
+    const sha = (b) => createHash('sha256').update(b).digest('hex');
+    assert.equal(result.stdout.length, input.length);
+    assert.equal(sha(result.stdout), sha(input));
   });
 
   test("recorded mode refuses another user's certificate on this user's session", async () => {

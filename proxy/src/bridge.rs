@@ -106,6 +106,7 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
     config.preferred.host_key_certificates = std::borrow::Cow::Borrowed(&[russh::keys::ssh_key::Algorithm::Ed25519]);
     config.keepalive_interval = Some(Duration::from_secs(30));
     config.inactivity_timeout = None;
+    config.channel_buffer_size = CHANNEL_BUFFER;
     let verdict = Arc::new(Mutex::new(None));
     let check = NodeCheck {
         host_ca: cas.host.public_key().fingerprint(HashAlg::Sha256),
@@ -155,6 +156,16 @@ async fn authenticate_node(node: &mut NodeHandle, cas: &crate::ca::Authorities, 
 
 /// The server configuration for one connection: our host key, certified for the node's
 /// name (the browser checks that name, as it would on the node itself).
+/// Messages (each at most one 32 KiB packet) a russh session may queue for a bridged
+/// channel. russh grants the peer more window as data arrives, not as we take it, so
+/// this queue is what stops a peer; when it is full the session's loop waits, and with
+/// it the window updates the other direction needs. A deep queue keeps a session that
+/// sends and receives at full speed at once (a big paste into a busy program) moving:
+/// measured with `cat` echoing input, 100 (russh's default) stalled at 64 MB each way,
+/// 512 carried 64 MB and stalled at 128 MB. A real fix needs windows granted as we
+/// consume, which russh 0.65 does not offer.
+const CHANNEL_BUFFER: usize = 512;
+
 pub fn front_config(cas: &crate::ca::Authorities, node: &str) -> Result<server::Config, String> {
     let key: &PrivateKey = &cas.proxy_host_key;
     let now = crate::auth::now();
@@ -179,6 +190,7 @@ pub fn front_config(cas: &crate::ca::Authorities, node: &str) -> Result<server::
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),
         nodelay: true,
+        channel_buffer_size: CHANNEL_BUFFER,
         ..server::Config::default()
     })
 }
@@ -327,68 +339,91 @@ struct Pty {
     rows: u32,
 }
 
+/// What both directions of a bridged channel need to know.
+#[derive(Default)]
+struct Shared {
+    /// Replies the node owes for requests we forwarded, in order: did the browser want one?
+    owed: VecDeque<bool>,
+    pty: Pty,
+    recorder: Option<Recorder>,
+    exit_status: Option<u32>,
+}
+
 impl Bridge {
     async fn run(self, front: Channel<server::Msg>, back: Channel<client::Msg>) {
         let front_id = front.id();
         let (mut front_rx, front_tx) = front.split();
         let (mut back_rx, back_tx) = back.split();
-        // Replies the node owes for requests we forwarded, in order: did the browser want one?
-        let mut owed: VecDeque<bool> = VecDeque::new();
-        let mut pty = Pty::default();
-        let mut recorder: Option<Recorder> = None;
-        let mut exit_status: Option<u32> = None;
-        let end = loop {
-            tokio::select! {
-                message = front_rx.wait() => match message {
+        // Each direction has its own loop, run side by side: one waiting for the node's
+        // window (while the node waits for us to read its output) must never stop the
+        // other. What both need sits behind a lock held only between awaits.
+        let shared = std::sync::Mutex::new(Shared::default());
+        let lock = || shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let this = &self;
+        let (front_tx, back_tx) = (&front_tx, &back_tx);
+        let browser_to_node = async {
+            loop {
+                let message = front_rx.wait().await;
+                match message {
                     Some(ChannelMsg::Data { data }) => {
                         if back_tx.data_bytes(data).await.is_err() {
                             break "the node stopped accepting input".to_string();
                         }
                     }
                     Some(ChannelMsg::RequestPty { want_reply, term, col_width, row_height, pix_width, pix_height, terminal_modes }) => {
-                        pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
-                        owed.push_back(want_reply);
+                        {
+                            let mut state = lock();
+                            state.pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
+                            state.owed.push_back(want_reply);
+                        }
                         if back_tx.request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes).await.is_err() {
                             break "the node closed the session".to_string();
                         }
                     }
                     // One program per session channel, as OpenSSH: a second request
                     // would split the recording.
-                    Some(ChannelMsg::RequestShell { want_reply } | ChannelMsg::Exec { want_reply, .. }) if recorder.is_some() => {
+                    Some(ChannelMsg::RequestShell { want_reply } | ChannelMsg::Exec { want_reply, .. }) if lock().recorder.is_some() => {
                         if want_reply {
-                            let _ = self.front_handle.channel_failure(front_id).await;
+                            let _ = this.front_handle.channel_failure(front_id).await;
                         }
                     }
                     Some(ChannelMsg::RequestShell { want_reply }) => {
-                        match self.start_recording(&pty, "") {
-                            Ok(rec) => recorder = Some(rec),
-                            Err(err) => break self.refuse_unrecorded(front_id, want_reply, &err).await,
+                        let started = this.start_recording(&lock().pty, "");
+                        match started {
+                            Ok(rec) => lock().recorder = Some(rec),
+                            Err(err) => break this.refuse_unrecorded(front_id, want_reply, &err).await,
                         }
-                        owed.push_back(want_reply);
+                        lock().owed.push_back(want_reply);
                         if back_tx.request_shell(true).await.is_err() {
                             break "the node closed the session".to_string();
                         }
                     }
                     Some(ChannelMsg::Exec { want_reply, command }) => {
-                        match self.start_recording(&pty, &String::from_utf8_lossy(&command)) {
-                            Ok(rec) => recorder = Some(rec),
-                            Err(err) => break self.refuse_unrecorded(front_id, want_reply, &err).await,
+                        let started = this.start_recording(&lock().pty, &String::from_utf8_lossy(&command));
+                        match started {
+                            Ok(rec) => lock().recorder = Some(rec),
+                            Err(err) => break this.refuse_unrecorded(front_id, want_reply, &err).await,
                         }
-                        owed.push_back(want_reply);
+                        lock().owed.push_back(want_reply);
                         if back_tx.exec(true, command).await.is_err() {
                             break "the node closed the session".to_string();
                         }
                     }
                     Some(ChannelMsg::SetEnv { want_reply, variable_name, variable_value }) => {
-                        owed.push_back(want_reply);
+                        lock().owed.push_back(want_reply);
                         let _ = back_tx.set_env(true, variable_name, variable_value).await;
                     }
                     Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
-                        if let Some(rec) = &recorder {
+                        let recording = {
+                            let mut state = lock();
+                            if state.recorder.is_none() {
+                                state.pty.cols = col_width;
+                                state.pty.rows = row_height;
+                            }
+                            state.recorder.clone()
+                        };
+                        if let Some(rec) = recording {
                             rec.resize(col_width, row_height).await;
-                        } else {
-                            pty.cols = col_width;
-                            pty.rows = row_height;
                         }
                         let _ = back_tx.window_change(col_width, row_height, pix_width, pix_height).await;
                     }
@@ -403,39 +438,52 @@ impl Bridge {
                     Some(ChannelMsg::RequestSubsystem { want_reply: true, .. })
                     | Some(ChannelMsg::RequestX11 { want_reply: true, .. })
                     | Some(ChannelMsg::AgentForward { want_reply: true }) => {
-                        let _ = self.front_handle.channel_failure(front_id).await;
+                        let _ = this.front_handle.channel_failure(front_id).await;
                     }
                     Some(_) => {}
-                },
-                message = back_rx.wait() => match message {
+                }
+            }
+        };
+        let node_to_browser = async {
+            loop {
+                let message = back_rx.wait().await;
+                match message {
                     Some(ChannelMsg::Data { data }) => {
-                        if let Some(rec) = &recorder {
-                            rec.output(&data).await;
+                        let recording = lock().recorder.clone();
+                        if let Some(rec) = recording
+                            && !rec.output(&data).await
+                        {
+                            break crate::recording::RECORDING_FAILED.to_string();
                         }
                         if front_tx.data_bytes(data).await.is_err() {
                             break "the browser stopped reading".to_string();
                         }
                     }
                     Some(ChannelMsg::ExtendedData { data, ext }) => {
-                        if let Some(rec) = &recorder {
-                            rec.output(&data).await;
+                        let recording = lock().recorder.clone();
+                        if let Some(rec) = recording
+                            && !rec.output(&data).await
+                        {
+                            break crate::recording::RECORDING_FAILED.to_string();
                         }
                         if front_tx.extended_data_bytes(ext, data).await.is_err() {
                             break "the browser stopped reading".to_string();
                         }
                     }
                     Some(ChannelMsg::Success) => {
-                        if owed.pop_front() == Some(true) {
-                            let _ = self.front_handle.channel_success(front_id).await;
+                        let wanted = lock().owed.pop_front();
+                        if wanted == Some(true) {
+                            let _ = this.front_handle.channel_success(front_id).await;
                         }
                     }
                     Some(ChannelMsg::Failure) => {
-                        if owed.pop_front() == Some(true) {
-                            let _ = self.front_handle.channel_failure(front_id).await;
+                        let wanted = lock().owed.pop_front();
+                        if wanted == Some(true) {
+                            let _ = this.front_handle.channel_failure(front_id).await;
                         }
                     }
                     Some(ChannelMsg::ExitStatus { exit_status: status }) => {
-                        exit_status = Some(status);
+                        lock().exit_status = Some(status);
                         let _ = front_tx.exit_status(status).await;
                     }
                     Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag }) => {
@@ -449,15 +497,23 @@ impl Bridge {
                     }
                     Some(ChannelMsg::Close) => {
                         let _ = front_tx.close().await;
-                        break if exit_status.is_some() { "exit".to_string() } else { "the node closed the session".to_string() };
+                        break if lock().exit_status.is_some() { "exit".to_string() } else { "the node closed the session".to_string() };
                     }
                     None => {
                         let _ = front_tx.close().await;
                         break "the connection to the node was lost".to_string();
                     }
                     Some(_) => {}
-                },
+                }
             }
+        };
+        let end: String = tokio::select! {
+            end = browser_to_node => end,
+            end = node_to_browser => end,
+        };
+        let (recorder, exit_status) = {
+            let state = lock();
+            (state.recorder.clone(), state.exit_status)
         };
         let _ = back_tx.close().await;
         let _ = self.node.disconnect(russh::Disconnect::ByApplication, "", "en").await;

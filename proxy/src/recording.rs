@@ -47,10 +47,19 @@ pub struct Recorder {
     id: Arc<str>,
     tx: mpsc::Sender<Entry>,
     started: Instant,
+    /// Set by the writer when the disk refuses a write: a session that must be recorded
+    /// cannot go on unrecorded, so the session ends.
+    failed: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// Why a session that is recorded ends when its recording cannot be written.
+pub const RECORDING_FAILED: &str =
+    "the recording could not be written (the proxy's disk may be full), and sessions here are always recorded, so it ended";
 
 enum Entry {
     Event(RecordingEvent),
+    /// Put what is buffered on disk (sent every second).
+    Flush,
     /// The last event; the writer answers with the file's size once it is on disk.
     End(RecordingEvent, tokio::sync::oneshot::Sender<u64>),
 }
@@ -135,8 +144,14 @@ impl Recorder {
         if let Ok(mut live) = LIVE.lock() {
             live.insert(id.clone());
         }
-        tokio::spawn(write_loop(id.clone(), out, rx, store));
-        Ok(Recorder { id: id.into(), tx, started })
+        let writer_id = id.clone();
+        let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer_failed = failed.clone();
+        std::thread::Builder::new()
+            .name(format!("recording-{}", &id[..8]))
+            .spawn(move || write_loop(writer_id, out, rx, store, writer_failed))?;
+        tokio::spawn(flush_ticker(tx.downgrade()));
+        Ok(Recorder { id: id.into(), tx, started, failed })
     }
 
     pub fn id(&self) -> &str {
@@ -148,12 +163,18 @@ impl Recorder {
     }
 
     /// Output the node sent, in the order it sent it. Waits if the disk falls behind.
-    pub async fn output(&self, data: &[u8]) {
+    /// False once the recording cannot be written: the session must end.
+    pub async fn output(&self, data: &[u8]) -> bool {
         let event = RecordingEvent {
             offset_ms: self.offset_ms(),
             event: Some(Event::Output(pb::Output { data: data.to_vec() })),
         };
-        let _ = self.tx.send(Entry::Event(event)).await;
+        self.tx.send(Entry::Event(event)).await.is_ok() && !self.failed()
+    }
+
+    /// The disk refused a write of this recording.
+    pub fn failed(&self) -> bool {
+        self.failed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub async fn resize(&self, cols: u32, rows: u32) {
@@ -168,9 +189,10 @@ impl Recorder {
     }
 
     /// One fast-path update as the desktop sent it. Waits if the disk falls behind.
-    pub async fn desktop_update(&self, pdu: &[u8]) {
+    /// False once the recording cannot be written: the session must end.
+    pub async fn desktop_update(&self, pdu: &[u8]) -> bool {
         let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::DesktopUpdate(pdu.to_vec())) };
-        let _ = self.tx.send(Entry::Event(event)).await;
+        self.tx.send(Entry::Event(event)).await.is_ok() && !self.failed()
     }
 
     /// Writes the end record and waits until it is on disk. Returns the file's size.
@@ -187,50 +209,58 @@ impl Recorder {
     }
 }
 
-async fn write_loop(id: String, mut out: RecordingFiles, mut rx: mpsc::Receiver<Entry>, store: Arc<dyn Store>) {
-    let mut tick = tokio::time::interval(FLUSH_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+/// The writer: on its own thread, because it does file I/O and, for desktops, decodes
+/// and compresses keyframes; none of that may hold up the tokio workers carrying
+/// sessions. A ticker task asks it to flush every second while the session lives.
+fn write_loop(
+    id: String,
+    mut out: RecordingFiles,
+    mut rx: mpsc::Receiver<Entry>,
+    store: Arc<dyn Store>,
+    failed_flag: Arc<std::sync::atomic::AtomicBool>,
+) {
     let mut dirty = false;
     let mut failed = false;
     let mut end_reason = "the session's connection was lost before it ended".to_string();
     loop {
-        tokio::select! {
-            entry = rx.recv() => match entry {
-                Some(Entry::Event(event)) => {
-                    if !failed && let Err(err) = out.append(&event) {
-                        tracing::error!(recording = %id, %err, "cannot write the recording");
-                        failed = true;
-                    }
-                    dirty = true;
+        match rx.blocking_recv() {
+            Some(Entry::Event(event)) => {
+                if !failed && let Err(err) = out.append(&event) {
+                    tracing::error!(recording = %id, %err, "cannot write the recording; the session will end");
+                    failed = true;
+                    failed_flag.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
-                Some(Entry::End(event, done)) => {
-                    if let Some(Event::End(end)) = &event.event {
-                        end_reason = match end.exit_status {
-                            Some(status) => format!("{} (exit status {status})", end.reason),
-                            None => end.reason.clone(),
-                        };
-                    }
-                    if let Err(err) = out.append(&event).and_then(|()| out.finish()) {
-                        tracing::error!(recording = %id, %err, "cannot finish the recording");
-                    }
-                    let _ = done.send(out.size());
-                    break;
-                }
-                None => {
-                    // Every sender is gone without an end record: write one that says so.
-                    let event = RecordingEvent {
-                        offset_ms: out.last_offset_ms(),
-                        event: Some(Event::End(pb::End { reason: end_reason.clone(), exit_status: None })),
-                    };
-                    let _ = out.append(&event).and_then(|()| out.finish());
-                    break;
-                }
-            },
-            _ = tick.tick(), if dirty => {
-                if let Err(err) = out.flush() {
-                    tracing::error!(recording = %id, %err, "cannot flush the recording");
+                dirty = true;
+            }
+            Some(Entry::Flush) => {
+                if dirty && let Err(err) = out.flush() {
+                    tracing::error!(recording = %id, %err, "cannot flush the recording; the session will end");
+                    failed = true;
+                    failed_flag.store(true, std::sync::atomic::Ordering::Relaxed);
                 }
                 dirty = false;
+            }
+            Some(Entry::End(event, done)) => {
+                if let Some(Event::End(end)) = &event.event {
+                    end_reason = match end.exit_status {
+                        Some(status) => format!("{} (exit status {status})", end.reason),
+                        None => end.reason.clone(),
+                    };
+                }
+                if let Err(err) = out.append(&event).and_then(|()| out.finish()) {
+                    tracing::error!(recording = %id, %err, "cannot finish the recording");
+                }
+                let _ = done.send(out.size());
+                break;
+            }
+            None => {
+                // Every sender is gone without an end record: write one that says so.
+                let event = RecordingEvent {
+                    offset_ms: out.last_offset_ms(),
+                    event: Some(Event::End(pb::End { reason: end_reason.clone(), exit_status: None })),
+                };
+                let _ = out.append(&event).and_then(|()| out.finish());
+                break;
             }
         }
     }
@@ -239,6 +269,21 @@ async fn write_loop(id: String, mut out: RecordingFiles, mut rx: mpsc::Receiver<
     }
     if let Ok(mut live) = LIVE.lock() {
         live.remove(&id);
+    }
+}
+
+/// Asks the writer to flush every second, for as long as someone records: it holds only
+/// a weak sender, so it never keeps a finished recording open.
+async fn flush_ticker(tx: mpsc::WeakSender<Entry>) {
+    let mut tick = tokio::time::interval(FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let Some(tx) = tx.upgrade() else { return };
+        if tx.send(Entry::Flush).await.is_err() {
+            return;
+        }
     }
 }
 

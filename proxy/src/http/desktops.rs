@@ -202,7 +202,10 @@ async fn session(
                 Ok((ironrdp_pdu::Action::FastPath, frame)) => {
                     updates += 1;
                     bytes += frame.len() as u64;
-                    recorder.desktop_update(&frame).await;
+                    if !recorder.desktop_update(&frame).await {
+                        close_with(&mut ws_tx, 1011, format!("The session ended: {}.", crate::recording::RECORDING_FAILED)).await;
+                        break crate::recording::RECORDING_FAILED.to_string();
+                    }
                     // Awaiting the send is the back-pressure: a slow browser slows the desktop.
                     if ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))).await.is_err() {
                         break "the browser went away".to_string();
@@ -212,16 +215,21 @@ async fn session(
                     // Slow-path graphics (xrdp sends its bitmaps so), as fast-path.
                     updates += 1;
                     bytes += frame.len() as u64;
-                    let mut gone = false;
+                    let mut ended = None;
                     for pdu in pdus {
-                        recorder.desktop_update(&pdu).await;
+                        if !recorder.desktop_update(&pdu).await {
+                            let reason = format!("The session ended: {}.", crate::recording::RECORDING_FAILED);
+                            close_with(&mut ws_tx, 1011, reason).await;
+                            ended = Some(crate::recording::RECORDING_FAILED.to_string());
+                            break;
+                        }
                         if ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))).await.is_err() {
-                            gone = true;
+                            ended = Some("the browser went away".to_string());
                             break;
                         }
                     }
-                    if gone {
-                        break "the browser went away".to_string();
+                    if let Some(reason) = ended {
+                        break reason;
                     }
                 }
                 Ok((ironrdp_pdu::Action::X224, frame)) => {

@@ -246,51 +246,73 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
 
 /// Copies WebSocket binary frames to a byte stream (the node's TCP connection, or our own
 /// SSH server) and the stream's bytes back, until either side ends. Awaiting each write
-/// is the back-pressure: a slow browser slows the node.
+/// is the back-pressure: a slow browser slows the node. The two directions run side by
+/// side: with our in-process SSH server on the other end, waiting to write the browser's
+/// bytes while not reading the server's would stop both (the server waits to write too).
 async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite) -> (u64, u64, String) {
     let (mut ws_tx, mut ws_rx) = socket.split();
     let (mut tcp_rx, mut tcp_tx) = tokio::io::split(stream);
-    let (mut up, mut down) = (0u64, 0u64);
-    let mut buf = vec![0u8; 32 * 1024];
-    let end = loop {
-        tokio::select! {
-            frame = ws_rx.next() => match frame {
+    let up = std::sync::atomic::AtomicU64::new(0);
+    let down = std::sync::atomic::AtomicU64::new(0);
+    // What the upward loop wants said to the browser as it ends (it does not own the sink).
+    enum Ending {
+        Quiet(String),
+        Close(CloseFrame, String),
+    }
+    let upward = async {
+        loop {
+            match ws_rx.next().await {
                 Some(Ok(Message::Binary(data))) => {
-                    up += data.len() as u64;
+                    up.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
                     if tcp_tx.write_all(&data).await.is_err() {
-                        break "node closed".to_string();
+                        break Ending::Quiet("node closed".to_string());
                     }
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Text(_))) => {
                     let frame = CloseFrame { code: close::BAD_FRAME, reason: "SSH travels in binary frames only.".into() };
-                    let _ = ws_tx.send(Message::Close(Some(frame))).await;
-                    break "text frame from browser".to_string();
+                    break Ending::Close(frame, "text frame from browser".to_string());
                 }
-                Some(Ok(Message::Close(_))) | None => break "browser closed".to_string(),
-                Some(Err(err)) => break format!("browser error: {err}"),
-            },
-            read = tcp_rx.read(&mut buf) => match read {
+                Some(Ok(Message::Close(_))) | None => break Ending::Quiet("browser closed".to_string()),
+                Some(Err(err)) => break Ending::Quiet(format!("browser error: {err}")),
+            }
+        }
+    };
+    let downward = async {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match tcp_rx.read(&mut buf).await {
                 Ok(0) => {
-                    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: 1000, reason: "The node closed the connection.".into() }))).await;
-                    break "node closed".to_string();
+                    let frame = CloseFrame { code: 1000, reason: "The node closed the connection.".into() };
+                    break Ending::Close(frame, "node closed".to_string());
                 }
                 Ok(n) => {
-                    down += n as u64;
+                    down.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
                     if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
-                        break "browser gone".to_string();
+                        break Ending::Quiet("browser gone".to_string());
                     }
                 }
                 Err(err) => {
                     let reason = fit(format!("The connection to the node failed: {err}."));
-                    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: close::NODE_UNREACHABLE, reason: reason.into() }))).await;
-                    break format!("node error: {err}");
+                    let frame = CloseFrame { code: close::NODE_UNREACHABLE, reason: reason.into() };
+                    break Ending::Close(frame, format!("node error: {err}"));
                 }
-            },
+            }
+        }
+    };
+    let ending = tokio::select! {
+        ending = upward => ending,
+        ending = downward => ending,
+    };
+    let end = match ending {
+        Ending::Quiet(end) => end,
+        Ending::Close(frame, end) => {
+            let _ = ws_tx.send(Message::Close(Some(frame))).await;
+            end
         }
     };
     let _ = tcp_tx.shutdown().await;
-    (up, down, end)
+    (up.into_inner(), down.into_inner(), end)
 }
 
 #[cfg(test)]
