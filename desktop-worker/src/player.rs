@@ -234,7 +234,10 @@ async fn seek(player: Shared, ms: f64) {
             let end = keyframe.screen_at + u64::from(keyframe.screen_len).max(1) - 1;
             let compressed = match get_range(&base, "keyframes", keyframe.screen_at, end).await {
                 Ok((bytes, _)) => bytes,
-                Err(err) => return post(&scope, &[("t", "error".into()), ("message", err.into())]),
+                Err(err) => {
+                    player.borrow_mut().seeking = false;
+                    return post(&scope, &[("t", "error".into()), ("message", err.into())]);
+                }
             };
             let rgba = miniz_oxide::inflate::decompress_to_vec_zlib(&compressed).unwrap_or_default();
             let p = player.borrow();
@@ -248,7 +251,9 @@ async fn seek(player: Shared, ms: f64) {
             } else {
                 clear(&p.context, activated.width, activated.height);
             }
-            Playback::from_keyframe(&activated, keyframe.byte_offset, keyframe.offset_ms)
+            // The decoder starts from the keyframe too: repaints of merged areas copy
+            // from it, so anything not redrawn since must be the keyframe's, not black.
+            Playback::from_keyframe(&activated, &rgba, keyframe.byte_offset, keyframe.offset_ms)
         }
         None => {
             clear(&player.borrow().context, activated.width, activated.height);
@@ -293,7 +298,10 @@ async fn seek(player: Shared, ms: f64) {
                 }
                 p.eof |= done || bytes.is_empty();
             }
-            Err(err) => return post(&scope, &[("t", "error".into()), ("message", err.into())]),
+            Err(err) => {
+                player.borrow_mut().seeking = false;
+                return post(&scope, &[("t", "error".into()), ("message", err.into())]);
+            }
         }
     }
     let mut p = player.borrow_mut();

@@ -106,6 +106,35 @@ impl Decoder {
         self.image.data()
     }
 
+    /// Replaces the whole screen with `rgba` (a keyframe: `width * height * 4` bytes).
+    /// IronRDP's image has no setter, so the screen goes in as the desktop would send
+    /// it: uncompressed 32-bit bitmaps, 64-pixel tiles, rows bottom-up in BGRX.
+    pub fn load_rgba(&mut self, rgba: &[u8]) -> bool {
+        const TILE: u16 = 64;
+        let (width, height) = (self.width(), self.height());
+        if rgba.len() != usize::from(width) * usize::from(height) * 4 {
+            return false;
+        }
+        let mut bgrx = Vec::with_capacity(usize::from(TILE) * usize::from(TILE) * 4);
+        for top in (0..height).step_by(usize::from(TILE)) {
+            for left in (0..width).step_by(usize::from(TILE)) {
+                let (w, h) = (TILE.min(width - left), TILE.min(height - top));
+                bgrx.clear();
+                for row in (top..top + h).rev() {
+                    let start = (usize::from(row) * usize::from(width) + usize::from(left)) * 4;
+                    for pixel in rgba[start..start + usize::from(w) * 4].chunks_exact(4) {
+                        bgrx.extend_from_slice(&[pixel[2], pixel[1], pixel[0], 0]);
+                    }
+                }
+                let pdu = crate::testing::bitmap_pdu(left, top, w, h, &bgrx);
+                if self.feed(&pdu).is_err() {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Decodes one fast-path output PDU (as the desktop sent it) into the image.
     pub fn feed(&mut self, pdu: &[u8]) -> Result<Decoded, DecodeError> {
         let mut response = WriteBuf::new();
@@ -230,6 +259,15 @@ pub(crate) mod tests {
         let _ = decoder.feed(&solid_bitmap(30, 30, 8, 8, [9, 9, 9, 0]));
         assert_eq!(pixel(&decoder, 0, 0), [3, 2, 1, 255]);
         assert_eq!(decoder.pixels().len(), 32 * 32 * 4);
+    }
+
+    #[test]
+    fn a_keyframe_loads_pixel_for_pixel_the_right_way_up() {
+        let mut decoder = Decoder::new(&activated(100, 70));
+        let rgba: Vec<u8> = (0..100 * 70).flat_map(|i: u32| [(i % 251) as u8, (i / 100) as u8, (i % 100) as u8, 255]).collect();
+        assert!(decoder.load_rgba(&rgba));
+        assert_eq!(decoder.pixels(), &rgba[..]);
+        assert!(!decoder.load_rgba(&rgba[4..]), "the wrong size is refused");
     }
 
     #[test]

@@ -10,7 +10,9 @@ use ironrdp_pdu::input::mouse::PointerFlags;
 use ironrdp_pdu::input::mouse_x::PointerXFlags;
 use ironrdp_pdu::input::{MousePdu, MouseXPdu};
 use ironrdp_pdu::mcs::SendDataRequest;
-use ironrdp_pdu::rdp::headers::{ShareControlHeader, ShareControlPdu, ShareDataPdu};
+use ironrdp_pdu::codecs::rfx::FrameAcknowledgePdu;
+use ironrdp_pdu::rdp::client_info::CompressionType;
+use ironrdp_pdu::rdp::headers::{CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu, StreamPriority};
 use ironrdp_pdu::x224::X224;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -31,6 +33,7 @@ pub struct InputEncoder {
     height: u16,
     io_channel_id: u16,
     user_channel_id: u16,
+    share_id: u32,
     /// Where the pointer last was: button and wheel events happen there.
     x: u16,
     y: u16,
@@ -42,8 +45,8 @@ const WHEEL_STEP: i32 = 255;
 const WHEEL_MAX: i32 = 1200;
 
 impl InputEncoder {
-    pub fn new(width: u16, height: u16, io_channel_id: u16, user_channel_id: u16) -> InputEncoder {
-        InputEncoder { width: width.max(1), height: height.max(1), io_channel_id, user_channel_id, x: 0, y: 0 }
+    pub fn new(width: u16, height: u16, io_channel_id: u16, user_channel_id: u16, share_id: u32) -> InputEncoder {
+        InputEncoder { width: width.max(1), height: height.max(1), io_channel_id, user_channel_id, share_id, x: 0, y: 0 }
     }
 
     fn pdu(events: Vec<FastPathInputEvent>) -> Vec<u8> {
@@ -120,7 +123,7 @@ impl InputEncoder {
     pub fn handle(&mut self, message: desktop_client_message::Message) -> Result<Option<Vec<u8>>, InputError> {
         use desktop_client_message::Message as M;
         match message {
-            M::Response(response) => self.check_response(&response).map(|()| Some(response)),
+            M::Response(response) => self.acknowledgement(&response).map(Some),
             M::Key(key) => self.key(&key).map(Some),
             M::Unicode(unicode) => self.unicode(&unicode).map(Some),
             M::Pointer(pointer) => self.pointer(&pointer).map(Some),
@@ -132,22 +135,31 @@ impl InputEncoder {
         }
     }
 
-    /// Lets through only what the browser's decoder legitimately produces: share-data
-    /// PDUs (frame acknowledgements, refresh and suppress-output requests) from this
-    /// session's user on its I/O channel.
-    pub fn check_response(&self, response: &[u8]) -> Result<(), InputError> {
+    /// The browser's decoder answers frame markers with frame acknowledgements (the
+    /// desktop paces itself by them). Only that passes, and not as the browser's bytes:
+    /// the proxy reads the frame number and writes the acknowledgement itself, for this
+    /// session's user and channel, so nothing the browser appends can ride along.
+    pub fn acknowledgement(&self, response: &[u8]) -> Result<Vec<u8>, InputError> {
         let X224(request) = ironrdp_core::decode::<X224<SendDataRequest<'_>>>(response).map_err(|_| InputError::Response)?;
         if request.initiator_id != self.user_channel_id || request.channel_id != self.io_channel_id {
             return Err(InputError::Response);
         }
         let header = ironrdp_core::decode::<ShareControlHeader>(&request.user_data).map_err(|_| InputError::Response)?;
-        match header.share_control_pdu {
-            ShareControlPdu::Data(data) => match data.share_data_pdu {
-                ShareDataPdu::FrameAcknowledge(_) | ShareDataPdu::RefreshRectangle(_) | ShareDataPdu::SuppressOutput(_) => Ok(()),
-                _ => Err(InputError::Response),
-            },
-            _ => Err(InputError::Response),
-        }
+        let ShareControlPdu::Data(data) = header.share_control_pdu else { return Err(InputError::Response) };
+        let ShareDataPdu::FrameAcknowledge(ack) = data.share_data_pdu else { return Err(InputError::Response) };
+        let share = ShareControlHeader {
+            share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
+                share_data_pdu: ShareDataPdu::FrameAcknowledge(FrameAcknowledgePdu { frame_id: ack.frame_id }),
+                stream_priority: StreamPriority::Medium,
+                compression_flags: CompressionFlags::empty(),
+                compression_type: CompressionType::K8,
+            }),
+            pdu_source: self.user_channel_id,
+            share_id: self.share_id,
+        };
+        let user_data = ironrdp_core::encode_vec(&share).map_err(|_| InputError::Response)?;
+        let request = SendDataRequest { initiator_id: self.user_channel_id, channel_id: self.io_channel_id, user_data: user_data.into() };
+        ironrdp_core::encode_vec(&X224(request)).map_err(|_| InputError::Response)
     }
 }
 
@@ -160,7 +172,7 @@ mod tests {
     }
 
     fn encoder() -> InputEncoder {
-        InputEncoder::new(1024, 768, 1003, 1007)
+        InputEncoder::new(1024, 768, 1003, 1007, 0x10000)
     }
 
     #[test]
@@ -210,14 +222,12 @@ mod tests {
     }
 
     fn acknowledgement(initiator_id: u16, channel_id: u16) -> Vec<u8> {
-        use ironrdp_pdu::codecs::rfx::FrameAcknowledgePdu;
-        use ironrdp_pdu::rdp::headers::{CompressionFlags, ShareDataHeader, StreamPriority};
         let share = ShareControlHeader {
             share_control_pdu: ShareControlPdu::Data(ShareDataHeader {
                 share_data_pdu: ShareDataPdu::FrameAcknowledge(FrameAcknowledgePdu { frame_id: 7 }),
                 stream_priority: StreamPriority::Medium,
                 compression_flags: CompressionFlags::empty(),
-                compression_type: ironrdp_pdu::rdp::client_info::CompressionType::K8,
+                compression_type: CompressionType::K8,
             }),
             pdu_source: initiator_id,
             share_id: 0x10000,
@@ -227,20 +237,25 @@ mod tests {
     }
 
     #[test]
-    fn frame_acknowledgements_of_this_session_pass() {
+    fn frame_acknowledgements_of_this_session_pass_as_the_proxy_writes_them() {
         let enc = encoder();
-        assert_eq!(enc.check_response(&acknowledgement(1007, 1003)), Ok(()));
-        assert_eq!(enc.check_response(&acknowledgement(1007, 1004)), Err(InputError::Response));
-        assert_eq!(enc.check_response(&acknowledgement(1008, 1003)), Err(InputError::Response));
+        let ack = acknowledgement(1007, 1003);
+        assert_eq!(enc.acknowledgement(&ack), Ok(ack.clone()), "the same PDU, written by us");
+        assert_eq!(enc.acknowledgement(&acknowledgement(1007, 1004)), Err(InputError::Response));
+        assert_eq!(enc.acknowledgement(&acknowledgement(1008, 1003)), Err(InputError::Response));
+        // Bytes smuggled after a valid acknowledgement do not reach the desktop.
+        let mut smuggled = ack.clone();
+        smuggled.extend_from_slice(&encoder().key(&DesktopKey { scancode: 0x1D, extended: false, down: true }).unwrap());
+        assert_eq!(enc.acknowledgement(&smuggled), Ok(ack));
     }
 
     #[test]
     fn responses_other_than_acknowledgements_are_refused() {
         let enc = encoder();
-        assert_eq!(enc.check_response(b"\x03\x00\x00\x07garbage"), Err(InputError::Response));
-        assert_eq!(enc.check_response(&[]), Err(InputError::Response));
+        assert_eq!(enc.acknowledgement(b"\x03\x00\x00\x07garbage"), Err(InputError::Response));
+        assert_eq!(enc.acknowledgement(&[]), Err(InputError::Response));
         // An input PDU is not a response.
         let key = encoder().key(&DesktopKey { scancode: 1, extended: false, down: true }).unwrap();
-        assert_eq!(enc.check_response(&key), Err(InputError::Response));
+        assert_eq!(enc.acknowledgement(&key), Err(InputError::Response));
     }
 }

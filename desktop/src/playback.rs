@@ -38,11 +38,13 @@ impl Playback {
         Playback::with_reader(Reader::new(), None, 0)
     }
 
-    /// Playing from a keyframe: the caller has painted the keyframe's screen, and feeds
-    /// the file from `byte_offset` on. `activated` is the session's (the first
-    /// `DesktopActivated` in the file).
-    pub fn from_keyframe(activated: &DesktopActivated, byte_offset: u64, offset_ms: u64) -> Playback {
-        Playback::with_reader(Reader::resume_at(byte_offset), Some(Decoder::new(activated)), offset_ms)
+    /// Playing from a keyframe: the decoder starts from the keyframe's screen (`rgba`,
+    /// when it is the session's size), the caller paints it and feeds the file from
+    /// `byte_offset` on. `activated` is the session's (the first `DesktopActivated`).
+    pub fn from_keyframe(activated: &DesktopActivated, rgba: &[u8], byte_offset: u64, offset_ms: u64) -> Playback {
+        let mut decoder = Decoder::new(activated);
+        decoder.load_rgba(rgba);
+        Playback::with_reader(Reader::resume_at(byte_offset), Some(decoder), offset_ms)
     }
 
     fn with_reader(reader: Reader, decoder: Option<Decoder>, position_ms: u64) -> Playback {
@@ -216,7 +218,7 @@ mod tests {
     #[test]
     fn a_keyframe_start_decodes_only_what_follows_it() {
         let (bytes, second) = recording();
-        let mut playback = Playback::from_keyframe(&activated(), second, 1000);
+        let mut playback = Playback::from_keyframe(&activated(), &[], second, 1000);
         playback.push(&bytes[second as usize..]).unwrap();
         assert_eq!(playback.position_ms(), 1000);
         let advance = playback.advance(2500);

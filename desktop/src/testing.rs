@@ -1,4 +1,5 @@
-//! Desktop updates made up for tests (of this crate and of the proxy's recordings).
+//! Desktop updates made up: for tests (of this crate and of the proxy's recordings), and
+//! for loading a keyframe into the decoder (which takes screens only as updates).
 
 use ironrdp_pdu::bitmap::{BitmapData, BitmapUpdateData, Compression};
 use ironrdp_pdu::fast_path::{EncryptionFlags, FastPathHeader, FastPathUpdatePdu, Fragmentation, UpdateCode};
@@ -8,6 +9,12 @@ use ironrdp_pdu::geometry::InclusiveRectangle;
 /// with `bgrx` (RDP's byte order), as a desktop would send it.
 pub fn solid_bitmap(left: u16, top: u16, width: u16, height: u16, bgrx: [u8; 4]) -> Vec<u8> {
     let pixels: Vec<u8> = bgrx.iter().copied().cycle().take(usize::from(width) * usize::from(height) * 4).collect();
+    bitmap_pdu(left, top, width, height, &pixels)
+}
+
+/// A fast-path PDU with one uncompressed 32 bpp bitmap: `pixels` in RDP's order (BGRX,
+/// rows bottom-up), at most 16 KiB.
+pub fn bitmap_pdu(left: u16, top: u16, width: u16, height: u16, pixels: &[u8]) -> Vec<u8> {
     let update = BitmapUpdateData {
         rectangles: vec![BitmapData {
             rectangle: InclusiveRectangle { left, top, right: left + width - 1, bottom: top + height - 1 },
@@ -16,7 +23,7 @@ pub fn solid_bitmap(left: u16, top: u16, width: u16, height: u16, bgrx: [u8; 4])
             bits_per_pixel: 32,
             compression_flags: Compression::empty(),
             compressed_data_header: None,
-            bitmap_data: &pixels,
+            bitmap_data: pixels,
         }],
     };
     let body = ironrdp_core::encode_vec(&update).unwrap();

@@ -16,6 +16,7 @@ import {
 
 const PASSWORD = 'desktop pass 42';
 const artifacts = path.join(import.meta.dirname, '..', 'artifacts');
+fs.mkdirSync(artifacts, { recursive: true });
 let proxy;
 let desktop;
 let browser;

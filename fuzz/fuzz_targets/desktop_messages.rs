@@ -11,7 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
 fuzz_target!(|data: &[u8]| {
-    let mut input = InputEncoder::new(640, 480, 1003, 1007);
+    let mut input = InputEncoder::new(640, 480, 1003, 1007, 1);
     if let Ok(DesktopClientMessage { message: Some(message) }) = DesktopClientMessage::decode(data) {
         let _ = input.handle(message);
     }

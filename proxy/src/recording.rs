@@ -145,11 +145,30 @@ impl Recorder {
             live.insert(id.clone());
         }
         let writer_id = id.clone();
+        let writer_file = dir.join(format!("{id}.ghrec"));
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer_failed = failed.clone();
         std::thread::Builder::new()
             .name(format!("recording-{}", &id[..8]))
-            .spawn(move || write_loop(writer_id, out, rx, store, writer_failed))?;
+            .spawn(move || {
+                // Whatever happens in the writer (a panic in a decoder, say), the row is
+                // finished and the recording leaves the live set.
+                let (id, finisher) = (writer_id.clone(), store.clone());
+                let file = writer_file;
+                let failed = writer_failed.clone();
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    write_loop(writer_id, out, rx, store, writer_failed)
+                }));
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(recording = %id, "the recording writer failed; the recording ends here");
+                    let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+                    let _ = finisher.finish_recording(&id, crate::auth::now(), size, "the recording writer failed");
+                    if let Ok(mut live) = LIVE.lock() {
+                        live.remove(&id);
+                    }
+                }
+            })?;
         tokio::spawn(flush_ticker(tx.downgrade()));
         Ok(Recorder { id: id.into(), tx, started, failed })
     }

@@ -36,6 +36,8 @@ use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
 
 /// The browser's messages are small (input, responses); nothing needs more.
 const MAX_FRAME: usize = 64 * 1024;
+/// A browser that takes longer than this to accept one update has stopped reading.
+const SEND_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 #[derive(Deserialize)]
 pub struct SizeQuery {
@@ -67,16 +69,29 @@ pub async fn connect(
             .into_response();
     }
     let decision = decide(&state, peer, &name, signed_in);
-    let size = DesktopSize {
-        width: size.width.unwrap_or(1280).clamp(200, 8192),
-        height: size.height.unwrap_or(800).clamp(200, 8192),
-    };
+    let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
     upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| async move {
         match decision {
             Err((code, reason)) => refuse(socket, code, reason).await,
             Ok((user, desktop, password)) => session(state, peer, socket, user, desktop, password, size).await,
         }
     })
+}
+
+/// The most pixels a session may ask for (4K UHD): the recorder keeps a decoded screen
+/// per session, and a keyframe compresses a whole one.
+const MAX_PIXELS: u32 = 3840 * 2160;
+
+/// The size asked for, within reason: each side at least 200, the area at most
+/// [`MAX_PIXELS`] (scaled down keeping the shape).
+fn desktop_size(width: u16, height: u16) -> DesktopSize {
+    let (mut w, mut h) = (u32::from(width.clamp(200, 8192)), u32::from(height.clamp(200, 8192)));
+    if w * h > MAX_PIXELS {
+        let scale = (f64::from(MAX_PIXELS) / f64::from(w * h)).sqrt();
+        w = ((f64::from(w) * scale) as u32).max(200) & !1;
+        h = ((f64::from(h) * scale) as u32).max(200) & !1;
+    }
+    DesktopSize { width: w as u16, height: h as u16 }
 }
 
 /// Who may open what: the desktop and its opened password, or the close code and why.
@@ -175,7 +190,7 @@ async fn session(
     state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated.clone()).await;
     let session_params = activated.clone();
-    let mut input = InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id);
+    let mut input = InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id, share_id);
     // The proxy follows the slow-path (X.224) side of the session itself: server
     // requests, errors and the end; graphics travel to the browser untouched.
     let mut stage = ActiveStageBuilder {
@@ -206,9 +221,14 @@ async fn session(
                         close_with(&mut ws_tx, 1011, format!("The session ended: {}.", crate::recording::RECORDING_FAILED)).await;
                         break crate::recording::RECORDING_FAILED.to_string();
                     }
-                    // Awaiting the send is the back-pressure: a slow browser slows the desktop.
-                    if ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))).await.is_err() {
-                        break "the browser went away".to_string();
+                    // Awaiting the send is the back-pressure: a slow browser slows the desktop;
+                    // one that stops reading for a minute is gone.
+                    let sent = tokio::time::timeout(
+                        SEND_LIMIT,
+                        ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))),
+                    );
+                    if !matches!(sent.await, Ok(Ok(()))) {
+                        break "the browser went away or stopped reading".to_string();
                     }
                 }
                 Ok((ironrdp_pdu::Action::X224, frame)) if let Some(pdus) = to_fast_path(&frame, &session_params) => {
@@ -223,8 +243,9 @@ async fn session(
                             ended = Some(crate::recording::RECORDING_FAILED.to_string());
                             break;
                         }
-                        if ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))).await.is_err() {
-                            ended = Some("the browser went away".to_string());
+                        let sent = tokio::time::timeout(SEND_LIMIT, ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))));
+                        if !matches!(sent.await, Ok(Ok(()))) {
+                            ended = Some("the browser went away or stopped reading".to_string());
                             break;
                         }
                     }
@@ -329,4 +350,22 @@ async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Messa
     let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
     let _ = ws_tx.send(server_message(closed)).await;
     let _ = ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_kept_within_reason() {
+        let ok = desktop_size(1920, 1080);
+        assert_eq!((ok.width, ok.height), (1920, 1080));
+        let tiny = desktop_size(10, 10);
+        assert_eq!((tiny.width, tiny.height), (200, 200));
+        let huge = desktop_size(8192, 8192);
+        assert!(u32::from(huge.width) * u32::from(huge.height) <= MAX_PIXELS);
+        assert_eq!(huge.width, huge.height, "the shape is kept");
+        let wide = desktop_size(u16::MAX, 1000);
+        assert!(u32::from(wide.width) * u32::from(wide.height) <= MAX_PIXELS && wide.width <= 8192);
+    }
 }

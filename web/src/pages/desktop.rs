@@ -83,8 +83,7 @@ fn DesktopView(name: String) -> impl IntoView {
     let connect = {
         let name = name.clone();
         move || {
-            let conn = conn_store.get_value();
-            let Some(stage) = stage.get_untracked() else { return };
+            let (Some(conn), Some(Some(stage))) = (conn_store.try_get_value(), stage.try_get_untracked()) else { return };
             disconnect(&conn);
             status.set(Status::Connecting);
             let dpr = device_pixel_ratio();
@@ -148,7 +147,7 @@ fn DesktopView(name: String) -> impl IntoView {
         let connect = connect.clone();
         let pending: Rc<RefCell<Option<i32>>> = Rc::default();
         let on_resize = Closure::<dyn FnMut()>::new(move || {
-            let conn = conn_store.get_value();
+            let Some(conn) = conn_store.try_get_value() else { return };
             fit(&conn);
             let follows = {
                 let c = conn.borrow();
@@ -163,10 +162,11 @@ fn DesktopView(name: String) -> impl IntoView {
             }
             let connect = connect.clone();
             let again = Closure::once_into_js(move || {
-                let Some(stage) = stage.get_untracked() else { return };
+                // The page may have gone in the meantime.
+                let (Some(Some(stage)), Some(conn)) = (stage.try_get_untracked(), conn_store.try_get_value()) else { return };
                 let dpr = device_pixel_ratio();
                 let want = (((f64::from(stage.client_width()) * dpr) as u32) & !1, ((f64::from(stage.client_height()) * dpr) as u32) & !1);
-                if want != conn_store.get_value().borrow().size {
+                if want != conn.borrow().size {
                     connect();
                 }
             });
