@@ -190,6 +190,11 @@ mod worker {
                     scroll_lock: flag(data, "scroll"),
                 }),
             ),
+            "clipboard" => {
+                if let Some(text) = field(data, "text").as_string() {
+                    send(session, desktop_client_message::Message::Clipboard(text));
+                }
+            }
             "stats" => {
                 let session = session.borrow();
                 let s = &session.stats;
@@ -311,6 +316,10 @@ mod worker {
             // Slow-path PDUs are handled by the proxy's session; nothing to draw here.
             desktop_server_message::Message::X224(_) => {}
             desktop_server_message::Message::Closed(closed) => session.borrow_mut().closed_reason = Some(closed.reason),
+            desktop_server_message::Message::Clipboard(text) => {
+                let scope = session.borrow().scope.clone();
+                post(&scope, &object(&[("t", "clipboard".into()), ("text", text.into())]));
+            }
         }
     }
 

@@ -419,6 +419,17 @@ exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
   return {
     port, user, display, dir,
     typed() { const f = path.join(home, 'typed.txt'); return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''; },
+    /** The session's X clipboard text (xclip), or '' if nothing is there. */
+    clipboard() {
+      const out = spawnSync('xclip', ['-o', '-selection', 'clipboard'], { env: { ...process.env, DISPLAY: `:${display}`, XAUTHORITY: `${home}/.Xauthority` }, encoding: 'utf8', timeout: 5000 });
+      return out.status === 0 ? out.stdout : '';
+    },
+    /** Copies `text` in the session, as an application there would (xclip keeps serving it). */
+    setClipboard(text) {
+      const child = spawn('xclip', ['-i', '-selection', 'clipboard'], { env: { ...process.env, DISPLAY: `:${display}`, XAUTHORITY: `${home}/.Xauthority` }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      child.stdin.end(text);
+      child.unref();
+    },
     /** The session's screen, from its own X server. */
     screen() {
       const xwd = execFileSync('xwd', ['-root', '-silent', '-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, maxBuffer: 64 << 20 });

@@ -6,6 +6,8 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startXrdpDesktop } from '../lib/harness.mjs';
 
@@ -89,6 +91,29 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
       return shown.width === truth.width && compareImages(shown, truth).mean < 1;
     }, 'the resized session is shown', 30_000);
     await screenshot(page, '56-xrdp-resized');
+    assert.deepEqual(errors, []);
+  });
+
+  test('text copied on either side can be pasted on the other', async () => {
+    const errors = [];
+    const { context, page } = await signedInPage(proxy, browser, 'xavi', ['lab'], errors, { viewport: { width: 1000, height: 760 } });
+    await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: proxy.url });
+    await page.goto(`${proxy.url}/desktops/xr`);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    // Copied in the browser, then into the desktop: the page offers its clipboard as the
+    // desktop gets the focus, and an application there can paste it.
+    await page.evaluate(() => navigator.clipboard.writeText('from the browser, 42 é'));
+    await page.locator('[data-testid="disconnect"]').focus();
+    await page.locator('[data-testid="desktop-canvas"]').click({ position: { x: 500, y: 400 } });
+    await until(() => desktop.clipboard() === 'from the browser, 42 é', 'the desktop can paste the browser\'s text', 20_000);
+    // Copied on the desktop: it lands on this computer's clipboard.
+    desktop.setClipboard('from the desktop, 7 ü');
+    await until(async () => (await page.evaluate(() => navigator.clipboard.readText())) === 'from the desktop, 7 ü',
+      'the browser can paste the desktop\'s text', 20_000);
+    const audit = fs.readFileSync(path.join(proxy.dir, 'data', 'audit.jsonl'), 'utf8');
+    assert.match(audit, /"kind":"desktop.clipboard","user":"xavi".*characters to the desktop/);
+    assert.match(audit, /"kind":"desktop.clipboard","user":"xavi".*characters from the desktop/);
+    assert.ok(!audit.includes('from the browser, 42'), 'the audit says how much, not what');
     assert.deepEqual(errors, []);
   });
 });

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod bridge;
 mod ca;
+mod clipboard;
 mod config;
 mod desktops;
 mod http;

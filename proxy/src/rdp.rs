@@ -123,15 +123,26 @@ pub struct Active {
 
 /// Connects to `desktop` and runs the connection sequence to the active stage, in at
 /// most 30 s (a server that accepts and then stops answering must not hold the task).
-pub async fn connect(desktop: &Desktop, password: String, size: DesktopSize) -> Result<Active, RdpError> {
+/// With `clipboard`, the CLIPRDR channel is offered (the desktop may decline it).
+pub async fn connect(
+    desktop: &Desktop,
+    password: String,
+    size: DesktopSize,
+    clipboard: Option<crate::clipboard::Notes>,
+) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
-    match tokio::time::timeout(Duration::from_secs(30), connect_unbounded(desktop, password, size)).await {
+    match tokio::time::timeout(Duration::from_secs(30), connect_unbounded(desktop, password, size, clipboard)).await {
         Ok(result) => result,
         Err(_) => Err(RdpError::Connector(format!("{addr} did not finish the RDP connection sequence within 30 s"))),
     }
 }
 
-async fn connect_unbounded(desktop: &Desktop, password: String, size: DesktopSize) -> Result<Active, RdpError> {
+async fn connect_unbounded(
+    desktop: &Desktop,
+    password: String,
+    size: DesktopSize,
+    clipboard: Option<crate::clipboard::Notes>,
+) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
         Ok(Ok(tcp)) => tcp,
@@ -143,6 +154,10 @@ async fn connect_unbounded(desktop: &Desktop, password: String, size: DesktopSiz
     let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host).trim_matches(['[', ']']).to_string();
     let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
     let mut connector = ClientConnector::new(connector_config(desktop, password, size), client_addr);
+    if let Some(notes) = clipboard {
+        let backend = crate::clipboard::Backend::new(notes);
+        connector = connector.with_static_channel(ironrdp_cliprdr::CliprdrClient::new(Box::new(backend)));
+    }
     let connector_error = |err: ironrdp_connector::ConnectorError| RdpError::Connector(format!("{err:#}"));
     let should_upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector).await.map_err(connector_error)?;
     let tcp = framed.into_inner_no_leftover();
@@ -201,7 +216,7 @@ pub struct CheckReport {
 
 /// Connects, then reads for up to `listen` to see the desktop's first graphics.
 pub async fn check(desktop: &Desktop, password: String, listen: Duration) -> Result<CheckReport, RdpError> {
-    let mut active = connect(desktop, password, DesktopSize { width: 1024, height: 768 }).await?;
+    let mut active = connect(desktop, password, DesktopSize { width: 1024, height: 768 }, None).await?;
     let size = active.result.desktop_size;
     let mut report = CheckReport { certificate_pin: active.certificate_pin.clone(), width: size.width, height: size.height, fast_path_pdus: 0, bytes: 0 };
     let deadline = tokio::time::Instant::now() + listen;

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_proto::pb::{
-    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_server_message,
+    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message, desktop_server_message,
 };
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
@@ -30,6 +30,10 @@ use crate::desktops::Desktop;
 use crate::recording::Recorder;
 use gatehouse_desktop::input::InputEncoder;
 use gatehouse_desktop::slow_path::to_fast_path;
+use ironrdp_cliprdr::CliprdrClient;
+use ironrdp_cliprdr::pdu::ClipboardFormatId;
+
+use crate::clipboard::{self, Note};
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
@@ -145,7 +149,8 @@ async fn session(
     password: String,
     size: DesktopSize,
 ) {
-    let mut active = match crate::rdp::connect(&desktop, password, size).await {
+    let notes = crate::clipboard::Notes::default();
+    let mut active = match crate::rdp::connect(&desktop, password, size, Some(notes.clone())).await {
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);
@@ -205,6 +210,8 @@ async fn session(
     }
     .build();
     let mut slow_path_image = DecodedImage::new(PixelFormat::RgbA32, 1, 1);
+    // The browser's clipboard text, once it gave us some.
+    let mut browser_text: Option<String> = None;
     let (mut ws_tx, mut ws_rx) = socket.split();
     if ws_tx.send(server_message(desktop_server_message::Message::Activated(activated))).await.is_err() {
         recorder.end("the browser went away", None).await;
@@ -280,6 +287,32 @@ async fn session(
                         }
                         Err(err) => tracing::warn!(desktop = %desktop.name, "slow-path PDU not understood: {err}"),
                     }
+                    // The clipboard channel's news, answered here (its callbacks cannot send).
+                    for note in notes.take() {
+                        let reply = match note {
+                            Note::Announce => cliprdr(&mut stage, |c| c.initiate_copy(&clipboard::formats(browser_text.as_deref()))),
+                            Note::RemoteCopy(true) => cliprdr(&mut stage, |c| c.initiate_paste(ClipboardFormatId::CF_UNICODETEXT)),
+                            Note::RemoteCopy(false) => None,
+                            Note::Wanted(format) => {
+                                let answer = clipboard::answer(format, browser_text.as_deref());
+                                cliprdr(&mut stage, |c| c.submit_format_data(answer))
+                            }
+                            Note::Text(Some(text)) if text.len() <= clipboard::MAX_TEXT => {
+                                state.audit.record("desktop.clipboard", Some(&user), Some(peer.ip()), &format!("{}: {} characters from the desktop", desktop.name, text.chars().count()));
+                                let message = desktop_server_message::Message::Clipboard(text);
+                                if ws_tx.send(server_message(message)).await.is_err() {
+                                    break;
+                                }
+                                None
+                            }
+                            Note::Text(_) => None,
+                        };
+                        if let Some(bytes) = reply
+                            && write_desktop(&mut active, &bytes).await.is_err()
+                        {
+                            break;
+                        }
+                    }
                 }
                 Err(err) => {
                     let reason = format!("The desktop closed the session: {err}.");
@@ -290,6 +323,19 @@ async fn session(
             frame = ws_rx.next() => match frame {
                 Some(Ok(Message::Binary(data))) => {
                     let pdu = match DesktopClientMessage::decode(data.as_ref()) {
+                        Ok(DesktopClientMessage { message: Some(desktop_client_message::Message::Clipboard(text)) }) => {
+                            // The browser's clipboard: held here, announced to the desktop,
+                            // sent when the desktop asks for it (someone pastes there).
+                            if text.len() > clipboard::MAX_TEXT || browser_text.as_deref() == Some(text.as_str()) {
+                                Ok(None)
+                            } else {
+                                state.audit.record("desktop.clipboard", Some(&user), Some(peer.ip()), &format!("{}: {} characters to the desktop", desktop.name, text.chars().count()));
+                                browser_text = Some(text);
+                                // Before the channel is up, its initialisation announces it.
+                                let up = stage.get_svc_processor::<CliprdrClient>().is_some_and(CliprdrClient::is_ready);
+                                Ok(if up { cliprdr(&mut stage, |c| c.initiate_copy(&clipboard::formats(browser_text.as_deref()))) } else { None })
+                            }
+                        }
                         Ok(DesktopClientMessage { message: Some(message) }) => input
                             .handle(message)
                             .map_err(|err| format!("The browser sent input the proxy refuses: {err}.")),
@@ -335,6 +381,18 @@ async fn session(
         Some(peer.ip()),
         &format!("{detail}; {updates} PDUs, {bytes} bytes; recording {size} bytes; {end}"),
     );
+}
+
+/// Runs `request` on the clipboard channel (if the desktop accepted one) and encodes what
+/// it wants sent; `None` when there is nothing to send. The channel itself refuses what
+/// its state does not allow (our first format list goes out with its initialisation).
+fn cliprdr(
+    stage: &mut ironrdp_session::ActiveStage,
+    request: impl FnOnce(&mut CliprdrClient) -> ironrdp_pdu::PduResult<ironrdp_cliprdr::CliprdrSvcMessages<ironrdp_cliprdr::Client>>,
+) -> Option<Vec<u8>> {
+    let channel = stage.get_svc_processor_mut::<CliprdrClient>()?;
+    let messages = request(channel).map_err(|err| tracing::debug!("clipboard: {err}")).ok()?;
+    stage.process_svc_processor_messages(messages).map_err(|err| tracing::debug!("clipboard: {err}")).ok()
 }
 
 async fn write_desktop(

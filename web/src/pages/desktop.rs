@@ -45,6 +45,8 @@ struct Connection {
     /// The size asked for, to tell a desktop that follows the window from one that does not.
     requested: (u32, u32),
     locks: Option<(bool, bool, bool)>,
+    /// The clipboard text last exchanged with the desktop, to send only changes.
+    clipboard: Option<String>,
     /// The `open` message and its canvas, posted once the worker says it is ready (a
     /// message sent before its wasm has started would be lost).
     pending_open: Option<(Object, web_sys::OffscreenCanvas)>,
@@ -271,6 +273,7 @@ fn disconnect(conn: &Shared) {
         let mut c = conn.borrow_mut();
         c.size = (0, 0);
         c.locks = None;
+        c.clipboard = None;
         c.pending_open = None;
         (c.worker.take(), c.canvas.take(), c._on_message.take())
     };
@@ -337,6 +340,15 @@ fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<St
             status.set(Status::Closed(reason));
         }
         Some("cursor") => set_cursor(conn, data),
+        Some("clipboard") => {
+            // Copied on the desktop: onto this computer's clipboard, where the browser
+            // allows it (a focused page; some browsers ask first).
+            let text = get("text").as_string().unwrap_or_default();
+            conn.borrow_mut().clipboard = Some(text.clone());
+            if let Some(window) = web_sys::window() {
+                let _ = window.navigator().clipboard().write_text(&text);
+            }
+        }
         Some("painted") => {
             if let Some(canvas) = &conn.borrow().canvas {
                 let _ = canvas.set_attribute("data-last-paint", &format!("{:.3}", number("at")));
@@ -471,6 +483,25 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
             }
         })
     };
+    // Coming into the desktop: offer this computer's clipboard text to it (read where
+    // the browser allows; a refusal just means no clipboard).
+    let on_focus = {
+        let conn = conn.clone();
+        Closure::<dyn FnMut()>::new(move || {
+            let Some(window) = web_sys::window() else { return };
+            let conn = conn.clone();
+            let read = window.navigator().clipboard().read_text();
+            wasm_bindgen_futures::spawn_local(async move {
+                let Ok(text) = wasm_bindgen_futures::JsFuture::from(read).await else { return };
+                let Some(text) = text.as_string().filter(|t| !t.is_empty()) else { return };
+                if conn.borrow().clipboard.as_deref() == Some(text.as_str()) {
+                    return;
+                }
+                conn.borrow_mut().clipboard = Some(text.clone());
+                post(&conn, &[("t", "clipboard".into()), ("text", text.into())]);
+            });
+        })
+    };
     let on_blur = {
         let conn = conn.clone();
         Closure::<dyn FnMut()>::new(move || post(&conn, &[("t", "release".into())]))
@@ -486,6 +517,7 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
         ("mousedown", on_button(true).into_js_value()),
         ("mouseup", on_button(false).into_js_value()),
         ("blur", on_blur.into_js_value()),
+        ("focus", on_focus.into_js_value()),
         ("contextmenu", on_context_menu.into_js_value()),
     ] {
         let _ = target.add_event_listener_with_callback(kind, callback.unchecked_ref());
