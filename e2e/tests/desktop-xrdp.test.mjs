@@ -116,4 +116,14 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     assert.ok(!audit.includes('from the browser, 42'), 'the audit says how much, not what');
     assert.deepEqual(errors, []);
   });
+
+  test('a desktop set up for NLA that answers "TLS only" (xrdp) is refused before the account is sent', async () => {
+    const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
+      input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
+    });
+    assert.equal(cli(['desktops', 'add', 'xr-nla', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'nla'], `${PASSWORD}\n`).status, 0);
+    const check = cli(['desktops', 'check', 'xr-nla']);
+    assert.notEqual(check.status, 0);
+    assert.match(check.stderr, /offered only TLS, but this desktop is set up for NLA, so the account was not sent/);
+  });
 });

@@ -30,6 +30,8 @@ pub enum RdpError {
     Connector(String),
     #[error("the TLS certificate of {addr} is not the one pinned for this desktop (pinned {pinned}, presented {presented}): someone may be intercepting the connection, so the account was not sent. If the desktop's certificate really changed, an admin runs `gatehouse desktops add` again and then `gatehouse desktops check`")]
     CertificateChanged { addr: String, pinned: String, presented: String },
+    #[error("{addr} offered only TLS, but this desktop is set up for NLA, so the account was not sent: if the desktop really has NLA turned off, an admin adds it again with --security tls")]
+    NlaRefused { addr: String },
     #[error("the desktop ended the connection while checking the account ({detail}): the user name or password is probably wrong")]
     SignInRefused { detail: String },
 }
@@ -160,6 +162,14 @@ async fn connect_unbounded(
     }
     let connector_error = |err: ironrdp_connector::ConnectorError| RdpError::Connector(format!("{err:#}"));
     let should_upgrade = ironrdp_tokio::connect_begin(&mut framed, &mut connector).await.map_err(connector_error)?;
+    // A desktop set up for NLA that now answers "TLS only" is not the desktop we know (or
+    // its settings changed): never let the account fall back to the weaker exchange.
+    if desktop.security == Security::Nla
+        && let ironrdp_connector::ClientConnectorState::EnhancedSecurityUpgrade { selected_protocol } = &connector.state
+        && !selected_protocol.intersects(ironrdp_pdu::nego::SecurityProtocol::HYBRID | ironrdp_pdu::nego::SecurityProtocol::HYBRID_EX)
+    {
+        return Err(RdpError::NlaRefused { addr });
+    }
     let tcp = framed.into_inner_no_leftover();
     let (tls, certificate) =
         ironrdp_tls::upgrade(tcp, &host).await.map_err(|source| RdpError::Tls { addr: addr.clone(), source })?;
