@@ -138,10 +138,7 @@ impl Decoder {
     /// Decodes one fast-path output PDU (as the desktop sent it) into the image.
     pub fn feed(&mut self, pdu: &[u8]) -> Result<Decoded, DecodeError> {
         let mut response = WriteBuf::new();
-        let updates = self
-            .processor
-            .process(&mut self.image, pdu, &mut response, &mut None)
-            .map_err(|err| DecodeError(format!("{err:#}")))?;
+        let updates = self.process(pdu, &mut response)?;
         let mut decoded = Decoded { response: response.into_inner(), ..Decoded::default() };
         for update in updates {
             match update {
@@ -168,6 +165,25 @@ impl Decoder {
             }
         }
         Ok(decoded)
+    }
+
+    /// IronRDP's processor. Natively (the proxy's recorder) a panic inside it becomes an
+    /// error: ironrdp-session 0.13 subtracts past zero on a surface-bits command whose
+    /// right or bottom edge is 0 (found by our fuzz target), which panics where overflow
+    /// is checked (debug builds). Release builds, the browser's included, wrap and then
+    /// drop the update as out of bounds.
+    fn process(&mut self, pdu: &[u8], response: &mut WriteBuf) -> Result<Vec<UpdateKind>, DecodeError> {
+        let (processor, image) = (&mut self.processor, &mut self.image);
+        let run = move || processor.process(image, pdu, response, &mut None).map_err(|err| DecodeError(format!("{err:#}")));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                .unwrap_or_else(|_| Err(DecodeError("IronRDP failed on this update".to_string())))
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            run()
+        }
     }
 
     /// The pixels of `rect`, RGBA, rows packed: what a canvas's `putImageData` takes.
@@ -268,6 +284,18 @@ pub(crate) mod tests {
         assert!(decoder.load_rgba(&rgba));
         assert_eq!(decoder.pixels(), &rgba[..]);
         assert!(!decoder.load_rgba(&rgba[4..]), "the wrong size is refused");
+    }
+
+    #[test]
+    fn the_update_that_made_ironrdp_panic_is_only_an_error() {
+        // From the fuzz target: a surface-bits command with a zero right edge.
+        let crash = include_bytes!("../tests/data/surface-bits-right-zero.bin");
+        let mut decoder = Decoder::new(&activated(64, 48));
+        let _ = decoder.feed(crash);
+        let _ = decoder.feed(&crash[..crash.len() / 2]);
+        // And the decoder still works afterwards.
+        let decoded = decoder.feed(&solid_bitmap(0, 0, 4, 4, [9, 9, 9, 0])).unwrap();
+        assert_eq!(decoded.dirty.len(), 1);
     }
 
     #[test]
