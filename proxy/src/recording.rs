@@ -269,8 +269,10 @@ fn write_loop(
                 if let Err(err) = out.append(&event).and_then(|()| out.finish()) {
                     tracing::error!(recording = %id, %err, "cannot finish the recording");
                 }
+                // The row first: whoever waited for the end reads a finished recording.
+                finish_row(&id, &out, &store, &end_reason);
                 let _ = done.send(out.size());
-                break;
+                return;
             }
             None => {
                 // Every sender is gone without an end record: write one that says so.
@@ -283,11 +285,16 @@ fn write_loop(
             }
         }
     }
-    if let Err(err) = store.finish_recording(&id, crate::auth::now(), out.size(), &end_reason) {
+    finish_row(&id, &out, &store, &end_reason);
+}
+
+/// Marks the recording finished in the table and no longer live.
+fn finish_row(id: &str, out: &RecordingFiles, store: &Arc<dyn Store>, end_reason: &str) {
+    if let Err(err) = store.finish_recording(id, crate::auth::now(), out.size(), end_reason) {
         tracing::error!(recording = %id, %err, "cannot mark the recording finished");
     }
     if let Ok(mut live) = LIVE.lock() {
-        live.remove(&id);
+        live.remove(id);
     }
 }
 
