@@ -174,15 +174,16 @@ impl Decoder {
     /// drop the update as out of bounds.
     fn process(&mut self, pdu: &[u8], response: &mut WriteBuf) -> Result<Vec<UpdateKind>, DecodeError> {
         let (processor, image) = (&mut self.processor, &mut self.image);
-        let run = move || processor.process(image, pdu, response, &mut None).map_err(|err| DecodeError(format!("{err:#}")));
+        let failed = |err: ironrdp_session::SessionError| DecodeError(format!("{err:#}"));
         #[cfg(not(target_arch = "wasm32"))]
         {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-                .unwrap_or_else(|_| Err(DecodeError("IronRDP failed on this update".to_string())))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.process(image, pdu, response, &mut None)))
+                .unwrap_or_else(|_| Err(ironrdp_session::general_err!("IronRDP failed on this update")))
+                .map_err(failed)
         }
         #[cfg(target_arch = "wasm32")]
         {
-            run()
+            processor.process(image, pdu, response, &mut None).map_err(failed)
         }
     }
 
