@@ -236,6 +236,9 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
         }
         RecordingsCommand::Export { id, output } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
+            if row.kind == "desktop" {
+                anyhow::bail!("{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player");
+            }
             let mut bytes = Vec::new();
             recording::open(&config.data_dir, &row)
                 .and_then(|mut file| file.read_to_end(&mut bytes))

@@ -332,6 +332,13 @@ pub async fn search(
 /// The recording as an asciicast v2 download.
 pub async fn cast(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
+    if row.kind == "desktop" {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_a_terminal",
+            "This is a desktop recording: it has no terminal text for asciicast. Play it in the player.",
+        ));
+    }
     let data_dir = state.data_dir.clone();
     let row_for_read = row.clone();
     let text = tokio::task::spawn_blocking(move || {
