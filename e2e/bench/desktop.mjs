@@ -22,14 +22,14 @@ desktop_users = ["alice"]
 recordings = "own"
 `);
 const browser = await launchBrowser();
-const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], { input, encoding: 'utf8' });
+const cli = (args, input = '') => proxy.run(args, input);
 let userCount = 0;
 
 async function openDesktop(desktop, name, viewport) {
   const add = cli(['desktops', 'add', name, '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=bench', '--user', 'alice'], `${PASSWORD}\n`);
-  if (add.status !== 0) throw new Error(add.stderr);
+  if (add.status !== 0) throw new Error(add.err);
   const check = cli(['desktops', 'check', name]);
-  if (check.status !== 0) throw new Error(check.stderr);
+  if (check.status !== 0) throw new Error(check.err);
   userCount += 1;
   const errors = [];
   const { page } = await signedInPage(proxy, browser, `bench${userCount}`, ['bench'], errors, { viewport });
@@ -67,7 +67,7 @@ async function throughput(width, height) {
       busy: ((b.decodeMs - a.decodeMs) + (b.paintMs - a.paintMs)) / (seconds * 1000),
     };
     // The same stretch of the same session, decoded natively from its recording.
-    const rows = cli(['recordings', 'list']).stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const rows = proxy.cli('recordings', 'list').split('\n').filter(Boolean).map((l) => JSON.parse(l));
     const rec = rows.find((r) => r.user === user);
     const from = startedAt - rec.started_at * 1000 - 1000;
     const native = spawnSync('cargo', ['run', '-q', '--release', '-p', 'gatehouse-desktop', '--example', 'decode_recording', '--',

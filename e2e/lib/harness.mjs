@@ -84,6 +84,13 @@ export async function startProxy(extraConfig = '') {
       // stderr is captured (it is on the thrown error) rather than echoed into the report.
       return execFileSync(gatehouseBin(), ['--config', config, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
     },
+    /** The command line with `input` on stdin, failing or not: { status, out, err }. */
+    run(args, input = '') {
+      const result = spawnSync(gatehouseBin(), ['--config', config, ...args], {
+        input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
+      });
+      return { status: result.status, out: result.stdout, err: result.stderr };
+    },
     /**
      * Adds a user, enrols them through the API as the invite page does, and signs in.
      * Returns the session cookie (name=value) and CSRF token.
@@ -311,14 +318,10 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
   };
   // -fbdir: the screen is also a file (XWD), which tests read as "what the desktop shows".
   run('Xvfb', [`:${display}`, '-screen', '0', `${width}x${height}x24`, '-nolisten', 'tcp', '-fbdir', dir]);
-  const until = async (check, what) => {
-    const deadline = Date.now() + 15_000;
-    while (!(await check())) {
-      if (Date.now() > deadline) throw new Error(`${what}:\n${fs.readFileSync(path.join(dir, 'desktop.log'), 'utf8')}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
-  await until(() => fs.existsSync(`/tmp/.X11-unix/X${display}`), 'Xvfb did not start');
+  const started = (check, what) => until(check, what).catch((err) => {
+    throw new Error(`${err.message}:\n${fs.readFileSync(path.join(dir, 'desktop.log'), 'utf8')}`);
+  });
+  await started(() => fs.existsSync(`/tmp/.X11-unix/X${display}`), 'Xvfb did not start');
   if (flood) {
     // The whole screen changing all the time: a screen-filling xterm scrolling coloured
     // random text (for benchmarks).
@@ -342,7 +345,7 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
     const socket = net.connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
     socket.on('error', () => resolve(false));
   });
-  await until(listening, 'the RDP server did not start');
+  await started(listening, 'the RDP server did not start');
   return {
     port, display, dir, probe,
     /** What the probe xterm received so far. */
@@ -443,6 +446,17 @@ exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
       spawnSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
     },
   };
+}
+
+/** Polls `check` until it returns something truthy (which it returns), for up to `ms`. */
+export async function until(check, what, ms = 15_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** An XWD image (what Xvfb's -fbdir keeps) as RGBA. */

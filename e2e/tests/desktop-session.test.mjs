@@ -5,13 +5,12 @@
 // an xterm on the desktop that writes everything it receives to a file.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import {
-  compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startShadowDesktop,
+  compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startShadowDesktop, until,
 } from '../lib/harness.mjs';
 
 const PASSWORD = 'desktop pass 42';
@@ -33,13 +32,10 @@ desktop_labels = { env = "prod" }
 desktop_users = ["*"]
 `);
   desktop = await startShadowDesktop({ user: 'alice', password: PASSWORD, scene: true, text: 'hello from the desktop' });
-  const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
-    input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
-  });
-  const added = cli(['desktops', 'add', 'lab', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`);
-  assert.equal(added.status, 0, added.stderr);
-  const checked = cli(['desktops', 'check', 'lab']);
-  assert.equal(checked.status, 0, checked.stderr);
+  const added = proxy.run(['desktops', 'add', 'lab', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`);
+  assert.equal(added.status, 0, added.err);
+  const checked = proxy.run(['desktops', 'check', 'lab']);
+  assert.equal(checked.status, 0, checked.err);
   browser = await launchBrowser();
 });
 
@@ -49,20 +45,9 @@ after(async () => {
   await proxy?.stop();
 });
 
-const until = async (check, what, ms = 10_000) => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
-
 /** The user's finished desktop recording, from `gatehouse recordings list`. */
 function finishedRecording(user) {
-  const out = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'list'], { encoding: 'utf8' }).stdout;
-  return out.split('\n').filter(Boolean).map((line) => JSON.parse(line))
+  return proxy.cli('recordings', 'list').split('\n').filter(Boolean).map((line) => JSON.parse(line))
     .find((r) => r.user === user && r.kind === 'desktop' && r.ended_at);
 }
 
@@ -305,8 +290,7 @@ describe('a desktop in the browser', () => {
     assert.ok(fine.length >= 2 && fine[0][0] === 0x0a && fine[1][0] === 0x12, 'activation and graphics for the next session');
     // Each session's recording ended with the reason, and reads back to its end record.
     const recordings = await until(() => {
-      const out = spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, 'recordings', 'list'], { encoding: 'utf8' }).stdout;
-      const mine = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.user === 'bob');
+      const mine = proxy.cli('recordings', 'list').split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((r) => r.user === 'bob');
       return mine.length >= 5 && mine.every((r) => r.ended_at) && mine;
     }, 'bob\'s five recordings are finished');
     assert.ok(recordings.some((r) => /a scan code must be below 256/.test(r.end_reason)), JSON.stringify(recordings.map((r) => r.end_reason)));

@@ -5,11 +5,10 @@
 // session. The canvas is compared with the session's X server (xwd).
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startXrdpDesktop } from '../lib/harness.mjs';
+import { compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startXrdpDesktop, until } from '../lib/harness.mjs';
 
 const PASSWORD = 'xrdp password 5';
 let proxy;
@@ -24,13 +23,10 @@ desktop_labels = { env = "lab" }
 desktop_users = ["*"]
 `);
   desktop = await startXrdpDesktop({ password: PASSWORD });
-  const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
-    input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
-  });
-  const added = cli(['desktops', 'add', 'xr', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'tls'], `${PASSWORD}\n`);
-  assert.equal(added.status, 0, added.stderr);
-  const checked = cli(['desktops', 'check', 'xr']);
-  assert.equal(checked.status, 0, checked.stderr);
+  const added = proxy.run(['desktops', 'add', 'xr', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'tls'], `${PASSWORD}\n`);
+  assert.equal(added.status, 0, added.err);
+  const checked = proxy.run(['desktops', 'check', 'xr']);
+  assert.equal(checked.status, 0, checked.err);
   browser = await launchBrowser();
 });
 
@@ -39,16 +35,6 @@ after(async () => {
   await desktop?.stop();
   await proxy?.stop();
 });
-
-const until = async (check, what, ms = 15_000) => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 150));
-  }
-};
 
 // xrdp signs in a real local account: making one needs root (CI runs as root here).
 describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local user for xrdp' }, () => {
@@ -118,12 +104,9 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
   });
 
   test('a desktop set up for NLA that answers "TLS only" (xrdp) is refused before the account is sent', async () => {
-    const cli = (args, input = '') => spawnSync(process.env.GATEHOUSE_BIN, ['--config', proxy.config, ...args], {
-      input, encoding: 'utf8', timeout: 60_000, env: { ...process.env, RUST_BACKTRACE: '0' },
-    });
-    assert.equal(cli(['desktops', 'add', 'xr-nla', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'nla'], `${PASSWORD}\n`).status, 0);
-    const check = cli(['desktops', 'check', 'xr-nla']);
+    assert.equal(proxy.run(['desktops', 'add', 'xr-nla', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'nla'], `${PASSWORD}\n`).status, 0);
+    const check = proxy.run(['desktops', 'check', 'xr-nla']);
     assert.notEqual(check.status, 0);
-    assert.match(check.stderr, /offered only TLS, but this desktop is set up for NLA, so the account was not sent/);
+    assert.match(check.err, /offered only TLS, but this desktop is set up for NLA, so the account was not sent/);
   });
 });

@@ -50,6 +50,10 @@ impl RdpError {
 
     /// [`Self::explain`] as a sentence on its own, for the page.
     pub fn sentence(&self) -> String {
+        if let RdpError::SignInRefused { .. } = self {
+            // The protocol detail is for the admin (the audit and the CLI), not the page.
+            return "The desktop ended the connection while checking the account: the user name or password is probably wrong (the proxy holds that account, not you). An admin can set the account again with `gatehouse desktops add`.".to_string();
+        }
         let explained = self.explain();
         let mut chars = explained.chars();
         chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()

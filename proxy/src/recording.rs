@@ -428,15 +428,21 @@ impl RecordingFiles {
         }
         state.extend_from_slice(screen.state_formatted().as_bytes());
         let (rows, cols) = screen.size();
+        self.write_keyframe(offset_ms, u32::from(cols.get()), u32::from(rows.get()), &state)
+    }
+
+    /// Appends `state` to the keyframes file and its entry to the index, pointing at the
+    /// next event's byte offset.
+    fn write_keyframe(&mut self, offset_ms: u64, cols: u32, rows: u32, state: &[u8]) -> std::io::Result<()> {
         let entry = Keyframe {
             offset_ms,
             byte_offset: self.rec_len,
-            cols: u32::from(cols.get()),
-            rows: u32::from(rows.get()),
+            cols,
+            rows,
             screen_at: self.kf_len,
             screen_len: state.len() as u32,
         };
-        self.kf.write_all(&state)?;
+        self.kf.write_all(state)?;
         self.kf_len += state.len() as u64;
         self.idx.write_all(&entry.encode_length_delimited_to_vec())?;
         self.last_keyframe = Some((offset_ms, self.rec_len));
@@ -450,19 +456,8 @@ impl RecordingFiles {
         let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         zlib.write_all(decoder.pixels())?;
         let state = zlib.finish()?;
-        let entry = Keyframe {
-            offset_ms,
-            byte_offset: self.rec_len,
-            cols: u32::from(decoder.width()),
-            rows: u32::from(decoder.height()),
-            screen_at: self.kf_len,
-            screen_len: state.len() as u32,
-        };
-        self.kf.write_all(&state)?;
-        self.kf_len += state.len() as u64;
-        self.idx.write_all(&entry.encode_length_delimited_to_vec())?;
-        self.last_keyframe = Some((offset_ms, self.rec_len));
-        Ok(())
+        let (cols, rows) = (u32::from(decoder.width()), u32::from(decoder.height()));
+        self.write_keyframe(offset_ms, cols, rows, &state)
     }
 
     /// Appends one event, after a keyframe if one is due.

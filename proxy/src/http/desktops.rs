@@ -315,7 +315,9 @@ async fn session(
                     }
                 }
                 Err(err) => {
-                    let reason = format!("The desktop closed the session: {err}.");
+                    // The library's words (TLS, PDUs) go to the audit; the person gets what
+                    // happened and what to do.
+                    let reason = "The desktop closed the session: its connection ended without a goodbye, so it may have restarted or gone down. Reconnect, or try again later.".to_string();
                     close_with(&mut ws_tx, 1000, reason).await;
                     break format!("desktop closed: {err}");
                 }

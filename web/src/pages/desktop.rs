@@ -255,7 +255,7 @@ fn DesktopView(name: String) -> impl IntoView {
                 }),
                 _ => None,
             }}
-            <div class="desktop-stage" node_ref=stage data-testid="desktop-stage"></div>
+            <div class="desktop-stage" class:desktop-closed=closed node_ref=stage data-testid="desktop-stage"></div>
         </div>
     }
 }
