@@ -82,31 +82,65 @@ pub struct Node {
     pub logins: Vec<String>,
     /// False in direct mode: the proxy only relays and cannot record.
     pub recorded: bool,
+    /// Why an admin locked this node, while the lock holds (nobody can connect).
+    #[serde(default)]
+    pub locked: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Desktop {
     pub name: String,
     pub labels: Vec<(String, String)>,
+    /// Why an admin locked this desktop, while the lock holds.
+    #[serde(default)]
+    pub locked: Option<String>,
 }
 
-/// The browser's SSH public key, to be certified for this web session.
+/// The browser's SSH public key, to be certified for one connection: one node, one
+/// login, right before the socket opens. The decision behind the certificate is the
+/// socket's decision (the proxy makes it again when the socket opens).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SshCertificateRequest {
     /// OpenSSH form: `ssh-ed25519 AAAA…`.
     pub public_key: String,
+    pub node: String,
+    pub login: String,
 }
+
+/// The error code of a certificate request the roles answer with "check a passkey
+/// first" (`/ssh/mfa/start`, `/ssh/mfa/finish` then give the certificate and a ticket).
+pub const MFA_REQUIRED: &str = "mfa_required";
+
+/// The error code of an account change that needs a fresh check of an existing factor
+/// first (`/account/confirm`).
+pub const CONFIRM_REQUIRED: &str = "confirm_required";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SshCertificate {
-    /// OpenSSH form: `ssh-ed25519-cert-v01@openssh.com AAAA…`.
+    /// OpenSSH form: `ssh-ed25519-cert-v01@openssh.com AAAA…`. Its one principal is
+    /// `login@node`; it lasts about a minute and opens nothing but that login there.
     pub certificate: String,
-    /// The logins the certificate allows (its principals).
-    pub logins: Vec<String>,
-    /// Unix seconds; the same moment the web session ends.
+    pub node: String,
+    pub login: String,
+    /// Unix seconds: the certificate stops working for new sign-ins then.
     pub expires_at: u64,
     /// The host CA every node's (and the proxy's) host certificate must be signed by.
     pub host_ca_fingerprint: String,
+    /// Recorded mode: the certificate is for the proxy's own SSH server only.
+    pub recorded: bool,
+}
+
+/// A fresh check of a factor the account already has, before changing factors:
+/// either a code from the authenticator app or a passkey's answer to
+/// `/account/confirm/start`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfirmFactor {
+    #[serde(default)]
+    pub totp_code: Option<String>,
+    #[serde(default)]
+    pub challenge_id: Option<String>,
+    #[serde(default)]
+    pub credential: Option<webauthn_rs_proto::PublicKeyCredential>,
 }
 
 /// One recorded session, as the recordings page lists it.
@@ -245,6 +279,8 @@ pub struct SessionMfaFinish {
 pub struct SessionMfaGrant {
     pub certificate: String,
     pub ticket: String,
-    /// Unix seconds: the certificate and the ticket end then.
+    /// Unix seconds: the ticket ends then (the certificate lasts about a minute).
     pub expires_at: u64,
+    /// As in [`SshCertificate`]: what a browser with no pin yet pins.
+    pub host_ca_fingerprint: String,
 }

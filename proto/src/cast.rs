@@ -46,6 +46,11 @@ pub fn export(header: &RecordingHeader, events: &[RecordingEvent]) -> String {
                 out.push_str(&json!([seconds(event.offset_ms), "r", format!("{}x{}", resize.cols, resize.rows)]).to_string());
                 out.push('\n');
             }
+            // asciicast's own code for what the client typed.
+            Some(Event::Input(input)) => {
+                out.push_str(&json!([seconds(event.offset_ms), "i", String::from_utf8_lossy(&input.data)]).to_string());
+                out.push('\n');
+            }
             _ => {}
         }
     }
@@ -171,8 +176,9 @@ fn event_line(line: &str) -> Result<Option<(u64, Event)>, String> {
                 _ => Err(format!("the resize {data:?} is not COLSxROWS")),
             }
         }
-        // Input and markers are not part of what the screen showed.
-        Some("i" | "m") => Ok(None),
+        Some("i") => Ok(Some((ms, Event::Input(pb::Input { data: data.as_bytes().to_vec() })))),
+        // Markers are a player's bookmarks, not part of the session.
+        Some("m") => Ok(None),
         _ => Err(format!("unknown event code {code}")),
     }
 }
@@ -236,8 +242,10 @@ mod tests {
                     [3.0, \"m\", \"\"]\n";
         let imported = import(cast).unwrap();
         assert_eq!((imported.header.cols, imported.header.rows), (94, 26));
-        assert_eq!(imported.events.len(), 3);
+        // Output, the typed "l" (asciicast's input), output, the resize; markers are dropped.
+        assert_eq!(imported.events.len(), 4);
         assert_eq!(imported.events[0].offset_ms, 15);
+        assert!(matches!(&imported.events[1].event, Some(Event::Input(input)) if input.data == b"l"));
         assert!(imported.skipped.is_empty());
     }
 

@@ -255,6 +255,18 @@ impl Default for Recording {
 }
 
 impl Recording {
+    /// Every byte the client sent, in order (recorded for sessions without a pty).
+    pub fn input(&self) -> Vec<u8> {
+        use crate::pb::recording_event::Event;
+        let mut out = Vec::new();
+        for event in &self.events {
+            if let Some(Event::Input(input)) = &event.event {
+                out.extend_from_slice(&input.data);
+            }
+        }
+        out
+    }
+
     /// Every output byte, in order.
     pub fn output(&self) -> Vec<u8> {
         use crate::pb::recording_event::Event;

@@ -1,5 +1,10 @@
 //! Users, invites, sign-in and web sessions: the rules, over the [`Store`].
 //! No HTTP here; the handlers in `http::api` translate requests and errors.
+//!
+//! Every guess is counted before its verdict is computed (`Store::begin_attempt`), so
+//! however many guesses race, at most `max_failures` verdicts are ever computed before
+//! a name locks; a TOTP step is spent atomically, so one code signs in once. TOTP
+//! secrets are sealed by the [`Vault`], bound to their user.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +15,11 @@ use crate::auth::lockout::LockoutPolicy;
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{token, totp};
 use crate::config::Config;
-use crate::store::{Session, Store, StoreError, User};
+use crate::store::{Attempt, Session, Store, StoreError, User, UserId};
+use crate::vault::Vault;
+
+/// How long a confirmed factor lets a session change factors.
+pub const CONFIRM_SECS: u64 = 5 * 60;
 
 pub const ISSUER: &str = "Gatehouse";
 const MAX_NAME_LEN: usize = 64;
@@ -30,6 +39,13 @@ pub enum AuthError {
     WrongEnrolmentCode,
     #[error("A user name is 1 to 64 characters: lower-case letters, digits, '.', '_' or '-'.")]
     BadUserName,
+    /// An admin's lock; only said to someone who proved the password and code.
+    #[error("{0}. Ask an admin if you think this is wrong.")]
+    LockedByAdmin(String),
+    #[error("That code is not right, or was already used. Type the newest code from your authenticator app.")]
+    WrongCode,
+    #[error("The stored authenticator secret cannot be opened: {0}")]
+    Sealed(#[from] crate::vault::VaultError),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -43,6 +59,7 @@ pub struct NewSession {
 
 pub struct Accounts {
     store: Arc<dyn Store>,
+    vault: Arc<Vault>,
     lockout: LockoutPolicy,
     session_ttl: Duration,
     invite_ttl: Duration,
@@ -60,9 +77,10 @@ pub fn check_user_name(name: &str) -> Result<(), AuthError> {
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, config: &Config) -> Accounts {
+    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>, config: &Config) -> Accounts {
         Accounts {
             store,
+            vault,
             lockout: LockoutPolicy {
                 max_failures: config.signin.max_failures,
                 window: config.signin.failure_window,
@@ -101,6 +119,72 @@ impl Accounts {
         Ok(format!("{}/invite#token={invite}{pin}", self.public_url))
     }
 
+    /// The associated data a user's TOTP secret is sealed with.
+    fn totp_owner(user: UserId) -> String {
+        format!("totp:user:{user}")
+    }
+
+    fn seal_totp(&self, user: UserId, secret: &[u8]) -> Vec<u8> {
+        self.vault.seal_bytes(&Self::totp_owner(user), secret)
+    }
+
+    /// The secret in the clear; a value from before sealing is taken as it is.
+    fn open_totp(&self, user: UserId, stored: &[u8]) -> Result<Vec<u8>, AuthError> {
+        if !Vault::is_sealed(stored) {
+            return Ok(stored.to_vec());
+        }
+        Ok(self.vault.open_bytes(&Self::totp_owner(user), stored)?)
+    }
+
+    /// Seals the TOTP secrets a database from before sealing holds in the clear.
+    pub fn seal_legacy_secrets(&self) -> Result<usize, AuthError> {
+        let mut sealed = 0;
+        for user in self.store.list_users()? {
+            if let Some(secret) = user.totp_secret.as_deref().filter(|s| !Vault::is_sealed(s)) {
+                self.store.set_totp_secret(user.id, &self.seal_totp(user.id, secret))?;
+                sealed += 1;
+            }
+        }
+        Ok(sealed)
+    }
+
+    /// Replaces a user's roles; their live sessions that the new roles do not allow end
+    /// at the next sweep ([`crate::live`]).
+    pub fn set_roles(&self, name: &str, roles: &[String]) -> Result<User, AuthError> {
+        let user = self.store.user_by_name(name)?.ok_or(AuthError::BadCredentials)?;
+        self.store.set_roles(user.id, roles)?;
+        self.store.user_by_id(user.id)?.ok_or(AuthError::BadCredentials)
+    }
+
+    /// Checks a TOTP code again for a signed-in session (before it changes factors),
+    /// spending the code.
+    pub fn confirm_with_code(&self, session: &Session, code: &str, now: u64) -> Result<(), AuthError> {
+        let user = &session.user;
+        let Some(stored) = user.totp_secret.as_deref() else {
+            return Err(AuthError::WrongCode);
+        };
+        let secret = self.open_totp(user.id, stored)?;
+        // Counted like a sign-in: a stolen cookie cannot try codes until one fits.
+        let failures = self.begin_attempt(&user.name, now)?;
+        let step = totp::verify(&secret, code, now, user.totp_last_step);
+        match step {
+            Some(step) if self.store.use_totp_step(user.id, step)? => {
+                self.store.clear_failures(&user.name)?;
+                self.store.confirm_session(&session.token_hash, now)?;
+                Ok(())
+            }
+            _ => match self.failed(&user.name, failures, now)? {
+                AuthError::BadCredentials => Err(AuthError::WrongCode),
+                locked => Err(locked),
+            },
+        }
+    }
+
+    /// Whether the session proved a factor recently enough to change factors.
+    pub fn recently_confirmed(session: &Session, now: u64) -> bool {
+        session.confirmed_at.is_some_and(|at| now.saturating_sub(at) <= CONFIRM_SECS)
+    }
+
     /// Clears a user's factors (password, TOTP, passkeys) and sessions, and makes a new
     /// invite link for them to enrol again.
     pub fn reset_user(&self, name: &str, now: u64) -> Result<String, AuthError> {
@@ -118,10 +202,10 @@ impl Accounts {
             .ok_or(AuthError::InviteInvalid)?;
         let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
         let secret = match invite.pending_totp_secret {
-            Some(secret) => secret,
+            Some(sealed) => self.open_totp(invite.user_id, &sealed)?,
             None => {
                 let secret = totp::generate_secret();
-                self.store.set_invite_totp(invite.id, &secret)?;
+                self.store.set_invite_totp(invite.id, &self.seal_totp(invite.user_id, &secret))?;
                 secret
             }
         };
@@ -148,14 +232,15 @@ impl Accounts {
             .store
             .invite(&token::token_hash(invite_token), now)?
             .ok_or(AuthError::InviteInvalid)?;
-        let secret = invite.pending_totp_secret.ok_or(AuthError::InviteInvalid)?;
+        let sealed = invite.pending_totp_secret.ok_or(AuthError::InviteInvalid)?;
+        let secret = self.open_totp(invite.user_id, &sealed)?;
         password::check_policy(new_password, self.min_password_length)?;
         let step = totp::verify(&secret, totp_code, now, None).ok_or(AuthError::WrongEnrolmentCode)?;
         let phc = password::hash(new_password);
         if !self.store.consume_invites(invite.id, invite.user_id)? {
             return Err(AuthError::InviteInvalid);
         }
-        self.store.set_credentials(invite.user_id, &phc, &secret, step)?;
+        self.store.set_credentials(invite.user_id, &phc, &self.seal_totp(invite.user_id, &secret), step)?;
         let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
         self.store.clear_failures(&user.name)?;
         Ok(user)
@@ -187,8 +272,9 @@ impl Accounts {
         Ok(())
     }
 
-    /// Password + TOTP sign-in. Failures count per user name (known or not, so that
-    /// lockout does not reveal which names exist) and lock it past the policy's limit.
+    /// Password + TOTP sign-in. Attempts count per user name (known or not, so that
+    /// lockout does not reveal which names exist) before the verdict, and lock it past
+    /// the policy's limit.
     pub fn sign_in(
         &self,
         username: &str,
@@ -201,40 +287,34 @@ impl Accounts {
             password::verify(password::decoy_hash(), given_password);
             return Err(AuthError::BadCredentials);
         }
-        if let Some(until) = self.store.locked_until(username, now)? {
-            return Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
-        }
+        let failures = self.begin_attempt(username, now)?;
         let user = self.store.user_by_name(username)?;
         let (phc, secret) = match &user {
-            Some(User { password_hash: Some(phc), totp_secret: Some(secret), .. }) => {
-                (phc.as_str(), Some(secret.as_slice()))
+            Some(User { password_hash: Some(phc), totp_secret: Some(stored), id, .. }) => {
+                (phc.as_str(), Some(self.open_totp(*id, stored)?))
             }
             _ => (password::decoy_hash(), None),
         };
         let password_ok = password::verify(phc, given_password);
         let step = secret.and_then(|secret| {
-            totp::verify(secret, totp_code, now, user.as_ref().and_then(|u| u.totp_last_step))
+            totp::verify(&secret, totp_code, now, user.as_ref().and_then(|u| u.totp_last_step))
         });
         match (user, password_ok, step) {
-            (Some(user), true, Some(step)) => {
-                self.store.set_totp_last_step(user.id, step)?;
-                self.store.clear_failures(&user.name)?;
-                self.start_session(user, now)
-            }
-            _ => Err(self.failed(username, now)?),
+            // The step is spent atomically: of two sign-ins racing with one code, one wins.
+            (Some(user), true, Some(step)) if self.store.use_totp_step(user.id, step)? => self.session_for_user(user, now),
+            _ => Err(self.failed(username, failures, now)?),
         }
     }
 
     /// The password half of a sign-in whose second factor is a passkey: the same
-    /// failure counting and lockout as [`Accounts::sign_in`].
+    /// counting and lockout as [`Accounts::sign_in`]. The attempt stays counted until the
+    /// passkey completes the sign-in.
     pub fn verify_password(&self, username: &str, given_password: &str, now: u64) -> Result<User, AuthError> {
         if username.is_empty() || username.len() > MAX_NAME_LEN {
             password::verify(password::decoy_hash(), given_password);
             return Err(AuthError::BadCredentials);
         }
-        if let Some(until) = self.store.locked_until(username, now)? {
-            return Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) });
-        }
+        let failures = self.begin_attempt(username, now)?;
         let user = self.store.user_by_name(username)?;
         let phc = match &user {
             Some(User { password_hash: Some(phc), .. }) => phc.as_str(),
@@ -242,14 +322,24 @@ impl Accounts {
         };
         match (password::verify(phc, given_password), user) {
             (true, Some(user)) => Ok(user),
-            _ => Err(self.failed(username, now)?),
+            _ => Err(self.failed(username, failures, now)?),
         }
     }
 
-    /// Counts a failed sign-in for `username`; the error to answer with.
-    pub fn failed(&self, username: &str, now: u64) -> Result<AuthError, AuthError> {
-        self.store.record_failure(username, now)?;
-        let failures = self.store.failures_since(username, self.lockout.window_start(now))?;
+    /// Counts an attempt for `username` before its verdict: the failures so far, this
+    /// one included, or `Locked` (and no verdict is computed).
+    fn begin_attempt(&self, username: &str, now: u64) -> Result<u32, AuthError> {
+        let policy = &self.lockout;
+        let lock_until = now + policy.lockout.as_secs();
+        match self.store.begin_attempt(username, now, policy.window_start(now), policy.max_failures, lock_until)? {
+            Attempt::Locked { until } => Err(AuthError::Locked { minutes: LockoutPolicy::minutes_left(until, now) }),
+            Attempt::Counted { failures } => Ok(failures),
+        }
+    }
+
+    /// A counted attempt failed: the error to answer with, locking the name if it was the
+    /// last failure allowed.
+    pub fn failed(&self, username: &str, failures: u32, now: u64) -> Result<AuthError, AuthError> {
         if let Some(until) = self.lockout.lock_after_failure(failures, now) {
             self.store.lock(username, until)?;
             self.store.clear_failures(username)?;
@@ -261,7 +351,15 @@ impl Accounts {
     /// A session for a user who has proved both factors (or a passkey alone).
     pub fn session_for(&self, user: crate::store::UserId, now: u64) -> Result<NewSession, AuthError> {
         let user = self.store.user_by_id(user)?.ok_or(AuthError::BadCredentials)?;
+        self.session_for_user(user, now)
+    }
+
+    /// The factors are proven: no lock of an admin's may stand in the way.
+    fn session_for_user(&self, user: User, now: u64) -> Result<NewSession, AuthError> {
         self.store.clear_failures(&user.name)?;
+        if let Some(lock) = crate::access::user_lock(&self.store.active_locks(now)?, &user.name) {
+            return Err(AuthError::LockedByAdmin(lock.sentence()));
+        }
         self.start_session(user, now)
     }
 
@@ -312,7 +410,7 @@ mod tests {
 
     fn accounts() -> Accounts {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-        Accounts::new(store, &Config::default())
+        Accounts::new(store, Arc::new(Vault::ephemeral()), &Config::default())
     }
 
     fn token_of(link: &str) -> &str {
@@ -468,6 +566,93 @@ mod tests {
         let after = t + 4 + 15 * 60;
         let code = totp::code_at(&secret, after);
         accounts.sign_in("alice", PASSWORD, &code, after).unwrap();
+    }
+
+    #[test]
+    fn thirty_parallel_guesses_get_at_most_five_verdicts_before_the_lock() {
+        let accounts = Arc::new(accounts());
+        enrolled(&accounts);
+        let t = NOW + 120;
+        let outcomes: Vec<AuthError> = std::thread::scope(|scope| {
+            let guesses: Vec<_> = (0..30)
+                .map(|i| {
+                    let accounts = accounts.clone();
+                    scope.spawn(move || accounts.sign_in("alice", &format!("guess {i}"), "000000", t).err().unwrap())
+                })
+                .collect();
+            guesses.into_iter().map(|g| g.join().unwrap()).collect()
+        });
+        let wrong = outcomes.iter().filter(|e| matches!(e, AuthError::BadCredentials)).count();
+        let locked = outcomes.iter().filter(|e| matches!(e, AuthError::Locked { .. })).count();
+        // Four plain "wrong" answers, the fifth failure locks, and 25 never get a verdict.
+        assert_eq!((wrong, locked), (4, 26), "{outcomes:?}");
+    }
+
+    #[test]
+    fn two_sign_ins_racing_with_one_code_give_one_session() {
+        let accounts = Arc::new(accounts());
+        let secret = enrolled(&accounts);
+        let t = NOW + 120;
+        let code = totp::code_at(&secret, t);
+        let results: Vec<bool> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..2)
+                .map(|_| {
+                    let (accounts, code) = (accounts.clone(), code.clone());
+                    scope.spawn(move || accounts.sign_in("alice", PASSWORD, &code, t).is_ok())
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
+    }
+
+    #[test]
+    fn an_admins_lock_stops_a_sign_in_with_the_right_factors() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let lock = crate::locks::NewLock {
+            target: crate::locks::LockTarget::User("alice".into()),
+            reason: "laptop stolen".into(),
+            expires_at: Some(NOW + 600),
+        };
+        accounts.store.add_lock(&lock, NOW).unwrap();
+        let t = NOW + 120;
+        let err = accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, t), t).err().unwrap();
+        assert!(matches!(&err, AuthError::LockedByAdmin(s) if s.contains("laptop stolen")), "{err:?}");
+        let after = NOW + 700;
+        accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, after), after).unwrap();
+    }
+
+    #[test]
+    fn the_totp_secret_is_sealed_in_the_database_and_its_wal() {
+        let dir = std::env::temp_dir().join(format!("gh-totp-{}", crate::recording::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).unwrap());
+        let accounts = Accounts::new(store, Arc::new(Vault::ephemeral()), &Config::default());
+        let secret = enrolled(&accounts);
+        let t = NOW + 120;
+        accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, t), t).unwrap();
+        let mut bytes = std::fs::read(dir.join("gatehouse.db")).unwrap();
+        bytes.extend(std::fs::read(dir.join("gatehouse.db-wal")).unwrap_or_default());
+        assert!(bytes.len() > 4096);
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_slice()), "the raw secret is in the database");
+        let text = totp::base32_encode(&secret);
+        assert!(!bytes.windows(text.len()).any(|w| w == text.as_bytes()), "the base32 secret is in the database");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn secrets_stored_before_sealing_still_work_and_are_sealed() {
+        let accounts = accounts();
+        let secret = enrolled(&accounts);
+        let id = accounts.store.user_by_name("alice").unwrap().unwrap().id;
+        accounts.store.set_totp_secret(id, &secret).unwrap();
+        assert_eq!(accounts.seal_legacy_secrets().unwrap(), 1);
+        assert_eq!(accounts.seal_legacy_secrets().unwrap(), 0);
+        let stored = accounts.store.user_by_id(id).unwrap().unwrap().totp_secret.unwrap();
+        assert!(Vault::is_sealed(&stored));
+        let t = NOW + 120;
+        accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, t), t).unwrap();
     }
 
     #[test]

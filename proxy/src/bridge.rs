@@ -8,10 +8,17 @@
 //! ```
 //! - The front presents the proxy's host key with a certificate from the host CA for the
 //!   node's name, so the browser's pin check is the same as for a node.
-//! - The front accepts only a user certificate from our user CA for this user and login.
+//! - The front accepts only a user certificate from the session CA (which no node
+//!   trusts) for this user, this login and this node.
 //! - The back connects (and checks the node's host certificate) before the browser's SSH
 //!   starts, so a dead or untrusted node is a clear refusal; it signs in, with a fresh
-//!   key and a one-minute certificate for the login, only after the browser has signed in.
+//!   key and a certificate for `login@node` from the proxy's own address that is valid
+//!   for a minute either side of now, only after the browser has signed in.
+//! - One session channel per connection: a shell or one command, never a subsystem, a
+//!   file-transfer server run as a command, or any forwarding. Without a pty, what the
+//!   client sends is recorded too.
+//! - When the identity behind the session goes ([`crate::live`]), the bridge ends the
+//!   recording with the reason and the socket closes with it.
 //! - Each direction awaits the other side's SSH window, so a slow browser slows the node
 //!   instead of filling the proxy's memory.
 
@@ -29,8 +36,14 @@ use crate::http::AppState;
 use crate::recording::{self, Recorder};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the proxy's certificate for the node lasts: enough to authenticate.
-const NODE_CERT_SECS: u64 = 60;
+/// How far either side of now a certificate for a node reaches: the node's clock may
+/// differ from ours a little; OpenSSH checks it only while signing in.
+pub const CERT_SKEW_SECS: u64 = 60;
+/// What the client may send before its program starts, recorded once it does.
+const MAX_EARLY_INPUT: usize = 1 << 20;
+
+/// Writes an audit record of this session's user: `(kind, detail)`.
+pub type Audit = Arc<dyn Fn(&str, &str) + Send + Sync>;
 
 /// Who is connecting where, decided by RBAC before the socket was accepted.
 #[derive(Clone, Debug)]
@@ -39,6 +52,9 @@ pub struct Target {
     pub node: String,
     pub addr: String,
     pub login: String,
+    /// The `source-address` for the proxy's certificate to the node: the configured
+    /// egress addresses, or (`None`) the address of the connection the proxy made.
+    pub source_addresses: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -90,9 +106,16 @@ impl client::Handler for NodeCheck {
 
 pub type NodeHandle = client::Handle<NodeCheck>;
 
+/// The proxy's connection to a node, checked, not yet signed in.
+pub struct NodeConnection {
+    pub handle: NodeHandle,
+    /// Our end's address: where the node sees the connection come from.
+    pub local_ip: std::net::IpAddr,
+}
+
 /// Connects to the node and checks its host certificate; signing in comes later, once
 /// the browser has proved its own certificate. The error is a sentence for the person.
-pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Result<NodeHandle, String> {
+pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Result<NodeConnection, String> {
     let name = &target.node;
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target.addr)).await {
         Ok(Ok(tcp)) => tcp,
@@ -102,6 +125,7 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
         Err(_) => return Err(format!("{name} ({}) did not answer within 10 s. The node may be down.", target.addr)),
     };
     let _ = tcp.set_nodelay(true);
+    let local_ip = tcp.local_addr().map_err(|err| format!("Cannot use the connection to {name}: {err}."))?.ip();
     let mut config = client::Config::default();
     config.preferred.host_key_certificates = std::borrow::Cow::Borrowed(&[russh::keys::ssh_key::Algorithm::Ed25519]);
     config.keepalive_interval = Some(Duration::from_secs(30));
@@ -115,7 +139,7 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
     };
     let connected = tokio::time::timeout(CONNECT_TIMEOUT, client::connect_stream(Arc::new(config), tcp, check)).await;
     match connected {
-        Ok(Ok(handle)) => Ok(handle),
+        Ok(Ok(handle)) => Ok(NodeConnection { handle, local_ip }),
         Ok(Err(err)) => {
             if let Some(why) = verdict.lock().ok().and_then(|mut v| v.take()) {
                 return Err(format!("Gatehouse does not trust {name}: {why}. An admin must run `gatehouse nodes sign-host`."));
@@ -126,25 +150,33 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
     }
 }
 
-/// Signs in to the node as the login, with a fresh key and a one-minute certificate.
-async fn authenticate_node(node: &mut NodeHandle, cas: &crate::ca::Authorities, target: &Target) -> Result<(), String> {
+/// The proxy's certificate to a node in recorded mode: the node's own principal for the
+/// login, from the proxy's address, a minute either side of now, nothing but a pty.
+pub fn node_grant(target: &Target, local_ip: std::net::IpAddr, now: u64) -> crate::ca::UserGrant {
+    crate::ca::UserGrant {
+        principal: crate::ca::principal(&target.login, &target.node),
+        key_id: format!("gatehouse:{}:recorded", target.user),
+        source_address: Some(target.source_addresses.clone().unwrap_or_else(|| local_ip.to_string())),
+        extensions: crate::ca::Extensions::default(),
+        valid_after: now.saturating_sub(CERT_SKEW_SECS),
+        valid_before: now + CERT_SKEW_SECS,
+    }
+}
+
+/// Signs in to the node as the login, with a fresh key and a certificate from
+/// [`node_grant`].
+async fn authenticate_node(node: &mut NodeConnection, cas: &crate::ca::Authorities, target: &Target) -> Result<(), String> {
     let name = &target.node;
     let key = crate::ca::ephemeral_key("gatehouse recorded session");
-    let now = crate::auth::now();
+    let grant = node_grant(target, node.local_ip, crate::auth::now());
     let cert = cas
         .user
-        .sign_user(
-            key.public_key(),
-            std::slice::from_ref(&target.login),
-            &format!("gatehouse:{}:recorded", target.user),
-            now.saturating_sub(NODE_CERT_SECS),
-            now + NODE_CERT_SECS,
-        )
+        .sign_user(key.public_key(), &grant)
         .map_err(|err| format!("Gatehouse could not sign a certificate for {name}: {err}"))?;
-    match node.authenticate_openssh_cert(target.login.clone(), Arc::new(key), cert).await {
+    match node.handle.authenticate_openssh_cert(target.login.clone(), Arc::new(key), cert).await {
         Ok(result) if result.success() => Ok(()),
         Ok(_) => Err(format!(
-            "{name} refused Gatehouse's certificate for {}: the node may not trust the Gatehouse user CA, or has no user {}",
+            "{name} refused Gatehouse's certificate for {}: the node may not trust the Gatehouse user CA, may lack the AuthorizedPrincipalsCommand line that `gatehouse nodes add` prints, or has no user {}",
             target.login, target.login
         )),
         Err(err) => Err(format!("signing in to {name} failed: {err}")),
@@ -205,12 +237,14 @@ pub struct Outcome {
 pub struct Front {
     state: AppState,
     target: Target,
-    audit: Arc<dyn Fn(&str, &str) + Send + Sync>,
+    audit: Audit,
     /// The node's connection: waiting for sign-in, then shared with the bridge.
-    pending: Option<NodeHandle>,
+    pending: Option<NodeConnection>,
     node: Option<Arc<NodeHandle>>,
     outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     opened: bool,
+    /// `Some(sentence)` once the session must end from outside ([`crate::live`]).
+    ended: tokio::sync::watch::Receiver<Option<String>>,
 }
 
 impl Front {
@@ -219,13 +253,18 @@ impl Front {
     pub fn new(
         state: AppState,
         target: Target,
-        node: NodeHandle,
-        audit: Arc<dyn Fn(&str, &str) + Send + Sync>,
+        node: NodeConnection,
+        audit: Audit,
+        ended: tokio::sync::watch::Receiver<Option<String>>,
     ) -> (Front, tokio::sync::oneshot::Receiver<Outcome>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        (Front { state, target, audit, pending: Some(node), node: None, outcome: Some(tx), opened: false }, rx)
+        let front = Front { state, target, audit, pending: Some(node), node: None, outcome: Some(tx), opened: false, ended };
+        (front, rx)
     }
 
+    fn refuse_forwarding(&self, what: &str) {
+        (self.audit)("ssh.denied", &format!("node {} as {}: {what} in a recorded session", self.target.node, self.target.login));
+    }
 }
 
 impl server::Handler for Front {
@@ -233,8 +272,8 @@ impl server::Handler for Front {
 
     /// The browser proves its certificate; only then does the proxy sign in to the node.
     async fn auth_openssh_certificate(&mut self, user: &str, cert: &Certificate) -> Result<server::Auth, Self::Error> {
-        let user_ca = self.state.cas.user.public_key().fingerprint(HashAlg::Sha256);
-        if let Err(why) = check_user_certificate(cert, user, &self.target, &user_ca, crate::auth::now()) {
+        let session_ca = self.state.cas.session.public_key().fingerprint(HashAlg::Sha256);
+        if let Err(why) = check_user_certificate(cert, user, &self.target, &session_ca, crate::auth::now()) {
             (self.audit)("ssh.denied", &format!("node {}: {why}", self.target.node));
             return Ok(server::Auth::reject());
         }
@@ -243,7 +282,7 @@ impl server::Handler for Front {
         };
         match authenticate_node(&mut node, &self.state.cas, &self.target).await {
             Ok(()) => {
-                self.node = Some(Arc::new(node));
+                self.node = Some(Arc::new(node.handle));
                 Ok(server::Auth::Accept)
             }
             Err(why) => {
@@ -280,6 +319,8 @@ impl server::Handler for Front {
                     store: self.state.store.clone(),
                     data_dir: self.state.data_dir.clone(),
                     outcome: self.outcome.take(),
+                    audit: self.audit.clone(),
+                    ended: self.ended.clone(),
                 };
                 tokio::spawn(bridge.run(channel, back));
             }
@@ -290,16 +331,63 @@ impl server::Handler for Front {
         }
         Ok(())
     }
+
+    // Forwarding of any kind: what crosses it could not be recorded, so never.
+    async fn channel_open_direct_tcpip(
+        &mut self,
+        _channel: Channel<server::Msg>,
+        host: &str,
+        port: u32,
+        _originator_address: &str,
+        _originator_port: u32,
+        reply: server::ChannelOpenHandle,
+        _session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_forwarding(&format!("a forwarded connection to {host}:{port}"));
+        reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn channel_open_direct_streamlocal(
+        &mut self,
+        _channel: Channel<server::Msg>,
+        socket_path: &str,
+        reply: server::ChannelOpenHandle,
+        _session: &mut server::Session,
+    ) -> Result<(), Self::Error> {
+        self.refuse_forwarding(&format!("a forwarded connection to the socket {socket_path}"));
+        reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+        Ok(())
+    }
+
+    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        self.refuse_forwarding(&format!("remote forwarding of {address}:{port}"));
+        Ok(false)
+    }
+
+    async fn streamlocal_forward(&mut self, socket_path: &str, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        self.refuse_forwarding(&format!("remote forwarding of the socket {socket_path}"));
+        Ok(false)
+    }
+
+    /// Agent forwarding is never passed to the node (the bridge drops the request and
+    /// audits it). russh 0.65 answers this request itself, with what this returns, even
+    /// when the client asked for no answer (OpenSSH never does): an unasked "failure"
+    /// would be taken by the client as the answer to its next request (the pty or the
+    /// command) and break the session, so the answer is "yes" and nothing is forwarded.
+    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut server::Session) -> Result<bool, Self::Error> {
+        Ok(true)
+    }
 }
 
-/// The browser's certificate must be from our user CA, current, for the login it asks
-/// for, which must be the login the socket was opened for, and issued to the user whose
-/// web session opened the socket.
+/// The browser's certificate must be from the session CA, current, for the login it asks
+/// for on this node (which must be what the socket was opened for), and issued to the
+/// user whose web session opened the socket.
 pub fn check_user_certificate(
     cert: &Certificate,
     login: &str,
     target: &Target,
-    user_ca: &russh::keys::ssh_key::Fingerprint,
+    session_ca: &russh::keys::ssh_key::Fingerprint,
     now: u64,
 ) -> Result<(), String> {
     if login != target.login {
@@ -308,11 +396,13 @@ pub fn check_user_certificate(
     if cert.cert_type() != CertType::User {
         return Err("the certificate is not a user certificate".into());
     }
-    cert.validate_at(now, [user_ca]).map_err(|err| format!("the certificate is not valid for the Gatehouse user CA: {err}"))?;
-    if !cert.valid_principals().iter().any(|p| p == login) {
-        return Err(format!("the certificate does not allow the login {login}"));
+    cert.validate_at(now, [session_ca])
+        .map_err(|err| format!("the certificate is not valid for the Gatehouse session CA: {err}"))?;
+    let wanted = crate::ca::principal(login, &target.node);
+    if cert.valid_principals() != [wanted.as_str()] {
+        return Err(format!("the certificate is for {}, not {wanted}", cert.valid_principals().join(", ")));
     }
-    let expected = format!("gatehouse:{}", target.user);
+    let expected = crate::ca::browser_key_id(&target.user);
     if cert.key_id() != expected {
         return Err(format!("the certificate was issued to {}, not to the signed-in user", cert.key_id()));
     }
@@ -329,6 +419,30 @@ struct Bridge {
     store: Arc<dyn crate::store::Store>,
     data_dir: std::path::PathBuf,
     outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
+    audit: Audit,
+    ended: tokio::sync::watch::Receiver<Option<String>>,
+}
+
+/// Why a command must not run as a recorded session's program: it is a file-transfer
+/// server (SFTP's, or scp's sink or source), whose traffic is files, not a session a
+/// person can replay. `None` for anything else. (A program that speaks SFTP under
+/// another name is still recorded byte for byte: without a pty, input is recorded.)
+pub fn file_transfer_command(command: &str) -> Option<&'static str> {
+    let words: Vec<&str> = command.split(|c: char| c.is_whitespace() || ";|&()`'\"".contains(c)).filter(|w| !w.is_empty()).collect();
+    let base = |word: &str| word.rsplit('/').next().unwrap_or(word).to_string();
+    for (i, word) in words.iter().enumerate() {
+        match base(word).as_str() {
+            "sftp-server" | "internal-sftp" => return Some("an SFTP server"),
+            "scp" => {
+                let flags = words[i + 1..].iter().take_while(|w| w.starts_with('-'));
+                if flags.clone().any(|f| f.trim_start_matches('-').contains(['t', 'f'])) {
+                    return Some("scp's file transfer");
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// What the browser asked for before the session started: the recording's header needs it.
@@ -345,6 +459,11 @@ struct Shared {
     /// Replies the node owes for requests we forwarded, in order: did the browser want one?
     owed: VecDeque<bool>,
     pty: Pty,
+    /// A pty was asked for: the output shows what was typed (echo), so input is not
+    /// recorded; without one, it is.
+    has_pty: bool,
+    /// Input that arrived before the program started, recorded when it does.
+    early_input: Vec<u8>,
     recorder: Option<Recorder>,
     exit_status: Option<u32>,
 }
@@ -366,6 +485,24 @@ impl Bridge {
                 let message = front_rx.wait().await;
                 match message {
                     Some(ChannelMsg::Data { data }) => {
+                        // Without a pty, what the client sends is part of the recording.
+                        let recording = {
+                            let mut state = lock();
+                            match (&state.recorder, state.has_pty) {
+                                (_, true) => None,
+                                (Some(rec), false) => Some(rec.clone()),
+                                (None, false) if state.early_input.len() + data.len() <= MAX_EARLY_INPUT => {
+                                    state.early_input.extend_from_slice(&data);
+                                    None
+                                }
+                                (None, false) => break "too much input before a program started".to_string(),
+                            }
+                        };
+                        if let Some(rec) = recording
+                            && !rec.input(&data).await
+                        {
+                            break crate::recording::RECORDING_FAILED.to_string();
+                        }
                         if back_tx.data_bytes(data).await.is_err() {
                             break "the node stopped accepting input".to_string();
                         }
@@ -374,6 +511,7 @@ impl Bridge {
                         {
                             let mut state = lock();
                             state.pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
+                            state.has_pty = true;
                             state.owed.push_back(want_reply);
                         }
                         if back_tx.request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes).await.is_err() {
@@ -388,10 +526,8 @@ impl Bridge {
                         }
                     }
                     Some(ChannelMsg::RequestShell { want_reply }) => {
-                        let started = this.start_recording(&lock().pty, "");
-                        match started {
-                            Ok(rec) => lock().recorder = Some(rec),
-                            Err(err) => break this.refuse_unrecorded(front_id, want_reply, &err).await,
+                        if let Err(end) = this.begin(&lock, "").await {
+                            break this.refuse_unrecorded(front_id, want_reply, &end).await;
                         }
                         lock().owed.push_back(want_reply);
                         if back_tx.request_shell(true).await.is_err() {
@@ -399,10 +535,12 @@ impl Bridge {
                         }
                     }
                     Some(ChannelMsg::Exec { want_reply, command }) => {
-                        let started = this.start_recording(&lock().pty, &String::from_utf8_lossy(&command));
-                        match started {
-                            Ok(rec) => lock().recorder = Some(rec),
-                            Err(err) => break this.refuse_unrecorded(front_id, want_reply, &err).await,
+                        let text = String::from_utf8_lossy(&command).to_string();
+                        if let Some(what) = file_transfer_command(&text) {
+                            break this.refuse_file_transfer(front_id, want_reply, what, &text).await;
+                        }
+                        if let Err(end) = this.begin(&lock, &text).await {
+                            break this.refuse_unrecorded(front_id, want_reply, &end).await;
                         }
                         lock().owed.push_back(want_reply);
                         if back_tx.exec(true, command).await.is_err() {
@@ -435,10 +573,21 @@ impl Bridge {
                     }
                     Some(ChannelMsg::Close) | None => break "the browser closed the session".to_string(),
                     // Subsystems (sftp), X11 and agent forwarding are not offered.
-                    Some(ChannelMsg::RequestSubsystem { want_reply: true, .. })
-                    | Some(ChannelMsg::RequestX11 { want_reply: true, .. })
-                    | Some(ChannelMsg::AgentForward { want_reply: true }) => {
-                        let _ = this.front_handle.channel_failure(front_id).await;
+                    Some(ChannelMsg::RequestSubsystem { want_reply, name }) => {
+                        (this.audit)("ssh.denied", &format!("node {}: the subsystem {name:?} in a recorded session", this.target.node));
+                        if want_reply {
+                            let _ = this.front_handle.channel_failure(front_id).await;
+                        }
+                    }
+                    Some(ChannelMsg::RequestX11 { want_reply, .. }) => {
+                        (this.audit)("ssh.denied", &format!("node {}: X11 forwarding in a recorded session", this.target.node));
+                        if want_reply {
+                            let _ = this.front_handle.channel_failure(front_id).await;
+                        }
+                    }
+                    // Answered by russh itself (see `Front::agent_request`); never forwarded.
+                    Some(ChannelMsg::AgentForward { .. }) => {
+                        (this.audit)("ssh.denied", &format!("node {}: agent forwarding in a recorded session", this.target.node));
                     }
                     Some(_) => {}
                 }
@@ -507,10 +656,18 @@ impl Bridge {
                 }
             }
         };
+        let ended_from_outside = crate::live::wait(self.ended.clone());
         let end: String = tokio::select! {
+            biased;
+            end = ended_from_outside => end,
             end = browser_to_node => end,
             end = node_to_browser => end,
         };
+        // Ended from outside (sign-out, a lock, …): that is the reason, whatever the
+        // loops saw as the socket closed under them. The socket's close carries it to
+        // the tab, so the channel is not closed first (the tab would read that instead).
+        let outside = self.ended.borrow().clone();
+        let end = outside.clone().unwrap_or(end);
         let (recorder, exit_status) = {
             let state = lock();
             (state.recorder.clone(), state.exit_status)
@@ -529,9 +686,46 @@ impl Bridge {
                 },
             });
         }
+        if outside.is_some() {
+            return;
+        }
         // Give the browser a moment to read the close, then end its connection too.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let _ = self.front_handle.disconnect(russh::Disconnect::ByApplication, "The session ended.".into(), "en".into()).await;
+    }
+
+    /// Starts the recording of the channel's one program, with what the client sent
+    /// before it (when there is no pty).
+    async fn begin<'s>(&self, lock: &impl Fn() -> std::sync::MutexGuard<'s, Shared>, command: &str) -> Result<(), std::io::Error> {
+        let recorder = self.start_recording(&lock().pty, command)?;
+        let early = {
+            let mut state = lock();
+            state.recorder = Some(recorder.clone());
+            std::mem::take(&mut state.early_input)
+        };
+        if !early.is_empty() && !recorder.input(&early).await {
+            return Err(std::io::Error::other("the recording failed"));
+        }
+        Ok(())
+    }
+
+    /// A file-transfer server asked for as a command is refused with a sentence.
+    async fn refuse_file_transfer(&self, id: ChannelId, want_reply: bool, what: &str, command: &str) -> String {
+        (self.audit)("ssh.denied", &format!("node {} as {}: {what} ({command:?}) in a recorded session", self.target.node, self.target.login));
+        let message = format!(
+            "\r\nGatehouse refused to run {what} in this recorded session: file transfer is not part of recorded SSH. Ask an admin how to move files to {}.\r\n",
+            self.target.node
+        );
+        // Accepted, then ended with the sentence and "cannot execute" (126): a client shows
+        // what a program prints, where a refused request is only "exec request failed".
+        if want_reply {
+            let _ = self.front_handle.channel_success(id).await;
+        }
+        let _ = self.front_handle.extended_data(id, 1, message.into_bytes()).await;
+        let _ = self.front_handle.exit_status_request(id, 126).await;
+        let _ = self.front_handle.eof(id).await;
+        let _ = self.front_handle.close(id).await;
+        format!("refused {what}")
     }
 
     fn start_recording(&self, pty: &Pty, command: &str) -> std::io::Result<Recorder> {
@@ -569,31 +763,76 @@ mod tests {
     const NOW: u64 = 1_800_000_000;
 
     fn target() -> Target {
-        Target { user: "alice".into(), node: "web-1".into(), addr: "127.0.0.1:22".into(), login: "ubuntu".into() }
+        Target {
+            user: "alice".into(),
+            node: "web-1".into(),
+            addr: "127.0.0.1:22".into(),
+            login: "ubuntu".into(),
+            source_addresses: None,
+        }
     }
 
-    fn user_cert(ca: &CertificateAuthority, logins: &[&str], key_id: &str) -> Certificate {
-        let logins: Vec<String> = logins.iter().map(|l| l.to_string()).collect();
-        ca.sign_user(ephemeral_key("k").public_key(), &logins, key_id, NOW - 60, NOW + 600).unwrap()
+    fn user_cert(ca: &CertificateAuthority, principal: &str, key_id: &str) -> Certificate {
+        let grant = crate::ca::UserGrant {
+            principal: principal.into(),
+            key_id: key_id.into(),
+            source_address: None,
+            extensions: Default::default(),
+            valid_after: NOW - 60,
+            valid_before: NOW + 60,
+        };
+        ca.sign_user(ephemeral_key("k").public_key(), &grant).unwrap()
     }
 
     #[test]
-    fn a_user_certificate_must_be_ours_current_for_the_login_and_the_user() {
-        let ca = CertificateAuthority::generate("user CA");
+    fn a_user_certificate_must_be_ours_current_for_the_login_the_node_and_the_user() {
+        let ca = CertificateAuthority::generate("session CA");
         let fp = ca.public_key().fingerprint(HashAlg::Sha256);
-        let good = user_cert(&ca, &["ubuntu"], "gatehouse:alice");
+        let good = user_cert(&ca, "ubuntu@web-1", "gatehouse:alice");
         assert_eq!(check_user_certificate(&good, "ubuntu", &target(), &fp, NOW), Ok(()));
         let refused = |cert: &Certificate, login: &str, now: u64| {
             check_user_certificate(cert, login, &target(), &fp, now).unwrap_err()
         };
         assert!(refused(&good, "root", NOW).contains("opened for ubuntu"));
-        assert!(refused(&good, "ubuntu", NOW + 3600).contains("not valid"));
-        assert!(refused(&user_cert(&ca, &["root"], "gatehouse:alice"), "ubuntu", NOW).contains("does not allow"));
-        assert!(refused(&user_cert(&ca, &["ubuntu"], "gatehouse:bob"), "ubuntu", NOW).contains("issued to gatehouse:bob"));
-        let other = CertificateAuthority::generate("another CA");
-        assert!(refused(&user_cert(&other, &["ubuntu"], "gatehouse:alice"), "ubuntu", NOW).contains("not valid"));
+        assert!(refused(&good, "ubuntu", NOW + 120).contains("not valid"));
+        assert!(refused(&user_cert(&ca, "root@web-1", "gatehouse:alice"), "ubuntu", NOW).contains("not ubuntu@web-1"));
+        assert!(refused(&user_cert(&ca, "ubuntu@web-2", "gatehouse:alice"), "ubuntu", NOW).contains("for ubuntu@web-2"));
+        assert!(refused(&user_cert(&ca, "ubuntu", "gatehouse:alice"), "ubuntu", NOW).contains("not ubuntu@web-1"));
+        assert!(refused(&user_cert(&ca, "ubuntu@web-1", "gatehouse:bob"), "ubuntu", NOW).contains("issued to gatehouse:bob"));
+        let other = CertificateAuthority::generate("the user CA nodes trust");
+        assert!(refused(&user_cert(&other, "ubuntu@web-1", "gatehouse:alice"), "ubuntu", NOW).contains("not valid"));
         let host = other.sign_host(ephemeral_key("h").public_key(), &["ubuntu".into()], "x", NOW - 60, NOW + 60).unwrap();
         assert!(refused(&host, "ubuntu", NOW).contains("not a user certificate"));
+    }
+
+    #[test]
+    fn file_transfer_servers_are_told_from_commands() {
+        for command in [
+            "/usr/lib/openssh/sftp-server",
+            "exec /usr/lib/openssh/sftp-server -e",
+            "sh -c '/usr/libexec/sftp-server'",
+            "internal-sftp",
+            "scp -t /tmp",
+            "scp -p -f /etc/passwd",
+            "true; scp -pt .",
+        ] {
+            assert!(file_transfer_command(command).is_some(), "{command}");
+        }
+        for command in ["bash", "echo sftp", "ls /usr/lib/openssh", "scp", "man scp", "cat sftp-server.log"] {
+            assert_eq!(file_transfer_command(command), None, "{command}");
+        }
+    }
+
+    #[test]
+    fn the_proxys_certificate_to_a_node_is_one_login_there_from_its_own_address() {
+        let ip: std::net::IpAddr = "10.0.0.2".parse().unwrap();
+        let grant = node_grant(&target(), ip, NOW);
+        assert_eq!(grant.principal, "ubuntu@web-1");
+        assert_eq!(grant.source_address.as_deref(), Some("10.0.0.2"));
+        assert_eq!((grant.valid_after, grant.valid_before), (NOW - 60, NOW + 60));
+        assert_eq!(grant.extensions, crate::ca::Extensions::default());
+        let configured = Target { source_addresses: Some("192.0.2.0/24".into()), ..target() };
+        assert_eq!(node_grant(&configured, ip, NOW).source_address.as_deref(), Some("192.0.2.0/24"));
     }
 
     #[test]

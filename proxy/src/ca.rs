@@ -1,9 +1,17 @@
-//! The two SSH certificate authorities, Ed25519, made at first start and kept in the
-//! data directory (private keys mode 0600, never sent anywhere):
-//! - the **user CA** signs short-lived certificates for browser keys; nodes trust it
-//!   with `TrustedUserCAKeys`;
+//! The SSH certificate authorities, Ed25519, made at first start and kept in the data
+//! directory (private keys mode 0600, never sent anywhere):
+//! - the **user CA** signs the certificates nodes accept (`TrustedUserCAKeys`): a
+//!   direct-mode browser's, and the proxy's own in recorded mode;
+//! - the **session CA** signs the browser's certificates in recorded mode, which only
+//!   the proxy's own SSH server checks: no node trusts it, so a stolen copy opens
+//!   nothing;
 //! - the **host CA** signs host certificates for nodes (and the proxy's own SSH
 //!   server); the browser pins its fingerprint.
+//!
+//! Every user certificate is one decision: one principal, `login@node` (nodes map the
+//! login they are asked for to that name with `AuthorizedPrincipalsCommand`, see
+//! [`principal`]), a minute or two, `source-address` where the connection must come
+//! from, and no forwarding unless a role grants it. Callers decide; this module signs.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -14,8 +22,42 @@ use russh::keys::ssh_key::certificate::{Builder, CertType};
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::ssh_key::{self, Certificate, HashAlg, LineEnding, PrivateKey, PublicKey};
 
-/// What a user certificate lets a shell do; OpenSSH grants nothing a cert omits.
-const USER_EXTENSIONS: [&str; 3] = ["permit-pty", "permit-agent-forwarding", "permit-port-forwarding"];
+/// The one principal of a user certificate for `login` on `node`. A node's sshd turns
+/// the login it is asked for into `login@its-name` (`AuthorizedPrincipalsCommand
+/// /bin/echo %u@NAME`) and admits a certificate only if it names exactly that, so a
+/// certificate works for one login on one node.
+pub fn principal(login: &str, node: &str) -> String {
+    format!("{login}@{node}")
+}
+
+/// The key id of the certificate a browser signs in with; the proxy's recording server
+/// admits only the web session's own user.
+pub fn browser_key_id(user: &str) -> String {
+    format!("gatehouse:{user}")
+}
+
+/// What one user certificate allows besides a pty (which every shell needs); OpenSSH
+/// grants nothing a certificate omits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extensions {
+    pub port_forwarding: bool,
+    pub agent_forwarding: bool,
+    pub x11_forwarding: bool,
+}
+
+/// One user certificate's scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserGrant {
+    /// [`principal`]`(login, node)`.
+    pub principal: String,
+    pub key_id: String,
+    /// The `source-address` critical option: addresses or CIDR ranges, comma-separated,
+    /// the connection must come from; `None` only for certificates no node trusts.
+    pub source_address: Option<String>,
+    pub extensions: Extensions,
+    pub valid_after: u64,
+    pub valid_before: u64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaError {
@@ -27,6 +69,8 @@ pub enum CaError {
     Sign(#[from] ssh_key::Error),
     #[error("a certificate needs at least one principal")]
     NoPrincipals,
+    #[error("a user certificate lasts at most {MAX_USER_CERT_SECS} s")]
+    TooLong,
 }
 
 /// SHA-256 fingerprint of a CA's public key, as OpenSSH prints it (`SHA256:…`).
@@ -43,20 +87,27 @@ pub struct CertificateAuthority {
     key: PrivateKey,
 }
 
-/// Both authorities of one Gatehouse cluster, and the proxy's own SSH host key (for
+/// The longest a user certificate may be valid, from its first second to its last:
+/// OpenSSH checks validity only when signing in, so this only bounds how long a copy
+/// could be used to start a session.
+pub const MAX_USER_CERT_SECS: u64 = 120;
+
+/// The authorities of one Gatehouse cluster, and the proxy's own SSH host key (for
 /// recorded sessions, where the browser's SSH ends at the proxy).
 pub struct Authorities {
     pub user: CertificateAuthority,
+    pub session: CertificateAuthority,
     pub host: CertificateAuthority,
     pub proxy_host_key: PrivateKey,
 }
 
 impl Authorities {
-    /// Loads `user_ca`, `host_ca` and `proxy_host_key` from `dir`, making any that is
-    /// missing.
+    /// Loads `user_ca`, `session_ca`, `host_ca` and `proxy_host_key` from `dir`, making
+    /// any that is missing.
     pub fn load_or_create(dir: &Path) -> Result<Authorities, CaError> {
         Ok(Authorities {
             user: CertificateAuthority::load_or_create(&dir.join("user_ca"), "gatehouse user CA")?,
+            session: CertificateAuthority::load_or_create(&dir.join("session_ca"), "gatehouse session CA (trusted by no node)")?,
             host: CertificateAuthority::load_or_create(&dir.join("host_ca"), "gatehouse host CA")?,
             proxy_host_key: load_or_create_key(&dir.join("proxy_host_key"), "gatehouse proxy host key")?,
         })
@@ -146,16 +197,30 @@ impl CertificateAuthority {
         self.sign(CertType::Host, host_key, principals, key_id, valid_after, valid_before, &[])
     }
 
-    /// A user certificate for a browser's key, valid for the given logins only.
-    pub fn sign_user(
-        &self,
-        user_key: &PublicKey,
-        logins: &[String],
-        key_id: &str,
-        valid_after: u64,
-        valid_before: u64,
-    ) -> Result<Certificate, CaError> {
-        self.sign(CertType::User, user_key, logins, key_id, valid_after, valid_before, &USER_EXTENSIONS)
+    /// A user certificate for one decision ([`UserGrant`]).
+    pub fn sign_user(&self, user_key: &PublicKey, grant: &UserGrant) -> Result<Certificate, CaError> {
+        if grant.valid_before.saturating_sub(grant.valid_after) > MAX_USER_CERT_SECS {
+            return Err(CaError::TooLong);
+        }
+        let mut extensions = vec!["permit-pty"];
+        let wanted = grant.extensions;
+        for (on, name) in [
+            (wanted.port_forwarding, "permit-port-forwarding"),
+            (wanted.agent_forwarding, "permit-agent-forwarding"),
+            (wanted.x11_forwarding, "permit-X11-forwarding"),
+        ] {
+            if on {
+                extensions.push(name);
+            }
+        }
+        let mut builder = self.builder(CertType::User, user_key, std::slice::from_ref(&grant.principal), &grant.key_id, grant.valid_after, grant.valid_before)?;
+        for extension in extensions {
+            builder.extension(extension, "")?;
+        }
+        if let Some(sources) = &grant.source_address {
+            builder.critical_option("source-address", sources.clone())?;
+        }
+        Ok(builder.sign(&self.key)?)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -169,7 +234,23 @@ impl CertificateAuthority {
         valid_before: u64,
         extensions: &[&str],
     ) -> Result<Certificate, CaError> {
-        if principals.is_empty() {
+        let mut builder = self.builder(cert_type, subject, principals, key_id, valid_after, valid_before)?;
+        for extension in extensions {
+            builder.extension(*extension, "")?;
+        }
+        Ok(builder.sign(&self.key)?)
+    }
+
+    fn builder(
+        &self,
+        cert_type: CertType,
+        subject: &PublicKey,
+        principals: &[String],
+        key_id: &str,
+        valid_after: u64,
+        valid_before: u64,
+    ) -> Result<Builder, CaError> {
+        if principals.is_empty() || principals.iter().any(String::is_empty) {
             return Err(CaError::NoPrincipals);
         }
         let mut builder = Builder::new(random::<32>().to_vec(), subject.key_data().clone(), valid_after, valid_before)?;
@@ -179,10 +260,7 @@ impl CertificateAuthority {
         for principal in principals {
             builder.valid_principal(principal.clone())?;
         }
-        for extension in extensions {
-            builder.extension(*extension, "")?;
-        }
-        Ok(builder.sign(&self.key)?)
+        Ok(builder)
     }
 }
 
@@ -208,19 +286,48 @@ mod tests {
         assert!(cert.validate_at(2500, [&ca_fp]).is_err(), "expired");
     }
 
-    #[test]
-    fn user_certificate_permits_a_pty_for_its_logins() {
-        let ca = CertificateAuthority::generate("user ca");
-        let cert = ca.sign_user(&subject(), &["ubuntu".into()], "alice", 1000, 2000).unwrap();
-        assert_eq!(cert.cert_type(), CertType::User);
-        assert!(cert.extensions().contains_key("permit-pty"));
-        assert_eq!(cert.valid_principals(), ["ubuntu"]);
+    fn grant(principal: &str) -> UserGrant {
+        UserGrant {
+            principal: principal.into(),
+            key_id: browser_key_id("alice"),
+            source_address: Some("192.0.2.7".into()),
+            extensions: Extensions::default(),
+            valid_after: 1000,
+            valid_before: 1120,
+        }
     }
 
     #[test]
-    fn a_certificate_without_principals_is_refused() {
+    fn a_user_certificate_is_one_login_on_one_node_from_one_place_with_a_pty_only() {
         let ca = CertificateAuthority::generate("user ca");
-        assert!(matches!(ca.sign_user(&subject(), &[], "x", 1, 2), Err(CaError::NoPrincipals)));
+        let cert = ca.sign_user(&subject(), &grant(&principal("ubuntu", "web-1"))).unwrap();
+        assert_eq!(cert.cert_type(), CertType::User);
+        assert_eq!(cert.valid_principals(), ["ubuntu@web-1"]);
+        assert_eq!(cert.key_id(), "gatehouse:alice");
+        assert_eq!(cert.extensions().keys().collect::<Vec<_>>(), ["permit-pty"]);
+        assert_eq!(cert.critical_options().get("source-address").map(String::as_str), Some("192.0.2.7"));
+        assert_eq!(cert.valid_before() - cert.valid_after(), 120);
+    }
+
+    #[test]
+    fn forwarding_is_in_a_certificate_only_when_granted() {
+        let ca = CertificateAuthority::generate("user ca");
+        let mut wide = grant("root@db");
+        wide.extensions = Extensions { port_forwarding: true, agent_forwarding: true, x11_forwarding: true };
+        wide.source_address = None;
+        let cert = ca.sign_user(&subject(), &wide).unwrap();
+        let names: Vec<&str> = cert.extensions().keys().map(String::as_str).collect();
+        assert_eq!(names, ["permit-X11-forwarding", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty"]);
+        assert!(cert.critical_options().is_empty());
+    }
+
+    #[test]
+    fn a_certificate_without_principals_or_lasting_too_long_is_refused() {
+        let ca = CertificateAuthority::generate("user ca");
+        assert!(matches!(ca.sign_user(&subject(), &grant("")), Err(CaError::NoPrincipals)));
+        let mut long = grant("a@b");
+        long.valid_before = long.valid_after + MAX_USER_CERT_SECS + 1;
+        assert!(matches!(ca.sign_user(&subject(), &long), Err(CaError::TooLong)));
     }
 
     #[test]
@@ -232,7 +339,9 @@ mod tests {
         let again = Authorities::load_or_create(&dir).unwrap();
         assert_eq!(first.user.fingerprint(), again.user.fingerprint());
         assert_eq!(first.host.fingerprint(), again.host.fingerprint());
+        assert_eq!(first.session.fingerprint(), again.session.fingerprint());
         assert_ne!(first.user.fingerprint(), first.host.fingerprint());
+        assert_ne!(first.user.fingerprint(), first.session.fingerprint(), "nodes trust the user CA, never the session CA");
         assert!(first.host.fingerprint().0.starts_with("SHA256:"));
         let mode = std::fs::metadata(dir.join("user_ca")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -45,6 +45,53 @@ pub struct Config {
     /// Role name → what it grants. Without a `[roles]` table: `admin` reaches every
     /// node as root.
     pub roles: Roles,
+    pub ssh: SshSettings,
+    pub limits: Limits,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SshSettings {
+    /// The addresses nodes see the proxy's connections come from (IPs or CIDR ranges),
+    /// written as `source-address` into every certificate a node accepts. Empty: the
+    /// address of the proxy's own route to each node, which is right unless NAT or
+    /// several proxies sit between them.
+    pub source_addresses: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// SSH sessions one user may have open at once.
+    pub ssh_sessions_per_user: usize,
+    /// Desktop sessions one user may have open at once.
+    pub desktop_sessions_per_user: usize,
+    /// Below this much free space (MiB) where recordings are written, new recorded
+    /// sessions are refused and running ones end, their recordings whole.
+    pub min_free_disk_mb: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { ssh_sessions_per_user: 10, desktop_sessions_per_user: 4, min_free_disk_mb: 256 }
+    }
+}
+
+/// `192.0.2.7`, `2001:db8::1`, `192.0.2.0/24`: what OpenSSH's source-address takes.
+fn check_source_address(text: &str) -> anyhow::Result<()> {
+    let (ip, prefix) = match text.split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (text, None),
+    };
+    let ip: std::net::IpAddr = ip.parse().with_context(|| format!("{text:?} is not an IP address or CIDR range"))?;
+    if let Some(prefix) = prefix {
+        let max = if ip.is_ipv4() { 32 } else { 128 };
+        let bits: u8 = prefix.parse().with_context(|| format!("{text:?}: the prefix is not a number"))?;
+        if bits > max {
+            anyhow::bail!("{text:?}: the prefix is longer than {max} bits");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +138,8 @@ impl Default for Config {
             nodes: Vec::new(),
             desktops: Vec::new(),
             roles: crate::rbac::default_roles(),
+            ssh: SshSettings::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -135,6 +184,13 @@ impl Config {
         }
         if config.session_ttl > MAX_SESSION_TTL || config.session_ttl.is_zero() {
             anyhow::bail!("session_ttl must be between 1s and 12h");
+        }
+        for address in &config.ssh.source_addresses {
+            check_source_address(address).context("[ssh] source_addresses")?;
+        }
+        crate::rbac::check_roles(&config.roles).map_err(anyhow::Error::msg)?;
+        if config.limits.ssh_sessions_per_user == 0 || config.limits.desktop_sessions_per_user == 0 {
+            anyhow::bail!("[limits] sessions per user must be at least 1");
         }
         let mut names = std::collections::BTreeSet::new();
         for node in &config.nodes {
@@ -202,6 +258,25 @@ mod tests {
         assert!(format!("{err:#}").contains("HOST:PORT"), "{err:#}");
         let twice = "[[nodes]]\nname = \"w\"\naddr = \"h:1\"\n[[nodes]]\nname = \"w\"\naddr = \"h:2\"\n";
         assert!(format!("{:#}", Config::parse(twice).unwrap_err()).contains("twice"));
+    }
+
+    #[test]
+    fn source_addresses_are_addresses_or_ranges() {
+        let config = Config::parse("[ssh]\nsource_addresses = [\"10.0.0.2\", \"192.0.2.0/24\", \"2001:db8::/64\"]\n").unwrap();
+        assert_eq!(config.ssh.source_addresses.len(), 3);
+        for bad in ["proxy.example", "10.0.0.0/33", "10.0.0.1/x"] {
+            let text = format!("[ssh]\nsource_addresses = [\"{bad}\"]\n");
+            assert!(Config::parse(&text).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn limits_have_defaults_and_a_recorded_role_cannot_forward() {
+        let config = Config::parse("").unwrap();
+        assert_eq!((config.limits.ssh_sessions_per_user, config.limits.min_free_disk_mb), (10, 256));
+        let err = Config::parse("[roles.x]\nnode_labels = { env = \"a\" }\nlogins = [\"a\"]\nport_forwarding = true\n").unwrap_err();
+        assert!(format!("{err:#}").contains("ssh_mode = \"direct\""), "{err:#}");
+        assert!(Config::parse("[limits]\nssh_sessions_per_user = 0\n").is_err());
     }
 
     #[test]

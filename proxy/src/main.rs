@@ -1,5 +1,6 @@
 //! `gatehouse`: the proxy binary and its admin command line.
 
+mod access;
 mod accounts;
 mod audit;
 mod auth;
@@ -9,6 +10,9 @@ mod clipboard;
 mod config;
 mod desktops;
 mod http;
+mod live;
+mod locks;
+mod node_check;
 mod nodes;
 mod passkeys;
 mod rbac;
@@ -16,6 +20,7 @@ mod rdp;
 mod recording;
 mod replay;
 mod store;
+mod vault;
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
@@ -66,6 +71,35 @@ enum Command {
     /// Session recordings.
     #[command(subcommand)]
     Recordings(RecordingsCommand),
+    /// Lock a user, a node or a desktop: nobody signs in as, reaches or opens it, and its
+    /// live sessions end within two seconds.
+    #[command(subcommand)]
+    Lock(LockCommand),
+}
+
+#[derive(Subcommand)]
+enum LockCommand {
+    /// Lock a user: they cannot sign in or connect, and their sessions end.
+    User(LockArgs),
+    /// Lock a node: nobody can connect to it, and its sessions end.
+    Node(LockArgs),
+    /// Lock a desktop: nobody can open it, and its sessions end.
+    Desktop(LockArgs),
+    /// The locks in force.
+    List,
+    /// Remove a lock by its number (from `gatehouse lock list`).
+    Remove { id: i64 },
+}
+
+#[derive(clap::Args)]
+struct LockArgs {
+    name: String,
+    /// Why: the people the lock stops read it.
+    #[arg(long)]
+    reason: String,
+    /// How long the lock holds (e.g. 2h, 3days); without it, until removed.
+    #[arg(long = "for", value_parser = humantime::parse_duration)]
+    duration: Option<Duration>,
 }
 
 #[derive(Subcommand)]
@@ -77,7 +111,12 @@ enum RecordingsCommand {
     },
     /// Write a recording's output bytes to stdout, as the node sent them (like `cat` of
     /// the session), and report on stderr how the recording ends.
-    Cat { id: String },
+    Cat {
+        id: String,
+        /// What the client sent instead (recorded for sessions without a pty).
+        #[arg(long)]
+        input: bool,
+    },
     /// Write a terminal recording as an asciicast v2 file (asciinema's format).
     Export {
         id: String,
@@ -111,6 +150,13 @@ enum UsersCommand {
     /// Clear a user's password, authenticator app and passkeys, end their sessions, and
     /// print a new invite link (for a lost device or a compromised account).
     Reset { name: String },
+    /// Replace a user's roles; their live sessions the new roles do not allow end.
+    SetRoles {
+        name: String,
+        /// Roles, comma-separated or repeated.
+        #[arg(long, value_delimiter = ',', required = true)]
+        roles: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -136,6 +182,15 @@ enum NodesCommand {
     },
     /// List the nodes, from the config file and the database.
     List,
+    /// Prove the node enforces Gatehouse's certificates: it must accept one for its own
+    /// name and refuse those for another node, another login, another address and the
+    /// session CA.
+    Check {
+        name: String,
+        /// The login to try (default: the first login the roles grant on the node).
+        #[arg(long)]
+        login: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,7 +220,17 @@ enum DesktopsCommand {
     /// List the desktops (never their passwords).
     List,
     /// Connect to a desktop as the proxy would, and report what the server answered.
-    Check { name: String },
+    /// With no pin yet, nothing is sent until you give --pin (compare it with the
+    /// desktop's certificate first) or --trust-first-use.
+    Check {
+        name: String,
+        /// The SHA-256 of the desktop's TLS certificate you expect (`SHA256:…`).
+        #[arg(long)]
+        pin: Option<String>,
+        /// Pin whatever certificate the desktop presents now.
+        #[arg(long, conflicts_with = "pin")]
+        trust_first_use: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -203,7 +268,60 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Recordings(command) => recordings_command(config, command),
+        Command::Lock(command) => lock_command(config, command),
     }
+}
+
+fn lock_command(config: Config, command: LockCommand) -> anyhow::Result<()> {
+    use locks::{LockTarget, NewLock};
+    let store = open_store(&config)?;
+    let now = auth::now();
+    let (target, args) = match command {
+        LockCommand::List => {
+            for lock in store.active_locks(now)? {
+                let until = lock.expires_at.map_or("until removed".to_string(), |at| format!("until {}", locks::format_time(at)));
+                println!("{:<4} {:<8} {:<24} {:<30} {}", lock.id, lock.target.kind(), lock.target.name(), until, lock.reason);
+            }
+            return Ok(());
+        }
+        LockCommand::Remove { id } => {
+            if !store.remove_lock(id)? {
+                anyhow::bail!("there is no lock {id}; `gatehouse lock list` shows them");
+            }
+            println!("Removed lock {id}.");
+            return Ok(());
+        }
+        LockCommand::User(args) => {
+            let user = store.user_by_name(&args.name)?.with_context(|| format!("there is no user named {:?}", args.name))?;
+            (LockTarget::User(user.name), args)
+        }
+        LockCommand::Node(args) => {
+            let name = nodes::NodeName::parse(&args.name)?;
+            if !nodes::merge(&config.nodes, store.list_nodes()?).iter().any(|n| n.name == name) {
+                anyhow::bail!("there is no node named {name}");
+            }
+            (LockTarget::Node(name.to_string()), args)
+        }
+        LockCommand::Desktop(args) => {
+            let vault = vault(&config)?;
+            if !all_desktops(&config, store.as_ref(), &vault)?.iter().any(|(d, _)| d.name.as_str() == args.name) {
+                anyhow::bail!("there is no desktop named {:?}", args.name);
+            }
+            (LockTarget::Desktop(args.name.clone()), args)
+        }
+    };
+    let reason = locks::check_reason(&args.reason).map_err(anyhow::Error::msg)?;
+    let expires_at = args.duration.map(|d| now + d.as_secs());
+    let lock = NewLock { target: target.clone(), reason, expires_at };
+    let id = store.add_lock(&lock, now)?;
+    if let LockTarget::User(name) = &target
+        && let Some(user) = store.user_by_name(name)?
+    {
+        store.delete_sessions_of(user.id)?;
+    }
+    let until = expires_at.map_or("until removed".to_string(), |at| format!("until {}", locks::format_time(at)));
+    println!("Locked the {} {} {until} (lock {id}); its live sessions end within 2 seconds.", target.kind(), target.name());
+    Ok(())
 }
 
 fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
@@ -215,14 +333,14 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
                 println!("{}", serde_json::to_string(&row)?);
             }
         }
-        RecordingsCommand::Cat { id } => {
+        RecordingsCommand::Cat { id, input } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
             let mut bytes = Vec::new();
             recording::open(&config.data_dir, &row)
                 .and_then(|mut file| file.read_to_end(&mut bytes))
                 .with_context(|| format!("cannot read the recording file {}", row.file))?;
             let read = gatehouse_proto::recording::read_all(&bytes)?;
-            std::io::stdout().write_all(&read.output())?;
+            std::io::stdout().write_all(&if input { read.input() } else { read.output() })?;
             for (at, len, why) in &read.skipped {
                 eprintln!("skipped a damaged record of {len} bytes at byte {at}: {why}");
             }
@@ -264,21 +382,40 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
     Ok(())
 }
 
+/// The database, in a data directory only its owner can enter (0700), in files only its
+/// owner can read (0600; SQLite gives the WAL and shared-memory files the database's mode).
 fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = &config.data_dir;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&config.data_dir)
-        .with_context(|| format!("cannot create the data directory {}", config.data_dir.display()))?;
-    let path = config.data_dir.join("gatehouse.db");
+        .create(dir)
+        .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot make the data directory {} private", dir.display()))?;
+    let path = dir.join("gatehouse.db");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create the database {}", path.display()))?;
     let store = SqliteStore::open(&path).with_context(|| format!("cannot open the database {}", path.display()))?;
+    for suffix in ["", "-wal", "-shm"] {
+        let file = dir.join(format!("gatehouse.db{suffix}"));
+        if file.exists() {
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot make {} private", file.display()))?;
+        }
+    }
     Ok(Arc::new(store))
 }
 
 fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let pin = authorities(&config)?.host.fingerprint().to_string();
-    let accounts = Accounts::new(store.clone(), &config).with_host_ca_pin(pin);
+    let accounts = Accounts::new(store.clone(), Arc::new(vault(&config)?), &config).with_host_ca_pin(pin);
     match command {
         UsersCommand::Add { name, roles } => {
             let link = accounts.add_user(&name, &roles, auth::now())?;
@@ -291,9 +428,16 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 accounts::AuthError::BadCredentials => anyhow::anyhow!("there is no user named {name:?}"),
                 other => other.into(),
             })?;
-            println!("Reset {name}: password, authenticator app and passkeys cleared, sessions ended.");
+            println!("Reset {name}: password, authenticator app and passkeys cleared; their sessions end within 2 seconds.");
             println!("Send them this one-time invite link to enrol again:");
             println!("  {link}");
+        }
+        UsersCommand::SetRoles { name, roles } => {
+            let user = accounts.set_roles(&name, &roles).map_err(|err| match err {
+                accounts::AuthError::BadCredentials => anyhow::anyhow!("there is no user named {name:?}"),
+                other => other.into(),
+            })?;
+            println!("{} now has the roles {}; sessions the old roles allowed and these do not end within 2 seconds.", user.name, user.roles.join(", "));
         }
         UsersCommand::List => {
             for user in store.list_users()? {
@@ -305,14 +449,14 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn vault(config: &Config) -> anyhow::Result<desktops::Vault> {
+fn vault(config: &Config) -> anyhow::Result<vault::Vault> {
     let dir = config.data_dir.join("ca");
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-    Ok(desktops::Vault::load_or_create(&dir.join("desktop_key"))?)
+    Ok(vault::Vault::load_or_create(&dir.join("desktop_key"))?)
 }
 
 /// Every desktop, from the config file and the database, with its password opened.
-fn all_desktops(config: &Config, store: &dyn Store, vault: &desktops::Vault) -> anyhow::Result<Vec<(desktops::Desktop, String)>> {
+fn all_desktops(config: &Config, store: &dyn Store, vault: &vault::Vault) -> anyhow::Result<Vec<(desktops::Desktop, String)>> {
     let mut all = Vec::new();
     for d in &config.desktops {
         let password = std::fs::read_to_string(&d.password_file)
@@ -379,19 +523,30 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                 );
             }
         }
-        DesktopsCommand::Check { name } => {
-            let (desktop, password) = all_desktops(&config, store.as_ref(), &vault)?
+        DesktopsCommand::Check { name, pin, trust_first_use } => {
+            let (mut desktop, password) = all_desktops(&config, store.as_ref(), &vault)?
                 .into_iter()
                 .find(|(d, _)| d.name.as_str() == name)
                 .with_context(|| format!("there is no desktop named {name:?}"))?;
+            let pinned_before = desktop.tls_pin.is_some();
+            if let Some(pin) = pin {
+                if !pin.starts_with("SHA256:") {
+                    anyhow::bail!("a pin is the certificate's SHA-256 as this command prints it: SHA256:…");
+                }
+                if desktop.tls_pin.as_ref().is_some_and(|pinned| *pinned != pin) {
+                    anyhow::bail!("{name} is already pinned to {}; add the desktop again to change its pin", desktop.tls_pin.unwrap_or_default());
+                }
+                // The connection must present exactly this certificate before the account goes.
+                desktop.tls_pin = Some(pin);
+            }
             let runtime = tokio::runtime::Runtime::new()?;
-            match runtime.block_on(rdp::check(&desktop, password, Duration::from_secs(3))) {
+            match runtime.block_on(rdp::check(&desktop, password, Duration::from_secs(3), trust_first_use)) {
                 Ok(report) => {
                     println!(
                         "Connected to {} ({}) as {}: desktop {}x{}; {} graphics updates ({} bytes) in the first 3 s.",
                         desktop.name, desktop.addr, desktop.username, report.width, report.height, report.fast_path_pdus, report.bytes
                     );
-                    if desktop.tls_pin.is_none() {
+                    if !pinned_before {
                         if config.desktops.iter().any(|d| d.name == name) {
                             println!("Its TLS certificate is {}; put it in the config as tls_pin to pin it.", report.certificate_pin);
                         } else {
@@ -439,8 +594,50 @@ fn nodes_command(config: Config, command: NodesCommand) -> anyhow::Result<()> {
                 println!("{:<24} {:<24} {}", node.name, node.addr, nodes::format_labels(&node.labels));
             }
         }
+        NodesCommand::Check { name, login } => {
+            let name = nodes::NodeName::parse(&name)?;
+            let all = nodes::merge(&config.nodes, store.list_nodes()?);
+            let node = all.iter().find(|n| n.name == name).with_context(|| format!("there is no node named {name}"))?;
+            let login = match login {
+                Some(login) => login,
+                None => config
+                    .roles
+                    .values()
+                    .filter(|role| role.matches(node))
+                    .flat_map(|role| role.logins.first().cloned())
+                    .next()
+                    .with_context(|| format!("no role grants a login on {name}; give one with --login"))?,
+            };
+            let cas = authorities(&config)?;
+            let findings = tokio::runtime::Runtime::new()?.block_on(node_check::check(&cas, node, &login));
+            let mut failed = 0;
+            for finding in &findings {
+                if finding.passed {
+                    println!("ok    {}", finding.what);
+                } else {
+                    failed += 1;
+                    println!("FAIL  {}: {}", finding.what, finding.fix);
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{name} does not enforce Gatehouse's certificates ({failed} of the checks above failed); fix what they say, reload its sshd, and check again");
+            }
+            println!("{name} enforces Gatehouse's certificates: one login, this node only, from the proxy only.");
+        }
     }
     Ok(())
+}
+
+/// What a node's sshd_config needs to enforce Gatehouse's certificates.
+fn node_sshd_lines(node: &str) -> [String; 5] {
+    [
+        "TrustedUserCAKeys /etc/ssh/gatehouse_user_ca.pub".into(),
+        "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub".into(),
+        // sshd turns the login it is asked for into the one principal it accepts.
+        format!("AuthorizedPrincipalsCommand /bin/echo %u@{node}"),
+        "AuthorizedPrincipalsCommandUser nobody".into(),
+        "AuthorizedKeysFile none".into(),
+    ]
 }
 
 /// Signs the host certificate when a host key is given, then prints what the node's
@@ -499,10 +696,12 @@ fn sign_host_certificate(
         None => println!("2. Sign the host certificate (above) and copy it next to the host key on the node."),
     }
     println!("3. Add to /etc/ssh/sshd_config, then reload sshd:");
-    println!("   TrustedUserCAKeys /etc/ssh/gatehouse_user_ca.pub");
-    println!("   HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub");
-    println!("A Gatehouse user certificate names the logins it allows as its principals, so sshd needs no");
-    println!("AuthorizedPrincipalsFile: it admits the login the certificate names and no other.");
+    for line in node_sshd_lines(node.name.as_str()) {
+        println!("   {line}");
+    }
+    println!("Each Gatehouse certificate names one principal, LOGIN@{}, lasts about a minute and must come", node.name);
+    println!("from the proxy's address; the AuthorizedPrincipalsCommand line makes sshd admit a login only");
+    println!("with a certificate for that login on this node. Then prove it: gatehouse nodes check {}", node.name);
     Ok(())
 }
 
@@ -511,7 +710,13 @@ fn start(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let cas = authorities(&config)?;
     let host_ca = cas.host.fingerprint();
-    let accounts = Accounts::new(store.clone(), &config).with_host_ca_pin(host_ca.to_string());
+    let vault = Arc::new(vault(&config)?);
+    let accounts = Accounts::new(store.clone(), vault.clone(), &config).with_host_ca_pin(host_ca.to_string());
+    match accounts.seal_legacy_secrets() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "sealed TOTP secrets stored in the clear by an older Gatehouse"),
+        Err(err) => tracing::error!(%err, "cannot seal the TOTP secrets of an older database"),
+    }
     let first_invite = first_admin_invite(&accounts, store.as_ref())?;
     let audit = audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
     match recording::close_interrupted(store.as_ref(), &config.data_dir) {
@@ -534,7 +739,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         config_nodes: config.nodes.clone(),
         config_desktops: config.desktops.iter().map(|d| d.desktop()).collect::<Result<_, _>>()?,
         config_desktop_passwords: config.desktops.iter().map(|d| (d.name.clone(), d.password_file.clone())).collect(),
-        vault: vault(&config)?,
+        vault,
         roles: config.roles.clone(),
         cas,
         data_dir: config.data_dir.clone(),
@@ -542,7 +747,19 @@ fn start(config: Config) -> anyhow::Result<()> {
         audit,
         assets,
         signin_limiter: Mutex::new(auth::rate_limit::RateLimiter::new(config.signin.attempts_per_ip_per_minute)),
+        live: Arc::new(live::Live::default()),
+        limits: config.limits.clone(),
+        ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
+        viewings: Mutex::new(audit::Viewings::default()),
     });
+    let policy = live::Policy {
+        roles: config.roles.clone(),
+        config_nodes: config.nodes.clone(),
+        config_desktops: state.config_desktops.clone(),
+        recordings_dir: recording::directory(&config.data_dir),
+        min_free_bytes: config.limits.min_free_disk_mb << 20,
+    };
+    let (live_sessions, audit_state) = (state.live.clone(), state.clone());
     let app = http::router(state);
 
     let runtime = tokio::runtime::Runtime::new()?;
@@ -557,6 +774,15 @@ fn start(config: Config) -> anyhow::Result<()> {
             println!("First sign-in: open this one-time link to set the admin's password and TOTP:");
             println!("  {link}");
         }
+        tokio::spawn(live::sweep(live_sessions, store.clone(), policy));
+        tokio::spawn(async move {
+            // Summaries of throttled audit kinds, even when nothing follows a burst.
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                audit_state.audit.flush(auth::now());
+            }
+        });
         tokio::spawn(clean_up_expired(store));
         tokio::select! {
             () = http::server::serve(listener, acceptor, app) => {}

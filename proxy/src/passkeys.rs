@@ -37,6 +37,9 @@ pub enum PasskeyError {
     BadName,
     #[error("That is your only second factor; add another before removing it.")]
     LastFactor,
+    /// One answer whether the password before the passkey or the passkey was wrong.
+    #[error("The user name, password or passkey is wrong.")]
+    SignInFailed,
     #[error("There is no such passkey on your account.")]
     NoSuchPasskey,
     #[error("the stored passkey data is damaged: {0}")]
@@ -161,13 +164,34 @@ impl Passkeys {
         Ok(self.store.add_passkey(user.id, name, &credential_id_text(passkey.cred_id().as_ref()), &json, now)?)
     }
 
-    /// The second factor after a password: options listing the user's passkeys.
-    pub fn start_second_factor(&self, user: &User, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-        self.start_assertion(user, "second-factor", now)
+    /// The second factor after a password. The options are the same whatever the
+    /// password was (they list no credentials, which would tell a right password from a
+    /// wrong one): `user` is who the password proved, or `None`, and only that user's
+    /// passkey finishes the sign-in.
+    pub fn start_second_factor(&self, user: Option<UserId>, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        let (mut options, state) =
+            self.webauthn.start_discoverable_authentication().map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        options.mediation = None;
+        let id = self.put::<DiscoverableAuthentication>("second-factor", user, &state, now)?;
+        Ok((id, options))
     }
 
     pub fn finish_second_factor(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
-        self.finish_assertion("second-factor", challenge, credential, now)
+        let (proved, state): (_, DiscoverableAuthentication) = self.take("second-factor", challenge, now)?;
+        let user = self.finish_discoverable_state(state, credential, now)?;
+        if proved != Some(user) {
+            return Err(PasskeyError::SignInFailed);
+        }
+        Ok(user)
+    }
+
+    /// A fresh check of a passkey the signed-in user has, before they change factors.
+    pub fn start_confirm(&self, user: &User, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        self.start_assertion(user, "confirm", now)
+    }
+
+    pub fn finish_confirm(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+        self.finish_assertion("confirm", challenge, credential, now)
     }
 
     /// A fresh check before an SSH session (`require_session_mfa`); its own kind of
@@ -214,6 +238,16 @@ impl Passkeys {
 
     pub fn finish_discoverable(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
         let (_, state): (_, DiscoverableAuthentication) = self.take("discoverable", challenge, now)?;
+        self.finish_discoverable_state(state, credential, now)
+    }
+
+    /// The user a discoverable credential's answer proves (and its counter updated).
+    fn finish_discoverable_state(
+        &self,
+        state: DiscoverableAuthentication,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
         let (handle, credential_id) = self
             .webauthn
             .identify_discoverable_authentication(credential)
@@ -260,6 +294,18 @@ impl Passkeys {
         passkey.update_credential(result);
         let json = serde_json::to_string(&passkey).map_err(|err| PasskeyError::Corrupt(err.to_string()))?;
         self.store.passkey_used(stored.id, &json, now)?;
+        Ok(())
+    }
+
+    /// Whether the passkey is the user's and not their only second factor.
+    pub fn removable(&self, user: &User, id: i64) -> Result<(), PasskeyError> {
+        let mine = self.store.passkeys(user.id)?;
+        if !mine.iter().any(|p| p.id == id) {
+            return Err(PasskeyError::NoSuchPasskey);
+        }
+        if user.totp_secret.is_none() && mine.len() == 1 {
+            return Err(PasskeyError::LastFactor);
+        }
         Ok(())
     }
 

@@ -54,6 +54,17 @@ pub struct Role {
     /// The RDP accounts (each desktop's configured user) this role may use; `"*"`: any.
     #[serde(default)]
     pub desktop_users: Vec<String>,
+    /// Direct mode only: the certificate allows `ssh -L`/`-R`/`-W` (OpenSSH's
+    /// `permit-port-forwarding`). Recorded sessions never forward: what crosses a
+    /// forwarded port cannot be recorded.
+    #[serde(default)]
+    pub port_forwarding: bool,
+    /// Direct mode only: `permit-agent-forwarding`.
+    #[serde(default)]
+    pub agent_forwarding: bool,
+    /// Direct mode only: `permit-X11-forwarding`.
+    #[serde(default)]
+    pub x11_forwarding: bool,
 }
 
 /// Whether `user_roles` let someone open `desktop`: a role whose desktop labels match
@@ -114,10 +125,32 @@ pub fn node_access(roles: &Roles, user_roles: &[String], node: &Node) -> Option<
     Some(NodeAccess { logins, mode, session_mfa })
 }
 
-/// Every login any of `user_roles` grants, on any node: the principals of the user's
-/// SSH certificate. Which node accepts which login is still checked per connection.
-pub fn all_logins(roles: &Roles, user_roles: &[String]) -> BTreeSet<String> {
-    user_roles.iter().filter_map(|name| roles.get(name)).flat_map(|role| role.logins.iter().cloned()).collect()
+/// The forwarding a direct-mode certificate for `login` on `node` carries: what any role
+/// that reaches the node with that login grants. Nothing in recorded mode.
+pub fn extensions(roles: &Roles, user_roles: &[String], node: &Node, login: &str) -> crate::ca::Extensions {
+    let granting: Vec<&Role> = user_roles
+        .iter()
+        .filter_map(|name| roles.get(name))
+        .filter(|role| role.matches(node) && role.logins.iter().any(|l| l == login))
+        .collect();
+    crate::ca::Extensions {
+        port_forwarding: granting.iter().any(|r| r.port_forwarding),
+        agent_forwarding: granting.iter().any(|r| r.agent_forwarding),
+        x11_forwarding: granting.iter().any(|r| r.x11_forwarding),
+    }
+}
+
+/// A role that grants forwarding must be direct: a recorded session cannot record what
+/// crosses a forwarded port, so the config is refused rather than silently ignored.
+pub fn check_roles(roles: &Roles) -> Result<(), String> {
+    for (name, role) in roles {
+        if role.ssh_mode == SshMode::Recorded && (role.port_forwarding || role.agent_forwarding || role.x11_forwarding) {
+            return Err(format!(
+                "role {name} grants forwarding but records its sessions; forwarding needs ssh_mode = \"direct\" (what crosses a forwarded port cannot be recorded)"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The defaults when the config defines no roles: `admin` reaches every node as root,
@@ -156,6 +189,9 @@ mod tests {
             require_session_mfa: false,
             desktop_labels: Labels::default(),
             desktop_users: Vec::new(),
+            port_forwarding: false,
+            agent_forwarding: false,
+            x11_forwarding: false,
         }
     }
 
@@ -200,9 +236,21 @@ mod tests {
     }
 
     #[test]
-    fn certificate_logins_are_the_union_over_defined_roles() {
-        let logins = all_logins(&roles(), &names(&["dev", "ops", "nope"]));
-        assert_eq!(logins, BTreeSet::from(["dev".to_string(), "root".to_string()]));
+    fn forwarding_comes_only_from_a_role_that_reaches_the_node_with_the_login() {
+        let mut roles = roles();
+        roles.get_mut("all").unwrap().port_forwarding = true;
+        let node = node("env=dev");
+        assert!(extensions(&roles, &names(&["all"]), &node, "guest").port_forwarding);
+        assert!(!extensions(&roles, &names(&["all", "dev"]), &node, "dev").port_forwarding, "not for another login");
+        assert_eq!(extensions(&roles, &names(&["dev"]), &node, "dev"), crate::ca::Extensions::default());
+    }
+
+    #[test]
+    fn a_recorded_role_cannot_grant_forwarding() {
+        let mut roles = roles();
+        assert!(check_roles(&roles).is_ok());
+        roles.get_mut("dev").unwrap().agent_forwarding = true;
+        assert!(check_roles(&roles).unwrap_err().contains("role dev"));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum RdpError {
     Connector(String),
     #[error("the TLS certificate of {addr} is not the one pinned for this desktop (pinned {pinned}, presented {presented}): someone may be intercepting the connection, so the account was not sent. If the desktop's certificate really changed, an admin runs `gatehouse desktops add` again and then `gatehouse desktops check`")]
     CertificateChanged { addr: String, pinned: String, presented: String },
+    #[error("{addr} presented a TLS certificate with the fingerprint {presented}, and none is pinned for this desktop yet, so the account was not sent. Compare it with the desktop's own certificate, then run `gatehouse desktops check {name} --pin {presented}` (or `--trust-first-use` to pin whatever it presents now)")]
+    Unpinned { addr: String, name: String, presented: String },
     #[error("{addr} offered only TLS, but this desktop is set up for NLA, so the account was not sent: if the desktop really has NLA turned off, an admin adds it again with --security tls")]
     NlaRefused { addr: String },
     #[error("the desktop ended the connection while checking the account ({detail}): the user name or password is probably wrong")]
@@ -136,8 +138,22 @@ pub async fn connect(
     size: DesktopSize,
     clipboard: Option<crate::clipboard::Notes>,
 ) -> Result<Active, RdpError> {
+    connect_bounded(desktop, password, size, clipboard, false).await
+}
+
+/// [`connect`]; with `trust_first_use`, a desktop with no pin yet gets the account
+/// whatever certificate it presents (the admin asked for that); without, it gets
+/// nothing until a pin exists.
+async fn connect_bounded(
+    desktop: &Desktop,
+    password: String,
+    size: DesktopSize,
+    clipboard: Option<crate::clipboard::Notes>,
+    trust_first_use: bool,
+) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
-    match tokio::time::timeout(Duration::from_secs(30), connect_unbounded(desktop, password, size, clipboard)).await {
+    let connecting = connect_unbounded(desktop, password, size, clipboard, trust_first_use);
+    match tokio::time::timeout(Duration::from_secs(30), connecting).await {
         Ok(result) => result,
         Err(_) => Err(RdpError::Connector(format!("{addr} did not finish the RDP connection sequence within 30 s"))),
     }
@@ -148,6 +164,7 @@ async fn connect_unbounded(
     password: String,
     size: DesktopSize,
     clipboard: Option<crate::clipboard::Notes>,
+    trust_first_use: bool,
 ) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr)).await {
@@ -182,10 +199,14 @@ async fn connect_unbounded(
     let der = x509_cert::der::Encode::to_der(&certificate)
         .map_err(|err| RdpError::Connector(format!("the server's TLS certificate cannot be read: {err}")))?;
     let certificate_pin = crate::desktops::certificate_pin(&der);
-    if let Some(pinned) = &desktop.tls_pin
-        && *pinned != certificate_pin
-    {
-        return Err(RdpError::CertificateChanged { addr, pinned: pinned.clone(), presented: certificate_pin });
+    match &desktop.tls_pin {
+        Some(pinned) if *pinned != certificate_pin => {
+            return Err(RdpError::CertificateChanged { addr, pinned: pinned.clone(), presented: certificate_pin });
+        }
+        None if !trust_first_use => {
+            return Err(RdpError::Unpinned { addr, name: desktop.name.to_string(), presented: certificate_pin });
+        }
+        _ => {}
     }
     let server_public_key = ironrdp_tls::extract_tls_server_public_key(&certificate)
         .ok_or_else(|| RdpError::Connector("the server's TLS certificate has no public key".into()))?
@@ -228,9 +249,11 @@ pub struct CheckReport {
     pub bytes: usize,
 }
 
-/// Connects, then reads for up to `listen` to see the desktop's first graphics.
-pub async fn check(desktop: &Desktop, password: String, listen: Duration) -> Result<CheckReport, RdpError> {
-    let mut active = connect(desktop, password, DesktopSize { width: 1024, height: 768 }, None).await?;
+/// Connects, then reads for up to `listen` to see the desktop's first graphics. A desktop
+/// without a pin is refused before the account is sent, unless `trust_first_use`.
+pub async fn check(desktop: &Desktop, password: String, listen: Duration, trust_first_use: bool) -> Result<CheckReport, RdpError> {
+    let size = DesktopSize { width: 1024, height: 768 };
+    let mut active = connect_bounded(desktop, password, size, None, trust_first_use).await?;
     let size = active.result.desktop_size;
     let mut report = CheckReport { certificate_pin: active.certificate_pin.clone(), width: size.width, height: size.height, fast_path_pdus: 0, bytes: 0 };
     let deadline = tokio::time::Instant::now() + listen;

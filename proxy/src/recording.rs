@@ -95,6 +95,24 @@ pub fn directory(data_dir: &Path) -> PathBuf {
     data_dir.join("recordings")
 }
 
+/// Bytes free for an unprivileged writer on the filesystem holding `path` (or its
+/// nearest existing parent).
+pub fn free_space(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut at = path;
+    while !at.exists() {
+        at = at.parent().ok_or_else(|| std::io::Error::other("no existing parent"))?;
+    }
+    let c_path = std::ffi::CString::new(at.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: statvfs writes only into the struct we pass, and reads the NUL-terminated path.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
 /// A new random session id: 16 bytes of hex.
 pub fn new_id() -> String {
     let mut bytes = [0u8; 16];
@@ -192,6 +210,13 @@ impl Recorder {
     }
 
     /// The disk refused a write of this recording.
+    /// What the client sent, for a session without a pty; `false` when the recording
+    /// has failed and the session must end.
+    pub async fn input(&self, data: &[u8]) -> bool {
+        let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::Input(pb::Input { data: data.to_vec() })) };
+        self.tx.send(Entry::Event(event)).await.is_ok() && !self.failed()
+    }
+
     pub fn failed(&self) -> bool {
         self.failed.load(std::sync::atomic::Ordering::Relaxed)
     }

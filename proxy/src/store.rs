@@ -54,9 +54,24 @@ pub struct Invite {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub user: User,
+    /// SHA-256 of the cookie's token: how live SSH and desktop sessions name the web
+    /// session they belong to.
+    pub token_hash: String,
     pub csrf_token: String,
     pub created_at: u64,
     pub expires_at: u64,
+    /// When the person last proved an existing factor again in this session (needed
+    /// before changing factors).
+    pub confirmed_at: Option<u64>,
+}
+
+/// A sign-in attempt, counted before its verdict is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The name is locked until then: compute no verdict.
+    Locked { until: u64 },
+    /// Counted as a failure until it proves otherwise; `failures` includes it.
+    Counted { failures: u32 },
 }
 
 /// One line of the audit trail.
@@ -120,9 +135,24 @@ pub trait Store: Send + Sync {
     fn user_by_name(&self, name: &str) -> Result<Option<User>>;
     fn user_by_id(&self, id: UserId) -> Result<Option<User>>;
     fn list_users(&self) -> Result<Vec<User>>;
+    /// `totp_secret` is sealed by the caller ([`crate::vault`]): the store never holds
+    /// a TOTP secret in the clear.
     fn set_credentials(&self, user: UserId, password_hash: &str, totp_secret: &[u8], totp_step: u64)
     -> Result<()>;
-    fn set_totp_last_step(&self, user: UserId, step: u64) -> Result<()>;
+    /// Marks the TOTP step used, atomically: false if it (or a later one) already was,
+    /// so one code never signs in twice, however many requests race.
+    fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool>;
+    /// Replaces the (sealed) TOTP secret, keeping the last step used.
+    fn set_totp_secret(&self, user: UserId, sealed: &[u8]) -> Result<()>;
+    fn set_roles(&self, user: UserId, roles: &[String]) -> Result<()>;
+    /// Ends every web session of the user.
+    fn delete_sessions_of(&self, user: UserId) -> Result<usize>;
+    /// The session proved a factor again at `now`.
+    fn confirm_session(&self, token_hash: &str, now: u64) -> Result<()>;
+    fn add_lock(&self, lock: &crate::locks::NewLock, now: u64) -> Result<i64>;
+    /// The locks in force at `now`, oldest first.
+    fn active_locks(&self, now: u64) -> Result<Vec<crate::locks::Lock>>;
+    fn remove_lock(&self, id: i64) -> Result<bool>;
     /// Forgets the user's password, TOTP and passkeys, and ends their sessions and
     /// invites: they must enrol again.
     fn reset_user(&self, user: UserId) -> Result<()>;
@@ -136,11 +166,13 @@ pub trait Store: Send + Sync {
     /// Marks every invite of the user used. False when this one was already used.
     fn consume_invites(&self, invite: i64, user: UserId) -> Result<bool>;
 
-    fn record_failure(&self, username: &str, now: u64) -> Result<()>;
-    fn failures_since(&self, username: &str, since: u64) -> Result<u32>;
+    /// Atomically: refuses the attempt if the name is locked or already has
+    /// `max_failures` failures since `window_start` (and then locks it until
+    /// `lock_until`); otherwise counts it as a failure, which a success clears.
+    fn begin_attempt(&self, username: &str, now: u64, window_start: u64, max_failures: u32, lock_until: u64)
+    -> Result<Attempt>;
     fn clear_failures(&self, username: &str) -> Result<()>;
     fn lock(&self, username: &str, until: u64) -> Result<()>;
-    fn locked_until(&self, username: &str, now: u64) -> Result<Option<u64>>;
 
     fn create_session(&self, token_hash: &str, user: UserId, csrf: &str, now: u64, expires_at: u64)
     -> Result<()>;
@@ -186,7 +218,27 @@ pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
 
-const SCHEMA: &str = "
+/// The schema's history, oldest first: entry `i` moves a database from version `i` to
+/// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
+/// Version 1 is the schema from before versions were counted, written with `IF NOT
+/// EXISTS`, so a database made then is brought to version 1 by running it again.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+/// Locks, and the moment a web session last re-proved a factor.
+const SCHEMA_V2: &str = "
+ALTER TABLE sessions ADD COLUMN confirmed_at INTEGER;
+CREATE TABLE locks (
+    id INTEGER PRIMARY KEY,
+    target_kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+CREATE INDEX locks_by_target ON locks(target_kind, target);
+";
+
+const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS users (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -274,6 +326,37 @@ CREATE TABLE IF NOT EXISTS recordings (
 CREATE INDEX IF NOT EXISTS recordings_by_start ON recordings(started_at);
 ";
 
+/// Brings the database to the newest schema, one version per transaction, and refuses a
+/// database a newer Gatehouse has changed (it could hold what this one misreads).
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {version}, made by a newer Gatehouse than this one (which knows {known})"
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // IMMEDIATE: two processes opening an old database at once migrate it once.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if current > from as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        if from == 0 {
+            // Databases from before desktop pinning lack a column version 1 has.
+            let has_pin = tx.prepare("SELECT 1 FROM pragma_table_info('desktops') WHERE name = 'tls_pin'")?.exists([])?;
+            if !has_pin {
+                tx.execute_batch("ALTER TABLE desktops ADD COLUMN tls_pin TEXT")?;
+            }
+        }
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
 const PASSKEY_COLUMNS: &str = "id, user_id, name, credential_id, passkey, created_at, last_used_at";
 
 fn passkey_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPasskey> {
@@ -317,14 +400,14 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<SqliteStore> {
+    fn init(mut conn: Connection) -> Result<SqliteStore> {
         // WAL lets the command line add users while the server runs; busy_timeout makes
         // the two wait for each other instead of failing.
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
+        migrate(&mut conn)?;
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
@@ -409,9 +492,21 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn set_totp_last_step(&self, user: UserId, step: u64) -> Result<()> {
-        self.conn()
-            .execute("UPDATE users SET totp_last_step = ?2 WHERE id = ?1", params![user, step as i64])?;
+    fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool> {
+        let changed = self.conn().execute(
+            "UPDATE users SET totp_last_step = ?2 WHERE id = ?1 AND (totp_last_step IS NULL OR totp_last_step < ?2)",
+            params![user, step as i64],
+        )?;
+        Ok(changed == 1)
+    }
+
+    fn set_totp_secret(&self, user: UserId, sealed: &[u8]) -> Result<()> {
+        self.conn().execute("UPDATE users SET totp_secret = ?2 WHERE id = ?1", params![user, sealed])?;
+        Ok(())
+    }
+
+    fn set_roles(&self, user: UserId, roles: &[String]) -> Result<()> {
+        self.conn().execute("UPDATE users SET roles = ?2 WHERE id = ?1", params![user, roles.join(",")])?;
         Ok(())
     }
 
@@ -459,21 +554,45 @@ impl Store for SqliteStore {
         Ok(claimed == 1)
     }
 
-    fn record_failure(&self, username: &str, now: u64) -> Result<()> {
-        self.conn().execute(
-            "INSERT INTO signin_failures (username, at) VALUES (?1, ?2)",
-            params![username, now as i64],
+    fn begin_attempt(
+        &self,
+        username: &str,
+        now: u64,
+        window_start: u64,
+        max_failures: u32,
+        lock_until: u64,
+    ) -> Result<Attempt> {
+        let mut conn = self.conn();
+        // IMMEDIATE takes the write lock first, so another process's attempt waits too.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let locked: Option<i64> = tx
+            .query_row("SELECT until FROM lockouts WHERE username = ?1 AND until > ?2", params![username, now as i64], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        if let Some(until) = locked {
+            return Ok(Attempt::Locked { until: until as u64 });
+        }
+        let failures: u32 = tx.query_row(
+            "SELECT COUNT(*) FROM signin_failures WHERE username = ?1 AND at >= ?2",
+            params![username, window_start as i64],
+            |row| row.get(0),
         )?;
-        Ok(())
+        if failures >= max_failures {
+            tx.execute(
+                "INSERT INTO lockouts (username, until) VALUES (?1, ?2)
+                 ON CONFLICT(username) DO UPDATE SET until = excluded.until",
+                params![username, lock_until as i64],
+            )?;
+            tx.execute("DELETE FROM signin_failures WHERE username = ?1", [username])?;
+            tx.commit()?;
+            return Ok(Attempt::Locked { until: lock_until });
+        }
+        tx.execute("INSERT INTO signin_failures (username, at) VALUES (?1, ?2)", params![username, now as i64])?;
+        tx.commit()?;
+        Ok(Attempt::Counted { failures: failures + 1 })
     }
 
-    fn failures_since(&self, username: &str, since: u64) -> Result<u32> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM signin_failures WHERE username = ?1 AND at >= ?2",
-            params![username, since as i64],
-            |row| row.get(0),
-        )?)
-    }
 
     fn clear_failures(&self, username: &str) -> Result<()> {
         self.conn().execute("DELETE FROM signin_failures WHERE username = ?1", [username])?;
@@ -489,17 +608,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn locked_until(&self, username: &str, now: u64) -> Result<Option<u64>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT until FROM lockouts WHERE username = ?1 AND until > ?2",
-                params![username, now as i64],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(|until| until as u64))
-    }
 
     fn create_session(
         &self,
@@ -521,7 +629,7 @@ impl Store for SqliteStore {
         let row = self
             .conn()
             .query_row(
-                "SELECT user_id, csrf_token, created_at, expires_at FROM sessions
+                "SELECT user_id, csrf_token, created_at, expires_at, confirmed_at FROM sessions
                  WHERE token_hash = ?1 AND expires_at > ?2",
                 params![token_hash, now as i64],
                 |row| {
@@ -530,17 +638,67 @@ impl Store for SqliteStore {
                         row.get::<_, String>(1)?,
                         row.get::<_, i64>(2)? as u64,
                         row.get::<_, i64>(3)? as u64,
+                        row.get::<_, Option<i64>>(4)?.map(|t| t as u64),
                     ))
                 },
             )
             .optional()?;
-        let Some((user_id, csrf_token, created_at, expires_at)) = row else {
+        let Some((user_id, csrf_token, created_at, expires_at, confirmed_at)) = row else {
             return Ok(None);
         };
         let user = self
             .user_by_id(user_id)?
             .ok_or_else(|| StoreError::Corrupt(format!("session of missing user {user_id}")))?;
-        Ok(Some(Session { user, csrf_token, created_at, expires_at }))
+        Ok(Some(Session { user, token_hash: token_hash.to_string(), csrf_token, created_at, expires_at, confirmed_at }))
+    }
+
+    fn delete_sessions_of(&self, user: UserId) -> Result<usize> {
+        Ok(self.conn().execute("DELETE FROM sessions WHERE user_id = ?1", [user])?)
+    }
+
+    fn confirm_session(&self, token_hash: &str, now: u64) -> Result<()> {
+        self.conn().execute("UPDATE sessions SET confirmed_at = ?2 WHERE token_hash = ?1", params![token_hash, now as i64])?;
+        Ok(())
+    }
+
+    fn add_lock(&self, lock: &crate::locks::NewLock, now: u64) -> Result<i64> {
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO locks (target_kind, target, reason, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![lock.target.kind(), lock.target.name(), lock.reason, now as i64, lock.expires_at.map(|t| t as i64)],
+        )?;
+        Ok(conn.last_insert_rowid())
+    }
+
+    fn active_locks(&self, now: u64) -> Result<Vec<crate::locks::Lock>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(
+            "SELECT id, target_kind, target, reason, created_at, expires_at FROM locks
+             WHERE expires_at IS NULL OR expires_at > ?1 ORDER BY id",
+        )?;
+        let rows = stmt
+            .query_map([now as i64], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, i64>(4)? as u64,
+                    row.get::<_, Option<i64>>(5)?.map(|t| t as u64),
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        rows.into_iter()
+            .map(|(id, kind, name, reason, created_at, expires_at)| {
+                let target = crate::locks::LockTarget::from_parts(&kind, name)
+                    .ok_or_else(|| StoreError::Corrupt(format!("lock {id} has the unknown kind {kind:?}")))?;
+                Ok(crate::locks::Lock { id, target, reason, created_at, expires_at })
+            })
+            .collect()
+    }
+
+    fn remove_lock(&self, id: i64) -> Result<bool> {
+        Ok(self.conn().execute("DELETE FROM locks WHERE id = ?1", [id])? == 1)
     }
 
     fn delete_session(&self, token_hash: &str) -> Result<()> {
@@ -814,6 +972,29 @@ impl Store for SqliteStore {
 }
 
 #[cfg(test)]
+impl SqliteStore {
+    pub fn failures_since(&self, username: &str, since: u64) -> Result<u32> {
+        Ok(self.conn().query_row(
+            "SELECT COUNT(*) FROM signin_failures WHERE username = ?1 AND at >= ?2",
+            params![username, since as i64],
+            |row| row.get(0),
+        )?)
+    }
+
+    pub fn locked_until(&self, username: &str, now: u64) -> Result<Option<u64>> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT until FROM lockouts WHERE username = ?1 AND until > ?2",
+                params![username, now as i64],
+                |row| row.get::<_, i64>(0),
+            )
+            .optional()?
+            .map(|until| until as u64))
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -869,11 +1050,101 @@ mod tests {
     fn failures_count_inside_the_window_and_clear() {
         let (store, _) = store_with_user();
         for at in [10, 20, 30] {
-            store.record_failure("alice", at).unwrap();
+            assert!(matches!(store.begin_attempt("alice", at, 0, 5, 999).unwrap(), Attempt::Counted { .. }));
         }
         assert_eq!(store.failures_since("alice", 15).unwrap(), 2);
         store.clear_failures("alice").unwrap();
         assert_eq!(store.failures_since("alice", 0).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_attempt_past_the_limit_locks_the_name_without_counting() {
+        let (store, _) = store_with_user();
+        for n in 1..=3 {
+            assert_eq!(store.begin_attempt("alice", 100, 0, 3, 500).unwrap(), Attempt::Counted { failures: n });
+        }
+        assert_eq!(store.begin_attempt("alice", 101, 0, 3, 500).unwrap(), Attempt::Locked { until: 500 });
+        assert_eq!(store.begin_attempt("alice", 102, 0, 3, 900).unwrap(), Attempt::Locked { until: 500 });
+        assert_eq!(store.locked_until("alice", 102).unwrap(), Some(500));
+        // Failures before the window do not count.
+        assert_eq!(store.begin_attempt("bob", 100, 0, 1, 200).unwrap(), Attempt::Counted { failures: 1 });
+        assert_eq!(store.begin_attempt("bob", 300, 250, 1, 400).unwrap(), Attempt::Counted { failures: 1 });
+    }
+
+    #[test]
+    fn a_totp_step_is_used_once() {
+        let (store, id) = store_with_user();
+        assert!(store.use_totp_step(id, 10).unwrap());
+        assert!(!store.use_totp_step(id, 10).unwrap());
+        assert!(!store.use_totp_step(id, 9).unwrap());
+        assert!(store.use_totp_step(id, 11).unwrap());
+    }
+
+    #[test]
+    fn locks_hold_until_they_expire_or_are_removed() {
+        use crate::locks::{LockTarget, NewLock};
+        let store = SqliteStore::in_memory().unwrap();
+        let forever = store
+            .add_lock(&NewLock { target: LockTarget::User("alice".into()), reason: "left".into(), expires_at: None }, 100)
+            .unwrap();
+        store.add_lock(&NewLock { target: LockTarget::Node("web-1".into()), reason: "patching".into(), expires_at: Some(200) }, 100).unwrap();
+        let active = store.active_locks(150).unwrap();
+        assert_eq!(active.len(), 2);
+        assert_eq!(active[1].target, LockTarget::Node("web-1".into()));
+        assert_eq!(store.active_locks(200).unwrap().len(), 1, "expired at 200");
+        assert!(store.remove_lock(forever).unwrap());
+        assert!(!store.remove_lock(forever).unwrap());
+        assert!(store.active_locks(150).unwrap().iter().all(|l| l.id != forever));
+    }
+
+    #[test]
+    fn a_session_remembers_a_confirmed_factor_and_ends_with_its_user() {
+        let (store, id) = store_with_user();
+        store.create_session("s1", id, "csrf", 100, 200).unwrap();
+        store.create_session("s2", id, "csrf", 100, 200).unwrap();
+        assert_eq!(store.session("s1", 110).unwrap().unwrap().confirmed_at, None);
+        store.confirm_session("s1", 120).unwrap();
+        let session = store.session("s1", 130).unwrap().unwrap();
+        assert_eq!((session.confirmed_at, session.token_hash.as_str()), (Some(120), "s1"));
+        assert_eq!(store.delete_sessions_of(id).unwrap(), 2);
+        assert!(store.session("s2", 130).unwrap().is_none());
+    }
+
+    /// The schema as it was before migrations were numbered (and before desktops had a
+    /// pin): a database made then opens, is migrated, and takes today's writes.
+    #[test]
+    fn a_database_from_before_migrations_is_brought_up_to_date() {
+        let dir = std::env::temp_dir().join(format!("gh-migrate-{}", crate::recording::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gatehouse.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            let before_pins = SCHEMA_V1.replace("    password_sealed BLOB NOT NULL,\n    tls_pin TEXT\n", "    password_sealed BLOB NOT NULL\n");
+            assert_ne!(before_pins, SCHEMA_V1, "the old desktops table has no tls_pin");
+            old.execute_batch(&before_pins).unwrap();
+            old.execute("INSERT INTO users (name, roles, created_at) VALUES ('old', 'dev', 1)", []).unwrap();
+            old.execute(
+                "INSERT INTO desktops (name, addr, labels, username, security, password_sealed) VALUES ('d', 'h:1', '', 'u', 'nla', x'00')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.user_by_name("old").unwrap().unwrap().roles, ["dev"]);
+        store.pin_desktop("d", "SHA256:x").unwrap();
+        assert_eq!(store.list_desktops().unwrap()[0].0.tls_pin.as_deref(), Some("SHA256:x"));
+        let id = store.user_by_name("old").unwrap().unwrap().id;
+        store.create_session("s", id, "c", 1, 100).unwrap();
+        store.confirm_session("s", 5).unwrap();
+        let version: i64 = store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        drop(store);
+        // Opening again changes nothing; a newer schema than ours is refused.
+        SqliteStore::open(&path).unwrap();
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = SqliteStore::open(&path).err().unwrap();
+        assert!(err.to_string().contains("newer Gatehouse"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -156,8 +156,9 @@ impl Playback {
                     advance.changed = true;
                 }
                 Some(Event::End(end)) => self.ended = Some(end),
-                // Desktop recordings play in the desktop player, not in a terminal.
-                Some(Event::DesktopActivated(_) | Event::DesktopUpdate(_)) => {}
+                // Desktop recordings play in the desktop player, not in a terminal; what
+                // the client typed is not what the screen showed.
+                Some(Event::DesktopActivated(_) | Event::DesktopUpdate(_) | Event::Input(_)) => {}
                 None => {}
             }
         }

@@ -1,10 +1,12 @@
-//! The app's frame: session check, theme, routes.
+//! The app's frame: session check, theme, a host CA pin offered by the address (once,
+//! at start, whatever the route), routes.
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::header::Header;
+use crate::components::pin_conflict::PinConflict;
 use crate::pages::invite::InvitePage;
 use crate::pages::account::AccountPage;
 use crate::pages::not_found::NotFound;
@@ -23,6 +25,7 @@ pub fn App() -> impl IntoView {
     crate::term_prefs::TermPrefs::provide(theme.get_untracked() == crate::theme::Theme::Dark);
     crate::workspace::Workspace::provide();
     leptos::task::spawn_local(auth.refresh());
+    let pin_conflict = RwSignal::new(crate::ssh::pin::offer_from_address());
 
     view! {
         <Router>
@@ -42,6 +45,7 @@ pub fn App() -> impl IntoView {
                     </Routes>
                     <SessionTabs/>
                 </main>
+                <PinConflict conflict=pin_conflict/>
             </div>
         </Router>
     }

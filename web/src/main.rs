@@ -5,6 +5,7 @@ mod api;
 mod app;
 mod bench;
 mod components;
+mod factors;
 mod pages;
 mod passkey;
 mod session;

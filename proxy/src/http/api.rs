@@ -38,12 +38,14 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/account/passkeys/start", post(super::passkeys::add_start))
         .route("/account/passkeys/finish", post(super::passkeys::add_finish))
         .route("/account/passkeys/{id}", axum::routing::delete(super::passkeys::remove))
+        .route("/account/confirm/start", post(super::passkeys::confirm_start))
+        .route("/account/confirm", post(super::passkeys::confirm))
         .route("/invites/inspect", post(inspect_invite))
         .route("/invites/passkey/start", post(super::passkeys::invite_start))
         .route("/invites/passkey/finish", post(super::passkeys::invite_finish))
         .route("/invites/accept", post(accept_invite))
         .route("/resources", get(resources))
-        .route("/ssh/certificate", post(ssh_certificate))
+        .route("/ssh/certificate", post(super::ssh::certificate))
         .route("/ssh/mfa/start", post(super::passkeys::session_mfa_start))
         .route("/ssh/mfa/finish", post(super::passkeys::session_mfa_finish))
         .route("/nodes/{node}/ssh", get(super::ssh::connect))
@@ -216,6 +218,7 @@ async fn sign_in(
         Err(err) => {
             let kind = match err {
                 AuthError::Locked { .. } => "signin.locked",
+                AuthError::LockedByAdmin(_) => "signin.locked_by_admin",
                 _ => "signin.failed",
             };
             state.audit.record(kind, Some(&username), Some(ip), &err.to_string());
@@ -230,7 +233,12 @@ async fn sign_out(
     signed_in: SignedIn,
 ) -> Result<Response, ApiError> {
     state.accounts.sign_out(&signed_in.token)?;
-    state.audit.record("signout", Some(&signed_in.session.user.name), Some(peer.ip()), "");
+    // Its SSH and desktop sessions end with it, now (the sweep would in half a second).
+    let web_session = signed_in.session.token_hash.clone();
+    let ended = state
+        .live
+        .end_where(|s| (s.web_session == web_session).then(|| "You signed out, and the session ended with your sign-in.".to_string()));
+    state.audit.record("signout", Some(&signed_in.session.user.name), Some(peer.ip()), &format!("{ended} live sessions ended"));
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, token::expired_session_cookie())]).into_response())
 }
 
@@ -262,12 +270,18 @@ async fn accept_invite(
     }
 }
 
-/// The nodes the user's roles reach, each with the logins they may use there.
+/// The nodes the user's roles reach, each with the logins they may use there, and the
+/// desktops; each says if an admin has locked it.
 async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<Resources>, ApiError> {
     let added = state.store.list_nodes().map_err(|err| {
         tracing::error!(%err, "cannot list nodes");
         ApiError::internal()
     })?;
+    let locks = state.store.active_locks(auth::now()).map_err(|err| {
+        tracing::error!(%err, "cannot list locks");
+        ApiError::internal()
+    })?;
+    let locked = |target: crate::locks::LockTarget| crate::locks::first_on(&locks, &[target]).map(crate::locks::Lock::sentence);
     let user_roles = &signed_in.session.user.roles;
     let nodes = nodes::merge(&state.config_nodes, added)
         .into_iter()
@@ -279,6 +293,7 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
                 labels: node.labels.into_iter().collect(),
                 logins: access.logins.into_iter().collect(),
                 recorded: access.mode == rbac::SshMode::Recorded,
+                locked: locked(crate::locks::LockTarget::Node(node.name.to_string())),
             })
         })
         .collect();
@@ -289,58 +304,13 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
     let desktops = crate::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect())
         .into_iter()
         .filter(|desktop| rbac::desktop_allowed(&state.roles, user_roles, desktop))
-        .map(|desktop| api::Desktop { name: desktop.name.to_string(), labels: desktop.labels.into_iter().collect() })
+        .map(|desktop| api::Desktop {
+            locked: locked(crate::locks::LockTarget::Desktop(desktop.name.to_string())),
+            name: desktop.name.to_string(),
+            labels: desktop.labels.into_iter().collect(),
+        })
         .collect();
     Ok(Json(Resources { nodes, desktops }))
-}
-
-/// Certifies the browser's SSH key for the logins the user's roles allow, until the web
-/// session ends. The private key never leaves the browser; only Ed25519 is accepted.
-async fn ssh_certificate(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    signed_in: SignedIn,
-    ApiJson(request): ApiJson<api::SshCertificateRequest>,
-) -> Result<Json<api::SshCertificate>, ApiError> {
-    let user = &signed_in.session.user;
-    let key = russh::keys::ssh_key::PublicKey::from_openssh(request.public_key.trim()).map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "The public key is not an OpenSSH public key (ssh-ed25519 AAAA…).")
-    })?;
-    if key.algorithm() != russh::keys::ssh_key::Algorithm::Ed25519 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "Only Ed25519 keys are certified."));
-    }
-    let logins: Vec<String> = rbac::all_logins(&state.roles, &user.roles).into_iter().collect();
-    if logins.is_empty() {
-        state.audit.record("ssh.cert_denied", Some(&user.name), Some(peer.ip()), "roles allow no logins");
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "no_logins",
-            "Your roles allow no SSH logins, so there is nothing to certify. Ask an admin for a role that does.",
-        ));
-    }
-    let now = auth::now();
-    let expires_at = signed_in.session.expires_at;
-    let cert = state
-        .cas
-        .user
-        .sign_user(&key, &logins, &format!("gatehouse:{}", user.name), now.saturating_sub(60), expires_at)
-        .and_then(|cert| Ok(cert.to_openssh()?))
-        .map_err(|err| {
-            tracing::error!(%err, user = %user.name, "cannot sign a user certificate");
-            ApiError::internal()
-        })?;
-    state.audit.record(
-        "ssh.cert_issued",
-        Some(&user.name),
-        Some(peer.ip()),
-        &format!("logins {}; until {expires_at}", logins.join(",")),
-    );
-    Ok(Json(api::SshCertificate {
-        certificate: cert,
-        logins,
-        expires_at,
-        host_ca_fingerprint: state.cas.host.fingerprint().to_string(),
-    }))
 }
 
 async fn unknown_endpoint(method: Method, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {

@@ -6,7 +6,8 @@
 //! The browser sends input (key positions, pointer, wheel) which the proxy turns into
 //! RDP itself ([`gatehouse_desktop::input`]), and frame acknowledgements its decoder
 //! produced, which are checked before they are sent. Every fast-path update is recorded
-//! as it is forwarded. The clipboard channel and live resizing are not built.
+//! as it is forwarded. Text travels both ways on the clipboard channel. A session ends
+//! when the identity behind it goes ([`crate::live`]). Live resizing is not built.
 
 use std::net::SocketAddr;
 
@@ -25,7 +26,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::api::SignedIn;
 use super::error::ApiError;
-use super::ssh::{close, fit, refuse};
+use super::ssh::{DISK_LOW, close, fit, refuse};
+use crate::live::{Kind, LiveSession, Registration};
 use crate::desktops::Desktop;
 use crate::recording::Recorder;
 use gatehouse_desktop::input::InputEncoder;
@@ -77,7 +79,7 @@ pub async fn connect(
     upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| async move {
         match decision {
             Err((code, reason)) => refuse(socket, code, reason).await,
-            Ok((user, desktop, password)) => session(state, peer, socket, user, desktop, password, size).await,
+            Ok(opened) => session(state, peer, socket, opened, size).await,
         }
     })
 }
@@ -98,28 +100,44 @@ fn desktop_size(width: u16, height: u16) -> DesktopSize {
     DesktopSize { width: w as u16, height: h as u16 }
 }
 
-/// Who may open what: the desktop and its opened password, or the close code and why.
+/// An accepted desktop session: who, which desktop with its opened password, and its
+/// place among the live sessions.
+struct Opened {
+    user: String,
+    desktop: Desktop,
+    password: String,
+    registration: Registration,
+}
+
+/// Who may open what (the same decision the live-session sweep makes again), or the
+/// close code and why.
 fn decide(
     state: &AppState,
     peer: SocketAddr,
     name: &str,
     signed_in: Result<SignedIn, ApiError>,
-) -> Result<(String, Desktop, String), (u16, String)> {
+) -> Result<Opened, (u16, String)> {
     let signed_in = signed_in
         .map_err(|_| (close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".to_string()))?;
-    let user = signed_in.session.user;
+    let session = signed_in.session;
+    let user = &session.user;
     let missing = || (close::NO_SUCH_NODE, format!("There is no desktop named {name}."));
     let added = state.store.list_desktops().map_err(|_| missing())?;
     let sealed = added.iter().find(|(d, _)| d.name.as_str() == name).map(|(_, s)| s.clone());
-    let desktop = crate::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect())
-        .into_iter()
-        .find(|d| d.name.as_str() == name)
-        .ok_or_else(missing)?;
-    if !crate::rbac::desktop_allowed(&state.roles, &user.roles, &desktop) {
-        let why = format!("Your roles do not give you access to the desktop {name}.");
-        state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &why);
-        return Err((close::DENIED, why));
-    }
+    let desktops = crate::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect());
+    let locks = state.store.active_locks(crate::auth::now()).map_err(|_| {
+        (close::NOT_AVAILABLE, "The proxy cannot read its locks right now; try again shortly.".to_string())
+    })?;
+    let desktop = match crate::access::desktop(&state.roles, user, &desktops, &locks, name) {
+        Ok(desktop) => desktop.clone(),
+        Err(refusal) => {
+            let refusal: super::ssh::Refusal = refusal.into();
+            if refusal.0 != close::NO_SUCH_NODE {
+                state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &refusal.1);
+            }
+            return Err((refusal.0, refusal.1));
+        }
+    };
     // Without a pinned certificate nothing proves the desktop is the desktop, and the
     // account would go to whoever answers.
     if desktop.tls_pin.is_none() {
@@ -137,18 +155,28 @@ fn decide(
         tracing::error!(desktop = %name, "the desktop's password cannot be read");
         (close::NOT_AVAILABLE, format!("The proxy cannot read the account of {name}; an admin must add it again."))
     })?;
-    Ok((user.name, desktop, password))
+    if state.disk_low() {
+        state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), "the disk under the recordings is nearly full");
+        return Err((close::NOT_AVAILABLE, DISK_LOW.to_string()));
+    }
+    let live = LiveSession {
+        kind: Kind::Desktop,
+        user: user.name.clone(),
+        web_session: session.token_hash.clone(),
+        web_session_expires: session.expires_at,
+        target: desktop.name.to_string(),
+        login: String::new(),
+        recorded: true,
+    };
+    let registration = state.live.register(live, state.limits.desktop_sessions_per_user).map_err(|why| {
+        state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &why);
+        (close::TOO_MANY, why)
+    })?;
+    Ok(Opened { user: user.name.clone(), desktop, password, registration })
 }
 
-async fn session(
-    state: AppState,
-    peer: SocketAddr,
-    socket: WebSocket,
-    user: String,
-    desktop: Desktop,
-    password: String,
-    size: DesktopSize,
-) {
+async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: Opened, size: DesktopSize) {
+    let Opened { user, desktop, password, registration } = opened;
     let notes = crate::clipboard::Notes::default();
     let mut active = match crate::rdp::connect(&desktop, password, size, Some(notes.clone())).await {
         Ok(active) => active,
@@ -220,6 +248,11 @@ async fn session(
     let (mut updates, mut bytes) = (0u64, 0u64);
     let end = loop {
         tokio::select! {
+            biased;
+            reason = registration.wait_ended() => {
+                close_with(&mut ws_tx, close::ENDED, reason.clone()).await;
+                break reason;
+            }
             read = active.framed.read_pdu() => match read {
                 Ok((ironrdp_pdu::Action::FastPath, frame)) => {
                     updates += 1;
@@ -378,7 +411,7 @@ async fn session(
     }
     let size = recorder.end(&end, None).await;
     state.audit.record(
-        "desktop.end",
+        if registration.why_ended().is_some() { "desktop.terminated" } else { "desktop.end" },
         Some(&user),
         Some(peer.ip()),
         &format!("{detail}; {updates} PDUs, {bytes} bytes; recording {size} bytes; {end}"),

@@ -56,8 +56,14 @@ impl From<AuthError> for ApiError {
             AuthError::WeakPassword(_) | AuthError::WrongEnrolmentCode | AuthError::BadUserName => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
+            AuthError::LockedByAdmin(_) => StatusCode::LOCKED,
+            AuthError::WrongCode => StatusCode::UNAUTHORIZED,
             AuthError::Store(store) => {
                 tracing::error!(err = %store, "storage failure");
+                return ApiError::internal();
+            }
+            AuthError::Sealed(sealed) => {
+                tracing::error!(err = %sealed, "a sealed secret does not open");
                 return ApiError::internal();
             }
         };
@@ -68,7 +74,9 @@ impl From<AuthError> for ApiError {
             AuthError::WeakPassword(_) => "weak_password",
             AuthError::WrongEnrolmentCode => "wrong_code",
             AuthError::BadUserName => "bad_user_name",
-            AuthError::Store(_) => "internal",
+            AuthError::LockedByAdmin(_) => "account_locked",
+            AuthError::WrongCode => "wrong_code",
+            AuthError::Store(_) | AuthError::Sealed(_) => "internal",
         };
         ApiError::new(status, code, err.to_string())
     }

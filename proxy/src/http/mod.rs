@@ -49,7 +49,7 @@ pub struct Shared {
     /// Config desktops' password files, by desktop name (read only to connect).
     pub config_desktop_passwords: std::collections::HashMap<String, std::path::PathBuf>,
     /// Opens the sealed passwords of desktops added with the command line.
-    pub vault: crate::desktops::Vault,
+    pub vault: Arc<crate::vault::Vault>,
     pub roles: Roles,
     pub cas: crate::ca::Authorities,
     /// Where recordings (and the rest of the state) live.
@@ -59,6 +59,21 @@ pub struct Shared {
     pub audit: Audit,
     pub assets: Assets,
     pub signin_limiter: Mutex<RateLimiter>,
+    /// The SSH and desktop sessions running here.
+    pub live: Arc<crate::live::Live>,
+    pub limits: crate::config::Limits,
+    /// `[ssh] source_addresses`, comma-joined as `source-address` takes them.
+    pub ssh_source_addresses: Option<String>,
+    /// Who read which recording lately: one audit record per viewing.
+    pub viewings: Mutex<crate::audit::Viewings>,
+}
+
+impl Shared {
+    /// Too little room left to record on: new recorded sessions are refused.
+    pub fn disk_low(&self) -> bool {
+        let dir = crate::recording::directory(&self.data_dir);
+        crate::recording::free_space(&dir).is_ok_and(|free| free < self.limits.min_free_disk_mb << 20)
+    }
 }
 
 impl std::ops::Deref for AppState {

@@ -9,8 +9,8 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_proto::api::{
-    AssertionChallenge, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList, PasswordCheck,
-    RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
+    AssertionChallenge, ConfirmFactor, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList,
+    PasswordCheck, RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
 };
 
 use super::AppState;
@@ -25,6 +25,7 @@ impl From<PasskeyError> for ApiError {
         let (status, code) = match &err {
             PasskeyError::UnknownChallenge => (StatusCode::GONE, "challenge_unknown"),
             PasskeyError::Rejected(_) | PasskeyError::UnknownCredential => (StatusCode::UNAUTHORIZED, "passkey_rejected"),
+            PasskeyError::SignInFailed => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             PasskeyError::NoPasskeys => (StatusCode::CONFLICT, "no_passkeys"),
             PasskeyError::BadName => (StatusCode::UNPROCESSABLE_ENTITY, "bad_name"),
             PasskeyError::LastFactor => (StatusCode::CONFLICT, "last_factor"),
@@ -61,7 +62,10 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) 
     tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::internal())
 }
 
-/// `POST /session/passkey/start`: the password first, then options for the user's passkeys.
+/// `POST /session/passkey/start`: the password, then a passkey challenge. The answer is
+/// the same for a right and a wrong password (and a name with no passkeys): only the
+/// passkey's answer, at `/finish`, tells, and only together with the password. A wrong
+/// password is counted against the name here, as in any sign-in.
 pub async fn second_factor_start(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -72,12 +76,22 @@ pub async fn second_factor_start(
     let worker = state.clone();
     let result = blocking(move || -> Result<_, ApiError> {
         let now = auth::now();
-        let user = worker.accounts.verify_password(&request.username, &request.password, now)?;
-        Ok(worker.passkeys.start_second_factor(&user, now)?)
+        let proved = match worker.accounts.verify_password(&request.username, &request.password, now) {
+            Ok(user) => Some(user.id),
+            Err(crate::accounts::AuthError::BadCredentials) => None,
+            Err(other) => return Err(other.into()),
+        };
+        let (challenge_id, options) = worker.passkeys.start_second_factor(proved, now)?;
+        Ok((proved.is_some(), challenge_id, options))
     })
     .await?;
     match result {
-        Ok((challenge_id, options)) => Ok(Json(AssertionChallenge { challenge_id, options })),
+        Ok((right, challenge_id, options)) => {
+            if !right {
+                state.audit.record("signin.failed", Some(&username), Some(peer.ip()), "wrong password before a passkey");
+            }
+            Ok(Json(AssertionChallenge { challenge_id, options }))
+        }
         Err(err) => {
             state.audit.record("signin.failed", Some(&username), Some(peer.ip()), &format!("password before passkey: {}", err.message));
             Err(err)
@@ -162,6 +176,7 @@ pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<
 
 /// `POST /account/passkeys/start`: options to create a passkey for the signed-in user.
 pub async fn add_start(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<RegistrationChallenge>, ApiError> {
+    require_confirmed(&signed_in)?;
     let (challenge_id, options) = state.passkeys.start_registration(&signed_in.session.user, auth::now())?;
     Ok(Json(RegistrationChallenge { challenge_id, options }))
 }
@@ -173,6 +188,7 @@ pub async fn add_finish(
     signed_in: SignedIn,
     ApiJson(answer): ApiJson<NewPasskey>,
 ) -> Result<Json<PasskeyList>, ApiError> {
+    require_confirmed(&signed_in)?;
     let user = signed_in.session.user.clone();
     let result = state.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, auth::now());
     match result {
@@ -193,6 +209,9 @@ pub async fn remove(
     Path(id): Path<i64>,
 ) -> Result<Json<PasskeyList>, ApiError> {
     let user = signed_in.session.user.clone();
+    // What could never be removed is said first; then a fresh factor is needed.
+    state.passkeys.removable(&user, id)?;
+    require_confirmed(&signed_in)?;
     state.passkeys.remove(&user, id)?;
     state.audit.record("passkey.removed", Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
     list(State(state), signed_in).await
@@ -240,21 +259,8 @@ pub async fn invite_finish(
     }
 }
 
-/// How long a session check's certificate and ticket last: enough to connect.
+/// How long a session check's ticket lasts: enough to connect.
 pub const SESSION_MFA_SECS: u64 = 120;
-
-/// The access `signed_in` has to `node` as `login`, or why not.
-fn access_for(state: &AppState, signed_in: &SignedIn, node: &str, login: &str) -> Result<crate::rbac::NodeAccess, ApiError> {
-    let denied = || ApiError::new(StatusCode::FORBIDDEN, "denied", format!("Your roles do not let you open {node} as {login}."));
-    let name = crate::nodes::NodeName::parse(node).map_err(|_| denied())?;
-    let all = crate::nodes::merge(&state.config_nodes, state.store.list_nodes().unwrap_or_default());
-    let node = all.into_iter().find(|n| n.name == name).ok_or_else(denied)?;
-    let access = crate::rbac::node_access(&state.roles, &signed_in.session.user.roles, &node).ok_or_else(denied)?;
-    if !access.logins.contains(login) {
-        return Err(denied());
-    }
-    Ok(access)
-}
 
 /// `POST /ssh/mfa/start`: a passkey challenge before an SSH session.
 pub async fn session_mfa_start(
@@ -262,12 +268,13 @@ pub async fn session_mfa_start(
     signed_in: SignedIn,
     ApiJson(request): ApiJson<SessionMfaStart>,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
-    access_for(&state, &signed_in, &request.node, &request.login)?;
+    super::ssh::ssh_grant(&state, &signed_in.session.user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
     let (challenge_id, options) = state.passkeys.start_session_check(&signed_in.session.user, auth::now())?;
     Ok(Json(AssertionChallenge { challenge_id, options }))
 }
 
-/// `POST /ssh/mfa/finish`: the assertion; a short certificate and a one-time ticket.
+/// `POST /ssh/mfa/finish`: the assertion; the connection's certificate (the same one
+/// `/ssh/certificate` gives, for an Ed25519 key only) and a one-time ticket.
 pub async fn session_mfa_finish(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -275,13 +282,12 @@ pub async fn session_mfa_finish(
     ApiJson(request): ApiJson<SessionMfaFinish>,
 ) -> Result<Json<SessionMfaGrant>, ApiError> {
     let user = signed_in.session.user.clone();
-    access_for(&state, &signed_in, &request.node, &request.login)?;
-    let key = russh::keys::ssh_key::PublicKey::from_openssh(request.public_key.trim())
-        .map_err(|_| ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "The public key is not an OpenSSH public key."))?;
+    let grant = super::ssh::ssh_grant(&state, &user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
+    let key = super::ssh::ed25519_key(&request.public_key)?;
     let now = auth::now();
     let checked = state.passkeys.finish_session_check(&request.challenge_id, &request.credential, now);
-    let who = match checked {
-        Ok(who) if who == user.id => who,
+    match checked {
+        Ok(who) if who == user.id => {}
         Ok(_) => {
             state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), "another user's passkey");
             return Err(ApiError::new(StatusCode::UNAUTHORIZED, "passkey_rejected", "That passkey belongs to another account."));
@@ -290,27 +296,80 @@ pub async fn session_mfa_finish(
             state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), &err.to_string());
             return Err(err.into());
         }
-    };
-    debug_assert_eq!(who, user.id);
+    }
+    let (certificate, _) = super::ssh::certify(&state, peer, &grant, &key).await?;
     let expires_at = now + SESSION_MFA_SECS;
-    let certificate = state
-        .cas
-        .user
-        .sign_user(&key, std::slice::from_ref(&request.login), &format!("gatehouse:{}", user.name), now.saturating_sub(60), expires_at)
-        .and_then(|cert| Ok(cert.to_openssh()?))
-        .map_err(|err| {
-            tracing::error!(%err, "cannot sign a session certificate");
-            ApiError::internal()
-        })?;
     let ticket = token::random_token();
     {
         let mut tickets = state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner());
         tickets.retain(|_, t| t.expires_at >= now);
         tickets.insert(
             ticket.clone(),
-            super::MfaTicket { user: user.name.clone(), node: request.node.clone(), login: request.login.clone(), expires_at },
+            super::MfaTicket { user: user.name.clone(), node: grant.node.name.to_string(), login: grant.login.clone(), expires_at },
         );
     }
-    state.audit.record("ssh.mfa_ok", Some(&user.name), Some(peer.ip()), &format!("node {} as {}", request.node, request.login));
-    Ok(Json(SessionMfaGrant { certificate, ticket, expires_at }))
+    state.audit.record("ssh.mfa_ok", Some(&user.name), Some(peer.ip()), &format!("node {} as {}", grant.node.name, grant.login));
+    Ok(Json(SessionMfaGrant { certificate, ticket, expires_at, host_ca_fingerprint: state.cas.host.fingerprint().to_string() }))
+}
+
+/// Changing factors (adding or removing a passkey) needs a factor proven again within
+/// [`crate::accounts::CONFIRM_SECS`], so a stolen cookie cannot add the thief's passkey.
+fn require_confirmed(signed_in: &SignedIn) -> Result<(), ApiError> {
+    if crate::accounts::Accounts::recently_confirmed(&signed_in.session, auth::now()) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        gatehouse_proto::api::CONFIRM_REQUIRED,
+        "Confirm it is you first: enter a code from your authenticator app, or use one of your passkeys.",
+    ))
+}
+
+/// `POST /account/confirm/start`: a challenge for one of the user's own passkeys.
+pub async fn confirm_start(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<AssertionChallenge>, ApiError> {
+    let (challenge_id, options) = state.passkeys.start_confirm(&signed_in.session.user, auth::now())?;
+    Ok(Json(AssertionChallenge { challenge_id, options }))
+}
+
+/// `POST /account/confirm`: a TOTP code, or the passkey's answer; the session may then
+/// change factors for a few minutes. Codes are rate-limited and count as sign-in
+/// attempts for the name, so a stolen cookie cannot guess one.
+pub async fn confirm(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    ApiJson(request): ApiJson<ConfirmFactor>,
+) -> Result<StatusCode, ApiError> {
+    let user = signed_in.session.user.clone();
+    rate_limited(&state, peer, Some(&user.name))?;
+    let worker = state.clone();
+    let session = signed_in.session.clone();
+    let result = blocking(move || -> Result<&'static str, ApiError> {
+        let now = auth::now();
+        match (request.totp_code, request.challenge_id, request.credential) {
+            (Some(code), _, _) => {
+                worker.accounts.confirm_with_code(&session, &code, now)?;
+                Ok("authenticator code")
+            }
+            (None, Some(challenge), Some(credential)) => {
+                if worker.passkeys.finish_confirm(&challenge, &credential, now)? != session.user.id {
+                    return Err(ApiError::new(StatusCode::UNAUTHORIZED, "passkey_rejected", "That passkey belongs to another account."));
+                }
+                worker.store.confirm_session(&session.token_hash, now).map_err(|_| ApiError::internal())?;
+                Ok("passkey")
+            }
+            _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Send a code from your authenticator app, or a passkey's answer.")),
+        }
+    })
+    .await?;
+    match result {
+        Ok(how) => {
+            state.audit.record("account.confirmed", Some(&user.name), Some(peer.ip()), how);
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Err(err) => {
+            state.audit.record("account.confirm_failed", Some(&user.name), Some(peer.ip()), &err.message);
+            Err(err)
+        }
+    }
 }

@@ -2,8 +2,11 @@
 //! before a long recording has arrived), search, and asciicast export.
 //!
 //! Who may see what comes from the roles' `recordings` option (`none`, `own`, `all`);
-//! a recording someone may not see is answered as if it did not exist. Every view and
-//! export is audited.
+//! a recording someone may not see is answered as if it did not exist. Every read of a
+//! recording's bytes is audited (any part, any Range), one record per viewing: the
+//! player's many Range reads of one recording by one viewer within half an hour of
+//! each other are one viewing ([`crate::audit::Viewings`]). Searches and exports are
+//! audited each time.
 
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
@@ -58,6 +61,16 @@ fn visible(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Recording
         return Err(not_found(id));
     }
     Ok(row)
+}
+
+/// Audits a read of `row` by the caller once per viewing.
+fn viewed(state: &AppState, signed_in: &SignedIn, row: &RecordingRow, what: &str) {
+    let viewer = &signed_in.session.user.name;
+    let starts = state.viewings.lock().unwrap_or_else(|p| p.into_inner()).starts(viewer, &row.id, crate::auth::now());
+    if starts {
+        let detail = format!("{}: {}@{} by {}; first read of this viewing: {what}", row.id, row.login, row.target, row.user);
+        state.audit.record("recording.view", Some(viewer), None, &detail);
+    }
 }
 
 fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
@@ -196,12 +209,7 @@ pub async fn metadata(
     Path(id): Path<String>,
 ) -> Result<Json<RecordingInfo>, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    state.audit.record(
-        "recording.view",
-        Some(&signed_in.session.user.name),
-        None,
-        &format!("{id}: {}@{} by {}", row.login, row.target, row.user),
-    );
+    viewed(&state, &signed_in, &row, "its details");
     let (duration, header) = {
         let state = state.clone();
         let row = row.clone();
@@ -261,11 +269,9 @@ pub async fn data(
     let row = visible(&state, &signed_in, &id)?;
     let path = part_path(&state, &row, &part)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    // Reading the recording is viewing it, with or without the player: audit its start
-    // (a whole download, or a range from the first byte).
-    if part == "recording" && range.as_deref().is_none_or(|r| r.trim_start_matches("bytes=").starts_with("0-")) {
-        state.audit.record("recording.view", Some(&signed_in.session.user.name), None, &format!("{id}: the recording's bytes"));
-    }
+    // Any read of any part is viewing it, with or without the player, whatever the Range.
+    let shown_range: String = range.as_deref().unwrap_or("all").chars().take(40).collect();
+    viewed(&state, &signed_in, &row, &format!("the {part}, {shown_range}"));
     let answer = tokio::task::spawn_blocking(move || -> std::io::Result<Response> {
         let mut file = std::fs::File::open(&path)?;
         let len = file.metadata()?.len();

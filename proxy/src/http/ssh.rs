@@ -1,5 +1,8 @@
-//! `GET /api/v1/nodes/{node}/ssh?login=…`: the WebSocket that carries a browser's SSH
-//! connection. Access is decided here, on the proxy, for every connection. In recorded
+//! SSH for the browser: `POST /api/v1/ssh/certificate` (a certificate for one
+//! connection) and `GET /api/v1/nodes/{node}/ssh?login=…`, the WebSocket that carries
+//! the browser's SSH connection. Access is decided on the proxy, by [`crate::access`],
+//! for the certificate and again for the socket; a live session is then checked again
+//! every half second ([`crate::live`]) and ends when its identity goes. In recorded
 //! mode (the default) the socket's bytes go to the proxy's own SSH server, which bridges
 //! to the node and records ([`crate::bridge`]); in direct mode they are relayed to the
 //! node's sshd untouched (the browser's SSH runs end to end, and nothing is recorded).
@@ -14,8 +17,10 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::Json;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
+use gatehouse_proto::api;
 use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -23,8 +28,10 @@ use tokio::net::TcpStream;
 use super::AppState;
 use super::api::SignedIn;
 use super::error::ApiError;
-use crate::nodes::{self, NodeName};
-use crate::rbac::{self, SshMode};
+use crate::access::SshGrant;
+use crate::live::{Kind, LiveSession, Registration};
+use crate::nodes;
+use crate::rbac::SshMode;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// SSH packets are at most ~35 KB; nothing legitimate needs more in one frame.
@@ -41,6 +48,13 @@ pub mod close {
     pub const NODE_UNREACHABLE: u16 = 4502;
     /// The roles ask for a passkey check before this session: do it, then reconnect.
     pub const MFA_REQUIRED: u16 = 4428;
+    /// An admin's lock stops it.
+    pub const LOCKED: u16 = 4423;
+    /// The user already has as many sessions open as allowed.
+    pub const TOO_MANY: u16 = 4429;
+    /// The session was ended from outside: sign-out, expiry, a reset, a role taken
+    /// away, a lock, a full disk. The reason says which.
+    pub const ENDED: u16 = 4410;
 }
 
 #[derive(Deserialize)]
@@ -51,7 +65,18 @@ pub struct SshQuery {
 }
 
 /// Why a connection is refused: the close code and the sentence for the tab.
-struct Refusal(u16, String);
+pub(super) struct Refusal(pub u16, pub String);
+
+impl From<crate::access::Refusal> for Refusal {
+    fn from(refusal: crate::access::Refusal) -> Refusal {
+        let code = match &refusal {
+            crate::access::Refusal::Missing(_) => close::NO_SUCH_NODE,
+            crate::access::Refusal::Denied(_) => close::DENIED,
+            crate::access::Refusal::Locked(_) => close::LOCKED,
+        };
+        Refusal(code, refusal.sentence().to_string())
+    }
+}
 
 pub async fn connect(
     State(state): State<AppState>,
@@ -83,19 +108,21 @@ pub async fn connect(
     upgrade.on_upgrade(move |socket| async move {
         match decision {
             Err(Refusal(code, reason)) => refuse(socket, code, reason).await,
-            Ok(target) if target.mode == SshMode::Recorded => recorded(state, peer, socket, target).await,
+            Ok(target) if target.grant.mode == SshMode::Recorded => recorded(state, peer, socket, target).await,
             Ok(target) => relay(state, peer, socket, target).await,
         }
     })
 }
 
+/// An accepted connection: what it may do, and its place among the live sessions.
 struct Target {
-    user: String,
-    node: nodes::Node,
-    login: String,
-    mode: SshMode,
+    grant: SshGrant,
+    registration: Registration,
 }
 
+/// The access decision for one connection (the same one its certificate was signed
+/// for), then the checks that only opening a session makes: the passkey ticket, the
+/// disk, the user's number of open sessions.
 fn decide(
     state: &AppState,
     peer: SocketAddr,
@@ -107,39 +134,192 @@ fn decide(
     let signed_in = signed_in.map_err(|_| {
         Refusal(close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".into())
     })?;
-    let user = signed_in.session.user;
-    let deny = |what: String| {
-        state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &what);
-        Refusal(close::DENIED, what)
+    let session = signed_in.session;
+    let user = &session.user;
+    let login = login.unwrap_or("");
+    let grant = match ssh_grant(state, user, node, login) {
+        Ok(grant) => grant,
+        Err(refusal) => {
+            if !matches!(refusal, crate::access::Refusal::Missing(_)) {
+                state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), refusal.sentence());
+            }
+            return Err(refusal.into());
+        }
     };
-    let name = NodeName::parse(node).map_err(|_| Refusal(close::NO_SUCH_NODE, format!("There is no node named {node:?}.")))?;
-    let all = nodes::merge(&state.config_nodes, state.store.list_nodes().unwrap_or_default());
-    let Some(node) = all.into_iter().find(|n| n.name == name) else {
-        return Err(Refusal(close::NO_SUCH_NODE, format!("There is no node named {name}.")));
-    };
-    let Some(login) = login.filter(|l| !l.is_empty()) else {
-        return Err(deny(format!("Choose a login for {name}.")));
-    };
-    let Some(access) = rbac::node_access(&state.roles, &user.roles, &node) else {
-        return Err(deny(format!("Your roles do not give you access to {name}.")));
-    };
-    if !access.logins.contains(login) {
-        let allowed = access.logins.iter().cloned().collect::<Vec<_>>().join(", ");
-        return Err(deny(format!("You may not log in to {name} as {login}; your roles allow: {allowed}.")));
-    }
-    if access.session_mfa {
+    if grant.session_mfa {
         // One use: the ticket leaves the table whatever it says.
         let ticket = mfa.and_then(|t| state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner()).remove(t));
         let valid = ticket.is_some_and(|t| {
-            t.user == user.name && t.node == name.as_str() && t.login == login && t.expires_at >= crate::auth::now()
+            t.user == user.name && t.node == grant.node.name.as_str() && t.login == login && t.expires_at >= crate::auth::now()
         });
         if !valid {
             let why = if mfa.is_some() { "an invalid or used passkey ticket" } else { "no passkey check" };
-            state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &format!("node {name} as {login}: {why}"));
-            return Err(Refusal(close::MFA_REQUIRED, format!("{name} asks for your passkey before each session.")));
+            let detail = format!("node {} as {login}: {why}", grant.node.name);
+            state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &detail);
+            return Err(Refusal(close::MFA_REQUIRED, format!("{} asks for your passkey before each session.", grant.node.name)));
         }
     }
-    Ok(Target { user: user.name, node, login: login.to_string(), mode: access.mode })
+    let recorded = grant.mode == SshMode::Recorded;
+    if recorded && state.disk_low() {
+        state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), "the disk under the recordings is nearly full");
+        return Err(Refusal(close::NOT_AVAILABLE, DISK_LOW.into()));
+    }
+    let live = LiveSession {
+        kind: Kind::Ssh,
+        user: user.name.clone(),
+        web_session: session.token_hash.clone(),
+        web_session_expires: session.expires_at,
+        target: grant.node.name.to_string(),
+        login: login.to_string(),
+        recorded,
+    };
+    let registration = state.live.register(live, state.limits.ssh_sessions_per_user).map_err(|why| {
+        state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &why);
+        Refusal(close::TOO_MANY, why)
+    })?;
+    Ok(Target { grant, registration })
+}
+
+/// Why a recorded session cannot start when the disk is nearly full.
+pub(super) const DISK_LOW: &str =
+    "The proxy's disk is almost full, so it cannot record new sessions and will not start one. Tell an admin.";
+
+/// The access decision for `login` on `node`, over the inventory and locks as they are now.
+pub(super) fn ssh_grant(
+    state: &AppState,
+    user: &crate::store::User,
+    node: &str,
+    login: &str,
+) -> Result<SshGrant, crate::access::Refusal> {
+    let now = crate::auth::now();
+    let locks = state.store.active_locks(now).unwrap_or_else(|err| {
+        // Fail closed: with no locks to go by, a lock cannot be honoured.
+        tracing::error!(%err, "cannot read locks");
+        vec![crate::locks::Lock {
+            id: 0,
+            target: crate::locks::LockTarget::User(user.name.clone()),
+            reason: "the proxy cannot read its locks right now; try again shortly".into(),
+            created_at: now,
+            expires_at: None,
+        }]
+    });
+    let nodes = nodes::merge(&state.config_nodes, state.store.list_nodes().unwrap_or_default());
+    crate::access::ssh(&state.roles, user, &nodes, &locks, node, login)
+}
+
+/// `POST /api/v1/ssh/certificate`: the browser's key certified for one connection, right
+/// before it opens the socket: one node, one login, a minute either side of now. In
+/// direct mode the certificate is from the user CA the node trusts, for `login@node`,
+/// from the proxy's egress address only, with forwarding only if a role grants it; in
+/// recorded mode it is from the session CA, which only the proxy's own SSH server
+/// accepts. Only Ed25519 keys are certified.
+pub async fn certificate(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    super::api::ApiJson(request): super::api::ApiJson<api::SshCertificateRequest>,
+) -> Result<Json<api::SshCertificate>, ApiError> {
+    let user = &signed_in.session.user;
+    let key = ed25519_key(&request.public_key)?;
+    let grant = ssh_grant(&state, user, &request.node, &request.login).map_err(|refusal| {
+        state.audit.record("ssh.cert_denied", Some(&user.name), Some(peer.ip()), refusal.sentence());
+        refusal_error(refusal)
+    })?;
+    if grant.session_mfa {
+        return Err(ApiError::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            api::MFA_REQUIRED,
+            format!("{} asks for your passkey before each session.", grant.node.name),
+        ));
+    }
+    let (certificate, expires_at) = certify(&state, peer, &grant, &key).await?;
+    Ok(Json(api::SshCertificate {
+        certificate,
+        node: grant.node.name.to_string(),
+        login: grant.login.clone(),
+        expires_at,
+        host_ca_fingerprint: state.cas.host.fingerprint().to_string(),
+        recorded: grant.mode == SshMode::Recorded,
+    }))
+}
+
+/// A refusal as an API answer.
+pub(super) fn refusal_error(refusal: crate::access::Refusal) -> ApiError {
+    match refusal {
+        crate::access::Refusal::Missing(s) => ApiError::new(StatusCode::NOT_FOUND, "no_such_node", s),
+        crate::access::Refusal::Denied(s) => ApiError::new(StatusCode::FORBIDDEN, "denied", s),
+        crate::access::Refusal::Locked(s) => ApiError::new(StatusCode::LOCKED, "locked", s),
+    }
+}
+
+/// An OpenSSH Ed25519 public key from the browser, or a clear error.
+pub(super) fn ed25519_key(text: &str) -> Result<russh::keys::ssh_key::PublicKey, ApiError> {
+    let key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim()).map_err(|_| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "The public key is not an OpenSSH public key (ssh-ed25519 AAAA…).")
+    })?;
+    if key.algorithm() != russh::keys::ssh_key::Algorithm::Ed25519 {
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "Only Ed25519 keys are certified."));
+    }
+    Ok(key)
+}
+
+/// Signs `key` for `grant` (see [`certificate`]); the certificate and when it stops
+/// working. Audited with its scope.
+pub(super) async fn certify(
+    state: &AppState,
+    peer: SocketAddr,
+    grant: &SshGrant,
+    key: &russh::keys::ssh_key::PublicKey,
+) -> Result<(String, u64), ApiError> {
+    let node = grant.node.name.to_string();
+    let (ca, source_address) = match grant.mode {
+        SshMode::Recorded => (&state.cas.session, None),
+        SshMode::Direct => {
+            let source = match &state.ssh_source_addresses {
+                Some(configured) => configured.clone(),
+                None => route_source(&grant.node.addr).await.ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_GATEWAY,
+                        "node_unreachable",
+                        format!("The proxy has no route to {node} ({}); the node may be down or misnamed.", grant.node.addr),
+                    )
+                })?,
+            };
+            (&state.cas.user, Some(source))
+        }
+    };
+    let now = crate::auth::now();
+    let cert_grant = crate::ca::UserGrant {
+        principal: crate::ca::principal(&grant.login, &node),
+        key_id: crate::ca::browser_key_id(&grant.user),
+        source_address: source_address.clone(),
+        extensions: grant.extensions,
+        valid_after: now.saturating_sub(crate::bridge::CERT_SKEW_SECS),
+        valid_before: now + crate::bridge::CERT_SKEW_SECS,
+    };
+    let certificate = ca.sign_user(key, &cert_grant).and_then(|cert| Ok(cert.to_openssh()?)).map_err(|err| {
+        tracing::error!(%err, user = %grant.user, "cannot sign a user certificate");
+        ApiError::internal()
+    })?;
+    let detail = format!(
+        "{} on {node}, {}, until {}{}",
+        grant.login,
+        if grant.mode == SshMode::Recorded { "recorded (session CA)" } else { "direct (user CA)" },
+        cert_grant.valid_before,
+        source_address.map(|s| format!(", from {s}")).unwrap_or_default()
+    );
+    state.audit.record("ssh.cert_issued", Some(&grant.user), Some(peer.ip()), &detail);
+    Ok((certificate, cert_grant.valid_before))
+}
+
+/// The address this machine's connection to `addr` would come from (no packet is sent:
+/// a UDP socket is only routed).
+async fn route_source(addr: &str) -> Option<String> {
+    let target = tokio::net::lookup_host(addr).await.ok()?.next()?;
+    let bind = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" };
+    let socket = std::net::UdpSocket::bind(bind).ok()?;
+    socket.connect(target).ok()?;
+    Some(socket.local_addr().ok()?.ip().to_string())
 }
 
 pub(super) async fn refuse(mut socket: WebSocket, code: u16, reason: String) {
@@ -162,18 +342,20 @@ pub(super) fn fit(mut reason: String) -> String {
 /// Recorded mode: connect to the node first (so a dead or untrusted node is reported on
 /// the socket, before any SSH starts), then run our SSH server on the socket's bytes.
 async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
+    let Target { grant, registration } = target;
     let bridge_target = crate::bridge::Target {
-        user: target.user.clone(),
-        node: target.node.name.to_string(),
-        addr: target.node.addr.clone(),
-        login: target.login.clone(),
+        user: grant.user.clone(),
+        node: grant.node.name.to_string(),
+        addr: grant.node.addr.clone(),
+        login: grant.login.clone(),
+        source_addresses: state.ssh_source_addresses.clone(),
     };
     let node = match crate::bridge::connect_node(&state.cas, &bridge_target).await {
         Ok(node) => node,
         Err(reason) => {
-            tracing::warn!(node = %target.node.name, %reason, "recorded session: cannot connect to the node");
-            let detail = format!("node {} as {}: {reason}", target.node.name, target.login);
-            state.audit.record("ssh.node_failed", Some(&target.user), Some(peer.ip()), &detail);
+            tracing::warn!(node = %grant.node.name, %reason, "recorded session: cannot connect to the node");
+            let detail = format!("node {} as {}: {reason}", grant.node.name, grant.login);
+            state.audit.record("ssh.node_failed", Some(&grant.user), Some(peer.ip()), &detail);
             return refuse(socket, close::NODE_UNREACHABLE, reason).await;
         }
     };
@@ -186,12 +368,12 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
     };
     let audit = {
         let state = state.clone();
-        let user = target.user.clone();
+        let user = grant.user.clone();
         Arc::new(move |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
     };
-    let (front, outcome) = crate::bridge::Front::new(state.clone(), bridge_target, node, audit);
-    let detail = format!("node {} as {}, recorded", target.node.name, target.login);
-    state.audit.record("ssh.start", Some(&target.user), Some(peer.ip()), &detail);
+    let (front, outcome) = crate::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
+    let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
+    state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     // run_stream waits for the browser's SSH version line, so the pump must already run.
@@ -201,7 +383,7 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
             Err(err) => Err(err),
         }
     };
-    let ((up, down, end), served) = tokio::join!(pump(socket, theirs), serve);
+    let ((up, down, end), served) = tokio::join!(pump(socket, theirs, &registration), serve);
     if let Err(err) = served {
         tracing::debug!(%err, "recorded session: the browser's SSH connection ended with an error");
     }
@@ -209,16 +391,18 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
     let outcome = tokio::time::timeout(Duration::from_secs(10), outcome).await.ok().and_then(Result::ok).unwrap_or_default();
     let recording = outcome.recording.as_deref().unwrap_or("none");
     let session_end = if outcome.end.is_empty() { end } else { outcome.end };
+    let kind = if registration.why_ended().is_some() { "ssh.terminated" } else { "ssh.end" };
     state.audit.record(
-        "ssh.end",
-        Some(&target.user),
+        kind,
+        Some(&grant.user),
         Some(peer.ip()),
         &format!("{detail}; recording {recording}; {up} bytes up, {down} down, {} s; {session_end}", started.elapsed().as_secs()),
     );
 }
 
 async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
-    let Target { user, node, login, .. } = target;
+    let Target { grant, registration } = target;
+    let node = &grant.node;
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&node.addr)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(err)) => {
@@ -232,13 +416,14 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
         }
     };
     let _ = tcp.set_nodelay(true);
-    let detail = format!("node {} as {login}, direct", node.name);
-    state.audit.record("ssh.start", Some(&user), Some(peer.ip()), &detail);
+    let detail = format!("node {} as {}, direct", node.name, grant.login);
+    state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
-    let (up, down, end) = pump(socket, tcp).await;
+    let (up, down, end) = pump(socket, tcp, &registration).await;
+    let kind = if registration.why_ended().is_some() { "ssh.terminated" } else { "ssh.end" };
     state.audit.record(
-        "ssh.end",
-        Some(&user),
+        kind,
+        Some(&grant.user),
         Some(peer.ip()),
         &format!("{detail}; {up} bytes up, {down} down, {} s; {end}", started.elapsed().as_secs()),
     );
@@ -249,7 +434,10 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
 /// is the back-pressure: a slow browser slows the node. The two directions run side by
 /// side: with our in-process SSH server on the other end, waiting to write the browser's
 /// bytes while not reading the server's would stop both (the server waits to write too).
-async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite) -> (u64, u64, String) {
+///
+/// When the session is ended from outside (`registration`), the socket closes with
+/// [`close::ENDED`] and the reason.
+async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite, registration: &Registration) -> (u64, u64, String) {
     let (mut ws_tx, mut ws_rx) = socket.split();
     let (mut tcp_rx, mut tcp_tx) = tokio::io::split(stream);
     let up = std::sync::atomic::AtomicU64::new(0);
@@ -300,7 +488,13 @@ async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite) -> (u64, u
             }
         }
     };
+    let ended = async {
+        let reason = registration.wait_ended().await;
+        Ending::Close(CloseFrame { code: close::ENDED, reason: fit(reason.clone()).into() }, reason)
+    };
     let ending = tokio::select! {
+        biased;
+        ending = ended => ending,
         ending = upward => ending,
         ending = downward => ending,
     };

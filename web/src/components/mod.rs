@@ -1,5 +1,7 @@
 pub mod alert;
+pub mod confirm_factor;
 pub mod header;
+pub mod pin_conflict;
 pub mod require_session;
 pub mod spinner;
 pub mod term_renderer;

@@ -1,14 +1,18 @@
 //! `/account`: the signed-in person's passkeys: add one (named), see when each was last
-//! used, remove one (never the last second factor).
+//! used, remove one (never the last second factor). When the proxy asks for a fresh
+//! check of a factor first, the confirm panel shows, and the change is tried again once
+//! the check passes.
 
-use gatehouse_proto::api::{NewPasskey, PasskeyList, RegistrationChallenge};
+use gatehouse_proto::api::PasskeyList;
 use leptos::prelude::*;
 
 use super::recordings::when;
 use crate::api;
 use crate::components::alert::ErrorAlert;
+use crate::components::confirm_factor::ConfirmFactor;
 use crate::components::require_session::RequireSession;
 use crate::components::spinner::Loading;
+use crate::factors::{self, Change, Refusal};
 use crate::session::use_auth;
 
 #[component]
@@ -31,49 +35,53 @@ fn Passkeys() -> impl IntoView {
             }
         });
     });
+    // A change waiting for the confirm panel.
+    let pending = RwSignal::new(None::<Change>);
+    let run = move |change: Change| {
+        busy.set(true);
+        error.set(None);
+        let csrf = auth.csrf();
+        leptos::task::spawn_local(async move {
+            match factors::apply(&change, &csrf).await {
+                Ok(updated) => {
+                    list.set(Some(updated));
+                    if matches!(change, Change::Add { .. }) {
+                        name.set(String::new());
+                    }
+                }
+                Err(Refusal::ConfirmFirst) => pending.set(Some(change)),
+                Err(Refusal::Said(message)) => error.set(Some(message)),
+            }
+            busy.set(false);
+        });
+    };
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if busy.get_untracked() {
+            return;
+        }
         let chosen = name.get_untracked().trim().to_string();
         if chosen.is_empty() {
             error.set(Some("Give the passkey a name, such as the device it is on.".into()));
             return;
         }
-        busy.set(true);
-        error.set(None);
-        let csrf = auth.csrf();
-        leptos::task::spawn_local(async move {
-            let outcome = async {
-                let challenge: RegistrationChallenge =
-                    api::post("/api/v1/account/passkeys/start", &(), &csrf).await.map_err(|f| f.message)?;
-                let challenge_id = challenge.challenge_id.clone();
-                let credential = crate::passkey::create(challenge).await?;
-                let answer = NewPasskey { challenge_id, name: chosen, credential };
-                api::post::<_, PasskeyList>("/api/v1/account/passkeys/finish", &answer, &csrf).await.map_err(|f| f.message)
-            };
-            match outcome.await {
-                Ok(updated) => {
-                    list.set(Some(updated));
-                    name.set(String::new());
-                }
-                Err(message) => error.set(Some(message)),
-            }
-            busy.set(false);
-        });
+        run(Change::Add { name: chosen });
     };
     let remove = move |id: i64| {
-        if busy.get_untracked() {
-            return;
+        if !busy.get_untracked() {
+            run(Change::Remove { id });
         }
-        busy.set(true);
-        let csrf = auth.csrf();
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            match api::send_delete::<PasskeyList>(&format!("/api/v1/account/passkeys/{id}"), &csrf).await {
-                Ok(updated) => list.set(Some(updated)),
-                Err(failure) => error.set(Some(failure.message)),
-            }
-            busy.set(false);
-        });
+    };
+    // Confirmed: the change that needed it, again.
+    let retry = Callback::new(move |()| {
+        if let Some(change) = pending.get_untracked() {
+            pending.set(None);
+            run(change);
+        }
+    });
+    let cancel = Callback::new(move |()| pending.set(None));
+    let known_factors = move || {
+        list.with_untracked(|found| found.as_ref().map(|f| (f.has_totp, !f.passkeys.is_empty())).unwrap_or_default())
     };
 
     view! {
@@ -82,6 +90,12 @@ fn Passkeys() -> impl IntoView {
             <h2 class="section-title">"Passkeys"</h2>
             <p class="lede">"A passkey signs you in with your device's screen lock or a security key: instead of the authenticator code, or with no password at all."</p>
             <ErrorAlert message=error/>
+            <Show when=move || pending.with(Option::is_some)>
+                {move || {
+                    let (has_totp, has_passkeys) = known_factors();
+                    view! { <ConfirmFactor has_totp=has_totp has_passkeys=has_passkeys on_confirmed=retry on_cancel=cancel/> }
+                }}
+            </Show>
             {move || match list.get() {
                 None => view! { <Loading label="Loading your passkeys…"/> }.into_any(),
                 Some(found) => {

@@ -27,7 +27,6 @@ enum Stage {
 #[component]
 pub fn InvitePage() -> impl IntoView {
     let token = token_from_fragment();
-    crate::ssh::pin::adopt_from_fragment();
     let stage = RwSignal::new(Stage::Loading);
 
     match token.clone() {

@@ -26,15 +26,11 @@ pub fn ResourcesPage() -> impl IntoView {
 /// The host CA this browser trusts for SSH, and a way to forget it.
 #[component]
 fn PinPanel() -> impl IntoView {
-    let pinned = RwSignal::new(crate::ssh::pin::pinned());
-    let reset = move |_| {
-        crate::ssh::pin::forget();
-        pinned.set(None);
-    };
+    let reset = move |_| crate::ssh::pin::forget();
     view! {
         <section class="pin-panel" data-testid="pin-panel">
             <h2 class="section-title">"Host CA pin"</h2>
-            {move || match pinned.get() {
+            {move || match crate::ssh::pin::watched() {
                 Some(fingerprint) => view! {
                     <p>
                         "SSH connections from this browser trust only nodes whose host certificate is signed by "
@@ -139,7 +135,10 @@ fn ResourceList() -> impl IntoView {
                                     {node.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
                                 </span>
                                 <span class="resource-logins" title="Logins your roles allow">{logins}</span>
-                                <ConnectButton node=node.name.clone() logins=node.logins.clone()/>
+                                {match node.locked.clone() {
+                                    Some(reason) => view! { <Locked reason=reason/> }.into_any(),
+                                    None => view! { <ConnectButton node=node.name.clone() logins=node.logins.clone()/> }.into_any(),
+                                }}
                                 {if node.recorded {
                                     view! { <span class="badge" title="The proxy records this session">"Recorded"</span> }.into_any()
                                 } else {
@@ -163,8 +162,13 @@ fn ResourceList() -> impl IntoView {
                             <span class="labels">
                                 {desktop.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
                             </span>
-                            <a class="button button-small button-primary" data-testid="open-desktop"
-                                href=format!("/desktops/{}", js_sys::encode_uri_component(&desktop.name))>"Open"</a>
+                            {match desktop.locked.clone() {
+                                Some(reason) => view! { <Locked reason=reason/> }.into_any(),
+                                None => view! {
+                                    <a class="button button-small button-primary" data-testid="open-desktop"
+                                        href=format!("/desktops/{}", js_sys::encode_uri_component(&desktop.name))>"Open"</a>
+                                }.into_any(),
+                            }}
                             <span class="badge" title="The proxy records this session">"Recorded"</span>
                         </li>
                     })
@@ -179,6 +183,12 @@ fn ResourceList() -> impl IntoView {
         }}
         <PinPanel/>
     }
+}
+
+/// In place of Connect or Open while an admin's lock holds: the reason is its title.
+#[component]
+fn Locked(reason: String) -> impl IntoView {
+    view! { <span class="badge badge-locked" data-testid="locked" title=reason.clone() aria-label=reason>"Locked"</span> }
 }
 
 /// Opens an SSH session to `node`, as the chosen login.

@@ -12,7 +12,6 @@ pub fn SignInPage() -> impl IntoView {
     let auth = use_auth();
     let navigate = use_navigate();
     let query = use_query_map();
-    crate::ssh::pin::adopt_from_fragment();
     let username = RwSignal::new(query.with_untracked(|q| q.get("user").unwrap_or_default()));
     let password = RwSignal::new(String::new());
     let code = RwSignal::new(String::new());

@@ -1,4 +1,5 @@
-//! SSH sessions: the tab strip and one panel per open session.
+//! SSH sessions: the tab strip and one panel per open session. A panel shows its
+//! session's state; each connect and Reconnect is one `ssh::connect::attempt`.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -14,9 +15,9 @@ use crate::components::term_search::TermSearch;
 use crate::components::terminal_view::TerminalView;
 use crate::session::use_auth;
 use crate::workspace::use_workspace;
-use crate::ssh::identity::{self, Identity};
-use crate::ssh::pin;
-use crate::ssh::session::{self, Command, Event, Target};
+use crate::ssh::connect::{self, Target};
+use crate::ssh::key::KeyKind;
+use crate::ssh::session::{Command, End, Event};
 
 const SCROLLBACK: usize = 10_000;
 
@@ -29,6 +30,15 @@ enum Status {
     Connected { recorded: bool },
     Ended(String),
     PinMismatch(String),
+}
+
+impl From<End> for Status {
+    fn from(end: End) -> Status {
+        match end {
+            End::Closed(reason) => Status::Ended(reason),
+            End::PinMismatch(reason) => Status::PinMismatch(reason),
+        }
+    }
 }
 
 /// `/ssh/{node}?login=…`: opens a session tab, then shows the sessions (`/ssh`).
@@ -142,74 +152,46 @@ fn TabButton(tab: crate::workspace::Tab) -> impl IntoView {
 fn SshSession(node: String, login: String) -> impl IntoView {
     let auth = use_auth();
     let status = RwSignal::new(Status::Preparing);
+    let key_kind = RwSignal::new(None::<KeyKind>);
     let (output, set_output) = signal(0u64);
     let terminal = Rc::new(RefCell::new(Terminal::new(24, 80, SCROLLBACK)));
     // Local (not Send) storage: Callbacks must be Send, and a handle to this is.
     let commands = StoredValue::new_local(None::<mpsc::UnboundedSender<Command>>);
     let attempt = RwSignal::new(0u32);
 
+    // Each connect and Reconnect: a certificate for this node and login, then the socket.
     let connect = {
         let (terminal, node, login) = (terminal.clone(), node.clone(), login.clone());
         move || {
-            let (terminal, node, login) = (terminal.clone(), node.clone(), login.clone());
+            let (tx, rx) = mpsc::unbounded_channel();
+            commands.set_value(Some(tx));
             status.set(Status::Preparing);
-            leptos::task::spawn_local(async move {
-                let identity: Identity = match identity::obtain(&auth.csrf()).await {
-                    Ok(identity) => identity,
-                    Err(failure) => return status.set(Status::Ended(failure.message)),
-                };
-                // First use: trust the CA our own proxy names, over its TLS connection.
-                let pinned = pin::pinned().unwrap_or_else(|| {
-                    pin::remember(&identity.info.host_ca_fingerprint);
-                    identity.info.host_ca_fingerprint.clone()
-                });
-                let mut identity = identity;
-                let mut mfa = None;
-                loop {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    commands.set_value(Some(tx));
-                    status.set(Status::Connecting);
-                    let (rows, cols) = terminal.borrow().size();
-                    let target = Target { node: node.clone(), login: login.clone(), cols, rows, mfa: mfa.take() };
-                    let sink = terminal.clone();
-                    let needs_mfa = std::rc::Rc::new(std::cell::Cell::new(false));
-                    let asked = needs_mfa.clone();
-                    session::run(identity.clone(), pinned.clone(), target, rx, move |event| match event {
-                        Event::Connected { recorded } => status.set(Status::Connected { recorded }),
-                        Event::Output(bytes) => {
-                            sink.borrow_mut().feed(&bytes);
-                            set_output.update(|n| *n += 1);
-                        }
-                        Event::Ended(reason) => status.set(Status::Ended(reason)),
-                        Event::PinMismatch(reason) => status.set(Status::PinMismatch(reason)),
-                        Event::MfaRequired => asked.set(true),
-                    })
-                    .await;
-                    if !needs_mfa.get() {
-                        break;
-                    }
-                    // The roles ask for a passkey before this session: check it, then
-                    // connect again with the one-time ticket and its short certificate.
-                    status.set(Status::Confirming);
-                    match crate::ssh::mfa::confirm(&auth.csrf(), &identity, &node, &login).await {
-                        Ok((certified, ticket)) => {
-                            identity = certified;
-                            mfa = Some(ticket);
-                        }
-                        Err(message) => {
-                            status.set(Status::Ended(message));
-                            break;
-                        }
-                    }
+            let target = Target { node: node.clone(), login: login.clone() };
+            let size = {
+                let terminal = terminal.clone();
+                move || terminal.borrow().size()
+            };
+            let sink = terminal.clone();
+            let on_event = move |event: Event| match event {
+                Event::Key(kind) => key_kind.set(Some(kind)),
+                Event::Confirming => status.set(Status::Confirming),
+                Event::Connecting => status.set(Status::Connecting),
+                Event::Connected { recorded } => status.set(Status::Connected { recorded }),
+                Event::Output(bytes) => {
+                    sink.borrow_mut().feed(&bytes);
+                    set_output.update(|n| *n += 1);
                 }
+            };
+            leptos::task::spawn_local(async move {
+                let end = connect::attempt(&auth.csrf(), &target, size, rx, on_event).await;
                 commands.set_value(None);
+                status.set(end.into());
             });
         }
     };
-    let first = connect.clone();
     Effect::new(move |_| {
         attempt.track();
-        first();
+        connect();
     });
 
     let send = move |command: Command| {
@@ -230,33 +212,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
         <div class="ssh-page">
             <div class="ssh-bar">
                 <span class="ssh-title" data-testid="ssh-title">{title}</span>
-                <span class="ssh-status" data-testid="ssh-status" data-state=move || match status.get() {
-                    Status::Preparing | Status::Connecting => "connecting",
-                    Status::Confirming => "confirming",
-                    Status::Connected { .. } => "connected",
-                    Status::Ended(_) => "ended",
-                    Status::PinMismatch(_) => "pin-mismatch",
-                }>
-                    {move || match status.get() {
-                        Status::Preparing => "Getting a certificate…".to_string(),
-                        Status::Connecting => "Connecting…".to_string(),
-                        Status::Confirming => "Confirm with your passkey…".to_string(),
-                        Status::Connected { .. } => "Connected".to_string(),
-                        Status::Ended(_) => "Disconnected".to_string(),
-                        Status::PinMismatch(_) => "Stopped".to_string(),
-                    }}
-                </span>
-                {move || match status.get() {
-                    Status::Connected { recorded: true } => Some(view! {
-                        <span class="badge" data-testid="ssh-recorded" data-recorded="true"
-                            title="The proxy records this session; authorised auditors can replay it">"Recorded"</span>
-                    }.into_any()),
-                    Status::Connected { recorded: false } => Some(view! {
-                        <span class="badge badge-warn" data-testid="ssh-recorded" data-recorded="false"
-                            title="Direct mode: your SSH runs end to end to the node and nothing is recorded">"Not recorded"</span>
-                    }.into_any()),
-                    _ => None,
-                }}
+                <SessionStatus status=status key_kind=key_kind/>
                 <button class="button button-small" type="button" data-testid="search-open"
                     title="Search the scrollback (Ctrl+Shift+F)" on:click=move |_| searching.update(|s| *s = !*s)>"Search"</button>
                 <TerminalControls/>
@@ -265,36 +221,83 @@ fn SshSession(node: String, login: String) -> impl IntoView {
             <TermSearch terminal=terminal.clone() open=searching repaint=set_output/>
             <div class="ssh-screen">
                 <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize on_search=on_search/>
-                {move || match status.get() {
-                    Status::Preparing | Status::Connecting => Some(view! {
-                        <div class="ssh-overlay"><Loading label="Opening the session…"/></div>
-                    }.into_any()),
-                    Status::Confirming => Some(view! {
-                        <div class="ssh-overlay" data-testid="ssh-confirming"><Loading label="This node asks for your passkey before each session…"/></div>
-                    }.into_any()),
-                    Status::Ended(reason) => Some(view! {
-                        <div class="ssh-overlay" role="alert">
-                            <div class="card ssh-message" data-testid="ssh-ended">
-                                <h2>"Session closed"</h2>
-                                <p>{reason}</p>
-                                <button class="button button-primary" type="button" data-testid="reconnect"
-                                    on:click=move |_| attempt.update(|n| *n += 1)>"Reconnect"</button>
-                            </div>
-                        </div>
-                    }.into_any()),
-                    Status::PinMismatch(reason) => Some(view! {
-                        <div class="ssh-overlay ssh-overlay-danger" role="alert">
-                            <div class="card ssh-message" data-testid="pin-mismatch">
-                                <h2>"Connection stopped: the node could not prove who it is"</h2>
-                                <p>{reason}</p>
-                                <p>"Something between you and the node may be intercepting the connection, or the node was set up with another certificate authority. Nothing was sent to it. Tell your admin; do not reset the pin unless they ask you to."</p>
-                            </div>
-                        </div>
-                    }.into_any()),
-                    Status::Connected { .. } => None,
-                }}
+                <SessionOverlay status=status on_reconnect=Callback::new(move |()| attempt.update(|n| *n += 1))/>
             </div>
         </div>
+    }
+}
+
+/// The state of a session in its bar: words, which key signs (`data-key-kind`), and
+/// whether it is recorded.
+#[component]
+fn SessionStatus(status: RwSignal<Status>, key_kind: RwSignal<Option<KeyKind>>) -> impl IntoView {
+    view! {
+        <span class="ssh-status" data-testid="ssh-status"
+            data-key-kind=move || key_kind.get().map(KeyKind::as_str)
+            title=move || key_kind.get().map(|kind| match kind {
+                KeyKind::WebCrypto => "Signs in with a key this browser keeps and will not hand out, not even to this page",
+                KeyKind::Memory => "Signs in with a key kept in this page's memory until it is closed or reloaded",
+            })
+            data-state=move || match status.get() {
+                Status::Preparing | Status::Connecting => "connecting",
+                Status::Confirming => "confirming",
+                Status::Connected { .. } => "connected",
+                Status::Ended(_) => "ended",
+                Status::PinMismatch(_) => "pin-mismatch",
+            }>
+            {move || match status.get() {
+                Status::Preparing => "Getting a certificate…",
+                Status::Connecting => "Connecting…",
+                Status::Confirming => "Confirm with your passkey…",
+                Status::Connected { .. } => "Connected",
+                Status::Ended(_) => "Disconnected",
+                Status::PinMismatch(_) => "Stopped",
+            }}
+        </span>
+        {move || match status.get() {
+            Status::Connected { recorded: true } => Some(view! {
+                <span class="badge" data-testid="ssh-recorded" data-recorded="true"
+                    title="The proxy records this session; authorised auditors can replay it">"Recorded"</span>
+            }.into_any()),
+            Status::Connected { recorded: false } => Some(view! {
+                <span class="badge badge-warn" data-testid="ssh-recorded" data-recorded="false"
+                    title="Direct mode: your SSH runs end to end to the node and nothing is recorded">"Not recorded"</span>
+            }.into_any()),
+            _ => None,
+        }}
+    }
+}
+
+/// What covers the terminal while the session is not running.
+#[component]
+fn SessionOverlay(status: RwSignal<Status>, on_reconnect: Callback<()>) -> impl IntoView {
+    move || match status.get() {
+        Status::Preparing | Status::Connecting => Some(view! {
+            <div class="ssh-overlay"><Loading label="Opening the session…"/></div>
+        }.into_any()),
+        Status::Confirming => Some(view! {
+            <div class="ssh-overlay" data-testid="ssh-confirming"><Loading label="This node asks for your passkey before each session…"/></div>
+        }.into_any()),
+        Status::Ended(reason) => Some(view! {
+            <div class="ssh-overlay" role="alert">
+                <div class="card ssh-message" data-testid="ssh-ended">
+                    <h2>"Session closed"</h2>
+                    <p>{reason}</p>
+                    <button class="button button-primary" type="button" data-testid="reconnect"
+                        on:click=move |_| on_reconnect.run(())>"Reconnect"</button>
+                </div>
+            </div>
+        }.into_any()),
+        Status::PinMismatch(reason) => Some(view! {
+            <div class="ssh-overlay ssh-overlay-danger" role="alert">
+                <div class="card ssh-message" data-testid="pin-mismatch">
+                    <h2>"Connection stopped: the node could not prove who it is"</h2>
+                    <p>{reason}</p>
+                    <p>"Something between you and the node may be intercepting the connection, or the node was set up with another certificate authority. Nothing was sent to it. Tell your admin; do not reset the pin unless they ask you to."</p>
+                </div>
+            </div>
+        }.into_any()),
+        Status::Connected { .. } => None,
     }
 }
 

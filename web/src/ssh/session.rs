@@ -1,34 +1,50 @@
-//! One SSH session: connect over the socket, check the host certificate against the
-//! pin, authenticate with the certificate, open a shell with a pty, then carry input,
-//! output and resizes until either side ends.
+//! One SSH session over one socket: connect, check the host certificate against the
+//! pin, sign in with the connection's certificate and the page's key, open a shell with
+//! a pty, then carry input, output and resizes until either side ends. What comes
+//! before (key, certificate, passkey check) is `connect`'s.
 
 use std::sync::{Arc, Mutex};
 
 use russh::ChannelMsg;
 use russh::client::{self, Handler};
 use russh::keys::PublicKeyOrCertificate;
-use russh::keys::ssh_key::Algorithm;
+use russh::keys::ssh_key::{Algorithm, Certificate};
 use tokio::sync::mpsc;
 
-use super::identity::Identity;
+use super::key::{KeyKind, PageKey};
 use super::pin::{self, PinError};
 use super::socket;
 
 /// The proxy's close code for "check a passkey first" (see the proxy's `http/ssh.rs`).
 const MFA_REQUIRED: u16 = 4428;
 
-/// What the tab is told.
+/// What the tab is told while an attempt runs.
 #[derive(Debug, Clone)]
 pub enum Event {
+    /// The page's key is ready; which kind it is.
+    Key(KeyKind),
+    /// Waiting for the passkey check the roles ask for before this session.
+    Confirming,
+    /// Certified; the socket is opening.
+    Connecting,
     /// The shell is open; `recorded` when the proxy's recording server answered.
     Connected { recorded: bool },
     Output(Vec<u8>),
-    /// The session ended; the sentence says how.
-    Ended(String),
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum End {
+    /// The session ended, or could not start; the sentence says how.
+    Closed(String),
     /// The node could not prove it is who the pinned CA says: possible interception.
     PinMismatch(String),
-    /// The roles ask for a passkey check before this session.
-    MfaRequired,
+}
+
+/// The proxy closed the socket with 4428: the roles ask for a passkey check first.
+pub struct PasskeyFirst {
+    /// The proxy's sentence.
+    pub reason: String,
 }
 
 /// What the tab asks for.
@@ -68,13 +84,19 @@ impl Handler for Client {
     }
 }
 
-pub struct Target {
-    pub node: String,
-    pub login: String,
+/// Everything one connection needs, decided before its socket opens.
+pub struct Plan<'a> {
+    pub node: &'a str,
+    pub login: &'a str,
+    pub key: &'a PageKey,
+    /// For this node and login, from the certificate request or the passkey check.
+    pub certificate: Certificate,
+    /// The pinned host CA every host certificate must be signed by.
+    pub pin: &'a str,
+    /// The one-time ticket of a passed passkey check, if the roles ask for one.
+    pub ticket: Option<String>,
     pub cols: u16,
     pub rows: u16,
-    /// The one-time ticket of a passed session check, if the roles ask for one.
-    pub mfa: Option<String>,
 }
 
 fn config() -> client::Config {
@@ -87,75 +109,103 @@ fn config() -> client::Config {
     config
 }
 
-/// Runs the session until it ends, reporting to `events`.
-pub async fn run(identity: Identity, pin: String, target: Target, mut commands: mpsc::UnboundedReceiver<Command>, events: impl Fn(Event)) {
-    let location = web_sys::window().map(|w| w.location());
-    let host = location.as_ref().and_then(|l| l.host().ok()).unwrap_or_default();
+fn socket_url(plan: &Plan) -> String {
+    let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
     let mut url = format!(
         "wss://{host}/api/v1/nodes/{}/ssh?login={}",
-        js_sys::encode_uri_component(&target.node),
-        js_sys::encode_uri_component(&target.login)
+        js_sys::encode_uri_component(plan.node),
+        js_sys::encode_uri_component(plan.login)
     );
-    if let Some(ticket) = &target.mfa {
+    if let Some(ticket) = &plan.ticket {
         url.push_str(&format!("&mfa={}", js_sys::encode_uri_component(ticket)));
     }
-    let socket = match socket::open(&url).await {
+    url
+}
+
+/// Runs the session until it ends, reporting to `events`. `Err` when the proxy asks
+/// for a passkey check first (then nothing was sent to the node).
+pub async fn run(
+    plan: Plan<'_>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &impl Fn(Event),
+) -> Result<End, PasskeyFirst> {
+    let socket = match socket::open(&socket_url(&plan)).await {
         Ok(socket) => socket,
-        Err(closed) if closed.code == MFA_REQUIRED && target.mfa.is_none() => return events(Event::MfaRequired),
-        Err(closed) => return events(Event::Ended(closed.reason)),
+        Err(closed) if closed.code == MFA_REQUIRED => return Err(PasskeyFirst { reason: closed.reason }),
+        Err(closed) => return Ok(End::Closed(closed.reason)),
     };
+    // A close code of 4000 or more carries the proxy's own sentence.
     let closed = socket.closed.clone();
-    let ended_by_proxy = move |fallback: String| -> String {
-        closed.borrow().as_ref().filter(|c| c.code >= 4000).map(|c| c.reason.clone()).unwrap_or(fallback)
-    };
+    let proxy_said = move || closed.borrow().clone().filter(|c| c.code >= 4000);
+    let ended_by_proxy = |fallback: String| proxy_said().map(|c| c.reason).unwrap_or(fallback);
+
     let verdict = Arc::new(Mutex::new(None));
     let host_key_id = Arc::new(Mutex::new(None));
-    let handler = Client { pin, node: target.node.clone(), verdict: verdict.clone(), host_key_id: host_key_id.clone() };
-    let mfa_refusal = {
-        let closed = socket.closed.clone();
-        move || closed.borrow().as_ref().is_some_and(|c| c.code == MFA_REQUIRED)
-    };
+    let handler =
+        Client { pin: plan.pin.to_string(), node: plan.node.to_string(), verdict: verdict.clone(), host_key_id: host_key_id.clone() };
     let mut handle = match client::connect_stream(Arc::new(config()), socket.stream, handler).await {
         Ok(handle) => handle,
         Err(err) => {
             if let Some(pin_error) = verdict.lock().ok().and_then(|mut v| v.take()) {
-                return events(Event::PinMismatch(pin_error.to_string()));
+                return Ok(End::PinMismatch(pin_error.to_string()));
             }
-            if mfa_refusal() && target.mfa.is_none() {
-                return events(Event::MfaRequired);
+            if let Some(refusal) = proxy_said().filter(|c| c.code == MFA_REQUIRED) {
+                return Err(PasskeyFirst { reason: refusal.reason });
             }
-            return events(Event::Ended(ended_by_proxy(format!("The SSH connection failed: {err}."))));
+            return Ok(End::Closed(ended_by_proxy(format!("The SSH connection failed: {err}."))));
         }
     };
-    let authenticated = handle
-        .authenticate_openssh_cert(target.login.clone(), identity.key.clone(), identity.certificate.clone())
-        .await;
-    match authenticated {
-        Ok(result) if result.success() => {}
-        Ok(_) => {
-            return events(Event::Ended(format!(
+    match plan.key.sign_in(&mut handle, plan.login, plan.certificate).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return Ok(End::Closed(format!(
                 "{} refused the certificate for {}. The node may not trust the Gatehouse user CA.",
-                target.node, target.login
+                plan.node, plan.login
             )));
         }
-        Err(err) => return events(Event::Ended(ended_by_proxy(format!("Signing in to the node failed: {err}.")))),
+        Err(err) => return Ok(End::Closed(ended_by_proxy(format!("Signing in to the node failed: {err}.")))),
     }
-    let mut channel = match handle.channel_open_session().await {
+    let channel = match open_shell(&handle, plan.cols, plan.rows).await {
         Ok(channel) => channel,
-        Err(err) => return events(Event::Ended(format!("The node would not open a session: {err}."))),
+        Err(reason) => return Ok(End::Closed(reason)),
     };
-    let opened = async {
-        channel
-            .request_pty(true, "xterm-256color", u32::from(target.cols), u32::from(target.rows), 0, 0, &[])
-            .await?;
-        channel.request_shell(true).await
-    };
-    if let Err(err) = opened.await {
-        return events(Event::Ended(format!("The node would not start a shell: {err}.")));
-    }
     let recorded = host_key_id.lock().ok().and_then(|id| id.clone()).as_deref()
         == Some(gatehouse_proto::api::RECORDING_PROXY_KEY_ID);
     events(Event::Connected { recorded });
+    let reason = match carry(channel, commands, events).await {
+        Some(0) => "The session ended.".to_string(),
+        Some(code) => format!("The session ended with exit status {code}."),
+        None => ended_by_proxy(
+            "The connection to the node closed without the session ending: the node may have stopped or restarted."
+                .to_string(),
+        ),
+    };
+    let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
+    Ok(End::Closed(reason))
+}
+
+async fn open_shell<H: Handler>(
+    handle: &client::Handle<H>,
+    cols: u16,
+    rows: u16,
+) -> Result<russh::Channel<client::Msg>, String> {
+    let channel =
+        handle.channel_open_session().await.map_err(|err| format!("The node would not open a session: {err}."))?;
+    let opened = async {
+        channel.request_pty(true, "xterm-256color", u32::from(cols), u32::from(rows), 0, 0, &[]).await?;
+        channel.request_shell(true).await
+    };
+    opened.await.map_err(|err| format!("The node would not start a shell: {err}."))?;
+    Ok(channel)
+}
+
+/// Carries output to the tab and its input and resizes to the node until the channel
+/// closes or the tab goes away. The shell's exit status, if it gave one.
+async fn carry(
+    mut channel: russh::Channel<client::Msg>,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    events: &impl Fn(Event),
+) -> Option<u32> {
     let mut exit = None;
     loop {
         tokio::select! {
@@ -180,14 +230,5 @@ pub async fn run(identity: Identity, pin: String, target: Target, mut commands: 
             },
         }
     }
-    let reason = match exit {
-        Some(0) => "The session ended.".to_string(),
-        Some(code) => format!("The session ended with exit status {code}."),
-        None => ended_by_proxy(
-            "The connection to the node closed without the session ending: the node may have stopped or restarted."
-                .to_string(),
-        ),
-    };
-    let _ = handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
-    events(Event::Ended(reason));
+    exit
 }

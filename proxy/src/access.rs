@@ -1,0 +1,176 @@
+//! Who may open what, as pure functions over the inventory, the roles, the user and the
+//! locks. The certificate endpoint, the SSH and desktop sockets and the live-session
+//! sweeper ([`crate::live`]) all decide with these, so a certificate's scope, the
+//! socket's decision and "is this session still allowed?" a second later are one and
+//! the same decision.
+
+use crate::ca::Extensions;
+use crate::desktops::Desktop;
+use crate::locks::{Lock, LockTarget, first_on};
+use crate::nodes::{Node, NodeName};
+use crate::rbac::{self, Roles, SshMode};
+use crate::store::User;
+
+/// Why something is refused, with the sentence the person reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such node or desktop (or a name that cannot be one).
+    Missing(String),
+    /// The roles do not allow it.
+    Denied(String),
+    /// An admin's lock stops it.
+    Locked(String),
+}
+
+impl Refusal {
+    pub fn sentence(&self) -> &str {
+        match self {
+            Refusal::Missing(s) | Refusal::Denied(s) | Refusal::Locked(s) => s,
+        }
+    }
+}
+
+/// What one SSH connection may do: the decision a certificate is signed for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SshGrant {
+    pub user: String,
+    pub node: Node,
+    pub login: String,
+    pub mode: SshMode,
+    /// A passkey check is needed before the session.
+    pub session_mfa: bool,
+    /// Forwarding the certificate allows (direct mode only; none when recorded).
+    pub extensions: Extensions,
+}
+
+fn lock_on_user<'a>(locks: &'a [Lock], user: &User) -> Option<&'a Lock> {
+    first_on(locks, &[LockTarget::User(user.name.clone())])
+}
+
+/// May `user` open an SSH session as `login` on the node named `node`?
+pub fn ssh(roles: &Roles, user: &User, nodes: &[Node], locks: &[Lock], node: &str, login: &str) -> Result<SshGrant, Refusal> {
+    let name = NodeName::parse(node).map_err(|_| Refusal::Missing(format!("There is no node named {node:?}.")))?;
+    let Some(node) = nodes.iter().find(|n| n.name == name) else {
+        return Err(Refusal::Missing(format!("There is no node named {name}.")));
+    };
+    if login.is_empty() {
+        return Err(Refusal::Denied(format!("Choose a login for {name}.")));
+    }
+    let Some(access) = rbac::node_access(roles, &user.roles, node) else {
+        return Err(Refusal::Denied(format!("Your roles do not give you access to {name}.")));
+    };
+    if !access.logins.contains(login) {
+        let allowed = access.logins.iter().cloned().collect::<Vec<_>>().join(", ");
+        return Err(Refusal::Denied(format!("You may not log in to {name} as {login}; your roles allow: {allowed}.")));
+    }
+    if let Some(lock) = lock_on_user(locks, user).or_else(|| first_on(locks, &[LockTarget::Node(name.to_string())])) {
+        return Err(Refusal::Locked(format!("{}.", lock.sentence())));
+    }
+    let extensions = match access.mode {
+        SshMode::Direct => rbac::extensions(roles, &user.roles, node, login),
+        SshMode::Recorded => Extensions::default(),
+    };
+    Ok(SshGrant {
+        user: user.name.clone(),
+        node: node.clone(),
+        login: login.to_string(),
+        mode: access.mode,
+        session_mfa: access.session_mfa,
+        extensions,
+    })
+}
+
+/// May `user` open the desktop named `name`?
+pub fn desktop<'a>(roles: &Roles, user: &User, desktops: &'a [Desktop], locks: &[Lock], name: &str) -> Result<&'a Desktop, Refusal> {
+    let Some(desktop) = desktops.iter().find(|d| d.name.as_str() == name) else {
+        return Err(Refusal::Missing(format!("There is no desktop named {name}.")));
+    };
+    if !rbac::desktop_allowed(roles, &user.roles, desktop) {
+        return Err(Refusal::Denied(format!("Your roles do not give you access to the desktop {name}.")));
+    }
+    if let Some(lock) = lock_on_user(locks, user).or_else(|| first_on(locks, &[LockTarget::Desktop(name.to_string())])) {
+        return Err(Refusal::Locked(format!("{}.", lock.sentence())));
+    }
+    Ok(desktop)
+}
+
+/// A lock on `user` itself, if there is one (sign-in refuses them).
+pub fn user_lock<'a>(locks: &'a [Lock], user: &str) -> Option<&'a Lock> {
+    first_on(locks, &[LockTarget::User(user.to_string())])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nodes::parse_labels;
+    use crate::rbac::Role;
+
+    fn user(roles: &[&str]) -> User {
+        User {
+            id: 1,
+            name: "alice".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            password_hash: None,
+            totp_secret: None,
+            totp_last_step: None,
+        }
+    }
+
+    fn node(name: &str, labels: &str) -> Node {
+        Node { name: NodeName::parse(name).unwrap(), addr: "127.0.0.1:22".into(), labels: parse_labels(labels).unwrap() }
+    }
+
+    /// The story from the issue: `deploy` on node A, `root` only where `env=prod`.
+    fn roles() -> Roles {
+        let mut deploy = Role::default();
+        deploy.node_labels.insert("app".into(), "a".into());
+        deploy.logins.push("deploy".into());
+        deploy.ssh_mode = SshMode::Direct;
+        deploy.port_forwarding = true;
+        let mut prod = Role::default();
+        prod.node_labels.insert("env".into(), "prod".into());
+        prod.logins.push("root".into());
+        prod.ssh_mode = SshMode::Direct;
+        Roles::from([("deploy".to_string(), deploy), ("prod".to_string(), prod)])
+    }
+
+    fn nodes() -> Vec<Node> {
+        vec![node("a", "app=a,env=dev"), node("p", "env=prod")]
+    }
+
+    fn lock(target: LockTarget) -> Lock {
+        Lock { id: 7, target, reason: "incident".into(), created_at: 0, expires_at: None }
+    }
+
+    #[test]
+    fn a_grant_is_for_the_login_the_roles_allow_on_that_node_only() {
+        let me = user(&["deploy", "prod"]);
+        let grant = ssh(&roles(), &me, &nodes(), &[], "a", "deploy").unwrap();
+        assert_eq!((grant.node.name.as_str(), grant.login.as_str(), grant.mode), ("a", "deploy", SshMode::Direct));
+        assert!(grant.extensions.port_forwarding);
+        let root_on_a = ssh(&roles(), &me, &nodes(), &[], "a", "root").unwrap_err();
+        assert!(matches!(&root_on_a, Refusal::Denied(s) if s.contains("allow: deploy")), "{root_on_a:?}");
+        assert!(ssh(&roles(), &me, &nodes(), &[], "p", "root").unwrap().extensions == Extensions::default());
+        assert!(matches!(ssh(&roles(), &me, &nodes(), &[], "zz", "root"), Err(Refusal::Missing(_))));
+        assert!(matches!(ssh(&roles(), &me, &nodes(), &[], "Not A Name", "root"), Err(Refusal::Missing(_))));
+        assert!(matches!(ssh(&roles(), &me, &nodes(), &[], "a", ""), Err(Refusal::Denied(_))));
+    }
+
+    #[test]
+    fn a_removed_role_takes_its_access_with_it() {
+        assert!(ssh(&roles(), &user(&["deploy"]), &nodes(), &[], "p", "root").is_err());
+    }
+
+    #[test]
+    fn locks_on_the_user_or_the_node_refuse_with_their_reason() {
+        let me = user(&["deploy", "prod"]);
+        let on_node = [lock(LockTarget::Node("a".into()))];
+        let refused = ssh(&roles(), &me, &nodes(), &on_node, "a", "deploy").unwrap_err();
+        assert_eq!(refused, Refusal::Locked("An admin locked the node a: incident.".into()));
+        assert!(ssh(&roles(), &me, &nodes(), &on_node, "p", "root").is_ok(), "another node is unaffected");
+        let on_me = [lock(LockTarget::User("alice".into()))];
+        assert!(matches!(ssh(&roles(), &me, &nodes(), &on_me, "p", "root"), Err(Refusal::Locked(_))));
+        let on_desktop = [lock(LockTarget::Desktop("a".into()))];
+        assert!(ssh(&roles(), &me, &nodes(), &on_desktop, "a", "deploy").is_ok(), "a desktop's lock is not a node's");
+    }
+}

@@ -1,0 +1,319 @@
+//! The SSH and desktop sessions running on this proxy, and what ends them when the
+//! identity behind them goes: sign-out, the web session's expiry, `gatehouse users
+//! reset`, a role taken away, a lock, or a disk too full to record on.
+//!
+//! Every session registers here when its socket is accepted and holds a
+//! [`Registration`]; its loops also wait on [`Registration::ended`], which carries the
+//! sentence the person reads. A sweeper ([`sweep`]) runs every [`SWEEP_INTERVAL`] and
+//! asks of each session the same question the socket asked when it opened
+//! ([`crate::access`]), against the database, so changes made by the command line (a
+//! separate process) or another proxy end sessions too. Sign-out on this proxy ends
+//! its sessions at once, without waiting for the sweep.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::desktops::Desktop;
+use crate::locks::Lock;
+use crate::nodes::Node;
+use crate::rbac::Roles;
+use crate::store::{Session, Store};
+
+/// How often every live session is checked again. With the time to close a socket this
+/// keeps "the identity is gone" to "the socket is closed" within two seconds.
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Ssh,
+    Desktop,
+}
+
+/// Who runs what, as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveSession {
+    pub kind: Kind,
+    pub user: String,
+    /// The SHA-256 of the web session's token.
+    pub web_session: String,
+    /// When the web session ends, whatever happens.
+    pub web_session_expires: u64,
+    /// The node or desktop.
+    pub target: String,
+    /// The SSH login (empty for desktops).
+    pub login: String,
+    /// Whether it writes a recording (and so stops when the disk is nearly full).
+    pub recorded: bool,
+}
+
+/// Each registered session, and where its end is announced.
+type Sessions = HashMap<u64, (LiveSession, watch::Sender<Option<String>>)>;
+
+#[derive(Default)]
+pub struct Live {
+    sessions: Mutex<Sessions>,
+    next: AtomicU64,
+}
+
+/// A session's place in the registry; dropping it (when the session ends) takes it out.
+pub struct Registration {
+    id: u64,
+    live: Arc<Live>,
+    /// `Some(sentence)` once something ended the session.
+    pub ended: watch::Receiver<Option<String>>,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.live.lock().remove(&self.id);
+    }
+}
+
+impl Registration {
+    /// Waits until the session is ended from outside; the sentence says why.
+    pub async fn wait_ended(&self) -> String {
+        wait(self.ended.clone()).await
+    }
+
+    /// Why the session was ended from outside, if it was.
+    pub fn why_ended(&self) -> Option<String> {
+        self.ended.borrow().clone()
+    }
+}
+
+/// Waits until `ended` carries a sentence. (Never, if the registration is gone.)
+pub async fn wait(mut ended: watch::Receiver<Option<String>>) -> String {
+    loop {
+        if let Some(reason) = ended.borrow_and_update().clone() {
+            return reason;
+        }
+        if ended.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+impl Live {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a session, unless its user already has `cap` of that kind open; the
+    /// error is the sentence for the person.
+    pub fn register(self: &Arc<Live>, session: LiveSession, cap: usize) -> Result<Registration, String> {
+        let mut sessions = self.lock();
+        let open = sessions.values().filter(|(s, _)| s.kind == session.kind && s.user == session.user).count();
+        if open >= cap {
+            let what = match session.kind {
+                Kind::Ssh => "SSH sessions",
+                Kind::Desktop => "desktop sessions",
+            };
+            return Err(format!("You already have {open} {what} open, the most allowed. Close one and try again."));
+        }
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = watch::channel(None);
+        sessions.insert(id, (session, tx));
+        Ok(Registration { id, live: self.clone(), ended: rx })
+    }
+
+    /// Ends every session `why` has a sentence for (once: the first reason stands).
+    pub fn end_where(&self, why: impl Fn(&LiveSession) -> Option<String>) -> usize {
+        let sessions = self.lock();
+        let mut ended = 0;
+        for (session, tx) in sessions.values() {
+            if tx.borrow().is_some() {
+                continue;
+            }
+            if let Some(reason) = why(session) {
+                let _ = tx.send(Some(reason));
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    pub fn snapshot(&self) -> Vec<LiveSession> {
+        self.lock().values().map(|(s, _)| s.clone()).collect()
+    }
+}
+
+/// What the sweep checks sessions against, besides the database.
+pub struct Policy {
+    pub roles: Roles,
+    pub config_nodes: Vec<Node>,
+    pub config_desktops: Vec<Desktop>,
+    /// Where recordings are written, and the free space below which recorded sessions end.
+    pub recordings_dir: PathBuf,
+    pub min_free_bytes: u64,
+}
+
+/// The world as one sweep sees it.
+pub struct Facts<'a> {
+    pub now: u64,
+    pub locks: &'a [Lock],
+    pub nodes: &'a [Node],
+    pub desktops: &'a [Desktop],
+    pub roles: &'a Roles,
+    pub disk_low: bool,
+}
+
+pub const DISK_FULL: &str = "The proxy's disk is almost full, so it ended this recorded session while its recording is still whole. Tell an admin.";
+
+/// Why `session` must end now, given its web session as the database has it (`None`:
+/// gone), or `None` if it may go on.
+pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) -> Option<String> {
+    if facts.now >= session.web_session_expires {
+        return Some("Your sign-in expired, and the session with it. Sign in again to reconnect.".into());
+    }
+    if let Some(lock) = crate::access::user_lock(facts.locks, &session.user) {
+        return Some(format!("{}.", lock.sentence()));
+    }
+    let Some(web) = web else {
+        return Some("Your sign-in ended (you signed out, or an admin reset your account), and the session with it.".into());
+    };
+    let decided = match session.kind {
+        Kind::Ssh => crate::access::ssh(facts.roles, &web.user, facts.nodes, facts.locks, &session.target, &session.login).err(),
+        Kind::Desktop => crate::access::desktop(facts.roles, &web.user, facts.desktops, facts.locks, &session.target).err(),
+    };
+    if let Some(refusal) = decided {
+        return Some(match refusal {
+            crate::access::Refusal::Locked(sentence) => sentence,
+            crate::access::Refusal::Missing(_) => format!("{} was removed from Gatehouse, and the session with it.", session.target),
+            crate::access::Refusal::Denied(_) => format!("Your roles no longer allow this session on {}, so it was ended.", session.target),
+        });
+    }
+    if session.recorded && facts.disk_low {
+        return Some(DISK_FULL.into());
+    }
+    None
+}
+
+/// Checks every live session against the database every [`SWEEP_INTERVAL`], for ever.
+pub async fn sweep(live: Arc<Live>, store: Arc<dyn Store>, policy: Policy) {
+    let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if live.snapshot().is_empty() {
+            continue;
+        }
+        let (live, store) = (live.clone(), store.clone());
+        let policy = &policy;
+        // Database reads and statvfs block: off the async workers, one sweep at a time.
+        let inputs = tokio::task::block_in_place(|| gather(&live, store.as_ref(), policy));
+        match inputs {
+            Ok(()) => {}
+            Err(err) => tracing::warn!(%err, "cannot check live sessions this time"),
+        }
+    }
+}
+
+fn gather(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), crate::store::StoreError> {
+    let now = crate::auth::now();
+    let locks = store.active_locks(now)?;
+    let nodes = crate::nodes::merge(&policy.config_nodes, store.list_nodes()?);
+    let added = store.list_desktops()?.into_iter().map(|(d, _)| d).collect();
+    let desktops = crate::desktops::merge(&policy.config_desktops, added);
+    let disk_low = crate::recording::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
+    let mut webs: HashMap<String, Option<Session>> = HashMap::new();
+    for session in live.snapshot() {
+        if !webs.contains_key(&session.web_session) {
+            let web = store.session(&session.web_session, now)?;
+            webs.insert(session.web_session.clone(), web);
+        }
+    }
+    let facts = Facts { now, locks: &locks, nodes: &nodes, desktops: &desktops, roles: &policy.roles, disk_low };
+    live.end_where(|session| verdict(session, webs.get(&session.web_session).and_then(Option::as_ref), &facts));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::locks::LockTarget;
+    use crate::nodes::{NodeName, parse_labels};
+    use crate::store::User;
+
+    fn ssh_session(user: &str) -> LiveSession {
+        LiveSession {
+            kind: Kind::Ssh,
+            user: user.into(),
+            web_session: format!("hash-{user}"),
+            web_session_expires: 1_000,
+            target: "web-1".into(),
+            login: "root".into(),
+            recorded: true,
+        }
+    }
+
+    fn web(user: &str, roles: &[&str]) -> Session {
+        Session {
+            user: User {
+                id: 1,
+                name: user.into(),
+                roles: roles.iter().map(|r| r.to_string()).collect(),
+                password_hash: None,
+                totp_secret: None,
+                totp_last_step: None,
+            },
+            token_hash: format!("hash-{user}"),
+            csrf_token: String::new(),
+            created_at: 0,
+            expires_at: 1_000,
+            confirmed_at: None,
+        }
+    }
+
+    fn world() -> (Roles, Vec<Node>) {
+        let roles = crate::rbac::default_roles();
+        let node = Node { name: NodeName::parse("web-1").unwrap(), addr: "h:22".into(), labels: parse_labels("").unwrap() };
+        (roles, vec![node])
+    }
+
+    fn check(session: &LiveSession, web: Option<&Session>, locks: &[Lock], now: u64, disk_low: bool) -> Option<String> {
+        let (roles, nodes) = world();
+        verdict(session, web, &Facts { now, locks, nodes: &nodes, desktops: &[], roles: &roles, disk_low })
+    }
+
+    #[test]
+    fn a_session_goes_on_while_everything_behind_it_holds() {
+        assert_eq!(check(&ssh_session("alice"), Some(&web("alice", &["admin"])), &[], 500, false), None);
+    }
+
+    #[test]
+    fn each_way_the_identity_goes_ends_the_session_with_its_reason() {
+        let s = ssh_session("alice");
+        let me = web("alice", &["admin"]);
+        assert!(check(&s, Some(&me), &[], 1_000, false).unwrap().contains("expired"));
+        assert!(check(&s, None, &[], 500, false).unwrap().contains("signed out"));
+        assert!(check(&s, Some(&web("alice", &["dev"])), &[], 500, false).unwrap().contains("no longer allow"));
+        let lock = |target| Lock { id: 1, target, reason: "laptop stolen".into(), created_at: 0, expires_at: None };
+        let on_user = [lock(LockTarget::User("alice".into()))];
+        assert_eq!(check(&s, Some(&me), &on_user, 500, false).unwrap(), "An admin locked the user alice: laptop stolen.");
+        let on_node = [lock(LockTarget::Node("web-1".into()))];
+        assert!(check(&s, Some(&me), &on_node, 500, false).unwrap().contains("locked the node web-1"));
+        assert_eq!(check(&s, Some(&me), &[], 500, true).unwrap(), DISK_FULL);
+        let direct = LiveSession { recorded: false, ..s };
+        assert_eq!(check(&direct, Some(&me), &[], 500, true), None, "nothing to record, nothing to stop");
+    }
+
+    #[tokio::test]
+    async fn registrations_are_capped_per_user_and_ended_once() {
+        let live = Arc::new(Live::default());
+        let first = live.register(ssh_session("alice"), 2).unwrap();
+        let _second = live.register(ssh_session("alice"), 2).unwrap();
+        assert!(live.register(ssh_session("alice"), 2).err().unwrap().contains("2 SSH sessions"));
+        let bob = live.register(ssh_session("bob"), 2).unwrap();
+        assert_eq!(live.end_where(|s| (s.user == "alice").then(|| "first".to_string())), 2);
+        assert_eq!(live.end_where(|s| (s.user == "alice").then(|| "second".to_string())), 0, "the first reason stands");
+        assert_eq!(first.wait_ended().await, "first");
+        assert_eq!(bob.why_ended(), None);
+        drop(first);
+        assert_eq!(live.snapshot().len(), 2, "a dropped registration leaves the registry");
+    }
+}
