@@ -28,7 +28,7 @@ let userCount = 0;
 async function openDesktop(desktop, name, viewport) {
   const add = cli(['desktops', 'add', name, '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=bench', '--user', 'alice'], `${PASSWORD}\n`);
   if (add.status !== 0) throw new Error(add.err);
-  const check = cli(['desktops', 'check', name]);
+  const check = cli(['desktops', 'check', name, '--trust-first-use']);
   if (check.status !== 0) throw new Error(check.err);
   userCount += 1;
   const errors = [];

@@ -36,7 +36,10 @@ const recordedWho = await proxy.certifiedKey('bench-rec', ['recorded'], work);
 const known = path.join(work, 'known_hosts');
 fs.writeFileSync(known, `@cert-authority * ${fs.readFileSync(path.join(proxy.dir, 'data', 'ca', 'host_ca.pub'), 'utf8').trim()}\n`);
 
-function sshCat(extra, host, as = who) {
+// Certificates are for one connection (a minute, one node): each run asks for its own,
+// before the clock starts, as the browser does.
+async function sshCat(extra, host, as = who) {
+  await proxy.certify(as, 'demo', LOGIN);
   const start = performance.now();
   const result = spawnSync('ssh', [
     '-F', 'none', '-i', as.key, '-o', `CertificateFile=${as.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
@@ -48,13 +51,13 @@ function sshCat(extra, host, as = who) {
   return seconds;
 }
 
-const direct = sshCat(['-p', String(node.port)], `${LOGIN}@127.0.0.1`);
+const direct = await sshCat(['-p', String(node.port)], `${LOGIN}@127.0.0.1`);
 const url = `wss://localhost:${proxy.port}/api/v1/nodes/demo/ssh?login=${LOGIN}`;
 const viaProxy = (as) => [
   '-o', `ProxyCommand=${[process.execPath, BRIDGE, url, `'${as.cookie}'`, path.join(proxy.dir, 'data', 'tls', 'cert.pem'), proxy.url].join(' ')}`,
 ];
-const relayed = sshCat(viaProxy(who), `${LOGIN}@demo`);
-const relayedRecorded = sshCat(viaProxy(recordedWho), `${LOGIN}@demo`, recordedWho);
+const relayed = await sshCat(viaProxy(who), `${LOGIN}@demo`);
+const relayedRecorded = await sshCat(viaProxy(recordedWho), `${LOGIN}@demo`, recordedWho);
 
 const browser = await launchBrowser();
 const heap = {};

@@ -38,11 +38,13 @@ export async function freePort() {
 
 /**
  * Starts a real proxy with a fresh data directory. `extraConfig` is appended to the
- * TOML config. Returns helpers to add users, call the API and stop it.
+ * TOML config; `prepare(dir)` runs before the proxy starts (e.g. to mount a small
+ * filesystem at dir/data). Returns helpers to add users, call the API and stop it.
  */
-export async function startProxy(extraConfig = '') {
+export async function startProxy(extraConfig = '', { prepare } = {}) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+  if (prepare) prepare(dir);
   const url = `https://localhost:${port}`;
   const config = path.join(dir, 'gatehouse.toml');
   fs.writeFileSync(
@@ -109,23 +111,39 @@ export async function startProxy(extraConfig = '') {
         headers, body: JSON.stringify({ username: name, password, totp_code: await authenticator.nextCode() }),
       });
       if (signIn.status !== 200) throw new Error(`sign-in: ${signIn.text}`);
-      return { setCookie: signIn.headers['set-cookie'][0], cookie: signIn.headers['set-cookie'][0].split(';')[0], csrf: signIn.json.csrf_token };
+      return {
+        setCookie: signIn.headers['set-cookie'][0], cookie: signIn.headers['set-cookie'][0].split(';')[0], csrf: signIn.json.csrf_token,
+        name, password, authenticator, expiresAt: signIn.json.expires_at,
+      };
     },
     /**
-     * Signs in a new user with `roles` and has the proxy certify a fresh ssh-keygen key
-     * in `dir`. Returns the session plus `key` (its path; the certificate is key-cert.pub).
+     * Has the proxy certify `who.key` (an ssh-keygen key; the certificate goes to
+     * key-cert.pub) for one connection: `login` on `node`, as the browser does right
+     * before each connection. Returns the API's answer ({ status, json, … }).
      */
-    async certifiedKey(name, roles, dir) {
+    async certify(who, node, login) {
+      const res = await proxy.request('POST', '/api/v1/ssh/certificate', {
+        headers: { cookie: who.cookie, 'x-csrf-token': who.csrf, 'content-type': 'application/json' },
+        body: JSON.stringify({ public_key: fs.readFileSync(`${who.key}.pub`, 'utf8'), node, login }),
+      });
+      if (res.status === 200) fs.writeFileSync(`${who.key}-cert.pub`, `${res.json.certificate}\n`);
+      return res;
+    },
+    /**
+     * Signs in a new user with `roles` and makes a fresh ssh-keygen key in `dir`; with
+     * `node` and `login`, also certifies it for them. Returns the session plus `key` (its
+     * path; a certificate is key-cert.pub).
+     */
+    async certifiedKey(name, roles, dir, { node, login } = {}) {
       const session = await proxy.enrolAndSignIn(name, roles);
       const key = path.join(dir, `${name}_ed25519`);
       execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key]);
-      const res = await proxy.request('POST', '/api/v1/ssh/certificate', {
-        headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
-        body: JSON.stringify({ public_key: fs.readFileSync(`${key}.pub`, 'utf8') }),
-      });
-      if (res.status !== 200) throw new Error(`certificate: ${res.text}`);
-      fs.writeFileSync(`${key}-cert.pub`, `${res.json.certificate}\n`);
-      return { ...session, key };
+      const who = { ...session, key, name };
+      if (node) {
+        const res = await proxy.certify(who, node, login);
+        if (res.status !== 200) throw new Error(`certificate: ${res.text}`);
+      }
+      return who;
     },
     /** An HTTPS request that trusts only this proxy's certificate. */
     request(method, pathname, { headers = {}, body } = {}) {
@@ -446,6 +464,24 @@ exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
       spawnSync('userdel', ['-r', '-f', user], { stdio: 'ignore' });
     },
   };
+}
+
+/**
+ * After a click that changes factors: if the account page asks to confirm a factor
+ * first, answers with the next TOTP code of `session.authenticator` (the page then
+ * retries by itself). `done` is a locator that appears once the change went through.
+ */
+export async function confirmIfAsked(page, session, done, { timeout = 15_000, shot } = {}) {
+  const asked = page.getByTestId('confirm-factor');
+  await Promise.race([asked.waitFor({ timeout }), done.waitFor({ timeout })]);
+  if (await asked.isVisible()) {
+    if (shot) await screenshot(page, shot);
+    await page.getByTestId('confirm-code').fill(await session.authenticator.nextCode());
+    await page.getByTestId('confirm-code-submit').click();
+    await done.waitFor({ timeout });
+    return true;
+  }
+  return false;
 }
 
 /** Polls `check` until it returns something truthy (which it returns), for up to `ms`. */

@@ -3,6 +3,8 @@
 // client speaks through the proxy's SSH WebSocket exactly as the browser's SSH will.
 //   node ws-stdio.mjs URL COOKIE CA_PEM ORIGIN
 // A refusal (close code 4000+) is printed to stderr as "closed CODE: reason", exit 1.
+// With WS_CLOSE_LOG set, every close is appended to that file as a JSON line
+// { code, reason, at } (at: Date.now()), so a test can time it.
 
 import fs from 'node:fs';
 import WebSocket from 'ws';
@@ -24,6 +26,9 @@ ws.on('unexpected-response', (_req, res) => {
   process.exit(1);
 });
 ws.on('close', (code, reason) => {
+  if (process.env.WS_CLOSE_LOG) {
+    fs.appendFileSync(process.env.WS_CLOSE_LOG, `${JSON.stringify({ code, reason: String(reason), at: Date.now() })}\n`);
+  }
   if (code >= 4000) process.stderr.write(`closed ${code}: ${reason}\n`);
   process.exit(code >= 4000 ? 1 : 0);
 });

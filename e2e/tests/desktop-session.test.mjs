@@ -34,7 +34,7 @@ desktop_users = ["*"]
   desktop = await startShadowDesktop({ user: 'alice', password: PASSWORD, scene: true, text: 'hello from the desktop' });
   const added = proxy.run(['desktops', 'add', 'lab', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`);
   assert.equal(added.status, 0, added.err);
-  const checked = proxy.run(['desktops', 'check', 'lab']);
+  const checked = proxy.run(['desktops', 'check', 'lab', '--trust-first-use']);
   assert.equal(checked.status, 0, checked.err);
   browser = await launchBrowser();
 });

@@ -25,7 +25,7 @@ desktop_users = ["*"]
   desktop = await startXrdpDesktop({ password: PASSWORD });
   const added = proxy.run(['desktops', 'add', 'xr', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'tls'], `${PASSWORD}\n`);
   assert.equal(added.status, 0, added.err);
-  const checked = proxy.run(['desktops', 'check', 'xr']);
+  const checked = proxy.run(['desktops', 'check', 'xr', '--trust-first-use']);
   assert.equal(checked.status, 0, checked.err);
   browser = await launchBrowser();
 });
@@ -105,7 +105,7 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
 
   test('a desktop set up for NLA that answers "TLS only" (xrdp) is refused before the account is sent', async () => {
     assert.equal(proxy.run(['desktops', 'add', 'xr-nla', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'nla'], `${PASSWORD}\n`).status, 0);
-    const check = proxy.run(['desktops', 'check', 'xr-nla']);
+    const check = proxy.run(['desktops', 'check', 'xr-nla', '--trust-first-use']);
     assert.notEqual(check.status, 0);
     assert.match(check.err, /offered only TLS, but this desktop is set up for NLA, so the account was not sent/);
   });

@@ -58,7 +58,16 @@ describe('desktops', () => {
     assert.match(listed.out, /lab-1\s+127\.0\.0\.1:\d+\s+alice\s+nla\s+env=lab/);
     assert.ok(!listed.out.includes(PASSWORD));
 
-    const check = cli(['desktops', 'check', 'lab-1']);
+    // The first check sends nothing until the admin names the certificate they expect.
+    const first = cli(['desktops', 'check', 'lab-1']);
+    assert.notEqual(first.status, 0);
+    const [, seen] = first.err.match(/presented a TLS certificate with the fingerprint (SHA256:[0-9a-f]{64}), and none is pinned for this desktop yet, so the account was not sent/);
+    assert.match(first.err, /gatehouse desktops check lab-1 --pin SHA256:/);
+    assert.doesNotMatch(fs.readFileSync(path.join(desktop.dir, 'desktop.log'), 'utf8'), /AcceptSecurityContext/, 'no NTLM exchange reached the desktop');
+    const wrongPin = cli(['desktops', 'check', 'lab-1', '--pin', `SHA256:${'0'.repeat(64)}`]);
+    assert.match(wrongPin.err, /not the one pinned for this desktop.*the account was not sent/);
+    assert.match(cli(['desktops', 'list']).out, /lab-1/);
+    const check = cli(['desktops', 'check', 'lab-1', '--pin', seen]);
     assert.equal(check.status, 0, check.err);
     const [, width, height, updates, bytes] = check.out.match(/desktop (\d+)x(\d+); (\d+) graphics updates \((\d+) bytes\)/);
     assert.deepEqual([Number(width), Number(height)], [1024, 768], 'the size of the Xvfb screen');
@@ -80,17 +89,17 @@ describe('desktops', () => {
     assert.doesNotMatch(log, /AcceptSecurityContext/, 'the impostor saw no NTLM exchange');
     // The admin re-adds it (the certificate really changed): the next check pins anew.
     assert.equal(cli(['desktops', 'add', 'lab-1', '--addr', `127.0.0.1:${port}`, '--labels', 'env=lab', '--user', 'alice'], `${PASSWORD}\n`).status, 0);
-    assert.match(cli(['desktops', 'check', 'lab-1']).out, /Pinned its TLS certificate/);
+    assert.match(cli(['desktops', 'check', 'lab-1', '--trust-first-use']).out, /Pinned its TLS certificate/);
   });
 
   test('a wrong password and a dead desktop are clear errors', async () => {
     assert.equal(cli(['desktops', 'add', 'lab-wrong', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], 'not it\n').status, 0);
-    const wrong = cli(['desktops', 'check', 'lab-wrong']);
+    const wrong = cli(['desktops', 'check', 'lab-wrong', '--trust-first-use']);
     assert.notEqual(wrong.status, 0);
     assert.match(wrong.err, /ended the connection while checking the account.*user name or password is probably wrong/);
     const port = await freePort();
     assert.equal(cli(['desktops', 'add', 'gone', '--addr', `127.0.0.1:${port}`, '--user', 'alice'], 'x\n').status, 0);
-    const dead = cli(['desktops', 'check', 'gone']);
+    const dead = cli(['desktops', 'check', 'gone', '--trust-first-use']);
     assert.match(dead.err, /cannot reach 127\.0\.0\.1:\d+: Connection refused.*may be down/);
     assert.match(cli(['desktops', 'add', 'x', '--addr', 'nowhere', '--user', 'a'], 'p\n').err, /HOST:PORT|port/i);
     assert.match(cli(['desktops', 'add', 'y', '--addr', '127.0.0.1:1', '--user', 'a', '--security', 'rdp'], 'p\n').err, /nla.*tls/);
