@@ -308,11 +308,14 @@ impl Accounts {
 
     /// The password half of a sign-in whose second factor is a passkey: the same
     /// counting and lockout as [`Accounts::sign_in`]. The attempt stays counted until the
-    /// passkey completes the sign-in.
-    pub fn verify_password(&self, username: &str, given_password: &str, now: u64) -> Result<User, AuthError> {
+    /// passkey completes the sign-in. `Ok(None)` for a wrong password, even one that
+    /// locks the name: the caller answers the same as for a right one (a "locked" here
+    /// would tell the fifth guess from the right password). `Err(Locked)` only when the
+    /// name was locked already, whatever the password.
+    pub fn verify_password(&self, username: &str, given_password: &str, now: u64) -> Result<Option<User>, AuthError> {
         if username.is_empty() || username.len() > MAX_NAME_LEN {
             password::verify(password::decoy_hash(), given_password);
-            return Err(AuthError::BadCredentials);
+            return Ok(None);
         }
         let failures = self.begin_attempt(username, now)?;
         let user = self.store.user_by_name(username)?;
@@ -321,8 +324,11 @@ impl Accounts {
             _ => password::decoy_hash(),
         };
         match (password::verify(phc, given_password), user) {
-            (true, Some(user)) => Ok(user),
-            _ => Err(self.failed(username, failures, now)?),
+            (true, Some(user)) => Ok(Some(user)),
+            _ => {
+                self.failed(username, failures, now)?;
+                Ok(None)
+            }
         }
     }
 
@@ -586,6 +592,18 @@ mod tests {
         let locked = outcomes.iter().filter(|e| matches!(e, AuthError::Locked { .. })).count();
         // Four plain "wrong" answers, the fifth failure locks, and 25 never get a verdict.
         assert_eq!((wrong, locked), (4, 26), "{outcomes:?}");
+    }
+
+    #[test]
+    fn the_password_before_a_passkey_answers_alike_even_on_the_guess_that_locks() {
+        let accounts = accounts();
+        enrolled(&accounts);
+        let t = NOW + 120;
+        for i in 0..5 {
+            assert!(accounts.verify_password("alice", "wrong", t + i).unwrap().is_none(), "guess {i}");
+        }
+        // Locked now: the right password gets "locked", as any password would.
+        assert!(matches!(accounts.verify_password("alice", PASSWORD, t + 6), Err(AuthError::Locked { .. })));
     }
 
     #[test]

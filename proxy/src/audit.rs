@@ -28,9 +28,10 @@ pub struct Audit {
     throttle: Mutex<Throttle>,
 }
 
-/// Kinds a request can cause without being signed in: throttled.
+/// What a request can cause without being signed in: refusals of any kind, and any
+/// record that names no user. Throttled.
 fn is_noisy(kind: &str, user: Option<&str>) -> bool {
-    matches!(kind, "signin.rate_limited" | "csrf.denied" | "session.invalid") || (user.is_none() && kind.ends_with(".denied"))
+    matches!(kind, "signin.rate_limited" | "csrf.denied" | "session.invalid") || user.is_none()
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -183,6 +184,7 @@ mod tests {
     fn only_what_strangers_cause_is_throttled() {
         assert!(is_noisy("csrf.denied", None));
         assert!(is_noisy("ssh.denied", None), "a foreign origin");
+        assert!(is_noisy("invite.failed", None), "a junk invite token");
         assert!(!is_noisy("ssh.denied", Some("alice")), "a signed-in user's denial is always written");
         assert!(!is_noisy("signin.failed", Some("x")));
     }

@@ -428,7 +428,10 @@ struct Bridge {
 /// person can replay. `None` for anything else. (A program that speaks SFTP under
 /// another name is still recorded byte for byte: without a pty, input is recorded.)
 pub fn file_transfer_command(command: &str) -> Option<&'static str> {
-    let words: Vec<&str> = command.split(|c: char| c.is_whitespace() || ";|&()`'\"".contains(c)).filter(|w| !w.is_empty()).collect();
+    // Quotes and backslashes join or hide nothing from the shell: `s'f'tp-server` is
+    // sftp-server to it, so it is to this too.
+    let unquoted: String = command.chars().filter(|c| !"'\"\\".contains(*c)).collect();
+    let words: Vec<&str> = unquoted.split(|c: char| c.is_whitespace() || ";|&()`$<>".contains(c)).filter(|w| !w.is_empty()).collect();
     let base = |word: &str| word.rsplit('/').next().unwrap_or(word).to_string();
     for (i, word) in words.iter().enumerate() {
         match base(word).as_str() {
@@ -453,14 +456,23 @@ struct Pty {
     rows: u32,
 }
 
+/// A reply the node owes for a request we forwarded.
+#[derive(Debug, Clone, Copy)]
+struct Owed {
+    /// The browser asked for the reply.
+    wanted: bool,
+    /// It is the answer to a pty request.
+    pty: bool,
+}
+
 /// What both directions of a bridged channel need to know.
 #[derive(Default)]
 struct Shared {
-    /// Replies the node owes for requests we forwarded, in order: did the browser want one?
-    owed: VecDeque<bool>,
+    /// Replies the node owes for requests we forwarded, in order.
+    owed: VecDeque<Owed>,
     pty: Pty,
-    /// A pty was asked for: the output shows what was typed (echo), so input is not
-    /// recorded; without one, it is.
+    /// The node gave the channel a pty: the output shows what was typed (echo), so input
+    /// is not recorded; without one (or until the node says yes), it is.
     has_pty: bool,
     /// Input that arrived before the program started, recorded when it does.
     early_input: Vec<u8>,
@@ -507,12 +519,19 @@ impl Bridge {
                             break "the node stopped accepting input".to_string();
                         }
                     }
+                    // A pty once the program runs would only switch input recording off
+                    // (OpenSSH refuses it then anyway): refused here, never forwarded.
+                    Some(ChannelMsg::RequestPty { want_reply, .. }) if lock().recorder.is_some() => {
+                        (this.audit)("ssh.denied", &format!("node {}: a pty asked for after the program started", this.target.node));
+                        if want_reply {
+                            let _ = this.front_handle.channel_failure(front_id).await;
+                        }
+                    }
                     Some(ChannelMsg::RequestPty { want_reply, term, col_width, row_height, pix_width, pix_height, terminal_modes }) => {
                         {
                             let mut state = lock();
                             state.pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
-                            state.has_pty = true;
-                            state.owed.push_back(want_reply);
+                            state.owed.push_back(Owed { wanted: want_reply, pty: true });
                         }
                         if back_tx.request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes).await.is_err() {
                             break "the node closed the session".to_string();
@@ -529,7 +548,7 @@ impl Bridge {
                         if let Err(end) = this.begin(&lock, "").await {
                             break this.refuse_unrecorded(front_id, want_reply, &end).await;
                         }
-                        lock().owed.push_back(want_reply);
+                        lock().owed.push_back(Owed { wanted: want_reply, pty: false });
                         if back_tx.request_shell(true).await.is_err() {
                             break "the node closed the session".to_string();
                         }
@@ -542,13 +561,13 @@ impl Bridge {
                         if let Err(end) = this.begin(&lock, &text).await {
                             break this.refuse_unrecorded(front_id, want_reply, &end).await;
                         }
-                        lock().owed.push_back(want_reply);
+                        lock().owed.push_back(Owed { wanted: want_reply, pty: false });
                         if back_tx.exec(true, command).await.is_err() {
                             break "the node closed the session".to_string();
                         }
                     }
                     Some(ChannelMsg::SetEnv { want_reply, variable_name, variable_value }) => {
-                        lock().owed.push_back(want_reply);
+                        lock().owed.push_back(Owed { wanted: want_reply, pty: false });
                         let _ = back_tx.set_env(true, variable_name, variable_value).await;
                     }
                     Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
@@ -620,14 +639,21 @@ impl Bridge {
                         }
                     }
                     Some(ChannelMsg::Success) => {
-                        let wanted = lock().owed.pop_front();
-                        if wanted == Some(true) {
+                        let owed = {
+                            let mut state = lock();
+                            let owed = state.owed.pop_front();
+                            if owed.is_some_and(|o| o.pty) {
+                                state.has_pty = true;
+                            }
+                            owed
+                        };
+                        if owed.is_some_and(|o| o.wanted) {
                             let _ = this.front_handle.channel_success(front_id).await;
                         }
                     }
                     Some(ChannelMsg::Failure) => {
-                        let wanted = lock().owed.pop_front();
-                        if wanted == Some(true) {
+                        let owed = lock().owed.pop_front();
+                        if owed.is_some_and(|o| o.wanted) {
                             let _ = this.front_handle.channel_failure(front_id).await;
                         }
                     }
@@ -815,6 +841,9 @@ mod tests {
             "scp -t /tmp",
             "scp -p -f /etc/passwd",
             "true; scp -pt .",
+            "s'f'tp-server",
+            "/usr/lib/openssh/sftp\\-server",
+            "sc''p -t /tmp",
         ] {
             assert!(file_transfer_command(command).is_some(), "{command}");
         }

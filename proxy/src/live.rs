@@ -45,8 +45,14 @@ pub struct LiveSession {
     pub web_session_expires: u64,
     /// The node or desktop.
     pub target: String,
-    /// The SSH login (empty for desktops).
-    pub login: String,
+    /// The SSH logins the session may be using (empty for desktops): the socket's, and
+    /// in direct mode every login certified for this user and node in the last two
+    /// minutes, since the proxy cannot see which certificate signs in end to end. All
+    /// must stay allowed.
+    pub logins: Vec<String>,
+    /// How the session runs and what forwarding its certificate allows, as decided: if a
+    /// new decision would record it, or allows less forwarding, it ends.
+    pub ssh: Option<(crate::rbac::SshMode, crate::ca::Extensions)>,
     /// Whether it writes a recording (and so stops when the disk is nearly full).
     pub recorded: bool,
 }
@@ -83,6 +89,11 @@ impl Registration {
     /// Why the session was ended from outside, if it was.
     pub fn why_ended(&self) -> Option<String> {
         self.ended.borrow().clone()
+    }
+
+    /// The logins it answers for.
+    pub fn logins(&self) -> Vec<String> {
+        self.live.lock().get(&self.id).map(|(s, _)| s.logins.clone()).unwrap_or_default()
     }
 }
 
@@ -140,6 +151,24 @@ impl Live {
     pub fn snapshot(&self) -> Vec<LiveSession> {
         self.lock().values().map(|(s, _)| s.clone()).collect()
     }
+
+    /// Every session with its id, for a sweep that judges exactly these.
+    fn snapshot_ids(&self) -> Vec<(u64, LiveSession)> {
+        self.lock().iter().map(|(id, (s, _))| (*id, s.clone())).collect()
+    }
+
+    /// Ends the sessions named (once: the first reason stands); ids no longer here are
+    /// skipped, and sessions registered since the snapshot are not touched.
+    fn end_ids(&self, verdicts: Vec<(u64, String)>) {
+        let sessions = self.lock();
+        for (id, reason) in verdicts {
+            if let Some((_, tx)) = sessions.get(&id)
+                && tx.borrow().is_none()
+            {
+                let _ = tx.send(Some(reason));
+            }
+        }
+    }
 }
 
 /// What the sweep checks sessions against, besides the database.
@@ -177,7 +206,22 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
         return Some("Your sign-in ended (you signed out, or an admin reset your account), and the session with it.".into());
     };
     let decided = match session.kind {
-        Kind::Ssh => crate::access::ssh(facts.roles, &web.user, facts.nodes, facts.locks, &session.target, &session.login).err(),
+        Kind::Ssh => {
+            let grants: Result<Vec<_>, _> = session
+                .logins
+                .iter()
+                .map(|login| crate::access::ssh(facts.roles, &web.user, facts.nodes, facts.locks, &session.target, login))
+                .collect();
+            match grants {
+                Ok(grants) => {
+                    if let Some(reason) = changed(session, &grants) {
+                        return Some(reason);
+                    }
+                    None
+                }
+                Err(refusal) => Some(refusal),
+            }
+        }
         Kind::Desktop => crate::access::desktop(facts.roles, &web.user, facts.desktops, facts.locks, &session.target).err(),
     };
     if let Some(refusal) = decided {
@@ -193,6 +237,33 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
     None
 }
 
+/// The forwarding any of `grants` allows.
+pub fn union(grants: &[crate::access::SshGrant]) -> crate::ca::Extensions {
+    grants.iter().fold(crate::ca::Extensions::default(), |all, g| crate::ca::Extensions {
+        port_forwarding: all.port_forwarding || g.extensions.port_forwarding,
+        agent_forwarding: all.agent_forwarding || g.extensions.agent_forwarding,
+        x11_forwarding: all.x11_forwarding || g.extensions.x11_forwarding,
+    })
+}
+
+/// Why a session decided one way must end now that its grants say another: it would be
+/// recorded now, or may forward less.
+fn changed(session: &LiveSession, grants: &[crate::access::SshGrant]) -> Option<String> {
+    let (mode, extensions) = session.ssh?;
+    if let Some(grant) = grants.iter().find(|g| g.mode != mode) {
+        return Some(format!(
+            "The roles for {} now say its sessions are {}, so this one was ended; reconnect.",
+            session.target,
+            if grant.mode == crate::rbac::SshMode::Recorded { "recorded" } else { "direct" }
+        ));
+    }
+    let now = union(grants);
+    let lost = (extensions.port_forwarding && !now.port_forwarding)
+        || (extensions.agent_forwarding && !now.agent_forwarding)
+        || (extensions.x11_forwarding && !now.x11_forwarding);
+    lost.then(|| format!("Your roles no longer allow the forwarding this session on {} had, so it was ended.", session.target))
+}
+
 /// Checks every live session against the database every [`SWEEP_INTERVAL`], for ever.
 pub async fn sweep(live: Arc<Live>, store: Arc<dyn Store>, policy: Policy) {
     let mut tick = tokio::time::interval(SWEEP_INTERVAL);
@@ -205,30 +276,44 @@ pub async fn sweep(live: Arc<Live>, store: Arc<dyn Store>, policy: Policy) {
         let (live, store) = (live.clone(), store.clone());
         let policy = &policy;
         // Database reads and statvfs block: off the async workers, one sweep at a time.
-        let inputs = tokio::task::block_in_place(|| gather(&live, store.as_ref(), policy));
-        match inputs {
-            Ok(()) => {}
-            Err(err) => tracing::warn!(%err, "cannot check live sessions this time"),
+        // A panic must not end the sweeping for good.
+        let swept = tokio::task::block_in_place(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sweep_once(&live, store.as_ref(), policy)))
+        });
+        match swept {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                // Fail closed on what needs no database: expired sign-ins still end.
+                tracing::warn!(%err, "cannot read the database to check live sessions; ending only expired ones");
+                let now = crate::auth::now();
+                live.end_where(|s| (now >= s.web_session_expires).then(|| "Your sign-in expired, and the session with it. Sign in again to reconnect.".to_string()));
+            }
+            Err(_) => tracing::error!("checking live sessions panicked; trying again next time"),
         }
     }
 }
 
-fn gather(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), crate::store::StoreError> {
+fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), crate::store::StoreError> {
     let now = crate::auth::now();
+    let sessions = live.snapshot_ids();
     let locks = store.active_locks(now)?;
     let nodes = crate::nodes::merge(&policy.config_nodes, store.list_nodes()?);
     let added = store.list_desktops()?.into_iter().map(|(d, _)| d).collect();
     let desktops = crate::desktops::merge(&policy.config_desktops, added);
     let disk_low = crate::recording::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
     let mut webs: HashMap<String, Option<Session>> = HashMap::new();
-    for session in live.snapshot() {
+    for (_, session) in &sessions {
         if !webs.contains_key(&session.web_session) {
             let web = store.session(&session.web_session, now)?;
             webs.insert(session.web_session.clone(), web);
         }
     }
     let facts = Facts { now, locks: &locks, nodes: &nodes, desktops: &desktops, roles: &policy.roles, disk_low };
-    live.end_where(|session| verdict(session, webs.get(&session.web_session).and_then(Option::as_ref), &facts));
+    let verdicts = sessions
+        .iter()
+        .filter_map(|(id, session)| Some((*id, verdict(session, webs.get(&session.web_session).and_then(Option::as_ref), &facts)?)))
+        .collect();
+    live.end_ids(verdicts);
     Ok(())
 }
 
@@ -246,7 +331,8 @@ mod tests {
             web_session: format!("hash-{user}"),
             web_session_expires: 1_000,
             target: "web-1".into(),
-            login: "root".into(),
+            logins: vec!["root".into()],
+            ssh: Some((crate::rbac::SshMode::Recorded, crate::ca::Extensions::default())),
             recorded: true,
         }
     }
@@ -298,8 +384,17 @@ mod tests {
         let on_node = [lock(LockTarget::Node("web-1".into()))];
         assert!(check(&s, Some(&me), &on_node, 500, false).unwrap().contains("locked the node web-1"));
         assert_eq!(check(&s, Some(&me), &[], 500, true).unwrap(), DISK_FULL);
-        let direct = LiveSession { recorded: false, ..s };
-        assert_eq!(check(&direct, Some(&me), &[], 500, true), None, "nothing to record, nothing to stop");
+        let unrecorded = LiveSession { recorded: false, ..s.clone() };
+        assert_eq!(check(&unrecorded, Some(&me), &[], 500, true), None, "nothing to record, nothing to stop");
+        // A login certified beside the socket's, which the roles no longer allow.
+        let other_login = LiveSession { logins: vec!["root".into(), "postgres".into()], ..s.clone() };
+        assert!(check(&other_login, Some(&me), &[], 500, false).unwrap().contains("no longer allow"));
+        // Decided as direct, now recorded; or with forwarding the roles no longer grant.
+        let was_direct = LiveSession { ssh: Some((crate::rbac::SshMode::Direct, crate::ca::Extensions::default())), ..s.clone() };
+        assert!(check(&was_direct, Some(&me), &[], 500, false).unwrap().contains("now say its sessions are recorded"));
+        let forwarded = crate::ca::Extensions { port_forwarding: true, ..Default::default() };
+        let had_forwarding = LiveSession { ssh: Some((crate::rbac::SshMode::Recorded, forwarded)), ..s };
+        assert!(check(&had_forwarding, Some(&me), &[], 500, false).unwrap().contains("forwarding"));
     }
 
     #[tokio::test]

@@ -48,8 +48,12 @@ pub struct NewLock {
     pub expires_at: Option<u64>,
 }
 
-/// The most a lock's reason may say: it travels in WebSocket close frames and lists.
-pub const MAX_REASON: usize = 200;
+/// The most a lock's reason may say: the sentence it makes travels in a WebSocket close
+/// frame (123 bytes, with "An admin locked the user … until … UTC: " before it).
+pub const MAX_REASON: usize = 60;
+
+/// The latest moment a lock may last until (the last second of the year 9999).
+pub const LATEST: u64 = 253_402_300_799;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lock {
@@ -71,10 +75,18 @@ impl Lock {
     }
 }
 
-/// `2026-12-01 10:15:00 UTC`
+/// `2026-12-01 10:15:00 UTC` (a time past the year 9999 as Unix seconds).
 pub fn format_time(unix: u64) -> String {
+    if unix > LATEST {
+        return format!("{unix} (Unix time)");
+    }
     let text = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string();
     format!("{} UTC", text.trim_end_matches('Z').replace('T', " "))
+}
+
+/// When a lock made at `now` for `duration` ends, if that is a time a lock may end.
+pub fn expiry(now: u64, duration: Duration) -> Result<u64, String> {
+    now.checked_add(duration.as_secs()).filter(|at| *at <= LATEST).ok_or_else(|| "a lock lasts at most until the year 9999".to_string())
 }
 
 /// The first lock among `locks` on any of `targets`.
@@ -115,6 +127,14 @@ mod tests {
     }
 
     #[test]
+    fn a_lock_ends_at_a_time_that_can_be_written() {
+        assert_eq!(expiry(100, Duration::from_secs(60)), Ok(160));
+        assert!(expiry(100, Duration::from_secs(u64::MAX)).is_err());
+        assert!(expiry(100, Duration::from_secs(9000 * 365 * 86_400)).is_err(), "past the year 9999");
+        assert_eq!(format_time(LATEST + 1), "253402300800 (Unix time)");
+    }
+
+    #[test]
     fn the_first_lock_on_any_target_is_found() {
         let locks = [lock(LockTarget::Desktop("d".into()), None), lock(LockTarget::User("bob".into()), None)];
         let wanted = [LockTarget::User("bob".into()), LockTarget::Node("d".into())];
@@ -126,7 +146,7 @@ mod tests {
     fn reasons_are_one_short_line() {
         assert!(check_reason("  ").is_err());
         assert!(check_reason("a\nb").is_err());
-        assert!(check_reason(&"x".repeat(201)).is_err());
+        assert!(check_reason(&"x".repeat(61)).is_err());
         assert_eq!(check_reason(" laptop stolen ").unwrap(), "laptop stolen");
     }
 }

@@ -311,7 +311,7 @@ fn lock_command(config: Config, command: LockCommand) -> anyhow::Result<()> {
         }
     };
     let reason = locks::check_reason(&args.reason).map_err(anyhow::Error::msg)?;
-    let expires_at = args.duration.map(|d| now + d.as_secs());
+    let expires_at = args.duration.map(|d| locks::expiry(now, d)).transpose().map_err(anyhow::Error::msg)?;
     let lock = NewLock { target: target.clone(), reason, expires_at };
     let id = store.add_lock(&lock, now)?;
     if let LockTarget::User(name) = &target
@@ -751,6 +751,7 @@ fn start(config: Config) -> anyhow::Result<()> {
         limits: config.limits.clone(),
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
+        certified: Mutex::new(Vec::new()),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -95,7 +95,9 @@ pub fn connector_config(desktop: &Desktop, password: String, size: DesktopSize) 
         rail_support_level: ironrdp_pdu::rdp::capability_sets::RailSupportLevel::empty(),
         platform: MajorPlatformType::UNIX,
         hardware_id: None,
-        request_data: None,
+        // Said in the clear before TLS: a neutral cookie, not the account's name (which
+        // IronRDP sends by default).
+        request_data: Some(ironrdp_pdu::nego::NegoRequestData::cookie("gatehouse".to_string())),
         // xrdp shows its own login screen unless the client asks to log on directly.
         autologon: true,
         enable_audio_playback: false,

@@ -19,8 +19,17 @@ impl RateLimiter {
         RateLimiter { per_minute, attempts: HashMap::new() }
     }
 
-    /// Counts an attempt from `ip` at `now`; false when it is over the limit.
+    /// Counts an attempt from `ip` at `now`; false when it is over the limit. An IPv6
+    /// address counts as its /64 (one network hands out a /64, not one address).
     pub fn allow(&mut self, ip: IpAddr, now: u64) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(std::net::Ipv6Addr::from(segments))
+            }
+            other => other,
+        };
         if self.attempts.len() >= MAX_TRACKED {
             self.attempts
                 .retain(|_, times| times.back().is_some_and(|t| now - t < WINDOW_SECONDS));
@@ -50,6 +59,15 @@ mod tests {
         assert!(limiter.allow(ip, 102));
         assert!(!limiter.allow(ip, 103));
         assert!(limiter.allow(ip, 160));
+    }
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_address() {
+        let mut limiter = RateLimiter::new(2);
+        assert!(limiter.allow("2001:db8:1:2::1".parse().unwrap(), 0));
+        assert!(limiter.allow("2001:db8:1:2:ffff::9".parse().unwrap(), 0));
+        assert!(!limiter.allow("2001:db8:1:2:abcd::7".parse().unwrap(), 0), "the same /64");
+        assert!(limiter.allow("2001:db8:1:3::1".parse().unwrap(), 0), "another /64");
     }
 
     #[test]

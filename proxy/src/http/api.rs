@@ -100,7 +100,8 @@ impl FromRequestParts<AppState> for SignedIn {
         let Some(session_token) = token::session_from_cookie_header(cookie_header) else {
             return Err(ApiError::not_signed_in());
         };
-        let Some(session) = state.accounts.session(session_token, auth::now())? else {
+        let now = auth::now();
+        let Some(session) = state.accounts.session(session_token, now)? else {
             state.audit.record(
                 "session.invalid",
                 None,
@@ -109,6 +110,12 @@ impl FromRequestParts<AppState> for SignedIn {
             );
             return Err(ApiError::not_signed_in());
         };
+        // A user an admin locked is signed in no more, whatever their cookie (a sign-in
+        // that raced the lock included).
+        let locks = state.store.active_locks(now).map_err(|_| ApiError::internal())?;
+        if crate::access::user_lock(&locks, &session.user.name).is_some() {
+            return Err(ApiError::not_signed_in());
+        }
         if !is_safe(&parts.method) {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !token::secrets_equal(sent, &session.csrf_token) {
@@ -232,12 +239,13 @@ async fn sign_out(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     signed_in: SignedIn,
 ) -> Result<Response, ApiError> {
-    state.accounts.sign_out(&signed_in.token)?;
-    // Its SSH and desktop sessions end with it, now (the sweep would in half a second).
+    // Its SSH and desktop sessions end with it, now (the sweep would in half a second),
+    // and before the web session goes: a database error cannot leave them running.
     let web_session = signed_in.session.token_hash.clone();
     let ended = state
         .live
         .end_where(|s| (s.web_session == web_session).then(|| "You signed out, and the session ended with your sign-in.".to_string()));
+    state.accounts.sign_out(&signed_in.token)?;
     state.audit.record("signout", Some(&signed_in.session.user.name), Some(peer.ip()), &format!("{ended} live sessions ended"));
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, token::expired_session_cookie())]).into_response())
 }
@@ -246,6 +254,8 @@ async fn inspect_invite(
     State(state): State<AppState>,
     ApiJson(request): ApiJson<InviteToken>,
 ) -> Result<Json<InviteDetails>, ApiError> {
+    // Not rate-limited: a token is 256 random bits, the lookup is one indexed read, and a
+    // refusal names no user, so its audit record is throttled.
     Ok(Json(state.accounts.inspect_invite(&request.token, auth::now())?))
 }
 

@@ -165,7 +165,8 @@ fn decide(
         web_session: session.token_hash.clone(),
         web_session_expires: session.expires_at,
         target: desktop.name.to_string(),
-        login: String::new(),
+        logins: Vec::new(),
+        ssh: None,
         recorded: true,
     };
     let registration = state.live.register(live, state.limits.desktop_sessions_per_user).map_err(|why| {
@@ -439,10 +440,13 @@ async fn write_desktop(
     tokio::io::AsyncWriteExt::flush(stream).await
 }
 
+/// The sentence in a message (a close frame's reason holds 123 bytes), then the close;
+/// neither waits long on a browser that stopped reading.
 async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: String) {
+    let limit = super::ssh::CLOSE_LIMIT;
     let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
-    let _ = ws_tx.send(server_message(closed)).await;
-    let _ = ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))).await;
+    let _ = tokio::time::timeout(limit, ws_tx.send(server_message(closed))).await;
+    let _ = tokio::time::timeout(limit, ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() })))).await;
 }
 
 #[cfg(test)]

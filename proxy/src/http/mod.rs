@@ -66,9 +66,25 @@ pub struct Shared {
     pub ssh_source_addresses: Option<String>,
     /// Who read which recording lately: one audit record per viewing.
     pub viewings: Mutex<crate::audit::Viewings>,
+    /// Direct-mode certificates issued lately: (user, node, login, valid until).
+    pub certified: Mutex<Vec<(String, String, String, u64)>>,
 }
 
 impl Shared {
+    /// Notes a direct-mode certificate, so a socket to that node answers for its login.
+    pub fn note_certified(&self, user: &str, node: &str, login: &str, until: u64) {
+        let mut certified = self.certified.lock().unwrap_or_else(|p| p.into_inner());
+        let now = crate::auth::now();
+        certified.retain(|(_, _, _, valid)| *valid >= now);
+        certified.push((user.to_string(), node.to_string(), login.to_string(), until));
+    }
+
+    /// Logins `user` was certified for on `node` whose certificates still open it.
+    pub fn certified_logins(&self, user: &str, node: &str, now: u64) -> Vec<String> {
+        let certified = self.certified.lock().unwrap_or_else(|p| p.into_inner());
+        certified.iter().filter(|(u, n, _, until)| u == user && n == node && *until >= now).map(|(_, _, l, _)| l.clone()).collect()
+    }
+
     /// Too little room left to record on: new recorded sessions are refused.
     pub fn disk_low(&self) -> bool {
         let dir = crate::recording::directory(&self.data_dir);

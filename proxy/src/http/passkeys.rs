@@ -39,7 +39,7 @@ impl From<PasskeyError> for ApiError {
     }
 }
 
-fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
     let allowed = state.signin_limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(peer.ip(), auth::now());
     if allowed {
         return Ok(());
@@ -76,11 +76,7 @@ pub async fn second_factor_start(
     let worker = state.clone();
     let result = blocking(move || -> Result<_, ApiError> {
         let now = auth::now();
-        let proved = match worker.accounts.verify_password(&request.username, &request.password, now) {
-            Ok(user) => Some(user.id),
-            Err(crate::accounts::AuthError::BadCredentials) => None,
-            Err(other) => return Err(other.into()),
-        };
+        let proved = worker.accounts.verify_password(&request.username, &request.password, now)?.map(|user| user.id);
         let (challenge_id, options) = worker.passkeys.start_second_factor(proved, now)?;
         Ok((proved.is_some(), challenge_id, options))
     })

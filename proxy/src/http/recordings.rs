@@ -151,6 +151,11 @@ pub struct ListQuery {
     per_page: Option<u32>,
 }
 
+/// A searched text as the audit shows it: at most 100 characters.
+fn query_text(text: &str) -> String {
+    text.trim().chars().take(100).collect()
+}
+
 fn given(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
@@ -179,6 +184,7 @@ pub async fn list(
     }
     let per_page = query.per_page.unwrap_or(50).clamp(1, PER_PAGE_MAX);
     let page = query.page.unwrap_or(1).max(1);
+    let query_q = query.q.clone().unwrap_or_default();
     if let Some(text) = given(query.q) {
         let (candidates, _) = state.store.search_recordings(&filter, 0, TEXT_SEARCH_SCAN).map_err(|_| ApiError::internal())?;
         let data_dir = state.data_dir.clone();
@@ -196,6 +202,9 @@ pub async fn list(
         })
         .await
         .map_err(|_| ApiError::internal())?;
+        // A text search reads recordings: which ones it found is audited like a read.
+        let detail = format!("{:?} matched {}", query_text(&query_q), if ids.is_empty() { "no recordings".to_string() } else { ids.join(", ") });
+        state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &detail);
         filter.ids = Some(ids);
     }
     let (rows, total) =

@@ -34,6 +34,8 @@ use crate::nodes;
 use crate::rbac::SshMode;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a close may wait on a peer that stopped reading.
+pub(super) const CLOSE_LIMIT: Duration = Duration::from_secs(2);
 /// SSH packets are at most ~35 KB; nothing legitimate needs more in one frame.
 const MAX_FRAME: usize = 256 * 1024;
 
@@ -160,6 +162,25 @@ fn decide(
         }
     }
     let recorded = grant.mode == SshMode::Recorded;
+    // In direct mode the proxy cannot see which certificate signs in: the session answers
+    // for every login this user was certified for on this node lately.
+    let mut logins = vec![login.to_string()];
+    if !recorded {
+        for other in state.certified_logins(&user.name, grant.node.name.as_str(), crate::auth::now()) {
+            if !logins.contains(&other) {
+                logins.push(other);
+            }
+        }
+    }
+    // What the certificates of all those logins may forward, as decided now.
+    let mut grants = vec![grant.clone()];
+    for other in &logins[1..] {
+        match ssh_grant(state, user, grant.node.name.as_str(), other) {
+            Ok(other) => grants.push(other),
+            Err(refusal) => return Err(refusal.into()),
+        }
+    }
+    let extensions = crate::live::union(&grants);
     if recorded && state.disk_low() {
         state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), "the disk under the recordings is nearly full");
         return Err(Refusal(close::NOT_AVAILABLE, DISK_LOW.into()));
@@ -170,7 +191,8 @@ fn decide(
         web_session: session.token_hash.clone(),
         web_session_expires: session.expires_at,
         target: grant.node.name.to_string(),
-        login: login.to_string(),
+        logins,
+        ssh: Some((grant.mode, extensions)),
         recorded,
     };
     let registration = state.live.register(live, state.limits.ssh_sessions_per_user).map_err(|why| {
@@ -309,6 +331,9 @@ pub(super) async fn certify(
         source_address.map(|s| format!(", from {s}")).unwrap_or_default()
     );
     state.audit.record("ssh.cert_issued", Some(&grant.user), Some(peer.ip()), &detail);
+    if grant.mode == SshMode::Direct {
+        state.note_certified(&grant.user, &node, &grant.login, cert_grant.valid_before);
+    }
     Ok((certificate, cert_grant.valid_before))
 }
 
@@ -403,6 +428,7 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
 async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
     let Target { grant, registration } = target;
     let node = &grant.node;
+    let certified = registration.logins().join(", ");
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&node.addr)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(err)) => {
@@ -416,7 +442,7 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
         }
     };
     let _ = tcp.set_nodelay(true);
-    let detail = format!("node {} as {}, direct", node.name, grant.login);
+    let detail = format!("node {} as {}, direct (certified lately: {certified})", node.name, grant.login);
     state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (up, down, end) = pump(socket, tcp, &registration).await;
@@ -498,14 +524,15 @@ async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite, registrati
         ending = upward => ending,
         ending = downward => ending,
     };
+    // The node's side first: a browser that stopped reading must not keep it open.
+    let _ = tokio::time::timeout(CLOSE_LIMIT, tcp_tx.shutdown()).await;
     let end = match ending {
         Ending::Quiet(end) => end,
         Ending::Close(frame, end) => {
-            let _ = ws_tx.send(Message::Close(Some(frame))).await;
+            let _ = tokio::time::timeout(CLOSE_LIMIT, ws_tx.send(Message::Close(Some(frame)))).await;
             end
         }
     };
-    let _ = tcp_tx.shutdown().await;
     (up.into_inner(), down.into_inner(), end)
 }
 
