@@ -357,6 +357,23 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('dialog draws its box with the DEC line-drawing set, as lines', async () => {
+    const { context, page } = await signedInPage('dia');
+    await openSession(page);
+    await panel(page).getByTestId('terminal').click();
+    // LANG=C: ncurses then draws boxes with the DEC Special Graphics set (ESC ( 0).
+    await page.keyboard.type("LANG=C dialog --title Gatehouse --yesno 'Lines, not letters?' 8 40");
+    await page.keyboard.press('Enter');
+    const screen = await waitForScreen(page, /┌─+Gatehouse─+┐/);
+    assert.match(screen, /│ Lines, not letters\? +│/);
+    assert.match(screen, /└─{10,}┘/);
+    assert.doesNotMatch(screen, /lqqq|qqqk|mqqq/, 'no raw line-drawing letters');
+    await screenshot(page, '13-ssh-dialog');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /[$#] *$/m);
+    await context.close();
+  });
+
   test('a login or node the roles do not allow is refused in the tab, with the reason', async () => {
     const { context, page } = await signedInPage('dan');
     await page.goto(`${proxy.url}/ssh/demo?login=postgres`);

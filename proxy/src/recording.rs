@@ -389,7 +389,7 @@ pub struct RecordingFiles {
     /// Bytes in each file so far.
     rec_len: u64,
     kf_len: u64,
-    screen: gatehouse_terminal::vt100::Parser,
+    screen: gatehouse_terminal::Emulator,
     /// The main screen as it was when a full-screen program switched to the alternate
     /// screen (it does not change until the program switches back).
     main_screen: Option<String>,
@@ -421,7 +421,7 @@ impl RecordingFiles {
             kf,
             rec_len: start.len() as u64,
             kf_len: 0,
-            screen: gatehouse_terminal::vt100::Parser::new(size(header.rows), size(header.cols), 0),
+            screen: gatehouse_terminal::Emulator::new(size(header.rows).get(), size(header.cols).get(), 0),
             main_screen: None,
             last_keyframe: None,
             last_offset_ms: 0,
@@ -451,7 +451,8 @@ impl RecordingFiles {
             }
             state.extend_from_slice(b"\x1b[?1049h");
         }
-        state.extend_from_slice(screen.state_formatted().as_bytes());
+        // The screen, then the modes vt100 does not keep (character sets, tab stops).
+        state.extend_from_slice(&self.screen.state_formatted());
         let (rows, cols) = screen.size();
         self.write_keyframe(offset_ms, u32::from(cols.get()), u32::from(rows.get()), &state)
     }
@@ -506,7 +507,7 @@ impl RecordingFiles {
             Some(Event::Output(output)) => self.follow(&output.data),
             Some(Event::Resize(resize)) => {
                 let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
-                self.screen.screen_mut().set_size(size(resize.rows), size(resize.cols));
+                self.screen.set_size(size(resize.rows).get(), size(resize.cols).get());
             }
             Some(Event::DesktopActivated(activated)) if self.is_desktop => {
                 self.desktop = Some(gatehouse_desktop::decoder::Decoder::new(activated));

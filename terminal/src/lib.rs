@@ -4,11 +4,13 @@
 //! The canvas renderer (web) and the recording player ([`player`]: keyframes, seeking,
 //! playback over a recording that arrives in pieces) both sit on this.
 
+pub mod emulator;
 pub mod keys;
 pub mod paste;
 pub mod player;
 pub mod screen;
 
+pub use emulator::Emulator;
 pub use keys::{KeyInput, encode_key};
 pub use paste::encode_paste;
 pub use screen::{Found, Frame, Selection, Terminal};

@@ -1,15 +1,13 @@
-//! [`Terminal`]: vt100's parser plus the bookkeeping a renderer needs to repaint only
-//! what changed.
+//! [`Terminal`]: the [`Emulator`] (vt100, completed) plus the bookkeeping a renderer
+//! needs to repaint only what changed.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::num::NonZeroU16;
 
-/// The smallest screen we model; a zero-sized tab is treated as this.
-const MIN: NonZeroU16 = NonZeroU16::MIN;
+use crate::emulator::Emulator;
 
 pub struct Terminal {
-    parser: vt100::Parser,
+    parser: Emulator,
     /// A fingerprint per visible row as last painted; a row whose fingerprint changes is
     /// dirty. Rows the cursor enters or leaves count as changed too.
     painted: Vec<u64>,
@@ -46,14 +44,10 @@ pub struct Found {
     pub end: (usize, u16),
 }
 
-fn size(n: u16) -> NonZeroU16 {
-    NonZeroU16::new(n).unwrap_or(MIN)
-}
-
 impl Terminal {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Terminal {
         Terminal {
-            parser: vt100::Parser::new(size(rows), size(cols), scrollback),
+            parser: Emulator::new(rows, cols, scrollback),
             painted: Vec::new(),
             painted_cursor: None,
             selection: None,
@@ -65,9 +59,20 @@ impl Terminal {
         self.parser.process(bytes);
     }
 
+    /// What the program asked the terminal (cursor position, device attributes), for
+    /// the tab to send back; empty when it asked nothing.
+    pub fn take_replies(&mut self) -> Vec<u8> {
+        self.parser.take_replies()
+    }
+
+    /// Bytes that rebuild this screen and its modes (a keyframe).
+    pub fn state_formatted(&self) -> Vec<u8> {
+        self.parser.state_formatted()
+    }
+
     /// Follows the tab's new size. Every row is dirty afterwards.
     pub fn resize(&mut self, rows: u16, cols: u16) {
-        self.parser.set_size(size(rows), size(cols));
+        self.parser.set_size(rows, cols);
         self.selection = None;
         self.repaint_all();
     }

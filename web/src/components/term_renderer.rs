@@ -216,8 +216,16 @@ impl Renderer {
                     inks.push((c.foreground, c.background));
                     continue;
                 };
-                let (mut fg, mut bg) = (c.resolve(cell.fgcolor(), c.foreground), c.resolve(cell.bgcolor(), c.background));
-                if cell.inverse() {
+                // Bold text in one of the eight base colours is drawn in its bright twin,
+                // as xterm and xterm.js do: dialog's white-on-grey box edges depend on it.
+                let fg_colour = match cell.fgcolor() {
+                    vt100::Color::Idx(i) if i < 8 && cell.bold() => vt100::Color::Idx(i + 8),
+                    other => other,
+                };
+                let (mut fg, mut bg) = (c.resolve(fg_colour, c.foreground), c.resolve(cell.bgcolor(), c.background));
+                // An erased cell shows its background only (as xterm's do): the inverse
+                // (or underline) of whatever erased it does not paint it.
+                if cell.inverse() && cell.has_contents() {
                     std::mem::swap(&mut fg, &mut bg);
                 }
                 if selection.is_some_and(|s| s.contains(row, col)) {
@@ -286,7 +294,7 @@ impl Renderer {
                         let _ = self.ctx.fill_text(text, x, y + 1.0);
                     }
                 }
-                if cell.underline() {
+                if cell.underline() && cell.has_contents() {
                     let width = if wide { 2.0 } else { 1.0 } * self.cell_w;
                     self.fill(&mut fill, fg);
                     self.ctx.fill_rect(x, y + self.cell_h - 2.0, width, 1.0);

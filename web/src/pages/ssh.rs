@@ -178,7 +178,20 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 Event::Connecting => status.set(Status::Connecting),
                 Event::Connected { recorded } => status.set(Status::Connected { recorded }),
                 Event::Output(bytes) => {
-                    sink.borrow_mut().feed(&bytes);
+                    let replies = {
+                        let mut terminal = sink.borrow_mut();
+                        terminal.feed(&bytes);
+                        terminal.take_replies()
+                    };
+                    // The program asked the terminal something (its cursor position, what
+                    // it is): the answer goes back as input, as a native terminal's would.
+                    if !replies.is_empty() {
+                        commands.with_value(|tx| {
+                            if let Some(tx) = tx {
+                                let _ = tx.send(Command::Input(replies));
+                            }
+                        });
+                    }
                     set_output.update(|n| *n += 1);
                 }
             };
