@@ -31,8 +31,8 @@ mod worker {
     use gatehouse_desktop::decoder::{Decoder, Pointer};
     use gatehouse_desktop::keys;
     use gatehouse_proto::pb::{
-        DesktopButton, DesktopClientMessage, DesktopKey, DesktopLocks, DesktopPointer, DesktopServerMessage, DesktopUnicode,
-        DesktopWheel, desktop_client_message, desktop_server_message,
+        DesktopButton, DesktopClientMessage, DesktopKey, DesktopLocks, DesktopPointer, DesktopServerMessage,
+        DesktopUnicode, DesktopWheel, desktop_client_message, desktop_server_message,
     };
     use js_sys::{Object, Reflect, Uint8Array};
     use prost::Message as _;
@@ -232,11 +232,18 @@ mod worker {
         if let Some(scancode) = keys::scancode(code) {
             send(
                 session,
-                desktop_client_message::Message::Key(DesktopKey { scancode: u32::from(scancode.code), extended: scancode.extended, down }),
+                desktop_client_message::Message::Key(DesktopKey {
+                    scancode: u32::from(scancode.code),
+                    extended: scancode.extended,
+                    down,
+                }),
             );
         } else if let Some(text) = character.filter(|c| c.chars().count() == 1) {
             for unit in text.encode_utf16() {
-                send(session, desktop_client_message::Message::Unicode(DesktopUnicode { code_unit: u32::from(unit), down }));
+                send(
+                    session,
+                    desktop_client_message::Message::Unicode(DesktopUnicode { code_unit: u32::from(unit), down }),
+                );
             }
         }
     }
@@ -251,7 +258,14 @@ mod worker {
             Ok(socket) => socket,
             Err(_) => {
                 let scope = session.borrow().scope.clone();
-                post(&scope, &object(&[("t", "closed".into()), ("code", 0.into()), ("reason", "The address of the desktop is not valid.".into())]));
+                post(
+                    &scope,
+                    &object(&[
+                        ("t", "closed".into()),
+                        ("code", 0.into()),
+                        ("reason", "The address of the desktop is not valid.".into()),
+                    ]),
+                );
                 return;
             }
         };
@@ -284,7 +298,10 @@ mod worker {
                 } else {
                     reason
                 };
-                post(&scope, &object(&[("t", "closed".into()), ("code", event.code().into()), ("reason", reason.into())]));
+                post(
+                    &scope,
+                    &object(&[("t", "closed".into()), ("code", event.code().into()), ("reason", reason.into())]),
+                );
             })
         };
         socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -310,7 +327,10 @@ mod worker {
                     canvas.set_height(u32::from(height));
                 }
                 s.decoder = Some(decoder);
-                post(&s.scope, &object(&[("t", "activated".into()), ("width", width.into()), ("height", height.into())]));
+                post(
+                    &s.scope,
+                    &object(&[("t", "activated".into()), ("width", width.into()), ("height", height.into())]),
+                );
             }
             desktop_server_message::Message::FastPath(pdu) => fast_path(session, &pdu),
             // Slow-path PDUs are handled by the proxy's session; nothing to draw here.
@@ -354,9 +374,11 @@ mod worker {
             for rect in &decoded.dirty {
                 let pixels = decoder.rect_pixels(*rect);
                 s.stats.pixels += u64::from(rect.width) * u64::from(rect.height);
-                if let Ok(image) =
-                    ImageData::new_with_u8_clamped_array_and_sh(Clamped(pixels), u32::from(rect.width), u32::from(rect.height))
-                {
+                if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(
+                    Clamped(pixels),
+                    u32::from(rect.width),
+                    u32::from(rect.height),
+                ) {
                     let _ = context.put_image_data(&image, f64::from(rect.x), f64::from(rect.y));
                 }
             }

@@ -20,8 +20,8 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
-    DedicatedWorkerGlobalScope, Headers, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d, RequestCredentials,
-    RequestInit, Response,
+    DedicatedWorkerGlobalScope, Headers, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d,
+    RequestCredentials, RequestInit, Response,
 };
 
 /// Bytes fetched per Range request, and the most kept decoded-ahead.
@@ -125,7 +125,9 @@ pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue
                 }
                 "pause" => player.borrow_mut().playing = false,
                 "speed" => player.borrow_mut().speed = get("speed").as_f64().unwrap_or(1.0).clamp(0.1, 64.0),
-                _ => wasm_bindgen_futures::spawn_local(seek(player.clone(), get("ms").as_f64().unwrap_or(0.0).max(0.0))),
+                _ => {
+                    wasm_bindgen_futures::spawn_local(seek(player.clone(), get("ms").as_f64().unwrap_or(0.0).max(0.0)))
+                }
             }
         }
         _ => return false,
@@ -142,7 +144,9 @@ async fn get_range(base: &str, part: &str, start: u64, end: u64) -> Result<(Vec<
     init.set_credentials(RequestCredentials::SameOrigin);
     init.set_headers(&headers);
     let unreachable = || "Gatehouse cannot be reached; check your network and reload.".to_string();
-    let response = JsFuture::from(scope.fetch_with_str_and_init(&format!("{base}/data/{part}"), &init)).await.map_err(|_| unreachable())?;
+    let response = JsFuture::from(scope.fetch_with_str_and_init(&format!("{base}/data/{part}"), &init))
+        .await
+        .map_err(|_| unreachable())?;
     let response: Response = response.dyn_into().map_err(|_| unreachable())?;
     if response.status() == 416 {
         return Ok((Vec::new(), true));
@@ -156,7 +160,8 @@ async fn get_range(base: &str, part: &str, start: u64, end: u64) -> Result<(Vec<
         .ok()
         .flatten()
         .and_then(|v| v.rsplit('/').next().and_then(|n| n.parse().ok()));
-    let buffer = JsFuture::from(response.array_buffer().map_err(|_| unreachable())?).await.map_err(|_| unreachable())?;
+    let buffer =
+        JsFuture::from(response.array_buffer().map_err(|_| unreachable())?).await.map_err(|_| unreachable())?;
     let bytes = Uint8Array::new(&buffer).to_vec();
     let done = total.is_none_or(|total| start + bytes.len() as u64 >= total);
     Ok((bytes, done))
@@ -181,7 +186,11 @@ async fn open(player: Shared) {
     reader.push(&head);
     let mut activated = None;
     while let Ok(Some(item)) = reader.next_item() {
-        if let Item::Event { event: gatehouse_proto::pb::RecordingEvent { event: Some(Event::DesktopActivated(a)), .. }, .. } = item {
+        if let Item::Event {
+            event: gatehouse_proto::pb::RecordingEvent { event: Some(Event::DesktopActivated(a)), .. },
+            ..
+        } = item
+        {
             activated = Some(a);
             break;
         }
@@ -205,7 +214,9 @@ fn paint(context: &OffscreenCanvasRenderingContext2d, playback: &mut Playback, d
     let Some(decoder) = playback.decoder_mut() else { return };
     for rect in dirty {
         let pixels = decoder.rect_pixels(*rect);
-        if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(pixels), u32::from(rect.width), u32::from(rect.height)) {
+        if let Ok(image) =
+            ImageData::new_with_u8_clamped_array_and_sh(Clamped(pixels), u32::from(rect.width), u32::from(rect.height))
+        {
             let _ = context.put_image_data(&image, f64::from(rect.x), f64::from(rect.y));
         }
     }
@@ -245,7 +256,9 @@ async fn seek(player: Shared, ms: f64) {
                 return;
             }
             if rgba.len() as u64 == u64::from(keyframe.cols) * u64::from(keyframe.rows) * 4 {
-                if let Ok(image) = ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), keyframe.cols, keyframe.rows) {
+                if let Ok(image) =
+                    ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), keyframe.cols, keyframe.rows)
+                {
                     let _ = p.context.put_image_data(&image, 0.0, 0.0);
                 }
             } else {
@@ -310,7 +323,10 @@ async fn seek(player: Shared, ms: f64) {
     p.last_tick = now(&p.scope);
     p.last_posted = 0.0;
     let playing = p.playing;
-    post(&p.scope, &[("t", "position".into()), ("ms", ms.into()), ("playing", playing.into()), ("seeked", true.into())]);
+    post(
+        &p.scope,
+        &[("t", "position".into()), ("ms", ms.into()), ("playing", playing.into()), ("seeked", true.into())],
+    );
 }
 
 /// Reads ahead while playing.

@@ -48,7 +48,13 @@ pub enum Pointer {
     Default,
     Hidden,
     /// RGBA (not premultiplied), `width * height * 4` bytes, with its hot spot.
-    Shape { width: u16, height: u16, hot_x: u16, hot_y: u16, rgba: Vec<u8> },
+    Shape {
+        width: u16,
+        height: u16,
+        hot_x: u16,
+        hot_y: u16,
+        rgba: Vec<u8>,
+    },
 }
 
 /// What one fast-path PDU did.
@@ -177,9 +183,11 @@ impl Decoder {
         let failed = |err: ironrdp_session::SessionError| DecodeError(format!("{err:#}"));
         #[cfg(not(target_arch = "wasm32"))]
         {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| processor.process(image, pdu, response, &mut None)))
-                .unwrap_or_else(|_| Err(ironrdp_session::general_err!("IronRDP failed on this update")))
-                .map_err(failed)
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                processor.process(image, pdu, response, &mut None)
+            }))
+            .unwrap_or_else(|_| Err(ironrdp_session::general_err!("IronRDP failed on this update")))
+            .map_err(failed)
         }
         #[cfg(target_arch = "wasm32")]
         {
@@ -281,7 +289,8 @@ pub(crate) mod tests {
     #[test]
     fn a_keyframe_loads_pixel_for_pixel_the_right_way_up() {
         let mut decoder = Decoder::new(&activated(100, 70));
-        let rgba: Vec<u8> = (0..100 * 70).flat_map(|i: u32| [(i % 251) as u8, (i / 100) as u8, (i % 100) as u8, 255]).collect();
+        let rgba: Vec<u8> =
+            (0..100 * 70).flat_map(|i: u32| [(i % 251) as u8, (i / 100) as u8, (i % 100) as u8, 255]).collect();
         assert!(decoder.load_rgba(&rgba));
         assert_eq!(decoder.pixels(), &rgba[..]);
         assert!(!decoder.load_rgba(&rgba[4..]), "the wrong size is refused");
@@ -311,7 +320,9 @@ pub(crate) mod tests {
             add_dirty(&mut dirty, Rect { x: i * 20, y: 300 + (i % 2) * 50, width: 2, height: 2 });
         }
         assert!(dirty.len() <= MAX_RECTS);
-        let covered = |x: u16, y: u16| dirty.iter().any(|r| x >= r.x && y >= r.y && u32::from(x) < r.right() && u32::from(y) < r.bottom());
+        let covered = |x: u16, y: u16| {
+            dirty.iter().any(|r| x >= r.x && y >= r.y && u32::from(x) < r.right() && u32::from(y) < r.bottom())
+        };
         assert!(covered(0, 0) && covered(19, 9) && covered(102, 102) && covered(780, 350));
     }
 }

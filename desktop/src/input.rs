@@ -5,14 +5,16 @@
 use gatehouse_proto::pb::{
     DesktopButton, DesktopKey, DesktopLocks, DesktopPointer, DesktopUnicode, DesktopWheel, desktop_client_message,
 };
+use ironrdp_pdu::codecs::rfx::FrameAcknowledgePdu;
 use ironrdp_pdu::input::fast_path::{FastPathInput, FastPathInputEvent, KeyboardFlags, SynchronizeFlags};
 use ironrdp_pdu::input::mouse::PointerFlags;
 use ironrdp_pdu::input::mouse_x::PointerXFlags;
 use ironrdp_pdu::input::{MousePdu, MouseXPdu};
 use ironrdp_pdu::mcs::SendDataRequest;
-use ironrdp_pdu::codecs::rfx::FrameAcknowledgePdu;
 use ironrdp_pdu::rdp::client_info::CompressionType;
-use ironrdp_pdu::rdp::headers::{CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu, StreamPriority};
+use ironrdp_pdu::rdp::headers::{
+    CompressionFlags, ShareControlHeader, ShareControlPdu, ShareDataHeader, ShareDataPdu, StreamPriority,
+};
 use ironrdp_pdu::x224::X224;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -46,7 +48,15 @@ const WHEEL_MAX: i32 = 1200;
 
 impl InputEncoder {
     pub fn new(width: u16, height: u16, io_channel_id: u16, user_channel_id: u16, share_id: u32) -> InputEncoder {
-        InputEncoder { width: width.max(1), height: height.max(1), io_channel_id, user_channel_id, share_id, x: 0, y: 0 }
+        InputEncoder {
+            width: width.max(1),
+            height: height.max(1),
+            io_channel_id,
+            user_channel_id,
+            share_id,
+            x: 0,
+            y: 0,
+        }
     }
 
     fn pdu(events: Vec<FastPathInputEvent>) -> Vec<u8> {
@@ -83,7 +93,12 @@ impl InputEncoder {
         let button = DesktopButton::try_from(pointer.button).map_err(|_| InputError::Button(pointer.button))?;
         let basic = |flag: PointerFlags| {
             let flags = if pointer.down { flag | PointerFlags::DOWN } else { flag };
-            FastPathInputEvent::MouseEvent(MousePdu { flags, number_of_wheel_rotation_units: 0, x_position, y_position })
+            FastPathInputEvent::MouseEvent(MousePdu {
+                flags,
+                number_of_wheel_rotation_units: 0,
+                x_position,
+                y_position,
+            })
         };
         let extra = |flag: PointerXFlags| {
             let flags = if pointer.down { flag | PointerXFlags::DOWN } else { flag };
@@ -140,11 +155,13 @@ impl InputEncoder {
     /// the proxy reads the frame number and writes the acknowledgement itself, for this
     /// session's user and channel, so nothing the browser appends can ride along.
     pub fn acknowledgement(&self, response: &[u8]) -> Result<Vec<u8>, InputError> {
-        let X224(request) = ironrdp_core::decode::<X224<SendDataRequest<'_>>>(response).map_err(|_| InputError::Response)?;
+        let X224(request) =
+            ironrdp_core::decode::<X224<SendDataRequest<'_>>>(response).map_err(|_| InputError::Response)?;
         if request.initiator_id != self.user_channel_id || request.channel_id != self.io_channel_id {
             return Err(InputError::Response);
         }
-        let header = ironrdp_core::decode::<ShareControlHeader>(&request.user_data).map_err(|_| InputError::Response)?;
+        let header =
+            ironrdp_core::decode::<ShareControlHeader>(&request.user_data).map_err(|_| InputError::Response)?;
         let ShareControlPdu::Data(data) = header.share_control_pdu else { return Err(InputError::Response) };
         let ShareDataPdu::FrameAcknowledge(ack) = data.share_data_pdu else { return Err(InputError::Response) };
         let share = ShareControlHeader {
@@ -158,7 +175,11 @@ impl InputEncoder {
             share_id: self.share_id,
         };
         let user_data = ironrdp_core::encode_vec(&share).map_err(|_| InputError::Response)?;
-        let request = SendDataRequest { initiator_id: self.user_channel_id, channel_id: self.io_channel_id, user_data: user_data.into() };
+        let request = SendDataRequest {
+            initiator_id: self.user_channel_id,
+            channel_id: self.io_channel_id,
+            user_data: user_data.into(),
+        };
         ironrdp_core::encode_vec(&X224(request)).map_err(|_| InputError::Response)
     }
 }
@@ -181,7 +202,10 @@ mod tests {
         let down = enc.key(&DesktopKey { scancode: 0x1E, extended: false, down: true }).unwrap();
         assert_eq!(decode(&down), vec![FastPathInputEvent::KeyboardEvent(KeyboardFlags::empty(), 0x1E)]);
         let up = enc.key(&DesktopKey { scancode: 0x38, extended: true, down: false }).unwrap();
-        assert_eq!(decode(&up), vec![FastPathInputEvent::KeyboardEvent(KeyboardFlags::RELEASE | KeyboardFlags::EXTENDED, 0x38)]);
+        assert_eq!(
+            decode(&up),
+            vec![FastPathInputEvent::KeyboardEvent(KeyboardFlags::RELEASE | KeyboardFlags::EXTENDED, 0x38)]
+        );
         assert_eq!(enc.key(&DesktopKey { scancode: 300, extended: false, down: true }), Err(InputError::Scancode(300)));
         assert_eq!(enc.unicode(&DesktopUnicode { code_unit: 0x1F600, down: true }), Err(InputError::CodeUnit(0x1F600)));
     }
@@ -192,10 +216,12 @@ mod tests {
         let moved = enc.pointer(&DesktopPointer { x: 5000, y: 10, button: 0, down: false }).unwrap();
         let FastPathInputEvent::MouseEvent(mouse) = decode(&moved)[0] else { panic!() };
         assert_eq!((mouse.x_position, mouse.y_position, mouse.flags), (1023, 10, PointerFlags::MOVE));
-        let pressed = enc.pointer(&DesktopPointer { x: 20, y: 30, button: DesktopButton::Right as i32, down: true }).unwrap();
+        let pressed =
+            enc.pointer(&DesktopPointer { x: 20, y: 30, button: DesktopButton::Right as i32, down: true }).unwrap();
         let FastPathInputEvent::MouseEvent(mouse) = decode(&pressed)[0] else { panic!() };
         assert_eq!(mouse.flags, PointerFlags::RIGHT_BUTTON | PointerFlags::DOWN);
-        let back = enc.pointer(&DesktopPointer { x: 20, y: 30, button: DesktopButton::Back as i32, down: false }).unwrap();
+        let back =
+            enc.pointer(&DesktopPointer { x: 20, y: 30, button: DesktopButton::Back as i32, down: false }).unwrap();
         assert!(matches!(decode(&back)[0], FastPathInputEvent::MouseEventEx(m) if m.flags == PointerXFlags::BUTTON1));
         assert_eq!(enc.pointer(&DesktopPointer { x: 0, y: 0, button: 99, down: true }), Err(InputError::Button(99)));
     }
@@ -233,7 +259,8 @@ mod tests {
             share_id: 0x10000,
         };
         let user_data = ironrdp_core::encode_vec(&share).unwrap();
-        ironrdp_core::encode_vec(&X224(SendDataRequest { initiator_id, channel_id, user_data: user_data.into() })).unwrap()
+        ironrdp_core::encode_vec(&X224(SendDataRequest { initiator_id, channel_id, user_data: user_data.into() }))
+            .unwrap()
     }
 
     #[test]
@@ -245,7 +272,8 @@ mod tests {
         assert_eq!(enc.acknowledgement(&acknowledgement(1008, 1003)), Err(InputError::Response));
         // Bytes smuggled after a valid acknowledgement do not reach the desktop.
         let mut smuggled = ack.clone();
-        smuggled.extend_from_slice(&encoder().key(&DesktopKey { scancode: 0x1D, extended: false, down: true }).unwrap());
+        smuggled
+            .extend_from_slice(&encoder().key(&DesktopKey { scancode: 0x1D, extended: false, down: true }).unwrap());
         assert_eq!(enc.acknowledgement(&smuggled), Ok(ack));
     }
 

@@ -195,7 +195,9 @@ mod tests {
 
     #[test]
     fn navigation_keys_and_right_hand_modifiers_are_extended() {
-        for code in ["ArrowUp", "ArrowDown", "Home", "End", "Delete", "Insert", "ControlRight", "AltRight", "NumpadEnter"] {
+        for code in
+            ["ArrowUp", "ArrowDown", "Home", "End", "Delete", "Insert", "ControlRight", "AltRight", "NumpadEnter"]
+        {
             assert!(scancode(code).unwrap().extended, "{code}");
         }
         // Their numeric-keypad twins share the code without the prefix.
@@ -213,12 +215,63 @@ mod tests {
     #[test]
     fn no_two_positions_share_a_scancode() {
         let codes = [
-            "Escape", "Digit1", "Digit0", "Minus", "Equal", "Backspace", "Tab", "KeyQ", "KeyP", "BracketLeft", "BracketRight",
-            "Enter", "ControlLeft", "KeyA", "Semicolon", "Quote", "Backquote", "ShiftLeft", "Backslash", "KeyZ", "Slash",
-            "ShiftRight", "NumpadMultiply", "AltLeft", "Space", "CapsLock", "F1", "F10", "NumLock", "ScrollLock", "Numpad7",
-            "NumpadSubtract", "NumpadAdd", "Numpad0", "NumpadDecimal", "IntlBackslash", "F11", "F12", "NumpadEnter",
-            "ControlRight", "NumpadDivide", "PrintScreen", "AltRight", "Pause", "Home", "ArrowUp", "PageUp", "ArrowLeft",
-            "ArrowRight", "End", "ArrowDown", "PageDown", "Insert", "Delete", "MetaLeft", "MetaRight", "ContextMenu",
+            "Escape",
+            "Digit1",
+            "Digit0",
+            "Minus",
+            "Equal",
+            "Backspace",
+            "Tab",
+            "KeyQ",
+            "KeyP",
+            "BracketLeft",
+            "BracketRight",
+            "Enter",
+            "ControlLeft",
+            "KeyA",
+            "Semicolon",
+            "Quote",
+            "Backquote",
+            "ShiftLeft",
+            "Backslash",
+            "KeyZ",
+            "Slash",
+            "ShiftRight",
+            "NumpadMultiply",
+            "AltLeft",
+            "Space",
+            "CapsLock",
+            "F1",
+            "F10",
+            "NumLock",
+            "ScrollLock",
+            "Numpad7",
+            "NumpadSubtract",
+            "NumpadAdd",
+            "Numpad0",
+            "NumpadDecimal",
+            "IntlBackslash",
+            "F11",
+            "F12",
+            "NumpadEnter",
+            "ControlRight",
+            "NumpadDivide",
+            "PrintScreen",
+            "AltRight",
+            "Pause",
+            "Home",
+            "ArrowUp",
+            "PageUp",
+            "ArrowLeft",
+            "ArrowRight",
+            "End",
+            "ArrowDown",
+            "PageDown",
+            "Insert",
+            "Delete",
+            "MetaLeft",
+            "MetaRight",
+            "ContextMenu",
         ];
         let mut seen = std::collections::HashMap::new();
         for code in codes {

@@ -49,7 +49,16 @@ impl Playback {
 
     fn with_reader(reader: Reader, decoder: Option<Decoder>, position_ms: u64) -> Playback {
         let fed_until = reader.position();
-        Playback { reader, queue: VecDeque::new(), queued_bytes: 0, decoder, position_ms, ended: false, fed_until, undecodable: 0 }
+        Playback {
+            reader,
+            queue: VecDeque::new(),
+            queued_bytes: 0,
+            decoder,
+            position_ms,
+            ended: false,
+            fed_until,
+            undecodable: 0,
+        }
     }
 
     /// More of the file, in order.
@@ -184,7 +193,8 @@ mod tests {
 
     /// A recording: activation, a red square at 1 s, a blue one at 2 s, the end at 3 s.
     fn recording() -> (Vec<u8>, u64) {
-        let header = RecordingHeader { session_id: "t".into(), kind: SessionKind::Desktop.into(), ..Default::default() };
+        let header =
+            RecordingHeader { session_id: "t".into(), kind: SessionKind::Desktop.into(), ..Default::default() };
         let mut bytes = encode_start(&header);
         bytes.extend(encode_event(&event(0, Event::DesktopActivated(activated()))));
         bytes.extend(encode_event(&event(1000, Event::DesktopUpdate(solid_bitmap(0, 0, 8, 8, [0, 0, 255, 0])))));

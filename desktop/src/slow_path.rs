@@ -45,7 +45,13 @@ pub fn to_fast_path(frame: &[u8], session: &DesktopActivated) -> Option<Vec<Vec<
                     (i, last) if i == last => Fragmentation::Last,
                     _ => Fragmentation::Next,
                 };
-                let pdu = FastPathUpdatePdu { fragmentation, update_code: code, compression_flags: None, compression_type: None, data: piece };
+                let pdu = FastPathUpdatePdu {
+                    fragmentation,
+                    update_code: code,
+                    compression_flags: None,
+                    compression_type: None,
+                    data: piece,
+                };
                 let body = ironrdp_core::encode_vec(&pdu).expect("a fast-path update encodes");
                 let mut out = ironrdp_core::encode_vec(&FastPathHeader::new(EncryptionFlags::empty(), body.len()))
                     .expect("a fast-path header encodes");
@@ -95,7 +101,12 @@ mod tests {
         user_data.extend([2, 0]); // Update, no compression
         user_data.extend(0u16.to_le_bytes());
         user_data.extend(&update);
-        ironrdp_core::encode_vec(&X224(SendDataIndication { initiator_id: 1002, channel_id, user_data: user_data.into() })).unwrap()
+        ironrdp_core::encode_vec(&X224(SendDataIndication {
+            initiator_id: 1002,
+            channel_id,
+            user_data: user_data.into(),
+        }))
+        .unwrap()
     }
 
     #[test]

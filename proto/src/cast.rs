@@ -43,7 +43,9 @@ pub fn export(header: &RecordingHeader, events: &[RecordingEvent]) -> String {
                 }
             }
             Some(Event::Resize(resize)) => {
-                out.push_str(&json!([seconds(event.offset_ms), "r", format!("{}x{}", resize.cols, resize.rows)]).to_string());
+                out.push_str(
+                    &json!([seconds(event.offset_ms), "r", format!("{}x{}", resize.cols, resize.rows)]).to_string(),
+                );
                 out.push('\n');
             }
             // asciicast's own code for what the client typed.
@@ -213,7 +215,10 @@ mod tests {
         let cast = export(&header, &events);
         let mut lines = cast.lines();
         let head: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-        assert_eq!((head["version"].as_u64(), head["width"].as_u64(), head["height"].as_u64()), (Some(2), Some(80), Some(24)));
+        assert_eq!(
+            (head["version"].as_u64(), head["width"].as_u64(), head["height"].as_u64()),
+            (Some(2), Some(80), Some(24))
+        );
         assert_eq!(head["env"]["TERM"], "xterm-256color");
         let back = import(&cast).unwrap();
         assert!(back.skipped.is_empty());

@@ -24,9 +24,7 @@ mod tests {
     fn recording_event_round_trips_through_protobuf() {
         let event = pb::RecordingEvent {
             offset_ms: 1500,
-            event: Some(pb::recording_event::Event::Output(pb::Output {
-                data: b"\x1b[1mhello\x1b[0m\r\n".to_vec(),
-            })),
+            event: Some(pb::recording_event::Event::Output(pb::Output { data: b"\x1b[1mhello\x1b[0m\r\n".to_vec() })),
         };
         let bytes = event.encode_length_delimited_to_vec();
         let back = pb::RecordingEvent::decode_length_delimited(bytes.as_slice()).unwrap();

@@ -38,9 +38,16 @@ pub fn encode_event(event: &RecordingEvent) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Header(RecordingHeader),
-    Event { at: u64, event: RecordingEvent },
+    Event {
+        at: u64,
+        event: RecordingEvent,
+    },
     /// A whole record that does not decode; reading goes on after it.
-    Skipped { at: u64, len: usize, reason: String },
+    Skipped {
+        at: u64,
+        len: usize,
+        reason: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +63,9 @@ pub enum ReadError {
 impl std::fmt::Display for ReadError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ReadError::NotARecording => write!(f, "this is not a Gatehouse recording (the file does not start with GHREC01)"),
+            ReadError::NotARecording => {
+                write!(f, "this is not a Gatehouse recording (the file does not start with GHREC01)")
+            }
             ReadError::BadHeader(err) => write!(f, "the recording's header is damaged: {err}"),
             ReadError::BadLength { at } => {
                 write!(f, "the record at byte {at} declares an impossible length; the file is damaged from there on")
@@ -401,7 +410,14 @@ mod tests {
 
     #[test]
     fn an_index_reads_back_and_survives_a_torn_tail() {
-        let keyframe = |ms| crate::pb::Keyframe { offset_ms: ms, byte_offset: ms * 10, cols: 80, rows: 24, screen_at: 0, screen_len: 5 };
+        let keyframe = |ms| crate::pb::Keyframe {
+            offset_ms: ms,
+            byte_offset: ms * 10,
+            cols: 80,
+            rows: 24,
+            screen_at: 0,
+            screen_len: 5,
+        };
         let mut bytes = INDEX_MAGIC.to_vec();
         for ms in [0, 5000, 10000] {
             bytes.extend(keyframe(ms).encode_length_delimited_to_vec());

@@ -84,7 +84,17 @@ fn damaged_recordings_read_without_panicking() {
 fn damaged_indexes_read_without_panicking() {
     let mut valid = recording::INDEX_MAGIC.to_vec();
     for i in 0..10u64 {
-        valid.extend(Keyframe { offset_ms: i * 5000, byte_offset: i * 999, cols: 80, rows: 24, screen_at: i * 40, screen_len: 40 }.encode_length_delimited_to_vec());
+        valid.extend(
+            Keyframe {
+                offset_ms: i * 5000,
+                byte_offset: i * 999,
+                cols: 80,
+                rows: 24,
+                screen_at: i * 40,
+                screen_len: 40,
+            }
+            .encode_length_delimited_to_vec(),
+        );
     }
     let mut rng = Rng(42);
     for _ in 0..5000 {

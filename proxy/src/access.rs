@@ -48,7 +48,14 @@ fn lock_on_user<'a>(locks: &'a [Lock], user: &User) -> Option<&'a Lock> {
 }
 
 /// May `user` open an SSH session as `login` on the node named `node`?
-pub fn ssh(roles: &Roles, user: &User, nodes: &[Node], locks: &[Lock], node: &str, login: &str) -> Result<SshGrant, Refusal> {
+pub fn ssh(
+    roles: &Roles,
+    user: &User,
+    nodes: &[Node],
+    locks: &[Lock],
+    node: &str,
+    login: &str,
+) -> Result<SshGrant, Refusal> {
     let name = NodeName::parse(node).map_err(|_| Refusal::Missing(format!("There is no node named {node:?}.")))?;
     let Some(node) = nodes.iter().find(|n| n.name == name) else {
         return Err(Refusal::Missing(format!("There is no node named {name}.")));
@@ -81,14 +88,21 @@ pub fn ssh(roles: &Roles, user: &User, nodes: &[Node], locks: &[Lock], node: &st
 }
 
 /// May `user` open the desktop named `name`?
-pub fn desktop<'a>(roles: &Roles, user: &User, desktops: &'a [Desktop], locks: &[Lock], name: &str) -> Result<&'a Desktop, Refusal> {
+pub fn desktop<'a>(
+    roles: &Roles,
+    user: &User,
+    desktops: &'a [Desktop],
+    locks: &[Lock],
+    name: &str,
+) -> Result<&'a Desktop, Refusal> {
     let Some(desktop) = desktops.iter().find(|d| d.name.as_str() == name) else {
         return Err(Refusal::Missing(format!("There is no desktop named {name}.")));
     };
     if !rbac::desktop_allowed(roles, &user.roles, desktop) {
         return Err(Refusal::Denied(format!("Your roles do not give you access to the desktop {name}.")));
     }
-    if let Some(lock) = lock_on_user(locks, user).or_else(|| first_on(locks, &[LockTarget::Desktop(name.to_string())])) {
+    if let Some(lock) = lock_on_user(locks, user).or_else(|| first_on(locks, &[LockTarget::Desktop(name.to_string())]))
+    {
         return Err(Refusal::Locked(format!("{}.", lock.sentence())));
     }
     Ok(desktop)
@@ -117,7 +131,11 @@ mod tests {
     }
 
     fn node(name: &str, labels: &str) -> Node {
-        Node { name: NodeName::parse(name).unwrap(), addr: "127.0.0.1:22".into(), labels: parse_labels(labels).unwrap() }
+        Node {
+            name: NodeName::parse(name).unwrap(),
+            addr: "127.0.0.1:22".into(),
+            labels: parse_labels(labels).unwrap(),
+        }
     }
 
     /// The story from the issue: `deploy` on node A, `root` only where `env=prod`.

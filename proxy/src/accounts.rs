@@ -196,10 +196,7 @@ impl Accounts {
     /// What the invite page shows. The TOTP secret is made on first view and kept with
     /// the invite, so reloading the page shows the same QR code.
     pub fn inspect_invite(&self, invite_token: &str, now: u64) -> Result<InviteDetails, AuthError> {
-        let invite = self
-            .store
-            .invite(&token::token_hash(invite_token), now)?
-            .ok_or(AuthError::InviteInvalid)?;
+        let invite = self.store.invite(&token::token_hash(invite_token), now)?.ok_or(AuthError::InviteInvalid)?;
         let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
         let secret = match invite.pending_totp_secret {
             Some(sealed) => self.open_totp(invite.user_id, &sealed)?,
@@ -228,10 +225,7 @@ impl Accounts {
         totp_code: &str,
         now: u64,
     ) -> Result<User, AuthError> {
-        let invite = self
-            .store
-            .invite(&token::token_hash(invite_token), now)?
-            .ok_or(AuthError::InviteInvalid)?;
+        let invite = self.store.invite(&token::token_hash(invite_token), now)?.ok_or(AuthError::InviteInvalid)?;
         let sealed = invite.pending_totp_secret.ok_or(AuthError::InviteInvalid)?;
         let secret = self.open_totp(invite.user_id, &sealed)?;
         password::check_policy(new_password, self.min_password_length)?;
@@ -248,7 +242,12 @@ impl Accounts {
 
     /// The user an unused invite is for, with the invite's id, after checking the
     /// password they chose: the first half of enrolling with a passkey.
-    pub fn invite_for_passkey(&self, invite_token: &str, new_password: &str, now: u64) -> Result<(i64, User), AuthError> {
+    pub fn invite_for_passkey(
+        &self,
+        invite_token: &str,
+        new_password: &str,
+        now: u64,
+    ) -> Result<(i64, User), AuthError> {
         let invite = self.store.invite(&token::token_hash(invite_token), now)?.ok_or(AuthError::InviteInvalid)?;
         password::check_policy(new_password, self.min_password_length)?;
         let user = self.store.user_by_id(invite.user_id)?.ok_or(AuthError::InviteInvalid)?;
@@ -296,12 +295,13 @@ impl Accounts {
             _ => (password::decoy_hash(), None),
         };
         let password_ok = password::verify(phc, given_password);
-        let step = secret.and_then(|secret| {
-            totp::verify(&secret, totp_code, now, user.as_ref().and_then(|u| u.totp_last_step))
-        });
+        let step = secret
+            .and_then(|secret| totp::verify(&secret, totp_code, now, user.as_ref().and_then(|u| u.totp_last_step)));
         match (user, password_ok, step) {
             // The step is spent atomically: of two sign-ins racing with one code, one wins.
-            (Some(user), true, Some(step)) if self.store.use_totp_step(user.id, step)? => self.session_for_user(user, now),
+            (Some(user), true, Some(step)) if self.store.use_totp_step(user.id, step)? => {
+                self.session_for_user(user, now)
+            }
             _ => Err(self.failed(username, failures, now)?),
         }
     }
@@ -395,11 +395,7 @@ impl Accounts {
 /// The QR code of `text` as a small SVG document.
 fn qr_svg(text: &str) -> String {
     match qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M) {
-        Ok(code) => code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(200, 200)
-            .quiet_zone(true)
-            .build(),
+        Ok(code) => code.render::<qrcode::render::svg::Color>().min_dimensions(200, 200).quiet_zone(true).build(),
         // otpauth URIs are far below QR capacity; an empty picture is the safe fallback
         // and the page still shows the secret as text.
         Err(_) => String::new(),
@@ -429,9 +425,7 @@ mod tests {
         let link = accounts.add_user("alice", &["dev".into()], NOW).unwrap();
         let details = accounts.inspect_invite(token_of(&link), NOW).unwrap();
         let secret = totp::base32_decode(&details.totp_secret).unwrap();
-        accounts
-            .accept_invite(token_of(&link), PASSWORD, &totp::code_at(&secret, NOW), NOW)
-            .unwrap();
+        accounts.accept_invite(token_of(&link), PASSWORD, &totp::code_at(&secret, NOW), NOW).unwrap();
         secret
     }
 
@@ -464,18 +458,12 @@ mod tests {
     fn invite_cannot_be_used_twice_or_after_an_hour() {
         let accounts = accounts();
         let link = accounts.add_user("alice", &[], NOW).unwrap();
-        assert!(matches!(
-            accounts.inspect_invite(token_of(&link), NOW + 3600),
-            Err(AuthError::InviteInvalid)
-        ));
+        assert!(matches!(accounts.inspect_invite(token_of(&link), NOW + 3600), Err(AuthError::InviteInvalid)));
         let details = accounts.inspect_invite(token_of(&link), NOW).unwrap();
         let secret = totp::base32_decode(&details.totp_secret).unwrap();
         let code = totp::code_at(&secret, NOW);
         accounts.accept_invite(token_of(&link), PASSWORD, &code, NOW).unwrap();
-        assert!(matches!(
-            accounts.accept_invite(token_of(&link), PASSWORD, &code, NOW),
-            Err(AuthError::InviteInvalid)
-        ));
+        assert!(matches!(accounts.accept_invite(token_of(&link), PASSWORD, &code, NOW), Err(AuthError::InviteInvalid)));
     }
 
     #[test]
@@ -542,10 +530,7 @@ mod tests {
         let t = NOW + 120;
         let code = totp::code_at(&secret, t);
         accounts.sign_in("alice", PASSWORD, &code, t).unwrap();
-        assert!(matches!(
-            accounts.sign_in("alice", PASSWORD, &code, t + 1),
-            Err(AuthError::BadCredentials)
-        ));
+        assert!(matches!(accounts.sign_in("alice", PASSWORD, &code, t + 1), Err(AuthError::BadCredentials)));
     }
 
     #[test]
@@ -554,20 +539,11 @@ mod tests {
         let secret = enrolled(&accounts);
         let t = NOW + 120;
         for i in 0..4 {
-            assert!(matches!(
-                accounts.sign_in("alice", "wrong", "000000", t + i),
-                Err(AuthError::BadCredentials)
-            ));
+            assert!(matches!(accounts.sign_in("alice", "wrong", "000000", t + i), Err(AuthError::BadCredentials)));
         }
-        assert!(matches!(
-            accounts.sign_in("alice", "wrong", "000000", t + 4),
-            Err(AuthError::Locked { minutes: 15 })
-        ));
+        assert!(matches!(accounts.sign_in("alice", "wrong", "000000", t + 4), Err(AuthError::Locked { minutes: 15 })));
         let code = totp::code_at(&secret, t + 10);
-        assert!(matches!(
-            accounts.sign_in("alice", PASSWORD, &code, t + 10),
-            Err(AuthError::Locked { .. })
-        ));
+        assert!(matches!(accounts.sign_in("alice", PASSWORD, &code, t + 10), Err(AuthError::Locked { .. })));
         // After the lockout the right credentials work again.
         let after = t + 4 + 15 * 60;
         let code = totp::code_at(&secret, after);
@@ -679,10 +655,7 @@ mod tests {
         for i in 0..5 {
             let _ = accounts.sign_in("nobody", "x", "000000", NOW + i);
         }
-        assert!(matches!(
-            accounts.sign_in("nobody", "x", "000000", NOW + 6),
-            Err(AuthError::Locked { .. })
-        ));
+        assert!(matches!(accounts.sign_in("nobody", "x", "000000", NOW + 6), Err(AuthError::Locked { .. })));
     }
 
     #[test]

@@ -120,7 +120,10 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
     let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&target.addr)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(err)) => {
-            return Err(format!("Cannot reach {name} ({}): {err}. The node may be down; try again later.", target.addr));
+            return Err(format!(
+                "Cannot reach {name} ({}): {err}. The node may be down; try again later.",
+                target.addr
+            ));
         }
         Err(_) => return Err(format!("{name} ({}) did not answer within 10 s. The node may be down.", target.addr)),
     };
@@ -142,7 +145,9 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
         Ok(Ok(handle)) => Ok(NodeConnection { handle, local_ip }),
         Ok(Err(err)) => {
             if let Some(why) = verdict.lock().ok().and_then(|mut v| v.take()) {
-                return Err(format!("Gatehouse does not trust {name}: {why}. An admin must run `gatehouse nodes sign-host`."));
+                return Err(format!(
+                    "Gatehouse does not trust {name}: {why}. An admin must run `gatehouse nodes sign-host`."
+                ));
             }
             Err(format!("The SSH handshake with {name} failed: {err}."))
         }
@@ -165,7 +170,11 @@ pub fn node_grant(target: &Target, local_ip: std::net::IpAddr, now: u64) -> crat
 
 /// Signs in to the node as the login, with a fresh key and a certificate from
 /// [`node_grant`].
-async fn authenticate_node(node: &mut NodeConnection, cas: &crate::ca::Authorities, target: &Target) -> Result<(), String> {
+async fn authenticate_node(
+    node: &mut NodeConnection,
+    cas: &crate::ca::Authorities,
+    target: &Target,
+) -> Result<(), String> {
     let name = &target.node;
     let key = crate::ca::ephemeral_key("gatehouse recorded session");
     let grant = node_grant(target, node.local_ip, crate::auth::now());
@@ -258,12 +267,16 @@ impl Front {
         ended: tokio::sync::watch::Receiver<Option<String>>,
     ) -> (Front, tokio::sync::oneshot::Receiver<Outcome>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let front = Front { state, target, audit, pending: Some(node), node: None, outcome: Some(tx), opened: false, ended };
+        let front =
+            Front { state, target, audit, pending: Some(node), node: None, outcome: Some(tx), opened: false, ended };
         (front, rx)
     }
 
     fn refuse_forwarding(&self, what: &str) {
-        (self.audit)("ssh.denied", &format!("node {} as {}: {what} in a recorded session", self.target.node, self.target.login));
+        (self.audit)(
+            "ssh.denied",
+            &format!("node {} as {}: {what} in a recorded session", self.target.node, self.target.login),
+        );
     }
 }
 
@@ -360,12 +373,21 @@ impl server::Handler for Front {
         Ok(())
     }
 
-    async fn tcpip_forward(&mut self, address: &str, port: &mut u32, _session: &mut server::Session) -> Result<bool, Self::Error> {
+    async fn tcpip_forward(
+        &mut self,
+        address: &str,
+        port: &mut u32,
+        _session: &mut server::Session,
+    ) -> Result<bool, Self::Error> {
         self.refuse_forwarding(&format!("remote forwarding of {address}:{port}"));
         Ok(false)
     }
 
-    async fn streamlocal_forward(&mut self, socket_path: &str, _session: &mut server::Session) -> Result<bool, Self::Error> {
+    async fn streamlocal_forward(
+        &mut self,
+        socket_path: &str,
+        _session: &mut server::Session,
+    ) -> Result<bool, Self::Error> {
         self.refuse_forwarding(&format!("remote forwarding of the socket {socket_path}"));
         Ok(false)
     }
@@ -375,7 +397,11 @@ impl server::Handler for Front {
     /// when the client asked for no answer (OpenSSH never does): an unasked "failure"
     /// would be taken by the client as the answer to its next request (the pty or the
     /// command) and break the session, so the answer is "yes" and nothing is forwarded.
-    async fn agent_request(&mut self, _channel: ChannelId, _session: &mut server::Session) -> Result<bool, Self::Error> {
+    async fn agent_request(
+        &mut self,
+        _channel: ChannelId,
+        _session: &mut server::Session,
+    ) -> Result<bool, Self::Error> {
         Ok(true)
     }
 }
@@ -431,7 +457,8 @@ pub fn file_transfer_command(command: &str) -> Option<&'static str> {
     // Quotes and backslashes join or hide nothing from the shell: `s'f'tp-server` is
     // sftp-server to it, so it is to this too.
     let unquoted: String = command.chars().filter(|c| !"'\"\\".contains(*c)).collect();
-    let words: Vec<&str> = unquoted.split(|c: char| c.is_whitespace() || ";|&()`$<>".contains(c)).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> =
+        unquoted.split(|c: char| c.is_whitespace() || ";|&()`$<>".contains(c)).filter(|w| !w.is_empty()).collect();
     let base = |word: &str| word.rsplit('/').next().unwrap_or(word).to_string();
     for (i, word) in words.iter().enumerate() {
         match base(word).as_str() {
@@ -522,24 +549,41 @@ impl Bridge {
                     // A pty once the program runs would only switch input recording off
                     // (OpenSSH refuses it then anyway): refused here, never forwarded.
                     Some(ChannelMsg::RequestPty { want_reply, .. }) if lock().recorder.is_some() => {
-                        (this.audit)("ssh.denied", &format!("node {}: a pty asked for after the program started", this.target.node));
+                        (this.audit)(
+                            "ssh.denied",
+                            &format!("node {}: a pty asked for after the program started", this.target.node),
+                        );
                         if want_reply {
                             let _ = this.front_handle.channel_failure(front_id).await;
                         }
                     }
-                    Some(ChannelMsg::RequestPty { want_reply, term, col_width, row_height, pix_width, pix_height, terminal_modes }) => {
+                    Some(ChannelMsg::RequestPty {
+                        want_reply,
+                        term,
+                        col_width,
+                        row_height,
+                        pix_width,
+                        pix_height,
+                        terminal_modes,
+                    }) => {
                         {
                             let mut state = lock();
                             state.pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
                             state.owed.push_back(Owed { wanted: want_reply, pty: true });
                         }
-                        if back_tx.request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes).await.is_err() {
+                        if back_tx
+                            .request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes)
+                            .await
+                            .is_err()
+                        {
                             break "the node closed the session".to_string();
                         }
                     }
                     // One program per session channel, as OpenSSH: a second request
                     // would split the recording.
-                    Some(ChannelMsg::RequestShell { want_reply } | ChannelMsg::Exec { want_reply, .. }) if lock().recorder.is_some() => {
+                    Some(ChannelMsg::RequestShell { want_reply } | ChannelMsg::Exec { want_reply, .. })
+                        if lock().recorder.is_some() =>
+                    {
                         if want_reply {
                             let _ = this.front_handle.channel_failure(front_id).await;
                         }
@@ -593,20 +637,29 @@ impl Bridge {
                     Some(ChannelMsg::Close) | None => break "the browser closed the session".to_string(),
                     // Subsystems (sftp), X11 and agent forwarding are not offered.
                     Some(ChannelMsg::RequestSubsystem { want_reply, name }) => {
-                        (this.audit)("ssh.denied", &format!("node {}: the subsystem {name:?} in a recorded session", this.target.node));
+                        (this.audit)(
+                            "ssh.denied",
+                            &format!("node {}: the subsystem {name:?} in a recorded session", this.target.node),
+                        );
                         if want_reply {
                             let _ = this.front_handle.channel_failure(front_id).await;
                         }
                     }
                     Some(ChannelMsg::RequestX11 { want_reply, .. }) => {
-                        (this.audit)("ssh.denied", &format!("node {}: X11 forwarding in a recorded session", this.target.node));
+                        (this.audit)(
+                            "ssh.denied",
+                            &format!("node {}: X11 forwarding in a recorded session", this.target.node),
+                        );
                         if want_reply {
                             let _ = this.front_handle.channel_failure(front_id).await;
                         }
                     }
                     // Answered by russh itself (see `Front::agent_request`); never forwarded.
                     Some(ChannelMsg::AgentForward { .. }) => {
-                        (this.audit)("ssh.denied", &format!("node {}: agent forwarding in a recorded session", this.target.node));
+                        (this.audit)(
+                            "ssh.denied",
+                            &format!("node {}: agent forwarding in a recorded session", this.target.node),
+                        );
                     }
                     Some(_) => {}
                 }
@@ -672,7 +725,11 @@ impl Bridge {
                     }
                     Some(ChannelMsg::Close) => {
                         let _ = front_tx.close().await;
-                        break if lock().exit_status.is_some() { "exit".to_string() } else { "the node closed the session".to_string() };
+                        break if lock().exit_status.is_some() {
+                            "exit".to_string()
+                        } else {
+                            "the node closed the session".to_string()
+                        };
                     }
                     None => {
                         let _ = front_tx.close().await;
@@ -717,12 +774,19 @@ impl Bridge {
         }
         // Give the browser a moment to read the close, then end its connection too.
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let _ = self.front_handle.disconnect(russh::Disconnect::ByApplication, "The session ended.".into(), "en".into()).await;
+        let _ = self
+            .front_handle
+            .disconnect(russh::Disconnect::ByApplication, "The session ended.".into(), "en".into())
+            .await;
     }
 
     /// Starts the recording of the channel's one program, with what the client sent
     /// before it (when there is no pty).
-    async fn begin<'s>(&self, lock: &impl Fn() -> std::sync::MutexGuard<'s, Shared>, command: &str) -> Result<(), std::io::Error> {
+    async fn begin<'s>(
+        &self,
+        lock: &impl Fn() -> std::sync::MutexGuard<'s, Shared>,
+        command: &str,
+    ) -> Result<(), std::io::Error> {
         let recorder = self.start_recording(&lock().pty, command)?;
         let early = {
             let mut state = lock();
@@ -737,7 +801,10 @@ impl Bridge {
 
     /// A file-transfer server asked for as a command is refused with a sentence.
     async fn refuse_file_transfer(&self, id: ChannelId, want_reply: bool, what: &str, command: &str) -> String {
-        (self.audit)("ssh.denied", &format!("node {} as {}: {what} ({command:?}) in a recorded session", self.target.node, self.target.login));
+        (self.audit)(
+            "ssh.denied",
+            &format!("node {} as {}: {what} ({command:?}) in a recorded session", self.target.node, self.target.login),
+        );
         let message = format!(
             "\r\nGatehouse refused to run {what} in this recorded session: file transfer is not part of recorded SSH. Ask an admin how to move files to {}.\r\n",
             self.target.node
@@ -822,12 +889,18 @@ mod tests {
         assert!(refused(&good, "root", NOW).contains("opened for ubuntu"));
         assert!(refused(&good, "ubuntu", NOW + 120).contains("not valid"));
         assert!(refused(&user_cert(&ca, "root@web-1", "gatehouse:alice"), "ubuntu", NOW).contains("not ubuntu@web-1"));
-        assert!(refused(&user_cert(&ca, "ubuntu@web-2", "gatehouse:alice"), "ubuntu", NOW).contains("for ubuntu@web-2"));
+        assert!(
+            refused(&user_cert(&ca, "ubuntu@web-2", "gatehouse:alice"), "ubuntu", NOW).contains("for ubuntu@web-2")
+        );
         assert!(refused(&user_cert(&ca, "ubuntu", "gatehouse:alice"), "ubuntu", NOW).contains("not ubuntu@web-1"));
-        assert!(refused(&user_cert(&ca, "ubuntu@web-1", "gatehouse:bob"), "ubuntu", NOW).contains("issued to gatehouse:bob"));
+        assert!(
+            refused(&user_cert(&ca, "ubuntu@web-1", "gatehouse:bob"), "ubuntu", NOW)
+                .contains("issued to gatehouse:bob")
+        );
         let other = CertificateAuthority::generate("the user CA nodes trust");
         assert!(refused(&user_cert(&other, "ubuntu@web-1", "gatehouse:alice"), "ubuntu", NOW).contains("not valid"));
-        let host = other.sign_host(ephemeral_key("h").public_key(), &["ubuntu".into()], "x", NOW - 60, NOW + 60).unwrap();
+        let host =
+            other.sign_host(ephemeral_key("h").public_key(), &["ubuntu".into()], "x", NOW - 60, NOW + 60).unwrap();
         assert!(refused(&host, "ubuntu", NOW).contains("not a user certificate"));
     }
 
@@ -875,8 +948,14 @@ mod tests {
             )
         };
         assert_eq!(check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW), Ok(()));
-        assert!(check_host_certificate(&cert(&ca, "web-2"), &fp, "web-1", NOW).unwrap_err().contains("for web-2, not web-1"));
-        assert!(check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW + 120).unwrap_err().contains("not valid"));
+        assert!(
+            check_host_certificate(&cert(&ca, "web-2"), &fp, "web-1", NOW)
+                .unwrap_err()
+                .contains("for web-2, not web-1")
+        );
+        assert!(
+            check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW + 120).unwrap_err().contains("not valid")
+        );
         let other = CertificateAuthority::generate("another CA");
         assert!(check_host_certificate(&cert(&other, "web-1"), &fp, "web-1", NOW).unwrap_err().contains("not valid"));
         let plain = PublicKeyOrCertificate::PublicKey { key: host_key.public_key().clone(), hash_alg: None };

@@ -107,7 +107,10 @@ impl Authorities {
     pub fn load_or_create(dir: &Path) -> Result<Authorities, CaError> {
         Ok(Authorities {
             user: CertificateAuthority::load_or_create(&dir.join("user_ca"), "gatehouse user CA")?,
-            session: CertificateAuthority::load_or_create(&dir.join("session_ca"), "gatehouse session CA (trusted by no node)")?,
+            session: CertificateAuthority::load_or_create(
+                &dir.join("session_ca"),
+                "gatehouse session CA (trusted by no node)",
+            )?,
             host: CertificateAuthority::load_or_create(&dir.join("host_ca"), "gatehouse host CA")?,
             proxy_host_key: load_or_create_key(&dir.join("proxy_host_key"), "gatehouse proxy host key")?,
         })
@@ -149,7 +152,9 @@ pub fn load_or_create_key(path: &Path, comment: &str) -> Result<PrivateKey, CaEr
             let _ = std::fs::remove_file(&aside);
             match linked {
                 Ok(()) => {}
-                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => return load_or_create_key(path, comment),
+                Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return load_or_create_key(path, comment);
+                }
                 Err(err) => return Err(io(err)),
             }
             let public = key.public_key().to_openssh().unwrap_or_default();
@@ -213,7 +218,14 @@ impl CertificateAuthority {
                 extensions.push(name);
             }
         }
-        let mut builder = self.builder(CertType::User, user_key, std::slice::from_ref(&grant.principal), &grant.key_id, grant.valid_after, grant.valid_before)?;
+        let mut builder = self.builder(
+            CertType::User,
+            user_key,
+            std::slice::from_ref(&grant.principal),
+            &grant.key_id,
+            grant.valid_after,
+            grant.valid_before,
+        )?;
         for extension in extensions {
             builder.extension(extension, "")?;
         }
@@ -341,7 +353,11 @@ mod tests {
         assert_eq!(first.host.fingerprint(), again.host.fingerprint());
         assert_eq!(first.session.fingerprint(), again.session.fingerprint());
         assert_ne!(first.user.fingerprint(), first.host.fingerprint());
-        assert_ne!(first.user.fingerprint(), first.session.fingerprint(), "nodes trust the user CA, never the session CA");
+        assert_ne!(
+            first.user.fingerprint(),
+            first.session.fingerprint(),
+            "nodes trust the user CA, never the session CA"
+        );
         assert!(first.host.fingerprint().0.starts_with("SHA256:"));
         let mode = std::fs::metadata(dir.join("user_ca")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);

@@ -138,14 +138,24 @@ mod tests {
         let notes = Notes::default();
         let mut backend = Backend::new(notes.clone());
         backend.on_ready();
-        backend.on_remote_copy(&[ClipboardFormat::new(ClipboardFormatId(1)), ClipboardFormat::new(ClipboardFormatId::CF_UNICODETEXT)]);
+        backend.on_remote_copy(&[
+            ClipboardFormat::new(ClipboardFormatId(1)),
+            ClipboardFormat::new(ClipboardFormatId::CF_UNICODETEXT),
+        ]);
         backend.on_remote_copy(&[ClipboardFormat::new(ClipboardFormatId(2))]);
         backend.on_format_data_request(FormatDataRequest { format: ClipboardFormatId::CF_UNICODETEXT });
         backend.on_format_data_response(FormatDataResponse::new_unicode_string("hi"));
         backend.on_format_data_response(FormatDataResponse::new_error());
         assert_eq!(
             notes.take(),
-            vec![Note::Announce, Note::RemoteCopy(true), Note::RemoteCopy(false), Note::Wanted(13), Note::Text(Some("hi".into())), Note::Text(None)]
+            vec![
+                Note::Announce,
+                Note::RemoteCopy(true),
+                Note::RemoteCopy(false),
+                Note::Wanted(13),
+                Note::Text(Some("hi".into())),
+                Note::Text(None)
+            ]
         );
         assert!(notes.take().is_empty());
     }

@@ -162,10 +162,10 @@ impl Config {
         let Some(path) = path else {
             return Ok(Config::default());
         };
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let mut config = Config::parse(&text)
-            .with_context(|| format!("the config file {} is not valid", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let mut config =
+            Config::parse(&text).with_context(|| format!("the config file {} is not valid", path.display()))?;
         let base = path.parent().unwrap_or(Path::new("."));
         config.data_dir = base.join(&config.data_dir);
         config.web_root = base.join(&config.web_root);
@@ -262,7 +262,8 @@ mod tests {
 
     #[test]
     fn source_addresses_are_addresses_or_ranges() {
-        let config = Config::parse("[ssh]\nsource_addresses = [\"10.0.0.2\", \"192.0.2.0/24\", \"2001:db8::/64\"]\n").unwrap();
+        let config =
+            Config::parse("[ssh]\nsource_addresses = [\"10.0.0.2\", \"192.0.2.0/24\", \"2001:db8::/64\"]\n").unwrap();
         assert_eq!(config.ssh.source_addresses.len(), 3);
         for bad in ["proxy.example", "10.0.0.0/33", "10.0.0.1/x"] {
             let text = format!("[ssh]\nsource_addresses = [\"{bad}\"]\n");
@@ -274,7 +275,8 @@ mod tests {
     fn limits_have_defaults_and_a_recorded_role_cannot_forward() {
         let config = Config::parse("").unwrap();
         assert_eq!((config.limits.ssh_sessions_per_user, config.limits.min_free_disk_mb), (10, 256));
-        let err = Config::parse("[roles.x]\nnode_labels = { env = \"a\" }\nlogins = [\"a\"]\nport_forwarding = true\n").unwrap_err();
+        let err = Config::parse("[roles.x]\nnode_labels = { env = \"a\" }\nlogins = [\"a\"]\nport_forwarding = true\n")
+            .unwrap_err();
         assert!(format!("{err:#}").contains("ssh_mode = \"direct\""), "{err:#}");
         assert!(Config::parse("[limits]\nssh_sessions_per_user = 0\n").is_err());
     }

@@ -203,14 +203,18 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
         return Some(format!("{}.", lock.sentence()));
     }
     let Some(web) = web else {
-        return Some("Your sign-in ended (you signed out, or an admin reset your account), and the session with it.".into());
+        return Some(
+            "Your sign-in ended (you signed out, or an admin reset your account), and the session with it.".into(),
+        );
     };
     let decided = match session.kind {
         Kind::Ssh => {
             let grants: Result<Vec<_>, _> = session
                 .logins
                 .iter()
-                .map(|login| crate::access::ssh(facts.roles, &web.user, facts.nodes, facts.locks, &session.target, login))
+                .map(|login| {
+                    crate::access::ssh(facts.roles, &web.user, facts.nodes, facts.locks, &session.target, login)
+                })
                 .collect();
             match grants {
                 Ok(grants) => {
@@ -222,13 +226,19 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
                 Err(refusal) => Some(refusal),
             }
         }
-        Kind::Desktop => crate::access::desktop(facts.roles, &web.user, facts.desktops, facts.locks, &session.target).err(),
+        Kind::Desktop => {
+            crate::access::desktop(facts.roles, &web.user, facts.desktops, facts.locks, &session.target).err()
+        }
     };
     if let Some(refusal) = decided {
         return Some(match refusal {
             crate::access::Refusal::Locked(sentence) => sentence,
-            crate::access::Refusal::Missing(_) => format!("{} was removed from Gatehouse, and the session with it.", session.target),
-            crate::access::Refusal::Denied(_) => format!("Your roles no longer allow this session on {}, so it was ended.", session.target),
+            crate::access::Refusal::Missing(_) => {
+                format!("{} was removed from Gatehouse, and the session with it.", session.target)
+            }
+            crate::access::Refusal::Denied(_) => {
+                format!("Your roles no longer allow this session on {}, so it was ended.", session.target)
+            }
         });
     }
     if session.recorded && facts.disk_low {
@@ -261,7 +271,9 @@ fn changed(session: &LiveSession, grants: &[crate::access::SshGrant]) -> Option<
     let lost = (extensions.port_forwarding && !now.port_forwarding)
         || (extensions.agent_forwarding && !now.agent_forwarding)
         || (extensions.x11_forwarding && !now.x11_forwarding);
-    lost.then(|| format!("Your roles no longer allow the forwarding this session on {} had, so it was ended.", session.target))
+    lost.then(|| {
+        format!("Your roles no longer allow the forwarding this session on {} had, so it was ended.", session.target)
+    })
 }
 
 /// Checks every live session against the database every [`SWEEP_INTERVAL`], for ever.
@@ -286,7 +298,11 @@ pub async fn sweep(live: Arc<Live>, store: Arc<dyn Store>, policy: Policy) {
                 // Fail closed on what needs no database: expired sign-ins still end.
                 tracing::warn!(%err, "cannot read the database to check live sessions; ending only expired ones");
                 let now = crate::auth::now();
-                live.end_where(|s| (now >= s.web_session_expires).then(|| "Your sign-in expired, and the session with it. Sign in again to reconnect.".to_string()));
+                live.end_where(|s| {
+                    (now >= s.web_session_expires).then(|| {
+                        "Your sign-in expired, and the session with it. Sign in again to reconnect.".to_string()
+                    })
+                });
             }
             Err(_) => tracing::error!("checking live sessions panicked; trying again next time"),
         }
@@ -311,7 +327,9 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     let facts = Facts { now, locks: &locks, nodes: &nodes, desktops: &desktops, roles: &policy.roles, disk_low };
     let verdicts = sessions
         .iter()
-        .filter_map(|(id, session)| Some((*id, verdict(session, webs.get(&session.web_session).and_then(Option::as_ref), &facts)?)))
+        .filter_map(|(id, session)| {
+            Some((*id, verdict(session, webs.get(&session.web_session).and_then(Option::as_ref), &facts)?))
+        })
         .collect();
     live.end_ids(verdicts);
     Ok(())
@@ -357,7 +375,8 @@ mod tests {
 
     fn world() -> (Roles, Vec<Node>) {
         let roles = crate::rbac::default_roles();
-        let node = Node { name: NodeName::parse("web-1").unwrap(), addr: "h:22".into(), labels: parse_labels("").unwrap() };
+        let node =
+            Node { name: NodeName::parse("web-1").unwrap(), addr: "h:22".into(), labels: parse_labels("").unwrap() };
         (roles, vec![node])
     }
 
@@ -380,7 +399,10 @@ mod tests {
         assert!(check(&s, Some(&web("alice", &["dev"])), &[], 500, false).unwrap().contains("no longer allow"));
         let lock = |target| Lock { id: 1, target, reason: "laptop stolen".into(), created_at: 0, expires_at: None };
         let on_user = [lock(LockTarget::User("alice".into()))];
-        assert_eq!(check(&s, Some(&me), &on_user, 500, false).unwrap(), "An admin locked the user alice: laptop stolen.");
+        assert_eq!(
+            check(&s, Some(&me), &on_user, 500, false).unwrap(),
+            "An admin locked the user alice: laptop stolen."
+        );
         let on_node = [lock(LockTarget::Node("web-1".into()))];
         assert!(check(&s, Some(&me), &on_node, 500, false).unwrap().contains("locked the node web-1"));
         assert_eq!(check(&s, Some(&me), &[], 500, true).unwrap(), DISK_FULL);
@@ -390,7 +412,8 @@ mod tests {
         let other_login = LiveSession { logins: vec!["root".into(), "postgres".into()], ..s.clone() };
         assert!(check(&other_login, Some(&me), &[], 500, false).unwrap().contains("no longer allow"));
         // Decided as direct, now recorded; or with forwarding the roles no longer grant.
-        let was_direct = LiveSession { ssh: Some((crate::rbac::SshMode::Direct, crate::ca::Extensions::default())), ..s.clone() };
+        let was_direct =
+            LiveSession { ssh: Some((crate::rbac::SshMode::Direct, crate::ca::Extensions::default())), ..s.clone() };
         assert!(check(&was_direct, Some(&me), &[], 500, false).unwrap().contains("now say its sessions are recorded"));
         let forwarded = crate::ca::Extensions { port_forwarding: true, ..Default::default() };
         let had_forwarding = LiveSession { ssh: Some((crate::rbac::SshMode::Recorded, forwarded)), ..s };

@@ -86,7 +86,9 @@ pub fn format_time(unix: u64) -> String {
 
 /// When a lock made at `now` for `duration` ends, if that is a time a lock may end.
 pub fn expiry(now: u64, duration: Duration) -> Result<u64, String> {
-    now.checked_add(duration.as_secs()).filter(|at| *at <= LATEST).ok_or_else(|| "a lock lasts at most until the year 9999".to_string())
+    now.checked_add(duration.as_secs())
+        .filter(|at| *at <= LATEST)
+        .ok_or_else(|| "a lock lasts at most until the year 9999".to_string())
 }
 
 /// The first lock among `locks` on any of `targets`.

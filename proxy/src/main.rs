@@ -279,8 +279,17 @@ fn lock_command(config: Config, command: LockCommand) -> anyhow::Result<()> {
     let (target, args) = match command {
         LockCommand::List => {
             for lock in store.active_locks(now)? {
-                let until = lock.expires_at.map_or("until removed".to_string(), |at| format!("until {}", locks::format_time(at)));
-                println!("{:<4} {:<8} {:<24} {:<30} {}", lock.id, lock.target.kind(), lock.target.name(), until, lock.reason);
+                let until = lock
+                    .expires_at
+                    .map_or("until removed".to_string(), |at| format!("until {}", locks::format_time(at)));
+                println!(
+                    "{:<4} {:<8} {:<24} {:<30} {}",
+                    lock.id,
+                    lock.target.kind(),
+                    lock.target.name(),
+                    until,
+                    lock.reason
+                );
             }
             return Ok(());
         }
@@ -292,7 +301,8 @@ fn lock_command(config: Config, command: LockCommand) -> anyhow::Result<()> {
             return Ok(());
         }
         LockCommand::User(args) => {
-            let user = store.user_by_name(&args.name)?.with_context(|| format!("there is no user named {:?}", args.name))?;
+            let user =
+                store.user_by_name(&args.name)?.with_context(|| format!("there is no user named {:?}", args.name))?;
             (LockTarget::User(user.name), args)
         }
         LockCommand::Node(args) => {
@@ -320,7 +330,11 @@ fn lock_command(config: Config, command: LockCommand) -> anyhow::Result<()> {
         store.delete_sessions_of(user.id)?;
     }
     let until = expires_at.map_or("until removed".to_string(), |at| format!("until {}", locks::format_time(at)));
-    println!("Locked the {} {} {until} (lock {id}); its live sessions end within 2 seconds.", target.kind(), target.name());
+    println!(
+        "Locked the {} {} {until} (lock {id}); its live sessions end within 2 seconds.",
+        target.kind(),
+        target.name()
+    );
     Ok(())
 }
 
@@ -355,7 +369,9 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
         RecordingsCommand::Export { id, output } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
             if row.kind == "desktop" {
-                anyhow::bail!("{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player");
+                anyhow::bail!(
+                    "{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player"
+                );
             }
             let mut bytes = Vec::new();
             recording::open(&config.data_dir, &row)
@@ -364,18 +380,28 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
             let read = gatehouse_proto::recording::read_all(&bytes)?;
             let cast = gatehouse_proto::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
             match output {
-                Some(path) => std::fs::write(&path, cast).with_context(|| format!("cannot write {}", path.display()))?,
+                Some(path) => {
+                    std::fs::write(&path, cast).with_context(|| format!("cannot write {}", path.display()))?
+                }
                 None => std::io::stdout().write_all(cast.as_bytes())?,
             }
         }
         RecordingsCommand::Import { file, user, target } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let imported = gatehouse_proto::cast::import(&text).with_context(|| format!("{} cannot be imported", file.display()))?;
+            let imported = gatehouse_proto::cast::import(&text)
+                .with_context(|| format!("{} cannot be imported", file.display()))?;
             for (line, why) in &imported.skipped {
                 eprintln!("skipped line {line}: {why}");
             }
-            let id = recording::write_imported(&config.data_dir, store.as_ref(), imported.header, &imported.events, &user, &target)
-                .context("cannot write the recording")?;
+            let id = recording::write_imported(
+                &config.data_dir,
+                store.as_ref(),
+                imported.header,
+                &imported.events,
+                &user,
+                &target,
+            )
+            .context("cannot write the recording")?;
             println!("{id}");
         }
     }
@@ -420,7 +446,10 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
         UsersCommand::Add { name, roles } => {
             let link = accounts.add_user(&name, &roles, auth::now())?;
             println!("Added {name} with roles {}.", roles.join(", "));
-            println!("Send them this one-time invite link (valid for {}):", humantime::format_duration(config.invite_ttl));
+            println!(
+                "Send them this one-time invite link (valid for {}):",
+                humantime::format_duration(config.invite_ttl)
+            );
             println!("  {link}");
         }
         UsersCommand::Reset { name } => {
@@ -428,7 +457,9 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 accounts::AuthError::BadCredentials => anyhow::anyhow!("there is no user named {name:?}"),
                 other => other.into(),
             })?;
-            println!("Reset {name}: password, authenticator app and passkeys cleared; their sessions end within 2 seconds.");
+            println!(
+                "Reset {name}: password, authenticator app and passkeys cleared; their sessions end within 2 seconds."
+            );
             println!("Send them this one-time invite link to enrol again:");
             println!("  {link}");
         }
@@ -437,7 +468,11 @@ fn users(config: Config, command: UsersCommand) -> anyhow::Result<()> {
                 accounts::AuthError::BadCredentials => anyhow::anyhow!("there is no user named {name:?}"),
                 other => other.into(),
             })?;
-            println!("{} now has the roles {}; sessions the old roles allowed and these do not end within 2 seconds.", user.name, user.roles.join(", "));
+            println!(
+                "{} now has the roles {}; sessions the old roles allowed and these do not end within 2 seconds.",
+                user.name,
+                user.roles.join(", ")
+            );
         }
         UsersCommand::List => {
             for user in store.list_users()? {
@@ -456,7 +491,11 @@ fn vault(config: &Config) -> anyhow::Result<vault::Vault> {
 }
 
 /// Every desktop, from the config file and the database, with its password opened.
-fn all_desktops(config: &Config, store: &dyn Store, vault: &vault::Vault) -> anyhow::Result<Vec<(desktops::Desktop, String)>> {
+fn all_desktops(
+    config: &Config,
+    store: &dyn Store,
+    vault: &vault::Vault,
+) -> anyhow::Result<Vec<(desktops::Desktop, String)>> {
     let mut all = Vec::new();
     for d in &config.desktops {
         let password = std::fs::read_to_string(&d.password_file)
@@ -496,7 +535,9 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                 return Err(desktops::DesktopError::NoUser.into());
             }
             let password = match password_file {
-                Some(path) => std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?,
+                Some(path) => {
+                    std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?
+                }
                 None => {
                     let mut line = String::new();
                     std::io::stdin().read_line(&mut line)?;
@@ -508,7 +549,13 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                 return Err(desktops::DesktopError::NoPassword.into());
             }
             store.put_desktop(&desktop, &vault.seal(desktop.name.as_str(), &password))?;
-            println!("Added desktop {} at {} as {} ({}).", desktop.name, desktop.addr, desktop.username, desktop.security.as_str());
+            println!(
+                "Added desktop {} at {} as {} ({}).",
+                desktop.name,
+                desktop.addr,
+                desktop.username,
+                desktop.security.as_str()
+            );
             println!("Check it with: gatehouse desktops check {}", desktop.name);
         }
         DesktopsCommand::List => {
@@ -534,7 +581,10 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                     anyhow::bail!("a pin is the certificate's SHA-256 as this command prints it: SHA256:…");
                 }
                 if desktop.tls_pin.as_ref().is_some_and(|pinned| *pinned != pin) {
-                    anyhow::bail!("{name} is already pinned to {}; add the desktop again to change its pin", desktop.tls_pin.unwrap_or_default());
+                    anyhow::bail!(
+                        "{name} is already pinned to {}; add the desktop again to change its pin",
+                        desktop.tls_pin.unwrap_or_default()
+                    );
                 }
                 // The connection must present exactly this certificate before the account goes.
                 desktop.tls_pin = Some(pin);
@@ -544,11 +594,20 @@ fn desktops_command(config: Config, command: DesktopsCommand) -> anyhow::Result<
                 Ok(report) => {
                     println!(
                         "Connected to {} ({}) as {}: desktop {}x{}; {} graphics updates ({} bytes) in the first 3 s.",
-                        desktop.name, desktop.addr, desktop.username, report.width, report.height, report.fast_path_pdus, report.bytes
+                        desktop.name,
+                        desktop.addr,
+                        desktop.username,
+                        report.width,
+                        report.height,
+                        report.fast_path_pdus,
+                        report.bytes
                     );
                     if !pinned_before {
                         if config.desktops.iter().any(|d| d.name == name) {
-                            println!("Its TLS certificate is {}; put it in the config as tls_pin to pin it.", report.certificate_pin);
+                            println!(
+                                "Its TLS certificate is {}; put it in the config as tls_pin to pin it.",
+                                report.certificate_pin
+                            );
                         } else {
                             store.pin_desktop(&name, &report.certificate_pin)?;
                             println!("Pinned its TLS certificate: {}", report.certificate_pin);
@@ -572,7 +631,8 @@ fn nodes_command(config: Config, command: NodesCommand) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     match command {
         NodesCommand::Add { name, addr, labels, cert } => {
-            let node = nodes::Node { name: nodes::NodeName::parse(&name)?, addr, labels: nodes::parse_labels(&labels)? };
+            let node =
+                nodes::Node { name: nodes::NodeName::parse(&name)?, addr, labels: nodes::parse_labels(&labels)? };
             nodes::check_addr(&node.addr)?;
             if config.nodes.iter().any(|n| n.name == node.name) {
                 anyhow::bail!("the node {} is defined in the config file; change it there", node.name);
@@ -620,7 +680,9 @@ fn nodes_command(config: Config, command: NodesCommand) -> anyhow::Result<()> {
                 }
             }
             if failed > 0 {
-                anyhow::bail!("{name} does not enforce Gatehouse's certificates ({failed} of the checks above failed); fix what they say, reload its sshd, and check again");
+                anyhow::bail!(
+                    "{name} does not enforce Gatehouse's certificates ({failed} of the checks above failed); fix what they say, reload its sshd, and check again"
+                );
             }
             println!("{name} enforces Gatehouse's certificates: one login, this node only, from the proxy only.");
         }
@@ -683,13 +745,20 @@ fn sign_host_certificate(
                 .with_context(|| format!("cannot write the certificate to {}", out.display()))?;
             println!();
             println!("Host certificate for {} written to {}", principals.join(", "), out.display());
-            println!("(signed by the host CA {}, valid for {}).", cas.host.fingerprint(), humantime::format_duration(args.validity));
+            println!(
+                "(signed by the host CA {}, valid for {}).",
+                cas.host.fingerprint(),
+                humantime::format_duration(args.validity)
+            );
             Some(out)
         }
     };
     println!();
     println!("On the node:");
-    println!("1. Save the Gatehouse user CA as /etc/ssh/gatehouse_user_ca.pub (a copy is in {}):", user_ca_file.display());
+    println!(
+        "1. Save the Gatehouse user CA as /etc/ssh/gatehouse_user_ca.pub (a copy is in {}):",
+        user_ca_file.display()
+    );
     println!("   {}", cas.user.public_key_line());
     match cert_line {
         Some(out) => println!("2. Copy {} next to the host key on the node.", out.display()),

@@ -120,7 +120,12 @@ pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> 
 }
 
 /// Signs in once with a fresh key and a certificate for `probe`: did the node accept it?
-async fn attempt(cas: &Authorities, ca: &CertificateAuthority, target: &bridge::Target, probe: &Probe) -> Result<bool, String> {
+async fn attempt(
+    cas: &Authorities,
+    ca: &CertificateAuthority,
+    target: &bridge::Target,
+    probe: &Probe,
+) -> Result<bool, String> {
     let mut connection = bridge::connect_node(cas, target).await?;
     let now = crate::auth::now();
     let grant = UserGrant {
@@ -132,7 +137,8 @@ async fn attempt(cas: &Authorities, ca: &CertificateAuthority, target: &bridge::
         valid_before: now + CERT_SKEW_SECS,
     };
     let key = crate::ca::ephemeral_key("gatehouse nodes check");
-    let cert = ca.sign_user(key.public_key(), &grant).map_err(|err| format!("cannot sign a test certificate: {err}"))?;
+    let cert =
+        ca.sign_user(key.public_key(), &grant).map_err(|err| format!("cannot sign a test certificate: {err}"))?;
     let result = connection.handle.authenticate_openssh_cert(target.login.clone(), Arc::new(key), cert).await;
     let _ = connection.handle.disconnect(russh::Disconnect::ByApplication, "", "en").await;
     match result {

@@ -91,14 +91,25 @@ impl Passkeys {
         Ok(Passkeys { webauthn, store })
     }
 
-    fn put<T: serde::Serialize>(&self, kind: &str, user: Option<UserId>, state: &T, now: u64) -> Result<String, PasskeyError> {
+    fn put<T: serde::Serialize>(
+        &self,
+        kind: &str,
+        user: Option<UserId>,
+        state: &T,
+        now: u64,
+    ) -> Result<String, PasskeyError> {
         let id = crate::auth::token::random_token();
         let json = serde_json::to_string(state).map_err(|err| PasskeyError::Corrupt(err.to_string()))?;
         self.store.put_challenge(&id, kind, user, &json, now + CHALLENGE_TTL.as_secs())?;
         Ok(id)
     }
 
-    fn take<T: serde::de::DeserializeOwned>(&self, kind: &str, id: &str, now: u64) -> Result<(Option<UserId>, T), PasskeyError> {
+    fn take<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<(Option<UserId>, T), PasskeyError> {
         let (user, json) = self.store.take_challenge(id, kind, now)?.ok_or(PasskeyError::UnknownChallenge)?;
         let state = serde_json::from_str(&json).map_err(|err| PasskeyError::Corrupt(err.to_string()))?;
         Ok((user, state))
@@ -109,7 +120,8 @@ impl Passkeys {
             .passkeys(user)?
             .into_iter()
             .map(|stored| {
-                let passkey = serde_json::from_str(&stored.passkey_json).map_err(|err| PasskeyError::Corrupt(err.to_string()))?;
+                let passkey =
+                    serde_json::from_str(&stored.passkey_json).map_err(|err| PasskeyError::Corrupt(err.to_string()))?;
                 Ok((stored, passkey))
             })
             .collect()
@@ -126,7 +138,11 @@ impl Passkeys {
 
     /// Options for `navigator.credentials.create`, for a discoverable credential (so it
     /// can sign in without a user name), excluding the passkeys the user already has.
-    pub fn start_registration(&self, user: &User, now: u64) -> Result<(String, CreationChallengeResponse), PasskeyError> {
+    pub fn start_registration(
+        &self,
+        user: &User,
+        now: u64,
+    ) -> Result<(String, CreationChallengeResponse), PasskeyError> {
         let existing = self.stored(user.id)?.into_iter().map(|(_, p)| p.cred_id().clone()).collect::<Vec<_>>();
         let (mut options, state) = self
             .webauthn
@@ -168,7 +184,11 @@ impl Passkeys {
     /// password was (they list no credentials, which would tell a right password from a
     /// wrong one): `user` is who the password proved, or `None`, and only that user's
     /// passkey finishes the sign-in.
-    pub fn start_second_factor(&self, user: Option<UserId>, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+    pub fn start_second_factor(
+        &self,
+        user: Option<UserId>,
+        now: u64,
+    ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         let (mut options, state) =
             self.webauthn.start_discoverable_authentication().map_err(|err| PasskeyError::Rejected(err.to_string()))?;
         options.mediation = None;
@@ -176,7 +196,12 @@ impl Passkeys {
         Ok((id, options))
     }
 
-    pub fn finish_second_factor(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+    pub fn finish_second_factor(
+        &self,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
         let (proved, state): (_, DiscoverableAuthentication) = self.take("second-factor", challenge, now)?;
         let user = self.finish_discoverable_state(state, credential, now)?;
         if proved != Some(user) {
@@ -190,32 +215,59 @@ impl Passkeys {
         self.start_assertion(user, "confirm", now)
     }
 
-    pub fn finish_confirm(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+    pub fn finish_confirm(
+        &self,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
         self.finish_assertion("confirm", challenge, credential, now)
     }
 
     /// A fresh check before an SSH session (`require_session_mfa`); its own kind of
     /// challenge, so a sign-in's cannot stand in for it.
-    pub fn start_session_check(&self, user: &User, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+    pub fn start_session_check(
+        &self,
+        user: &User,
+        now: u64,
+    ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         self.start_assertion(user, "session-mfa", now)
     }
 
-    pub fn finish_session_check(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+    pub fn finish_session_check(
+        &self,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
         self.finish_assertion("session-mfa", challenge, credential, now)
     }
 
-    fn start_assertion(&self, user: &User, kind: &str, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+    fn start_assertion(
+        &self,
+        user: &User,
+        kind: &str,
+        now: u64,
+    ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         let passkeys: Vec<Passkey> = self.stored(user.id)?.into_iter().map(|(_, p)| p).collect();
         if passkeys.is_empty() {
             return Err(PasskeyError::NoPasskeys);
         }
-        let (options, state) =
-            self.webauthn.start_passkey_authentication(&passkeys).map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        let (options, state) = self
+            .webauthn
+            .start_passkey_authentication(&passkeys)
+            .map_err(|err| PasskeyError::Rejected(err.to_string()))?;
         let id = self.put::<PasskeyAuthentication>(kind, Some(user.id), &state, now)?;
         Ok((id, options))
     }
 
-    fn finish_assertion(&self, kind: &str, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+    fn finish_assertion(
+        &self,
+        kind: &str,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
         let (user, state): (_, PasskeyAuthentication) = self.take(kind, challenge, now)?;
         let user = user.ok_or(PasskeyError::UnknownChallenge)?;
         let result = self
@@ -236,7 +288,12 @@ impl Passkeys {
         Ok((id, options))
     }
 
-    pub fn finish_discoverable(&self, challenge: &str, credential: &PublicKeyCredential, now: u64) -> Result<UserId, PasskeyError> {
+    pub fn finish_discoverable(
+        &self,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
         let (_, state): (_, DiscoverableAuthentication) = self.take("discoverable", challenge, now)?;
         self.finish_discoverable_state(state, credential, now)
     }

@@ -144,7 +144,8 @@ pub fn extensions(roles: &Roles, user_roles: &[String], node: &Node, login: &str
 /// crosses a forwarded port, so the config is refused rather than silently ignored.
 pub fn check_roles(roles: &Roles) -> Result<(), String> {
     for (name, role) in roles {
-        if role.ssh_mode == SshMode::Recorded && (role.port_forwarding || role.agent_forwarding || role.x11_forwarding) {
+        if role.ssh_mode == SshMode::Recorded && (role.port_forwarding || role.agent_forwarding || role.x11_forwarding)
+        {
             return Err(format!(
                 "role {name} grants forwarding but records its sessions; forwarding needs ssh_mode = \"direct\" (what crosses a forwarded port cannot be recorded)"
             ));

@@ -28,13 +28,21 @@ pub enum RdpError {
     Tls { addr: String, source: std::io::Error },
     #[error("{0}")]
     Connector(String),
-    #[error("the TLS certificate of {addr} is not the one pinned for this desktop (pinned {pinned}, presented {presented}): someone may be intercepting the connection, so the account was not sent. If the desktop's certificate really changed, an admin runs `gatehouse desktops add` again and then `gatehouse desktops check`")]
+    #[error(
+        "the TLS certificate of {addr} is not the one pinned for this desktop (pinned {pinned}, presented {presented}): someone may be intercepting the connection, so the account was not sent. If the desktop's certificate really changed, an admin runs `gatehouse desktops add` again and then `gatehouse desktops check`"
+    )]
     CertificateChanged { addr: String, pinned: String, presented: String },
-    #[error("{addr} presented a TLS certificate with the fingerprint {presented}, and none is pinned for this desktop yet, so the account was not sent. Compare it with the desktop's own certificate, then run `gatehouse desktops check {name} --pin {presented}` (or `--trust-first-use` to pin whatever it presents now)")]
+    #[error(
+        "{addr} presented a TLS certificate with the fingerprint {presented}, and none is pinned for this desktop yet, so the account was not sent. Compare it with the desktop's own certificate, then run `gatehouse desktops check {name} --pin {presented}` (or `--trust-first-use` to pin whatever it presents now)"
+    )]
     Unpinned { addr: String, name: String, presented: String },
-    #[error("{addr} offered only TLS, but this desktop is set up for NLA, so the account was not sent: if the desktop really has NLA turned off, an admin adds it again with --security tls")]
+    #[error(
+        "{addr} offered only TLS, but this desktop is set up for NLA, so the account was not sent: if the desktop really has NLA turned off, an admin adds it again with --security tls"
+    )]
     NlaRefused { addr: String },
-    #[error("the desktop ended the connection while checking the account ({detail}): the user name or password is probably wrong")]
+    #[error(
+        "the desktop ended the connection while checking the account ({detail}): the user name or password is probably wrong"
+    )]
     SignInRefused { detail: String },
 }
 
@@ -45,7 +53,9 @@ impl RdpError {
             RdpError::SignInRefused { .. } => {
                 format!("{self}. An admin can set the account again with `gatehouse desktops add`.")
             }
-            RdpError::Unreachable { .. } | RdpError::Timeout { .. } => format!("{self}. The desktop may be down; try again later."),
+            RdpError::Unreachable { .. } | RdpError::Timeout { .. } => {
+                format!("{self}. The desktop may be down; try again later.")
+            }
             other => other.to_string(),
         }
     }
@@ -118,7 +128,10 @@ pub fn connector_config(desktop: &Desktop, password: String, size: DesktopSize) 
 struct NoNetwork;
 
 impl ironrdp_tokio::NetworkClient for NoNetwork {
-    async fn send(&mut self, _request: &ironrdp_connector::sspi::generator::NetworkRequest) -> ironrdp_connector::ConnectorResult<Vec<u8>> {
+    async fn send(
+        &mut self,
+        _request: &ironrdp_connector::sspi::generator::NetworkRequest,
+    ) -> ironrdp_connector::ConnectorResult<Vec<u8>> {
         Err(ironrdp_connector::general_err!("Kerberos is not supported by Gatehouse; use NTLM"))
     }
 }
@@ -175,7 +188,8 @@ async fn connect_unbounded(
         Err(_) => return Err(RdpError::Timeout { addr }),
     };
     let _ = tcp.set_nodelay(true);
-    let client_addr: SocketAddr = tcp.local_addr().map_err(|source| RdpError::Unreachable { addr: addr.clone(), source })?;
+    let client_addr: SocketAddr =
+        tcp.local_addr().map_err(|source| RdpError::Unreachable { addr: addr.clone(), source })?;
     let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host).trim_matches(['[', ']']).to_string();
     let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
     let mut connector = ClientConnector::new(connector_config(desktop, password, size), client_addr);
@@ -189,7 +203,8 @@ async fn connect_unbounded(
     // its settings changed): never let the account fall back to the weaker exchange.
     if desktop.security == Security::Nla
         && let ironrdp_connector::ClientConnectorState::EnhancedSecurityUpgrade { selected_protocol } = &connector.state
-        && !selected_protocol.intersects(ironrdp_pdu::nego::SecurityProtocol::HYBRID | ironrdp_pdu::nego::SecurityProtocol::HYBRID_EX)
+        && !selected_protocol
+            .intersects(ironrdp_pdu::nego::SecurityProtocol::HYBRID | ironrdp_pdu::nego::SecurityProtocol::HYBRID_EX)
     {
         return Err(RdpError::NlaRefused { addr });
     }
@@ -237,7 +252,9 @@ async fn connect_unbounded(
     })?;
     match outcome {
         ironrdp_connector::ConnectionOutcome::Connected(result) => Ok(Active { result, framed, certificate_pin }),
-        _ => Err(RdpError::Connector("the server redirected the connection elsewhere, which Gatehouse does not follow".into())),
+        _ => Err(RdpError::Connector(
+            "the server redirected the connection elsewhere, which Gatehouse does not follow".into(),
+        )),
     }
 }
 
@@ -253,14 +270,26 @@ pub struct CheckReport {
 
 /// Connects, then reads for up to `listen` to see the desktop's first graphics. A desktop
 /// without a pin is refused before the account is sent, unless `trust_first_use`.
-pub async fn check(desktop: &Desktop, password: String, listen: Duration, trust_first_use: bool) -> Result<CheckReport, RdpError> {
+pub async fn check(
+    desktop: &Desktop,
+    password: String,
+    listen: Duration,
+    trust_first_use: bool,
+) -> Result<CheckReport, RdpError> {
     let size = DesktopSize { width: 1024, height: 768 };
     let mut active = connect_bounded(desktop, password, size, None, trust_first_use).await?;
     let size = active.result.desktop_size;
-    let mut report = CheckReport { certificate_pin: active.certificate_pin.clone(), width: size.width, height: size.height, fast_path_pdus: 0, bytes: 0 };
+    let mut report = CheckReport {
+        certificate_pin: active.certificate_pin.clone(),
+        width: size.width,
+        height: size.height,
+        fast_path_pdus: 0,
+        bytes: 0,
+    };
     let deadline = tokio::time::Instant::now() + listen;
     while let Ok(read) = tokio::time::timeout_at(deadline, active.framed.read_pdu()).await {
-        let (action, frame) = read.map_err(|err| RdpError::Connector(format!("the desktop closed the connection: {err}")))?;
+        let (action, frame) =
+            read.map_err(|err| RdpError::Connector(format!("the desktop closed the connection: {err}")))?;
         report.bytes += frame.len();
         if action == ironrdp_pdu::Action::FastPath {
             report.fast_path_pdus += 1;

@@ -53,8 +53,7 @@ pub struct Recorder {
 }
 
 /// Why a session that is recorded ends when its recording cannot be written.
-pub const RECORDING_FAILED: &str =
-    "the recording could not be written (the proxy's disk may be full), and sessions here are always recorded, so it ended";
+pub const RECORDING_FAILED: &str = "the recording could not be written (the proxy's disk may be full), and sessions here are always recorded, so it ended";
 
 enum Entry {
     Event(RecordingEvent),
@@ -65,7 +64,8 @@ enum Entry {
 }
 
 /// Recordings being written by this process.
-static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> = std::sync::Mutex::new(std::collections::BTreeSet::new());
+static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 pub fn is_live(id: &str) -> bool {
     LIVE.lock().is_ok_and(|live| live.contains(id))
@@ -116,7 +116,8 @@ pub fn free_space(path: &Path) -> std::io::Result<u64> {
 /// A new random session id: 16 bytes of hex.
 pub fn new_id() -> String {
     let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("the system random source failed");
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system random source failed");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -166,27 +167,25 @@ impl Recorder {
         let writer_file = dir.join(format!("{id}.ghrec"));
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let writer_failed = failed.clone();
-        std::thread::Builder::new()
-            .name(format!("recording-{}", &id[..8]))
-            .spawn(move || {
-                // Whatever happens in the writer (a panic in a decoder, say), the row is
-                // finished and the recording leaves the live set.
-                let (id, finisher) = (writer_id.clone(), store.clone());
-                let file = writer_file;
-                let failed = writer_failed.clone();
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                    write_loop(writer_id, out, rx, store, writer_failed)
-                }));
-                if result.is_err() {
-                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                    tracing::error!(recording = %id, "the recording writer failed; the recording ends here");
-                    let size = std::fs::metadata(&file).map_or(0, |m| m.len());
-                    let _ = finisher.finish_recording(&id, crate::auth::now(), size, "the recording writer failed");
-                    if let Ok(mut live) = LIVE.lock() {
-                        live.remove(&id);
-                    }
+        std::thread::Builder::new().name(format!("recording-{}", &id[..8])).spawn(move || {
+            // Whatever happens in the writer (a panic in a decoder, say), the row is
+            // finished and the recording leaves the live set.
+            let (id, finisher) = (writer_id.clone(), store.clone());
+            let file = writer_file;
+            let failed = writer_failed.clone();
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                write_loop(writer_id, out, rx, store, writer_failed)
+            }));
+            if result.is_err() {
+                failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::error!(recording = %id, "the recording writer failed; the recording ends here");
+                let size = std::fs::metadata(&file).map_or(0, |m| m.len());
+                let _ = finisher.finish_recording(&id, crate::auth::now(), size, "the recording writer failed");
+                if let Ok(mut live) = LIVE.lock() {
+                    live.remove(&id);
                 }
-            })?;
+            }
+        })?;
         tokio::spawn(flush_ticker(tx.downgrade()));
         Ok(Recorder { id: id.into(), tx, started, failed })
     }
@@ -213,7 +212,10 @@ impl Recorder {
     /// What the client sent, for a session without a pty; `false` when the recording
     /// has failed and the session must end.
     pub async fn input(&self, data: &[u8]) -> bool {
-        let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::Input(pb::Input { data: data.to_vec() })) };
+        let event = RecordingEvent {
+            offset_ms: self.offset_ms(),
+            event: Some(Event::Input(pb::Input { data: data.to_vec() })),
+        };
         self.tx.send(Entry::Event(event)).await.is_ok() && !self.failed()
     }
 
@@ -222,7 +224,8 @@ impl Recorder {
     }
 
     pub async fn resize(&self, cols: u32, rows: u32) {
-        let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::Resize(pb::Resize { cols, rows })) };
+        let event =
+            RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::Resize(pb::Resize { cols, rows })) };
         let _ = self.tx.send(Entry::Event(event)).await;
     }
 
@@ -361,7 +364,10 @@ pub fn write_imported(
         files.append(event)?;
     }
     let last = events.last().map_or(0, |e| e.offset_ms);
-    files.append(&RecordingEvent { offset_ms: last, event: Some(Event::End(pb::End { reason: "imported".into(), exit_status: None })) })?;
+    files.append(&RecordingEvent {
+        offset_ms: last,
+        event: Some(Event::End(pb::End { reason: "imported".into(), exit_status: None })),
+    })?;
     files.finish()?;
     let row = RecordingRow {
         id: id.clone(),
@@ -506,7 +512,8 @@ impl RecordingFiles {
         match &event.event {
             Some(Event::Output(output)) => self.follow(&output.data),
             Some(Event::Resize(resize)) => {
-                let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
+                let size =
+                    |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
                 self.screen.set_size(size(resize.rows).get(), size(resize.cols).get());
             }
             Some(Event::DesktopActivated(activated)) if self.is_desktop => {
@@ -587,10 +594,12 @@ mod tests {
         use gatehouse_desktop::testing::solid_bitmap;
         let dir = std::env::temp_dir().join(format!("gh-deskrec-{}", new_id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let header = RecordingHeader { session_id: "d".into(), kind: pb::SessionKind::Desktop.into(), ..Default::default() };
+        let header =
+            RecordingHeader { session_id: "d".into(), kind: pb::SessionKind::Desktop.into(), ..Default::default() };
         let mut files = RecordingFiles::create(&dir, "d", &header).unwrap();
         let event = |offset_ms, event| RecordingEvent { offset_ms, event: Some(event) };
-        let activated = pb::DesktopActivated { io_channel_id: 1003, user_channel_id: 1007, share_id: 1, width: 32, height: 16 };
+        let activated =
+            pb::DesktopActivated { io_channel_id: 1003, user_channel_id: 1007, share_id: 1, width: 32, height: 16 };
         files.append(&event(0, Event::DesktopActivated(activated))).unwrap();
         files.append(&event(10, Event::DesktopUpdate(solid_bitmap(0, 0, 4, 4, [0, 0, 255, 0])))).unwrap();
         files.append(&event(3000, Event::DesktopUpdate(solid_bitmap(4, 0, 4, 4, [0, 255, 0, 0])))).unwrap();
@@ -599,7 +608,11 @@ mod tests {
         files.append(&event(6500, Event::End(pb::End { reason: "done".into(), exit_status: None }))).unwrap();
         files.finish().unwrap();
         let (index, _) = recording::read_index(&std::fs::read(dir.join("d.ghidx")).unwrap()).unwrap();
-        assert_eq!(index.iter().map(|k| k.offset_ms).collect::<Vec<_>>(), vec![10, 6000], "first paint, then after 5 s");
+        assert_eq!(
+            index.iter().map(|k| k.offset_ms).collect::<Vec<_>>(),
+            vec![10, 6000],
+            "first paint, then after 5 s"
+        );
         let keyframes = std::fs::read(dir.join("d.ghkf")).unwrap();
         let last = &index[1];
         assert_eq!((last.cols, last.rows), (32, 16));
@@ -693,8 +706,13 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let header = RecordingHeader { version: VERSION, cols: 20, rows: 4, ..Default::default() };
         let mut files = RecordingFiles::create(&dir, "s", &header).unwrap();
-        let output = |ms, text: &str| RecordingEvent { offset_ms: ms, event: Some(Event::Output(pb::Output { data: text.as_bytes().to_vec() })) };
-        for (ms, text) in [(0, "one\r\n"), (1000, "two\r\n"), (6000, "\x1b[31mthree\x1b[0m\r\n"), (6500, "four"), (30_000, "!")] {
+        let output = |ms, text: &str| RecordingEvent {
+            offset_ms: ms,
+            event: Some(Event::Output(pb::Output { data: text.as_bytes().to_vec() })),
+        };
+        for (ms, text) in
+            [(0, "one\r\n"), (1000, "two\r\n"), (6000, "\x1b[31mthree\x1b[0m\r\n"), (6500, "four"), (30_000, "!")]
+        {
             files.append(&output(ms, text)).unwrap();
         }
         files.finish().unwrap();
@@ -730,7 +748,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let header = RecordingHeader { version: VERSION, cols: 20, rows: 4, ..Default::default() };
         let mut files = RecordingFiles::create(&dir, "s", &header).unwrap();
-        let output = |ms, text: &str| RecordingEvent { offset_ms: ms, event: Some(Event::Output(pb::Output { data: text.as_bytes().to_vec() })) };
+        let output = |ms, text: &str| RecordingEvent {
+            offset_ms: ms,
+            event: Some(Event::Output(pb::Output { data: text.as_bytes().to_vec() })),
+        };
         files.append(&output(0, "$ vi\r\n\x1b[?1049h\x1b[H\x1b[2Jin vi")).unwrap();
         files.append(&output(6000, "!")).unwrap();
         files.finish().unwrap();

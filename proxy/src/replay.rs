@@ -46,7 +46,9 @@ pub fn search(mut file: impl Read, needle: &str) -> Result<Vec<SearchHit>, Searc
                             let screen = term.text();
                             let now_on_screen = screen.to_lowercase().contains(&needle);
                             let passing = plain_text(&output.data);
-                            let line_with = |text: &str| text.lines().find(|l| l.to_lowercase().contains(&needle)).map(str::to_string);
+                            let line_with = |text: &str| {
+                                text.lines().find(|l| l.to_lowercase().contains(&needle)).map(str::to_string)
+                            };
                             let line = if now_on_screen && !on_screen {
                                 line_with(&screen)
                             } else if !now_on_screen && passing.to_lowercase().contains(&needle) {
@@ -56,9 +58,13 @@ pub fn search(mut file: impl Read, needle: &str) -> Result<Vec<SearchHit>, Searc
                             };
                             on_screen = now_on_screen;
                             if let Some(line) = line {
-                                let recent = hits.last().is_some_and(|h| event.offset_ms < h.offset_ms + SAME_MOMENT_MS);
+                                let recent =
+                                    hits.last().is_some_and(|h| event.offset_ms < h.offset_ms + SAME_MOMENT_MS);
                                 if !recent {
-                                    hits.push(SearchHit { offset_ms: event.offset_ms, line: line.trim().chars().take(200).collect() });
+                                    hits.push(SearchHit {
+                                        offset_ms: event.offset_ms,
+                                        line: line.trim().chars().take(200).collect(),
+                                    });
                                     if hits.len() >= MAX_HITS {
                                         return Ok(hits);
                                     }
@@ -130,7 +136,10 @@ mod tests {
     fn file(events: &[(u64, &str)]) -> Vec<u8> {
         let mut bytes = encode_start(&RecordingHeader { cols: 20, rows: 3, ..Default::default() });
         for (ms, text) in events {
-            let event = RecordingEvent { offset_ms: *ms, event: Some(Event::Output(Output { data: text.as_bytes().to_vec() })) };
+            let event = RecordingEvent {
+                offset_ms: *ms,
+                event: Some(Event::Output(Output { data: text.as_bytes().to_vec() })),
+            };
             bytes.extend(encode_event(&event));
         }
         bytes

@@ -137,8 +137,7 @@ pub trait Store: Send + Sync {
     fn list_users(&self) -> Result<Vec<User>>;
     /// `totp_secret` is sealed by the caller ([`crate::vault`]): the store never holds
     /// a TOTP secret in the clear.
-    fn set_credentials(&self, user: UserId, password_hash: &str, totp_secret: &[u8], totp_step: u64)
-    -> Result<()>;
+    fn set_credentials(&self, user: UserId, password_hash: &str, totp_secret: &[u8], totp_step: u64) -> Result<()>;
     /// Marks the TOTP step used, atomically: false if it (or a later one) already was,
     /// so one code never signs in twice, however many requests race.
     fn use_totp_step(&self, user: UserId, step: u64) -> Result<bool>;
@@ -169,13 +168,18 @@ pub trait Store: Send + Sync {
     /// Atomically: refuses the attempt if the name is locked or already has
     /// `max_failures` failures since `window_start` (and then locks it until
     /// `lock_until`); otherwise counts it as a failure, which a success clears.
-    fn begin_attempt(&self, username: &str, now: u64, window_start: u64, max_failures: u32, lock_until: u64)
-    -> Result<Attempt>;
+    fn begin_attempt(
+        &self,
+        username: &str,
+        now: u64,
+        window_start: u64,
+        max_failures: u32,
+        lock_until: u64,
+    ) -> Result<Attempt>;
     fn clear_failures(&self, username: &str) -> Result<()>;
     fn lock(&self, username: &str, until: u64) -> Result<()>;
 
-    fn create_session(&self, token_hash: &str, user: UserId, csrf: &str, now: u64, expires_at: u64)
-    -> Result<()>;
+    fn create_session(&self, token_hash: &str, user: UserId, csrf: &str, now: u64, expires_at: u64) -> Result<()>;
     /// A live session with its user; expired ones are never returned.
     fn session(&self, token_hash: &str, now: u64) -> Result<Option<Session>>;
     fn delete_session(&self, token_hash: &str) -> Result<()>;
@@ -201,7 +205,14 @@ pub trait Store: Send + Sync {
     fn passkey_used(&self, id: i64, passkey_json: &str, now: u64) -> Result<()>;
     fn remove_passkey(&self, user: UserId, id: i64) -> Result<bool>;
     /// A WebAuthn ceremony's state until its answer comes back (at most once).
-    fn put_challenge(&self, id: &str, kind: &str, user: Option<UserId>, state_json: &str, expires_at: u64) -> Result<()>;
+    fn put_challenge(
+        &self,
+        id: &str,
+        kind: &str,
+        user: Option<UserId>,
+        state_json: &str,
+        expires_at: u64,
+    ) -> Result<()>;
     /// Takes the challenge out: a second use finds nothing. Expired ones are `None`.
     fn take_challenge(&self, id: &str, kind: &str, now: u64) -> Result<Option<(Option<UserId>, String)>>;
 
@@ -346,7 +357,8 @@ fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql)?;
         if from == 0 {
             // Databases from before desktop pinning lack a column version 1 has.
-            let has_pin = tx.prepare("SELECT 1 FROM pragma_table_info('desktops') WHERE name = 'tls_pin'")?.exists([])?;
+            let has_pin =
+                tx.prepare("SELECT 1 FROM pragma_table_info('desktops') WHERE name = 'tls_pin'")?.exists([])?;
             if !has_pin {
                 tx.execute_batch("ALTER TABLE desktops ADD COLUMN tls_pin TEXT")?;
             }
@@ -462,13 +474,7 @@ impl Store for SqliteStore {
         Ok(users)
     }
 
-    fn set_credentials(
-        &self,
-        user: UserId,
-        password_hash: &str,
-        totp_secret: &[u8],
-        totp_step: u64,
-    ) -> Result<()> {
+    fn set_credentials(&self, user: UserId, password_hash: &str, totp_secret: &[u8], totp_step: u64) -> Result<()> {
         self.conn().execute(
             "UPDATE users SET password_hash = ?2, totp_secret = ?3, totp_last_step = ?4 WHERE id = ?1",
             params![user, password_hash, totp_secret, totp_step as i64],
@@ -484,7 +490,10 @@ impl Store for SqliteStore {
     fn reset_user(&self, user: UserId) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        tx.execute("UPDATE users SET password_hash = NULL, totp_secret = NULL, totp_last_step = NULL WHERE id = ?1", [user])?;
+        tx.execute(
+            "UPDATE users SET password_hash = NULL, totp_secret = NULL, totp_last_step = NULL WHERE id = ?1",
+            [user],
+        )?;
         tx.execute("DELETE FROM passkeys WHERE user_id = ?1", [user])?;
         tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user])?;
         tx.execute("DELETE FROM invites WHERE user_id = ?1", [user])?;
@@ -538,10 +547,7 @@ impl Store for SqliteStore {
     }
 
     fn set_invite_totp(&self, invite: i64, secret: &[u8]) -> Result<()> {
-        self.conn().execute(
-            "UPDATE invites SET pending_totp_secret = ?2 WHERE id = ?1",
-            params![invite, secret],
-        )?;
+        self.conn().execute("UPDATE invites SET pending_totp_secret = ?2 WHERE id = ?1", params![invite, secret])?;
         Ok(())
     }
 
@@ -566,9 +572,11 @@ impl Store for SqliteStore {
         // IMMEDIATE takes the write lock first, so another process's attempt waits too.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let locked: Option<i64> = tx
-            .query_row("SELECT until FROM lockouts WHERE username = ?1 AND until > ?2", params![username, now as i64], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT until FROM lockouts WHERE username = ?1 AND until > ?2",
+                params![username, now as i64],
+                |row| row.get(0),
+            )
             .optional()?;
         if let Some(until) = locked {
             return Ok(Attempt::Locked { until: until as u64 });
@@ -593,7 +601,6 @@ impl Store for SqliteStore {
         Ok(Attempt::Counted { failures: failures + 1 })
     }
 
-
     fn clear_failures(&self, username: &str) -> Result<()> {
         self.conn().execute("DELETE FROM signin_failures WHERE username = ?1", [username])?;
         Ok(())
@@ -608,15 +615,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-
-    fn create_session(
-        &self,
-        token_hash: &str,
-        user: UserId,
-        csrf: &str,
-        now: u64,
-        expires_at: u64,
-    ) -> Result<()> {
+    fn create_session(&self, token_hash: &str, user: UserId, csrf: &str, now: u64, expires_at: u64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO sessions (token_hash, user_id, csrf_token, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -657,7 +656,8 @@ impl Store for SqliteStore {
     }
 
     fn confirm_session(&self, token_hash: &str, now: u64) -> Result<()> {
-        self.conn().execute("UPDATE sessions SET confirmed_at = ?2 WHERE token_hash = ?1", params![token_hash, now as i64])?;
+        self.conn()
+            .execute("UPDATE sessions SET confirmed_at = ?2 WHERE token_hash = ?1", params![token_hash, now as i64])?;
         Ok(())
     }
 
@@ -734,7 +734,11 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|(name, addr, labels)| {
                 let corrupt = |e: crate::nodes::NodeError| StoreError::Corrupt(format!("node {name:?}: {e}"));
-                Ok(Node { name: NodeName::parse(&name).map_err(corrupt)?, addr, labels: parse_labels(&labels).map_err(corrupt)? })
+                Ok(Node {
+                    name: NodeName::parse(&name).map_err(corrupt)?,
+                    addr,
+                    labels: parse_labels(&labels).map_err(corrupt)?,
+                })
             })
             .collect()
     }
@@ -749,8 +753,7 @@ impl Store for SqliteStore {
 
     fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare("SELECT at, kind, user, ip, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
+        let mut stmt = conn.prepare("SELECT at, kind, user, ip, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
         let records = stmt
             .query_map([limit], |row| {
                 Ok(AuditRecord {
@@ -837,7 +840,8 @@ impl Store for SqliteStore {
 
     fn passkeys(&self, user: UserId) -> Result<Vec<StoredPasskey>> {
         let conn = self.conn();
-        let mut stmt = conn.prepare(&format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = ?1 ORDER BY id"))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE user_id = ?1 ORDER BY id"))?;
         let rows = stmt.query_map([user], passkey_from_row)?.collect::<rusqlite::Result<_>>()?;
         Ok(rows)
     }
@@ -845,7 +849,11 @@ impl Store for SqliteStore {
     fn passkey_by_credential(&self, credential_id: &str) -> Result<Option<StoredPasskey>> {
         let conn = self.conn();
         let row = conn
-            .query_row(&format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"), [credential_id], passkey_from_row)
+            .query_row(
+                &format!("SELECT {PASSKEY_COLUMNS} FROM passkeys WHERE credential_id = ?1"),
+                [credential_id],
+                passkey_from_row,
+            )
             .optional()?;
         Ok(row)
     }
@@ -862,9 +870,19 @@ impl Store for SqliteStore {
         Ok(self.conn().execute("DELETE FROM passkeys WHERE id = ?1 AND user_id = ?2", params![id, user])? == 1)
     }
 
-    fn put_challenge(&self, id: &str, kind: &str, user: Option<UserId>, state_json: &str, expires_at: u64) -> Result<()> {
+    fn put_challenge(
+        &self,
+        id: &str,
+        kind: &str,
+        user: Option<UserId>,
+        state_json: &str,
+        expires_at: u64,
+    ) -> Result<()> {
         let conn = self.conn();
-        conn.execute("DELETE FROM webauthn_challenges WHERE expires_at < ?1", [expires_at.saturating_sub(3600) as i64])?;
+        conn.execute(
+            "DELETE FROM webauthn_challenges WHERE expires_at < ?1",
+            [expires_at.saturating_sub(3600) as i64],
+        )?;
         conn.execute(
             "INSERT INTO webauthn_challenges (id, kind, user_id, state, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, kind, user, state_json, expires_at as i64],
@@ -958,7 +976,9 @@ impl Store for SqliteStore {
         let mut stmt = conn.prepare(&format!(
             "SELECT {RECORDING_COLUMNS} FROM recordings {filter_sql} ORDER BY started_at DESC, id LIMIT {limit} OFFSET {offset}"
         ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(values.iter()), recording_from_row)?.collect::<rusqlite::Result<_>>()?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values.iter()), recording_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
         Ok((rows, total as u64))
     }
 
@@ -1085,9 +1105,17 @@ mod tests {
         use crate::locks::{LockTarget, NewLock};
         let store = SqliteStore::in_memory().unwrap();
         let forever = store
-            .add_lock(&NewLock { target: LockTarget::User("alice".into()), reason: "left".into(), expires_at: None }, 100)
+            .add_lock(
+                &NewLock { target: LockTarget::User("alice".into()), reason: "left".into(), expires_at: None },
+                100,
+            )
             .unwrap();
-        store.add_lock(&NewLock { target: LockTarget::Node("web-1".into()), reason: "patching".into(), expires_at: Some(200) }, 100).unwrap();
+        store
+            .add_lock(
+                &NewLock { target: LockTarget::Node("web-1".into()), reason: "patching".into(), expires_at: Some(200) },
+                100,
+            )
+            .unwrap();
         let active = store.active_locks(150).unwrap();
         assert_eq!(active.len(), 2);
         assert_eq!(active[1].target, LockTarget::Node("web-1".into()));
@@ -1119,7 +1147,10 @@ mod tests {
         let path = dir.join("gatehouse.db");
         {
             let old = Connection::open(&path).unwrap();
-            let before_pins = SCHEMA_V1.replace("    password_sealed BLOB NOT NULL,\n    tls_pin TEXT\n", "    password_sealed BLOB NOT NULL\n");
+            let before_pins = SCHEMA_V1.replace(
+                "    password_sealed BLOB NOT NULL,\n    tls_pin TEXT\n",
+                "    password_sealed BLOB NOT NULL\n",
+            );
             assert_ne!(before_pins, SCHEMA_V1, "the old desktops table has no tls_pin");
             old.execute_batch(&before_pins).unwrap();
             old.execute("INSERT INTO users (name, roles, created_at) VALUES ('old', 'dev', 1)", []).unwrap();

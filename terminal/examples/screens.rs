@@ -27,7 +27,13 @@ fn cell(cell: Option<&gatehouse_terminal::vt100::Cell>) -> String {
         };
     }
     let mut attrs = Vec::new();
-    for (on, name) in [(cell.bold(), "bold"), (cell.dim(), "dim"), (cell.italic(), "italic"), (cell.underline(), "underline"), (cell.inverse(), "inverse")] {
+    for (on, name) in [
+        (cell.bold(), "bold"),
+        (cell.dim(), "dim"),
+        (cell.italic(), "italic"),
+        (cell.underline(), "underline"),
+        (cell.inverse(), "inverse"),
+    ] {
         if on {
             attrs.push(name.to_string());
         }
@@ -59,8 +65,7 @@ fn main() {
     let mut keys = 0;
     let snapshot = |term: &Terminal, label: String| {
         let screen = term.screen();
-        let rows: Vec<Vec<String>> =
-            (0..rows).map(|r| (0..cols).map(|c| cell(screen.cell(r, c))).collect()).collect();
+        let rows: Vec<Vec<String>> = (0..rows).map(|r| (0..cols).map(|c| cell(screen.cell(r, c))).collect()).collect();
         let (row, col) = screen.cursor_position();
         json!({ "label": label, "rows": rows, "cursor": [row, col] })
     };
@@ -71,7 +76,10 @@ fn main() {
             "o" => term.feed(data.as_bytes()),
             "i" if !data.starts_with('\u{1b}') => {
                 keys += 1;
-                screens.push(snapshot(&term, format!("before key {keys} ({})", serde_json::to_string(data).unwrap_or_default())));
+                screens.push(snapshot(
+                    &term,
+                    format!("before key {keys} ({})", serde_json::to_string(data).unwrap_or_default()),
+                ));
             }
             _ => {}
         }

@@ -131,7 +131,9 @@ enum Scan {
     /// A control sequence too long to hold: passed through to its final byte.
     CsiPassing,
     /// A string (OSC, DCS, SOS, PM, APC) passed through to vt100 until its end.
-    Passing { osc: bool },
+    Passing {
+        osc: bool,
+    },
     /// An APC whose first bytes may be our own state (held until known).
     ApcStart,
     /// Our own state string (`ESC _ gh: … ST`), held until its end.
@@ -230,7 +232,8 @@ impl Emulator {
     fn own_state(&self) -> String {
         let g: String = self.shifts.g.iter().map(|c| c.code()).collect();
         let saved: String = self.saved.g.iter().map(|c| c.code()).collect();
-        let tabs: Vec<String> = self.tabs.iter().enumerate().filter(|(_, on)| **on).map(|(c, _)| c.to_string()).collect();
+        let tabs: Vec<String> =
+            self.tabs.iter().enumerate().filter(|(_, on)| **on).map(|(c, _)| c.to_string()).collect();
         format!(
             "\x1b_gh:g={g};gl={};sg={saved};sgl={};irm={};awm={};lnm={};tabs={}\x1b\\",
             self.shifts.gl,
@@ -328,8 +331,28 @@ impl Emulator {
         if body.first().is_some_and(|b| (0x3c..=0x3f).contains(b)) || body.iter().any(|b| (0x20..=0x2f).contains(b)) {
             return None;
         }
-        matches!(bytes[end], b'm' | b'H' | b'f' | b'J' | b'K' | b'A' | b'B' | b'C' | b'G' | b'd' | b'r' | b'X' | b'P' | b'@' | b'L' | b'M' | b'S' | b'T' | b'`')
-            .then_some(end + 1)
+        matches!(
+            bytes[end],
+            b'm' | b'H'
+                | b'f'
+                | b'J'
+                | b'K'
+                | b'A'
+                | b'B'
+                | b'C'
+                | b'G'
+                | b'd'
+                | b'r'
+                | b'X'
+                | b'P'
+                | b'@'
+                | b'L'
+                | b'M'
+                | b'S'
+                | b'T'
+                | b'`'
+        )
+        .then_some(end + 1)
     }
 
     /// Nothing to translate or do per character: text goes to vt100 as it is.

@@ -196,7 +196,8 @@ mod tests {
     /// A recording, and a keyframe at its start.
     fn recording(events: &[RecordingEvent]) -> (Vec<u8>, Keyframe) {
         let mut bytes = encode_start(&RecordingHeader { cols: 20, rows: 4, ..Default::default() });
-        let start = Keyframe { offset_ms: 0, byte_offset: bytes.len() as u64, cols: 20, rows: 4, screen_at: 0, screen_len: 0 };
+        let start =
+            Keyframe { offset_ms: 0, byte_offset: bytes.len() as u64, cols: 20, rows: 4, screen_at: 0, screen_len: 0 };
         for event in events {
             bytes.extend(encode_event(event));
         }
@@ -264,7 +265,14 @@ mod tests {
     #[test]
     fn a_keyframe_screen_then_later_events_and_resizes() {
         let screen = b"\x1b[H\x1b[2Jkept\r\n";
-        let keyframe = Keyframe { offset_ms: 5000, byte_offset: 0, cols: 20, rows: 4, screen_at: 0, screen_len: screen.len() as u32 };
+        let keyframe = Keyframe {
+            offset_ms: 5000,
+            byte_offset: 0,
+            cols: 20,
+            rows: 4,
+            screen_at: 0,
+            screen_len: screen.len() as u32,
+        };
         let mut bytes = Vec::new();
         let resize = RecordingEvent { offset_ms: 6000, event: Some(Event::Resize(Resize { cols: 30, rows: 5 })) };
         for event in [output(5500, "more"), resize] {

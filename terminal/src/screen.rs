@@ -244,7 +244,8 @@ impl Terminal {
             self.painted.drain(..scroll);
             self.painted.resize(usize::from(rows), u64::MAX);
         }
-        let painted_cursor = self.painted_cursor.map(|(r, c)| (r.wrapping_sub(scroll as u16), c)).filter(|(r, _)| *r < rows);
+        let painted_cursor =
+            self.painted_cursor.map(|(r, c)| (r.wrapping_sub(scroll as u16), c)).filter(|(r, _)| *r < rows);
         let mut dirty = Vec::new();
         for row in 0..rows {
             let cursor_moved = painted_cursor.map(|c| c.0) == Some(row) || cursor.map(|c| c.0) == Some(row);
@@ -275,7 +276,9 @@ pub struct Frame {
 /// saves repainting.
 fn scroll_amount(painted: &[u64], now: &[u64]) -> usize {
     let rows = now.len();
-    let matching = |shift: usize| (0..rows - shift).filter(|&r| painted[r + shift] != u64::MAX && now[r] == painted[r + shift]).count();
+    let matching = |shift: usize| {
+        (0..rows - shift).filter(|&r| painted[r + shift] != u64::MAX && now[r] == painted[r + shift]).count()
+    };
     let mut best = (0, matching(0));
     for shift in 1..rows {
         let matches = matching(shift);
@@ -298,7 +301,8 @@ fn row_fingerprint(screen: &vt100::Screen, row: u16, cols: u16) -> u64 {
             cell.contents().hash(&mut hasher);
             color_key(cell.fgcolor()).hash(&mut hasher);
             color_key(cell.bgcolor()).hash(&mut hasher);
-            (cell.bold(), cell.dim(), cell.italic(), cell.underline(), cell.inverse(), cell.is_wide()).hash(&mut hasher);
+            (cell.bold(), cell.dim(), cell.italic(), cell.underline(), cell.inverse(), cell.is_wide())
+                .hash(&mut hasher);
         }
     }
     hasher.finish()

@@ -91,9 +91,8 @@ async fn send(method: &str, path: &str, body: Option<String>, csrf: Option<&str>
         let _ = headers.set(CSRF_HEADER, csrf);
     }
     init.set_headers(&headers);
-    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init))
-        .await
-        .map_err(|_| Failure::unreachable())?;
+    let response =
+        JsFuture::from(window.fetch_with_str_and_init(path, &init)).await.map_err(|_| Failure::unreachable())?;
     let response: Response = response.dyn_into().map_err(|_| Failure::unreachable())?;
     let text = match response.text() {
         Ok(promise) => JsFuture::from(promise).await.ok().and_then(|v| v.as_string()).unwrap_or_default(),
@@ -123,7 +122,8 @@ pub async fn get_range(path: &str, start: u64, end: u64) -> Result<(Vec<u8>, u64
     init.set_method("GET");
     init.set_credentials(RequestCredentials::SameOrigin);
     init.set_headers(&headers);
-    let response = JsFuture::from(window.fetch_with_str_and_init(path, &init)).await.map_err(|_| Failure::unreachable())?;
+    let response =
+        JsFuture::from(window.fetch_with_str_and_init(path, &init)).await.map_err(|_| Failure::unreachable())?;
     let response: Response = response.dyn_into().map_err(|_| Failure::unreachable())?;
     let status = response.status();
     if status == 416 {

@@ -7,8 +7,8 @@ use leptos_router::path;
 
 use crate::components::header::Header;
 use crate::components::pin_conflict::PinConflict;
-use crate::pages::invite::InvitePage;
 use crate::pages::account::AccountPage;
+use crate::pages::invite::InvitePage;
 use crate::pages::not_found::NotFound;
 use crate::pages::player::PlayerPage;
 use crate::pages::recordings::RecordingsPage;

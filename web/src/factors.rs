@@ -11,8 +11,12 @@ use crate::api::{self, Failure};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
     /// Create a passkey with this name.
-    Add { name: String },
-    Remove { id: i64 },
+    Add {
+        name: String,
+    },
+    Remove {
+        id: i64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,7 +13,9 @@ fn explain(err: wasm_bindgen::JsValue) -> String {
     match name.as_str() {
         "NotAllowedError" => "The passkey prompt was cancelled or timed out. Try again.".into(),
         "InvalidStateError" => "This passkey is already registered on your account.".into(),
-        "SecurityError" => "The browser refused: this page's address does not match Gatehouse's passkey settings.".into(),
+        "SecurityError" => {
+            "The browser refused: this page's address does not match Gatehouse's passkey settings.".into()
+        }
         "NotSupportedError" => "This browser or device does not support passkeys.".into(),
         _ => format!("The passkey did not answer ({name})."),
     }
@@ -28,7 +30,8 @@ pub async fn create(challenge: RegistrationChallenge) -> Result<RegisterPublicKe
     let options: web_sys::CredentialCreationOptions = challenge.options.into();
     let promise = credentials()?.create_with_options(&options).map_err(explain)?;
     let credential = JsFuture::from(promise).await.map_err(explain)?;
-    let credential: web_sys::PublicKeyCredential = credential.dyn_into().map_err(|_| "No passkey was made.".to_string())?;
+    let credential: web_sys::PublicKeyCredential =
+        credential.dyn_into().map_err(|_| "No passkey was made.".to_string())?;
     Ok(RegisterPublicKeyCredential::from(credential))
 }
 
@@ -38,6 +41,7 @@ pub async fn get(challenge: AssertionChallenge) -> Result<PasskeyAssertion, Stri
     let options: web_sys::CredentialRequestOptions = challenge.options.into();
     let promise = credentials()?.get_with_options(&options).map_err(explain)?;
     let credential = JsFuture::from(promise).await.map_err(explain)?;
-    let credential: web_sys::PublicKeyCredential = credential.dyn_into().map_err(|_| "No passkey answered.".to_string())?;
+    let credential: web_sys::PublicKeyCredential =
+        credential.dyn_into().map_err(|_| "No passkey answered.".to_string())?;
     Ok(PasskeyAssertion { challenge_id, credential: PublicKeyCredential::from(credential) })
 }

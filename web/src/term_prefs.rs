@@ -60,8 +60,8 @@ static DARK: Palette = Palette {
     cursor: "#f0c674",
     selection: "#35507a",
     ansi: [
-        "#1d1f21", "#cc6666", "#b5bd68", "#f0c674", "#81a2be", "#b294bb", "#8abeb7", "#c5c8c6",
-        "#666666", "#d54e53", "#b9ca4a", "#e7c547", "#7aa6da", "#c397d8", "#70c0b1", "#eaeaea",
+        "#1d1f21", "#cc6666", "#b5bd68", "#f0c674", "#81a2be", "#b294bb", "#8abeb7", "#c5c8c6", "#666666", "#d54e53",
+        "#b9ca4a", "#e7c547", "#7aa6da", "#c397d8", "#70c0b1", "#eaeaea",
     ],
 };
 
@@ -71,8 +71,8 @@ static LIGHT: Palette = Palette {
     cursor: "#4f46e5",
     selection: "#c7d2fe",
     ansi: [
-        "#24292f", "#cf222e", "#116329", "#7d4e00", "#0550ae", "#8250df", "#1b7c83", "#6e7781",
-        "#57606a", "#a40e26", "#1a7f37", "#633c01", "#218bff", "#a475f9", "#3192aa", "#8c959f",
+        "#24292f", "#cf222e", "#116329", "#7d4e00", "#0550ae", "#8250df", "#1b7c83", "#6e7781", "#57606a", "#a40e26",
+        "#1a7f37", "#633c01", "#218bff", "#a475f9", "#3192aa", "#8c959f",
     ],
 };
 
@@ -82,8 +82,8 @@ static HIGH_CONTRAST: Palette = Palette {
     cursor: "#ffff00",
     selection: "#0050ff",
     ansi: [
-        "#000000", "#ff5555", "#55ff55", "#ffff55", "#5c9dff", "#ff55ff", "#55ffff", "#ffffff",
-        "#bbbbbb", "#ff8888", "#88ff88", "#ffff88", "#99c2ff", "#ff88ff", "#88ffff", "#ffffff",
+        "#000000", "#ff5555", "#55ff55", "#ffff55", "#5c9dff", "#ff55ff", "#55ffff", "#ffffff", "#bbbbbb", "#ff8888",
+        "#88ff88", "#ffff88", "#99c2ff", "#ff88ff", "#88ffff", "#ffffff",
     ],
 };
 

@@ -32,11 +32,7 @@ mod tests {
     use super::*;
 
     fn policy() -> LockoutPolicy {
-        LockoutPolicy {
-            max_failures: 5,
-            window: Duration::from_secs(900),
-            lockout: Duration::from_secs(600),
-        }
+        LockoutPolicy { max_failures: 5, window: Duration::from_secs(900), lockout: Duration::from_secs(600) }
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Password hashing with argon2id (the argon2 crate's defaults: 19 MiB, 2 passes,
 //! OWASP's recommendation), stored as PHC strings so parameters can change later.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 /// The longest password we hash; longer input is refused before any work is done.
 pub const MAX_PASSWORD_BYTES: usize = 1024;

@@ -31,8 +31,7 @@ impl RateLimiter {
             other => other,
         };
         if self.attempts.len() >= MAX_TRACKED {
-            self.attempts
-                .retain(|_, times| times.back().is_some_and(|t| now - t < WINDOW_SECONDS));
+            self.attempts.retain(|_, times| times.back().is_some_and(|t| now - t < WINDOW_SECONDS));
         }
         let times = self.attempts.entry(ip).or_default();
         while times.front().is_some_and(|t| now.saturating_sub(*t) >= WINDOW_SECONDS) {

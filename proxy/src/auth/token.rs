@@ -34,9 +34,7 @@ pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
 }
 
 pub fn session_cookie(token: &str, max_age_seconds: u64) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; Secure; HttpOnly; SameSite=Strict"
-    )
+    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; Secure; HttpOnly; SameSite=Strict")
 }
 
 /// The header that makes the browser forget the session cookie.
@@ -107,9 +105,6 @@ mod tests {
 
     #[test]
     fn hash_is_hex_sha256() {
-        assert_eq!(
-            token_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

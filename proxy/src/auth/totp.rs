@@ -23,8 +23,7 @@ pub fn hotp(secret: &[u8], counter: u64) -> u32 {
     let mac = hmac::sign(&key, &counter.to_be_bytes());
     let mac = mac.as_ref();
     let offset = usize::from(mac[mac.len() - 1] & 0x0f);
-    let code = u32::from_be_bytes([mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]])
-        & 0x7fff_ffff;
+    let code = u32::from_be_bytes([mac[offset], mac[offset + 1], mac[offset + 2], mac[offset + 3]]) & 0x7fff_ffff;
     code % 10u32.pow(DIGITS)
 }
 
@@ -48,8 +47,7 @@ pub fn verify(secret: &[u8], code: &str, now: u64, last_used_step: Option<u64>) 
         .filter(|step| last_used_step.is_none_or(|last| *step > last))
         // Compare every candidate, so timing does not tell which step matched.
         .fold(None, |found, step| {
-            let matches =
-                super::token::bytes_equal(&hotp(secret, step).to_be_bytes(), &wanted.to_be_bytes());
+            let matches = super::token::bytes_equal(&hotp(secret, step).to_be_bytes(), &wanted.to_be_bytes());
             if matches && found.is_none() { Some(step) } else { found }
         })
 }

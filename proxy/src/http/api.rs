@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use axum::Json;
 use axum::Router;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
@@ -10,7 +11,6 @@ use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use gatehouse_proto::api::{
     self, AcceptInvite, CSRF_HEADER, InviteDetails, InviteToken, Resources, SessionInfo, SignInRequest,
 };
@@ -152,8 +152,7 @@ async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next)
     // client that sent `Expect: 100-continue` then never sends it).
     let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", super::error::TOO_LARGE)
-            .into_response();
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", super::error::TOO_LARGE).into_response();
     }
     if !is_safe(request.method()) {
         let headers = request.headers();
@@ -204,7 +203,12 @@ async fn sign_in(
     let ip = peer.ip();
     let allowed = state.signin_limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(ip, auth::now());
     if !allowed {
-        state.audit.record("signin.rate_limited", Some(&request.username), Some(ip), "too many attempts from this address");
+        state.audit.record(
+            "signin.rate_limited",
+            Some(&request.username),
+            Some(ip),
+            "too many attempts from this address",
+        );
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -242,11 +246,16 @@ async fn sign_out(
     // Its SSH and desktop sessions end with it, now (the sweep would in half a second),
     // and before the web session goes: a database error cannot leave them running.
     let web_session = signed_in.session.token_hash.clone();
-    let ended = state
-        .live
-        .end_where(|s| (s.web_session == web_session).then(|| "You signed out, and the session ended with your sign-in.".to_string()));
+    let ended = state.live.end_where(|s| {
+        (s.web_session == web_session).then(|| "You signed out, and the session ended with your sign-in.".to_string())
+    });
     state.accounts.sign_out(&signed_in.token)?;
-    state.audit.record("signout", Some(&signed_in.session.user.name), Some(peer.ip()), &format!("{ended} live sessions ended"));
+    state.audit.record(
+        "signout",
+        Some(&signed_in.session.user.name),
+        Some(peer.ip()),
+        &format!("{ended} live sessions ended"),
+    );
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, token::expired_session_cookie())]).into_response())
 }
 
@@ -291,7 +300,8 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
         tracing::error!(%err, "cannot list locks");
         ApiError::internal()
     })?;
-    let locked = |target: crate::locks::LockTarget| crate::locks::first_on(&locks, &[target]).map(crate::locks::Lock::sentence);
+    let locked =
+        |target: crate::locks::LockTarget| crate::locks::first_on(&locks, &[target]).map(crate::locks::Lock::sentence);
     let user_roles = &signed_in.session.user.roles;
     let nodes = nodes::merge(&state.config_nodes, added)
         .into_iter()
@@ -324,11 +334,7 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
 }
 
 async fn unknown_endpoint(method: Method, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        format!("There is no API endpoint {method} {}.", uri.path()),
-    )
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("There is no API endpoint {method} {}.", uri.path()))
 }
 
 async fn method_not_allowed(method: Method, axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> ApiError {

@@ -205,7 +205,8 @@ mod tests {
 
     #[test]
     fn csp_allows_exactly_the_inline_loader() {
-        let html = "<head><script type=\"module\">import x from '/a.js';</script><script src=\"/b.js\"></script></head>";
+        let html =
+            "<head><script type=\"module\">import x from '/a.js';</script><script src=\"/b.js\"></script></head>";
         let scripts: Vec<_> = inline_scripts(html).collect();
         assert_eq!(scripts, vec!["import x from '/a.js';"]);
         let csp = content_security_policy(html);

@@ -17,7 +17,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_proto::pb::{
-    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message, desktop_server_message,
+    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message,
+    desktop_server_message,
 };
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
@@ -27,8 +28,8 @@ use super::AppState;
 use super::api::SignedIn;
 use super::error::ApiError;
 use super::ssh::{DISK_LOW, close, fit, refuse};
-use crate::live::{Kind, LiveSession, Registration};
 use crate::desktops::Desktop;
+use crate::live::{Kind, LiveSession, Registration};
 use crate::recording::Recorder;
 use gatehouse_desktop::input::InputEncoder;
 use gatehouse_desktop::slow_path::to_fast_path;
@@ -65,14 +66,22 @@ pub async fn connect(
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     let Ok(upgrade) = upgrade else {
-        return ApiError::new(StatusCode::BAD_REQUEST, "websocket_expected", "This endpoint carries a desktop over a WebSocket.")
-            .into_response();
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "websocket_expected",
+            "This endpoint carries a desktop over a WebSocket.",
+        )
+        .into_response();
     };
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if origin.is_some_and(|o| o != state.public_url) {
         state.audit.record("desktop.denied", None, Some(peer.ip()), &format!("foreign Origin {origin:?}"));
-        return ApiError::new(StatusCode::FORBIDDEN, "origin", "WebSockets are only accepted from Gatehouse's own pages.")
-            .into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin",
+            "WebSockets are only accepted from Gatehouse's own pages.",
+        )
+        .into_response();
     }
     let decision = decide(&state, peer, &name, signed_in);
     let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
@@ -117,8 +126,9 @@ fn decide(
     name: &str,
     signed_in: Result<SignedIn, ApiError>,
 ) -> Result<Opened, (u16, String)> {
-    let signed_in = signed_in
-        .map_err(|_| (close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".to_string()))?;
+    let signed_in = signed_in.map_err(|_| {
+        (close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".to_string())
+    })?;
     let session = signed_in.session;
     let user = &session.user;
     let missing = || (close::NO_SUCH_NODE, format!("There is no desktop named {name}."));
@@ -143,7 +153,9 @@ fn decide(
     if desktop.tls_pin.is_none() {
         return Err((
             close::NOT_AVAILABLE,
-            format!("{name}'s certificate has not been verified yet: an admin must run `gatehouse desktops check {name}`."),
+            format!(
+                "{name}'s certificate has not been verified yet: an admin must run `gatehouse desktops check {name}`."
+            ),
         ));
     }
     let password = match (state.config_desktop_passwords.get(name), sealed) {
@@ -156,7 +168,12 @@ fn decide(
         (close::NOT_AVAILABLE, format!("The proxy cannot read the account of {name}; an admin must add it again."))
     })?;
     if state.disk_low() {
-        state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), "the disk under the recordings is nearly full");
+        state.audit.record(
+            "desktop.denied",
+            Some(&user.name),
+            Some(peer.ip()),
+            "the disk under the recordings is nearly full",
+        );
         return Err((close::NOT_AVAILABLE, DISK_LOW.to_string()));
     }
     let live = LiveSession {
@@ -216,7 +233,8 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
         Ok(recorder) => recorder,
         Err(err) => {
             tracing::error!(%err, "cannot start a desktop recording");
-            let why = "The proxy cannot record this session (its disk may be full), so it does not start. Tell an admin.";
+            let why =
+                "The proxy cannot record this session (its disk may be full), so it does not start. Tell an admin.";
             return refuse(socket, close::NOT_AVAILABLE, why.to_string()).await;
         }
     };
@@ -224,7 +242,8 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
     state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated.clone()).await;
     let session_params = activated.clone();
-    let mut input = InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id, share_id);
+    let mut input =
+        InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id, share_id);
     // The proxy follows the slow-path (X.224) side of the session itself: server
     // requests, errors and the end; graphics travel to the browser untouched.
     let mut stage = ActiveStageBuilder {
@@ -424,17 +443,16 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
 /// its state does not allow (our first format list goes out with its initialisation).
 fn cliprdr(
     stage: &mut ironrdp_session::ActiveStage,
-    request: impl FnOnce(&mut CliprdrClient) -> ironrdp_pdu::PduResult<ironrdp_cliprdr::CliprdrSvcMessages<ironrdp_cliprdr::Client>>,
+    request: impl FnOnce(
+        &mut CliprdrClient,
+    ) -> ironrdp_pdu::PduResult<ironrdp_cliprdr::CliprdrSvcMessages<ironrdp_cliprdr::Client>>,
 ) -> Option<Vec<u8>> {
     let channel = stage.get_svc_processor_mut::<CliprdrClient>()?;
     let messages = request(channel).map_err(|err| tracing::debug!("clipboard: {err}")).ok()?;
     stage.process_svc_processor_messages(messages).map_err(|err| tracing::debug!("clipboard: {err}")).ok()
 }
 
-async fn write_desktop(
-    active: &mut crate::rdp::Active,
-    bytes: &[u8],
-) -> std::io::Result<()> {
+async fn write_desktop(active: &mut crate::rdp::Active, bytes: &[u8]) -> std::io::Result<()> {
     let stream = active.framed.get_inner_mut().0;
     tokio::io::AsyncWriteExt::write_all(stream, bytes).await?;
     tokio::io::AsyncWriteExt::flush(stream).await
@@ -446,7 +464,9 @@ async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Messa
     let limit = super::ssh::CLOSE_LIMIT;
     let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
     let _ = tokio::time::timeout(limit, ws_tx.send(server_message(closed))).await;
-    let _ = tokio::time::timeout(limit, ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() })))).await;
+    let _ =
+        tokio::time::timeout(limit, ws_tx.send(Message::Close(Some(CloseFrame { code, reason: fit(reason).into() }))))
+            .await;
 }
 
 #[cfg(test)]

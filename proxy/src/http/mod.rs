@@ -82,7 +82,11 @@ impl Shared {
     /// Logins `user` was certified for on `node` whose certificates still open it.
     pub fn certified_logins(&self, user: &str, node: &str, now: u64) -> Vec<String> {
         let certified = self.certified.lock().unwrap_or_else(|p| p.into_inner());
-        certified.iter().filter(|(u, n, _, until)| u == user && n == node && *until >= now).map(|(_, _, l, _)| l.clone()).collect()
+        certified
+            .iter()
+            .filter(|(u, n, _, until)| u == user && n == node && *until >= now)
+            .map(|(_, _, l, _)| l.clone())
+            .collect()
     }
 
     /// Too little room left to record on: new recorded sessions are refused.
@@ -132,9 +136,7 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
     }
     headers.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     headers.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
-    headers.insert(
-        "permissions-policy",
-        HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"),
-    );
+    headers
+        .insert("permissions-policy", HeaderValue::from_static("camera=(), microphone=(), geolocation=(), payment=()"));
     response
 }

@@ -9,8 +9,8 @@ use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use gatehouse_proto::api::{
-    AssertionChallenge, ConfirmFactor, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo, PasskeyList,
-    PasswordCheck, RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
+    AssertionChallenge, ConfirmFactor, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo,
+    PasskeyList, PasswordCheck, RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
 };
 
 use super::AppState;
@@ -24,7 +24,9 @@ impl From<PasskeyError> for ApiError {
     fn from(err: PasskeyError) -> ApiError {
         let (status, code) = match &err {
             PasskeyError::UnknownChallenge => (StatusCode::GONE, "challenge_unknown"),
-            PasskeyError::Rejected(_) | PasskeyError::UnknownCredential => (StatusCode::UNAUTHORIZED, "passkey_rejected"),
+            PasskeyError::Rejected(_) | PasskeyError::UnknownCredential => {
+                (StatusCode::UNAUTHORIZED, "passkey_rejected")
+            }
             PasskeyError::SignInFailed => (StatusCode::UNAUTHORIZED, "bad_credentials"),
             PasskeyError::NoPasskeys => (StatusCode::CONFLICT, "no_passkeys"),
             PasskeyError::BadName => (StatusCode::UNPROCESSABLE_ENTITY, "bad_name"),
@@ -84,12 +86,22 @@ pub async fn second_factor_start(
     match result {
         Ok((right, challenge_id, options)) => {
             if !right {
-                state.audit.record("signin.failed", Some(&username), Some(peer.ip()), "wrong password before a passkey");
+                state.audit.record(
+                    "signin.failed",
+                    Some(&username),
+                    Some(peer.ip()),
+                    "wrong password before a passkey",
+                );
             }
             Ok(Json(AssertionChallenge { challenge_id, options }))
         }
         Err(err) => {
-            state.audit.record("signin.failed", Some(&username), Some(peer.ip()), &format!("password before passkey: {}", err.message));
+            state.audit.record(
+                "signin.failed",
+                Some(&username),
+                Some(peer.ip()),
+                &format!("password before passkey: {}", err.message),
+            );
             Err(err)
         }
     }
@@ -121,7 +133,8 @@ pub async fn discoverable_finish(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(answer): ApiJson<PasskeyAssertion>,
 ) -> Result<Response, ApiError> {
-    sign_in_with(state, peer, answer, "passkey alone (discoverable)", crate::passkeys::Passkeys::finish_discoverable).await
+    sign_in_with(state, peer, answer, "passkey alone (discoverable)", crate::passkeys::Passkeys::finish_discoverable)
+        .await
 }
 
 type Verify = fn(
@@ -132,7 +145,13 @@ type Verify = fn(
 ) -> Result<crate::store::UserId, PasskeyError>;
 
 /// Checks an assertion with `verify`, then starts a session for the user it proves.
-async fn sign_in_with(state: AppState, peer: SocketAddr, answer: PasskeyAssertion, how: &str, verify: Verify) -> Result<Response, ApiError> {
+async fn sign_in_with(
+    state: AppState,
+    peer: SocketAddr,
+    answer: PasskeyAssertion,
+    how: &str,
+    verify: Verify,
+) -> Result<Response, ApiError> {
     rate_limited(&state, peer, None)?;
     let worker = state.clone();
     let result = blocking(move || {
@@ -145,7 +164,12 @@ async fn sign_in_with(state: AppState, peer: SocketAddr, answer: PasskeyAssertio
     finish(&state, peer, result, how)
 }
 
-fn finish(state: &AppState, peer: SocketAddr, result: Result<NewSession, ApiError>, how: &str) -> Result<Response, ApiError> {
+fn finish(
+    state: &AppState,
+    peer: SocketAddr,
+    result: Result<NewSession, ApiError>,
+    how: &str,
+) -> Result<Response, ApiError> {
     match result {
         Ok(new) => {
             state.audit.record("signin.ok", Some(&new.info.username), Some(peer.ip()), how);
@@ -171,7 +195,10 @@ pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<
 }
 
 /// `POST /account/passkeys/start`: options to create a passkey for the signed-in user.
-pub async fn add_start(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<RegistrationChallenge>, ApiError> {
+pub async fn add_start(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<RegistrationChallenge>, ApiError> {
     require_confirmed(&signed_in)?;
     let (challenge_id, options) = state.passkeys.start_registration(&signed_in.session.user, auth::now())?;
     Ok(Json(RegistrationChallenge { challenge_id, options }))
@@ -186,9 +213,15 @@ pub async fn add_finish(
 ) -> Result<Json<PasskeyList>, ApiError> {
     require_confirmed(&signed_in)?;
     let user = signed_in.session.user.clone();
-    let result = state.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, auth::now());
+    let result =
+        state.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, auth::now());
     match result {
-        Ok(_) => state.audit.record("passkey.added", Some(&user.name), Some(peer.ip()), &format!("named {:?}", answer.name.trim())),
+        Ok(_) => state.audit.record(
+            "passkey.added",
+            Some(&user.name),
+            Some(peer.ip()),
+            &format!("named {:?}", answer.name.trim()),
+        ),
         Err(err) => {
             state.audit.record("passkey.refused", Some(&user.name), Some(peer.ip()), &err.to_string());
             return Err(err.into());
@@ -264,7 +297,8 @@ pub async fn session_mfa_start(
     signed_in: SignedIn,
     ApiJson(request): ApiJson<SessionMfaStart>,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
-    super::ssh::ssh_grant(&state, &signed_in.session.user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
+    super::ssh::ssh_grant(&state, &signed_in.session.user, &request.node, &request.login)
+        .map_err(super::ssh::refusal_error)?;
     let (challenge_id, options) = state.passkeys.start_session_check(&signed_in.session.user, auth::now())?;
     Ok(Json(AssertionChallenge { challenge_id, options }))
 }
@@ -278,7 +312,8 @@ pub async fn session_mfa_finish(
     ApiJson(request): ApiJson<SessionMfaFinish>,
 ) -> Result<Json<SessionMfaGrant>, ApiError> {
     let user = signed_in.session.user.clone();
-    let grant = super::ssh::ssh_grant(&state, &user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
+    let grant =
+        super::ssh::ssh_grant(&state, &user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
     let key = super::ssh::ed25519_key(&request.public_key)?;
     let now = auth::now();
     let checked = state.passkeys.finish_session_check(&request.challenge_id, &request.credential, now);
@@ -286,7 +321,11 @@ pub async fn session_mfa_finish(
         Ok(who) if who == user.id => {}
         Ok(_) => {
             state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), "another user's passkey");
-            return Err(ApiError::new(StatusCode::UNAUTHORIZED, "passkey_rejected", "That passkey belongs to another account."));
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "passkey_rejected",
+                "That passkey belongs to another account.",
+            ));
         }
         Err(err) => {
             state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), &err.to_string());
@@ -301,11 +340,26 @@ pub async fn session_mfa_finish(
         tickets.retain(|_, t| t.expires_at >= now);
         tickets.insert(
             ticket.clone(),
-            super::MfaTicket { user: user.name.clone(), node: grant.node.name.to_string(), login: grant.login.clone(), expires_at },
+            super::MfaTicket {
+                user: user.name.clone(),
+                node: grant.node.name.to_string(),
+                login: grant.login.clone(),
+                expires_at,
+            },
         );
     }
-    state.audit.record("ssh.mfa_ok", Some(&user.name), Some(peer.ip()), &format!("node {} as {}", grant.node.name, grant.login));
-    Ok(Json(SessionMfaGrant { certificate, ticket, expires_at, host_ca_fingerprint: state.cas.host.fingerprint().to_string() }))
+    state.audit.record(
+        "ssh.mfa_ok",
+        Some(&user.name),
+        Some(peer.ip()),
+        &format!("node {} as {}", grant.node.name, grant.login),
+    );
+    Ok(Json(SessionMfaGrant {
+        certificate,
+        ticket,
+        expires_at,
+        host_ca_fingerprint: state.cas.host.fingerprint().to_string(),
+    }))
 }
 
 /// Changing factors (adding or removing a passkey) needs a factor proven again within
@@ -322,7 +376,10 @@ fn require_confirmed(signed_in: &SignedIn) -> Result<(), ApiError> {
 }
 
 /// `POST /account/confirm/start`: a challenge for one of the user's own passkeys.
-pub async fn confirm_start(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json<AssertionChallenge>, ApiError> {
+pub async fn confirm_start(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+) -> Result<Json<AssertionChallenge>, ApiError> {
     let (challenge_id, options) = state.passkeys.start_confirm(&signed_in.session.user, auth::now())?;
     Ok(Json(AssertionChallenge { challenge_id, options }))
 }
@@ -349,12 +406,20 @@ pub async fn confirm(
             }
             (None, Some(challenge), Some(credential)) => {
                 if worker.passkeys.finish_confirm(&challenge, &credential, now)? != session.user.id {
-                    return Err(ApiError::new(StatusCode::UNAUTHORIZED, "passkey_rejected", "That passkey belongs to another account."));
+                    return Err(ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "passkey_rejected",
+                        "That passkey belongs to another account.",
+                    ));
                 }
                 worker.store.confirm_session(&session.token_hash, now).map_err(|_| ApiError::internal())?;
                 Ok("passkey")
             }
-            _ => Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_request", "Send a code from your authenticator app, or a passkey's answer.")),
+            _ => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "Send a code from your authenticator app, or a passkey's answer.",
+            )),
         }
     })
     .await?;

@@ -37,7 +37,12 @@ const MAX_RANGE: u64 = 8 << 20;
 fn access(state: &AppState, signed_in: &SignedIn) -> Result<RecordingAccess, ApiError> {
     match rbac::recording_access(&state.roles, &signed_in.session.user.roles) {
         RecordingAccess::None => {
-            state.audit.record("recording.denied", Some(&signed_in.session.user.name), None, "no role allows recordings");
+            state.audit.record(
+                "recording.denied",
+                Some(&signed_in.session.user.name),
+                None,
+                "no role allows recordings",
+            );
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "recordings_denied",
@@ -57,7 +62,12 @@ fn visible(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Recording
     let access = access(state, signed_in)?;
     let row = state.store.recording(id).map_err(|_| ApiError::internal())?.ok_or_else(|| not_found(id))?;
     if access == RecordingAccess::Own && row.user != signed_in.session.user.name {
-        state.audit.record("recording.denied", Some(&signed_in.session.user.name), None, &format!("{id}: another user's"));
+        state.audit.record(
+            "recording.denied",
+            Some(&signed_in.session.user.name),
+            None,
+            &format!("{id}: another user's"),
+        );
         return Err(not_found(id));
     }
     Ok(row)
@@ -68,7 +78,8 @@ fn viewed(state: &AppState, signed_in: &SignedIn, row: &RecordingRow, what: &str
     let viewer = &signed_in.session.user.name;
     let starts = state.viewings.lock().unwrap_or_else(|p| p.into_inner()).starts(viewer, &row.id, crate::auth::now());
     if starts {
-        let detail = format!("{}: {}@{} by {}; first read of this viewing: {what}", row.id, row.login, row.target, row.user);
+        let detail =
+            format!("{}: {}@{} by {}; first read of this viewing: {what}", row.id, row.login, row.target, row.user);
         state.audit.record("recording.view", Some(viewer), None, &detail);
     }
 }
@@ -186,7 +197,8 @@ pub async fn list(
     let page = query.page.unwrap_or(1).max(1);
     let query_q = query.q.clone().unwrap_or_default();
     if let Some(text) = given(query.q) {
-        let (candidates, _) = state.store.search_recordings(&filter, 0, TEXT_SEARCH_SCAN).map_err(|_| ApiError::internal())?;
+        let (candidates, _) =
+            state.store.search_recordings(&filter, 0, TEXT_SEARCH_SCAN).map_err(|_| ApiError::internal())?;
         let data_dir = state.data_dir.clone();
         let ids = tokio::task::spawn_blocking(move || {
             candidates
@@ -203,7 +215,11 @@ pub async fn list(
         .await
         .map_err(|_| ApiError::internal())?;
         // A text search reads recordings: which ones it found is audited like a read.
-        let detail = format!("{:?} matched {}", query_text(&query_q), if ids.is_empty() { "no recordings".to_string() } else { ids.join(", ") });
+        let detail = format!(
+            "{:?} matched {}",
+            query_text(&query_q),
+            if ids.is_empty() { "no recordings".to_string() } else { ids.join(", ") }
+        );
         state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &detail);
         filter.ids = Some(ids);
     }
@@ -238,7 +254,13 @@ fn part_path(state: &AppState, row: &RecordingRow, part: &str) -> Result<PathBuf
         "recording" => "ghrec",
         "index" => "ghidx",
         "keyframes" => "ghkf",
-        _ => return Err(ApiError::new(StatusCode::NOT_FOUND, "no_such_part", "Parts are recording, index and keyframes.")),
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_such_part",
+                "Parts are recording, index and keyframes.",
+            ));
+        }
     };
     // The id is ours (hex), checked by the lookup; the name is built, never taken.
     Ok(recording::directory(&state.data_dir).join(format!("{}.{extension}", row.id)))
@@ -261,7 +283,9 @@ pub fn parse_range(value: &str, len: u64) -> Result<(u64, u64), ()> {
             (len.saturating_sub(n), len - 1)
         }
         (start, "") => (start.parse().map_err(|_| ())?, len.saturating_sub(1)),
-        (start, end) => (start.parse().map_err(|_| ())?, end.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1))),
+        (start, end) => {
+            (start.parse().map_err(|_| ())?, end.parse::<u64>().map_err(|_| ())?.min(len.saturating_sub(1)))
+        }
     };
     if start >= len || end < start {
         return Err(());
@@ -316,7 +340,11 @@ pub async fn data(
     .map_err(|_| ApiError::internal())?;
     answer.map_err(|err| {
         tracing::warn!(recording = %id, %part, %err, "cannot read a recording file");
-        ApiError::new(StatusCode::NOT_FOUND, "recording_missing", format!("The {part} of recording {id} cannot be read: {err}."))
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "recording_missing",
+            format!("The {part} of recording {id} cannot be read: {err}."),
+        )
     })
 }
 
@@ -345,7 +373,11 @@ pub async fn search(
 }
 
 /// The recording as an asciicast v2 download.
-pub async fn cast(State(state): State<AppState>, signed_in: SignedIn, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn cast(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
     if row.kind == "desktop" {
         return Err(ApiError::new(
@@ -358,9 +390,14 @@ pub async fn cast(State(state): State<AppState>, signed_in: SignedIn, Path(id): 
     let row_for_read = row.clone();
     let text = tokio::task::spawn_blocking(move || {
         let mut bytes = Vec::new();
-        recording::open(&data_dir, &row_for_read).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| e.to_string())?;
+        recording::open(&data_dir, &row_for_read)
+            .and_then(|mut f| f.read_to_end(&mut bytes))
+            .map_err(|e| e.to_string())?;
         let read = gatehouse_proto::recording::read_all(&bytes).map_err(|e| e.to_string())?;
-        Ok::<_, String>(gatehouse_proto::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events))
+        Ok::<_, String>(gatehouse_proto::cast::export(
+            read.header.as_ref().unwrap_or(&Default::default()),
+            &read.events,
+        ))
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -369,7 +406,9 @@ pub async fn cast(State(state): State<AppState>, signed_in: SignedIn, Path(id): 
     let mut response = text.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));
-    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{}-{}-{}.cast\"", row.target, row.login, row.id)) {
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}-{}-{}.cast\"", row.target, row.login, row.id))
+    {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)

@@ -14,10 +14,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::Json;
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_proto::api;
@@ -102,8 +102,12 @@ pub async fn connect(
     let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
     if origin.is_some_and(|o| o != state.public_url) {
         state.audit.record("ssh.denied", None, Some(peer.ip()), &format!("foreign Origin {origin:?}"));
-        return ApiError::new(StatusCode::FORBIDDEN, "origin", "WebSockets are only accepted from Gatehouse's own pages.")
-            .into_response();
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "origin",
+            "WebSockets are only accepted from Gatehouse's own pages.",
+        )
+        .into_response();
     }
     let upgrade = upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME);
     let decision = decide(&state, peer, &node, query.login.as_deref(), query.mfa.as_deref(), signed_in);
@@ -152,13 +156,19 @@ fn decide(
         // One use: the ticket leaves the table whatever it says.
         let ticket = mfa.and_then(|t| state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner()).remove(t));
         let valid = ticket.is_some_and(|t| {
-            t.user == user.name && t.node == grant.node.name.as_str() && t.login == login && t.expires_at >= crate::auth::now()
+            t.user == user.name
+                && t.node == grant.node.name.as_str()
+                && t.login == login
+                && t.expires_at >= crate::auth::now()
         });
         if !valid {
             let why = if mfa.is_some() { "an invalid or used passkey ticket" } else { "no passkey check" };
             let detail = format!("node {} as {login}: {why}", grant.node.name);
             state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), &detail);
-            return Err(Refusal(close::MFA_REQUIRED, format!("{} asks for your passkey before each session.", grant.node.name)));
+            return Err(Refusal(
+                close::MFA_REQUIRED,
+                format!("{} asks for your passkey before each session.", grant.node.name),
+            ));
         }
     }
     let recorded = grant.mode == SshMode::Recorded;
@@ -182,7 +192,12 @@ fn decide(
     }
     let extensions = crate::live::union(&grants);
     if recorded && state.disk_low() {
-        state.audit.record("ssh.denied", Some(&user.name), Some(peer.ip()), "the disk under the recordings is nearly full");
+        state.audit.record(
+            "ssh.denied",
+            Some(&user.name),
+            Some(peer.ip()),
+            "the disk under the recordings is nearly full",
+        );
         return Err(Refusal(close::NOT_AVAILABLE, DISK_LOW.into()));
     }
     let live = LiveSession {
@@ -277,7 +292,11 @@ pub(super) fn refusal_error(refusal: crate::access::Refusal) -> ApiError {
 /// An OpenSSH Ed25519 public key from the browser, or a clear error.
 pub(super) fn ed25519_key(text: &str) -> Result<russh::keys::ssh_key::PublicKey, ApiError> {
     let key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim()).map_err(|_| {
-        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "The public key is not an OpenSSH public key (ssh-ed25519 AAAA…).")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_key",
+            "The public key is not an OpenSSH public key (ssh-ed25519 AAAA…).",
+        )
     })?;
     if key.algorithm() != russh::keys::ssh_key::Algorithm::Ed25519 {
         return Err(ApiError::new(StatusCode::BAD_REQUEST, "bad_key", "Only Ed25519 keys are certified."));
@@ -303,7 +322,10 @@ pub(super) async fn certify(
                     ApiError::new(
                         StatusCode::BAD_GATEWAY,
                         "node_unreachable",
-                        format!("The proxy has no route to {node} ({}); the node may be down or misnamed.", grant.node.addr),
+                        format!(
+                            "The proxy has no route to {node} ({}); the node may be down or misnamed.",
+                            grant.node.addr
+                        ),
                     )
                 })?,
             };
@@ -388,7 +410,8 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
         Ok(config) => Arc::new(config),
         Err(err) => {
             tracing::error!(%err, "recorded session: no server configuration");
-            return refuse(socket, close::NOT_AVAILABLE, "The proxy cannot start its SSH server; see its log.".into()).await;
+            return refuse(socket, close::NOT_AVAILABLE, "The proxy cannot start its SSH server; see its log.".into())
+                .await;
         }
     };
     let audit = {
@@ -396,7 +419,8 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
         let user = grant.user.clone();
         Arc::new(move |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
     };
-    let (front, outcome) = crate::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
+    let (front, outcome) =
+        crate::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
     let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
     state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
@@ -413,7 +437,8 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
         tracing::debug!(%err, "recorded session: the browser's SSH connection ended with an error");
     }
     // The bridge finishes the recording after the browser's side has gone; wait for it.
-    let outcome = tokio::time::timeout(Duration::from_secs(10), outcome).await.ok().and_then(Result::ok).unwrap_or_default();
+    let outcome =
+        tokio::time::timeout(Duration::from_secs(10), outcome).await.ok().and_then(Result::ok).unwrap_or_default();
     let recording = outcome.recording.as_deref().unwrap_or("none");
     let session_end = if outcome.end.is_empty() { end } else { outcome.end };
     let kind = if registration.why_ended().is_some() { "ssh.terminated" } else { "ssh.end" };
@@ -421,7 +446,10 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
         kind,
         Some(&grant.user),
         Some(peer.ip()),
-        &format!("{detail}; recording {recording}; {up} bytes up, {down} down, {} s; {session_end}", started.elapsed().as_secs()),
+        &format!(
+            "{detail}; recording {recording}; {up} bytes up, {down} down, {} s; {session_end}",
+            started.elapsed().as_secs()
+        ),
     );
 }
 
@@ -433,7 +461,8 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
         Ok(Ok(tcp)) => tcp,
         Ok(Err(err)) => {
             tracing::warn!(node = %node.name, addr = %node.addr, %err, "cannot reach node");
-            let reason = format!("Cannot reach {} ({}): {err}. The node may be down; try again later.", node.name, node.addr);
+            let reason =
+                format!("Cannot reach {} ({}): {err}. The node may be down; try again later.", node.name, node.addr);
             return refuse(socket, close::NODE_UNREACHABLE, reason).await;
         }
         Err(_) => {
@@ -463,7 +492,11 @@ async fn relay(state: AppState, peer: SocketAddr, socket: WebSocket, target: Tar
 ///
 /// When the session is ended from outside (`registration`), the socket closes with
 /// [`close::ENDED`] and the reason.
-async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite, registration: &Registration) -> (u64, u64, String) {
+async fn pump(
+    socket: WebSocket,
+    stream: impl AsyncRead + AsyncWrite,
+    registration: &Registration,
+) -> (u64, u64, String) {
     let (mut ws_tx, mut ws_rx) = socket.split();
     let (mut tcp_rx, mut tcp_tx) = tokio::io::split(stream);
     let up = std::sync::atomic::AtomicU64::new(0);
@@ -484,7 +517,8 @@ async fn pump(socket: WebSocket, stream: impl AsyncRead + AsyncWrite, registrati
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
                 Some(Ok(Message::Text(_))) => {
-                    let frame = CloseFrame { code: close::BAD_FRAME, reason: "SSH travels in binary frames only.".into() };
+                    let frame =
+                        CloseFrame { code: close::BAD_FRAME, reason: "SSH travels in binary frames only.".into() };
                     break Ending::Close(frame, "text frame from browser".to_string());
                 }
                 Some(Ok(Message::Close(_))) | None => break Ending::Quiet("browser closed".to_string()),

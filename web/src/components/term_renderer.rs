@@ -83,7 +83,8 @@ struct Atlas {
 
 impl Atlas {
     fn new(slot_w: u32, slot_h: u32) -> Option<Atlas> {
-        let canvas: HtmlCanvasElement = web_sys::window()?.document()?.create_element("canvas").ok()?.dyn_into().ok()?;
+        let canvas: HtmlCanvasElement =
+            web_sys::window()?.document()?.create_element("canvas").ok()?.dyn_into().ok()?;
         canvas.set_width(ATLAS_PX);
         canvas.set_height(ATLAS_PX);
         let ctx = canvas.get_context("2d").ok().flatten()?.dyn_into::<CanvasRenderingContext2d>().ok()?;
@@ -265,22 +266,27 @@ impl Renderer {
                 match (chars.next(), chars.next()) {
                     (None, _) | (Some(' '), None) => {}
                     (Some(ch), None) => {
-                        let key = GlyphKey { ch, style: u8::from(cell.bold()) | u8::from(cell.italic()) << 1 | u8::from(wide) << 2, fg };
+                        let key = GlyphKey {
+                            ch,
+                            style: u8::from(cell.bold()) | u8::from(cell.italic()) << 1 | u8::from(wide) << 2,
+                            fg,
+                        };
                         if let Some(atlas) = self.atlas.as_mut() {
                             let (sx, sy) = atlas.glyph(key, self.font_px, self.dpr);
                             let sw = f64::from(if wide { 2 * atlas.slot_w } else { atlas.slot_w });
                             let sh = f64::from(atlas.slot_h);
-                            let _ = self.ctx.draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
-                                &atlas.canvas,
-                                sx,
-                                sy,
-                                sw,
-                                sh,
-                                x,
-                                top,
-                                sw / self.dpr,
-                                sh / self.dpr,
-                            );
+                            let _ =
+                                self.ctx.draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                                    &atlas.canvas,
+                                    sx,
+                                    sy,
+                                    sw,
+                                    sh,
+                                    x,
+                                    top,
+                                    sw / self.dpr,
+                                    sh / self.dpr,
+                                );
                         }
                     }
                     // A cluster of several characters (combining marks, emoji sequences):

@@ -121,17 +121,15 @@ pub fn TerminalView(
     let fit = {
         let (renderer, terminal, schedule) = (renderer.clone(), terminal.clone(), schedule.clone());
         move |canvas: &HtmlCanvasElement| {
-            let Some(ctx) = canvas
-                .get_context("2d")
-                .ok()
-                .flatten()
-                .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
+            let Some(ctx) =
+                canvas.get_context("2d").ok().flatten().and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
             else {
                 return;
             };
             let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
             let parent = canvas.parent_element();
-            let (width, height) = parent.map_or((800.0, 480.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
+            let (width, height) =
+                parent.map_or((800.0, 480.0), |p| (f64::from(p.client_width()), f64::from(p.client_height())));
             if width < 1.0 || height < 1.0 {
                 // A hidden tab has no size: keep the last one rather than tell the node 2x2.
                 return;
@@ -142,7 +140,8 @@ pub fn TerminalView(
             let (rows, cols) = grid_for(width, height, cell_w, cell_h);
             size_canvas(canvas, &ctx, rows, cols, cell_w, cell_h, dpr, font_px);
             if let Some(screen) = canvas.parent_element().and_then(|p| p.parent_element()) {
-                let _ = web_sys::HtmlElement::style(screen.unchecked_ref()).set_property("background", palette.background);
+                let _ =
+                    web_sys::HtmlElement::style(screen.unchecked_ref()).set_property("background", palette.background);
             }
             let changed = terminal.borrow().size() != (rows, cols);
             terminal.borrow_mut().resize(rows, cols);

@@ -85,7 +85,9 @@ fn DesktopView(name: String) -> impl IntoView {
     let connect = {
         let name = name.clone();
         move || {
-            let (Some(conn), Some(Some(stage))) = (conn_store.try_get_value(), stage.try_get_untracked()) else { return };
+            let (Some(conn), Some(Some(stage))) = (conn_store.try_get_value(), stage.try_get_untracked()) else {
+                return;
+            };
             disconnect(&conn);
             status.set(Status::Connecting);
             let dpr = device_pixel_ratio();
@@ -115,11 +117,16 @@ fn DesktopView(name: String) -> impl IntoView {
             };
             let on_message = {
                 let conn = conn.clone();
-                Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| on_worker_message(&conn, status, stats, &event.data()))
+                Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+                    on_worker_message(&conn, status, stats, &event.data())
+                })
             };
             worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
-            let url = format!("wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}", js_sys::encode_uri_component(&name));
+            let url = format!(
+                "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}",
+                js_sys::encode_uri_component(&name)
+            );
             let open = message(&[("t", "open".into()), ("url", url.into()), ("canvas", offscreen.clone().into())]);
             let mut c = conn.borrow_mut();
             c.pending_open = Some((open, offscreen));
@@ -165,21 +172,29 @@ fn DesktopView(name: String) -> impl IntoView {
             let connect = connect.clone();
             let again = Closure::once_into_js(move || {
                 // The page may have gone in the meantime.
-                let (Some(Some(stage)), Some(conn)) = (stage.try_get_untracked(), conn_store.try_get_value()) else { return };
+                let (Some(Some(stage)), Some(conn)) = (stage.try_get_untracked(), conn_store.try_get_value()) else {
+                    return;
+                };
                 let dpr = device_pixel_ratio();
-                let want = (((f64::from(stage.client_width()) * dpr) as u32) & !1, ((f64::from(stage.client_height()) * dpr) as u32) & !1);
+                let want = (
+                    ((f64::from(stage.client_width()) * dpr) as u32) & !1,
+                    ((f64::from(stage.client_height()) * dpr) as u32) & !1,
+                );
                 if want != conn.borrow().size {
                     connect();
                 }
             });
-            *pending.borrow_mut() = window.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), 700).ok();
+            *pending.borrow_mut() =
+                window.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), 700).ok();
         });
         if let Some(window) = web_sys::window() {
             let _ = window.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
         }
         let on_resize = StoredValue::new_local(Some(on_resize));
         on_cleanup(move || {
-            if let (Some(window), Some(callback)) = (web_sys::window(), on_resize.try_update_value(Option::take).flatten()) {
+            if let (Some(window), Some(callback)) =
+                (web_sys::window(), on_resize.try_update_value(Option::take).flatten())
+            {
                 let _ = window.remove_event_listener_with_callback("resize", callback.as_ref().unchecked_ref());
             }
             disconnect(&conn_store.get_value());
@@ -385,10 +400,17 @@ fn set_cursor(conn: &Shared, data: &wasm_bindgen::JsValue) {
     let css = match get("kind").as_string().as_deref() {
         Some("hidden") => "none".to_string(),
         Some("shape") => {
-            let (width, height) = (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
+            let (width, height) =
+                (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
             let rgba = js_sys::Uint8Array::new(&get("rgba")).to_vec();
             cursor_url(width, height, &rgba)
-                .map(|url| format!("url({url}) {} {}, default", get("hotX").as_f64().unwrap_or(0.0), get("hotY").as_f64().unwrap_or(0.0)))
+                .map(|url| {
+                    format!(
+                        "url({url}) {} {}, default",
+                        get("hotX").as_f64().unwrap_or(0.0),
+                        get("hotY").as_f64().unwrap_or(0.0)
+                    )
+                })
                 .unwrap_or_else(|| "default".into())
         }
         _ => "default".to_string(),
@@ -405,7 +427,8 @@ fn cursor_url(width: u32, height: u32, rgba: &[u8]) -> Option<String> {
     canvas.set_width(width);
     canvas.set_height(height);
     let context: web_sys::CanvasRenderingContext2d = canvas.get_context("2d").ok()??.unchecked_into();
-    let image = web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), width, height).ok()?;
+    let image =
+        web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), width, height).ok()?;
     context.put_image_data(&image, 0.0, 0.0).ok()?;
     canvas.to_data_url().ok()
 }
@@ -417,12 +440,32 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
         Closure::<dyn FnMut(KeyboardEvent)>::new(move |event: KeyboardEvent| {
             event.prevent_default();
             event.stop_propagation();
-            let locks = (event.get_modifier_state("CapsLock"), event.get_modifier_state("NumLock"), event.get_modifier_state("ScrollLock"));
+            let locks = (
+                event.get_modifier_state("CapsLock"),
+                event.get_modifier_state("NumLock"),
+                event.get_modifier_state("ScrollLock"),
+            );
             if conn.borrow().locks != Some(locks) {
                 conn.borrow_mut().locks = Some(locks);
-                post(&conn, &[("t", "locks".into()), ("caps", locks.0.into()), ("num", locks.1.into()), ("scroll", locks.2.into())]);
+                post(
+                    &conn,
+                    &[
+                        ("t", "locks".into()),
+                        ("caps", locks.0.into()),
+                        ("num", locks.1.into()),
+                        ("scroll", locks.2.into()),
+                    ],
+                );
             }
-            post(&conn, &[("t", "key".into()), ("code", event.code().into()), ("key", event.key().into()), ("down", down.into())]);
+            post(
+                &conn,
+                &[
+                    ("t", "key".into()),
+                    ("code", event.code().into()),
+                    ("key", event.key().into()),
+                    ("down", down.into()),
+                ],
+            );
         })
     };
     let position = {
@@ -458,7 +501,13 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
             if let Some((x, y)) = position(&event) {
                 post(
                     &conn,
-                    &[("t", "pointer".into()), ("x", x.into()), ("y", y.into()), ("button", event.button().into()), ("down", down.into())],
+                    &[
+                        ("t", "pointer".into()),
+                        ("x", x.into()),
+                        ("y", y.into()),
+                        ("button", event.button().into()),
+                        ("down", down.into()),
+                    ],
                 );
             }
         })

@@ -85,7 +85,8 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                         }
                     }
                     Some("loaded") => {
-                        let (w, h) = (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
+                        let (w, h) =
+                            (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
                         size.set((w, h));
                         // One recorded pixel per CSS pixel when it fits, smaller when not.
                         let style = web_sys::HtmlElement::style(&canvas);
@@ -120,7 +121,8 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
             })
         };
         worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        let open = message(&[("t", "play-open".into()), ("base", base.clone().into()), ("canvas", offscreen.clone().into())]);
+        let open =
+            message(&[("t", "play-open".into()), ("base", base.clone().into()), ("canvas", offscreen.clone().into())]);
         let mut e = engine.borrow_mut();
         e.worker = Some(worker);
         e.pending = Some((open, offscreen));

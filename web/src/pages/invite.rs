@@ -1,4 +1,6 @@
-use gatehouse_proto::api::{AcceptInvite, InviteDetails, InvitePasskey, InviteToken, NewPasskey, RegistrationChallenge};
+use gatehouse_proto::api::{
+    AcceptInvite, InviteDetails, InvitePasskey, InviteToken, NewPasskey, RegistrationChallenge,
+};
 use leptos::prelude::*;
 
 use crate::api;
@@ -30,9 +32,9 @@ pub fn InvitePage() -> impl IntoView {
     let stage = RwSignal::new(Stage::Loading);
 
     match token.clone() {
-        None => stage.set(Stage::Invalid(
-            "This link has no invite in it. Open the whole link your admin sent you.".into(),
-        )),
+        None => {
+            stage.set(Stage::Invalid("This link has no invite in it. Open the whole link your admin sent you.".into()))
+        }
         Some(token) => leptos::task::spawn_local(async move {
             let request = InviteToken { token };
             match api::post::<_, InviteDetails>("/api/v1/invites/inspect", &request, api::PRE_SESSION_CSRF).await {
@@ -118,11 +120,16 @@ fn Enrol(details: InviteDetails, token: String, stage: RwSignal<Stage>) -> impl 
             let outcome = async {
                 let request = InviteToken { token: token.clone() };
                 let challenge: RegistrationChallenge =
-                    api::post("/api/v1/invites/passkey/start", &request, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
+                    api::post("/api/v1/invites/passkey/start", &request, api::PRE_SESSION_CSRF)
+                        .await
+                        .map_err(|f| f.message)?;
                 let challenge_id = challenge.challenge_id.clone();
                 let credential = crate::passkey::create(challenge).await?;
-                let finish = InvitePasskey { token, password: pw, passkey: NewPasskey { challenge_id, name, credential } };
-                api::post_empty("/api/v1/invites/passkey/finish", &finish, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)
+                let finish =
+                    InvitePasskey { token, password: pw, passkey: NewPasskey { challenge_id, name, credential } };
+                api::post_empty("/api/v1/invites/passkey/finish", &finish, api::PRE_SESSION_CSRF)
+                    .await
+                    .map_err(|f| f.message)
             };
             match outcome.await {
                 Ok(()) => stage.set(Stage::Done(username)),
@@ -138,11 +145,8 @@ fn Enrol(details: InviteDetails, token: String, stage: RwSignal<Stage>) -> impl 
             return;
         }
         let Some(pw) = checked_password() else { return };
-        let request = AcceptInvite {
-            token: token.clone(),
-            password: pw,
-            totp_code: code.get_untracked().replace(' ', ""),
-        };
+        let request =
+            AcceptInvite { token: token.clone(), password: pw, totp_code: code.get_untracked().replace(' ', "") };
         let username = username.clone();
         busy.set(true);
         error.set(None);

@@ -294,7 +294,8 @@ fn Player(id: String) -> impl IntoView {
         let engine = engine.clone();
         let base = base.clone();
         Effect::new(move |_| {
-            let (Some(canvas), Some(mirror), Some(screen)) = (canvas_ref.get(), mirror_ref.get(), screen_ref.get()) else {
+            let (Some(canvas), Some(mirror), Some(screen)) = (canvas_ref.get(), mirror_ref.get(), screen_ref.get())
+            else {
                 return;
             };
             {
@@ -321,7 +322,11 @@ fn Player(id: String) -> impl IntoView {
                 };
                 match index {
                     Ok((keyframes, _)) if !keyframes.is_empty() => engine.borrow_mut().index = keyframes,
-                    _ => return ui.error.set(Some("This recording has no usable index, so it cannot be played.".into())),
+                    _ => {
+                        return ui
+                            .error
+                            .set(Some("This recording has no usable index, so it cannot be played.".into()));
+                    }
                 }
                 seek(engine, ui, 0, palette);
             });
@@ -399,7 +404,8 @@ fn Player(id: String) -> impl IntoView {
                     report(&e, ui);
                     (if duration > 0 { duration } else { position }, State::Ended)
                 } else {
-                    let shown = if duration > 0 && !ui.live.get_untracked() { position.min(duration) } else { position };
+                    let shown =
+                        if duration > 0 && !ui.live.get_untracked() { position.min(duration) } else { position };
                     (shown, if starved { State::Buffering } else { State::Playing })
                 };
                 // Only what changed: each set re-renders what shows it.
@@ -454,9 +460,10 @@ fn Player(id: String) -> impl IntoView {
     };
     let on_key = move |ev: web_sys::KeyboardEvent| {
         // Keys typed into the search box, the timeline or a menu are theirs.
-        let in_field = ev.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok()).is_some_and(|el| {
-            matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON")
-        });
+        let in_field = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON"));
         if in_field {
             return;
         }
@@ -477,7 +484,11 @@ fn Player(id: String) -> impl IntoView {
     let run_search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let q = query.get_untracked();
-        let url = format!("{}/search?q={}", engine_store.with_value(|e| e.borrow().base.clone()), js_sys::encode_uri_component(&q));
+        let url = format!(
+            "{}/search?q={}",
+            engine_store.with_value(|e| e.borrow().base.clone()),
+            js_sys::encode_uri_component(&q)
+        );
         leptos::task::spawn_local(async move {
             match api::get::<SearchHits>(&url).await {
                 Ok(found) => hits.set(Some(found.hits)),

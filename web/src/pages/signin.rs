@@ -69,7 +69,8 @@ pub fn SignInPage() -> impl IntoView {
         leptos::task::spawn_local(async move {
             let outcome = async {
                 let start = format!("/api/v1/session/{flow}/start");
-                let challenge: AssertionChallenge = api::post(&start, &body, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
+                let challenge: AssertionChallenge =
+                    api::post(&start, &body, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)?;
                 let assertion = crate::passkey::get(challenge).await?;
                 let finish = format!("/api/v1/session/{flow}/finish");
                 api::post::<_, SessionInfo>(&finish, &assertion, api::PRE_SESSION_CSRF).await.map_err(|f| f.message)
@@ -89,7 +90,8 @@ pub fn SignInPage() -> impl IntoView {
     };
     let second_factor = passkey_sign_in.clone();
     let with_passkey = move |_| {
-        let check = PasswordCheck { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
+        let check =
+            PasswordCheck { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
         second_factor("passkey", serde_json::to_value(check).unwrap_or_default());
     };
     let passwordless = move |_| passkey_sign_in("discoverable", serde_json::json!({}));

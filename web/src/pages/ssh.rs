@@ -14,10 +14,10 @@ use crate::components::spinner::Loading;
 use crate::components::term_search::TermSearch;
 use crate::components::terminal_view::TerminalView;
 use crate::session::use_auth;
-use crate::workspace::use_workspace;
 use crate::ssh::connect::{self, Target};
 use crate::ssh::key::KeyKind;
 use crate::ssh::session::{Command, End, Event};
+use crate::workspace::use_workspace;
 
 const SCROLLBACK: usize = 10_000;
 
@@ -27,7 +27,9 @@ enum Status {
     Connecting,
     /// Waiting for the passkey check the roles ask for before this session.
     Confirming,
-    Connected { recorded: bool },
+    Connected {
+        recorded: bool,
+    },
     Ended(String),
     PinMismatch(String),
 }
@@ -284,7 +286,8 @@ fn SessionStatus(status: RwSignal<Status>, key_kind: RwSignal<Option<KeyKind>>) 
 /// What covers the terminal while the session is not running.
 #[component]
 fn SessionOverlay(status: RwSignal<Status>, on_reconnect: Callback<()>) -> impl IntoView {
-    move || match status.get() {
+    move || {
+        match status.get() {
         Status::Preparing | Status::Connecting => Some(view! {
             <div class="ssh-overlay"><Loading label="Opening the session…"/></div>
         }.into_any()),
@@ -312,6 +315,7 @@ fn SessionOverlay(status: RwSignal<Status>, on_reconnect: Callback<()>) -> impl 
         }.into_any()),
         Status::Connected { .. } => None,
     }
+    }
 }
 
 /// Theme and font size for every terminal.
@@ -325,10 +329,8 @@ fn TerminalControls() -> impl IntoView {
             prefs.theme.set(theme);
         }
     });
-    let options = TermTheme::ALL
-        .into_iter()
-        .map(|t| view! { <option value=t.id()>{t.label()}</option> })
-        .collect_view();
+    let options =
+        TermTheme::ALL.into_iter().map(|t| view! { <option value=t.id()>{t.label()}</option> }).collect_view();
     view! {
         <select class="login-picker" aria-label="Terminal colours" bind:value=theme_id data-testid="term-theme">{options}</select>
         <div class="font-size" role="group" aria-label="Font size">

@@ -21,7 +21,8 @@ pub struct Grant {
 
 pub async fn check(csrf: &str, key: &PageKey, node: &str, login: &str) -> Result<Grant, String> {
     let start = SessionMfaStart { node: node.to_string(), login: login.to_string() };
-    let challenge: AssertionChallenge = api::post("/api/v1/ssh/mfa/start", &start, csrf).await.map_err(|f| f.message)?;
+    let challenge: AssertionChallenge =
+        api::post("/api/v1/ssh/mfa/start", &start, csrf).await.map_err(|f| f.message)?;
     let assertion = crate::passkey::get(challenge).await?;
     let finish = SessionMfaFinish {
         challenge_id: assertion.challenge_id,

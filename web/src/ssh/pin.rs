@@ -24,11 +24,17 @@ pub enum PinError {
     NotCertified,
     NotHostCertificate,
     /// Signed by a CA other than the pinned one: possible interception.
-    WrongAuthority { pinned: String, got: String },
+    WrongAuthority {
+        pinned: String,
+        got: String,
+    },
     /// Expired, not yet valid, or a bad signature.
     Invalid(String),
     /// The certificate is for another host.
-    WrongHost { node: String, principals: Vec<String> },
+    WrongHost {
+        node: String,
+        principals: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for PinError {
@@ -36,10 +42,9 @@ impl std::fmt::Display for PinError {
         match self {
             PinError::NotCertified => write!(f, "The node showed a host key that no Gatehouse host CA has signed."),
             PinError::NotHostCertificate => write!(f, "The node showed a certificate that is not a host certificate."),
-            PinError::WrongAuthority { pinned, got } => write!(
-                f,
-                "The node's host certificate is signed by {got}, not by the pinned host CA {pinned}."
-            ),
+            PinError::WrongAuthority { pinned, got } => {
+                write!(f, "The node's host certificate is signed by {got}, not by the pinned host CA {pinned}.")
+            }
             PinError::Invalid(why) => write!(f, "The node's host certificate is not valid: {why}."),
             PinError::WrongHost { node, principals } => {
                 write!(f, "The host certificate is for {}, not for {node}.", principals.join(", "))

@@ -28,7 +28,9 @@ pub enum Event {
     /// Certified; the socket is opening.
     Connecting,
     /// The shell is open; `recorded` when the proxy's recording server answered.
-    Connected { recorded: bool },
+    Connected {
+        recorded: bool,
+    },
     Output(Vec<u8>),
 }
 
@@ -141,8 +143,12 @@ pub async fn run(
 
     let verdict = Arc::new(Mutex::new(None));
     let host_key_id = Arc::new(Mutex::new(None));
-    let handler =
-        Client { pin: plan.pin.to_string(), node: plan.node.to_string(), verdict: verdict.clone(), host_key_id: host_key_id.clone() };
+    let handler = Client {
+        pin: plan.pin.to_string(),
+        node: plan.node.to_string(),
+        verdict: verdict.clone(),
+        host_key_id: host_key_id.clone(),
+    };
     let mut handle = match client::connect_stream(Arc::new(config()), socket.stream, handler).await {
         Ok(handle) => handle,
         Err(err) => {
