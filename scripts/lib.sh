@@ -36,6 +36,13 @@ ensure_rust_tools() {
     step "Adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
   }
+  local component
+  for component in rustfmt clippy; do
+    rustup component list --installed | grep -q "^$component" || {
+      step "Adding the $component component"
+      rustup component add "$component"
+    }
+  done
   local wb
   wb=$(wasm_bindgen_version)
   grep -q "wasm_bindgen = \"$wb\"" "$ROOT/Trunk.toml" || {

@@ -203,7 +203,7 @@ async fn open(player: Shared) {
         p.canvas.set_width(activated.width);
         p.canvas.set_height(activated.height);
         p.index = index;
-        p.activated = Some(activated.clone());
+        p.activated = Some(activated);
     }
     post(&scope, &[("t", "loaded".into()), ("width", activated.width.into()), ("height", activated.height.into())]);
     let target = player.borrow_mut().pending_seek.take().unwrap_or(0.0);
@@ -234,7 +234,7 @@ async fn seek(player: Shared, ms: f64) {
         p.generation += 1;
         p.seeking = true;
         let keyframe = p.index.iter().rev().find(|k| (k.offset_ms as f64) <= ms).cloned();
-        (p.generation, p.base.clone(), keyframe, p.activated.clone(), p.scope.clone())
+        (p.generation, p.base.clone(), keyframe, p.activated, p.scope.clone())
     };
     let Some(activated) = activated else {
         player.borrow_mut().pending_seek = Some(ms);

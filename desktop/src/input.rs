@@ -144,8 +144,9 @@ impl InputEncoder {
             M::Pointer(pointer) => self.pointer(&pointer).map(Some),
             M::Wheel(wheel) => Ok(self.wheel(&wheel)),
             M::Locks(locks) => Ok(Some(self.locks(&locks))),
-            // The clipboard channel and live resizing (display control) are not built:
-            // the page reconnects at a new size instead.
+            // Clipboard text is the session's to hand to the clipboard channel (it never
+            // reaches here); live resizing (display control) is not built: the page
+            // reconnects at a new size instead.
             M::Clipboard(_) | M::Resize(_) => Ok(None),
         }
     }

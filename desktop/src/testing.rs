@@ -26,7 +26,7 @@ pub fn bitmap_pdu(left: u16, top: u16, width: u16, height: u16, pixels: &[u8]) -
             bitmap_data: pixels,
         }],
     };
-    let body = ironrdp_core::encode_vec(&update).unwrap();
+    let body = ironrdp_core::encode_vec(&update).expect("a bitmap of at most 16 KiB always encodes");
     let pdu = FastPathUpdatePdu {
         fragmentation: Fragmentation::Single,
         update_code: UpdateCode::Bitmap,
@@ -34,8 +34,9 @@ pub fn bitmap_pdu(left: u16, top: u16, width: u16, height: u16, pixels: &[u8]) -
         compression_type: None,
         data: &body,
     };
-    let pdu = ironrdp_core::encode_vec(&pdu).unwrap();
-    let mut out = ironrdp_core::encode_vec(&FastPathHeader::new(EncryptionFlags::empty(), pdu.len())).unwrap();
+    let pdu = ironrdp_core::encode_vec(&pdu).expect("an update of at most 16 KiB always encodes");
+    let mut out = ironrdp_core::encode_vec(&FastPathHeader::new(EncryptionFlags::empty(), pdu.len()))
+        .expect("a fast-path header always encodes");
     out.extend_from_slice(&pdu);
     out
 }

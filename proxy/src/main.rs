@@ -12,6 +12,7 @@ mod desktops;
 mod http;
 mod live;
 mod locks;
+mod logging;
 mod node_check;
 mod nodes;
 mod passkeys;
@@ -31,7 +32,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use accounts::Accounts;
-use config::{Config, LogFormat};
+use config::Config;
 use store::{SqliteStore, Store};
 
 #[derive(Parser)]
@@ -775,7 +776,7 @@ fn sign_host_certificate(
 }
 
 fn start(config: Config) -> anyhow::Result<()> {
-    init_logging(config.log_format);
+    logging::init(config.log_format)?;
     let store = open_store(&config)?;
     let cas = authorities(&config)?;
     let host_ca = cas.host.fingerprint();
@@ -899,13 +900,5 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
-    }
-}
-
-fn init_logging(format: LogFormat) {
-    let builder = tracing_subscriber::fmt().with_max_level(tracing::Level::INFO).with_target(true);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

@@ -157,8 +157,7 @@ pub fn check_roles(roles: &Roles) -> Result<(), String> {
 /// The defaults when the config defines no roles: `admin` reaches every node as root,
 /// recorded, and may replay every recording.
 pub fn default_roles() -> Roles {
-    let mut admin = Role::default();
-    admin.recordings = RecordingAccess::All;
+    let mut admin = Role { recordings: RecordingAccess::All, ..Role::default() };
     admin.desktop_labels.insert("*".into(), "*".into());
     admin.desktop_users.push("*".into());
     admin.node_labels.insert("*".into(), "*".into());

@@ -98,19 +98,12 @@ pub fn directory(data_dir: &Path) -> PathBuf {
 /// Bytes free for an unprivileged writer on the filesystem holding `path` (or its
 /// nearest existing parent).
 pub fn free_space(path: &Path) -> std::io::Result<u64> {
-    use std::os::unix::ffi::OsStrExt;
     let mut at = path;
     while !at.exists() {
         at = at.parent().ok_or_else(|| std::io::Error::other("no existing parent"))?;
     }
-    let c_path = std::ffi::CString::new(at.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
-    // SAFETY: statvfs writes only into the struct we pass, and reads the NUL-terminated path.
-    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
-    Ok(stats.f_bavail as u64 * stats.f_frsize as u64)
+    let stats = rustix::fs::statvfs(at)?;
+    Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
 /// A new random session id: 16 bytes of hex.

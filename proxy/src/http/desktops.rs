@@ -240,8 +240,8 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
     };
     let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
     state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
-    recorder.desktop_activated(activated.clone()).await;
-    let session_params = activated.clone();
+    recorder.desktop_activated(activated).await;
+    let session_params = activated;
     let mut input =
         InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id, share_id);
     // The proxy follows the slow-path (X.224) side of the session itself: server
@@ -319,10 +319,10 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
                             let mut ended = None;
                             for output in outputs {
                                 match output {
-                                    ActiveStageOutput::ResponseFrame(response) if !response.is_empty() => {
-                                        if write_desktop(&mut active, &response).await.is_err() {
-                                            ended = Some("the desktop stopped accepting data".to_string());
-                                        }
+                                    ActiveStageOutput::ResponseFrame(response)
+                                        if !response.is_empty() && write_desktop(&mut active, &response).await.is_err() =>
+                                    {
+                                        ended = Some("the desktop stopped accepting data".to_string());
                                     }
                                     ActiveStageOutput::Terminate(reason) => {
                                         ended = Some(format!("The desktop ended the session: {}.", reason.description()));

@@ -174,23 +174,23 @@ impl Renderer {
         let row_px = self.cell_h * self.dpr;
         let frame = term.take_frame((row_px - row_px.round()).abs() < 1e-6);
         let (rows, cols) = term.size();
-        if frame.scroll_up > 0 {
-            if let Some(canvas) = self.ctx.canvas() {
-                let moved = f64::from(frame.scroll_up) * row_px;
-                let kept = f64::from(rows - frame.scroll_up) * row_px;
-                let width = f64::from(canvas.width());
-                let _ = self.ctx.draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
-                    &canvas,
-                    0.0,
-                    moved,
-                    width,
-                    kept,
-                    0.0,
-                    0.0,
-                    width / self.dpr,
-                    kept / self.dpr,
-                );
-            }
+        if frame.scroll_up > 0
+            && let Some(canvas) = self.ctx.canvas()
+        {
+            let moved = f64::from(frame.scroll_up) * row_px;
+            let kept = f64::from(rows - frame.scroll_up) * row_px;
+            let width = f64::from(canvas.width());
+            let _ = self.ctx.draw_image_with_html_canvas_element_and_sw_and_sh_and_dx_and_dy_and_dw_and_dh(
+                &canvas,
+                0.0,
+                moved,
+                width,
+                kept,
+                0.0,
+                0.0,
+                width / self.dpr,
+                kept / self.dpr,
+            );
         }
         let dirty = frame.rows;
         if dirty.is_empty() {

@@ -163,10 +163,10 @@ pub fn TerminalView(
         let refit = observer_fit.clone();
         let target = canvas.clone();
         let on_resize = Closure::<dyn FnMut()>::new(move || refit(&target));
-        if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()) {
-            if let Some(parent) = canvas.parent_element() {
-                observer.observe(&parent);
-            }
+        if let Ok(observer) = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref())
+            && let Some(parent) = canvas.parent_element()
+        {
+            observer.observe(&parent);
         }
         on_resize.forget();
     });
@@ -175,10 +175,10 @@ pub fn TerminalView(
     Effect::new(move |first: Option<()>| {
         prefs.theme.track();
         prefs.font_px.track();
-        if first.is_some() {
-            if let Some(canvas) = canvas_ref.get_untracked() {
-                prefs_fit(&canvas);
-            }
+        if first.is_some()
+            && let Some(canvas) = canvas_ref.get_untracked()
+        {
+            prefs_fit(&canvas);
         }
     });
 
@@ -203,12 +203,14 @@ pub fn TerminalView(
         if (input.ctrl && input.shift && key.eq_ignore_ascii_case("v")) || (input.shift && key == "Insert") {
             return;
         }
-        if input.ctrl && input.shift && key.eq_ignore_ascii_case("f") {
-            if let Some(on_search) = on_search {
-                event.prevent_default();
-                on_search.run(());
-                return;
-            }
+        if input.ctrl
+            && input.shift
+            && key.eq_ignore_ascii_case("f")
+            && let Some(on_search) = on_search
+        {
+            event.prevent_default();
+            on_search.run(());
+            return;
         }
         // Shift+PageUp/PageDown page through the scrollback, as in most terminals.
         if input.shift && !input.ctrl && (key == "PageUp" || key == "PageDown") {

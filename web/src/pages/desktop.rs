@@ -145,7 +145,7 @@ fn DesktopView(name: String) -> impl IntoView {
                 return done.unwrap_or(false);
             }
             let connect = connect.clone();
-            leptos::prelude::request_animation_frame(move || connect());
+            leptos::prelude::request_animation_frame(connect);
             true
         });
     }

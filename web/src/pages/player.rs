@@ -23,6 +23,9 @@ use crate::components::term_renderer::Renderer;
 use crate::components::terminal_view::fixed_renderer;
 use crate::term_prefs::use_term_prefs;
 
+/// The clock's per-frame callback, kept so each frame can ask for the next.
+type AnimationFrame = Closure<dyn FnMut(f64)>;
+
 /// Bytes of the recording fetched per Range request.
 const CHUNK: u64 = 512 * 1024;
 const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
@@ -336,7 +339,7 @@ fn Player(id: String) -> impl IntoView {
     // The clock: while playing, each animation frame moves the position on by the time
     // that passed times the speed, skipping idle gaps longer than the limit.
     let frame_engine = engine.clone();
-    let tick: Rc<RefCell<Option<Closure<dyn FnMut(f64)>>>> = Rc::default();
+    let tick: Rc<RefCell<Option<AnimationFrame>>> = Rc::default();
     let last_frame = Rc::new(std::cell::Cell::new(0.0f64));
     let last_poll = std::cell::Cell::new(0.0f64);
     {
