@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use serde::{Deserialize, Deserializer};
 
-use crate::nodes::Node;
-use crate::rbac::Roles;
+use crate::access::rbac::Roles;
+use crate::inventory::nodes::Node;
 
 /// The longest a web session may last, whatever the config says.
 pub const MAX_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -41,7 +41,7 @@ pub struct Config {
     pub nodes: Vec<Node>,
     /// Desktops listed here (passwords from files), beside those added with
     /// `gatehouse desktops add`.
-    pub desktops: Vec<crate::desktops::ConfigDesktop>,
+    pub desktops: Vec<crate::inventory::desktops::ConfigDesktop>,
     /// Role name → what it grants. Without a `[roles]` table: `admin` reaches every
     /// node as root.
     pub roles: Roles,
@@ -137,7 +137,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             nodes: Vec::new(),
             desktops: Vec::new(),
-            roles: crate::rbac::default_roles(),
+            roles: crate::access::rbac::default_roles(),
             ssh: SshSettings::default(),
             limits: Limits::default(),
         }
@@ -188,7 +188,7 @@ impl Config {
         for address in &config.ssh.source_addresses {
             check_source_address(address).context("[ssh] source_addresses")?;
         }
-        crate::rbac::check_roles(&config.roles).map_err(anyhow::Error::msg)?;
+        crate::access::rbac::check_roles(&config.roles).map_err(anyhow::Error::msg)?;
         if config.limits.ssh_sessions_per_user == 0 || config.limits.desktop_sessions_per_user == 0 {
             anyhow::bail!("[limits] sessions per user must be at least 1");
         }
@@ -246,7 +246,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.nodes[0].name.as_str(), "web-1");
         assert_eq!(config.roles["dev"].logins, ["ubuntu"]);
-        assert_eq!(config.roles["dev"].ssh_mode, crate::rbac::SshMode::Direct);
+        assert_eq!(config.roles["dev"].ssh_mode, crate::access::rbac::SshMode::Direct);
         assert!(!config.roles.contains_key("admin"), "a [roles] table replaces the default");
     }
 

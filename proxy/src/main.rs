@@ -1,27 +1,13 @@
 //! `gatehouse`: the proxy binary and its admin command line.
 
-mod access;
-mod accounts;
-mod audit;
-mod auth;
-mod bridge;
-mod ca;
-mod clipboard;
-mod config;
-mod desktops;
-mod http;
-mod live;
-mod locks;
-mod logging;
-mod node_check;
-mod nodes;
-mod passkeys;
-mod rbac;
-mod rdp;
-mod recording;
-mod replay;
-mod store;
-mod vault;
+use gatehouse::access::locks;
+use gatehouse::cli::logging;
+use gatehouse::inventory::{desktops, nodes};
+use gatehouse::rdp::connect as rdp;
+use gatehouse::recordings as recording;
+use gatehouse::sessions as live;
+use gatehouse::ssh::check as node_check;
+use gatehouse::{accounts, audit, auth, ca, config, http, passkeys, store, vault};
 
 use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;

@@ -104,7 +104,7 @@ mod tests {
     use super::*;
 
     fn vault() -> (Vault, std::path::PathBuf) {
-        let dir = std::env::temp_dir().join(format!("gh-vault-{}", crate::recording::new_id()));
+        let dir = std::env::temp_dir().join(format!("gh-vault-{}", crate::recordings::new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("desktop_key");
         (Vault::load_or_create(&path).unwrap(), path)

@@ -18,10 +18,11 @@ use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::access::rbac;
 use crate::accounts::AuthError;
 use crate::auth::{self, token};
+use crate::inventory::nodes;
 use crate::store::Session;
-use crate::{nodes, rbac};
 
 /// No API body is anywhere near this; larger ones are refused before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -300,8 +301,9 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
         tracing::error!(%err, "cannot list locks");
         ApiError::internal()
     })?;
-    let locked =
-        |target: crate::locks::LockTarget| crate::locks::first_on(&locks, &[target]).map(crate::locks::Lock::sentence);
+    let locked = |target: crate::access::locks::LockTarget| {
+        crate::access::locks::first_on(&locks, &[target]).map(crate::access::locks::Lock::sentence)
+    };
     let user_roles = &signed_in.session.user.roles;
     let nodes = nodes::merge(&state.config_nodes, added)
         .into_iter()
@@ -313,7 +315,7 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
                 labels: node.labels.into_iter().collect(),
                 logins: access.logins.into_iter().collect(),
                 recorded: access.mode == rbac::SshMode::Recorded,
-                locked: locked(crate::locks::LockTarget::Node(node.name.to_string())),
+                locked: locked(crate::access::locks::LockTarget::Node(node.name.to_string())),
             })
         })
         .collect();
@@ -321,15 +323,16 @@ async fn resources(State(state): State<AppState>, signed_in: SignedIn) -> Result
         tracing::error!(%err, "cannot list desktops");
         ApiError::internal()
     })?;
-    let desktops = crate::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect())
-        .into_iter()
-        .filter(|desktop| rbac::desktop_allowed(&state.roles, user_roles, desktop))
-        .map(|desktop| api::Desktop {
-            locked: locked(crate::locks::LockTarget::Desktop(desktop.name.to_string())),
-            name: desktop.name.to_string(),
-            labels: desktop.labels.into_iter().collect(),
-        })
-        .collect();
+    let desktops =
+        crate::inventory::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect())
+            .into_iter()
+            .filter(|desktop| rbac::desktop_allowed(&state.roles, user_roles, desktop))
+            .map(|desktop| api::Desktop {
+                locked: locked(crate::access::locks::LockTarget::Desktop(desktop.name.to_string())),
+                name: desktop.name.to_string(),
+                labels: desktop.labels.into_iter().collect(),
+            })
+            .collect();
     Ok(Json(Resources { nodes, desktops }))
 }
 

@@ -7,7 +7,7 @@
 //! RDP itself ([`gatehouse_desktop::input`]), and frame acknowledgements its decoder
 //! produced, which are checked before they are sent. Every fast-path update is recorded
 //! as it is forwarded. Text travels both ways on the clipboard channel. A session ends
-//! when the identity behind it goes ([`crate::live`]). Live resizing is not built.
+//! when the identity behind it goes ([`crate::sessions`]). Live resizing is not built.
 
 use std::net::SocketAddr;
 
@@ -28,15 +28,15 @@ use super::AppState;
 use super::api::SignedIn;
 use super::error::ApiError;
 use super::ssh::{DISK_LOW, close, fit, refuse};
-use crate::desktops::Desktop;
-use crate::live::{Kind, LiveSession, Registration};
-use crate::recording::Recorder;
+use crate::inventory::desktops::Desktop;
+use crate::recordings::Recorder;
+use crate::sessions::{Kind, LiveSession, Registration};
 use gatehouse_desktop::input::InputEncoder;
 use gatehouse_desktop::slow_path::to_fast_path;
 use ironrdp_cliprdr::CliprdrClient;
 use ironrdp_cliprdr::pdu::ClipboardFormatId;
 
-use crate::clipboard::{self, Note};
+use crate::rdp::clipboard::{self, Note};
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_session::image::DecodedImage;
 use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
@@ -134,7 +134,8 @@ fn decide(
     let missing = || (close::NO_SUCH_NODE, format!("There is no desktop named {name}."));
     let added = state.store.list_desktops().map_err(|_| missing())?;
     let sealed = added.iter().find(|(d, _)| d.name.as_str() == name).map(|(_, s)| s.clone());
-    let desktops = crate::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect());
+    let desktops =
+        crate::inventory::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect());
     let locks = state.store.active_locks(crate::auth::now()).map_err(|_| {
         (close::NOT_AVAILABLE, "The proxy cannot read its locks right now; try again shortly.".to_string())
     })?;
@@ -195,8 +196,8 @@ fn decide(
 
 async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: Opened, size: DesktopSize) {
     let Opened { user, desktop, password, registration } = opened;
-    let notes = crate::clipboard::Notes::default();
-    let mut active = match crate::rdp::connect(&desktop, password, size, Some(notes.clone())).await {
+    let notes = crate::rdp::clipboard::Notes::default();
+    let mut active = match crate::rdp::connect::connect(&desktop, password, size, Some(notes.clone())).await {
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);
@@ -219,7 +220,7 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
         height: u32::from(desktop_size.height),
     };
     // Every desktop session is recorded; one that cannot be does not start.
-    let meta = crate::recording::Meta {
+    let meta = crate::recordings::Meta {
         user: user.clone(),
         target: desktop.name.to_string(),
         login: desktop.username.clone(),
@@ -278,8 +279,8 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
                     updates += 1;
                     bytes += frame.len() as u64;
                     if !recorder.desktop_update(&frame).await {
-                        close_with(&mut ws_tx, 1011, format!("The session ended: {}.", crate::recording::RECORDING_FAILED)).await;
-                        break crate::recording::RECORDING_FAILED.to_string();
+                        close_with(&mut ws_tx, 1011, format!("The session ended: {}.", crate::recordings::RECORDING_FAILED)).await;
+                        break crate::recordings::RECORDING_FAILED.to_string();
                     }
                     // Awaiting the send is the back-pressure: a slow browser slows the desktop;
                     // one that stops reading for a minute is gone.
@@ -298,9 +299,9 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
                     let mut ended = None;
                     for pdu in pdus {
                         if !recorder.desktop_update(&pdu).await {
-                            let reason = format!("The session ended: {}.", crate::recording::RECORDING_FAILED);
+                            let reason = format!("The session ended: {}.", crate::recordings::RECORDING_FAILED);
                             close_with(&mut ws_tx, 1011, reason).await;
-                            ended = Some(crate::recording::RECORDING_FAILED.to_string());
+                            ended = Some(crate::recordings::RECORDING_FAILED.to_string());
                             break;
                         }
                         let sent = tokio::time::timeout(SEND_LIMIT, ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))));
@@ -452,7 +453,7 @@ fn cliprdr(
     stage.process_svc_processor_messages(messages).map_err(|err| tracing::debug!("clipboard: {err}")).ok()
 }
 
-async fn write_desktop(active: &mut crate::rdp::Active, bytes: &[u8]) -> std::io::Result<()> {
+async fn write_desktop(active: &mut crate::rdp::connect::Active, bytes: &[u8]) -> std::io::Result<()> {
     let stream = active.framed.get_inner_mut().0;
     tokio::io::AsyncWriteExt::write_all(stream, bytes).await?;
     tokio::io::AsyncWriteExt::flush(stream).await

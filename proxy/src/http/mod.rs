@@ -18,11 +18,11 @@ use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 
+use crate::access::rbac::Roles;
 use crate::accounts::Accounts;
 use crate::audit::Audit;
 use crate::auth::rate_limit::RateLimiter;
-use crate::nodes::Node;
-use crate::rbac::Roles;
+use crate::inventory::nodes::Node;
 use crate::store::Store;
 use assets::Assets;
 
@@ -45,7 +45,7 @@ pub struct Shared {
     pub mfa_tickets: Mutex<std::collections::HashMap<String, MfaTicket>>,
     pub store: Arc<dyn Store>,
     pub config_nodes: Vec<Node>,
-    pub config_desktops: Vec<crate::desktops::Desktop>,
+    pub config_desktops: Vec<crate::inventory::desktops::Desktop>,
     /// Config desktops' password files, by desktop name (read only to connect).
     pub config_desktop_passwords: std::collections::HashMap<String, std::path::PathBuf>,
     /// Opens the sealed passwords of desktops added with the command line.
@@ -60,7 +60,7 @@ pub struct Shared {
     pub assets: Assets,
     pub signin_limiter: Mutex<RateLimiter>,
     /// The SSH and desktop sessions running here.
-    pub live: Arc<crate::live::Live>,
+    pub live: Arc<crate::sessions::Live>,
     pub limits: crate::config::Limits,
     /// `[ssh] source_addresses`, comma-joined as `source-address` takes them.
     pub ssh_source_addresses: Option<String>,
@@ -91,8 +91,8 @@ impl Shared {
 
     /// Too little room left to record on: new recorded sessions are refused.
     pub fn disk_low(&self) -> bool {
-        let dir = crate::recording::directory(&self.data_dir);
-        crate::recording::free_space(&dir).is_ok_and(|free| free < self.limits.min_free_disk_mb << 20)
+        let dir = crate::recordings::directory(&self.data_dir);
+        crate::recordings::free_space(&dir).is_ok_and(|free| free < self.limits.min_free_disk_mb << 20)
     }
 }
 

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use super::AppState;
 use super::api::SignedIn;
 use super::error::ApiError;
-use crate::rbac::{self, RecordingAccess};
-use crate::recording;
+use crate::access::rbac::{self, RecordingAccess};
+use crate::recordings;
 use crate::store::{RecordingFilter, RecordingRow};
 
 const PER_PAGE_MAX: u32 = 200;
@@ -87,12 +87,12 @@ fn viewed(state: &AppState, signed_in: &SignedIn, row: &RecordingRow, what: &str
 fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
     // A recording still being written (or cut short) has no size in the table yet.
     let bytes = if row.ended_at.is_none() {
-        std::fs::metadata(recording::directory(&state.data_dir).join(&row.file)).map_or(row.bytes, |m| m.len())
+        std::fs::metadata(recordings::directory(&state.data_dir).join(&row.file)).map_or(row.bytes, |m| m.len())
     } else {
         row.bytes
     };
     RecordingInfo {
-        live: row.ended_at.is_none() && recording::is_live(&row.id),
+        live: row.ended_at.is_none() && recordings::is_live(&row.id),
         id: row.id,
         kind: row.kind,
         user: row.user,
@@ -110,7 +110,7 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
 
 /// The recording's header, from the first bytes of its file.
 fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::RecordingHeader> {
-    let mut file = recording::open(&state.data_dir, row).ok()?;
+    let mut file = recordings::open(&state.data_dir, row).ok()?;
     let mut buf = vec![0u8; 64 * 1024];
     let n = file.read(&mut buf).ok()?;
     let mut reader = gatehouse_proto::recording::Reader::new();
@@ -124,11 +124,11 @@ fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::R
 /// The time of the last event: read from the last keyframe on, so it costs at most one
 /// keyframe interval of the file however long the recording is.
 fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
-    let dir = recording::directory(&state.data_dir);
+    let dir = recordings::directory(&state.data_dir);
     let index = std::fs::read(dir.join(format!("{}.ghidx", row.id))).ok()?;
     let (keyframes, _) = gatehouse_proto::recording::read_index(&index).ok()?;
     let last = keyframes.last()?;
-    let mut file = recording::open(&state.data_dir, row).ok()?;
+    let mut file = recordings::open(&state.data_dir, row).ok()?;
     file.seek(SeekFrom::Start(last.byte_offset)).ok()?;
     let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
     let mut buf = vec![0u8; 256 * 1024];
@@ -204,9 +204,9 @@ pub async fn list(
             candidates
                 .into_iter()
                 .filter(|row| {
-                    recording::open(&data_dir, row)
+                    recordings::open(&data_dir, row)
                         .ok()
-                        .and_then(|file| crate::replay::search(std::io::BufReader::new(file), &text).ok())
+                        .and_then(|file| crate::recordings::search::search(std::io::BufReader::new(file), &text).ok())
                         .is_some_and(|hits| !hits.is_empty())
                 })
                 .map(|row| row.id)
@@ -263,12 +263,12 @@ fn part_path(state: &AppState, row: &RecordingRow, part: &str) -> Result<PathBuf
         }
     };
     // The id is ours (hex), checked by the lookup; the name is built, never taken.
-    Ok(recording::directory(&state.data_dir).join(format!("{}.{extension}", row.id)))
+    Ok(recordings::directory(&state.data_dir).join(format!("{}.{extension}", row.id)))
 }
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a file of `len` bytes: the inclusive
 /// range to send, or `Err` when it cannot be satisfied.
-pub fn parse_range(value: &str, len: u64) -> Result<(u64, u64), ()> {
+fn parse_range(value: &str, len: u64) -> Result<(u64, u64), ()> {
     let spec = value.trim().strip_prefix("bytes=").ok_or(())?;
     if spec.contains(',') {
         return Err(());
@@ -363,8 +363,8 @@ pub async fn search(
     state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &format!("{id}: {:?}", query.q));
     let data_dir = state.data_dir.clone();
     let hits = tokio::task::spawn_blocking(move || {
-        let file = recording::open(&data_dir, &row).map_err(|err| err.to_string())?;
-        crate::replay::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
+        let file = recordings::open(&data_dir, &row).map_err(|err| err.to_string())?;
+        crate::recordings::search::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -390,7 +390,7 @@ pub async fn cast(
     let row_for_read = row.clone();
     let text = tokio::task::spawn_blocking(move || {
         let mut bytes = Vec::new();
-        recording::open(&data_dir, &row_for_read)
+        recordings::open(&data_dir, &row_for_read)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| e.to_string())?;
         let read = gatehouse_proto::recording::read_all(&bytes).map_err(|e| e.to_string())?;

@@ -2,9 +2,9 @@
 //! connection) and `GET /api/v1/nodes/{node}/ssh?login=…`, the WebSocket that carries
 //! the browser's SSH connection. Access is decided on the proxy, by [`crate::access`],
 //! for the certificate and again for the socket; a live session is then checked again
-//! every half second ([`crate::live`]) and ends when its identity goes. In recorded
+//! every half second ([`crate::sessions`]) and ends when its identity goes. In recorded
 //! mode (the default) the socket's bytes go to the proxy's own SSH server, which bridges
-//! to the node and records ([`crate::bridge`]); in direct mode they are relayed to the
+//! to the node and records ([`crate::ssh::bridge`]); in direct mode they are relayed to the
 //! node's sshd untouched (the browser's SSH runs end to end, and nothing is recorded).
 //!
 //! Browsers cannot read the HTTP status of a refused WebSocket, so a refusal is an
@@ -29,9 +29,9 @@ use super::AppState;
 use super::api::SignedIn;
 use super::error::ApiError;
 use crate::access::SshGrant;
-use crate::live::{Kind, LiveSession, Registration};
-use crate::nodes;
-use crate::rbac::SshMode;
+use crate::access::rbac::SshMode;
+use crate::inventory::nodes;
+use crate::sessions::{Kind, LiveSession, Registration};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest a close may wait on a peer that stopped reading.
@@ -190,7 +190,7 @@ fn decide(
             Err(refusal) => return Err(refusal.into()),
         }
     }
-    let extensions = crate::live::union(&grants);
+    let extensions = crate::sessions::union(&grants);
     if recorded && state.disk_low() {
         state.audit.record(
             "ssh.denied",
@@ -232,9 +232,9 @@ pub(super) fn ssh_grant(
     let locks = state.store.active_locks(now).unwrap_or_else(|err| {
         // Fail closed: with no locks to go by, a lock cannot be honoured.
         tracing::error!(%err, "cannot read locks");
-        vec![crate::locks::Lock {
+        vec![crate::access::locks::Lock {
             id: 0,
-            target: crate::locks::LockTarget::User(user.name.clone()),
+            target: crate::access::locks::LockTarget::User(user.name.clone()),
             reason: "the proxy cannot read its locks right now; try again shortly".into(),
             created_at: now,
             expires_at: None,
@@ -338,8 +338,8 @@ pub(super) async fn certify(
         key_id: crate::ca::browser_key_id(&grant.user),
         source_address: source_address.clone(),
         extensions: grant.extensions,
-        valid_after: now.saturating_sub(crate::bridge::CERT_SKEW_SECS),
-        valid_before: now + crate::bridge::CERT_SKEW_SECS,
+        valid_after: now.saturating_sub(crate::ssh::bridge::CERT_SKEW_SECS),
+        valid_before: now + crate::ssh::bridge::CERT_SKEW_SECS,
     };
     let certificate = ca.sign_user(key, &cert_grant).and_then(|cert| Ok(cert.to_openssh()?)).map_err(|err| {
         tracing::error!(%err, user = %grant.user, "cannot sign a user certificate");
@@ -390,14 +390,14 @@ pub(super) fn fit(mut reason: String) -> String {
 /// the socket, before any SSH starts), then run our SSH server on the socket's bytes.
 async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: Target) {
     let Target { grant, registration } = target;
-    let bridge_target = crate::bridge::Target {
+    let bridge_target = crate::ssh::bridge::Target {
         user: grant.user.clone(),
         node: grant.node.name.to_string(),
         addr: grant.node.addr.clone(),
         login: grant.login.clone(),
         source_addresses: state.ssh_source_addresses.clone(),
     };
-    let node = match crate::bridge::connect_node(&state.cas, &bridge_target).await {
+    let node = match crate::ssh::bridge::connect_node(&state.cas, &bridge_target).await {
         Ok(node) => node,
         Err(reason) => {
             tracing::warn!(node = %grant.node.name, %reason, "recorded session: cannot connect to the node");
@@ -406,7 +406,7 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
             return refuse(socket, close::NODE_UNREACHABLE, reason).await;
         }
     };
-    let config = match crate::bridge::front_config(&state.cas, &bridge_target.node) {
+    let config = match crate::ssh::bridge::front_config(&state.cas, &bridge_target.node) {
         Ok(config) => Arc::new(config),
         Err(err) => {
             tracing::error!(%err, "recorded session: no server configuration");
@@ -420,7 +420,7 @@ async fn recorded(state: AppState, peer: SocketAddr, socket: WebSocket, target: 
         Arc::new(move |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
     };
     let (front, outcome) =
-        crate::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
+        crate::ssh::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
     let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
     state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();

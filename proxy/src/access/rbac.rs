@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use crate::nodes::{Labels, Node};
+use crate::inventory::nodes::{Labels, Node};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,7 +69,7 @@ pub struct Role {
 
 /// Whether `user_roles` let someone open `desktop`: a role whose desktop labels match
 /// it and whose desktop users include its account.
-pub fn desktop_allowed(roles: &Roles, user_roles: &[String], desktop: &crate::desktops::Desktop) -> bool {
+pub fn desktop_allowed(roles: &Roles, user_roles: &[String], desktop: &crate::inventory::desktops::Desktop) -> bool {
     user_roles.iter().filter_map(|name| roles.get(name)).any(|role| {
         labels_match(&role.desktop_labels, &desktop.labels)
             && role.desktop_users.iter().any(|u| u == "*" || *u == desktop.username)
@@ -168,7 +168,7 @@ pub fn default_roles() -> Roles {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nodes::{NodeName, parse_labels};
+    use crate::inventory::nodes::{NodeName, parse_labels};
 
     fn node(labels: &str) -> Node {
         Node { name: NodeName::parse("n").unwrap(), addr: "h:22".into(), labels: parse_labels(labels).unwrap() }

@@ -14,7 +14,7 @@ use ironrdp_pdu::rdp::capability_sets::{BitmapCodecs, MajorPlatformType};
 use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
 use tokio::net::TcpStream;
 
-use crate::desktops::{Desktop, Security};
+use crate::inventory::desktops::{Desktop, Security};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -151,7 +151,7 @@ pub async fn connect(
     desktop: &Desktop,
     password: String,
     size: DesktopSize,
-    clipboard: Option<crate::clipboard::Notes>,
+    clipboard: Option<crate::rdp::clipboard::Notes>,
 ) -> Result<Active, RdpError> {
     connect_bounded(desktop, password, size, clipboard, false).await
 }
@@ -163,7 +163,7 @@ async fn connect_bounded(
     desktop: &Desktop,
     password: String,
     size: DesktopSize,
-    clipboard: Option<crate::clipboard::Notes>,
+    clipboard: Option<crate::rdp::clipboard::Notes>,
     trust_first_use: bool,
 ) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
@@ -178,7 +178,7 @@ async fn connect_unbounded(
     desktop: &Desktop,
     password: String,
     size: DesktopSize,
-    clipboard: Option<crate::clipboard::Notes>,
+    clipboard: Option<crate::rdp::clipboard::Notes>,
     trust_first_use: bool,
 ) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
@@ -194,7 +194,7 @@ async fn connect_unbounded(
     let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
     let mut connector = ClientConnector::new(connector_config(desktop, password, size), client_addr);
     if let Some(notes) = clipboard {
-        let backend = crate::clipboard::Backend::new(notes);
+        let backend = crate::rdp::clipboard::Backend::new(notes);
         connector = connector.with_static_channel(ironrdp_cliprdr::CliprdrClient::new(Box::new(backend)));
     }
     let connector_error = |err: ironrdp_connector::ConnectorError| RdpError::Connector(format!("{err:#}"));
@@ -215,7 +215,7 @@ async fn connect_unbounded(
     // credential is sent (CredSSP, or the Client Info PDU with TLS only).
     let der = x509_cert::der::Encode::to_der(&certificate)
         .map_err(|err| RdpError::Connector(format!("the server's TLS certificate cannot be read: {err}")))?;
-    let certificate_pin = crate::desktops::certificate_pin(&der);
+    let certificate_pin = crate::inventory::desktops::certificate_pin(&der);
     match &desktop.tls_pin {
         Some(pinned) if *pinned != certificate_pin => {
             return Err(RdpError::CertificateChanged { addr, pinned: pinned.clone(), presented: certificate_pin });

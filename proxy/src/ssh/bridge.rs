@@ -17,7 +17,7 @@
 //! - One session channel per connection: a shell or one command, never a subsystem, a
 //!   file-transfer server run as a command, or any forwarding. Without a pty, what the
 //!   client sends is recorded too.
-//! - When the identity behind the session goes ([`crate::live`]), the bridge ends the
+//! - When the identity behind the session goes ([`crate::sessions`]), the bridge ends the
 //!   recording with the reason and the socket closes with it.
 //! - Each direction awaits the other side's SSH window, so a slow browser slows the node
 //!   instead of filling the proxy's memory.
@@ -33,7 +33,7 @@ use russh::{Channel, ChannelId, ChannelMsg, client, server};
 use tokio::net::TcpStream;
 
 use crate::http::AppState;
-use crate::recording::{self, Recorder};
+use crate::recordings::{self, Recorder};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How far either side of now a certificate for a node reaches: the node's clock may
@@ -252,7 +252,7 @@ pub struct Front {
     node: Option<Arc<NodeHandle>>,
     outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     opened: bool,
-    /// `Some(sentence)` once the session must end from outside ([`crate::live`]).
+    /// `Some(sentence)` once the session must end from outside ([`crate::sessions`]).
     ended: tokio::sync::watch::Receiver<Option<String>>,
 }
 
@@ -540,7 +540,7 @@ impl Bridge {
                         if let Some(rec) = recording
                             && !rec.input(&data).await
                         {
-                            break crate::recording::RECORDING_FAILED.to_string();
+                            break crate::recordings::RECORDING_FAILED.to_string();
                         }
                         if back_tx.data_bytes(data).await.is_err() {
                             break "the node stopped accepting input".to_string();
@@ -674,7 +674,7 @@ impl Bridge {
                         if let Some(rec) = recording
                             && !rec.output(&data).await
                         {
-                            break crate::recording::RECORDING_FAILED.to_string();
+                            break crate::recordings::RECORDING_FAILED.to_string();
                         }
                         if front_tx.data_bytes(data).await.is_err() {
                             break "the browser stopped reading".to_string();
@@ -685,7 +685,7 @@ impl Bridge {
                         if let Some(rec) = recording
                             && !rec.output(&data).await
                         {
-                            break crate::recording::RECORDING_FAILED.to_string();
+                            break crate::recordings::RECORDING_FAILED.to_string();
                         }
                         if front_tx.extended_data_bytes(ext, data).await.is_err() {
                             break "the browser stopped reading".to_string();
@@ -739,7 +739,7 @@ impl Bridge {
                 }
             }
         };
-        let ended_from_outside = crate::live::wait(self.ended.clone());
+        let ended_from_outside = crate::sessions::wait(self.ended.clone());
         let end: String = tokio::select! {
             biased;
             end = ended_from_outside => end,
@@ -822,7 +822,7 @@ impl Bridge {
     }
 
     fn start_recording(&self, pty: &Pty, command: &str) -> std::io::Result<Recorder> {
-        let meta = recording::Meta {
+        let meta = recordings::Meta {
             user: self.target.user.clone(),
             target: self.target.node.clone(),
             login: self.target.login.clone(),

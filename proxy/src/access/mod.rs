@@ -1,15 +1,18 @@
 //! Who may open what, as pure functions over the inventory, the roles, the user and the
 //! locks. The certificate endpoint, the SSH and desktop sockets and the live-session
-//! sweeper ([`crate::live`]) all decide with these, so a certificate's scope, the
+//! sweeper ([`crate::sessions`]) all decide with these, so a certificate's scope, the
 //! socket's decision and "is this session still allowed?" a second later are one and
 //! the same decision.
 
+pub mod locks;
+pub mod rbac;
+
 use crate::ca::Extensions;
-use crate::desktops::Desktop;
-use crate::locks::{Lock, LockTarget, first_on};
-use crate::nodes::{Node, NodeName};
-use crate::rbac::{self, Roles, SshMode};
+use crate::inventory::desktops::Desktop;
+use crate::inventory::nodes::{Node, NodeName};
 use crate::store::User;
+use locks::{Lock, LockTarget, first_on};
+use rbac::{Roles, SshMode};
 
 /// Why something is refused, with the sentence the person reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,8 +119,8 @@ pub fn user_lock<'a>(locks: &'a [Lock], user: &str) -> Option<&'a Lock> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nodes::parse_labels;
-    use crate::rbac::Role;
+    use crate::access::rbac::Role;
+    use crate::inventory::nodes::parse_labels;
 
     fn user(roles: &[&str]) -> User {
         User {

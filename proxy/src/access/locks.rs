@@ -1,7 +1,7 @@
 //! Locks: an admin's "nobody uses this now" for a user, a node or a desktop, with a
 //! reason and an optional end (`gatehouse lock …`). A locked user cannot sign in or
 //! connect, a locked node or desktop cannot be reached, and every live session a new
-//! lock concerns ends within seconds ([`crate::live`]). Locks live in the database, so
+//! lock concerns ends within seconds ([`crate::sessions`]). Locks live in the database, so
 //! the command line (another process) and every proxy see the same ones.
 
 use std::time::{Duration, UNIX_EPOCH};

@@ -18,10 +18,10 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::desktops::Desktop;
-use crate::locks::Lock;
-use crate::nodes::Node;
-use crate::rbac::Roles;
+use crate::access::locks::Lock;
+use crate::access::rbac::Roles;
+use crate::inventory::desktops::Desktop;
+use crate::inventory::nodes::Node;
 use crate::store::{Session, Store};
 
 /// How often every live session is checked again. With the time to close a socket this
@@ -52,7 +52,7 @@ pub struct LiveSession {
     pub logins: Vec<String>,
     /// How the session runs and what forwarding its certificate allows, as decided: if a
     /// new decision would record it, or allows less forwarding, it ends.
-    pub ssh: Option<(crate::rbac::SshMode, crate::ca::Extensions)>,
+    pub ssh: Option<(crate::access::rbac::SshMode, crate::ca::Extensions)>,
     /// Whether it writes a recording (and so stops when the disk is nearly full).
     pub recorded: bool,
 }
@@ -264,7 +264,7 @@ fn changed(session: &LiveSession, grants: &[crate::access::SshGrant]) -> Option<
         return Some(format!(
             "The roles for {} now say its sessions are {}, so this one was ended; reconnect.",
             session.target,
-            if grant.mode == crate::rbac::SshMode::Recorded { "recorded" } else { "direct" }
+            if grant.mode == crate::access::rbac::SshMode::Recorded { "recorded" } else { "direct" }
         ));
     }
     let now = union(grants);
@@ -313,10 +313,10 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     let now = crate::auth::now();
     let sessions = live.snapshot_ids();
     let locks = store.active_locks(now)?;
-    let nodes = crate::nodes::merge(&policy.config_nodes, store.list_nodes()?);
+    let nodes = crate::inventory::nodes::merge(&policy.config_nodes, store.list_nodes()?);
     let added = store.list_desktops()?.into_iter().map(|(d, _)| d).collect();
-    let desktops = crate::desktops::merge(&policy.config_desktops, added);
-    let disk_low = crate::recording::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
+    let desktops = crate::inventory::desktops::merge(&policy.config_desktops, added);
+    let disk_low = crate::recordings::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
     let mut webs: HashMap<String, Option<Session>> = HashMap::new();
     for (_, session) in &sessions {
         if !webs.contains_key(&session.web_session) {
@@ -338,8 +338,8 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::locks::LockTarget;
-    use crate::nodes::{NodeName, parse_labels};
+    use crate::access::locks::LockTarget;
+    use crate::inventory::nodes::{NodeName, parse_labels};
     use crate::store::User;
 
     fn ssh_session(user: &str) -> LiveSession {
@@ -350,7 +350,7 @@ mod tests {
             web_session_expires: 1_000,
             target: "web-1".into(),
             logins: vec!["root".into()],
-            ssh: Some((crate::rbac::SshMode::Recorded, crate::ca::Extensions::default())),
+            ssh: Some((crate::access::rbac::SshMode::Recorded, crate::ca::Extensions::default())),
             recorded: true,
         }
     }
@@ -374,7 +374,7 @@ mod tests {
     }
 
     fn world() -> (Roles, Vec<Node>) {
-        let roles = crate::rbac::default_roles();
+        let roles = crate::access::rbac::default_roles();
         let node =
             Node { name: NodeName::parse("web-1").unwrap(), addr: "h:22".into(), labels: parse_labels("").unwrap() };
         (roles, vec![node])
@@ -412,11 +412,13 @@ mod tests {
         let other_login = LiveSession { logins: vec!["root".into(), "postgres".into()], ..s.clone() };
         assert!(check(&other_login, Some(&me), &[], 500, false).unwrap().contains("no longer allow"));
         // Decided as direct, now recorded; or with forwarding the roles no longer grant.
-        let was_direct =
-            LiveSession { ssh: Some((crate::rbac::SshMode::Direct, crate::ca::Extensions::default())), ..s.clone() };
+        let was_direct = LiveSession {
+            ssh: Some((crate::access::rbac::SshMode::Direct, crate::ca::Extensions::default())),
+            ..s.clone()
+        };
         assert!(check(&was_direct, Some(&me), &[], 500, false).unwrap().contains("now say its sessions are recorded"));
         let forwarded = crate::ca::Extensions { port_forwarding: true, ..Default::default() };
-        let had_forwarding = LiveSession { ssh: Some((crate::rbac::SshMode::Recorded, forwarded)), ..s };
+        let had_forwarding = LiveSession { ssh: Some((crate::access::rbac::SshMode::Recorded, forwarded)), ..s };
         assert!(check(&had_forwarding, Some(&me), &[], 500, false).unwrap().contains("forwarding"));
     }
 

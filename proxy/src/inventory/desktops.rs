@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use crate::nodes::{Labels, NodeName};
+use crate::inventory::nodes::{Labels, NodeName};
 
 /// How the proxy secures the RDP connection.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -87,7 +87,7 @@ pub struct ConfigDesktop {
 
 impl ConfigDesktop {
     /// The desktop without its password (read from the file only to connect).
-    pub fn desktop(&self) -> Result<Desktop, crate::nodes::NodeError> {
+    pub fn desktop(&self) -> Result<Desktop, crate::inventory::nodes::NodeError> {
         Ok(Desktop {
             name: NodeName::parse(&self.name)?,
             addr: self.addr.clone(),

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::nodes::{Node, NodeName, format_labels, parse_labels};
+use crate::inventory::nodes::{Node, NodeName, format_labels, parse_labels};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -148,9 +148,9 @@ pub trait Store: Send + Sync {
     fn delete_sessions_of(&self, user: UserId) -> Result<usize>;
     /// The session proved a factor again at `now`.
     fn confirm_session(&self, token_hash: &str, now: u64) -> Result<()>;
-    fn add_lock(&self, lock: &crate::locks::NewLock, now: u64) -> Result<i64>;
+    fn add_lock(&self, lock: &crate::access::locks::NewLock, now: u64) -> Result<i64>;
     /// The locks in force at `now`, oldest first.
-    fn active_locks(&self, now: u64) -> Result<Vec<crate::locks::Lock>>;
+    fn active_locks(&self, now: u64) -> Result<Vec<crate::access::locks::Lock>>;
     fn remove_lock(&self, id: i64) -> Result<bool>;
     /// Forgets the user's password, TOTP and passkeys, and ends their sessions and
     /// invites: they must enrol again.
@@ -193,9 +193,9 @@ pub trait Store: Send + Sync {
     fn recent_audit(&self, limit: u32) -> Result<Vec<AuditRecord>>;
 
     /// Adds a desktop, or replaces the one of the same name; the password comes sealed.
-    fn put_desktop(&self, desktop: &crate::desktops::Desktop, sealed_password: &[u8]) -> Result<()>;
+    fn put_desktop(&self, desktop: &crate::inventory::desktops::Desktop, sealed_password: &[u8]) -> Result<()>;
     /// Every desktop with its sealed password.
-    fn list_desktops(&self) -> Result<Vec<(crate::desktops::Desktop, Vec<u8>)>>;
+    fn list_desktops(&self) -> Result<Vec<(crate::inventory::desktops::Desktop, Vec<u8>)>>;
     fn pin_desktop(&self, name: &str, pin: &str) -> Result<()>;
 
     fn add_passkey(&self, user: UserId, name: &str, credential_id: &str, passkey_json: &str, now: u64) -> Result<i64>;
@@ -661,7 +661,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn add_lock(&self, lock: &crate::locks::NewLock, now: u64) -> Result<i64> {
+    fn add_lock(&self, lock: &crate::access::locks::NewLock, now: u64) -> Result<i64> {
         let conn = self.conn();
         conn.execute(
             "INSERT INTO locks (target_kind, target, reason, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -670,7 +670,7 @@ impl Store for SqliteStore {
         Ok(conn.last_insert_rowid())
     }
 
-    fn active_locks(&self, now: u64) -> Result<Vec<crate::locks::Lock>> {
+    fn active_locks(&self, now: u64) -> Result<Vec<crate::access::locks::Lock>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
             "SELECT id, target_kind, target, reason, created_at, expires_at FROM locks
@@ -690,9 +690,9 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(id, kind, name, reason, created_at, expires_at)| {
-                let target = crate::locks::LockTarget::from_parts(&kind, name)
+                let target = crate::access::locks::LockTarget::from_parts(&kind, name)
                     .ok_or_else(|| StoreError::Corrupt(format!("lock {id} has the unknown kind {kind:?}")))?;
-                Ok(crate::locks::Lock { id, target, reason, created_at, expires_at })
+                Ok(crate::access::locks::Lock { id, target, reason, created_at, expires_at })
             })
             .collect()
     }
@@ -733,7 +733,8 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         rows.into_iter()
             .map(|(name, addr, labels)| {
-                let corrupt = |e: crate::nodes::NodeError| StoreError::Corrupt(format!("node {name:?}: {e}"));
+                let corrupt =
+                    |e: crate::inventory::nodes::NodeError| StoreError::Corrupt(format!("node {name:?}: {e}"));
                 Ok(Node {
                     name: NodeName::parse(&name).map_err(corrupt)?,
                     addr,
@@ -768,7 +769,7 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
-    fn put_desktop(&self, d: &crate::desktops::Desktop, sealed_password: &[u8]) -> Result<()> {
+    fn put_desktop(&self, d: &crate::inventory::desktops::Desktop, sealed_password: &[u8]) -> Result<()> {
         self.conn().execute(
             "INSERT INTO desktops (name, addr, labels, username, domain, security, password_sealed, tls_pin)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
@@ -794,7 +795,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn list_desktops(&self) -> Result<Vec<(crate::desktops::Desktop, Vec<u8>)>> {
+    fn list_desktops(&self) -> Result<Vec<(crate::inventory::desktops::Desktop, Vec<u8>)>> {
         let conn = self.conn();
         let mut stmt =
             conn.prepare("SELECT name, addr, labels, username, domain, security, password_sealed, tls_pin FROM desktops ORDER BY name")?;
@@ -815,13 +816,14 @@ impl Store for SqliteStore {
         rows.into_iter()
             .map(|(name, addr, labels, username, domain, security, sealed, tls_pin)| {
                 let corrupt = |e: String| StoreError::Corrupt(format!("desktop {name:?}: {e}"));
-                let desktop = crate::desktops::Desktop {
+                let desktop = crate::inventory::desktops::Desktop {
                     name: NodeName::parse(&name).map_err(|e| corrupt(e.to_string()))?,
                     addr,
                     labels: parse_labels(&labels).map_err(|e| corrupt(e.to_string()))?,
                     username,
                     domain,
-                    security: crate::desktops::Security::parse(&security).map_err(|e| corrupt(e.to_string()))?,
+                    security: crate::inventory::desktops::Security::parse(&security)
+                        .map_err(|e| corrupt(e.to_string()))?,
                     tls_pin,
                 };
                 Ok((desktop, sealed))
@@ -1102,7 +1104,7 @@ mod tests {
 
     #[test]
     fn locks_hold_until_they_expire_or_are_removed() {
-        use crate::locks::{LockTarget, NewLock};
+        use crate::access::locks::{LockTarget, NewLock};
         let store = SqliteStore::in_memory().unwrap();
         let forever = store
             .add_lock(
@@ -1142,7 +1144,7 @@ mod tests {
     /// pin): a database made then opens, is migrated, and takes today's writes.
     #[test]
     fn a_database_from_before_migrations_is_brought_up_to_date() {
-        let dir = std::env::temp_dir().join(format!("gh-migrate-{}", crate::recording::new_id()));
+        let dir = std::env::temp_dir().join(format!("gh-migrate-{}", crate::recordings::new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("gatehouse.db");
         {

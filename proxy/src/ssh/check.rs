@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use crate::bridge::{self, CERT_SKEW_SECS};
 use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant, principal};
-use crate::nodes::Node;
+use crate::inventory::nodes::Node;
+use crate::ssh::bridge::{self, CERT_SKEW_SECS};
 
 /// One sign-in attempt and what it showed.
 pub struct Finding {

@@ -8,6 +8,8 @@
 //! the recordings table. Because everything is only ever appended, a kill leaves at
 //! worst one torn record at each tail, which the readers report and skip.
 
+pub mod search;
+
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;

@@ -149,7 +149,7 @@ impl Accounts {
     }
 
     /// Replaces a user's roles; their live sessions that the new roles do not allow end
-    /// at the next sweep ([`crate::live`]).
+    /// at the next sweep ([`crate::sessions`]).
     pub fn set_roles(&self, name: &str, roles: &[String]) -> Result<User, AuthError> {
         let user = self.store.user_by_name(name)?.ok_or(AuthError::BadCredentials)?;
         self.store.set_roles(user.id, roles)?;
@@ -604,8 +604,8 @@ mod tests {
     fn an_admins_lock_stops_a_sign_in_with_the_right_factors() {
         let accounts = accounts();
         let secret = enrolled(&accounts);
-        let lock = crate::locks::NewLock {
-            target: crate::locks::LockTarget::User("alice".into()),
+        let lock = crate::access::locks::NewLock {
+            target: crate::access::locks::LockTarget::User("alice".into()),
             reason: "laptop stolen".into(),
             expires_at: Some(NOW + 600),
         };
@@ -619,7 +619,7 @@ mod tests {
 
     #[test]
     fn the_totp_secret_is_sealed_in_the_database_and_its_wal() {
-        let dir = std::env::temp_dir().join(format!("gh-totp-{}", crate::recording::new_id()));
+        let dir = std::env::temp_dir().join(format!("gh-totp-{}", crate::recordings::new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).unwrap());
         let accounts = Accounts::new(store, Arc::new(Vault::ephemeral()), &Config::default());

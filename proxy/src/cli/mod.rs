@@ -1,0 +1,3 @@
+//! The `gatehouse` command line.
+
+pub mod logging;

@@ -1,0 +1,23 @@
+//! Gatehouse, the proxy: signs people in, decides what they may reach, certifies their
+//! SSH keys for one decision at a time, carries and records their SSH and desktop
+//! sessions, and ends them when the identity behind them goes.
+//!
+//! The `gatehouse` binary is [`cli`]; the HTTPS face is [`http`]. Everything below them
+//! is usable without either: nothing here imports `http`.
+
+pub mod access;
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod ca;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod inventory;
+pub mod passkeys;
+pub mod rdp;
+pub mod recordings;
+pub mod sessions;
+pub mod ssh;
+pub mod store;
+pub mod vault;
