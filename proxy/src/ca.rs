@@ -36,6 +36,12 @@ pub fn browser_key_id(user: &str) -> String {
     format!("gatehouse:{user}")
 }
 
+/// The key id of the certificate the proxy signs in to a node with, for `user`'s
+/// recorded session: the node's log says whose session it was.
+pub fn recorded_key_id(user: &str) -> String {
+    format!("{}:recorded", browser_key_id(user))
+}
+
 /// What one user certificate allows besides a pty (which every shell needs); OpenSSH
 /// grants nothing a certificate omits.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

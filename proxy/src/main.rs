@@ -19,6 +19,8 @@ use clap::{Parser, Subcommand};
 
 use accounts::Accounts;
 use config::Config;
+use gatehouse::gate::Gatehouse;
+use gatehouse::inventory::Inventory;
 use store::{SqliteStore, Store};
 
 #[derive(Parser)]
@@ -787,37 +789,31 @@ fn start(config: Config) -> anyhow::Result<()> {
     let acceptor = http::server::acceptor(&cert, &key)?;
     let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())
         .context("cannot set up passkeys (WebAuthn)")?;
-    let state = http::AppState::new(http::Shared {
+    let inventory = Inventory::new(store.clone(), vault, &config.nodes, &config.desktops)?;
+    let gatehouse = Arc::new(Gatehouse {
         accounts,
         passkeys,
-        mfa_tickets: Mutex::new(Default::default()),
         store: store.clone(),
-        config_nodes: config.nodes.clone(),
-        config_desktops: config.desktops.iter().map(|d| d.desktop()).collect::<Result<_, _>>()?,
-        config_desktop_passwords: config.desktops.iter().map(|d| (d.name.clone(), d.password_file.clone())).collect(),
-        vault,
+        inventory: inventory.clone(),
         roles: config.roles.clone(),
         cas,
         data_dir: config.data_dir.clone(),
         public_url: config.public_url.clone(),
         audit,
-        assets,
-        signin_limiter: Mutex::new(auth::rate_limit::RateLimiter::new(config.signin.attempts_per_ip_per_minute)),
         live: Arc::new(live::Live::default()),
         limits: config.limits.clone(),
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
-        certified: Mutex::new(Vec::new()),
+        passes: Default::default(),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),
-        config_nodes: config.nodes.clone(),
-        config_desktops: state.config_desktops.clone(),
+        inventory,
         recordings_dir: recording::directory(&config.data_dir),
         min_free_bytes: config.limits.min_free_disk_mb << 20,
     };
-    let (live_sessions, audit_state) = (state.live.clone(), state.clone());
-    let app = http::router(state);
+    let (live_sessions, audit_state) = (gatehouse.live.clone(), gatehouse.clone());
+    let app = http::router(http::AppState::new(gatehouse, assets, config.signin.attempts_per_ip_per_minute));
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

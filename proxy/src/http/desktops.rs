@@ -8,13 +8,17 @@
 //! produced, which are checked before they are sent. Every fast-path update is recorded
 //! as it is forwarded. Text travels both ways on the clipboard channel. A session ends
 //! when the identity behind it goes ([`crate::sessions`]). Live resizing is not built.
+//!
+//! Access is decided by [`Gatehouse::admit_desktop`].
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_proto::pb::{
     DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message,
@@ -24,13 +28,12 @@ use ironrdp_connector::DesktopSize;
 use prost::Message as _;
 use serde::Deserialize;
 
-use super::AppState;
-use super::api::SignedIn;
 use super::error::ApiError;
-use super::ssh::{DISK_LOW, close, fit, refuse};
-use crate::inventory::desktops::Desktop;
+use super::request::SignedIn;
+use super::state::AppState;
+use super::ws::{self, CLOSE_LIMIT, close, fit, refuse};
+use crate::gate::{AdmittedDesktop, Gatehouse};
 use crate::recordings::Recorder;
-use crate::sessions::{Kind, LiveSession, Registration};
 use gatehouse_desktop::input::InputEncoder;
 use gatehouse_desktop::slow_path::to_fast_path;
 use ironrdp_cliprdr::CliprdrClient;
@@ -56,6 +59,10 @@ fn server_message(message: desktop_server_message::Message) -> Message {
     Message::Binary(DesktopServerMessage { message: Some(message) }.encode_to_vec().into())
 }
 
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/desktops/{name}/connect", get(connect))
+}
+
 pub async fn connect(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -65,30 +72,21 @@ pub async fn connect(
     signed_in: Result<SignedIn, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let Ok(upgrade) = upgrade else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "websocket_expected",
-            "This endpoint carries a desktop over a WebSocket.",
-        )
-        .into_response();
+    let upgrade = match ws::upgrade(&state, peer, &headers, upgrade, "a desktop", "desktop.denied", MAX_FRAME) {
+        Ok(upgrade) => upgrade,
+        Err(err) => return err.into_response(),
     };
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if origin.is_some_and(|o| o != state.public_url) {
-        state.audit.record("desktop.denied", None, Some(peer.ip()), &format!("foreign Origin {origin:?}"));
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin",
-            "WebSockets are only accepted from Gatehouse's own pages.",
-        )
-        .into_response();
-    }
-    let decision = decide(&state, peer, &name, signed_in);
+    let decision = match &signed_in {
+        Err(_) => Err((close::NOT_SIGNED_IN, ws::NOT_SIGNED_IN.to_string())),
+        Ok(signed_in) => state
+            .admit_desktop(&signed_in.session, peer.ip(), &name)
+            .map_err(|refusal| (ws::close_code(&refusal), refusal.sentence().to_string())),
+    };
     let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
-    upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| async move {
+    upgrade.on_upgrade(move |socket| async move {
         match decision {
             Err((code, reason)) => refuse(socket, code, reason).await,
-            Ok(opened) => session(state, peer, socket, opened, size).await,
+            Ok(admitted) => session(state.gatehouse(), peer, socket, admitted, size).await,
         }
     })
 }
@@ -109,93 +107,8 @@ fn desktop_size(width: u16, height: u16) -> DesktopSize {
     DesktopSize { width: w as u16, height: h as u16 }
 }
 
-/// An accepted desktop session: who, which desktop with its opened password, and its
-/// place among the live sessions.
-struct Opened {
-    user: String,
-    desktop: Desktop,
-    password: String,
-    registration: Registration,
-}
-
-/// Who may open what (the same decision the live-session sweep makes again), or the
-/// close code and why.
-fn decide(
-    state: &AppState,
-    peer: SocketAddr,
-    name: &str,
-    signed_in: Result<SignedIn, ApiError>,
-) -> Result<Opened, (u16, String)> {
-    let signed_in = signed_in.map_err(|_| {
-        (close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".to_string())
-    })?;
-    let session = signed_in.session;
-    let user = &session.user;
-    let missing = || (close::NO_SUCH_NODE, format!("There is no desktop named {name}."));
-    let added = state.store.list_desktops().map_err(|_| missing())?;
-    let sealed = added.iter().find(|(d, _)| d.name.as_str() == name).map(|(_, s)| s.clone());
-    let desktops =
-        crate::inventory::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect());
-    let locks = state.store.active_locks(crate::auth::now()).map_err(|_| {
-        (close::NOT_AVAILABLE, "The proxy cannot read its locks right now; try again shortly.".to_string())
-    })?;
-    let desktop = match crate::access::desktop(&state.roles, user, &desktops, &locks, name) {
-        Ok(desktop) => desktop.clone(),
-        Err(refusal) => {
-            let refusal: super::ssh::Refusal = refusal.into();
-            if refusal.0 != close::NO_SUCH_NODE {
-                state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &refusal.1);
-            }
-            return Err((refusal.0, refusal.1));
-        }
-    };
-    // Without a pinned certificate nothing proves the desktop is the desktop, and the
-    // account would go to whoever answers.
-    if desktop.tls_pin.is_none() {
-        return Err((
-            close::NOT_AVAILABLE,
-            format!(
-                "{name}'s certificate has not been verified yet: an admin must run `gatehouse desktops check {name}`."
-            ),
-        ));
-    }
-    let password = match (state.config_desktop_passwords.get(name), sealed) {
-        (Some(file), _) => std::fs::read_to_string(file).map(|p| p.trim_end_matches(['\r', '\n']).to_string()).ok(),
-        (None, Some(sealed)) => state.vault.open(name, &sealed).ok(),
-        (None, None) => None,
-    };
-    let password = password.ok_or_else(|| {
-        tracing::error!(desktop = %name, "the desktop's password cannot be read");
-        (close::NOT_AVAILABLE, format!("The proxy cannot read the account of {name}; an admin must add it again."))
-    })?;
-    if state.disk_low() {
-        state.audit.record(
-            "desktop.denied",
-            Some(&user.name),
-            Some(peer.ip()),
-            "the disk under the recordings is nearly full",
-        );
-        return Err((close::NOT_AVAILABLE, DISK_LOW.to_string()));
-    }
-    let live = LiveSession {
-        kind: Kind::Desktop,
-        user: user.name.clone(),
-        web_session: session.token_hash.clone(),
-        web_session_expires: session.expires_at,
-        target: desktop.name.to_string(),
-        logins: Vec::new(),
-        ssh: None,
-        recorded: true,
-    };
-    let registration = state.live.register(live, state.limits.desktop_sessions_per_user).map_err(|why| {
-        state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &why);
-        (close::TOO_MANY, why)
-    })?;
-    Ok(Opened { user: user.name.clone(), desktop, password, registration })
-}
-
-async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: Opened, size: DesktopSize) {
-    let Opened { user, desktop, password, registration } = opened;
+async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted: AdmittedDesktop, size: DesktopSize) {
+    let AdmittedDesktop { user, desktop, password, registration } = admitted;
     let notes = crate::rdp::clipboard::Notes::default();
     let mut active = match crate::rdp::connect::connect(&desktop, password, size, Some(notes.clone())).await {
         Ok(active) => active,
@@ -462,7 +375,7 @@ async fn write_desktop(active: &mut crate::rdp::connect::Active, bytes: &[u8]) -
 /// The sentence in a message (a close frame's reason holds 123 bytes), then the close;
 /// neither waits long on a browser that stopped reading.
 async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: String) {
-    let limit = super::ssh::CLOSE_LIMIT;
+    let limit = CLOSE_LIMIT;
     let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
     let _ = tokio::time::timeout(limit, ws_tx.send(server_message(closed))).await;
     let _ =

@@ -4,21 +4,24 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use gatehouse_proto::api::{
     AssertionChallenge, ConfirmFactor, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo,
     PasskeyList, PasswordCheck, RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
 };
 
-use super::AppState;
-use super::api::{ApiJson, SignedIn};
 use super::error::ApiError;
+use super::request::{ApiJson, SignedIn};
+use super::state::AppState;
 use crate::accounts::NewSession;
 use crate::auth::{self, token};
+use crate::gate::passes::MfaTicket;
 use crate::passkeys::PasskeyError;
+use crate::ssh::certificate::{browser_key, certify};
 
 impl From<PasskeyError> for ApiError {
     fn from(err: PasskeyError) -> ApiError {
@@ -41,9 +44,26 @@ impl From<PasskeyError> for ApiError {
     }
 }
 
-pub(super) fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
-    let allowed = state.signin_limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(peer.ip(), auth::now());
-    if allowed {
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/session/passkey/start", post(second_factor_start))
+        .route("/session/passkey/finish", post(second_factor_finish))
+        .route("/session/discoverable/start", post(discoverable_start))
+        .route("/session/discoverable/finish", post(discoverable_finish))
+        .route("/account/passkeys", get(list))
+        .route("/account/passkeys/start", post(add_start))
+        .route("/account/passkeys/finish", post(add_finish))
+        .route("/account/passkeys/{id}", delete(remove))
+        .route("/account/confirm/start", post(confirm_start))
+        .route("/account/confirm", post(confirm))
+        .route("/invites/passkey/start", post(invite_start))
+        .route("/invites/passkey/finish", post(invite_finish))
+        .route("/ssh/mfa/start", post(session_mfa_start))
+        .route("/ssh/mfa/finish", post(session_mfa_finish))
+}
+
+fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
+    if state.signin_allowed(peer.ip()) {
         return Ok(());
     }
     state.audit.record("signin.rate_limited", who, Some(peer.ip()), "too many attempts from this address");
@@ -297,8 +317,7 @@ pub async fn session_mfa_start(
     signed_in: SignedIn,
     ApiJson(request): ApiJson<SessionMfaStart>,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
-    super::ssh::ssh_grant(&state, &signed_in.session.user, &request.node, &request.login)
-        .map_err(super::ssh::refusal_error)?;
+    state.ssh_grant(&signed_in.session.user, &request.node, &request.login)?;
     let (challenge_id, options) = state.passkeys.start_session_check(&signed_in.session.user, auth::now())?;
     Ok(Json(AssertionChallenge { challenge_id, options }))
 }
@@ -312,9 +331,8 @@ pub async fn session_mfa_finish(
     ApiJson(request): ApiJson<SessionMfaFinish>,
 ) -> Result<Json<SessionMfaGrant>, ApiError> {
     let user = signed_in.session.user.clone();
-    let grant =
-        super::ssh::ssh_grant(&state, &user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
-    let key = super::ssh::ed25519_key(&request.public_key)?;
+    let grant = state.ssh_grant(&user, &request.node, &request.login)?;
+    let key = browser_key(&request.public_key)?;
     let now = auth::now();
     let checked = state.passkeys.finish_session_check(&request.challenge_id, &request.credential, now);
     match checked {
@@ -332,22 +350,16 @@ pub async fn session_mfa_finish(
             return Err(err.into());
         }
     }
-    let (certificate, _) = super::ssh::certify(&state, peer, &grant, &key).await?;
+    let (certificate, _) = certify(&state, peer.ip(), &grant, &key).await?;
     let expires_at = now + SESSION_MFA_SECS;
     let ticket = token::random_token();
-    {
-        let mut tickets = state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner());
-        tickets.retain(|_, t| t.expires_at >= now);
-        tickets.insert(
-            ticket.clone(),
-            super::MfaTicket {
-                user: user.name.clone(),
-                node: grant.node.name.to_string(),
-                login: grant.login.clone(),
-                expires_at,
-            },
-        );
-    }
+    let pass = MfaTicket {
+        user: user.name.clone(),
+        node: grant.node.name.to_string(),
+        login: grant.login.clone(),
+        expires_at,
+    };
+    state.passes.issue_ticket(ticket.clone(), pass, now);
     state.audit.record(
         "ssh.mfa_ok",
         Some(&user.name),

@@ -11,17 +11,18 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
 use gatehouse_proto::api::{RecordingInfo, RecordingList, SearchHits};
 use serde::Deserialize;
 
-use super::AppState;
-use super::api::SignedIn;
 use super::error::ApiError;
+use super::request::SignedIn;
+use super::state::AppState;
 use crate::access::rbac::{self, RecordingAccess};
 use crate::recordings;
 use crate::store::{RecordingFilter, RecordingRow};
@@ -169,6 +170,15 @@ fn query_text(text: &str) -> String {
 
 fn given(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/recordings", get(list))
+        .route("/recordings/{id}", get(metadata))
+        .route("/recordings/{id}/data/{part}", get(data))
+        .route("/recordings/{id}/search", get(search))
+        .route("/recordings/{id}/cast", get(cast))
 }
 
 pub async fn list(

@@ -32,13 +32,11 @@ use russh::keys::{PrivateKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelId, ChannelMsg, client, server};
 use tokio::net::TcpStream;
 
-use crate::http::AppState;
+use super::certificate::CERT_SKEW_SECS;
+use crate::gate::Gatehouse;
 use crate::recordings::{self, Recorder};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How far either side of now a certificate for a node reaches: the node's clock may
-/// differ from ours a little; OpenSSH checks it only while signing in.
-pub const CERT_SKEW_SECS: u64 = 60;
 /// What the client may send before its program starts, recorded once it does.
 const MAX_EARLY_INPUT: usize = 1 << 20;
 
@@ -160,7 +158,7 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
 pub fn node_grant(target: &Target, local_ip: std::net::IpAddr, now: u64) -> crate::ca::UserGrant {
     crate::ca::UserGrant {
         principal: crate::ca::principal(&target.login, &target.node),
-        key_id: format!("gatehouse:{}:recorded", target.user),
+        key_id: crate::ca::recorded_key_id(&target.user),
         source_address: Some(target.source_addresses.clone().unwrap_or_else(|| local_ip.to_string())),
         extensions: crate::ca::Extensions::default(),
         valid_after: now.saturating_sub(CERT_SKEW_SECS),
@@ -244,7 +242,7 @@ pub struct Outcome {
 }
 
 pub struct Front {
-    state: AppState,
+    gatehouse: Arc<Gatehouse>,
     target: Target,
     audit: Audit,
     /// The node's connection: waiting for sign-in, then shared with the bridge.
@@ -260,15 +258,23 @@ impl Front {
     /// The front, and where the session's outcome arrives once its bridge has finished
     /// (never, if no session channel was opened).
     pub fn new(
-        state: AppState,
+        gatehouse: Arc<Gatehouse>,
         target: Target,
         node: NodeConnection,
         audit: Audit,
         ended: tokio::sync::watch::Receiver<Option<String>>,
     ) -> (Front, tokio::sync::oneshot::Receiver<Outcome>) {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let front =
-            Front { state, target, audit, pending: Some(node), node: None, outcome: Some(tx), opened: false, ended };
+        let front = Front {
+            gatehouse,
+            target,
+            audit,
+            pending: Some(node),
+            node: None,
+            outcome: Some(tx),
+            opened: false,
+            ended,
+        };
         (front, rx)
     }
 
@@ -285,7 +291,7 @@ impl server::Handler for Front {
 
     /// The browser proves its certificate; only then does the proxy sign in to the node.
     async fn auth_openssh_certificate(&mut self, user: &str, cert: &Certificate) -> Result<server::Auth, Self::Error> {
-        let session_ca = self.state.cas.session.public_key().fingerprint(HashAlg::Sha256);
+        let session_ca = self.gatehouse.cas.session.public_key().fingerprint(HashAlg::Sha256);
         if let Err(why) = check_user_certificate(cert, user, &self.target, &session_ca, crate::auth::now()) {
             (self.audit)("ssh.denied", &format!("node {}: {why}", self.target.node));
             return Ok(server::Auth::reject());
@@ -293,7 +299,7 @@ impl server::Handler for Front {
         let Some(mut node) = self.pending.take() else {
             return Ok(server::Auth::reject());
         };
-        match authenticate_node(&mut node, &self.state.cas, &self.target).await {
+        match authenticate_node(&mut node, &self.gatehouse.cas, &self.target).await {
             Ok(()) => {
                 self.node = Some(Arc::new(node.handle));
                 Ok(server::Auth::Accept)
@@ -329,8 +335,8 @@ impl server::Handler for Front {
                     front_handle: session.handle(),
                     node,
                     target: self.target.clone(),
-                    store: self.state.store.clone(),
-                    data_dir: self.state.data_dir.clone(),
+                    store: self.gatehouse.store.clone(),
+                    data_dir: self.gatehouse.data_dir.clone(),
                     outcome: self.outcome.take(),
                     audit: self.audit.clone(),
                     ended: self.ended.clone(),

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant, principal};
 use crate::inventory::nodes::Node;
-use crate::ssh::bridge::{self, CERT_SKEW_SECS};
+use crate::ssh::bridge;
+use crate::ssh::certificate::CERT_SKEW_SECS;
 
 /// One sign-in attempt and what it showed.
 pub struct Finding {
