@@ -30,6 +30,17 @@ pub fn principal(login: &str, node: &str) -> String {
     format!("{login}@{node}")
 }
 
+/// The principals of a node's host certificate: its name, and the host part of its
+/// address when that differs (what a client may dial it by).
+pub fn host_principals(name: &str, addr: &str) -> Vec<String> {
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h);
+    let mut principals = vec![name.to_string()];
+    if host != name {
+        principals.push(host.to_string());
+    }
+    principals
+}
+
 /// The key id of the certificate a browser signs in with; the proxy's recording server
 /// admits only the web session's own user.
 pub fn browser_key_id(user: &str) -> String {

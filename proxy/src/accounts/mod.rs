@@ -108,6 +108,23 @@ impl Accounts {
     }
 
     /// A fresh invite link for an existing user.
+    /// On a fresh data directory, makes the `admin` user and its invite; while no admin
+    /// has enrolled, a new invite each time, so the instance is never left without a way
+    /// in. `None` once someone has enrolled.
+    pub fn first_admin_invite(&self, now: u64) -> Result<Option<String>, AuthError> {
+        let users = self.store.list_users()?;
+        if users.is_empty() {
+            return Ok(Some(self.add_user("admin", &["admin".to_string()], now)?));
+        }
+        if users.iter().any(|u| u.is_enrolled()) {
+            return Ok(None);
+        }
+        match users.iter().find(|u| u.name == "admin") {
+            Some(admin) => Ok(Some(self.invite(admin.id, now)?)),
+            None => Ok(None),
+        }
+    }
+
     pub fn invite(&self, user: crate::store::UserId, now: u64) -> Result<String, AuthError> {
         let invite = token::random_token();
         let expires_at = now + self.invite_ttl.as_secs();
@@ -427,6 +444,22 @@ mod tests {
         let secret = totp::base32_decode(&details.totp_secret).unwrap();
         accounts.accept_invite(token_of(&link), PASSWORD, &totp::code_at(&secret, NOW), NOW).unwrap();
         secret
+    }
+
+    #[test]
+    fn the_first_admin_is_invited_until_someone_enrols() {
+        let accounts = accounts();
+        let first = accounts.first_admin_invite(NOW).unwrap().unwrap();
+        let admin = accounts.store.user_by_name("admin").unwrap().unwrap();
+        assert_eq!(admin.roles, ["admin"]);
+        // Each start while nobody has enrolled: a new invite for the same admin.
+        let again = accounts.first_admin_invite(NOW + 60).unwrap().unwrap();
+        assert_ne!(token_of(&first), token_of(&again));
+        assert_eq!(accounts.store.list_users().unwrap().len(), 1);
+        let details = accounts.inspect_invite(token_of(&again), NOW + 60).unwrap();
+        let secret = totp::base32_decode(&details.totp_secret).unwrap();
+        accounts.accept_invite(token_of(&again), PASSWORD, &totp::code_at(&secret, NOW + 60), NOW + 60).unwrap();
+        assert_eq!(accounts.first_admin_invite(NOW + 120).unwrap(), None);
     }
 
     #[test]

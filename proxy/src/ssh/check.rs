@@ -37,6 +37,23 @@ enum Which {
     Session,
 }
 
+/// The line that makes a node's sshd admit a login only with a certificate naming
+/// `login@node`: it turns the login it is asked for (`%u`) into that one principal.
+pub fn principals_command(node: &str) -> String {
+    format!("AuthorizedPrincipalsCommand /bin/echo %u@{node}")
+}
+
+/// What a node's sshd_config needs to enforce Gatehouse's certificates.
+pub fn sshd_lines(node: &str) -> [String; 5] {
+    [
+        "TrustedUserCAKeys /etc/ssh/gatehouse_user_ca.pub".into(),
+        "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub".into(),
+        principals_command(node),
+        "AuthorizedPrincipalsCommandUser nobody".into(),
+        "AuthorizedKeysFile none".into(),
+    ]
+}
+
 /// Runs every probe against `node`, signing in as `login`.
 pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> {
     let name = node.name.to_string();
@@ -47,7 +64,7 @@ pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> 
         login: login.to_string(),
         source_addresses: None,
     };
-    let principals_line = format!("AuthorizedPrincipalsCommand /bin/echo %u@{name}");
+    let principals_line = principals_command(&name);
     let probes = [
         Probe {
             what: format!("a certificate for {login}@{name} from this proxy's address is accepted"),
