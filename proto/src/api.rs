@@ -8,11 +8,6 @@ use serde::{Deserialize, Serialize};
 /// sent cross-site without a CORS preflight, which the proxy never grants).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The key id of the host certificate the proxy's own SSH server presents in recorded
-/// mode. Only the host CA can issue it, so a browser that sees it (after the pin check)
-/// knows its session ends at the proxy and is recorded.
-pub const RECORDING_PROXY_KEY_ID: &str = "gatehouse:recording-proxy";
-
 /// Every error the API returns has this body, with a sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -283,4 +278,25 @@ pub struct SessionMfaGrant {
     pub expires_at: u64,
     /// As in [`SshCertificate`]: what a browser with no pin yet pins.
     pub host_ca_fingerprint: String,
+}
+
+/// The close codes of the SSH and desktop WebSockets (4000–4999 are the application's
+/// own); the reason beside each code is a sentence for the person.
+pub mod close {
+    pub const NOT_SIGNED_IN: u16 = 4401;
+    pub const DENIED: u16 = 4403;
+    pub const NO_SUCH_NODE: u16 = 4404;
+    pub const BAD_FRAME: u16 = 4400;
+    /// The proxy cannot record a session that must be recorded.
+    pub const NOT_AVAILABLE: u16 = 4501;
+    pub const NODE_UNREACHABLE: u16 = 4502;
+    /// The roles ask for a passkey check before this session: do it, then reconnect.
+    pub const MFA_REQUIRED: u16 = 4428;
+    /// An admin's lock stops it.
+    pub const LOCKED: u16 = 4423;
+    /// The user already has as many sessions open as allowed.
+    pub const TOO_MANY: u16 = 4429;
+    /// The session was ended from outside: sign-out, expiry, a reset, a role taken
+    /// away, a lock, a full disk. The reason says which.
+    pub const ENDED: u16 = 4410;
 }

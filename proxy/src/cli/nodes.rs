@@ -139,7 +139,7 @@ fn sign_host_certificate(
                 .with_context(|| format!("cannot read the host key {}", key_path.display()))?;
             let host_key = russh::keys::ssh_key::PublicKey::from_openssh(text.trim())
                 .with_context(|| format!("{} is not an OpenSSH public key", key_path.display()))?;
-            let principals = ca::host_principals(node.name.as_str(), &node.addr);
+            let principals = gatehouse_ssh_policy::host_principals(node.name.as_str(), &node.addr);
             let now = auth::now();
             // A little slack for clocks that run behind.
             let cert = cas.host.sign_host(

@@ -13,29 +13,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use super::error::ApiError;
 use super::state::AppState;
 use crate::access::Refusal;
+pub use gatehouse_proto::api::close;
 
 /// The longest a close may wait on a peer that stopped reading.
 pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
-
-/// Close codes (4000–4999 are the application's own).
-pub mod close {
-    pub const NOT_SIGNED_IN: u16 = 4401;
-    pub const DENIED: u16 = 4403;
-    pub const NO_SUCH_NODE: u16 = 4404;
-    pub const BAD_FRAME: u16 = 4400;
-    /// The proxy cannot record a session that must be recorded.
-    pub const NOT_AVAILABLE: u16 = 4501;
-    pub const NODE_UNREACHABLE: u16 = 4502;
-    /// The roles ask for a passkey check before this session: do it, then reconnect.
-    pub const MFA_REQUIRED: u16 = 4428;
-    /// An admin's lock stops it.
-    pub const LOCKED: u16 = 4423;
-    /// The user already has as many sessions open as allowed.
-    pub const TOO_MANY: u16 = 4429;
-    /// The session was ended from outside: sign-out, expiry, a reset, a role taken
-    /// away, a lock, a full disk. The reason says which.
-    pub const ENDED: u16 = 4410;
-}
 
 /// The sentence for a socket whose request carried no live web session.
 pub const NOT_SIGNED_IN: &str = "You are not signed in, or your session has ended. Sign in again.";

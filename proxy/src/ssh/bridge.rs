@@ -26,7 +26,7 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use russh::keys::ssh_key::certificate::CertType;
+use gatehouse_ssh_policy::{HostCertError, Opened, check_host, check_user};
 use russh::keys::ssh_key::{Certificate, HashAlg};
 use russh::keys::{PrivateKey, PublicKeyOrCertificate};
 use russh::{Channel, ChannelId, ChannelMsg, client, server};
@@ -58,40 +58,21 @@ pub struct Target {
 // ---------------------------------------------------------------------------------------
 // The back: the proxy's client to the node.
 
-/// Checks the node's host certificate against our host CA, as the browser would.
+/// Checks the node's host certificate against our host CA, as the browser would
+/// ([`gatehouse_ssh_policy::check_host`]).
 pub struct NodeCheck {
-    host_ca: russh::keys::ssh_key::Fingerprint,
+    /// The host CA's fingerprint, `SHA256:…`.
+    host_ca: String,
     node: String,
-    verdict: Arc<Mutex<Option<String>>>,
-}
-
-/// What is wrong with a host certificate, if anything.
-pub fn check_host_certificate(
-    key: &PublicKeyOrCertificate,
-    host_ca: &russh::keys::ssh_key::Fingerprint,
-    node: &str,
-    now: u64,
-) -> Result<(), String> {
-    let PublicKeyOrCertificate::Certificate(cert) = key else {
-        return Err("it offered a plain host key, not a certificate from the Gatehouse host CA".into());
-    };
-    if cert.cert_type() != CertType::Host {
-        return Err("its certificate is not a host certificate".into());
-    }
-    cert.validate_at(now, [host_ca])
-        .map_err(|err| format!("its host certificate is not valid for the Gatehouse host CA: {err}"))?;
-    if !cert.valid_principals().iter().any(|p| p == node) {
-        return Err(format!("its host certificate is for {}, not {node}", cert.valid_principals().join(", ")));
-    }
-    Ok(())
+    verdict: Arc<Mutex<Option<HostCertError>>>,
 }
 
 impl client::Handler for NodeCheck {
     type Error = russh::Error;
 
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
-        match check_host_certificate(key, &self.host_ca, &self.node, crate::auth::now()) {
-            Ok(()) => Ok(true),
+        match check_host(key, &self.host_ca, &self.node, crate::auth::now()) {
+            Ok(_) => Ok(true),
             Err(why) => {
                 if let Ok(mut verdict) = self.verdict.lock() {
                     *verdict = Some(why);
@@ -133,18 +114,14 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
     config.inactivity_timeout = None;
     config.channel_buffer_size = CHANNEL_BUFFER;
     let verdict = Arc::new(Mutex::new(None));
-    let check = NodeCheck {
-        host_ca: cas.host.public_key().fingerprint(HashAlg::Sha256),
-        node: name.clone(),
-        verdict: verdict.clone(),
-    };
+    let check = NodeCheck { host_ca: cas.host.fingerprint().to_string(), node: name.clone(), verdict: verdict.clone() };
     let connected = tokio::time::timeout(CONNECT_TIMEOUT, client::connect_stream(Arc::new(config), tcp, check)).await;
     match connected {
         Ok(Ok(handle)) => Ok(NodeConnection { handle, local_ip }),
         Ok(Err(err)) => {
             if let Some(why) = verdict.lock().ok().and_then(|mut v| v.take()) {
                 return Err(format!(
-                    "Gatehouse does not trust {name}: {why}. An admin must run `gatehouse nodes sign-host`."
+                    "Gatehouse does not trust {name}. {why} An admin must run `gatehouse nodes sign-host`."
                 ));
             }
             Err(format!("The SSH handshake with {name} failed: {err}."))
@@ -157,8 +134,8 @@ pub async fn connect_node(cas: &crate::ca::Authorities, target: &Target) -> Resu
 /// login, from the proxy's address, a minute either side of now, nothing but a pty.
 pub fn node_grant(target: &Target, local_ip: std::net::IpAddr, now: u64) -> crate::ca::UserGrant {
     crate::ca::UserGrant {
-        principal: crate::ca::principal(&target.login, &target.node),
-        key_id: crate::ca::recorded_key_id(&target.user),
+        principal: gatehouse_ssh_policy::principal(&target.login, &target.node),
+        key_id: gatehouse_ssh_policy::recorded_key_id(&target.user),
         source_address: Some(target.source_addresses.clone().unwrap_or_else(|| local_ip.to_string())),
         extensions: crate::ca::Extensions::default(),
         valid_after: now.saturating_sub(CERT_SKEW_SECS),
@@ -213,7 +190,7 @@ pub fn front_config(cas: &crate::ca::Authorities, node: &str) -> Result<server::
         .sign_host(
             key.public_key(),
             &[node.to_string()],
-            gatehouse_proto::api::RECORDING_PROXY_KEY_ID,
+            gatehouse_ssh_policy::RECORDING_PROXY_KEY_ID,
             now.saturating_sub(300),
             now + 86_400,
         )
@@ -292,7 +269,8 @@ impl server::Handler for Front {
     /// The browser proves its certificate; only then does the proxy sign in to the node.
     async fn auth_openssh_certificate(&mut self, user: &str, cert: &Certificate) -> Result<server::Auth, Self::Error> {
         let session_ca = self.gatehouse.cas.session.public_key().fingerprint(HashAlg::Sha256);
-        if let Err(why) = check_user_certificate(cert, user, &self.target, &session_ca, crate::auth::now()) {
+        let opened = Opened { user: &self.target.user, node: &self.target.node, login: &self.target.login };
+        if let Err(why) = check_user(cert, user, opened, &session_ca, crate::auth::now()) {
             (self.audit)("ssh.denied", &format!("node {}: {why}", self.target.node));
             return Ok(server::Auth::reject());
         }
@@ -410,35 +388,6 @@ impl server::Handler for Front {
     ) -> Result<bool, Self::Error> {
         Ok(true)
     }
-}
-
-/// The browser's certificate must be from the session CA, current, for the login it asks
-/// for on this node (which must be what the socket was opened for), and issued to the
-/// user whose web session opened the socket.
-pub fn check_user_certificate(
-    cert: &Certificate,
-    login: &str,
-    target: &Target,
-    session_ca: &russh::keys::ssh_key::Fingerprint,
-    now: u64,
-) -> Result<(), String> {
-    if login != target.login {
-        return Err(format!("asked to log in as {login}, but the session was opened for {}", target.login));
-    }
-    if cert.cert_type() != CertType::User {
-        return Err("the certificate is not a user certificate".into());
-    }
-    cert.validate_at(now, [session_ca])
-        .map_err(|err| format!("the certificate is not valid for the Gatehouse session CA: {err}"))?;
-    let wanted = crate::ca::principal(login, &target.node);
-    if cert.valid_principals() != [wanted.as_str()] {
-        return Err(format!("the certificate is for {}, not {wanted}", cert.valid_principals().join(", ")));
-    }
-    let expected = crate::ca::browser_key_id(&target.user);
-    if cert.key_id() != expected {
-        return Err(format!("the certificate was issued to {}, not to the signed-in user", cert.key_id()));
-    }
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------
@@ -857,7 +806,6 @@ impl Bridge {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ca::{CertificateAuthority, ephemeral_key};
 
     const NOW: u64 = 1_800_000_000;
 
@@ -869,45 +817,6 @@ mod tests {
             login: "ubuntu".into(),
             source_addresses: None,
         }
-    }
-
-    fn user_cert(ca: &CertificateAuthority, principal: &str, key_id: &str) -> Certificate {
-        let grant = crate::ca::UserGrant {
-            principal: principal.into(),
-            key_id: key_id.into(),
-            source_address: None,
-            extensions: Default::default(),
-            valid_after: NOW - 60,
-            valid_before: NOW + 60,
-        };
-        ca.sign_user(ephemeral_key("k").public_key(), &grant).unwrap()
-    }
-
-    #[test]
-    fn a_user_certificate_must_be_ours_current_for_the_login_the_node_and_the_user() {
-        let ca = CertificateAuthority::generate("session CA");
-        let fp = ca.public_key().fingerprint(HashAlg::Sha256);
-        let good = user_cert(&ca, "ubuntu@web-1", "gatehouse:alice");
-        assert_eq!(check_user_certificate(&good, "ubuntu", &target(), &fp, NOW), Ok(()));
-        let refused = |cert: &Certificate, login: &str, now: u64| {
-            check_user_certificate(cert, login, &target(), &fp, now).unwrap_err()
-        };
-        assert!(refused(&good, "root", NOW).contains("opened for ubuntu"));
-        assert!(refused(&good, "ubuntu", NOW + 120).contains("not valid"));
-        assert!(refused(&user_cert(&ca, "root@web-1", "gatehouse:alice"), "ubuntu", NOW).contains("not ubuntu@web-1"));
-        assert!(
-            refused(&user_cert(&ca, "ubuntu@web-2", "gatehouse:alice"), "ubuntu", NOW).contains("for ubuntu@web-2")
-        );
-        assert!(refused(&user_cert(&ca, "ubuntu", "gatehouse:alice"), "ubuntu", NOW).contains("not ubuntu@web-1"));
-        assert!(
-            refused(&user_cert(&ca, "ubuntu@web-1", "gatehouse:bob"), "ubuntu", NOW)
-                .contains("issued to gatehouse:bob")
-        );
-        let other = CertificateAuthority::generate("the user CA nodes trust");
-        assert!(refused(&user_cert(&other, "ubuntu@web-1", "gatehouse:alice"), "ubuntu", NOW).contains("not valid"));
-        let host =
-            other.sign_host(ephemeral_key("h").public_key(), &["ubuntu".into()], "x", NOW - 60, NOW + 60).unwrap();
-        assert!(refused(&host, "ubuntu", NOW).contains("not a user certificate"));
     }
 
     #[test]
@@ -941,30 +850,5 @@ mod tests {
         assert_eq!(grant.extensions, crate::ca::Extensions::default());
         let configured = Target { source_addresses: Some("192.0.2.0/24".into()), ..target() };
         assert_eq!(node_grant(&configured, ip, NOW).source_address.as_deref(), Some("192.0.2.0/24"));
-    }
-
-    #[test]
-    fn a_host_certificate_must_be_ours_and_for_the_node() {
-        let ca = CertificateAuthority::generate("host CA");
-        let fp = ca.public_key().fingerprint(HashAlg::Sha256);
-        let host_key = ephemeral_key("h");
-        let cert = |ca: &CertificateAuthority, name: &str| {
-            PublicKeyOrCertificate::Certificate(
-                ca.sign_host(host_key.public_key(), &[name.into()], "web-1", NOW - 60, NOW + 60).unwrap(),
-            )
-        };
-        assert_eq!(check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW), Ok(()));
-        assert!(
-            check_host_certificate(&cert(&ca, "web-2"), &fp, "web-1", NOW)
-                .unwrap_err()
-                .contains("for web-2, not web-1")
-        );
-        assert!(
-            check_host_certificate(&cert(&ca, "web-1"), &fp, "web-1", NOW + 120).unwrap_err().contains("not valid")
-        );
-        let other = CertificateAuthority::generate("another CA");
-        assert!(check_host_certificate(&cert(&other, "web-1"), &fp, "web-1", NOW).unwrap_err().contains("not valid"));
-        let plain = PublicKeyOrCertificate::PublicKey { key: host_key.public_key().clone(), hash_alg: None };
-        assert!(check_host_certificate(&plain, &fp, "web-1", NOW).unwrap_err().contains("plain host key"));
     }
 }

@@ -41,8 +41,8 @@ pub async fn certify(
     };
     let now = crate::auth::now();
     let cert_grant = crate::ca::UserGrant {
-        principal: crate::ca::principal(&grant.login, &node),
-        key_id: crate::ca::browser_key_id(&grant.user),
+        principal: gatehouse_ssh_policy::principal(&grant.login, &node),
+        key_id: gatehouse_ssh_policy::browser_key_id(&grant.user),
         source_address: source_address.clone(),
         extensions: grant.extensions,
         valid_after: now.saturating_sub(CERT_SKEW_SECS),

@@ -6,10 +6,11 @@
 
 use std::sync::Arc;
 
-use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant, principal};
+use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant};
 use crate::inventory::nodes::Node;
 use crate::ssh::bridge;
 use crate::ssh::certificate::CERT_SKEW_SECS;
+use gatehouse_ssh_policy::principal;
 
 /// One sign-in attempt and what it showed.
 pub struct Finding {
@@ -148,7 +149,7 @@ async fn attempt(
     let now = crate::auth::now();
     let grant = UserGrant {
         principal: probe.principal.clone(),
-        key_id: "gatehouse:nodes-check".into(),
+        key_id: gatehouse_ssh_policy::NODES_CHECK_KEY_ID.into(),
         source_address: Some(probe.source.clone().unwrap_or_else(|| connection.local_ip.to_string())),
         extensions: Extensions::default(),
         valid_after: now.saturating_sub(CERT_SKEW_SECS),
