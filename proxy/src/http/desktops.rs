@@ -1,15 +1,14 @@
 //! `GET /api/v1/desktops/{name}/connect?width=…&height=…`: the WebSocket of a desktop
-//! session. Access is decided here (roles' desktop selectors and accounts); the proxy
-//! connects with the desktop's sealed credentials and forwards the desktop's PDUs, one
-//! protobuf `DesktopServerMessage` per binary frame, in order.
+//! session. Access is decided by [`Gatehouse::admit_desktop`]; the proxy connects with
+//! the desktop's sealed credentials and forwards the desktop's PDUs, one protobuf
+//! `DesktopServerMessage` per binary frame, in order.
 //!
-//! The browser sends input (key positions, pointer, wheel) which the proxy turns into
-//! RDP itself ([`gatehouse_desktop::input`]), and frame acknowledgements its decoder
-//! produced, which are checked before they are sent. Every fast-path update is recorded
-//! as it is forwarded. Text travels both ways on the clipboard channel. A session ends
-//! when the identity behind it goes ([`crate::sessions`]). Live resizing is not built.
-//!
-//! Access is decided by [`Gatehouse::admit_desktop`].
+//! What each PDU and each browser message means is decided by the session core
+//! ([`crate::rdp::session`]: input turned into RDP by the proxy itself, frame
+//! acknowledgements checked, the clipboard both ways); this file is its I/O: the socket,
+//! the desktop's connection, the recorder (every update is recorded as it is forwarded)
+//! and the audit. A session ends when the identity behind it goes ([`crate::sessions`]).
+//! Live resizing is not built.
 
 use std::net::SocketAddr;
 
@@ -20,10 +19,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use gatehouse_proto::pb::{
-    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message,
-    desktop_server_message,
-};
+use gatehouse_proto::pb::{DesktopActivated, DesktopClosed, DesktopServerMessage, desktop_server_message};
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
 use serde::Deserialize;
@@ -34,15 +30,9 @@ use super::state::AppState;
 use super::ws::{self, CLOSE_LIMIT, close, fit, refuse};
 use crate::gate::{AdmittedDesktop, Gatehouse};
 use crate::recordings::Recorder;
-use gatehouse_desktop::input::InputEncoder;
-use gatehouse_desktop::slow_path::to_fast_path;
-use ironrdp_cliprdr::CliprdrClient;
-use ironrdp_cliprdr::pdu::ClipboardFormatId;
+use ironrdp_session::ActiveStageBuilder;
 
-use crate::rdp::clipboard::{self, Note};
-use ironrdp_graphics::image_processing::PixelFormat;
-use ironrdp_session::image::DecodedImage;
-use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
+use crate::rdp::session::{End, Output};
 
 /// The browser's messages are small (input, responses); nothing needs more.
 const MAX_FRAME: usize = 64 * 1024;
@@ -155,12 +145,9 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
     let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
     state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated).await;
-    let session_params = activated;
-    let mut input =
-        InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id, share_id);
     // The proxy follows the slow-path (X.224) side of the session itself: server
     // requests, errors and the end; graphics travel to the browser untouched.
-    let mut stage = ActiveStageBuilder {
+    let stage = ActiveStageBuilder {
         static_channels: std::mem::take(&mut active.result.static_channels),
         user_channel_id,
         io_channel_id,
@@ -171,177 +158,51 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
         pointer_software_rendering: false,
     }
     .build();
-    let mut slow_path_image = DecodedImage::new(PixelFormat::RgbA32, 1, 1);
-    // The browser's clipboard text, once it gave us some.
-    let mut browser_text: Option<String> = None;
+    let mut core = crate::rdp::session::Session::new(stage, activated, notes);
     let (mut ws_tx, mut ws_rx) = socket.split();
     if ws_tx.send(server_message(desktop_server_message::Message::Activated(activated))).await.is_err() {
         recorder.end("the browser went away", None).await;
         return;
     }
-    let (mut updates, mut bytes) = (0u64, 0u64);
+    let mut shell = Shell { ws_tx, active: &mut active, recorder: &recorder, updates: 0, bytes: 0 };
     let end = loop {
-        tokio::select! {
+        let outputs = tokio::select! {
             biased;
             reason = registration.wait_ended() => {
-                close_with(&mut ws_tx, close::ENDED, reason.clone()).await;
+                close_with(&mut shell.ws_tx, close::ENDED, reason.clone()).await;
                 break reason;
             }
-            read = active.framed.read_pdu() => match read {
-                Ok((ironrdp_pdu::Action::FastPath, frame)) => {
-                    updates += 1;
-                    bytes += frame.len() as u64;
-                    if !recorder.desktop_update(&frame).await {
-                        close_with(&mut ws_tx, 1011, format!("The session ended: {}.", crate::recordings::RECORDING_FAILED)).await;
-                        break crate::recordings::RECORDING_FAILED.to_string();
-                    }
-                    // Awaiting the send is the back-pressure: a slow browser slows the desktop;
-                    // one that stops reading for a minute is gone.
-                    let sent = tokio::time::timeout(
-                        SEND_LIMIT,
-                        ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))),
-                    );
-                    if !matches!(sent.await, Ok(Ok(()))) {
-                        break "the browser went away or stopped reading".to_string();
-                    }
-                }
-                Ok((ironrdp_pdu::Action::X224, frame)) if let Some(pdus) = to_fast_path(&frame, &session_params) => {
-                    // Slow-path graphics (xrdp sends its bitmaps so), as fast-path.
-                    updates += 1;
-                    bytes += frame.len() as u64;
-                    let mut ended = None;
-                    for pdu in pdus {
-                        if !recorder.desktop_update(&pdu).await {
-                            let reason = format!("The session ended: {}.", crate::recordings::RECORDING_FAILED);
-                            close_with(&mut ws_tx, 1011, reason).await;
-                            ended = Some(crate::recordings::RECORDING_FAILED.to_string());
-                            break;
-                        }
-                        let sent = tokio::time::timeout(SEND_LIMIT, ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))));
-                        if !matches!(sent.await, Ok(Ok(()))) {
-                            ended = Some("the browser went away or stopped reading".to_string());
-                            break;
-                        }
-                    }
-                    if let Some(reason) = ended {
-                        break reason;
-                    }
-                }
-                Ok((ironrdp_pdu::Action::X224, frame)) => {
-                    match stage.process(&mut slow_path_image, ironrdp_pdu::Action::X224, &frame, None) {
-                        Ok(outputs) => {
-                            let mut ended = None;
-                            for output in outputs {
-                                match output {
-                                    ActiveStageOutput::ResponseFrame(response)
-                                        if !response.is_empty() && write_desktop(&mut active, &response).await.is_err() =>
-                                    {
-                                        ended = Some("the desktop stopped accepting data".to_string());
-                                    }
-                                    ActiveStageOutput::Terminate(reason) => {
-                                        ended = Some(format!("The desktop ended the session: {}.", reason.description()));
-                                    }
-                                    ActiveStageOutput::DeactivateAll => {
-                                        ended = Some("The desktop restarted the session's display (for example after a change of size); reconnect to continue.".to_string());
-                                    }
-                                    _ => {}
-                                }
-                            }
-                            if let Some(reason) = ended {
-                                close_with(&mut ws_tx, 1000, reason.clone()).await;
-                                break reason;
-                            }
-                        }
-                        Err(err) => tracing::warn!(desktop = %desktop.name, "slow-path PDU not understood: {err}"),
-                    }
-                    // The clipboard channel's news, answered here (its callbacks cannot send).
-                    for note in notes.take() {
-                        let reply = match note {
-                            Note::Announce => cliprdr(&mut stage, |c| c.initiate_copy(&clipboard::formats(browser_text.as_deref()))),
-                            Note::RemoteCopy(true) => cliprdr(&mut stage, |c| c.initiate_paste(ClipboardFormatId::CF_UNICODETEXT)),
-                            Note::RemoteCopy(false) => None,
-                            Note::Wanted(format) => {
-                                let answer = clipboard::answer(format, browser_text.as_deref());
-                                cliprdr(&mut stage, |c| c.submit_format_data(answer))
-                            }
-                            Note::Text(Some(text)) if text.len() <= clipboard::MAX_TEXT => {
-                                state.audit.record("desktop.clipboard", Some(&user), Some(peer.ip()), &format!("{}: {} characters from the desktop", desktop.name, text.chars().count()));
-                                let message = desktop_server_message::Message::Clipboard(text);
-                                if ws_tx.send(server_message(message)).await.is_err() {
-                                    break;
-                                }
-                                None
-                            }
-                            Note::Text(_) => None,
-                        };
-                        if let Some(bytes) = reply
-                            && write_desktop(&mut active, &bytes).await.is_err()
-                        {
-                            break;
-                        }
-                    }
-                }
+            read = shell.active.framed.read_pdu() => match read {
+                Ok((action, frame)) => core.from_desktop(action, &frame),
                 Err(err) => {
                     // The library's words (TLS, PDUs) go to the audit; the person gets what
                     // happened and what to do.
                     let reason = "The desktop closed the session: its connection ended without a goodbye, so it may have restarted or gone down. Reconnect, or try again later.".to_string();
-                    close_with(&mut ws_tx, 1000, reason).await;
+                    close_with(&mut shell.ws_tx, 1000, reason).await;
                     break format!("desktop closed: {err}");
                 }
             },
             frame = ws_rx.next() => match frame {
-                Some(Ok(Message::Binary(data))) => {
-                    let pdu = match DesktopClientMessage::decode(data.as_ref()) {
-                        Ok(DesktopClientMessage { message: Some(desktop_client_message::Message::Clipboard(text)) }) => {
-                            // The browser's clipboard: held here, announced to the desktop,
-                            // sent when the desktop asks for it (someone pastes there).
-                            if text.len() > clipboard::MAX_TEXT || browser_text.as_deref() == Some(text.as_str()) {
-                                Ok(None)
-                            } else {
-                                state.audit.record("desktop.clipboard", Some(&user), Some(peer.ip()), &format!("{}: {} characters to the desktop", desktop.name, text.chars().count()));
-                                browser_text = Some(text);
-                                // Before the channel is up, its initialisation announces it.
-                                let up = stage.get_svc_processor::<CliprdrClient>().is_some_and(CliprdrClient::is_ready);
-                                Ok(if up { cliprdr(&mut stage, |c| c.initiate_copy(&clipboard::formats(browser_text.as_deref()))) } else { None })
-                            }
-                        }
-                        Ok(DesktopClientMessage { message: Some(message) }) => input
-                            .handle(message)
-                            .map_err(|err| format!("The browser sent input the proxy refuses: {err}.")),
-                        _ => Err("The browser sent a message the desktop protocol does not have.".to_string()),
-                    };
-                    match pdu {
-                        Ok(Some(pdu)) => {
-                            if write_desktop(&mut active, &pdu).await.is_err() {
-                                break "the desktop stopped accepting data".to_string();
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(reason) => {
-                            state.audit.record("desktop.bad_input", Some(&user), Some(peer.ip()), &reason);
-                            let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: close::BAD_FRAME, reason: fit(reason.clone()).into() }))).await;
-                            break reason;
-                        }
-                    }
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Binary(data))) => core.from_browser(&data),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Text(_))) => {
-                    let frame = CloseFrame { code: close::BAD_FRAME, reason: "The desktop protocol travels in binary frames only.".into() };
-                    let _ = ws_tx.send(Message::Close(Some(frame))).await;
+                    let reason = "The desktop protocol travels in binary frames only.".to_string();
+                    let _ = shell.ws_tx.send(ws::close_frame(close::BAD_FRAME, reason)).await;
                     break "text frame from browser".to_string();
                 }
                 Some(Ok(Message::Close(_))) | None => break "the browser closed the session".to_string(),
                 Some(Err(err)) => break format!("browser error: {err}"),
             },
+        };
+        let audit = |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail);
+        if let Some(end) = shell.carry_out(outputs, &desktop.name.to_string(), audit).await {
+            break end;
         }
     };
+    let (updates, bytes) = (shell.updates, shell.bytes);
     // Tell the desktop we are leaving, so its session ends (or disconnects) cleanly.
-    if let Ok(outputs) = stage.graceful_shutdown() {
-        for output in outputs {
-            if let ActiveStageOutput::ResponseFrame(frame) = output {
-                let _ = write_desktop(&mut active, &frame).await;
-            }
-        }
+    for frame in core.shutdown() {
+        let _ = write_desktop(&mut active, &frame).await;
     }
     let size = recorder.end(&end, None).await;
     state.audit.record(
@@ -352,18 +213,65 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
     );
 }
 
-/// Runs `request` on the clipboard channel (if the desktop accepted one) and encodes what
-/// it wants sent; `None` when there is nothing to send. The channel itself refuses what
-/// its state does not allow (our first format list goes out with its initialisation).
-fn cliprdr(
-    stage: &mut ironrdp_session::ActiveStage,
-    request: impl FnOnce(
-        &mut CliprdrClient,
-    ) -> ironrdp_pdu::PduResult<ironrdp_cliprdr::CliprdrSvcMessages<ironrdp_cliprdr::Client>>,
-) -> Option<Vec<u8>> {
-    let channel = stage.get_svc_processor_mut::<CliprdrClient>()?;
-    let messages = request(channel).map_err(|err| tracing::debug!("clipboard: {err}")).ok()?;
-    stage.process_svc_processor_messages(messages).map_err(|err| tracing::debug!("clipboard: {err}")).ok()
+/// The I/O half of a session: what carries out the core's [`Output`]s.
+struct Shell<'a> {
+    ws_tx: futures_util::stream::SplitSink<WebSocket, Message>,
+    active: &'a mut crate::rdp::connect::Active,
+    recorder: &'a Recorder,
+    updates: u64,
+    bytes: u64,
+}
+
+impl Shell<'_> {
+    /// Carries out `outputs` in order; why the session ends, if it does.
+    async fn carry_out(&mut self, outputs: Vec<Output>, desktop: &str, audit: impl Fn(&str, &str)) -> Option<String> {
+        for output in outputs {
+            match output {
+                Output::Update(pdu) => {
+                    self.updates += 1;
+                    self.bytes += pdu.len() as u64;
+                    if !self.recorder.desktop_update(&pdu).await {
+                        let reason = format!("The session ended: {}.", crate::recordings::RECORDING_FAILED);
+                        close_with(&mut self.ws_tx, 1011, reason).await;
+                        return Some(crate::recordings::RECORDING_FAILED.to_string());
+                    }
+                    // Awaiting the send is the back-pressure: a slow browser slows the
+                    // desktop; one that stops reading for a minute is gone.
+                    let message = server_message(desktop_server_message::Message::FastPath(pdu));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
+                Output::ToDesktop(bytes) => {
+                    if write_desktop(self.active, &bytes).await.is_err() {
+                        let reason = "the desktop stopped accepting data".to_string();
+                        close_with(&mut self.ws_tx, 1000, reason.clone()).await;
+                        return Some(reason);
+                    }
+                }
+                Output::ClipboardToBrowser(text) => {
+                    let message = server_message(desktop_server_message::Message::Clipboard(text));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
+                Output::ClipboardAudit { to_desktop, characters } => {
+                    let way = if to_desktop { "to" } else { "from" };
+                    audit("desktop.clipboard", &format!("{desktop}: {characters} characters {way} the desktop"));
+                }
+                Output::End(End::Desktop(reason)) => {
+                    close_with(&mut self.ws_tx, 1000, reason.clone()).await;
+                    return Some(reason);
+                }
+                Output::End(End::BadInput(reason)) => {
+                    audit("desktop.bad_input", &reason);
+                    let _ = self.ws_tx.send(ws::close_frame(close::BAD_FRAME, reason.clone())).await;
+                    return Some(reason);
+                }
+            }
+        }
+        None
+    }
 }
 
 async fn write_desktop(active: &mut crate::rdp::connect::Active, bytes: &[u8]) -> std::io::Result<()> {
