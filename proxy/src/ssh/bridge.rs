@@ -22,7 +22,6 @@
 //! - Each direction awaits the other side's SSH window, so a slow browser slows the node
 //!   instead of filling the proxy's memory.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -33,12 +32,11 @@ use russh::{Channel, ChannelId, ChannelMsg, client, server};
 use tokio::net::TcpStream;
 
 use super::certificate::CERT_SKEW_SECS;
+use super::channel::{Input, Pty, RecordedChannel, Request, Verdict};
 use crate::gate::Gatehouse;
 use crate::recordings::{self, Recorder};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// What the client may send before its program starts, recorded once it does.
-const MAX_EARLY_INPUT: usize = 1 << 20;
 
 /// Writes an audit record of this session's user: `(kind, detail)`.
 pub type Audit = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -404,62 +402,12 @@ struct Bridge {
     ended: tokio::sync::watch::Receiver<Option<String>>,
 }
 
-/// Why a command must not run as a recorded session's program: it is a file-transfer
-/// server (SFTP's, or scp's sink or source), whose traffic is files, not a session a
-/// person can replay. `None` for anything else. (A program that speaks SFTP under
-/// another name is still recorded byte for byte: without a pty, input is recorded.)
-pub fn file_transfer_command(command: &str) -> Option<&'static str> {
-    // Quotes and backslashes join or hide nothing from the shell: `s'f'tp-server` is
-    // sftp-server to it, so it is to this too.
-    let unquoted: String = command.chars().filter(|c| !"'\"\\".contains(*c)).collect();
-    let words: Vec<&str> =
-        unquoted.split(|c: char| c.is_whitespace() || ";|&()`$<>".contains(c)).filter(|w| !w.is_empty()).collect();
-    let base = |word: &str| word.rsplit('/').next().unwrap_or(word).to_string();
-    for (i, word) in words.iter().enumerate() {
-        match base(word).as_str() {
-            "sftp-server" | "internal-sftp" => return Some("an SFTP server"),
-            "scp" => {
-                let flags = words[i + 1..].iter().take_while(|w| w.starts_with('-'));
-                if flags.clone().any(|f| f.trim_start_matches('-').contains(['t', 'f'])) {
-                    return Some("scp's file transfer");
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// What the browser asked for before the session started: the recording's header needs it.
-#[derive(Default)]
-struct Pty {
-    term: String,
-    cols: u32,
-    rows: u32,
-}
-
-/// A reply the node owes for a request we forwarded.
-#[derive(Debug, Clone, Copy)]
-struct Owed {
-    /// The browser asked for the reply.
-    wanted: bool,
-    /// It is the answer to a pty request.
-    pty: bool,
-}
-
-/// What both directions of a bridged channel need to know.
+/// What both directions of a bridged channel need: the channel's decisions and its
+/// recording, behind a lock held only between awaits.
 #[derive(Default)]
 struct Shared {
-    /// Replies the node owes for requests we forwarded, in order.
-    owed: VecDeque<Owed>,
-    pty: Pty,
-    /// The node gave the channel a pty: the output shows what was typed (echo), so input
-    /// is not recorded; without one (or until the node says yes), it is.
-    has_pty: bool,
-    /// Input that arrived before the program started, recorded when it does.
-    early_input: Vec<u8>,
+    channel: RecordedChannel,
     recorder: Option<Recorder>,
-    exit_status: Option<u32>,
 }
 
 impl Bridge {
@@ -474,149 +422,123 @@ impl Bridge {
         let lock = || shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let this = &self;
         let (front_tx, back_tx) = (&front_tx, &back_tx);
+        let refused = |detail: &str| (this.audit)("ssh.denied", &format!("node {}: {detail}", this.target.node));
         let browser_to_node = async {
             loop {
                 let message = front_rx.wait().await;
-                match message {
+                let (request, want_reply) = match &message {
                     Some(ChannelMsg::Data { data }) => {
-                        // Without a pty, what the client sends is part of the recording.
-                        let recording = {
+                        let (fate, recorder) = {
                             let mut state = lock();
-                            match (&state.recorder, state.has_pty) {
-                                (_, true) => None,
-                                (Some(rec), false) => Some(rec.clone()),
-                                (None, false) if state.early_input.len() + data.len() <= MAX_EARLY_INPUT => {
-                                    state.early_input.extend_from_slice(&data);
-                                    None
-                                }
-                                (None, false) => break "too much input before a program started".to_string(),
-                            }
+                            (state.channel.input(data), state.recorder.clone())
                         };
-                        if let Some(rec) = recording
-                            && !rec.input(&data).await
-                        {
-                            break crate::recordings::RECORDING_FAILED.to_string();
+                        match fate {
+                            Err(end) => break end.to_string(),
+                            Ok(Input::RecordAndForward) => {
+                                if let Some(rec) = recorder
+                                    && !rec.input(data).await
+                                {
+                                    break crate::recordings::RECORDING_FAILED.to_string();
+                                }
+                            }
+                            Ok(Input::Forward | Input::HoldAndForward) => {}
                         }
-                        if back_tx.data_bytes(data).await.is_err() {
+                        if back_tx.data_bytes(data.clone()).await.is_err() {
                             break "the node stopped accepting input".to_string();
                         }
-                    }
-                    // A pty once the program runs would only switch input recording off
-                    // (OpenSSH refuses it then anyway): refused here, never forwarded.
-                    Some(ChannelMsg::RequestPty { want_reply, .. }) if lock().recorder.is_some() => {
-                        (this.audit)(
-                            "ssh.denied",
-                            &format!("node {}: a pty asked for after the program started", this.target.node),
-                        );
-                        if want_reply {
-                            let _ = this.front_handle.channel_failure(front_id).await;
-                        }
-                    }
-                    Some(ChannelMsg::RequestPty {
-                        want_reply,
-                        term,
-                        col_width,
-                        row_height,
-                        pix_width,
-                        pix_height,
-                        terminal_modes,
-                    }) => {
-                        {
-                            let mut state = lock();
-                            state.pty = Pty { term: term.clone(), cols: col_width, rows: row_height };
-                            state.owed.push_back(Owed { wanted: want_reply, pty: true });
-                        }
-                        if back_tx
-                            .request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes)
-                            .await
-                            .is_err()
-                        {
-                            break "the node closed the session".to_string();
-                        }
-                    }
-                    // One program per session channel, as OpenSSH: a second request
-                    // would split the recording.
-                    Some(ChannelMsg::RequestShell { want_reply } | ChannelMsg::Exec { want_reply, .. })
-                        if lock().recorder.is_some() =>
-                    {
-                        if want_reply {
-                            let _ = this.front_handle.channel_failure(front_id).await;
-                        }
-                    }
-                    Some(ChannelMsg::RequestShell { want_reply }) => {
-                        if let Err(end) = this.begin(&lock, "").await {
-                            break this.refuse_unrecorded(front_id, want_reply, &end).await;
-                        }
-                        lock().owed.push_back(Owed { wanted: want_reply, pty: false });
-                        if back_tx.request_shell(true).await.is_err() {
-                            break "the node closed the session".to_string();
-                        }
-                    }
-                    Some(ChannelMsg::Exec { want_reply, command }) => {
-                        let text = String::from_utf8_lossy(&command).to_string();
-                        if let Some(what) = file_transfer_command(&text) {
-                            break this.refuse_file_transfer(front_id, want_reply, what, &text).await;
-                        }
-                        if let Err(end) = this.begin(&lock, &text).await {
-                            break this.refuse_unrecorded(front_id, want_reply, &end).await;
-                        }
-                        lock().owed.push_back(Owed { wanted: want_reply, pty: false });
-                        if back_tx.exec(true, command).await.is_err() {
-                            break "the node closed the session".to_string();
-                        }
-                    }
-                    Some(ChannelMsg::SetEnv { want_reply, variable_name, variable_value }) => {
-                        lock().owed.push_back(Owed { wanted: want_reply, pty: false });
-                        let _ = back_tx.set_env(true, variable_name, variable_value).await;
+                        continue;
                     }
                     Some(ChannelMsg::WindowChange { col_width, row_height, pix_width, pix_height }) => {
                         let recording = {
                             let mut state = lock();
-                            if state.recorder.is_none() {
-                                state.pty.cols = col_width;
-                                state.pty.rows = row_height;
-                            }
-                            state.recorder.clone()
+                            if state.channel.resize(*col_width, *row_height) { state.recorder.clone() } else { None }
                         };
                         if let Some(rec) = recording {
-                            rec.resize(col_width, row_height).await;
+                            rec.resize(*col_width, *row_height).await;
                         }
-                        let _ = back_tx.window_change(col_width, row_height, pix_width, pix_height).await;
+                        let _ = back_tx.window_change(*col_width, *row_height, *pix_width, *pix_height).await;
+                        continue;
                     }
                     Some(ChannelMsg::Signal { signal }) => {
-                        let _ = back_tx.signal(signal).await;
+                        let _ = back_tx.signal(signal.clone()).await;
+                        continue;
                     }
                     Some(ChannelMsg::Eof) => {
                         let _ = back_tx.eof().await;
+                        continue;
                     }
                     Some(ChannelMsg::Close) | None => break "the browser closed the session".to_string(),
-                    // Subsystems (sftp), X11 and agent forwarding are not offered.
+                    Some(ChannelMsg::RequestPty { want_reply, term, col_width, row_height, .. }) => {
+                        (Request::Pty(Pty { term: term.clone(), cols: *col_width, rows: *row_height }), *want_reply)
+                    }
+                    Some(ChannelMsg::RequestShell { want_reply }) => (Request::Shell, *want_reply),
+                    Some(ChannelMsg::Exec { want_reply, command }) => {
+                        (Request::Exec(String::from_utf8_lossy(command).to_string()), *want_reply)
+                    }
+                    Some(ChannelMsg::SetEnv { want_reply, .. }) => (Request::Env, *want_reply),
                     Some(ChannelMsg::RequestSubsystem { want_reply, name }) => {
-                        (this.audit)(
-                            "ssh.denied",
-                            &format!("node {}: the subsystem {name:?} in a recorded session", this.target.node),
-                        );
-                        if want_reply {
-                            let _ = this.front_handle.channel_failure(front_id).await;
-                        }
+                        (Request::Subsystem(name.clone()), *want_reply)
                     }
-                    Some(ChannelMsg::RequestX11 { want_reply, .. }) => {
-                        (this.audit)(
-                            "ssh.denied",
-                            &format!("node {}: X11 forwarding in a recorded session", this.target.node),
-                        );
-                        if want_reply {
-                            let _ = this.front_handle.channel_failure(front_id).await;
-                        }
-                    }
+                    Some(ChannelMsg::RequestX11 { want_reply, .. }) => (Request::X11, *want_reply),
                     // Answered by russh itself (see `Front::agent_request`); never forwarded.
-                    Some(ChannelMsg::AgentForward { .. }) => {
-                        (this.audit)(
-                            "ssh.denied",
-                            &format!("node {}: agent forwarding in a recorded session", this.target.node),
-                        );
+                    Some(ChannelMsg::AgentForward { .. }) => (Request::AgentForward, false),
+                    Some(_) => continue,
+                };
+                let verdict = lock().channel.request(request, want_reply);
+                // Forwarded requests ask the node for its reply: the ledger pairs it up.
+                let sent = match (verdict, message) {
+                    (
+                        Verdict::Forward,
+                        Some(ChannelMsg::RequestPty {
+                            term,
+                            col_width,
+                            row_height,
+                            pix_width,
+                            pix_height,
+                            terminal_modes,
+                            ..
+                        }),
+                    ) => back_tx
+                        .request_pty(true, &term, col_width, row_height, pix_width, pix_height, &terminal_modes)
+                        .await
+                        .is_ok(),
+                    (Verdict::Forward, Some(ChannelMsg::SetEnv { variable_name, variable_value, .. })) => {
+                        let _ = back_tx.set_env(true, variable_name, variable_value).await;
+                        true
                     }
-                    Some(_) => {}
+                    (Verdict::Forward, _) => true,
+                    (Verdict::Start(command), message) => {
+                        if let Err(end) = this.begin(&lock, &command, want_reply).await {
+                            break this.refuse_unrecorded(front_id, want_reply, &end).await;
+                        }
+                        match message {
+                            Some(ChannelMsg::Exec { command, .. }) => back_tx.exec(true, command).await.is_ok(),
+                            _ => back_tx.request_shell(true).await.is_ok(),
+                        }
+                    }
+                    (Verdict::Refuse { audit }, _) => {
+                        if let Some(detail) = audit {
+                            refused(&detail);
+                        }
+                        if want_reply {
+                            let _ = this.front_handle.channel_failure(front_id).await;
+                        }
+                        true
+                    }
+                    (Verdict::Drop { audit }, _) => {
+                        refused(&audit);
+                        true
+                    }
+                    (Verdict::RefuseFileTransfer(what), message) => {
+                        let command = match message {
+                            Some(ChannelMsg::Exec { command, .. }) => String::from_utf8_lossy(&command).to_string(),
+                            _ => String::new(),
+                        };
+                        break this.refuse_file_transfer(front_id, want_reply, what, &command).await;
+                    }
+                };
+                if !sent {
+                    break "the node closed the session".to_string();
                 }
             }
         };
@@ -646,27 +568,17 @@ impl Bridge {
                             break "the browser stopped reading".to_string();
                         }
                     }
-                    Some(ChannelMsg::Success) => {
-                        let owed = {
-                            let mut state = lock();
-                            let owed = state.owed.pop_front();
-                            if owed.is_some_and(|o| o.pty) {
-                                state.has_pty = true;
-                            }
-                            owed
-                        };
-                        if owed.is_some_and(|o| o.wanted) {
-                            let _ = this.front_handle.channel_success(front_id).await;
-                        }
-                    }
-                    Some(ChannelMsg::Failure) => {
-                        let owed = lock().owed.pop_front();
-                        if owed.is_some_and(|o| o.wanted) {
-                            let _ = this.front_handle.channel_failure(front_id).await;
+                    Some(ChannelMsg::Success | ChannelMsg::Failure) => {
+                        let success = matches!(message, Some(ChannelMsg::Success));
+                        let answer = lock().channel.reply(success);
+                        match answer {
+                            Some(true) => drop(this.front_handle.channel_success(front_id).await),
+                            Some(false) => drop(this.front_handle.channel_failure(front_id).await),
+                            None => {}
                         }
                     }
                     Some(ChannelMsg::ExitStatus { exit_status: status }) => {
-                        lock().exit_status = Some(status);
+                        lock().channel.exited(status);
                         let _ = front_tx.exit_status(status).await;
                     }
                     Some(ChannelMsg::ExitSignal { signal_name, core_dumped, error_message, lang_tag }) => {
@@ -680,11 +592,7 @@ impl Bridge {
                     }
                     Some(ChannelMsg::Close) => {
                         let _ = front_tx.close().await;
-                        break if lock().exit_status.is_some() {
-                            "exit".to_string()
-                        } else {
-                            "the node closed the session".to_string()
-                        };
+                        break lock().channel.node_closed().to_string();
                     }
                     None => {
                         let _ = front_tx.close().await;
@@ -708,7 +616,7 @@ impl Bridge {
         let end = outside.clone().unwrap_or(end);
         let (recorder, exit_status) = {
             let state = lock();
-            (state.recorder.clone(), state.exit_status)
+            (state.recorder.clone(), state.channel.exit_status())
         };
         let _ = back_tx.close().await;
         let _ = self.node.disconnect(russh::Disconnect::ByApplication, "", "en").await;
@@ -741,12 +649,14 @@ impl Bridge {
         &self,
         lock: &impl Fn() -> std::sync::MutexGuard<'s, Shared>,
         command: &str,
+        want_reply: bool,
     ) -> Result<(), std::io::Error> {
-        let recorder = self.start_recording(&lock().pty, command)?;
+        let pty = lock().channel.pty().clone();
+        let recorder = self.start_recording(&pty, command)?;
         let early = {
             let mut state = lock();
             state.recorder = Some(recorder.clone());
-            std::mem::take(&mut state.early_input)
+            state.channel.program_started(want_reply)
         };
         if !early.is_empty() && !recorder.input(&early).await {
             return Err(std::io::Error::other("the recording failed"));
@@ -816,27 +726,6 @@ mod tests {
             addr: "127.0.0.1:22".into(),
             login: "ubuntu".into(),
             source_addresses: None,
-        }
-    }
-
-    #[test]
-    fn file_transfer_servers_are_told_from_commands() {
-        for command in [
-            "/usr/lib/openssh/sftp-server",
-            "exec /usr/lib/openssh/sftp-server -e",
-            "sh -c '/usr/libexec/sftp-server'",
-            "internal-sftp",
-            "scp -t /tmp",
-            "scp -p -f /etc/passwd",
-            "true; scp -pt .",
-            "s'f'tp-server",
-            "/usr/lib/openssh/sftp\\-server",
-            "sc''p -t /tmp",
-        ] {
-            assert!(file_transfer_command(command).is_some(), "{command}");
-        }
-        for command in ["bash", "echo sftp", "ls /usr/lib/openssh", "scp", "man scp", "cat sftp-server.log"] {
-            assert_eq!(file_transfer_command(command), None, "{command}");
         }
     }
 

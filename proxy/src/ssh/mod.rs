@@ -4,4 +4,5 @@
 
 pub mod bridge;
 pub mod certificate;
+pub mod channel;
 pub mod check;
