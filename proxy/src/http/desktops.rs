@@ -66,12 +66,7 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(err) => return err.into_response(),
     };
-    let decision = match &signed_in {
-        Err(_) => Err((close::NOT_SIGNED_IN, ws::NOT_SIGNED_IN.to_string())),
-        Ok(signed_in) => state
-            .admit_desktop(&signed_in.session, peer.ip(), &name)
-            .map_err(|refusal| (ws::close_code(&refusal), refusal.sentence().to_string())),
-    };
+    let decision = ws::admission(&signed_in, |session| state.admit_desktop(session, peer.ip(), &name));
     let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
     upgrade.on_upgrade(move |socket| async move {
         match decision {

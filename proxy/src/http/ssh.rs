@@ -61,12 +61,9 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(err) => return err.into_response(),
     };
-    let decision = match &signed_in {
-        Err(_) => Err((close::NOT_SIGNED_IN, ws::NOT_SIGNED_IN.to_string())),
-        Ok(signed_in) => state
-            .admit_ssh(&signed_in.session, peer.ip(), &node, query.login.as_deref().unwrap_or(""), query.mfa.as_deref())
-            .map_err(|refusal| (ws::close_code(&refusal), refusal.sentence().to_string())),
-    };
+    let login = query.login.as_deref().unwrap_or("");
+    let decision =
+        ws::admission(&signed_in, |session| state.admit_ssh(session, peer.ip(), &node, login, query.mfa.as_deref()));
     upgrade.on_upgrade(move |socket| async move {
         let gatehouse = state.gatehouse().clone();
         match decision {

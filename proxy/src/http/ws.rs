@@ -11,8 +11,10 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::{HeaderMap, StatusCode, header};
 
 use super::error::ApiError;
+use super::request::SignedIn;
 use super::state::AppState;
 use crate::access::Refusal;
+use crate::store::Session;
 pub use gatehouse_proto::api::close;
 
 /// The longest a close may wait on a peer that stopped reading.
@@ -20,6 +22,16 @@ pub const CLOSE_LIMIT: Duration = Duration::from_secs(2);
 
 /// The sentence for a socket whose request carried no live web session.
 pub const NOT_SIGNED_IN: &str = "You are not signed in, or your session has ended. Sign in again.";
+
+/// A socket's admission: `admit` for the request's web session, or the close code and
+/// sentence of why not (no web session, or the refusal).
+pub fn admission<T>(
+    signed_in: &Result<SignedIn, ApiError>,
+    admit: impl FnOnce(&Session) -> Result<T, Refusal>,
+) -> Result<T, (u16, String)> {
+    let signed_in = signed_in.as_ref().map_err(|_| (close::NOT_SIGNED_IN, NOT_SIGNED_IN.to_string()))?;
+    admit(&signed_in.session).map_err(|refusal| (close_code(&refusal), refusal.sentence().to_string()))
+}
 
 /// The close code a refusal is told with.
 pub fn close_code(refusal: &Refusal) -> u16 {
