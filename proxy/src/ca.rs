@@ -10,7 +10,7 @@
 //!
 //! Every user certificate is one decision: one principal, `login@node` (nodes map the
 //! login they are asked for to that name with `AuthorizedPrincipalsCommand`, see
-//! [`principal`]), a minute or two, `source-address` where the connection must come
+//! [`gatehouse_ssh_policy::principal`]), a minute or two, `source-address` where the connection must come
 //! from, and no forwarding unless a role grants it. Callers decide; this module signs.
 
 use std::fs::OpenOptions;
@@ -34,7 +34,7 @@ pub struct Extensions {
 /// One user certificate's scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserGrant {
-    /// [`principal`]`(login, node)`.
+    /// [`gatehouse_ssh_policy::principal`]`(login, node)`.
     pub principal: String,
     pub key_id: String,
     /// The `source-address` critical option: addresses or CIDR ranges, comma-separated,
