@@ -6,17 +6,22 @@
 //! a name locks; a TOTP step is spent atomically, so one code signs in once. TOTP
 //! secrets are sealed by the [`Vault`], bound to their user.
 
+pub mod session;
+pub mod user;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_proto::api::{InviteDetails, SessionInfo};
 
-use crate::auth::lockout::LockoutPolicy;
+use crate::auth::lockout::{Attempt, LockoutPolicy};
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{token, totp};
 use crate::config::Config;
-use crate::store::{Attempt, Session, Store, StoreError, User, UserId};
+use crate::store::{Store, StoreError};
 use crate::vault::Vault;
+use session::Session;
+use user::{User, UserId};
 
 /// How long a confirmed factor lets a session change factors.
 pub const CONFIRM_SECS: u64 = 5 * 60;
@@ -125,7 +130,7 @@ impl Accounts {
         }
     }
 
-    pub fn invite(&self, user: crate::store::UserId, now: u64) -> Result<String, AuthError> {
+    pub fn invite(&self, user: UserId, now: u64) -> Result<String, AuthError> {
         let invite = token::random_token();
         let expires_at = now + self.invite_ttl.as_secs();
         self.store.create_invite(user, &token::token_hash(&invite), expires_at)?;
@@ -372,7 +377,7 @@ impl Accounts {
     }
 
     /// A session for a user who has proved both factors (or a passkey alone).
-    pub fn session_for(&self, user: crate::store::UserId, now: u64) -> Result<NewSession, AuthError> {
+    pub fn session_for(&self, user: UserId, now: u64) -> Result<NewSession, AuthError> {
         let user = self.store.user_by_id(user)?.ok_or(AuthError::BadCredentials)?;
         self.session_for_user(user, now)
     }

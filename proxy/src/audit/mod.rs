@@ -7,6 +7,8 @@
 //! fill the disk: past [`BURST`] a minute of one such kind, records are counted instead
 //! of written, and a summary record says how many there were.
 
+pub mod record;
+
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -14,7 +16,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::store::{AuditRecord, Store};
+use crate::store::Store;
+use record::AuditRecord;
 
 /// Records of one refused-request kind written per minute before the rest are counted.
 pub const BURST: u32 = 20;

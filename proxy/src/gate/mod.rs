@@ -20,6 +20,8 @@ use crate::access::locks::{Lock, LockTarget, first_on};
 use crate::access::rbac::{self, Roles, SshMode};
 use crate::access::{Refusal, SshGrant};
 use crate::accounts::Accounts;
+use crate::accounts::session::Session;
+use crate::accounts::user::User;
 use crate::audit::{Audit, Viewings};
 use crate::ca::Authorities;
 use crate::config::Limits;
@@ -27,7 +29,7 @@ use crate::inventory::Inventory;
 use crate::inventory::desktops::Desktop;
 use crate::passkeys::Passkeys;
 use crate::sessions::{Kind, Live, LiveSession, Registration};
-use crate::store::{Session, Store, StoreError, User};
+use crate::store::{Store, StoreError};
 use passes::Passes;
 
 /// Why a recorded session cannot start when the disk is nearly full.

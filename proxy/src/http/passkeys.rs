@@ -162,7 +162,7 @@ type Verify = fn(
     &str,
     &webauthn_rs_proto::PublicKeyCredential,
     u64,
-) -> Result<crate::store::UserId, PasskeyError>;
+) -> Result<crate::accounts::user::UserId, PasskeyError>;
 
 /// Checks an assertion with `verify`, then starts a session for the user it proves.
 async fn sign_in_with(

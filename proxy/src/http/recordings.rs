@@ -25,7 +25,7 @@ use super::request::SignedIn;
 use super::state::AppState;
 use crate::access::rbac::{self, RecordingAccess};
 use crate::recordings;
-use crate::store::{RecordingFilter, RecordingRow};
+use crate::recordings::row::{RecordingFilter, RecordingRow};
 
 const PER_PAGE_MAX: u32 = 200;
 /// A text search reads recordings; it looks at this many of the newest that match the

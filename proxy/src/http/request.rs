@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::accounts::session::Session;
 use crate::auth::{self, token};
-use crate::store::Session;
 
 /// No API body is anywhere near this; larger ones are refused before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;

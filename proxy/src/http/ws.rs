@@ -14,7 +14,7 @@ use super::error::ApiError;
 use super::request::SignedIn;
 use super::state::AppState;
 use crate::access::Refusal;
-use crate::store::Session;
+use crate::accounts::session::Session;
 pub use gatehouse_proto::api::close;
 
 /// The longest a close may wait on a peer that stopped reading.

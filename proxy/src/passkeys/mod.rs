@@ -6,6 +6,8 @@
 //! and is taken out when the answer comes: a challenge answers once. Counters are kept
 //! per credential; webauthn-rs refuses an assertion whose counter went backwards.
 
+pub mod credential;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,9 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder,
 };
 
-use crate::store::{Store, StoredPasskey, User, UserId};
+use crate::accounts::user::{User, UserId};
+use crate::store::Store;
+use credential::StoredPasskey;
 
 /// How long a ceremony may take, from the challenge to the answer.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(120);

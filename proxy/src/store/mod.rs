@@ -7,7 +7,13 @@ use std::sync::Mutex;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+use crate::accounts::session::Session;
+use crate::accounts::user::{Invite, User, UserId};
+use crate::audit::record::AuditRecord;
+use crate::auth::lockout::Attempt;
 use crate::inventory::nodes::{Node, NodeName, format_labels, parse_labels};
+use crate::passkeys::credential::StoredPasskey;
+use crate::recordings::row::{RecordingFilter, RecordingRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -20,114 +26,6 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
-
-pub type UserId = i64;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub id: UserId,
-    pub name: String,
-    pub roles: Vec<String>,
-    /// argon2id PHC string; `None` until the invite has been accepted.
-    pub password_hash: Option<String>,
-    pub totp_secret: Option<Vec<u8>>,
-    /// The last TOTP step used, so a code cannot be replayed.
-    pub totp_last_step: Option<u64>,
-}
-
-impl User {
-    /// Enrolment sets the password together with a second factor (TOTP or a passkey).
-    pub fn is_enrolled(&self) -> bool {
-        self.password_hash.is_some()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Invite {
-    pub id: i64,
-    pub user_id: UserId,
-    pub expires_at: u64,
-    /// The TOTP secret shown on the invite page, kept until the invite is accepted.
-    pub pending_totp_secret: Option<Vec<u8>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    pub user: User,
-    /// SHA-256 of the cookie's token: how live SSH and desktop sessions name the web
-    /// session they belong to.
-    pub token_hash: String,
-    pub csrf_token: String,
-    pub created_at: u64,
-    pub expires_at: u64,
-    /// When the person last proved an existing factor again in this session (needed
-    /// before changing factors).
-    pub confirmed_at: Option<u64>,
-}
-
-/// A sign-in attempt, counted before its verdict is computed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Attempt {
-    /// The name is locked until then: compute no verdict.
-    Locked { until: u64 },
-    /// Counted as a failure until it proves otherwise; `failures` includes it.
-    Counted { failures: u32 },
-}
-
-/// One line of the audit trail.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct AuditRecord {
-    pub at: u64,
-    pub kind: String,
-    pub user: Option<String>,
-    pub ip: Option<String>,
-    pub detail: String,
-}
-
-/// One recorded session, as listed. The events live in `file` (a name inside the data
-/// directory's `recordings/`); `ended_at` stays empty if the proxy died mid-session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct RecordingRow {
-    pub id: String,
-    pub kind: String,
-    pub user: String,
-    pub target: String,
-    pub login: String,
-    pub started_at: u64,
-    pub ended_at: Option<u64>,
-    pub file: String,
-    pub bytes: u64,
-    pub end_reason: Option<String>,
-}
-
-/// A passkey as stored: the credential (webauthn-rs's `Passkey`, JSON) and what a person
-/// sees of it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredPasskey {
-    pub id: i64,
-    pub user_id: UserId,
-    pub name: String,
-    /// The credential id, base64url: unique across users.
-    pub credential_id: String,
-    pub passkey_json: String,
-    pub created_at: u64,
-    pub last_used_at: Option<u64>,
-}
-
-/// Which recordings to list; every field that is set must match.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordingFilter {
-    pub user: Option<String>,
-    pub target: Option<String>,
-    pub login: Option<String>,
-    pub kind: Option<String>,
-    /// Started at or after (Unix seconds).
-    pub from: Option<u64>,
-    /// Started before (Unix seconds).
-    pub to: Option<u64>,
-    /// Only these ids (a text search narrows to them); `None`: any.
-    pub ids: Option<Vec<String>>,
-}
 
 /// Everything Gatehouse persists. Token arguments are SHA-256 hashes, never tokens.
 pub trait Store: Send + Sync {
