@@ -18,7 +18,8 @@ use crate::auth::lockout::{Attempt, LockoutPolicy};
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{token, totp};
 use crate::config::Config;
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::backend::Store;
 use crate::vault::Vault;
 use session::Session;
 use user::{User, UserId};
@@ -427,7 +428,7 @@ fn qr_svg(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::sqlite::SqliteStore;
 
     const NOW: u64 = 1_800_000_000;
     const PASSWORD: &str = "a long enough password";

@@ -16,7 +16,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::store::Store;
+use crate::store::backend::Store;
 use record::AuditRecord;
 
 /// Records of one refused-request kind written per minute before the rest are counted.

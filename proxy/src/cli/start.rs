@@ -13,7 +13,7 @@ use crate::gate::Gatehouse;
 use crate::inventory::Inventory;
 use crate::recordings as recording;
 use crate::sessions as live;
-use crate::store::Store;
+use crate::store::backend::Store;
 use crate::{audit, auth, http, passkeys};
 
 pub fn run(config: Config) -> anyhow::Result<()> {

@@ -29,7 +29,8 @@ use crate::inventory::Inventory;
 use crate::inventory::desktops::Desktop;
 use crate::passkeys::Passkeys;
 use crate::sessions::{Kind, Live, LiveSession, Registration};
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::backend::Store;
 use passes::Passes;
 
 /// Why a recorded session cannot start when the disk is nearly full.

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use desktops::{ConfigDesktop, Desktop};
 use nodes::{Node, NodeError};
 
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::backend::Store;
 use crate::vault::Vault;
 
 /// Nodes and desktops as they are now. Cheap to clone: every part is shared.

@@ -20,7 +20,7 @@ use webauthn_rs::prelude::{
 };
 
 use crate::accounts::user::{User, UserId};
-use crate::store::Store;
+use crate::store::backend::Store;
 use credential::StoredPasskey;
 
 /// How long a ceremony may take, from the challenge to the answer.
@@ -396,7 +396,7 @@ mod tests {
 
     #[test]
     fn the_relying_party_is_the_public_url() {
-        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        let store: Arc<dyn Store> = Arc::new(crate::store::sqlite::SqliteStore::in_memory().unwrap());
         assert!(Passkeys::new("https://gatehouse.example.com", None, store.clone()).is_ok());
         assert!(Passkeys::new("https://localhost:3080", None, store.clone()).is_ok());
         assert!(Passkeys::new("not a url", None, store).is_err());

@@ -23,7 +23,7 @@ use gatehouse_proto::recording::{self, VERSION};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::store::Store;
+use crate::store::backend::Store;
 use row::{RecordingFilter, RecordingRow};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -584,7 +584,7 @@ pub fn open(data_dir: &Path, row: &RecordingRow) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::sqlite::SqliteStore;
 
     #[test]
     fn desktop_keyframes_are_the_decoded_screen_and_point_after_themselves() {

@@ -23,7 +23,7 @@ use crate::access::rbac::Roles;
 use crate::accounts::session::Session;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::Node;
-use crate::store::Store;
+use crate::store::backend::Store;
 
 /// How often every live session is checked again. With the time to close a socket this
 /// keeps "the identity is gone" to "the socket is closed" within two seconds.

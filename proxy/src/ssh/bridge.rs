@@ -395,7 +395,7 @@ struct Bridge {
     front_handle: server::Handle,
     node: Arc<NodeHandle>,
     target: Target,
-    store: Arc<dyn crate::store::Store>,
+    store: Arc<dyn crate::store::backend::Store>,
     data_dir: std::path::PathBuf,
     outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     audit: Audit,
