@@ -22,8 +22,9 @@ pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The backend itself failed; its own error says how.
     #[error("the database failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error("a user named {0:?} already exists")]
     UserExists(String),
     #[error("the stored data is corrupt: {0}")]

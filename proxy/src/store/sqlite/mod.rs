@@ -18,6 +18,12 @@ use rusqlite::Connection;
 
 use crate::store::{Result, StoreError};
 
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> StoreError {
+        StoreError::Database(Box::new(err))
+    }
+}
+
 pub struct SqliteStore {
     conn: Mutex<Connection>,
 }
