@@ -16,7 +16,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::store::backend::Store;
+use crate::store::audit::AuditStore;
 use record::AuditRecord;
 
 /// Records of one refused-request kind written per minute before the rest are counted.
@@ -26,7 +26,7 @@ const MAX_USER: usize = 64;
 const MAX_DETAIL: usize = 1024;
 
 pub struct Audit {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     file: Mutex<File>,
     throttle: Mutex<Throttle>,
 }
@@ -49,7 +49,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 impl Audit {
-    pub fn open(store: Arc<dyn Store>, path: &Path) -> std::io::Result<Audit> {
+    pub fn open(store: Arc<dyn AuditStore>, path: &Path) -> std::io::Result<Audit> {
         let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
         // A file made before modes were set keeps its old one otherwise.
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;

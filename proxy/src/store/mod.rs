@@ -4,8 +4,8 @@
 //! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges) and
 //! [`recordings::RecordingStore`]. A backend implements them all, which makes it a
-//! [`backend::Store`]. [`sqlite::SqliteStore`] keeps everything in one file in the data
-//! directory.
+//! [`backend::Store`]; a service holds only the ones it needs. [`sqlite::SqliteStore`]
+//! keeps everything in one file in the data directory.
 //!
 //! The interfaces name no backend's types. Times are Unix seconds, passed in by the
 //! caller; token arguments are SHA-256 hashes, never tokens. This file holds only what
