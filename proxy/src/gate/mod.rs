@@ -22,7 +22,7 @@ use crate::access::{Refusal, SshGrant};
 use crate::accounts::Accounts;
 use crate::accounts::session::Session;
 use crate::accounts::user::User;
-use crate::audit::{Audit, Viewings};
+use crate::audit::{self, Audit, Viewings};
 use crate::ca::Authorities;
 use crate::config::Limits;
 use crate::inventory::Inventory;
@@ -117,7 +117,7 @@ impl Gatehouse {
         mfa: Option<&str>,
     ) -> Result<AdmittedSsh, Refusal> {
         let user = &session.user;
-        let denied = |detail: &str| self.audit.record("ssh.denied", Some(&user.name), Some(peer), detail);
+        let denied = |detail: &str| self.audit.record(audit::Kind::SshDenied, Some(&user.name), Some(peer), detail);
         let grant = self.ssh_grant(user, node, login).inspect_err(|refusal| {
             if !matches!(refusal, Refusal::Missing(_)) {
                 denied(refusal.sentence());
@@ -181,7 +181,7 @@ impl Gatehouse {
     /// desktop that does not exist.
     pub fn admit_desktop(&self, session: &Session, peer: IpAddr, name: &str) -> Result<AdmittedDesktop, Refusal> {
         let user = &session.user;
-        let denied = |detail: &str| self.audit.record("desktop.denied", Some(&user.name), Some(peer), detail);
+        let denied = |detail: &str| self.audit.record(audit::Kind::DesktopDenied, Some(&user.name), Some(peer), detail);
         let desktops =
             self.inventory.desktops().map_err(|_| Refusal::Missing(format!("There is no desktop named {name}.")))?;
         let locks = self.store.active_locks(crate::auth::now()).map_err(|_| {
