@@ -7,10 +7,10 @@
 pub mod locks;
 pub mod rbac;
 
+use crate::accounts::user::User;
 use crate::ca::Extensions;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::{Node, NodeName};
-use crate::store::User;
 use locks::{Lock, LockTarget, first_on};
 use rbac::{Roles, SshMode};
 

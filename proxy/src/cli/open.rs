@@ -9,7 +9,8 @@ use anyhow::Context;
 use crate::ca;
 use crate::config::Config;
 use crate::inventory::Inventory;
-use crate::store::{SqliteStore, Store};
+use crate::store::backend::Store;
+use crate::store::sqlite::SqliteStore;
 use crate::vault;
 
 /// The database, in a data directory only its owner can enter (0700), in files only its

@@ -13,7 +13,7 @@ use crate::gate::Gatehouse;
 use crate::inventory::Inventory;
 use crate::recordings as recording;
 use crate::sessions as live;
-use crate::store::Store;
+use crate::store::accounts::AccountStore;
 use crate::{audit, auth, http, passkeys};
 
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -22,7 +22,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let cas = authorities(&config)?;
     let host_ca = cas.host.fingerprint();
     let vault = Arc::new(vault(&config)?);
-    let accounts = Accounts::new(store.clone(), vault.clone(), &config).with_host_ca_pin(host_ca.to_string());
+    let accounts =
+        Accounts::new(store.clone(), store.clone(), vault.clone(), &config).with_host_ca_pin(host_ca.to_string());
     match accounts.seal_legacy_secrets() {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "sealed TOTP secrets stored in the clear by an older Gatehouse"),
@@ -98,7 +99,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     })
 }
 
-async fn clean_up_expired(store: Arc<dyn Store>) {
+async fn clean_up_expired(store: Arc<dyn AccountStore>) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;

@@ -20,14 +20,17 @@ use crate::access::locks::{Lock, LockTarget, first_on};
 use crate::access::rbac::{self, Roles, SshMode};
 use crate::access::{Refusal, SshGrant};
 use crate::accounts::Accounts;
-use crate::audit::{Audit, Viewings};
+use crate::accounts::session::Session;
+use crate::accounts::user::User;
+use crate::audit::{self, Audit, Viewings};
 use crate::ca::Authorities;
 use crate::config::Limits;
 use crate::inventory::Inventory;
 use crate::inventory::desktops::Desktop;
 use crate::passkeys::Passkeys;
 use crate::sessions::{Kind, Live, LiveSession, Registration};
-use crate::store::{Session, Store, StoreError, User};
+use crate::store::StoreError;
+use crate::store::backend::Store;
 use passes::Passes;
 
 /// Why a recorded session cannot start when the disk is nearly full.
@@ -114,7 +117,7 @@ impl Gatehouse {
         mfa: Option<&str>,
     ) -> Result<AdmittedSsh, Refusal> {
         let user = &session.user;
-        let denied = |detail: &str| self.audit.record("ssh.denied", Some(&user.name), Some(peer), detail);
+        let denied = |detail: &str| self.audit.record(audit::Kind::SshDenied, Some(&user.name), Some(peer), detail);
         let grant = self.ssh_grant(user, node, login).inspect_err(|refusal| {
             if !matches!(refusal, Refusal::Missing(_)) {
                 denied(refusal.sentence());
@@ -178,7 +181,7 @@ impl Gatehouse {
     /// desktop that does not exist.
     pub fn admit_desktop(&self, session: &Session, peer: IpAddr, name: &str) -> Result<AdmittedDesktop, Refusal> {
         let user = &session.user;
-        let denied = |detail: &str| self.audit.record("desktop.denied", Some(&user.name), Some(peer), detail);
+        let denied = |detail: &str| self.audit.record(audit::Kind::DesktopDenied, Some(&user.name), Some(peer), detail);
         let desktops =
             self.inventory.desktops().map_err(|_| Refusal::Missing(format!("There is no desktop named {name}.")))?;
         let locks = self.store.active_locks(crate::auth::now()).map_err(|_| {

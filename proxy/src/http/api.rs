@@ -15,6 +15,7 @@ use super::error::ApiError;
 use super::request::{ApiJson, SignedIn};
 use super::state::AppState;
 use crate::accounts::AuthError;
+use crate::audit::Kind;
 use crate::auth::{self, token};
 
 pub fn routes() -> Router<AppState> {
@@ -58,7 +59,7 @@ async fn sign_in(
     let ip = peer.ip();
     if !state.signin_allowed(ip) {
         state.audit.record(
-            "signin.rate_limited",
+            Kind::SignInRateLimited,
             Some(&request.username),
             Some(ip),
             "too many attempts from this address",
@@ -76,15 +77,15 @@ async fn sign_in(
     .await?;
     match result {
         Ok(new) => {
-            state.audit.record("signin.ok", Some(&username), Some(ip), "password and TOTP");
+            state.audit.record(Kind::SignInOk, Some(&username), Some(ip), "password and TOTP");
             let cookie = token::session_cookie(&new.token, new.max_age);
             Ok(([(header::SET_COOKIE, cookie)], Json(new.info)).into_response())
         }
         Err(err) => {
             let kind = match err {
-                AuthError::Locked { .. } => "signin.locked",
-                AuthError::LockedByAdmin(_) => "signin.locked_by_admin",
-                _ => "signin.failed",
+                AuthError::Locked { .. } => Kind::SignInLocked,
+                AuthError::LockedByAdmin(_) => Kind::SignInLockedByAdmin,
+                _ => Kind::SignInFailed,
             };
             state.audit.record(kind, Some(&username), Some(ip), &err.to_string());
             Err(err.into())
@@ -105,7 +106,7 @@ async fn sign_out(
     });
     state.accounts.sign_out(&signed_in.token)?;
     state.audit.record(
-        "signout",
+        Kind::SignOut,
         Some(&signed_in.session.user.name),
         Some(peer.ip()),
         &format!("{ended} live sessions ended"),
@@ -133,11 +134,11 @@ async fn accept_invite(
     .await?;
     match result {
         Ok(user) => {
-            state.audit.record("invite.accepted", Some(&user.name), Some(peer.ip()), "password and TOTP set");
+            state.audit.record(Kind::InviteAccepted, Some(&user.name), Some(peer.ip()), "password and TOTP set");
             Ok(StatusCode::NO_CONTENT)
         }
         Err(err) => {
-            state.audit.record("invite.failed", None, Some(peer.ip()), &err.to_string());
+            state.audit.record(Kind::InviteFailed, None, Some(peer.ip()), &err.to_string());
             Err(err.into())
         }
     }

@@ -28,6 +28,7 @@ use super::error::ApiError;
 use super::request::SignedIn;
 use super::state::AppState;
 use super::ws::{self, CLOSE_LIMIT, close, fit, refuse};
+use crate::audit::Kind;
 use crate::gate::{AdmittedDesktop, Gatehouse};
 use crate::recordings::Recorder;
 use ironrdp_session::ActiveStageBuilder;
@@ -62,7 +63,7 @@ pub async fn connect(
     signed_in: Result<SignedIn, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let upgrade = match ws::upgrade(&state, peer, &headers, upgrade, "a desktop", "desktop.denied", MAX_FRAME) {
+    let upgrade = match ws::upgrade(&state, peer, &headers, upgrade, "a desktop", Kind::DesktopDenied, MAX_FRAME) {
         Ok(upgrade) => upgrade,
         Err(err) => return err.into_response(),
     };
@@ -99,7 +100,7 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);
-            state.audit.record("desktop.failed", Some(&user), Some(peer.ip()), &detail);
+            state.audit.record(Kind::DesktopFailed, Some(&user), Some(peer.ip()), &detail);
             // The whole sentence in a message first: a close frame's reason holds 123 bytes.
             let mut socket = socket;
             let closed = DesktopClosed { reason: err.sentence() };
@@ -138,7 +139,7 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
         }
     };
     let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
-    state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
+    state.audit.record(Kind::DesktopStart, Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated).await;
     // The proxy follows the slow-path (X.224) side of the session itself: server
     // requests, errors and the end; graphics travel to the browser untouched.
@@ -189,7 +190,7 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
                 Some(Err(err)) => break format!("browser error: {err}"),
             },
         };
-        let audit = |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail);
+        let audit = |kind: Kind, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail);
         if let Some(end) = shell.carry_out(outputs, &desktop.name.to_string(), audit).await {
             break end;
         }
@@ -201,7 +202,7 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
     }
     let size = recorder.end(&end, None).await;
     state.audit.record(
-        if registration.why_ended().is_some() { "desktop.terminated" } else { "desktop.end" },
+        if registration.why_ended().is_some() { Kind::DesktopTerminated } else { Kind::DesktopEnd },
         Some(&user),
         Some(peer.ip()),
         &format!("{detail}; {updates} PDUs, {bytes} bytes; recording {size} bytes; {end}"),
@@ -219,7 +220,7 @@ struct Shell<'a> {
 
 impl Shell<'_> {
     /// Carries out `outputs` in order; why the session ends, if it does.
-    async fn carry_out(&mut self, outputs: Vec<Output>, desktop: &str, audit: impl Fn(&str, &str)) -> Option<String> {
+    async fn carry_out(&mut self, outputs: Vec<Output>, desktop: &str, audit: impl Fn(Kind, &str)) -> Option<String> {
         for output in outputs {
             match output {
                 Output::Update(pdu) => {
@@ -252,14 +253,14 @@ impl Shell<'_> {
                 }
                 Output::ClipboardAudit { to_desktop, characters } => {
                     let way = if to_desktop { "to" } else { "from" };
-                    audit("desktop.clipboard", &format!("{desktop}: {characters} characters {way} the desktop"));
+                    audit(Kind::DesktopClipboard, &format!("{desktop}: {characters} characters {way} the desktop"));
                 }
                 Output::End(End::Desktop(reason)) => {
                     close_with(&mut self.ws_tx, 1000, reason.clone()).await;
                     return Some(reason);
                 }
                 Output::End(End::BadInput(reason)) => {
-                    audit("desktop.bad_input", &reason);
+                    audit(Kind::DesktopBadInput, &reason);
                     let _ = self.ws_tx.send(ws::close_frame(close::BAD_FRAME, reason.clone())).await;
                     return Some(reason);
                 }

@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::request::{ApiJson, SignedIn};
 use super::state::AppState;
 use crate::accounts::NewSession;
+use crate::audit::Kind;
 use crate::auth::{self, token};
 use crate::gate::passes::MfaTicket;
 use crate::passkeys::PasskeyError;
@@ -66,7 +67,7 @@ fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result
     if state.signin_allowed(peer.ip()) {
         return Ok(());
     }
-    state.audit.record("signin.rate_limited", who, Some(peer.ip()), "too many attempts from this address");
+    state.audit.record(Kind::SignInRateLimited, who, Some(peer.ip()), "too many attempts from this address");
     Err(ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
@@ -107,7 +108,7 @@ pub async fn second_factor_start(
         Ok((right, challenge_id, options)) => {
             if !right {
                 state.audit.record(
-                    "signin.failed",
+                    Kind::SignInFailed,
                     Some(&username),
                     Some(peer.ip()),
                     "wrong password before a passkey",
@@ -117,7 +118,7 @@ pub async fn second_factor_start(
         }
         Err(err) => {
             state.audit.record(
-                "signin.failed",
+                Kind::SignInFailed,
                 Some(&username),
                 Some(peer.ip()),
                 &format!("password before passkey: {}", err.message),
@@ -162,7 +163,7 @@ type Verify = fn(
     &str,
     &webauthn_rs_proto::PublicKeyCredential,
     u64,
-) -> Result<crate::store::UserId, PasskeyError>;
+) -> Result<crate::accounts::user::UserId, PasskeyError>;
 
 /// Checks an assertion with `verify`, then starts a session for the user it proves.
 async fn sign_in_with(
@@ -192,11 +193,11 @@ fn finish(
 ) -> Result<Response, ApiError> {
     match result {
         Ok(new) => {
-            state.audit.record("signin.ok", Some(&new.info.username), Some(peer.ip()), how);
+            state.audit.record(Kind::SignInOk, Some(&new.info.username), Some(peer.ip()), how);
             Ok(signed_in_response(new))
         }
         Err(err) => {
-            state.audit.record("signin.failed", None, Some(peer.ip()), &format!("{how}: {}", err.message));
+            state.audit.record(Kind::SignInFailed, None, Some(peer.ip()), &format!("{how}: {}", err.message));
             Err(err)
         }
     }
@@ -237,13 +238,13 @@ pub async fn add_finish(
         state.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, auth::now());
     match result {
         Ok(_) => state.audit.record(
-            "passkey.added",
+            Kind::PasskeyAdded,
             Some(&user.name),
             Some(peer.ip()),
             &format!("named {:?}", answer.name.trim()),
         ),
         Err(err) => {
-            state.audit.record("passkey.refused", Some(&user.name), Some(peer.ip()), &err.to_string());
+            state.audit.record(Kind::PasskeyRefused, Some(&user.name), Some(peer.ip()), &err.to_string());
             return Err(err.into());
         }
     }
@@ -262,7 +263,7 @@ pub async fn remove(
     state.passkeys.removable(&user, id)?;
     require_confirmed(&signed_in)?;
     state.passkeys.remove(&user, id)?;
-    state.audit.record("passkey.removed", Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
+    state.audit.record(Kind::PasskeyRemoved, Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
     list(State(state), signed_in).await
 }
 
@@ -298,11 +299,11 @@ pub async fn invite_finish(
     .await?;
     match result {
         Ok(name) => {
-            state.audit.record("invite.accepted", Some(&name), Some(peer.ip()), "password and passkey");
+            state.audit.record(Kind::InviteAccepted, Some(&name), Some(peer.ip()), "password and passkey");
             Ok(StatusCode::NO_CONTENT)
         }
         Err(err) => {
-            state.audit.record("invite.refused", None, Some(peer.ip()), &err.message);
+            state.audit.record(Kind::InviteRefused, None, Some(peer.ip()), &err.message);
             Err(err)
         }
     }
@@ -338,7 +339,7 @@ pub async fn session_mfa_finish(
     match checked {
         Ok(who) if who == user.id => {}
         Ok(_) => {
-            state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), "another user's passkey");
+            state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), "another user's passkey");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "passkey_rejected",
@@ -346,7 +347,7 @@ pub async fn session_mfa_finish(
             ));
         }
         Err(err) => {
-            state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), &err.to_string());
+            state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), &err.to_string());
             return Err(err.into());
         }
     }
@@ -361,7 +362,7 @@ pub async fn session_mfa_finish(
     };
     state.passes.issue_ticket(ticket.clone(), pass, now);
     state.audit.record(
-        "ssh.mfa_ok",
+        Kind::SshMfaOk,
         Some(&user.name),
         Some(peer.ip()),
         &format!("node {} as {}", grant.node.name, grant.login),
@@ -437,11 +438,11 @@ pub async fn confirm(
     .await?;
     match result {
         Ok(how) => {
-            state.audit.record("account.confirmed", Some(&user.name), Some(peer.ip()), how);
+            state.audit.record(Kind::AccountConfirmed, Some(&user.name), Some(peer.ip()), how);
             Ok(StatusCode::NO_CONTENT)
         }
         Err(err) => {
-            state.audit.record("account.confirm_failed", Some(&user.name), Some(peer.ip()), &err.message);
+            state.audit.record(Kind::AccountConfirmFailed, Some(&user.name), Some(peer.ip()), &err.message);
             Err(err)
         }
     }

@@ -24,8 +24,9 @@ use super::error::ApiError;
 use super::request::SignedIn;
 use super::state::AppState;
 use crate::access::rbac::{self, RecordingAccess};
+use crate::audit::Kind;
 use crate::recordings;
-use crate::store::{RecordingFilter, RecordingRow};
+use crate::recordings::row::{RecordingFilter, RecordingRow};
 
 const PER_PAGE_MAX: u32 = 200;
 /// A text search reads recordings; it looks at this many of the newest that match the
@@ -39,7 +40,7 @@ fn access(state: &AppState, signed_in: &SignedIn) -> Result<RecordingAccess, Api
     match rbac::recording_access(&state.roles, &signed_in.session.user.roles) {
         RecordingAccess::None => {
             state.audit.record(
-                "recording.denied",
+                Kind::RecordingDenied,
                 Some(&signed_in.session.user.name),
                 None,
                 "no role allows recordings",
@@ -64,7 +65,7 @@ fn visible(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Recording
     let row = state.store.recording(id).map_err(|_| ApiError::internal())?.ok_or_else(|| not_found(id))?;
     if access == RecordingAccess::Own && row.user != signed_in.session.user.name {
         state.audit.record(
-            "recording.denied",
+            Kind::RecordingDenied,
             Some(&signed_in.session.user.name),
             None,
             &format!("{id}: another user's"),
@@ -81,7 +82,7 @@ fn viewed(state: &AppState, signed_in: &SignedIn, row: &RecordingRow, what: &str
     if starts {
         let detail =
             format!("{}: {}@{} by {}; first read of this viewing: {what}", row.id, row.login, row.target, row.user);
-        state.audit.record("recording.view", Some(viewer), None, &detail);
+        state.audit.record(Kind::RecordingView, Some(viewer), None, &detail);
     }
 }
 
@@ -230,7 +231,7 @@ pub async fn list(
             query_text(&query_q),
             if ids.is_empty() { "no recordings".to_string() } else { ids.join(", ") }
         );
-        state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &detail);
+        state.audit.record(Kind::RecordingSearch, Some(&signed_in.session.user.name), None, &detail);
         filter.ids = Some(ids);
     }
     let (rows, total) =
@@ -370,7 +371,12 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchHits>, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &format!("{id}: {:?}", query.q));
+    state.audit.record(
+        Kind::RecordingSearch,
+        Some(&signed_in.session.user.name),
+        None,
+        &format!("{id}: {:?}", query.q),
+    );
     let data_dir = state.data_dir.clone();
     let hits = tokio::task::spawn_blocking(move || {
         let file = recordings::open(&data_dir, &row).map_err(|err| err.to_string())?;
@@ -412,7 +418,7 @@ pub async fn cast(
     .await
     .map_err(|_| ApiError::internal())?
     .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
-    state.audit.record("recording.export", Some(&signed_in.session.user.name), None, &format!("{id} as asciicast"));
+    state.audit.record(Kind::RecordingExport, Some(&signed_in.session.user.name), None, &format!("{id} as asciicast"));
     let mut response = text.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));

@@ -16,8 +16,9 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use super::state::AppState;
+use crate::accounts::session::Session;
+use crate::audit::Kind;
 use crate::auth::{self, token};
-use crate::store::Session;
 
 /// No API body is anywhere near this; larger ones are refused before they are read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -63,7 +64,7 @@ impl FromRequestParts<AppState> for SignedIn {
         let now = auth::now();
         let Some(session) = state.accounts.session(session_token, now)? else {
             state.audit.record(
-                "session.invalid",
+                Kind::SessionInvalid,
                 None,
                 client_ip(&parts.extensions),
                 &format!("{} {}: cookie matches no live session", parts.method, parts.uri.path()),
@@ -80,7 +81,7 @@ impl FromRequestParts<AppState> for SignedIn {
             let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
             if !token::secrets_equal(sent, &session.csrf_token) {
                 state.audit.record(
-                    "csrf.denied",
+                    Kind::CsrfDenied,
                     Some(&session.user.name),
                     client_ip(&parts.extensions),
                     &format!("{} {}: wrong CSRF token", parts.method, parts.uri.path()),
@@ -120,7 +121,7 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         let cross_site = headers.get("sec-fetch-site").is_some_and(|v| v == "cross-site");
         if !has_token || cross_site {
             state.audit.record(
-                "csrf.denied",
+                Kind::CsrfDenied,
                 None,
                 client_ip(request.extensions()),
                 &format!("{} {}: missing CSRF header or cross-site", request.method(), request.uri().path()),

@@ -29,6 +29,7 @@ use super::state::AppState;
 use super::ws::{self, CLOSE_LIMIT, close, fit, refuse};
 use crate::access::Refusal;
 use crate::access::rbac::SshMode;
+use crate::audit::Kind;
 use crate::gate::{AdmittedSsh, Gatehouse};
 use crate::sessions::Registration;
 use crate::ssh::certificate::{browser_key, certify};
@@ -57,7 +58,7 @@ pub async fn connect(
     signed_in: Result<SignedIn, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let upgrade = match ws::upgrade(&state, peer, &headers, upgrade, "SSH", "ssh.denied", MAX_FRAME) {
+    let upgrade = match ws::upgrade(&state, peer, &headers, upgrade, "SSH", Kind::SshDenied, MAX_FRAME) {
         Ok(upgrade) => upgrade,
         Err(err) => return err.into_response(),
     };
@@ -88,7 +89,7 @@ pub async fn certificate(
     let user = &signed_in.session.user;
     let key = browser_key(&request.public_key)?;
     let grant = state.ssh_grant(user, &request.node, &request.login).inspect_err(|refusal| {
-        state.audit.record("ssh.cert_denied", Some(&user.name), Some(peer.ip()), refusal.sentence());
+        state.audit.record(Kind::SshCertDenied, Some(&user.name), Some(peer.ip()), refusal.sentence());
     })?;
     if grant.session_mfa {
         let sentence = format!("{} asks for your passkey before each session.", grant.node.name);
@@ -121,7 +122,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
         Err(reason) => {
             tracing::warn!(node = %grant.node.name, %reason, "recorded session: cannot connect to the node");
             let detail = format!("node {} as {}: {reason}", grant.node.name, grant.login);
-            state.audit.record("ssh.node_failed", Some(&grant.user), Some(peer.ip()), &detail);
+            state.audit.record(Kind::SshNodeFailed, Some(&grant.user), Some(peer.ip()), &detail);
             return refuse(socket, close::NODE_UNREACHABLE, reason).await;
         }
     };
@@ -136,12 +137,12 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
     let audit = {
         let state = state.clone();
         let user = grant.user.clone();
-        Arc::new(move |kind: &str, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
+        Arc::new(move |kind: Kind, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
     };
     let (front, outcome) =
         crate::ssh::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
     let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
-    state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
+    state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     // run_stream waits for the browser's SSH version line, so the pump must already run.
@@ -160,7 +161,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
         tokio::time::timeout(Duration::from_secs(10), outcome).await.ok().and_then(Result::ok).unwrap_or_default();
     let recording = outcome.recording.as_deref().unwrap_or("none");
     let session_end = if outcome.end.is_empty() { end } else { outcome.end };
-    let kind = if registration.why_ended().is_some() { "ssh.terminated" } else { "ssh.end" };
+    let kind = if registration.why_ended().is_some() { Kind::SshTerminated } else { Kind::SshEnd };
     state.audit.record(
         kind,
         Some(&grant.user),
@@ -191,10 +192,10 @@ async fn relay(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted:
     };
     let _ = tcp.set_nodelay(true);
     let detail = format!("node {} as {}, direct (certified lately: {certified})", node.name, grant.login);
-    state.audit.record("ssh.start", Some(&grant.user), Some(peer.ip()), &detail);
+    state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (up, down, end) = pump(socket, tcp, &registration).await;
-    let kind = if registration.why_ended().is_some() { "ssh.terminated" } else { "ssh.end" };
+    let kind = if registration.why_ended().is_some() { Kind::SshTerminated } else { Kind::SshEnd };
     state.audit.record(
         kind,
         Some(&grant.user),

@@ -14,7 +14,8 @@ use super::error::ApiError;
 use super::request::SignedIn;
 use super::state::AppState;
 use crate::access::Refusal;
-use crate::store::Session;
+use crate::accounts::session::Session;
+use crate::audit::Kind;
 pub use gatehouse_proto::api::close;
 
 /// The longest a close may wait on a peer that stopped reading.
@@ -55,7 +56,7 @@ pub fn upgrade(
     headers: &HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
     what: &str,
-    denied_kind: &str,
+    denied_kind: Kind,
     max_frame: usize,
 ) -> Result<WebSocketUpgrade, ApiError> {
     let Ok(upgrade) = upgrade else {

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use desktops::{ConfigDesktop, Desktop};
 use nodes::{Node, NodeError};
 
-use crate::store::{Store, StoreError};
+use crate::store::StoreError;
+use crate::store::inventory::InventoryStore;
 use crate::vault::Vault;
 
 /// Nodes and desktops as they are now. Cheap to clone: every part is shared.
 #[derive(Clone)]
 pub struct Inventory {
-    store: Arc<dyn Store>,
+    store: Arc<dyn InventoryStore>,
     vault: Arc<Vault>,
     config_nodes: Arc<[Node]>,
     /// The config file's desktops, each with the file its password is read from.
@@ -39,7 +40,7 @@ pub enum PasswordError {
 
 impl Inventory {
     pub fn new(
-        store: Arc<dyn Store>,
+        store: Arc<dyn InventoryStore>,
         vault: Arc<Vault>,
         config_nodes: &[Node],
         config_desktops: &[ConfigDesktop],

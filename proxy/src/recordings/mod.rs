@@ -8,6 +8,7 @@
 //! the recordings table. Because everything is only ever appended, a kill leaves at
 //! worst one torn record at each tail, which the readers report and skip.
 
+pub mod row;
 pub mod search;
 
 use std::fs::{File, OpenOptions};
@@ -22,7 +23,8 @@ use gatehouse_proto::recording::{self, VERSION};
 use prost::Message;
 use tokio::sync::mpsc;
 
-use crate::store::{RecordingRow, Store};
+use crate::store::backend::Store;
+use row::{RecordingFilter, RecordingRow};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// A keyframe at least this often while output flows.
@@ -76,7 +78,7 @@ pub fn is_live(id: &str) -> bool {
 /// At start-up nothing is being recorded: a recording without an end was cut short by
 /// the proxy stopping (a crash, a kill). Says so in the table, once.
 pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Result<usize> {
-    let (rows, _) = store.search_recordings(&crate::store::RecordingFilter::default(), 0, u32::MAX)?;
+    let (rows, _) = store.search_recordings(&RecordingFilter::default(), 0, u32::MAX)?;
     let mut closed = 0;
     for row in rows.into_iter().filter(|r| r.ended_at.is_none()) {
         let file = directory(data_dir).join(&row.file);
@@ -582,7 +584,7 @@ pub fn open(data_dir: &Path, row: &RecordingRow) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::sqlite::SqliteStore;
 
     #[test]
     fn desktop_keyframes_are_the_decoded_screen_and_point_after_themselves() {

@@ -20,9 +20,10 @@ use tokio::sync::watch;
 
 use crate::access::locks::Lock;
 use crate::access::rbac::Roles;
+use crate::accounts::session::Session;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::Node;
-use crate::store::{Session, Store};
+use crate::store::backend::Store;
 
 /// How often every live session is checked again. With the time to close a socket this
 /// keeps "the identity is gone" to "the socket is closed" within two seconds.
@@ -338,8 +339,8 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
 mod tests {
     use super::*;
     use crate::access::locks::LockTarget;
+    use crate::accounts::user::User;
     use crate::inventory::nodes::{NodeName, parse_labels};
-    use crate::store::User;
 
     fn ssh_session(user: &str) -> LiveSession {
         LiveSession {

@@ -33,13 +33,14 @@ use tokio::net::TcpStream;
 
 use super::certificate::CERT_SKEW_SECS;
 use super::channel::{Input, Pty, RecordedChannel, Request, Verdict};
+use crate::audit::Kind;
 use crate::gate::Gatehouse;
 use crate::recordings::{self, Recorder};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Writes an audit record of this session's user: `(kind, detail)`.
-pub type Audit = Arc<dyn Fn(&str, &str) + Send + Sync>;
+pub type Audit = Arc<dyn Fn(Kind, &str) + Send + Sync>;
 
 /// Who is connecting where, decided by RBAC before the socket was accepted.
 #[derive(Clone, Debug)]
@@ -255,7 +256,7 @@ impl Front {
 
     fn refuse_forwarding(&self, what: &str) {
         (self.audit)(
-            "ssh.denied",
+            Kind::SshDenied,
             &format!("node {} as {}: {what} in a recorded session", self.target.node, self.target.login),
         );
     }
@@ -269,7 +270,7 @@ impl server::Handler for Front {
         let session_ca = self.gatehouse.cas.session.public_key().fingerprint(HashAlg::Sha256);
         let opened = Opened { user: &self.target.user, node: &self.target.node, login: &self.target.login };
         if let Err(why) = check_user(cert, user, opened, &session_ca, crate::auth::now()) {
-            (self.audit)("ssh.denied", &format!("node {}: {why}", self.target.node));
+            (self.audit)(Kind::SshDenied, &format!("node {}: {why}", self.target.node));
             return Ok(server::Auth::reject());
         }
         let Some(mut node) = self.pending.take() else {
@@ -282,7 +283,7 @@ impl server::Handler for Front {
             }
             Err(why) => {
                 tracing::warn!(node = %self.target.node, %why, "recorded session: the node refused the proxy");
-                (self.audit)("ssh.node_failed", &format!("node {}: {why}", self.target.node));
+                (self.audit)(Kind::SshNodeFailed, &format!("node {}: {why}", self.target.node));
                 Ok(server::Auth::reject())
             }
         }
@@ -395,7 +396,7 @@ struct Bridge {
     front_handle: server::Handle,
     node: Arc<NodeHandle>,
     target: Target,
-    store: Arc<dyn crate::store::Store>,
+    store: Arc<dyn crate::store::backend::Store>,
     data_dir: std::path::PathBuf,
     outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     audit: Audit,
@@ -422,7 +423,7 @@ impl Bridge {
         let lock = || shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let this = &self;
         let (front_tx, back_tx) = (&front_tx, &back_tx);
-        let refused = |detail: &str| (this.audit)("ssh.denied", &format!("node {}: {detail}", this.target.node));
+        let refused = |detail: &str| (this.audit)(Kind::SshDenied, &format!("node {}: {detail}", this.target.node));
         let browser_to_node = async {
             loop {
                 let message = front_rx.wait().await;
@@ -667,7 +668,7 @@ impl Bridge {
     /// A file-transfer server asked for as a command is refused with a sentence.
     async fn refuse_file_transfer(&self, id: ChannelId, want_reply: bool, what: &str, command: &str) -> String {
         (self.audit)(
-            "ssh.denied",
+            Kind::SshDenied,
             &format!("node {} as {}: {what} ({command:?}) in a recorded session", self.target.node, self.target.login),
         );
         let message = format!(

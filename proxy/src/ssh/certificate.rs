@@ -10,6 +10,7 @@ use russh::keys::ssh_key::PublicKey;
 
 use crate::access::rbac::SshMode;
 use crate::access::{Refusal, SshGrant};
+use crate::audit::Kind;
 use crate::gate::Gatehouse;
 
 /// How far either side of now a certificate is valid: clocks differ a little.
@@ -59,7 +60,7 @@ pub async fn certify(
         cert_grant.valid_before,
         source_address.map(|s| format!(", from {s}")).unwrap_or_default()
     );
-    gatehouse.audit.record("ssh.cert_issued", Some(&grant.user), Some(peer), &detail);
+    gatehouse.audit.record(Kind::SshCertIssued, Some(&grant.user), Some(peer), &detail);
     if grant.mode == SshMode::Direct {
         gatehouse.passes.note_certified(&grant.user, &node, &grant.login, cert_grant.valid_before, now);
     }
