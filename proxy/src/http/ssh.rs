@@ -110,14 +110,14 @@ pub async fn certificate(
 /// the socket, before any SSH starts), then run our SSH server on the socket's bytes.
 async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, admitted: AdmittedSsh) {
     let AdmittedSsh { grant, registration } = admitted;
-    let bridge_target = crate::ssh::bridge::Target {
+    let bridge_target = crate::ssh::Target {
         user: grant.user.clone(),
         node: grant.node.name.to_string(),
         addr: grant.node.addr.clone(),
         login: grant.login.clone(),
         source_addresses: state.ssh_source_addresses.clone(),
     };
-    let node = match crate::ssh::bridge::connect_node(&state.cas, &bridge_target).await {
+    let node = match crate::ssh::node::connect_node(&state.cas, &bridge_target).await {
         Ok(node) => node,
         Err(reason) => {
             tracing::warn!(node = %grant.node.name, %reason, "recorded session: cannot connect to the node");
@@ -126,7 +126,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
             return refuse(socket, close::NODE_UNREACHABLE, reason).await;
         }
     };
-    let config = match crate::ssh::bridge::front_config(&state.cas, &bridge_target.node) {
+    let config = match crate::ssh::front::front_config(&state.cas, &bridge_target.node) {
         Ok(config) => Arc::new(config),
         Err(err) => {
             tracing::error!(%err, "recorded session: no server configuration");
@@ -140,7 +140,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
         Arc::new(move |kind: Kind, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
     };
     let (front, outcome) =
-        crate::ssh::bridge::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
+        crate::ssh::front::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
     let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
     state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();

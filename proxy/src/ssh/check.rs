@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant};
 use crate::inventory::nodes::Node;
-use crate::ssh::bridge;
 use crate::ssh::certificate::CERT_SKEW_SECS;
+use crate::ssh::{Target, node};
 use gatehouse_ssh_policy::principal;
 
 /// One sign-in attempt and what it showed.
@@ -58,7 +58,7 @@ pub fn sshd_lines(node: &str) -> [String; 5] {
 /// Runs every probe against `node`, signing in as `login`.
 pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> {
     let name = node.name.to_string();
-    let target = bridge::Target {
+    let target = Target {
         user: "gatehouse-nodes-check".into(),
         node: name.clone(),
         addr: node.addr.clone(),
@@ -139,13 +139,8 @@ pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> 
 }
 
 /// Signs in once with a fresh key and a certificate for `probe`: did the node accept it?
-async fn attempt(
-    cas: &Authorities,
-    ca: &CertificateAuthority,
-    target: &bridge::Target,
-    probe: &Probe,
-) -> Result<bool, String> {
-    let mut connection = bridge::connect_node(cas, target).await?;
+async fn attempt(cas: &Authorities, ca: &CertificateAuthority, target: &Target, probe: &Probe) -> Result<bool, String> {
+    let mut connection = node::connect_node(cas, target).await?;
     let now = crate::auth::now();
     let grant = UserGrant {
         principal: probe.principal.clone(),
