@@ -14,7 +14,7 @@ use gatehouse_desktop::decoder::Rect;
 use gatehouse_desktop::playback::Playback;
 use gatehouse_proto::pb::recording_event::Event;
 use gatehouse_proto::pb::{DesktopActivated, Keyframe};
-use gatehouse_proto::recording::{Item, Reader};
+use gatehouse_recording::{Item, Reader};
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
@@ -174,7 +174,7 @@ async fn open(player: Shared) {
     };
     let fail = |message: String| post(&scope, &[("t", "error".into()), ("message", message.into())]);
     let index = match get_range(&base, "index", 0, u64::MAX - 1).await {
-        Ok((bytes, _)) => gatehouse_proto::recording::read_index(&bytes).map(|(index, _)| index).unwrap_or_default(),
+        Ok((bytes, _)) => gatehouse_recording::read_index(&bytes).map(|(index, _)| index).unwrap_or_default(),
         Err(err) => return fail(err),
     };
     // The session's decoder parameters: the first DesktopActivated, near the start.

@@ -1,14 +1,12 @@
 //! Writing session recordings as the session runs.
 //!
 //! Per session, in `data_dir/recordings/`: `ID.ghrec` (the recording, in the format of
-//! [`gatehouse_proto::recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry at least
+//! [`gatehouse_recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry at least
 //! every 5 seconds of activity) and `ID.ghkf` (the keyframes' screen states, from the
 //! terminal model the writer keeps). Events go through a bounded queue to one writer
 //! task, which appends them, flushes at least once a second and at the end, and updates
 //! the recordings table. Because everything is only ever appended, a kill leaves at
 //! worst one torn record at each tail, which the readers report and skip.
-
-pub mod search;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -18,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
-use gatehouse_proto::recording::{self, VERSION};
+use gatehouse_recording::{self as recording, VERSION};
 use prost::Message;
 use tokio::sync::mpsc;
 
@@ -621,9 +619,9 @@ mod tests {
         assert_eq!(pixel(9, 1), [0, 0, 0], "not yet the third");
         // The keyframe's byte offset is where the third update's record starts.
         let recording = std::fs::read(dir.join("d.ghrec")).unwrap();
-        let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
+        let mut reader = gatehouse_recording::Reader::resume_at(last.byte_offset);
         reader.push(&recording[last.byte_offset as usize..]);
-        let Some(gatehouse_proto::recording::Item::Event { event, .. }) = reader.next_item().unwrap() else { panic!() };
+        let Some(gatehouse_recording::Item::Event { event, .. }) = reader.next_item().unwrap() else { panic!() };
         assert_eq!(event.offset_ms, 6000);
         let _ = std::fs::remove_dir_all(&dir);
     }

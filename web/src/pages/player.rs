@@ -2,14 +2,14 @@
 //! live tab, read-only. It reads the small index whole, then the recording in Range
 //! pieces as playback needs them, so it starts at once however long the recording is;
 //! a seek starts from the nearest keyframe before the target
-//! ([`gatehouse_terminal::player`]).
+//! ([`gatehouse_recording::player`]).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_proto::api::{RecordingInfo, SearchHit, SearchHits};
 use gatehouse_proto::pb::Keyframe;
-use gatehouse_terminal::player::{Playback, keyframe_before};
+use gatehouse_recording::player::terminal::{Playback, keyframe_before};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -320,7 +320,7 @@ fn Player(id: String) -> impl IntoView {
                 }
                 info.set(Some(meta));
                 let index = match api::get_range(&format!("{base}/data/index"), 0, u64::MAX - 1).await {
-                    Ok((bytes, _)) => gatehouse_proto::recording::read_index(&bytes),
+                    Ok((bytes, _)) => gatehouse_recording::read_index(&bytes),
                     Err(failure) => return ui.error.set(Some(failure.message)),
                 };
                 match index {

@@ -9,7 +9,7 @@
 
 use prost::Message;
 
-use crate::pb::{RecordingEvent, RecordingHeader};
+use gatehouse_proto::pb::{RecordingEvent, RecordingHeader};
 
 /// The first bytes of every recording file.
 pub const MAGIC: &[u8; 8] = b"GHREC01\n";
@@ -225,7 +225,7 @@ pub fn read_all(bytes: &[u8]) -> Result<Recording, ReadError> {
 
 /// Reads an index file: its keyframes in order, and whether it ended cleanly (a torn
 /// last entry is left out). Entries are tiny, so a length beyond 4 KiB means damage.
-pub fn read_index(bytes: &[u8]) -> Result<(Vec<crate::pb::Keyframe>, Tail), ReadError> {
+pub fn read_index(bytes: &[u8]) -> Result<(Vec<gatehouse_proto::pb::Keyframe>, Tail), ReadError> {
     let body = bytes.strip_prefix(INDEX_MAGIC.as_slice()).ok_or(ReadError::NotARecording)?;
     let mut keyframes = Vec::new();
     let mut at = 0usize;
@@ -241,7 +241,7 @@ pub fn read_index(bytes: &[u8]) -> Result<(Vec<crate::pb::Keyframe>, Tail), Read
         if end > body.len() {
             return Ok((keyframes, Tail::Torn { at: file_at, bytes: body.len() - at }));
         }
-        if let Ok(keyframe) = crate::pb::Keyframe::decode(&body[at + prefix..end]) {
+        if let Ok(keyframe) = gatehouse_proto::pb::Keyframe::decode(&body[at + prefix..end]) {
             keyframes.push(keyframe);
         }
         at = end;
@@ -266,7 +266,7 @@ impl Default for Recording {
 impl Recording {
     /// Every byte the client sent, in order (recorded for sessions without a pty).
     pub fn input(&self) -> Vec<u8> {
-        use crate::pb::recording_event::Event;
+        use gatehouse_proto::pb::recording_event::Event;
         let mut out = Vec::new();
         for event in &self.events {
             if let Some(Event::Input(input)) = &event.event {
@@ -278,7 +278,7 @@ impl Recording {
 
     /// Every output byte, in order.
     pub fn output(&self) -> Vec<u8> {
-        use crate::pb::recording_event::Event;
+        use gatehouse_proto::pb::recording_event::Event;
         let mut out = Vec::new();
         for event in &self.events {
             if let Some(Event::Output(output)) = &event.event {
@@ -289,8 +289,8 @@ impl Recording {
     }
 
     /// The end record, if the session ended cleanly.
-    pub fn end(&self) -> Option<&crate::pb::End> {
-        use crate::pb::recording_event::Event;
+    pub fn end(&self) -> Option<&gatehouse_proto::pb::End> {
+        use gatehouse_proto::pb::recording_event::Event;
         self.events.iter().rev().find_map(|e| match &e.event {
             Some(Event::End(end)) => Some(end),
             _ => None,
@@ -301,8 +301,8 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb::recording_event::Event;
-    use crate::pb::{End, Output, Resize};
+    use gatehouse_proto::pb::recording_event::Event;
+    use gatehouse_proto::pb::{End, Output, Resize};
 
     fn header() -> RecordingHeader {
         RecordingHeader { version: VERSION, session_id: "s1".into(), cols: 80, rows: 24, ..Default::default() }
@@ -410,7 +410,7 @@ mod tests {
 
     #[test]
     fn an_index_reads_back_and_survives_a_torn_tail() {
-        let keyframe = |ms| crate::pb::Keyframe {
+        let keyframe = |ms| gatehouse_proto::pb::Keyframe {
             offset_ms: ms,
             byte_offset: ms * 10,
             cols: 80,

@@ -6,10 +6,10 @@
 
 use std::collections::VecDeque;
 
+use crate::format::{Item, ReadError, Reader};
 use gatehouse_proto::pb::{End, Keyframe, RecordingEvent, recording_event::Event};
-use gatehouse_proto::recording::{Item, ReadError, Reader};
 
-use crate::Terminal;
+use gatehouse_terminal::Terminal;
 
 /// Fetch more once fewer than this many decoded events wait.
 const LOW_WATER: usize = 256;
@@ -186,8 +186,8 @@ fn describe(err: &ReadError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::{encode_event, encode_start};
     use gatehouse_proto::pb::{Output, RecordingHeader, Resize};
-    use gatehouse_proto::recording::{encode_event, encode_start};
 
     fn output(ms: u64, text: &str) -> RecordingEvent {
         RecordingEvent { offset_ms: ms, event: Some(Event::Output(Output { data: text.as_bytes().to_vec() })) }
