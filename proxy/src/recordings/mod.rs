@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 
 use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
 use gatehouse_recording::{self as recording, VERSION};
-use prost::Message;
 use tokio::sync::mpsc;
 
 use crate::store::{RecordingRow, Store};
@@ -469,7 +468,7 @@ impl RecordingFiles {
         };
         self.kf.write_all(state)?;
         self.kf_len += state.len() as u64;
-        self.idx.write_all(&entry.encode_length_delimited_to_vec())?;
+        self.idx.write_all(&recording::index::encode_entry(&entry))?;
         self.last_keyframe = Some((offset_ms, self.rec_len));
         Ok(())
     }

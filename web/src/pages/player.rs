@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use gatehouse_proto::api::{RecordingInfo, SearchHit, SearchHits};
 use gatehouse_proto::pb::Keyframe;
-use gatehouse_recording::player::terminal::{Playback, keyframe_before};
+use gatehouse_recording::keyframe_before;
+use gatehouse_recording::player::terminal::Playback;
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
