@@ -3,6 +3,7 @@
 //!
 //! - [`format`]: the recording file (writer and incremental reader).
 //! - [`index`]: the index beside it, one entry per keyframe.
+//! - [`keyframes`]: when the writer takes a keyframe, and what a terminal's holds.
 //! - [`cast`]: asciicast v2 (asciinema's format) to and from recordings.
 //! - [`search`]: the moments a text came into view, replayed through the terminal model.
 //! - [`player`]: playback over a recording that arrives in pieces.
@@ -10,6 +11,7 @@
 pub mod cast;
 pub mod format;
 pub mod index;
+pub mod keyframes;
 pub mod player;
 pub mod search;
 
