@@ -7,6 +7,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_proto::api::RecordingInfo;
+use gatehouse_recording::player::SPEEDS;
 use js_sys::{Object, Reflect};
 use leptos::html;
 use leptos::prelude::*;
@@ -15,8 +16,6 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlCanvasElement, MessageEvent, Worker};
 
 use super::recordings::{clock, when};
-
-const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
 fn message(fields: &[(&str, wasm_bindgen::JsValue)]) -> Object {
     let object = Object::new();
