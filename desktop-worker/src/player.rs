@@ -1,7 +1,6 @@
-//! The worker's player mode: a desktop recording on the canvas. The page sends `play-open`
-//! {base, canvas}, then `play` {speed}, `pause`, `seek` {ms}; the worker answers
-//! `loaded` {width, height}, `position` {ms, playing} about ten times a second, `ended`,
-//! and `error` {message}.
+//! The worker's player mode: a desktop recording on the canvas. The page sends
+//! `PlayOpen` (after the canvas), then `Play`, `Pause`, `Seek`, `Speed`; the worker
+//! answers `Loaded`, `Position` about ten times a second, `Ended`, and `Error`.
 //!
 //! A seek paints the keyframe before the target (a whole decoded screen the proxy made)
 //! and decodes only the updates between it and the target; playing fetches the
@@ -15,10 +14,12 @@ use std::rc::Rc;
 use gatehouse_desktop::decoder::Rect;
 use gatehouse_desktop::playback::Playback;
 use gatehouse_proto::pb::DesktopActivated;
+use gatehouse_proto::pb::DesktopSize;
 use gatehouse_proto::pb::recording_event::Event;
+use gatehouse_proto::worker::{FromWorker, ToWorker, WorkerPosition};
 use gatehouse_recording::player::{Clock, Planner, Request};
 use gatehouse_recording::{Item, Reader};
-use js_sys::{Object, Reflect, Uint8Array};
+use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
@@ -26,6 +27,8 @@ use web_sys::{
     DedicatedWorkerGlobalScope, Headers, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d,
     RequestCredentials, RequestInit, Response,
 };
+
+use crate::page::context_2d;
 
 /// Bytes fetched per Range request, and the most kept decoded-ahead.
 const CHUNK: u64 = 1 << 20;
@@ -55,40 +58,35 @@ thread_local! {
     static PLAYER: RefCell<Option<Shared>> = const { RefCell::new(None) };
 }
 
-fn object(fields: &[(&str, JsValue)]) -> Object {
-    let object = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
-    }
-    object
+fn post(scope: &DedicatedWorkerGlobalScope, message: FromWorker) {
+    crate::page::post(scope, message);
 }
 
-fn post(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)]) {
-    let _ = scope.post_message(&object(fields));
+fn fail(scope: &DedicatedWorkerGlobalScope, message: String) {
+    post(scope, FromWorker::Error(message));
 }
 
 fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// Handles the page's player messages; false if `kind` is not one.
-pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue) -> bool {
-    let get = |name: &str| Reflect::get(data, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
-    match kind {
-        "play-open" => {
-            let canvas: OffscreenCanvas = get("canvas").unchecked_into();
-            let Some(context) = canvas
-                .get_context_with_context_options("2d", &object(&[("alpha", false.into())]))
-                .ok()
-                .flatten()
-                .and_then(|c| c.dyn_into::<OffscreenCanvasRenderingContext2d>().ok())
+/// Handles the page's player messages (`PlayOpen` draws on the canvas `given` takes);
+/// false if `message` is not one.
+pub fn on_message(
+    scope: &DedicatedWorkerGlobalScope,
+    message: &ToWorker,
+    given: impl FnOnce() -> Option<OffscreenCanvas>,
+) -> bool {
+    match message {
+        ToWorker::PlayOpen(base) => {
+            let Some((canvas, context)) = given().and_then(|canvas| Some((canvas.clone(), context_2d(&canvas)?)))
             else {
-                post(scope, &[("t", "error".into()), ("message", "This browser cannot draw the desktop.".into())]);
+                fail(scope, "This browser cannot draw the desktop.".into());
                 return true;
             };
             let player = Rc::new(RefCell::new(Player {
                 scope: scope.clone(),
-                base: get("base").as_string().unwrap_or_default(),
+                base: base.clone(),
                 context,
                 canvas,
                 planner: Planner::new(Vec::new(), CHUNK),
@@ -104,10 +102,10 @@ pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue
             start_clock(scope, player.clone());
             wasm_bindgen_futures::spawn_local(open(player));
         }
-        "play" | "pause" | "seek" | "speed" => {
+        ToWorker::Play(_) | ToWorker::Pause(_) | ToWorker::SeekMs(_) | ToWorker::Speed(_) => {
             let Some(player) = PLAYER.with(|p| p.borrow().clone()) else { return true };
-            match kind {
-                "play" => {
+            match *message {
+                ToWorker::Play(_) => {
                     let mut p = player.borrow_mut();
                     let t = now(&p.scope);
                     p.clock.play(t);
@@ -116,12 +114,10 @@ pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue
                         wasm_bindgen_futures::spawn_local(seek(player.clone(), 0));
                     }
                 }
-                "pause" => player.borrow_mut().clock.pause(),
-                "speed" => player.borrow_mut().clock.set_speed(get("speed").as_f64().unwrap_or(1.0)),
-                _ => wasm_bindgen_futures::spawn_local(seek(
-                    player.clone(),
-                    get("ms").as_f64().unwrap_or(0.0).max(0.0) as u64,
-                )),
+                ToWorker::Pause(_) => player.borrow_mut().clock.pause(),
+                ToWorker::Speed(speed) => player.borrow_mut().clock.set_speed(speed),
+                ToWorker::SeekMs(ms) => wasm_bindgen_futures::spawn_local(seek(player.clone(), ms)),
+                _ => {}
             }
         }
         _ => return false,
@@ -167,7 +163,7 @@ async fn open(player: Shared) {
         let p = player.borrow();
         (p.scope.clone(), p.base.clone())
     };
-    let fail = |message: String| post(&scope, &[("t", "error".into()), ("message", message.into())]);
+    let fail = |message: String| self::fail(&scope, message);
     let index = match get_range(&base, "index", 0, u64::MAX - 1).await {
         Ok((bytes, _)) => gatehouse_recording::read_index(&bytes).map(|(index, _)| index).unwrap_or_default(),
         Err(err) => return fail(err),
@@ -200,7 +196,7 @@ async fn open(player: Shared) {
         p.planner = Planner::new(index, CHUNK);
         p.activated = Some(activated);
     }
-    post(&scope, &[("t", "loaded".into()), ("width", activated.width.into()), ("height", activated.height.into())]);
+    post(&scope, FromWorker::Loaded(DesktopSize { width: activated.width, height: activated.height }));
     let target = player.borrow_mut().pending_seek.take().unwrap_or(0);
     seek(player, target).await;
 }
@@ -241,7 +237,7 @@ async fn seek(player: Shared, ms: u64) {
                     Ok((bytes, _)) => bytes,
                     Err(err) => {
                         player.borrow_mut().seeking = false;
-                        return post(&scope, &[("t", "error".into()), ("message", err.into())]);
+                        return fail(&scope, err);
                     }
                 },
                 None => Vec::new(),
@@ -307,7 +303,7 @@ async fn seek(player: Shared, ms: u64) {
             }
             Err(err) => {
                 player.borrow_mut().seeking = false;
-                return post(&scope, &[("t", "error".into()), ("message", err.into())]);
+                return fail(&scope, err);
             }
         }
     }
@@ -317,11 +313,7 @@ async fn seek(player: Shared, ms: u64) {
     p.clock.wait(t);
     p.seeking = false;
     p.last_posted = 0.0;
-    let playing = p.clock.playing();
-    post(
-        &p.scope,
-        &[("t", "position".into()), ("ms", (ms as f64).into()), ("playing", playing.into()), ("seeked", true.into())],
-    );
+    post(&p.scope, FromWorker::Position(WorkerPosition { ms, playing: p.clock.playing(), seeked: true }));
 }
 
 /// Bytes of the recording that arrived, in order; `last` when they reach the end of
@@ -349,7 +341,7 @@ async fn fetch_ahead(player: Shared, request: Request) {
         Err(err) => {
             if p.planner.failed(&request) {
                 p.clock.pause();
-                post(&p.scope, &[("t", "error".into()), ("message", err.into())]);
+                fail(&p.scope, err);
             }
         }
     }
@@ -378,7 +370,7 @@ fn start_clock(scope: &DedicatedWorkerGlobalScope, player: Shared) {
             let finished = advance.ended || (p.eof && playback.next_event_ms().is_none());
             if finished && p.clock.playing() {
                 p.clock.pause();
-                post(&p.scope, &[("t", "ended".into()), ("ms", (position as f64).into())]);
+                post(&p.scope, FromWorker::EndedMs(position));
             }
             let hungry = !p.eof && playback.queued_bytes() < AHEAD;
             let next = playback.next_byte();
@@ -387,11 +379,11 @@ fn start_clock(scope: &DedicatedWorkerGlobalScope, player: Shared) {
                 p.last_posted = t;
                 post(
                     &p.scope,
-                    &[
-                        ("t", "position".into()),
-                        ("ms", (p.clock.position_ms() as f64).into()),
-                        ("playing", p.clock.playing().into()),
-                    ],
+                    FromWorker::Position(WorkerPosition {
+                        ms: p.clock.position_ms(),
+                        playing: p.clock.playing(),
+                        seeked: false,
+                    }),
                 );
             }
         }

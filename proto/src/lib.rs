@@ -3,8 +3,10 @@
 //! - [`api`]: the JSON bodies of the `/api/v1` endpoints (serde).
 //! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format's
 //!   records (read and written by `gatehouse-recording`) and the desktop protocol.
+//! - [`worker`]: the messages between the page and the desktop worker.
 
 pub mod api;
+pub mod worker;
 
 /// Messages generated from `proto/gatehouse/v1/*.proto`.
 pub mod pb {
