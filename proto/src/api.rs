@@ -143,12 +143,47 @@ pub struct ConfirmFactor {
     pub credential: Option<webauthn_rs_proto::PublicKeyCredential>,
 }
 
+/// What a recording is of; the player for it follows. In JSON (and in the proxy's
+/// recordings table) the lower-case name: `"ssh"`, `"desktop"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingKind {
+    /// A terminal: output bytes, played in the terminal model.
+    Ssh,
+    /// A remote desktop: fast-path updates, played by the desktop worker.
+    Desktop,
+}
+
+impl RecordingKind {
+    /// The name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingKind::Ssh => "ssh",
+            RecordingKind::Desktop => "desktop",
+        }
+    }
+
+    /// The kind a name (as [`RecordingKind::as_str`] writes it) stands for.
+    pub fn from_name(name: &str) -> Option<RecordingKind> {
+        [RecordingKind::Ssh, RecordingKind::Desktop].into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl From<crate::pb::SessionKind> for RecordingKind {
+    /// A recording's header says what its session was; only a desktop's is not a terminal.
+    fn from(kind: crate::pb::SessionKind) -> RecordingKind {
+        match kind {
+            crate::pb::SessionKind::Desktop => RecordingKind::Desktop,
+            crate::pb::SessionKind::Ssh | crate::pb::SessionKind::Unspecified => RecordingKind::Ssh,
+        }
+    }
+}
+
 /// One recorded session, as the recordings page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingInfo {
     pub id: String,
-    /// `ssh` (desktops later).
-    pub kind: String,
+    pub kind: RecordingKind,
     pub user: String,
     /// The node (or desktop).
     pub target: String,
@@ -283,4 +318,22 @@ pub struct SessionMfaGrant {
     pub expires_at: u64,
     /// As in [`SshCertificate`]: what a browser with no pin yet pins.
     pub host_ca_fingerprint: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_kind_is_written_as_the_names_the_api_always_used() {
+        for (kind, json) in [(RecordingKind::Ssh, "\"ssh\""), (RecordingKind::Desktop, "\"desktop\"")] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), json);
+            assert_eq!(serde_json::from_str::<RecordingKind>(json).unwrap(), kind);
+            assert_eq!(RecordingKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(RecordingKind::from_name("vnc"), None);
+        assert!(serde_json::from_str::<RecordingKind>("\"Desktop\"").is_err());
+        assert_eq!(RecordingKind::from(crate::pb::SessionKind::Desktop), RecordingKind::Desktop);
+        assert_eq!(RecordingKind::from(crate::pb::SessionKind::Unspecified), RecordingKind::Ssh);
+    }
 }

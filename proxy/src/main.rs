@@ -355,7 +355,7 @@ fn recordings_command(config: Config, command: RecordingsCommand) -> anyhow::Res
         }
         RecordingsCommand::Export { id, output } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
-            if row.kind == "desktop" {
+            if recording::kind(&row.kind) == gatehouse_proto::api::RecordingKind::Desktop {
                 anyhow::bail!(
                     "{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player"
                 );

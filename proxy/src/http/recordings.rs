@@ -16,7 +16,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_proto::api::{RecordingInfo, RecordingList, SearchHits};
+use gatehouse_proto::api::{RecordingInfo, RecordingKind, RecordingList, SearchHits};
 use serde::Deserialize;
 
 use super::AppState;
@@ -94,7 +94,7 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
     RecordingInfo {
         live: row.ended_at.is_none() && recordings::is_live(&row.id),
         id: row.id,
-        kind: row.kind,
+        kind: recordings::kind(&row.kind),
         user: row.user,
         target: row.target,
         login: row.login,
@@ -379,7 +379,7 @@ pub async fn cast(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    if row.kind == "desktop" {
+    if recordings::kind(&row.kind) == RecordingKind::Desktop {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "not_a_terminal",

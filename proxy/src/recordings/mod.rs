@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse_proto::api::RecordingKind;
 use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
 use gatehouse_recording::keyframes::{self, TerminalKeyframes};
 use gatehouse_recording::{self as recording, VERSION};
@@ -87,6 +88,12 @@ pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Re
     Ok(closed)
 }
 
+/// A recording's kind from the name its row keeps ([`RecordingKind::as_str`]). A name
+/// it does not know is read as a terminal's, as every recording was before desktops.
+pub fn kind(stored: &str) -> RecordingKind {
+    RecordingKind::from_name(stored).unwrap_or(RecordingKind::Ssh)
+}
+
 pub fn directory(data_dir: &Path) -> PathBuf {
     data_dir.join("recordings")
 }
@@ -137,7 +144,7 @@ impl Recorder {
         let out = RecordingFiles::create(&dir, &id, &header)?;
         let row = RecordingRow {
             id: id.clone(),
-            kind: if meta.kind == pb::SessionKind::Desktop { "desktop" } else { "ssh" }.into(),
+            kind: RecordingKind::from(meta.kind).as_str().into(),
             user: meta.user,
             target: meta.target,
             login: meta.login,
@@ -360,7 +367,7 @@ pub fn write_imported(
     files.finish()?;
     let row = RecordingRow {
         id: id.clone(),
-        kind: "ssh".into(),
+        kind: RecordingKind::Ssh.as_str().into(),
         user: user.to_string(),
         target: target.to_string(),
         login: String::new(),

@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gatehouse_proto::api::{RecordingInfo, SearchHit, SearchHits};
+use gatehouse_proto::api::{RecordingInfo, RecordingKind, SearchHit, SearchHits};
 use gatehouse_recording::player::terminal::Playback;
 use gatehouse_recording::player::{Clock, Generation, Planner, SPEEDS};
 use leptos::html;
@@ -53,7 +53,7 @@ pub fn PlayerPage() -> impl IntoView {
                 let id = id.clone();
                 move || match kind.get() {
                     None => view! { <crate::components::spinner::Loading label="Opening the recording…"/> }.into_any(),
-                    Some(Ok(info)) if info.kind == "desktop" => view! { <super::desktop_player::DesktopPlayer info=info/> }.into_any(),
+                    Some(Ok(info)) if info.kind == RecordingKind::Desktop => view! { <super::desktop_player::DesktopPlayer info=info/> }.into_any(),
                     Some(_) => view! { <Player id=id.clone()/> }.into_any(),
                 }
             }
