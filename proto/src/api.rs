@@ -194,7 +194,12 @@ pub struct RecordingInfo {
     pub ended_at: Option<u64>,
     /// Bytes in the recording file.
     pub bytes: u64,
+    /// How the session ended, in words, for the person.
     pub end_reason: Option<String>,
+    /// The proxy stopped during the session (a crash, a kill): the recording plays up to
+    /// that moment. (`end_reason` says so in words.)
+    #[serde(default)]
+    pub cut_short: bool,
     /// The session is running now.
     pub live: bool,
     /// From the start to the last event; given by the single-recording call only.

@@ -101,6 +101,7 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
         started_at: row.started_at,
         ended_at: row.ended_at,
         bytes,
+        cut_short: recordings::cut_short(row.end_reason.as_deref()),
         end_reason: row.end_reason,
         duration_ms: None,
         started_at_ms: None,

@@ -68,6 +68,14 @@ pub fn is_live(id: &str) -> bool {
     LIVE.lock().is_ok_and(|live| live.contains(id))
 }
 
+/// The end reason of a recording the proxy's stopping cut short.
+pub const CUT_SHORT: &str = "cut short: the proxy stopped during the session";
+
+/// Whether a recording that ended for `end_reason` was cut short by the proxy stopping.
+pub fn cut_short(end_reason: Option<&str>) -> bool {
+    end_reason == Some(CUT_SHORT)
+}
+
 /// At start-up nothing is being recorded: a recording without an end was cut short by
 /// the proxy stopping (a crash, a kill). Says so in the table, once.
 pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Result<usize> {
@@ -82,7 +90,7 @@ pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Re
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(row.started_at, |d| d.as_secs());
         let size = meta.map_or(0, |m| m.len());
-        store.finish_recording(&row.id, ended, size, "cut short: the proxy stopped during the session")?;
+        store.finish_recording(&row.id, ended, size, CUT_SHORT)?;
         closed += 1;
     }
     Ok(closed)
@@ -581,6 +589,31 @@ mod tests {
         let Some(gatehouse_recording::Item::Event { event, .. }) = reader.next_item().unwrap() else { panic!() };
         assert_eq!(event.offset_ms, 6000);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_recording_the_proxy_stopped_during_is_marked_cut_short_and_no_other_is() {
+        let dir = std::env::temp_dir().join(format!("gh-cut-{}", new_id()));
+        let store = SqliteStore::in_memory().unwrap();
+        let row = |id: &str, ended_at: Option<u64>, end_reason: Option<&str>| RecordingRow {
+            id: id.into(),
+            kind: RecordingKind::Ssh.as_str().into(),
+            user: "alice".into(),
+            target: "web-1".into(),
+            login: "ubuntu".into(),
+            started_at: 1_700_000_000,
+            ended_at,
+            file: format!("{id}.ghrec"),
+            bytes: 0,
+            end_reason: end_reason.map(str::to_string),
+        };
+        store.insert_recording(&row("running", None, None)).unwrap();
+        store.insert_recording(&row("ended", Some(1_700_000_060), Some("exit (exit status 0)"))).unwrap();
+        assert_eq!(close_interrupted(&store, &dir).unwrap(), 1);
+        let reason = |id| store.recording(id).unwrap().unwrap().end_reason;
+        assert!(cut_short(reason("running").as_deref()));
+        assert!(!cut_short(reason("ended").as_deref()));
+        assert!(!cut_short(None));
     }
 
     #[tokio::test]

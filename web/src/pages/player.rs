@@ -325,7 +325,7 @@ fn Player(id: String) -> impl IntoView {
                 };
                 ui.duration.set(meta.duration_ms.unwrap_or(0));
                 ui.live.set(meta.live);
-                if meta.end_reason.as_deref().is_some_and(|r| r.starts_with("cut short")) {
+                if meta.cut_short {
                     ui.notice.set(Some("This recording was cut short: the proxy stopped during the session. It plays up to that moment.".into()));
                 }
                 info.set(Some(meta));
