@@ -17,7 +17,7 @@ use gatehouse_proto::pb::DesktopActivated;
 use gatehouse_proto::pb::DesktopSize;
 use gatehouse_proto::pb::recording_event::Event;
 use gatehouse_proto::worker::{FromWorker, ToWorker, WorkerPosition};
-use gatehouse_recording::player::{Clock, Planner, Request};
+use gatehouse_recording::player::{Clock, Planner, Request, whole_length};
 use gatehouse_recording::{Item, Reader};
 use js_sys::Uint8Array;
 use wasm_bindgen::prelude::*;
@@ -139,9 +139,8 @@ async fn get_range(base: &str, part: &str, start: u64, end: u64) -> Result<(Vec<
         .await
         .map_err(|_| unreachable())?;
     let response: Response = response.dyn_into().map_err(|_| unreachable())?;
-    let total = || -> Option<u64> {
-        response.headers().get("content-range").ok().flatten().and_then(|v| v.rsplit('/').next()?.parse().ok())
-    };
+    let total =
+        || -> Option<u64> { response.headers().get("content-range").ok().flatten().and_then(|v| whole_length(&v)) };
     if response.status() == 416 {
         // Asked from the end of the file: nothing more, yet.
         return Ok((Vec::new(), total().unwrap_or(start)));

@@ -64,6 +64,13 @@ impl Answer<'_> {
     }
 }
 
+/// The whole file's length, as a Range answer's `Content-Range` gives it
+/// (`bytes 0-99/1000`, or `bytes */1000` when the range could not be satisfied);
+/// `None` when it does not say.
+pub fn whole_length(content_range: &str) -> Option<u64> {
+    content_range.rsplit_once('/')?.1.trim().parse().ok()
+}
+
 /// What to fetch to show the moment a seek asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeekPlan {
@@ -231,6 +238,14 @@ mod tests {
         let first = planner.request(0);
         assert_eq!(first.range(), Range { first: 0, last: 3 });
         assert_eq!(planner.answer(&first, b"GHRE", 200).unwrap().bytes, b"GHRE");
+    }
+
+    #[test]
+    fn the_file_length_is_read_from_content_range() {
+        assert_eq!(whole_length("bytes 0-99/1000"), Some(1000));
+        assert_eq!(whole_length("bytes */1000"), Some(1000));
+        assert_eq!(whole_length("bytes 0-99/*"), None, "a length the server does not know");
+        assert_eq!(whole_length("1000"), None);
     }
 
     #[test]

@@ -9,4 +9,4 @@ pub mod fetch;
 pub mod terminal;
 
 pub use clock::{Clock, SPEEDS};
-pub use fetch::{Answer, Generation, Planner, Range, Request, SeekPlan};
+pub use fetch::{Answer, Generation, Planner, Range, Request, SeekPlan, whole_length};
