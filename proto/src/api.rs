@@ -138,12 +138,47 @@ pub struct ConfirmFactor {
     pub credential: Option<webauthn_rs_proto::PublicKeyCredential>,
 }
 
+/// What a recording is of; the player for it follows. In JSON (and in the proxy's
+/// recordings table) the lower-case name: `"ssh"`, `"desktop"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingKind {
+    /// A terminal: output bytes, played in the terminal model.
+    Ssh,
+    /// A remote desktop: fast-path updates, played by the desktop worker.
+    Desktop,
+}
+
+impl RecordingKind {
+    /// The name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingKind::Ssh => "ssh",
+            RecordingKind::Desktop => "desktop",
+        }
+    }
+
+    /// The kind a name (as [`RecordingKind::as_str`] writes it) stands for.
+    pub fn from_name(name: &str) -> Option<RecordingKind> {
+        [RecordingKind::Ssh, RecordingKind::Desktop].into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl From<crate::pb::SessionKind> for RecordingKind {
+    /// A recording's header says what its session was; only a desktop's is not a terminal.
+    fn from(kind: crate::pb::SessionKind) -> RecordingKind {
+        match kind {
+            crate::pb::SessionKind::Desktop => RecordingKind::Desktop,
+            crate::pb::SessionKind::Ssh | crate::pb::SessionKind::Unspecified => RecordingKind::Ssh,
+        }
+    }
+}
+
 /// One recorded session, as the recordings page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingInfo {
     pub id: String,
-    /// `ssh` (desktops later).
-    pub kind: String,
+    pub kind: RecordingKind,
     pub user: String,
     /// The node (or desktop).
     pub target: String,
@@ -154,7 +189,12 @@ pub struct RecordingInfo {
     pub ended_at: Option<u64>,
     /// Bytes in the recording file.
     pub bytes: u64,
+    /// How the session ended, in words, for the person.
     pub end_reason: Option<String>,
+    /// The proxy stopped during the session (a crash, a kill): the recording plays up to
+    /// that moment. (`end_reason` says so in words.)
+    #[serde(default)]
+    pub cut_short: bool,
     /// The session is running now.
     pub live: bool,
     /// From the start to the last event; given by the single-recording call only.
@@ -299,4 +339,22 @@ pub mod close {
     /// The session was ended from outside: sign-out, expiry, a reset, a role taken
     /// away, a lock, a full disk. The reason says which.
     pub const ENDED: u16 = 4410;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_kind_is_written_as_the_names_the_api_always_used() {
+        for (kind, json) in [(RecordingKind::Ssh, "\"ssh\""), (RecordingKind::Desktop, "\"desktop\"")] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), json);
+            assert_eq!(serde_json::from_str::<RecordingKind>(json).unwrap(), kind);
+            assert_eq!(RecordingKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(RecordingKind::from_name("vnc"), None);
+        assert!(serde_json::from_str::<RecordingKind>("\"Desktop\"").is_err());
+        assert_eq!(RecordingKind::from(crate::pb::SessionKind::Desktop), RecordingKind::Desktop);
+        assert_eq!(RecordingKind::from(crate::pb::SessionKind::Unspecified), RecordingKind::Ssh);
+    }
 }

@@ -58,13 +58,13 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
             recording::open(&config.data_dir, &row)
                 .and_then(|mut file| file.read_to_end(&mut bytes))
                 .with_context(|| format!("cannot read the recording file {}", row.file))?;
-            let read = gatehouse_proto::recording::read_all(&bytes)?;
+            let read = gatehouse_recording::read_all(&bytes)?;
             std::io::stdout().write_all(&if input { read.input() } else { read.output() })?;
             for (at, len, why) in &read.skipped {
                 eprintln!("skipped a damaged record of {len} bytes at byte {at}: {why}");
             }
             match (&read.tail, read.end()) {
-                (gatehouse_proto::recording::Tail::Torn { at, bytes }, _) => {
+                (gatehouse_recording::Tail::Torn { at, bytes }, _) => {
                     eprintln!("the recording was cut short: {bytes} bytes of an unfinished record at byte {at}")
                 }
                 (_, Some(end)) => eprintln!("ended: {}", end.reason),
@@ -73,7 +73,7 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
         }
         RecordingsCommand::Export { id, output } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
-            if row.kind == "desktop" {
+            if recording::kind(&row.kind) == gatehouse_proto::api::RecordingKind::Desktop {
                 anyhow::bail!(
                     "{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player"
                 );
@@ -82,8 +82,9 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
             recording::open(&config.data_dir, &row)
                 .and_then(|mut file| file.read_to_end(&mut bytes))
                 .with_context(|| format!("cannot read the recording file {}", row.file))?;
-            let read = gatehouse_proto::recording::read_all(&bytes)?;
-            let cast = gatehouse_proto::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
+            let read = gatehouse_recording::read_all(&bytes)?;
+            let cast =
+                gatehouse_recording::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
             match output {
                 Some(path) => {
                     std::fs::write(&path, cast).with_context(|| format!("cannot write {}", path.display()))?
@@ -93,7 +94,7 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
         }
         RecordingsCommand::Import { file, user, target } => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let imported = gatehouse_proto::cast::import(&text)
+            let imported = gatehouse_recording::cast::import(&text)
                 .with_context(|| format!("{} cannot be imported", file.display()))?;
             for (line, why) in &imported.skipped {
                 eprintln!("skipped line {line}: {why}");

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use gatehouse_proto::api::{RecordingInfo, RecordingList, SearchHits};
+use gatehouse_proto::api::{RecordingInfo, RecordingKind, RecordingList, SearchHits};
 use serde::Deserialize;
 
 use super::error::ApiError;
@@ -96,13 +96,14 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
     RecordingInfo {
         live: row.ended_at.is_none() && recordings::is_live(&row.id),
         id: row.id,
-        kind: row.kind,
+        kind: recordings::kind(&row.kind),
         user: row.user,
         target: row.target,
         login: row.login,
         started_at: row.started_at,
         ended_at: row.ended_at,
         bytes,
+        cut_short: recordings::cut_short(row.end_reason.as_deref()),
         end_reason: row.end_reason,
         duration_ms: None,
         started_at_ms: None,
@@ -115,10 +116,10 @@ fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::R
     let mut file = recordings::open(&state.data_dir, row).ok()?;
     let mut buf = vec![0u8; 64 * 1024];
     let n = file.read(&mut buf).ok()?;
-    let mut reader = gatehouse_proto::recording::Reader::new();
+    let mut reader = gatehouse_recording::Reader::new();
     reader.push(&buf[..n]);
     match reader.next_item() {
-        Ok(Some(gatehouse_proto::recording::Item::Header(header))) => Some(header),
+        Ok(Some(gatehouse_recording::Item::Header(header))) => Some(header),
         _ => None,
     }
 }
@@ -128,11 +129,11 @@ fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::R
 fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
     let dir = recordings::directory(&state.data_dir);
     let index = std::fs::read(dir.join(format!("{}.ghidx", row.id))).ok()?;
-    let (keyframes, _) = gatehouse_proto::recording::read_index(&index).ok()?;
+    let (keyframes, _) = gatehouse_recording::read_index(&index).ok()?;
     let last = keyframes.last()?;
     let mut file = recordings::open(&state.data_dir, row).ok()?;
     file.seek(SeekFrom::Start(last.byte_offset)).ok()?;
-    let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
+    let mut reader = gatehouse_recording::Reader::resume_at(last.byte_offset);
     let mut buf = vec![0u8; 256 * 1024];
     let mut latest = last.offset_ms;
     loop {
@@ -142,7 +143,7 @@ fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
         }
         reader.push(&buf[..n]);
         while let Ok(Some(item)) = reader.next_item() {
-            if let gatehouse_proto::recording::Item::Event { event, .. } = item {
+            if let gatehouse_recording::Item::Event { event, .. } = item {
                 latest = latest.max(event.offset_ms);
             }
         }
@@ -217,7 +218,7 @@ pub async fn list(
                 .filter(|row| {
                     recordings::open(&data_dir, row)
                         .ok()
-                        .and_then(|file| crate::recordings::search::search(std::io::BufReader::new(file), &text).ok())
+                        .and_then(|file| gatehouse_recording::search::search(std::io::BufReader::new(file), &text).ok())
                         .is_some_and(|hits| !hits.is_empty())
                 })
                 .map(|row| row.id)
@@ -380,7 +381,7 @@ pub async fn search(
     let data_dir = state.data_dir.clone();
     let hits = tokio::task::spawn_blocking(move || {
         let file = recordings::open(&data_dir, &row).map_err(|err| err.to_string())?;
-        crate::recordings::search::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
+        gatehouse_recording::search::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -395,7 +396,7 @@ pub async fn cast(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    if row.kind == "desktop" {
+    if recordings::kind(&row.kind) == RecordingKind::Desktop {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "not_a_terminal",
@@ -409,8 +410,8 @@ pub async fn cast(
         recordings::open(&data_dir, &row_for_read)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| e.to_string())?;
-        let read = gatehouse_proto::recording::read_all(&bytes).map_err(|e| e.to_string())?;
-        Ok::<_, String>(gatehouse_proto::cast::export(
+        let read = gatehouse_recording::read_all(&bytes).map_err(|e| e.to_string())?;
+        Ok::<_, String>(gatehouse_recording::cast::export(
             read.header.as_ref().unwrap_or(&Default::default()),
             &read.events,
         ))
