@@ -354,6 +354,10 @@ describe('SSH tab in the browser', () => {
 
     await panel(page).getByTestId('reconnect').click();
     await connected(page);
+    // The new session's shell has started (a login closed mid-start can leave the node's
+    // shell start-up files half run, e.g. a stale pyenv rehash lock that stalls the next
+    // login past the tests' 20 s).
+    await waitForScreen(page, /[$#] *$/m);
     await context.close();
   });
 
