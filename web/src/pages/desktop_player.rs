@@ -7,11 +7,11 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_proto::api::RecordingInfo;
+use gloo_events::EventListener;
 use js_sys::{Object, Reflect};
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlCanvasElement, MessageEvent, Worker};
 
 use super::recordings::{clock, when};
@@ -30,7 +30,8 @@ fn message(fields: &[(&str, wasm_bindgen::JsValue)]) -> Object {
 struct Engine {
     worker: Option<Worker>,
     pending: Option<(Object, web_sys::OffscreenCanvas)>,
-    _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    /// The worker's message listener, kept as long as the worker.
+    _on_message: Option<EventListener>,
 }
 
 #[component]
@@ -74,7 +75,8 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
         let on_message = {
             let engine = engine.clone();
             let canvas = canvas.clone();
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            EventListener::new(&worker, "message", move |event| {
+                let event: &MessageEvent = event.unchecked_ref();
                 let data = event.data();
                 let get = |key: &str| Reflect::get(&data, &key.into()).unwrap_or_default();
                 match get("t").as_string().as_deref() {
@@ -120,7 +122,6 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                 }
             })
         };
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         let open =
             message(&[("t", "play-open".into()), ("base", base.clone().into()), ("canvas", offscreen.clone().into())]);
         let mut e = engine.borrow_mut();
