@@ -6,6 +6,7 @@ mod app;
 mod bench;
 mod components;
 mod factors;
+mod listen;
 mod pages;
 mod passkey;
 mod session;

@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gloo_events::{EventListener, EventListenerOptions};
+use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use js_sys::{Object, Reflect};
 use leptos::html;
@@ -18,6 +18,7 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{Event, HtmlCanvasElement, KeyboardEvent, MessageEvent, MouseEvent, WheelEvent, Worker};
 
 use crate::components::require_session::RequireSession;
+use crate::listen::listen;
 
 /// The worker's loader, written by trunk beside the app (index.html).
 const WORKER: &str = "/desktop_worker_loader.js";
@@ -121,8 +122,7 @@ fn DesktopView(name: String) -> impl IntoView {
             };
             let on_message = {
                 let conn = conn.clone();
-                EventListener::new(&worker, "message", move |event| {
-                    let event: &MessageEvent = event.unchecked_ref();
+                listen(&worker, "message", move |event: &MessageEvent| {
                     on_worker_message(&conn, status, stats, &event.data());
                 })
             };
@@ -158,10 +158,10 @@ fn DesktopView(name: String) -> impl IntoView {
     // new size once resizing settles; one that keeps its own size is scaled to fit.
     {
         let connect = connect.clone();
-        // The reconnect waiting for resizing to settle; replacing or dropping it cancels it.
-        let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
+        // The reconnect waiting for resizing to settle.
+        let mut pending: Option<Timeout> = None;
         let on_resize = web_sys::window().map(|window| {
-            EventListener::new(&window, "resize", move |_| {
+            listen(&window, "resize", move |_: &Event| {
                 let Some(conn) = conn_store.try_get_value() else { return };
                 fit(&conn);
                 let follows = {
@@ -187,23 +187,20 @@ fn DesktopView(name: String) -> impl IntoView {
                         connect();
                     }
                 });
-                *pending.borrow_mut() = Some(again);
+                // A timeout still waiting is cancelled as it drops.
+                drop(pending.replace(again));
             })
         });
-        let on_resize = StoredValue::new_local(on_resize);
-        on_cleanup(move || {
-            // Dropping the listener removes it.
-            drop(on_resize.try_update_value(Option::take));
-            disconnect(&conn_store.get_value());
-        });
+        // The page's owner keeps the listener and drops (removes) it with the page.
+        StoredValue::new_local(on_resize);
+        on_cleanup(move || disconnect(&conn_store.get_value()));
     }
 
     // Ask the worker for its totals once a second (the bar shows them).
     {
         let poll = Interval::new(1000, move || post(&conn_store.get_value(), &[("t", "stats".into())]));
-        // Dropping the interval stops it.
-        let poll = StoredValue::new_local(Some(poll));
-        on_cleanup(move || poll.update_value(|p| drop(p.take())));
+        // Kept by the page's owner, which drops (stops) it with the page.
+        StoredValue::new_local(poll);
     }
 
     let reconnect = connect.clone();
@@ -423,18 +420,6 @@ fn cursor_url(width: u32, height: u32, rgba: &[u8]) -> Option<String> {
         web_sys::ImageData::new_with_u8_clamped_array_and_sh(wasm_bindgen::Clamped(rgba), width, height).ok()?;
     context.put_image_data(&image, 0.0, 0.0).ok()?;
     canvas.to_data_url().ok()
-}
-
-/// Listens for `kind` events, which are `E`s, on `target`. Not passive (these call
-/// preventDefault), as a listener added without options on a canvas is.
-fn listen<E: JsCast>(
-    target: &HtmlCanvasElement,
-    kind: &'static str,
-    mut on: impl FnMut(&E) + 'static,
-) -> EventListener {
-    EventListener::new_with_options(target, kind, EventListenerOptions::enable_prevent_default(), move |event| {
-        on(event.unchecked_ref())
-    })
 }
 
 /// Keyboard, pointer and wheel on the canvas, forwarded to the worker. The listeners

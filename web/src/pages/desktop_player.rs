@@ -15,6 +15,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, MessageEvent, Worker};
 
 use super::recordings::{clock, when};
+use crate::listen::listen;
 
 const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
 
@@ -75,8 +76,7 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
         let on_message = {
             let engine = engine.clone();
             let canvas = canvas.clone();
-            EventListener::new(&worker, "message", move |event| {
-                let event: &MessageEvent = event.unchecked_ref();
+            listen(&worker, "message", move |event: &MessageEvent| {
                 let data = event.data();
                 let get = |key: &str| Reflect::get(&data, &key.into()).unwrap_or_default();
                 match get("t").as_string().as_deref() {
