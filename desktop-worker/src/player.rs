@@ -15,6 +15,7 @@ use gatehouse_desktop::playback::Playback;
 use gatehouse_proto::pb::recording_event::Event;
 use gatehouse_proto::pb::{DesktopActivated, Keyframe};
 use gatehouse_proto::recording::{Item, Reader};
+use gloo_timers::callback::Interval;
 use js_sys::{Object, Reflect, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
@@ -55,6 +56,8 @@ type Shared = Rc<RefCell<Player>>;
 
 thread_local! {
     static PLAYER: RefCell<Option<Shared>> = const { RefCell::new(None) };
+    /// The player's clock: it ticks while it is kept here, that is for the worker's life.
+    static CLOCK: RefCell<Option<Interval>> = const { RefCell::new(None) };
 }
 
 fn object(fields: &[(&str, JsValue)]) -> Object {
@@ -108,7 +111,7 @@ pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue
                 pending_seek: None,
             }));
             PLAYER.with(|p| *p.borrow_mut() = Some(player.clone()));
-            start_clock(scope, player.clone());
+            start_clock(player.clone());
             wasm_bindgen_futures::spawn_local(open(player));
         }
         "play" | "pause" | "seek" | "speed" => {
@@ -358,8 +361,8 @@ async fn fetch_ahead(player: Shared) {
     }
 }
 
-fn start_clock(scope: &DedicatedWorkerGlobalScope, player: Shared) {
-    let tick = Closure::<dyn FnMut()>::new(move || {
+fn start_clock(player: Shared) {
+    let tick = move || {
         let fetch;
         {
             let p = &mut *player.borrow_mut();
@@ -389,7 +392,6 @@ fn start_clock(scope: &DedicatedWorkerGlobalScope, player: Shared) {
         if fetch {
             wasm_bindgen_futures::spawn_local(fetch_ahead(player.clone()));
         }
-    });
-    let _ = scope.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 16);
-    tick.forget();
+    };
+    CLOCK.with(|clock| *clock.borrow_mut() = Some(Interval::new(16, tick)));
 }
