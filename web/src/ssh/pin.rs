@@ -74,6 +74,8 @@ pub fn check(key: &PublicKeyOrCertificate, pinned: &str, node: &str, now: u64) -
     Ok(cert.key_id().to_string())
 }
 
+// Hand-written, not gloo-storage: that stores JSON (what is kept here is plain text, and
+// would no longer read back) and throws when the browser blocks storage.
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }
