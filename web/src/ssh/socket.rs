@@ -66,7 +66,7 @@ pub async fn open(url: &str) -> Result<Socket, Closed> {
     });
     // Removed when dropped: on a refusal below, once the socket has closed; otherwise by
     // the task that reads until the close.
-    let listeners = [on_message, on_open, on_close];
+    let listeners = vec![on_message, on_open, on_close];
 
     if !opened_rx.await.unwrap_or(false) {
         let close = closed.borrow().clone();
