@@ -4,11 +4,11 @@
 //! so decoding never stalls the page. The page forwards what the person does (key
 //! positions, pointer, wheel) and the worker sends it as the desktop protocol's input.
 //!
-//! Messages from the page are plain objects with a `t` field: `open` {url, canvas},
-//! `key` {code, key, down}, `pointer` {x, y, button, down}, `wheel` {units, horizontal},
-//! `locks` {caps, num, scroll}, `keys` {codes} (a combination pressed then released),
-//! `stats`, `close`. To the page: `activated` {width, height}, `cursor` {kind, ...},
-//! `closed` {code, reason}, `stats` {...}.
+//! The messages both ways are `gatehouse_proto::worker`'s ([`ToWorker`], [`FromWorker`]),
+//! as JSON text; the canvas comes on its own just before the `Open` that uses it.
+//!
+//! [`ToWorker`]: gatehouse_proto::worker::ToWorker
+//! [`FromWorker`]: gatehouse_proto::worker::FromWorker
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
@@ -21,6 +21,8 @@ fn main() {
 }
 
 #[cfg(target_arch = "wasm32")]
+mod page;
+#[cfg(target_arch = "wasm32")]
 mod player;
 
 #[cfg(target_arch = "wasm32")]
@@ -31,11 +33,17 @@ mod worker {
     use gatehouse_desktop::decoder::{Decoder, Pointer};
     use gatehouse_desktop::keys;
     use gatehouse_proto::pb::{
-        DesktopButton, DesktopClientMessage, DesktopKey, DesktopLocks, DesktopPointer, DesktopServerMessage,
-        DesktopUnicode, DesktopWheel, desktop_client_message, desktop_server_message,
+        DesktopClientMessage, DesktopKey, DesktopServerMessage, DesktopSize, DesktopUnicode, desktop_client_message,
+        desktop_server_message,
+    };
+    use gatehouse_proto::worker::{
+        CursorShape, FromWorker, Nothing, ToWorker, WorkerClosed, WorkerCursor, WorkerCursorImage, WorkerKey,
+        WorkerKeys, WorkerStats,
     };
     use gloo_events::{EventListener, EventListenerOptions};
-    use js_sys::{Object, Reflect, Uint8Array};
+
+    use crate::page;
+    use js_sys::Uint8Array;
     use prost::Message as _;
     use wasm_bindgen::prelude::*;
     use wasm_bindgen::{Clamped, JsCast};
@@ -67,6 +75,8 @@ mod worker {
         held: Vec<String>,
         /// The socket's message and close listeners, removed once it has closed.
         listeners: Vec<EventListener>,
+        /// The canvas the page gave, until the `Open` (live or player) that draws on it.
+        given_canvas: Option<OffscreenCanvas>,
     }
 
     type Shared = Rc<RefCell<Session>>;
@@ -83,6 +93,7 @@ mod worker {
             stats: Stats::default(),
             held: Vec::new(),
             listeners: Vec::new(),
+            given_canvas: None,
         }));
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             on_page_message(&session, &event.data());
@@ -90,31 +101,7 @@ mod worker {
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         // The worker's inbox, needed for as long as the worker runs: nothing outlives it.
         on_message.forget();
-        post(&scope, &object(&[("t", "ready".into())]));
-    }
-
-    fn object(fields: &[(&str, JsValue)]) -> Object {
-        let object = Object::new();
-        for (key, value) in fields {
-            let _ = Reflect::set(&object, &JsValue::from_str(key), value);
-        }
-        object
-    }
-
-    fn post(scope: &DedicatedWorkerGlobalScope, message: &Object) {
-        let _ = scope.post_message(message);
-    }
-
-    fn field(data: &JsValue, name: &str) -> JsValue {
-        Reflect::get(data, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED)
-    }
-
-    fn number(data: &JsValue, name: &str) -> f64 {
-        field(data, name).as_f64().unwrap_or(0.0)
-    }
-
-    fn flag(data: &JsValue, name: &str) -> bool {
-        field(data, name).as_bool().unwrap_or(false)
+        post(&scope, FromWorker::Ready(Nothing {}));
     }
 
     fn send(session: &Shared, message: desktop_client_message::Message) {
@@ -128,25 +115,23 @@ mod worker {
     }
 
     fn on_page_message(session: &Shared, data: &JsValue) {
-        let kind = field(data, "t").as_string().unwrap_or_default();
-        let scope = session.borrow().scope.clone();
-        if crate::player::on_message(&scope, &kind, data) {
+        if let Some(canvas) = data.dyn_ref::<OffscreenCanvas>() {
+            session.borrow_mut().given_canvas = Some(canvas.clone());
             return;
         }
-        match kind.as_str() {
-            "open" => {
-                let url = field(data, "url").as_string().unwrap_or_default();
-                let canvas: OffscreenCanvas = field(data, "canvas").unchecked_into();
-                open(session, &url, canvas);
-            }
-            "key" => {
-                let code = field(data, "code").as_string().unwrap_or_default();
-                let down = flag(data, "down");
-                key(session, &code, field(data, "key").as_string().as_deref(), down);
-            }
-            "keys" => {
-                let codes: Vec<String> =
-                    js_sys::Array::from(&field(data, "codes")).iter().filter_map(|c| c.as_string()).collect();
+        let Some(message) = page::read(data) else { return };
+        let scope = session.borrow().scope.clone();
+        let canvas = || session.borrow_mut().given_canvas.take();
+        if crate::player::on_message(&scope, &message, canvas) {
+            return;
+        }
+        match message {
+            ToWorker::Open(url) => match canvas() {
+                Some(canvas) => open(session, &url, canvas),
+                None => closed(&scope, 0, "The page gave the desktop nothing to draw on; reload the page."),
+            },
+            ToWorker::Key(WorkerKey { code, key: character, down }) => key(session, &code, character.as_deref(), down),
+            ToWorker::Keys(WorkerKeys { codes }) => {
                 for code in &codes {
                     key(session, code, None, true);
                 }
@@ -154,75 +139,51 @@ mod worker {
                     key(session, code, None, false);
                 }
             }
-            "release" => {
+            ToWorker::Release(_) => {
                 let held = std::mem::take(&mut session.borrow_mut().held);
                 for code in held.iter().rev() {
                     key(session, code, None, false);
                 }
             }
-            "pointer" => {
-                let button = match number(data, "button") as i32 {
-                    0 => DesktopButton::Left,
-                    1 => DesktopButton::Middle,
-                    2 => DesktopButton::Right,
-                    3 => DesktopButton::Back,
-                    4 => DesktopButton::Forward,
-                    _ => DesktopButton::None,
-                };
-                let moved_only = field(data, "down").is_undefined();
-                send(
-                    session,
-                    desktop_client_message::Message::Pointer(DesktopPointer {
-                        x: number(data, "x").max(0.0) as u32,
-                        y: number(data, "y").max(0.0) as u32,
-                        button: if moved_only { DesktopButton::None } else { button } as i32,
-                        down: flag(data, "down"),
-                    }),
-                );
-            }
-            "wheel" => send(
-                session,
-                desktop_client_message::Message::Wheel(DesktopWheel {
-                    units: number(data, "units") as i32,
-                    horizontal: flag(data, "horizontal"),
-                }),
-            ),
-            "locks" => send(
-                session,
-                desktop_client_message::Message::Locks(DesktopLocks {
-                    caps_lock: flag(data, "caps"),
-                    num_lock: flag(data, "num"),
-                    scroll_lock: flag(data, "scroll"),
-                }),
-            ),
-            "clipboard" => {
-                if let Some(text) = field(data, "text").as_string() {
-                    send(session, desktop_client_message::Message::Clipboard(text));
-                }
-            }
-            "stats" => {
+            ToWorker::Pointer(pointer) => send(session, desktop_client_message::Message::Pointer(pointer)),
+            ToWorker::Wheel(wheel) => send(session, desktop_client_message::Message::Wheel(wheel)),
+            ToWorker::Locks(locks) => send(session, desktop_client_message::Message::Locks(locks)),
+            ToWorker::Clipboard(text) => send(session, desktop_client_message::Message::Clipboard(text)),
+            ToWorker::Stats(_) => {
                 let session = session.borrow();
                 let s = &session.stats;
                 post(
                     &session.scope,
-                    &object(&[
-                        ("t", "stats".into()),
-                        ("pdus", (s.pdus as f64).into()),
-                        ("bytes", (s.bytes as f64).into()),
-                        ("painted", (s.painted_pdus as f64).into()),
-                        ("pixels", (s.pixels as f64).into()),
-                        ("decodeMs", s.decode_ms.into()),
-                        ("paintMs", s.paint_ms.into()),
-                    ]),
+                    FromWorker::Stats(WorkerStats {
+                        pdus: s.pdus,
+                        bytes: s.bytes,
+                        painted: s.painted_pdus,
+                        pixels: s.pixels,
+                        decode_ms: s.decode_ms,
+                        paint_ms: s.paint_ms,
+                    }),
                 );
             }
-            "close" => {
+            ToWorker::Close(_) => {
                 if let Some(socket) = &session.borrow().socket {
                     let _ = socket.close_with_code_and_reason(1000, "closed by the person");
                 }
             }
-            _ => {}
+            // The player's, answered above.
+            ToWorker::PlayOpen(_)
+            | ToWorker::Play(_)
+            | ToWorker::Pause(_)
+            | ToWorker::SeekMs(_)
+            | ToWorker::Speed(_) => {}
         }
+    }
+
+    fn post(scope: &DedicatedWorkerGlobalScope, message: FromWorker) {
+        page::post(scope, message);
+    }
+
+    fn closed(scope: &DedicatedWorkerGlobalScope, code: u16, reason: &str) {
+        post(scope, FromWorker::Closed(WorkerClosed { code: u32::from(code), reason: reason.to_string() }));
     }
 
     /// A key by position; a position with no scan code sends its character instead.
@@ -254,24 +215,12 @@ mod worker {
     }
 
     fn open(session: &Shared, url: &str, canvas: OffscreenCanvas) {
-        let context = canvas
-            .get_context_with_context_options("2d", &object(&[("alpha", false.into())]))
-            .ok()
-            .flatten()
-            .and_then(|c| c.dyn_into::<OffscreenCanvasRenderingContext2d>().ok());
+        let context = page::context_2d(&canvas);
         let socket = match WebSocket::new(url) {
             Ok(socket) => socket,
             Err(_) => {
                 let scope = session.borrow().scope.clone();
-                post(
-                    &scope,
-                    &object(&[
-                        ("t", "closed".into()),
-                        ("code", 0.into()),
-                        ("reason", "The address of the desktop is not valid.".into()),
-                    ]),
-                );
-                return;
+                return closed(&scope, 0, "The address of the desktop is not valid.");
             }
         };
         socket.set_binary_type(BinaryType::Arraybuffer);
@@ -308,10 +257,7 @@ mod worker {
                 } else {
                     reason
                 };
-                post(
-                    &scope,
-                    &object(&[("t", "closed".into()), ("code", event.code().into()), ("reason", reason.into())]),
-                );
+                closed(&scope, event.code(), &reason);
             })
         };
         session.borrow_mut().listeners = vec![on_message, on_close];
@@ -338,7 +284,7 @@ mod worker {
                 s.decoder = Some(decoder);
                 post(
                     &s.scope,
-                    &object(&[("t", "activated".into()), ("width", width.into()), ("height", height.into())]),
+                    FromWorker::Activated(DesktopSize { width: u32::from(width), height: u32::from(height) }),
                 );
             }
             desktop_server_message::Message::FastPath(pdu) => fast_path(session, &pdu),
@@ -347,7 +293,7 @@ mod worker {
             desktop_server_message::Message::Closed(closed) => session.borrow_mut().closed_reason = Some(closed.reason),
             desktop_server_message::Message::Clipboard(text) => {
                 let scope = session.borrow().scope.clone();
-                post(&scope, &object(&[("t", "clipboard".into()), ("text", text.into())]));
+                post(&scope, FromWorker::Clipboard(text));
             }
         }
     }
@@ -396,7 +342,7 @@ mod worker {
             // When (in Unix milliseconds, comparable with the page's clock) the pixels
             // were handed to the canvas: the page shows it, benchmarks time input by it.
             let epoch = s.scope.performance().map_or(0.0, |p| p.time_origin() + painted_at);
-            post(&s.scope, &object(&[("t", "painted".into()), ("at", epoch.into())]));
+            post(&s.scope, FromWorker::PaintedAt(epoch));
         }
         if let Some(pointer) = decoded.pointer {
             post_cursor(&s.scope, pointer);
@@ -408,19 +354,17 @@ mod worker {
     }
 
     fn post_cursor(scope: &DedicatedWorkerGlobalScope, pointer: Pointer) {
-        let message = match pointer {
-            Pointer::Default => object(&[("t", "cursor".into()), ("kind", "default".into())]),
-            Pointer::Hidden => object(&[("t", "cursor".into()), ("kind", "hidden".into())]),
-            Pointer::Shape { width, height, hot_x, hot_y, rgba } => object(&[
-                ("t", "cursor".into()),
-                ("kind", "shape".into()),
-                ("width", width.into()),
-                ("height", height.into()),
-                ("hotX", hot_x.into()),
-                ("hotY", hot_y.into()),
-                ("rgba", Uint8Array::from(rgba.as_slice()).into()),
-            ]),
+        let shape = match pointer {
+            Pointer::Default => CursorShape::Default(Nothing {}),
+            Pointer::Hidden => CursorShape::Hidden(Nothing {}),
+            Pointer::Shape { width, height, hot_x, hot_y, rgba } => CursorShape::Image(WorkerCursorImage {
+                width: u32::from(width),
+                height: u32::from(height),
+                hot_x: u32::from(hot_x),
+                hot_y: u32::from(hot_y),
+                rgba,
+            }),
         };
-        post(scope, &message);
+        post(scope, FromWorker::Cursor(WorkerCursor { shape: Some(shape) }));
     }
 }

@@ -1,29 +1,34 @@
-//! The worker's player mode: a desktop recording on the canvas. The page sends `play-open`
-//! {base, canvas}, then `play` {speed}, `pause`, `seek` {ms}; the worker answers
-//! `loaded` {width, height}, `position` {ms, playing} about ten times a second, `ended`,
-//! and `error` {message}.
+//! The worker's player mode: a desktop recording on the canvas. The page sends
+//! `PlayOpen` (after the canvas), then `Play`, `Pause`, `Seek`, `Speed`; the worker
+//! answers `Loaded`, `Position` about ten times a second, `Ended`, and `Error`.
 //!
 //! A seek paints the keyframe before the target (a whole decoded screen the proxy made)
 //! and decodes only the updates between it and the target; playing fetches the
 //! recording ahead in Range pieces, so a long recording starts as fast as a short one.
+//! Which pieces, and the clock, are [`gatehouse_recording::player`]'s, as in the
+//! terminal player.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_desktop::decoder::Rect;
 use gatehouse_desktop::playback::Playback;
+use gatehouse_proto::pb::DesktopActivated;
+use gatehouse_proto::pb::DesktopSize;
 use gatehouse_proto::pb::recording_event::Event;
-use gatehouse_proto::pb::{DesktopActivated, Keyframe};
-use gatehouse_proto::recording::{Item, Reader};
+use gatehouse_proto::worker::{FromWorker, ToWorker, WorkerPosition};
+use gatehouse_recording::player::{Clock, Planner, Request, whole_length};
+use gatehouse_recording::{Item, Reader};
 use gloo_timers::callback::Interval;
-use js_sys::{Object, Reflect, Uint8Array};
-use wasm_bindgen::prelude::*;
+use js_sys::Uint8Array;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     DedicatedWorkerGlobalScope, Headers, ImageData, OffscreenCanvas, OffscreenCanvasRenderingContext2d,
     RequestCredentials, RequestInit, Response,
 };
+
+use crate::page::context_2d;
 
 /// Bytes fetched per Range request, and the most kept decoded-ahead.
 const CHUNK: u64 = 1 << 20;
@@ -34,22 +39,17 @@ struct Player {
     base: String,
     context: OffscreenCanvasRenderingContext2d,
     canvas: OffscreenCanvas,
-    index: Vec<Keyframe>,
+    /// What to fetch; it drops answers to an older seek's fetches.
+    planner: Planner,
     activated: Option<DesktopActivated>,
     playback: Option<Playback>,
-    /// Bumped by every seek: answers to an older seek's fetches are dropped.
-    generation: u64,
-    fetching: bool,
     /// The whole file has been fetched.
     eof: bool,
     seeking: bool,
-    playing: bool,
-    speed: f64,
-    clock_ms: f64,
-    last_tick: f64,
+    clock: Clock,
     last_posted: f64,
     /// A seek asked for before the recording's start was read; done once it is.
-    pending_seek: Option<f64>,
+    pending_seek: Option<u64>,
 }
 
 type Shared = Rc<RefCell<Player>>;
@@ -60,53 +60,43 @@ thread_local! {
     static CLOCK: RefCell<Option<Interval>> = const { RefCell::new(None) };
 }
 
-fn object(fields: &[(&str, JsValue)]) -> Object {
-    let object = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&object, &JsValue::from_str(key), value);
-    }
-    object
+fn post(scope: &DedicatedWorkerGlobalScope, message: FromWorker) {
+    crate::page::post(scope, message);
 }
 
-fn post(scope: &DedicatedWorkerGlobalScope, fields: &[(&str, JsValue)]) {
-    let _ = scope.post_message(&object(fields));
+fn fail(scope: &DedicatedWorkerGlobalScope, message: String) {
+    post(scope, FromWorker::Error(message));
 }
 
 fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {
     scope.performance().map(|p| p.now()).unwrap_or(0.0)
 }
 
-/// Handles the page's player messages; false if `kind` is not one.
-pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue) -> bool {
-    let get = |name: &str| Reflect::get(data, &JsValue::from_str(name)).unwrap_or(JsValue::UNDEFINED);
-    match kind {
-        "play-open" => {
-            let canvas: OffscreenCanvas = get("canvas").unchecked_into();
-            let Some(context) = canvas
-                .get_context_with_context_options("2d", &object(&[("alpha", false.into())]))
-                .ok()
-                .flatten()
-                .and_then(|c| c.dyn_into::<OffscreenCanvasRenderingContext2d>().ok())
+/// Handles the page's player messages (`PlayOpen` draws on the canvas `given` takes);
+/// false if `message` is not one.
+pub fn on_message(
+    scope: &DedicatedWorkerGlobalScope,
+    message: &ToWorker,
+    given: impl FnOnce() -> Option<OffscreenCanvas>,
+) -> bool {
+    match message {
+        ToWorker::PlayOpen(base) => {
+            let Some((canvas, context)) = given().and_then(|canvas| Some((canvas.clone(), context_2d(&canvas)?)))
             else {
-                post(scope, &[("t", "error".into()), ("message", "This browser cannot draw the desktop.".into())]);
+                fail(scope, "This browser cannot draw the desktop.".into());
                 return true;
             };
             let player = Rc::new(RefCell::new(Player {
                 scope: scope.clone(),
-                base: get("base").as_string().unwrap_or_default(),
+                base: base.clone(),
                 context,
                 canvas,
-                index: Vec::new(),
+                planner: Planner::new(Vec::new(), CHUNK),
                 activated: None,
                 playback: None,
-                generation: 0,
-                fetching: false,
                 eof: false,
                 seeking: true,
-                playing: false,
-                speed: 1.0,
-                clock_ms: 0.0,
-                last_tick: 0.0,
+                clock: Clock::new(),
                 last_posted: 0.0,
                 pending_seek: None,
             }));
@@ -114,23 +104,22 @@ pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue
             start_clock(player.clone());
             wasm_bindgen_futures::spawn_local(open(player));
         }
-        "play" | "pause" | "seek" | "speed" => {
+        ToWorker::Play(_) | ToWorker::Pause(_) | ToWorker::SeekMs(_) | ToWorker::Speed(_) => {
             let Some(player) = PLAYER.with(|p| p.borrow().clone()) else { return true };
-            match kind {
-                "play" => {
+            match *message {
+                ToWorker::Play(_) => {
                     let mut p = player.borrow_mut();
-                    p.playing = true;
-                    p.last_tick = now(&p.scope);
+                    let t = now(&p.scope);
+                    p.clock.play(t);
                     if p.playback.as_ref().is_some_and(Playback::ended) {
                         drop(p);
-                        wasm_bindgen_futures::spawn_local(seek(player.clone(), 0.0));
+                        wasm_bindgen_futures::spawn_local(seek(player.clone(), 0));
                     }
                 }
-                "pause" => player.borrow_mut().playing = false,
-                "speed" => player.borrow_mut().speed = get("speed").as_f64().unwrap_or(1.0).clamp(0.1, 64.0),
-                _ => {
-                    wasm_bindgen_futures::spawn_local(seek(player.clone(), get("ms").as_f64().unwrap_or(0.0).max(0.0)))
-                }
+                ToWorker::Pause(_) => player.borrow_mut().clock.pause(),
+                ToWorker::Speed(speed) => player.borrow_mut().clock.set_speed(speed),
+                ToWorker::SeekMs(ms) => wasm_bindgen_futures::spawn_local(seek(player.clone(), ms)),
+                _ => {}
             }
         }
         _ => return false,
@@ -138,7 +127,8 @@ pub fn on_message(scope: &DedicatedWorkerGlobalScope, kind: &str, data: &JsValue
     true
 }
 
-async fn get_range(base: &str, part: &str, start: u64, end: u64) -> Result<(Vec<u8>, bool), String> {
+/// Bytes `start..=end` of one of the recording's files, and the file's whole length.
+async fn get_range(base: &str, part: &str, start: u64, end: u64) -> Result<(Vec<u8>, u64), String> {
     let scope: DedicatedWorkerGlobalScope = js_sys::global().unchecked_into();
     let headers = Headers::new().map_err(|_| "headers".to_string())?;
     let _ = headers.set("range", &format!("bytes={start}-{end}"));
@@ -151,23 +141,22 @@ async fn get_range(base: &str, part: &str, start: u64, end: u64) -> Result<(Vec<
         .await
         .map_err(|_| unreachable())?;
     let response: Response = response.dyn_into().map_err(|_| unreachable())?;
+    let total =
+        || -> Option<u64> { response.headers().get("content-range").ok().flatten().and_then(|v| whole_length(&v)) };
     if response.status() == 416 {
-        return Ok((Vec::new(), true));
+        // Asked from the end of the file: nothing more, yet.
+        return Ok((Vec::new(), total().unwrap_or(start)));
     }
     if !response.ok() {
         return Err(format!("The recording could not be read (the server answered {}).", response.status()));
     }
-    let total: Option<u64> = response
-        .headers()
-        .get("content-range")
-        .ok()
-        .flatten()
-        .and_then(|v| v.rsplit('/').next().and_then(|n| n.parse().ok()));
+    let total = total();
     let buffer =
         JsFuture::from(response.array_buffer().map_err(|_| unreachable())?).await.map_err(|_| unreachable())?;
     let bytes = Uint8Array::new(&buffer).to_vec();
-    let done = total.is_none_or(|total| start + bytes.len() as u64 >= total);
-    Ok((bytes, done))
+    // "bytes a-b/len" for 206; a 200 is the whole file.
+    let len = total.unwrap_or(bytes.len() as u64);
+    Ok((bytes, len))
 }
 
 async fn open(player: Shared) {
@@ -175,9 +164,9 @@ async fn open(player: Shared) {
         let p = player.borrow();
         (p.scope.clone(), p.base.clone())
     };
-    let fail = |message: String| post(&scope, &[("t", "error".into()), ("message", message.into())]);
+    let fail = |message: String| self::fail(&scope, message);
     let index = match get_range(&base, "index", 0, u64::MAX - 1).await {
-        Ok((bytes, _)) => gatehouse_proto::recording::read_index(&bytes).map(|(index, _)| index).unwrap_or_default(),
+        Ok((bytes, _)) => gatehouse_recording::read_index(&bytes).map(|(index, _)| index).unwrap_or_default(),
         Err(err) => return fail(err),
     };
     // The session's decoder parameters: the first DesktopActivated, near the start.
@@ -205,11 +194,11 @@ async fn open(player: Shared) {
         let mut p = player.borrow_mut();
         p.canvas.set_width(activated.width);
         p.canvas.set_height(activated.height);
-        p.index = index;
+        p.planner = Planner::new(index, CHUNK);
         p.activated = Some(activated);
     }
-    post(&scope, &[("t", "loaded".into()), ("width", activated.width.into()), ("height", activated.height.into())]);
-    let target = player.borrow_mut().pending_seek.take().unwrap_or(0.0);
+    post(&scope, FromWorker::Loaded(DesktopSize { width: activated.width, height: activated.height }));
+    let target = player.borrow_mut().pending_seek.take().unwrap_or(0);
     seek(player, target).await;
 }
 
@@ -231,31 +220,32 @@ fn clear(context: &OffscreenCanvasRenderingContext2d, width: u32, height: u32) {
 }
 
 /// Shows the moment `ms`: the keyframe before it, then the updates up to it.
-async fn seek(player: Shared, ms: f64) {
-    let (generation, base, keyframe, activated, scope) = {
+async fn seek(player: Shared, ms: u64) {
+    let (plan, base, activated, scope) = {
         let mut p = player.borrow_mut();
-        p.generation += 1;
         p.seeking = true;
-        let keyframe = p.index.iter().rev().find(|k| (k.offset_ms as f64) <= ms).cloned();
-        (p.generation, p.base.clone(), keyframe, p.activated, p.scope.clone())
+        let plan = p.planner.seek(ms);
+        (plan, p.base.clone(), p.activated, p.scope.clone())
     };
     let Some(activated) = activated else {
         player.borrow_mut().pending_seek = Some(ms);
         return;
     };
-    let playback = match &keyframe {
+    let playback = match &plan.keyframe {
         Some(keyframe) => {
-            let end = keyframe.screen_at + u64::from(keyframe.screen_len).max(1) - 1;
-            let compressed = match get_range(&base, "keyframes", keyframe.screen_at, end).await {
-                Ok((bytes, _)) => bytes,
-                Err(err) => {
-                    player.borrow_mut().seeking = false;
-                    return post(&scope, &[("t", "error".into()), ("message", err.into())]);
-                }
+            let compressed = match plan.screen {
+                Some(range) => match get_range(&base, "keyframes", range.first, range.last).await {
+                    Ok((bytes, _)) => bytes,
+                    Err(err) => {
+                        player.borrow_mut().seeking = false;
+                        return fail(&scope, err);
+                    }
+                },
+                None => Vec::new(),
             };
             let rgba = miniz_oxide::inflate::decompress_to_vec_zlib(&compressed).unwrap_or_default();
             let p = player.borrow();
-            if p.generation != generation {
+            if !p.planner.is_current(plan.generation) {
                 return;
             }
             if rgba.len() as u64 == u64::from(keyframe.cols) * u64::from(keyframe.rows) * 4 {
@@ -280,83 +270,80 @@ async fn seek(player: Shared, ms: f64) {
         let mut p = player.borrow_mut();
         p.playback = Some(playback);
         p.eof = false;
-        p.fetching = false;
     }
-    // Fetch until the target moment is covered, decoding as we go.
+    // Fetch until the target moment is covered, decoding as we go: first the recording
+    // up to the next keyframe, then piece by piece.
+    let mut request = plan.events;
     loop {
         let (covered, next) = {
             let p = player.borrow();
-            if p.generation != generation {
+            if !p.planner.is_current(plan.generation) {
                 return;
             }
             let playback = p.playback.as_ref().expect("set above");
-            (p.eof || playback.next_event_ms().is_some_and(|t| t as f64 > ms), playback.next_byte())
+            (p.eof || playback.next_event_ms().is_some_and(|t| t > ms), playback.next_byte())
         };
         {
             let p = &mut *player.borrow_mut();
             let playback = p.playback.as_mut().expect("set above");
-            let advance = playback.advance(ms as u64);
+            let advance = playback.advance(ms);
             paint(&p.context, playback, &advance.dirty);
         }
         if covered {
             break;
         }
-        match get_range(&base, "recording", next, next + CHUNK - 1).await {
-            Ok((bytes, done)) => {
+        if request.offset() != next {
+            request = player.borrow().planner.request(next);
+        }
+        let range = request.range();
+        match get_range(&base, "recording", range.first, range.last).await {
+            Ok((bytes, len)) => {
                 let p = &mut *player.borrow_mut();
-                if p.generation != generation {
-                    return;
-                }
-                if let Some(playback) = p.playback.as_mut()
-                    && playback.push(&bytes).is_err()
-                {
-                    p.eof = true;
-                }
-                p.eof |= done || bytes.is_empty();
+                let Some(answer) = p.planner.answer(&request, &bytes, len) else { return };
+                take(p, answer.bytes, answer.reaches_end());
             }
             Err(err) => {
                 player.borrow_mut().seeking = false;
-                return post(&scope, &[("t", "error".into()), ("message", err.into())]);
+                return fail(&scope, err);
             }
         }
     }
     let mut p = player.borrow_mut();
-    p.clock_ms = ms;
+    let t = now(&p.scope);
+    p.clock.seek(ms);
+    p.clock.wait(t);
     p.seeking = false;
-    p.last_tick = now(&p.scope);
     p.last_posted = 0.0;
-    let playing = p.playing;
-    post(
-        &p.scope,
-        &[("t", "position".into()), ("ms", ms.into()), ("playing", playing.into()), ("seeked", true.into())],
-    );
+    post(&p.scope, FromWorker::Position(WorkerPosition { ms, playing: p.clock.playing(), seeked: true }));
+}
+
+/// Bytes of the recording that arrived, in order; `last` when they reach the end of
+/// the file.
+fn take(p: &mut Player, bytes: &[u8], last: bool) {
+    if let Some(playback) = p.playback.as_mut()
+        && playback.push(bytes).is_err()
+    {
+        p.eof = true;
+    }
+    p.eof |= last || bytes.is_empty();
 }
 
 /// Reads ahead while playing.
-async fn fetch_ahead(player: Shared) {
-    let (generation, base, next) = {
-        let mut p = player.borrow_mut();
-        p.fetching = true;
-        (p.generation, p.base.clone(), p.playback.as_ref().map_or(0, Playback::next_byte))
-    };
-    let result = get_range(&base, "recording", next, next + CHUNK - 1).await;
+async fn fetch_ahead(player: Shared, request: Request) {
+    let base = player.borrow().base.clone();
+    let range = request.range();
+    let result = get_range(&base, "recording", range.first, range.last).await;
     let p = &mut *player.borrow_mut();
-    if p.generation != generation {
-        return;
-    }
-    p.fetching = false;
     match result {
-        Ok((bytes, done)) => {
-            if let Some(playback) = p.playback.as_mut()
-                && playback.push(&bytes).is_err()
-            {
-                p.eof = true;
-            }
-            p.eof |= done || bytes.is_empty();
+        Ok((bytes, len)) => {
+            let Some(answer) = p.planner.answer(&request, &bytes, len) else { return };
+            take(p, answer.bytes, answer.reaches_end());
         }
         Err(err) => {
-            p.playing = false;
-            post(&p.scope, &[("t", "error".into()), ("message", err.into())]);
+            if p.planner.failed(&request) {
+                p.clock.pause();
+                fail(&p.scope, err);
+            }
         }
     }
 }
@@ -371,26 +358,38 @@ fn start_clock(player: Shared) {
             }
             let t = now(&p.scope);
             let playback = p.playback.as_mut().expect("checked");
+            // Nothing to play until more of the file arrives: the clock waits.
             let waiting = playback.next_event_ms().is_none() && !p.eof;
-            if p.playing && !waiting {
-                p.clock_ms += (t - p.last_tick) * p.speed;
-            }
-            p.last_tick = t;
-            let advance = playback.advance(p.clock_ms as u64);
+            let position = if waiting {
+                p.clock.wait(t);
+                p.clock.position_ms()
+            } else {
+                p.clock.tick(t, None)
+            };
+            let advance = playback.advance(position);
             paint(&p.context, playback, &advance.dirty);
             let finished = advance.ended || (p.eof && playback.next_event_ms().is_none());
-            if finished && p.playing {
-                p.playing = false;
-                post(&p.scope, &[("t", "ended".into()), ("ms", p.clock_ms.into())]);
+            if finished && p.clock.playing() {
+                p.clock.pause();
+                post(&p.scope, FromWorker::EndedMs(position));
             }
-            fetch = !p.eof && !p.fetching && playback.queued_bytes() < AHEAD;
+            let hungry = !p.eof && playback.queued_bytes() < AHEAD;
+            let next = playback.next_byte();
+            fetch = if hungry { p.planner.ahead(next) } else { None };
             if t - p.last_posted > 100.0 {
                 p.last_posted = t;
-                post(&p.scope, &[("t", "position".into()), ("ms", p.clock_ms.into()), ("playing", p.playing.into())]);
+                post(
+                    &p.scope,
+                    FromWorker::Position(WorkerPosition {
+                        ms: p.clock.position_ms(),
+                        playing: p.clock.playing(),
+                        seeked: false,
+                    }),
+                );
             }
         }
-        if fetch {
-            wasm_bindgen_futures::spawn_local(fetch_ahead(player.clone()));
+        if let Some(request) = fetch {
+            wasm_bindgen_futures::spawn_local(fetch_ahead(player.clone(), request));
         }
     };
     CLOCK.with(|clock| *clock.borrow_mut() = Some(Interval::new(16, tick)));

@@ -15,7 +15,7 @@ fn main() {
     let from: u64 = args.next().map_or(0, |a| a.parse().expect("FROM_MS"));
     let to: u64 = args.next().map_or(u64::MAX, |a| a.parse().expect("TO_MS"));
     let bytes = std::fs::read(&path).expect("read the recording");
-    let recording = gatehouse_proto::recording::read_all(&bytes).expect("a recording");
+    let recording = gatehouse_recording::read_all(&bytes).expect("a recording");
     let mut decoder = None;
     let (mut pdus, mut painted, mut pixels, mut wire, mut errors) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut decode_ms = 0.0f64;

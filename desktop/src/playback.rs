@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use gatehouse_proto::pb::recording_event::Event;
 use gatehouse_proto::pb::{DesktopActivated, RecordingEvent};
-use gatehouse_proto::recording::{Item, ReadError, Reader};
+use gatehouse_recording::{Item, ReadError, Reader};
 
 use crate::decoder::{Decoder, Rect};
 
@@ -181,7 +181,7 @@ mod tests {
     use super::*;
     use crate::decoder::tests::solid_bitmap;
     use gatehouse_proto::pb::{End, RecordingHeader, SessionKind};
-    use gatehouse_proto::recording::{encode_event, encode_start};
+    use gatehouse_recording::{encode_event, encode_start};
 
     fn event(offset_ms: u64, event: Event) -> RecordingEvent {
         RecordingEvent { offset_ms, event: Some(event) }

@@ -1,7 +1,7 @@
 //! The recording and index readers on arbitrary bytes, whole and in pieces.
 #![no_main]
 
-use gatehouse_proto::recording::{self, Reader};
+use gatehouse_recording::{self as recording, Reader};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

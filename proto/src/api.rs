@@ -8,11 +8,6 @@ use serde::{Deserialize, Serialize};
 /// sent cross-site without a CORS preflight, which the proxy never grants).
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
-/// The key id of the host certificate the proxy's own SSH server presents in recorded
-/// mode. Only the host CA can issue it, so a browser that sees it (after the pin check)
-/// knows its session ends at the proxy and is recorded.
-pub const RECORDING_PROXY_KEY_ID: &str = "gatehouse:recording-proxy";
-
 /// Every error the API returns has this body, with a sentence a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -143,12 +138,47 @@ pub struct ConfirmFactor {
     pub credential: Option<webauthn_rs_proto::PublicKeyCredential>,
 }
 
+/// What a recording is of; the player for it follows. In JSON (and in the proxy's
+/// recordings table) the lower-case name: `"ssh"`, `"desktop"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordingKind {
+    /// A terminal: output bytes, played in the terminal model.
+    Ssh,
+    /// A remote desktop: fast-path updates, played by the desktop worker.
+    Desktop,
+}
+
+impl RecordingKind {
+    /// The name, as JSON writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordingKind::Ssh => "ssh",
+            RecordingKind::Desktop => "desktop",
+        }
+    }
+
+    /// The kind a name (as [`RecordingKind::as_str`] writes it) stands for.
+    pub fn from_name(name: &str) -> Option<RecordingKind> {
+        [RecordingKind::Ssh, RecordingKind::Desktop].into_iter().find(|kind| kind.as_str() == name)
+    }
+}
+
+impl From<crate::pb::SessionKind> for RecordingKind {
+    /// A recording's header says what its session was; only a desktop's is not a terminal.
+    fn from(kind: crate::pb::SessionKind) -> RecordingKind {
+        match kind {
+            crate::pb::SessionKind::Desktop => RecordingKind::Desktop,
+            crate::pb::SessionKind::Ssh | crate::pb::SessionKind::Unspecified => RecordingKind::Ssh,
+        }
+    }
+}
+
 /// One recorded session, as the recordings page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingInfo {
     pub id: String,
-    /// `ssh` (desktops later).
-    pub kind: String,
+    pub kind: RecordingKind,
     pub user: String,
     /// The node (or desktop).
     pub target: String,
@@ -159,7 +189,12 @@ pub struct RecordingInfo {
     pub ended_at: Option<u64>,
     /// Bytes in the recording file.
     pub bytes: u64,
+    /// How the session ended, in words, for the person.
     pub end_reason: Option<String>,
+    /// The proxy stopped during the session (a crash, a kill): the recording plays up to
+    /// that moment. (`end_reason` says so in words.)
+    #[serde(default)]
+    pub cut_short: bool,
     /// The session is running now.
     pub live: bool,
     /// From the start to the last event; given by the single-recording call only.
@@ -283,4 +318,43 @@ pub struct SessionMfaGrant {
     pub expires_at: u64,
     /// As in [`SshCertificate`]: what a browser with no pin yet pins.
     pub host_ca_fingerprint: String,
+}
+
+/// The close codes of the SSH and desktop WebSockets (4000–4999 are the application's
+/// own); the reason beside each code is a sentence for the person.
+pub mod close {
+    pub const NOT_SIGNED_IN: u16 = 4401;
+    pub const DENIED: u16 = 4403;
+    pub const NO_SUCH_NODE: u16 = 4404;
+    pub const BAD_FRAME: u16 = 4400;
+    /// The proxy cannot record a session that must be recorded.
+    pub const NOT_AVAILABLE: u16 = 4501;
+    pub const NODE_UNREACHABLE: u16 = 4502;
+    /// The roles ask for a passkey check before this session: do it, then reconnect.
+    pub const MFA_REQUIRED: u16 = 4428;
+    /// An admin's lock stops it.
+    pub const LOCKED: u16 = 4423;
+    /// The user already has as many sessions open as allowed.
+    pub const TOO_MANY: u16 = 4429;
+    /// The session was ended from outside: sign-out, expiry, a reset, a role taken
+    /// away, a lock, a full disk. The reason says which.
+    pub const ENDED: u16 = 4410;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recording_kind_is_written_as_the_names_the_api_always_used() {
+        for (kind, json) in [(RecordingKind::Ssh, "\"ssh\""), (RecordingKind::Desktop, "\"desktop\"")] {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), json);
+            assert_eq!(serde_json::from_str::<RecordingKind>(json).unwrap(), kind);
+            assert_eq!(RecordingKind::from_name(kind.as_str()), Some(kind));
+        }
+        assert_eq!(RecordingKind::from_name("vnc"), None);
+        assert!(serde_json::from_str::<RecordingKind>("\"Desktop\"").is_err());
+        assert_eq!(RecordingKind::from(crate::pb::SessionKind::Desktop), RecordingKind::Desktop);
+        assert_eq!(RecordingKind::from(crate::pb::SessionKind::Unspecified), RecordingKind::Ssh);
+    }
 }

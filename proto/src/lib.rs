@@ -1,14 +1,12 @@
 //! What the browser and the proxy must agree on, in one place.
 //!
 //! - [`api`]: the JSON bodies of the `/api/v1` endpoints (serde).
-//! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format, and
-//!   later the desktop protocol.
-//! - [`recording`]: reading and writing recording files, without I/O.
-//! - [`cast`]: asciicast v2 (asciinema's format) to and from recordings.
+//! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format's
+//!   records (read and written by `gatehouse-recording`) and the desktop protocol.
+//! - [`worker`]: the messages between the page and the desktop worker.
 
 pub mod api;
-pub mod cast;
-pub mod recording;
+pub mod worker;
 
 /// Messages generated from `proto/gatehouse/v1/*.proto`.
 pub mod pb {

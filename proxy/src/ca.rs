@@ -10,7 +10,7 @@
 //!
 //! Every user certificate is one decision: one principal, `login@node` (nodes map the
 //! login they are asked for to that name with `AuthorizedPrincipalsCommand`, see
-//! [`principal`]), a minute or two, `source-address` where the connection must come
+//! [`gatehouse_ssh_policy::principal`]), a minute or two, `source-address` where the connection must come
 //! from, and no forwarding unless a role grants it. Callers decide; this module signs.
 
 use std::fs::OpenOptions;
@@ -21,20 +21,6 @@ use std::path::Path;
 use russh::keys::ssh_key::certificate::{Builder, CertType};
 use russh::keys::ssh_key::private::Ed25519Keypair;
 use russh::keys::ssh_key::{self, Certificate, HashAlg, LineEnding, PrivateKey, PublicKey};
-
-/// The one principal of a user certificate for `login` on `node`. A node's sshd turns
-/// the login it is asked for into `login@its-name` (`AuthorizedPrincipalsCommand
-/// /bin/echo %u@NAME`) and admits a certificate only if it names exactly that, so a
-/// certificate works for one login on one node.
-pub fn principal(login: &str, node: &str) -> String {
-    format!("{login}@{node}")
-}
-
-/// The key id of the certificate a browser signs in with; the proxy's recording server
-/// admits only the web session's own user.
-pub fn browser_key_id(user: &str) -> String {
-    format!("gatehouse:{user}")
-}
 
 /// What one user certificate allows besides a pty (which every shell needs); OpenSSH
 /// grants nothing a certificate omits.
@@ -48,7 +34,7 @@ pub struct Extensions {
 /// One user certificate's scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserGrant {
-    /// [`principal`]`(login, node)`.
+    /// [`gatehouse_ssh_policy::principal`]`(login, node)`.
     pub principal: String,
     pub key_id: String,
     /// The `source-address` critical option: addresses or CIDR ranges, comma-separated,
@@ -301,7 +287,7 @@ mod tests {
     fn grant(principal: &str) -> UserGrant {
         UserGrant {
             principal: principal.into(),
-            key_id: browser_key_id("alice"),
+            key_id: gatehouse_ssh_policy::browser_key_id("alice"),
             source_address: Some("192.0.2.7".into()),
             extensions: Extensions::default(),
             valid_after: 1000,
@@ -312,7 +298,7 @@ mod tests {
     #[test]
     fn a_user_certificate_is_one_login_on_one_node_from_one_place_with_a_pty_only() {
         let ca = CertificateAuthority::generate("user ca");
-        let cert = ca.sign_user(&subject(), &grant(&principal("ubuntu", "web-1"))).unwrap();
+        let cert = ca.sign_user(&subject(), &grant(&gatehouse_ssh_policy::principal("ubuntu", "web-1"))).unwrap();
         assert_eq!(cert.cert_type(), CertType::User);
         assert_eq!(cert.valid_principals(), ["ubuntu@web-1"]);
         assert_eq!(cert.key_id(), "gatehouse:alice");

@@ -2,8 +2,9 @@
 //! SSH keys for one decision at a time, carries and records their SSH and desktop
 //! sessions, and ends them when the identity behind them goes.
 //!
-//! The `gatehouse` binary is [`cli`]; the HTTPS face is [`http`]. Everything below them
-//! is usable without either: nothing here imports `http`.
+//! The `gatehouse` binary is [`cli`]; the HTTPS face is [`http`]. Below them the
+//! [`gate::Gatehouse`] composes the services and admits sessions; below it, the
+//! capabilities it is made of. Nothing but `cli` imports `http`.
 
 pub mod access;
 pub mod accounts;
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod gate;
 pub mod http;
 pub mod inventory;
 pub mod passkeys;

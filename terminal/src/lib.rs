@@ -1,13 +1,12 @@
 //! The terminal model, with no I/O and no browser: bytes from the node go in, and out
 //! come the rows that changed since the last paint, the screen text, and the modes the
 //! keyboard needs. Keys and pastes become the bytes a native terminal would send.
-//! The canvas renderer (web) and the recording player ([`player`]: keyframes, seeking,
-//! playback over a recording that arrives in pieces) both sit on this.
+//! The canvas renderer (web) and the recording player (`gatehouse-recording`'s
+//! terminal playback) both sit on this.
 
 pub mod emulator;
 pub mod keys;
 pub mod paste;
-pub mod player;
 pub mod screen;
 
 pub use emulator::Emulator;

@@ -138,7 +138,7 @@ pub async fn get_range(path: &str, start: u64, end: u64) -> Result<(Vec<u8>, u64
             .get("content-range")
             .ok()
             .flatten()
-            .and_then(|v| v.rsplit('/').next().and_then(|n| n.parse().ok()))
+            .and_then(|v| gatehouse_recording::player::whole_length(&v))
             .unwrap_or(start);
         return Ok((Vec::new(), len));
     }
@@ -159,6 +159,6 @@ pub async fn get_range(path: &str, start: u64, end: u64) -> Result<(Vec<u8>, u64
     };
     let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
     // "bytes a-b/len" for 206; a 200 is the whole file.
-    let len = range.and_then(|v| v.rsplit('/').next().and_then(|n| n.parse().ok())).unwrap_or(bytes.len() as u64);
+    let len = range.and_then(|v| gatehouse_recording::player::whole_length(&v)).unwrap_or(bytes.len() as u64);
     Ok((bytes, len))
 }

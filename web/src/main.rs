@@ -5,6 +5,7 @@ mod api;
 mod app;
 mod bench;
 mod components;
+mod desktop_worker;
 mod factors;
 mod listen;
 mod pages;

@@ -7,10 +7,10 @@
 pub mod locks;
 pub mod rbac;
 
+use crate::accounts::user::User;
 use crate::ca::Extensions;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::{Node, NodeName};
-use crate::store::User;
 use locks::{Lock, LockTarget, first_on};
 use rbac::{Roles, SshMode};
 
@@ -23,12 +23,27 @@ pub enum Refusal {
     Denied(String),
     /// An admin's lock stops it.
     Locked(String),
+    /// The roles ask for a passkey check before this session: do it, then reconnect.
+    MfaRequired(String),
+    /// The user already has as many sessions open as allowed.
+    TooMany(String),
+    /// The proxy cannot do it right now (a full disk, an unreadable lock table, a
+    /// desktop not yet verified); an admin can fix it.
+    Unavailable(String),
+    /// The node or desktop cannot be reached.
+    Unreachable(String),
 }
 
 impl Refusal {
     pub fn sentence(&self) -> &str {
         match self {
-            Refusal::Missing(s) | Refusal::Denied(s) | Refusal::Locked(s) => s,
+            Refusal::Missing(s)
+            | Refusal::Denied(s)
+            | Refusal::Locked(s)
+            | Refusal::MfaRequired(s)
+            | Refusal::TooMany(s)
+            | Refusal::Unavailable(s)
+            | Refusal::Unreachable(s) => s,
         }
     }
 }

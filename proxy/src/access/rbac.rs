@@ -99,6 +99,12 @@ impl Role {
     }
 }
 
+/// The first login any role grants on `node` (what `gatehouse nodes check` tries when
+/// not told).
+pub fn first_login(roles: &Roles, node: &Node) -> Option<String> {
+    roles.values().filter(|role| role.matches(node)).find_map(|role| role.logins.first().cloned())
+}
+
 /// What a user may do on one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeAccess {

@@ -1,22 +1,30 @@
-//! Users, invites, sign-in and web sessions: the rules, over the [`Store`].
-//! No HTTP here; the handlers in `http::api` translate requests and errors.
+//! Users, invites, sign-in and web sessions: the rules, over the [`AccountStore`] (and
+//! the [`LockStore`], for an admin's lock on a user). No HTTP here; the handlers in
+//! `http::api` translate requests and errors.
 //!
-//! Every guess is counted before its verdict is computed (`Store::begin_attempt`), so
+//! Every guess is counted before its verdict is computed (`AccountStore::begin_attempt`), so
 //! however many guesses race, at most `max_failures` verdicts are ever computed before
 //! a name locks; a TOTP step is spent atomically, so one code signs in once. TOTP
 //! secrets are sealed by the [`Vault`], bound to their user.
+
+pub mod session;
+pub mod user;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_proto::api::{InviteDetails, SessionInfo};
 
-use crate::auth::lockout::LockoutPolicy;
+use crate::auth::lockout::{Attempt, LockoutPolicy};
 use crate::auth::password::{self, PasswordError};
 use crate::auth::{token, totp};
 use crate::config::Config;
-use crate::store::{Attempt, Session, Store, StoreError, User, UserId};
+use crate::store::StoreError;
+use crate::store::accounts::AccountStore;
+use crate::store::locks::LockStore;
 use crate::vault::Vault;
+use session::Session;
+use user::{User, UserId};
 
 /// How long a confirmed factor lets a session change factors.
 pub const CONFIRM_SECS: u64 = 5 * 60;
@@ -58,7 +66,9 @@ pub struct NewSession {
 }
 
 pub struct Accounts {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AccountStore>,
+    /// Read when a session starts: an admin's lock on the user refuses it.
+    locks: Arc<dyn LockStore>,
     vault: Arc<Vault>,
     lockout: LockoutPolicy,
     session_ttl: Duration,
@@ -77,9 +87,15 @@ pub fn check_user_name(name: &str) -> Result<(), AuthError> {
 }
 
 impl Accounts {
-    pub fn new(store: Arc<dyn Store>, vault: Arc<Vault>, config: &Config) -> Accounts {
+    pub fn new(
+        store: Arc<dyn AccountStore>,
+        locks: Arc<dyn LockStore>,
+        vault: Arc<Vault>,
+        config: &Config,
+    ) -> Accounts {
         Accounts {
             store,
+            locks,
             vault,
             lockout: LockoutPolicy {
                 max_failures: config.signin.max_failures,
@@ -108,7 +124,24 @@ impl Accounts {
     }
 
     /// A fresh invite link for an existing user.
-    pub fn invite(&self, user: crate::store::UserId, now: u64) -> Result<String, AuthError> {
+    /// On a fresh data directory, makes the `admin` user and its invite; while no admin
+    /// has enrolled, a new invite each time, so the instance is never left without a way
+    /// in. `None` once someone has enrolled.
+    pub fn first_admin_invite(&self, now: u64) -> Result<Option<String>, AuthError> {
+        let users = self.store.list_users()?;
+        if users.is_empty() {
+            return Ok(Some(self.add_user("admin", &["admin".to_string()], now)?));
+        }
+        if users.iter().any(|u| u.is_enrolled()) {
+            return Ok(None);
+        }
+        match users.iter().find(|u| u.name == "admin") {
+            Some(admin) => Ok(Some(self.invite(admin.id, now)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn invite(&self, user: UserId, now: u64) -> Result<String, AuthError> {
         let invite = token::random_token();
         let expires_at = now + self.invite_ttl.as_secs();
         self.store.create_invite(user, &token::token_hash(&invite), expires_at)?;
@@ -355,7 +388,7 @@ impl Accounts {
     }
 
     /// A session for a user who has proved both factors (or a passkey alone).
-    pub fn session_for(&self, user: crate::store::UserId, now: u64) -> Result<NewSession, AuthError> {
+    pub fn session_for(&self, user: UserId, now: u64) -> Result<NewSession, AuthError> {
         let user = self.store.user_by_id(user)?.ok_or(AuthError::BadCredentials)?;
         self.session_for_user(user, now)
     }
@@ -363,7 +396,7 @@ impl Accounts {
     /// The factors are proven: no lock of an admin's may stand in the way.
     fn session_for_user(&self, user: User, now: u64) -> Result<NewSession, AuthError> {
         self.store.clear_failures(&user.name)?;
-        if let Some(lock) = crate::access::user_lock(&self.store.active_locks(now)?, &user.name) {
+        if let Some(lock) = crate::access::user_lock(&self.locks.active_locks(now)?, &user.name) {
             return Err(AuthError::LockedByAdmin(lock.sentence()));
         }
         self.start_session(user, now)
@@ -405,14 +438,15 @@ fn qr_svg(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::backend::Store;
+    use crate::store::sqlite::SqliteStore;
 
     const NOW: u64 = 1_800_000_000;
     const PASSWORD: &str = "a long enough password";
 
     fn accounts() -> Accounts {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-        Accounts::new(store, Arc::new(Vault::ephemeral()), &Config::default())
+        Accounts::new(store.clone(), store, Arc::new(Vault::ephemeral()), &Config::default())
     }
 
     fn token_of(link: &str) -> &str {
@@ -427,6 +461,22 @@ mod tests {
         let secret = totp::base32_decode(&details.totp_secret).unwrap();
         accounts.accept_invite(token_of(&link), PASSWORD, &totp::code_at(&secret, NOW), NOW).unwrap();
         secret
+    }
+
+    #[test]
+    fn the_first_admin_is_invited_until_someone_enrols() {
+        let accounts = accounts();
+        let first = accounts.first_admin_invite(NOW).unwrap().unwrap();
+        let admin = accounts.store.user_by_name("admin").unwrap().unwrap();
+        assert_eq!(admin.roles, ["admin"]);
+        // Each start while nobody has enrolled: a new invite for the same admin.
+        let again = accounts.first_admin_invite(NOW + 60).unwrap().unwrap();
+        assert_ne!(token_of(&first), token_of(&again));
+        assert_eq!(accounts.store.list_users().unwrap().len(), 1);
+        let details = accounts.inspect_invite(token_of(&again), NOW + 60).unwrap();
+        let secret = totp::base32_decode(&details.totp_secret).unwrap();
+        accounts.accept_invite(token_of(&again), PASSWORD, &totp::code_at(&secret, NOW + 60), NOW + 60).unwrap();
+        assert_eq!(accounts.first_admin_invite(NOW + 120).unwrap(), None);
     }
 
     #[test]
@@ -609,7 +659,7 @@ mod tests {
             reason: "laptop stolen".into(),
             expires_at: Some(NOW + 600),
         };
-        accounts.store.add_lock(&lock, NOW).unwrap();
+        accounts.locks.add_lock(&lock, NOW).unwrap();
         let t = NOW + 120;
         let err = accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, t), t).err().unwrap();
         assert!(matches!(&err, AuthError::LockedByAdmin(s) if s.contains("laptop stolen")), "{err:?}");
@@ -622,7 +672,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("gh-totp-{}", crate::recordings::new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("gatehouse.db")).unwrap());
-        let accounts = Accounts::new(store, Arc::new(Vault::ephemeral()), &Config::default());
+        let accounts = Accounts::new(store.clone(), store, Arc::new(Vault::ephemeral()), &Config::default());
         let secret = enrolled(&accounts);
         let t = NOW + 120;
         accounts.sign_in("alice", PASSWORD, &totp::code_at(&secret, t), t).unwrap();

@@ -7,6 +7,9 @@
 //! fill the disk: past [`BURST`] a minute of one such kind, records are counted instead
 //! of written, and a summary record says how many there were.
 
+pub mod kind;
+pub mod record;
+
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -14,7 +17,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use crate::store::{AuditRecord, Store};
+use crate::store::audit::AuditStore;
+pub use kind::Kind;
+use record::AuditRecord;
 
 /// Records of one refused-request kind written per minute before the rest are counted.
 pub const BURST: u32 = 20;
@@ -23,15 +28,15 @@ const MAX_USER: usize = 64;
 const MAX_DETAIL: usize = 1024;
 
 pub struct Audit {
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     file: Mutex<File>,
     throttle: Mutex<Throttle>,
 }
 
 /// What a request can cause without being signed in: refusals of any kind, and any
 /// record that names no user. Throttled.
-fn is_noisy(kind: &str, user: Option<&str>) -> bool {
-    matches!(kind, "signin.rate_limited" | "csrf.denied" | "session.invalid") || user.is_none()
+fn is_noisy(kind: Kind, user: Option<&str>) -> bool {
+    matches!(kind, Kind::SignInRateLimited | Kind::CsrfDenied | Kind::SessionInvalid) || user.is_none()
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -46,7 +51,7 @@ fn clip(text: &str, max: usize) -> String {
 }
 
 impl Audit {
-    pub fn open(store: Arc<dyn Store>, path: &Path) -> std::io::Result<Audit> {
+    pub fn open(store: Arc<dyn AuditStore>, path: &Path) -> std::io::Result<Audit> {
         let file = OpenOptions::new().create(true).append(true).mode(0o600).open(path)?;
         // A file made before modes were set keeps its old one otherwise.
         std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
@@ -55,7 +60,7 @@ impl Audit {
 
     /// Records one event. Failing to write the trail is logged loudly but does not fail
     /// the request that caused it.
-    pub fn record(&self, kind: &str, user: Option<&str>, ip: Option<std::net::IpAddr>, detail: &str) {
+    pub fn record(&self, kind: Kind, user: Option<&str>, ip: Option<std::net::IpAddr>, detail: &str) {
         let now = crate::auth::now();
         if is_noisy(kind, user) {
             let (write, summary) = self.throttle.lock().unwrap_or_else(|p| p.into_inner()).admit(kind, now);
@@ -66,7 +71,7 @@ impl Audit {
         }
         self.write(AuditRecord {
             at: now,
-            kind: kind.to_string(),
+            kind: kind.as_str().to_string(),
             user: user.map(|u| clip(u, MAX_USER)),
             ip: ip.map(|ip| ip.to_string()),
             detail: clip(detail, MAX_DETAIL),
@@ -80,11 +85,11 @@ impl Audit {
         self.write_summary(summary, now);
     }
 
-    fn write_summary(&self, summary: Vec<(String, u32)>, now: u64) {
+    fn write_summary(&self, summary: Vec<(Kind, u32)>, now: u64) {
         for (kind, suppressed) in summary {
             self.write(AuditRecord {
                 at: now,
-                kind: "audit.suppressed".into(),
+                kind: Kind::AuditSuppressed.as_str().to_string(),
                 user: None,
                 ip: None,
                 detail: format!("{suppressed} more {kind} records in the last minute were counted, not written (over {BURST} a minute)"),
@@ -115,29 +120,29 @@ impl Audit {
 #[derive(Debug, Default)]
 pub struct Throttle {
     minute: u64,
-    seen: HashMap<String, u32>,
+    seen: HashMap<Kind, u32>,
 }
 
 impl Throttle {
     /// Whether a record of `kind` at `now` is written, and the suppressed counts of the
     /// minute that just ended (if one did).
-    pub fn admit(&mut self, kind: &str, now: u64) -> (bool, Vec<(String, u32)>) {
+    pub fn admit(&mut self, kind: Kind, now: u64) -> (bool, Vec<(Kind, u32)>) {
         let summary = self.roll(now);
-        let seen = self.seen.entry(kind.to_string()).or_insert(0);
+        let seen = self.seen.entry(kind).or_insert(0);
         *seen = seen.saturating_add(1);
         (*seen <= BURST, summary)
     }
 
     /// Starts a new minute if `now` is in one; what the last one suppressed.
-    pub fn roll(&mut self, now: u64) -> Vec<(String, u32)> {
+    pub fn roll(&mut self, now: u64) -> Vec<(Kind, u32)> {
         let minute = now / 60;
         if minute == self.minute {
             return Vec::new();
         }
         self.minute = minute;
-        let mut summary: Vec<(String, u32)> =
+        let mut summary: Vec<(Kind, u32)> =
             self.seen.drain().filter(|(_, n)| *n > BURST).map(|(kind, n)| (kind, n - BURST)).collect();
-        summary.sort();
+        summary.sort_by_key(|(kind, _)| kind.as_str());
         summary
     }
 }
@@ -171,22 +176,22 @@ mod tests {
     #[test]
     fn a_burst_of_one_kind_is_written_up_to_the_limit_then_counted() {
         let mut throttle = Throttle::default();
-        let written = (0..500).filter(|_| throttle.admit("csrf.denied", 60).0).count();
+        let written = (0..500).filter(|_| throttle.admit(Kind::CsrfDenied, 60).0).count();
         assert_eq!(written, BURST as usize);
-        assert!(throttle.admit("session.invalid", 61).0, "another kind has its own budget");
-        let (write, summary) = throttle.admit("csrf.denied", 125);
+        assert!(throttle.admit(Kind::SessionInvalid, 61).0, "another kind has its own budget");
+        let (write, summary) = throttle.admit(Kind::CsrfDenied, 125);
         assert!(write, "a new minute");
-        assert_eq!(summary, [("csrf.denied".to_string(), 500 - BURST)]);
+        assert_eq!(summary, [(Kind::CsrfDenied, 500 - BURST)]);
         assert!(throttle.roll(130).is_empty());
     }
 
     #[test]
     fn only_what_strangers_cause_is_throttled() {
-        assert!(is_noisy("csrf.denied", None));
-        assert!(is_noisy("ssh.denied", None), "a foreign origin");
-        assert!(is_noisy("invite.failed", None), "a junk invite token");
-        assert!(!is_noisy("ssh.denied", Some("alice")), "a signed-in user's denial is always written");
-        assert!(!is_noisy("signin.failed", Some("x")));
+        assert!(is_noisy(Kind::CsrfDenied, None));
+        assert!(is_noisy(Kind::SshDenied, None), "a foreign origin");
+        assert!(is_noisy(Kind::InviteFailed, None), "a junk invite token");
+        assert!(!is_noisy(Kind::SshDenied, Some("alice")), "a signed-in user's denial is always written");
+        assert!(!is_noisy(Kind::SignInFailed, Some("x")));
     }
 
     #[test]

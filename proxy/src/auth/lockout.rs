@@ -27,6 +27,15 @@ impl LockoutPolicy {
     }
 }
 
+/// A sign-in attempt, counted before its verdict is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Attempt {
+    /// The name is locked until then: compute no verdict.
+    Locked { until: u64 },
+    /// Counted as a failure until it proves otherwise; `failures` includes it.
+    Counted { failures: u32 },
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,12 +7,9 @@ use std::io::Write;
 use std::path::Path;
 
 use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-
-use super::AppState;
 
 pub struct Assets {
     files: HashMap<String, Asset>,
@@ -57,7 +54,7 @@ impl Assets {
             .fold((0, 0), |(raw, gz), a| (raw + a.body.len(), gz + a.gzip.as_ref().map_or(a.body.len(), Vec::len)))
     }
 
-    fn respond(&self, path: &str, method: &Method, request_headers: &HeaderMap) -> Response {
+    pub fn respond(&self, path: &str, method: &Method, request_headers: &HeaderMap) -> Response {
         let asset = match self.files.get(path) {
             Some(asset) => asset,
             // A path whose last part has no extension is one of the app's own routes.
@@ -94,14 +91,6 @@ impl Assets {
         let body = if method == Method::HEAD { Body::empty() } else { Body::from(body.clone()) };
         (StatusCode::OK, headers, body).into_response()
     }
-}
-
-pub async fn serve(State(state): State<AppState>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    if method != Method::GET && method != Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, "Only GET and HEAD are served here.\n").into_response();
-    }
-    let path = if uri.path() == "/" { "/index.html" } else { uri.path() };
-    state.assets.respond(path, &method, &headers)
 }
 
 impl Asset {

@@ -1,45 +1,39 @@
 //! `GET /api/v1/desktops/{name}/connect?width=…&height=…`: the WebSocket of a desktop
-//! session. Access is decided here (roles' desktop selectors and accounts); the proxy
-//! connects with the desktop's sealed credentials and forwards the desktop's PDUs, one
-//! protobuf `DesktopServerMessage` per binary frame, in order.
+//! session. Access is decided by [`Gatehouse::admit_desktop`]; the proxy connects with
+//! the desktop's sealed credentials and forwards the desktop's PDUs, one protobuf
+//! `DesktopServerMessage` per binary frame, in order.
 //!
-//! The browser sends input (key positions, pointer, wheel) which the proxy turns into
-//! RDP itself ([`gatehouse_desktop::input`]), and frame acknowledgements its decoder
-//! produced, which are checked before they are sent. Every fast-path update is recorded
-//! as it is forwarded. Text travels both ways on the clipboard channel. A session ends
-//! when the identity behind it goes ([`crate::sessions`]). Live resizing is not built.
+//! What each PDU and each browser message means is decided by the session core
+//! ([`crate::rdp::session`]: input turned into RDP by the proxy itself, frame
+//! acknowledgements checked, the clipboard both ways); this file is its I/O: the socket,
+//! the desktop's connection, the recorder (every update is recorded as it is forwarded)
+//! and the audit. A session ends when the identity behind it goes ([`crate::sessions`]).
+//! Live resizing is not built.
 
 use std::net::SocketAddr;
 
+use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use futures_util::{SinkExt, StreamExt};
-use gatehouse_proto::pb::{
-    DesktopActivated, DesktopClientMessage, DesktopClosed, DesktopServerMessage, desktop_client_message,
-    desktop_server_message,
-};
+use gatehouse_proto::pb::{DesktopActivated, DesktopClosed, DesktopServerMessage, desktop_server_message};
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
 use serde::Deserialize;
 
-use super::AppState;
-use super::api::SignedIn;
 use super::error::ApiError;
-use super::ssh::{DISK_LOW, close, fit, refuse};
-use crate::inventory::desktops::Desktop;
+use super::request::SignedIn;
+use super::state::AppState;
+use super::ws::{self, CLOSE_LIMIT, close, fit, refuse};
+use crate::audit::Kind;
+use crate::gate::{AdmittedDesktop, Gatehouse};
 use crate::recordings::Recorder;
-use crate::sessions::{Kind, LiveSession, Registration};
-use gatehouse_desktop::input::InputEncoder;
-use gatehouse_desktop::slow_path::to_fast_path;
-use ironrdp_cliprdr::CliprdrClient;
-use ironrdp_cliprdr::pdu::ClipboardFormatId;
+use ironrdp_session::ActiveStageBuilder;
 
-use crate::rdp::clipboard::{self, Note};
-use ironrdp_graphics::image_processing::PixelFormat;
-use ironrdp_session::image::DecodedImage;
-use ironrdp_session::{ActiveStageBuilder, ActiveStageOutput};
+use crate::rdp::session::{End, Output};
 
 /// The browser's messages are small (input, responses); nothing needs more.
 const MAX_FRAME: usize = 64 * 1024;
@@ -56,6 +50,10 @@ fn server_message(message: desktop_server_message::Message) -> Message {
     Message::Binary(DesktopServerMessage { message: Some(message) }.encode_to_vec().into())
 }
 
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/desktops/{name}/connect", get(connect))
+}
+
 pub async fn connect(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -65,30 +63,16 @@ pub async fn connect(
     signed_in: Result<SignedIn, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let Ok(upgrade) = upgrade else {
-        return ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "websocket_expected",
-            "This endpoint carries a desktop over a WebSocket.",
-        )
-        .into_response();
+    let upgrade = match ws::upgrade(&state, peer, &headers, upgrade, "a desktop", Kind::DesktopDenied, MAX_FRAME) {
+        Ok(upgrade) => upgrade,
+        Err(err) => return err.into_response(),
     };
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    if origin.is_some_and(|o| o != state.public_url) {
-        state.audit.record("desktop.denied", None, Some(peer.ip()), &format!("foreign Origin {origin:?}"));
-        return ApiError::new(
-            StatusCode::FORBIDDEN,
-            "origin",
-            "WebSockets are only accepted from Gatehouse's own pages.",
-        )
-        .into_response();
-    }
-    let decision = decide(&state, peer, &name, signed_in);
+    let decision = ws::admission(&signed_in, |session| state.admit_desktop(session, peer.ip(), &name));
     let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
-    upgrade.max_message_size(MAX_FRAME).max_frame_size(MAX_FRAME).on_upgrade(move |socket| async move {
+    upgrade.on_upgrade(move |socket| async move {
         match decision {
             Err((code, reason)) => refuse(socket, code, reason).await,
-            Ok(opened) => session(state, peer, socket, opened, size).await,
+            Ok(admitted) => session(state.gatehouse(), peer, socket, admitted, size).await,
         }
     })
 }
@@ -109,99 +93,14 @@ fn desktop_size(width: u16, height: u16) -> DesktopSize {
     DesktopSize { width: w as u16, height: h as u16 }
 }
 
-/// An accepted desktop session: who, which desktop with its opened password, and its
-/// place among the live sessions.
-struct Opened {
-    user: String,
-    desktop: Desktop,
-    password: String,
-    registration: Registration,
-}
-
-/// Who may open what (the same decision the live-session sweep makes again), or the
-/// close code and why.
-fn decide(
-    state: &AppState,
-    peer: SocketAddr,
-    name: &str,
-    signed_in: Result<SignedIn, ApiError>,
-) -> Result<Opened, (u16, String)> {
-    let signed_in = signed_in.map_err(|_| {
-        (close::NOT_SIGNED_IN, "You are not signed in, or your session has ended. Sign in again.".to_string())
-    })?;
-    let session = signed_in.session;
-    let user = &session.user;
-    let missing = || (close::NO_SUCH_NODE, format!("There is no desktop named {name}."));
-    let added = state.store.list_desktops().map_err(|_| missing())?;
-    let sealed = added.iter().find(|(d, _)| d.name.as_str() == name).map(|(_, s)| s.clone());
-    let desktops =
-        crate::inventory::desktops::merge(&state.config_desktops, added.into_iter().map(|(d, _)| d).collect());
-    let locks = state.store.active_locks(crate::auth::now()).map_err(|_| {
-        (close::NOT_AVAILABLE, "The proxy cannot read its locks right now; try again shortly.".to_string())
-    })?;
-    let desktop = match crate::access::desktop(&state.roles, user, &desktops, &locks, name) {
-        Ok(desktop) => desktop.clone(),
-        Err(refusal) => {
-            let refusal: super::ssh::Refusal = refusal.into();
-            if refusal.0 != close::NO_SUCH_NODE {
-                state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &refusal.1);
-            }
-            return Err((refusal.0, refusal.1));
-        }
-    };
-    // Without a pinned certificate nothing proves the desktop is the desktop, and the
-    // account would go to whoever answers.
-    if desktop.tls_pin.is_none() {
-        return Err((
-            close::NOT_AVAILABLE,
-            format!(
-                "{name}'s certificate has not been verified yet: an admin must run `gatehouse desktops check {name}`."
-            ),
-        ));
-    }
-    let password = match (state.config_desktop_passwords.get(name), sealed) {
-        (Some(file), _) => std::fs::read_to_string(file).map(|p| p.trim_end_matches(['\r', '\n']).to_string()).ok(),
-        (None, Some(sealed)) => state.vault.open(name, &sealed).ok(),
-        (None, None) => None,
-    };
-    let password = password.ok_or_else(|| {
-        tracing::error!(desktop = %name, "the desktop's password cannot be read");
-        (close::NOT_AVAILABLE, format!("The proxy cannot read the account of {name}; an admin must add it again."))
-    })?;
-    if state.disk_low() {
-        state.audit.record(
-            "desktop.denied",
-            Some(&user.name),
-            Some(peer.ip()),
-            "the disk under the recordings is nearly full",
-        );
-        return Err((close::NOT_AVAILABLE, DISK_LOW.to_string()));
-    }
-    let live = LiveSession {
-        kind: Kind::Desktop,
-        user: user.name.clone(),
-        web_session: session.token_hash.clone(),
-        web_session_expires: session.expires_at,
-        target: desktop.name.to_string(),
-        logins: Vec::new(),
-        ssh: None,
-        recorded: true,
-    };
-    let registration = state.live.register(live, state.limits.desktop_sessions_per_user).map_err(|why| {
-        state.audit.record("desktop.denied", Some(&user.name), Some(peer.ip()), &why);
-        (close::TOO_MANY, why)
-    })?;
-    Ok(Opened { user: user.name.clone(), desktop, password, registration })
-}
-
-async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: Opened, size: DesktopSize) {
-    let Opened { user, desktop, password, registration } = opened;
+async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted: AdmittedDesktop, size: DesktopSize) {
+    let AdmittedDesktop { user, desktop, password, registration } = admitted;
     let notes = crate::rdp::clipboard::Notes::default();
     let mut active = match crate::rdp::connect::connect(&desktop, password, size, Some(notes.clone())).await {
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);
-            state.audit.record("desktop.failed", Some(&user), Some(peer.ip()), &detail);
+            state.audit.record(Kind::DesktopFailed, Some(&user), Some(peer.ip()), &detail);
             // The whole sentence in a message first: a close frame's reason holds 123 bytes.
             let mut socket = socket;
             let closed = DesktopClosed { reason: err.sentence() };
@@ -240,14 +139,11 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
         }
     };
     let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
-    state.audit.record("desktop.start", Some(&user), Some(peer.ip()), &detail);
+    state.audit.record(Kind::DesktopStart, Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated).await;
-    let session_params = activated;
-    let mut input =
-        InputEncoder::new(desktop_size.width, desktop_size.height, io_channel_id, user_channel_id, share_id);
     // The proxy follows the slow-path (X.224) side of the session itself: server
     // requests, errors and the end; graphics travel to the browser untouched.
-    let mut stage = ActiveStageBuilder {
+    let stage = ActiveStageBuilder {
         static_channels: std::mem::take(&mut active.result.static_channels),
         user_channel_id,
         io_channel_id,
@@ -258,199 +154,120 @@ async fn session(state: AppState, peer: SocketAddr, socket: WebSocket, opened: O
         pointer_software_rendering: false,
     }
     .build();
-    let mut slow_path_image = DecodedImage::new(PixelFormat::RgbA32, 1, 1);
-    // The browser's clipboard text, once it gave us some.
-    let mut browser_text: Option<String> = None;
+    let mut core = crate::rdp::session::Session::new(stage, activated, notes);
     let (mut ws_tx, mut ws_rx) = socket.split();
     if ws_tx.send(server_message(desktop_server_message::Message::Activated(activated))).await.is_err() {
         recorder.end("the browser went away", None).await;
         return;
     }
-    let (mut updates, mut bytes) = (0u64, 0u64);
+    let mut shell = Shell { ws_tx, active: &mut active, recorder: &recorder, updates: 0, bytes: 0 };
     let end = loop {
-        tokio::select! {
+        let outputs = tokio::select! {
             biased;
             reason = registration.wait_ended() => {
-                close_with(&mut ws_tx, close::ENDED, reason.clone()).await;
+                close_with(&mut shell.ws_tx, close::ENDED, reason.clone()).await;
                 break reason;
             }
-            read = active.framed.read_pdu() => match read {
-                Ok((ironrdp_pdu::Action::FastPath, frame)) => {
-                    updates += 1;
-                    bytes += frame.len() as u64;
-                    if !recorder.desktop_update(&frame).await {
-                        close_with(&mut ws_tx, 1011, format!("The session ended: {}.", crate::recordings::RECORDING_FAILED)).await;
-                        break crate::recordings::RECORDING_FAILED.to_string();
-                    }
-                    // Awaiting the send is the back-pressure: a slow browser slows the desktop;
-                    // one that stops reading for a minute is gone.
-                    let sent = tokio::time::timeout(
-                        SEND_LIMIT,
-                        ws_tx.send(server_message(desktop_server_message::Message::FastPath(frame.to_vec()))),
-                    );
-                    if !matches!(sent.await, Ok(Ok(()))) {
-                        break "the browser went away or stopped reading".to_string();
-                    }
-                }
-                Ok((ironrdp_pdu::Action::X224, frame)) if let Some(pdus) = to_fast_path(&frame, &session_params) => {
-                    // Slow-path graphics (xrdp sends its bitmaps so), as fast-path.
-                    updates += 1;
-                    bytes += frame.len() as u64;
-                    let mut ended = None;
-                    for pdu in pdus {
-                        if !recorder.desktop_update(&pdu).await {
-                            let reason = format!("The session ended: {}.", crate::recordings::RECORDING_FAILED);
-                            close_with(&mut ws_tx, 1011, reason).await;
-                            ended = Some(crate::recordings::RECORDING_FAILED.to_string());
-                            break;
-                        }
-                        let sent = tokio::time::timeout(SEND_LIMIT, ws_tx.send(server_message(desktop_server_message::Message::FastPath(pdu))));
-                        if !matches!(sent.await, Ok(Ok(()))) {
-                            ended = Some("the browser went away or stopped reading".to_string());
-                            break;
-                        }
-                    }
-                    if let Some(reason) = ended {
-                        break reason;
-                    }
-                }
-                Ok((ironrdp_pdu::Action::X224, frame)) => {
-                    match stage.process(&mut slow_path_image, ironrdp_pdu::Action::X224, &frame, None) {
-                        Ok(outputs) => {
-                            let mut ended = None;
-                            for output in outputs {
-                                match output {
-                                    ActiveStageOutput::ResponseFrame(response)
-                                        if !response.is_empty() && write_desktop(&mut active, &response).await.is_err() =>
-                                    {
-                                        ended = Some("the desktop stopped accepting data".to_string());
-                                    }
-                                    ActiveStageOutput::Terminate(reason) => {
-                                        ended = Some(format!("The desktop ended the session: {}.", reason.description()));
-                                    }
-                                    ActiveStageOutput::DeactivateAll => {
-                                        ended = Some("The desktop restarted the session's display (for example after a change of size); reconnect to continue.".to_string());
-                                    }
-                                    _ => {}
-                                }
-                            }
-                            if let Some(reason) = ended {
-                                close_with(&mut ws_tx, 1000, reason.clone()).await;
-                                break reason;
-                            }
-                        }
-                        Err(err) => tracing::warn!(desktop = %desktop.name, "slow-path PDU not understood: {err}"),
-                    }
-                    // The clipboard channel's news, answered here (its callbacks cannot send).
-                    for note in notes.take() {
-                        let reply = match note {
-                            Note::Announce => cliprdr(&mut stage, |c| c.initiate_copy(&clipboard::formats(browser_text.as_deref()))),
-                            Note::RemoteCopy(true) => cliprdr(&mut stage, |c| c.initiate_paste(ClipboardFormatId::CF_UNICODETEXT)),
-                            Note::RemoteCopy(false) => None,
-                            Note::Wanted(format) => {
-                                let answer = clipboard::answer(format, browser_text.as_deref());
-                                cliprdr(&mut stage, |c| c.submit_format_data(answer))
-                            }
-                            Note::Text(Some(text)) if text.len() <= clipboard::MAX_TEXT => {
-                                state.audit.record("desktop.clipboard", Some(&user), Some(peer.ip()), &format!("{}: {} characters from the desktop", desktop.name, text.chars().count()));
-                                let message = desktop_server_message::Message::Clipboard(text);
-                                if ws_tx.send(server_message(message)).await.is_err() {
-                                    break;
-                                }
-                                None
-                            }
-                            Note::Text(_) => None,
-                        };
-                        if let Some(bytes) = reply
-                            && write_desktop(&mut active, &bytes).await.is_err()
-                        {
-                            break;
-                        }
-                    }
-                }
+            read = shell.active.framed.read_pdu() => match read {
+                Ok((action, frame)) => core.from_desktop(action, &frame),
                 Err(err) => {
                     // The library's words (TLS, PDUs) go to the audit; the person gets what
                     // happened and what to do.
                     let reason = "The desktop closed the session: its connection ended without a goodbye, so it may have restarted or gone down. Reconnect, or try again later.".to_string();
-                    close_with(&mut ws_tx, 1000, reason).await;
+                    close_with(&mut shell.ws_tx, 1000, reason).await;
                     break format!("desktop closed: {err}");
                 }
             },
             frame = ws_rx.next() => match frame {
-                Some(Ok(Message::Binary(data))) => {
-                    let pdu = match DesktopClientMessage::decode(data.as_ref()) {
-                        Ok(DesktopClientMessage { message: Some(desktop_client_message::Message::Clipboard(text)) }) => {
-                            // The browser's clipboard: held here, announced to the desktop,
-                            // sent when the desktop asks for it (someone pastes there).
-                            if text.len() > clipboard::MAX_TEXT || browser_text.as_deref() == Some(text.as_str()) {
-                                Ok(None)
-                            } else {
-                                state.audit.record("desktop.clipboard", Some(&user), Some(peer.ip()), &format!("{}: {} characters to the desktop", desktop.name, text.chars().count()));
-                                browser_text = Some(text);
-                                // Before the channel is up, its initialisation announces it.
-                                let up = stage.get_svc_processor::<CliprdrClient>().is_some_and(CliprdrClient::is_ready);
-                                Ok(if up { cliprdr(&mut stage, |c| c.initiate_copy(&clipboard::formats(browser_text.as_deref()))) } else { None })
-                            }
-                        }
-                        Ok(DesktopClientMessage { message: Some(message) }) => input
-                            .handle(message)
-                            .map_err(|err| format!("The browser sent input the proxy refuses: {err}.")),
-                        _ => Err("The browser sent a message the desktop protocol does not have.".to_string()),
-                    };
-                    match pdu {
-                        Ok(Some(pdu)) => {
-                            if write_desktop(&mut active, &pdu).await.is_err() {
-                                break "the desktop stopped accepting data".to_string();
-                            }
-                        }
-                        Ok(None) => {}
-                        Err(reason) => {
-                            state.audit.record("desktop.bad_input", Some(&user), Some(peer.ip()), &reason);
-                            let _ = ws_tx.send(Message::Close(Some(CloseFrame { code: close::BAD_FRAME, reason: fit(reason.clone()).into() }))).await;
-                            break reason;
-                        }
-                    }
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Binary(data))) => core.from_browser(&data),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Text(_))) => {
-                    let frame = CloseFrame { code: close::BAD_FRAME, reason: "The desktop protocol travels in binary frames only.".into() };
-                    let _ = ws_tx.send(Message::Close(Some(frame))).await;
+                    let reason = "The desktop protocol travels in binary frames only.".to_string();
+                    let _ = shell.ws_tx.send(ws::close_frame(close::BAD_FRAME, reason)).await;
                     break "text frame from browser".to_string();
                 }
                 Some(Ok(Message::Close(_))) | None => break "the browser closed the session".to_string(),
                 Some(Err(err)) => break format!("browser error: {err}"),
             },
+        };
+        let audit = |kind: Kind, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail);
+        if let Some(end) = shell.carry_out(outputs, &desktop.name.to_string(), audit).await {
+            break end;
         }
     };
+    let (updates, bytes) = (shell.updates, shell.bytes);
     // Tell the desktop we are leaving, so its session ends (or disconnects) cleanly.
-    if let Ok(outputs) = stage.graceful_shutdown() {
-        for output in outputs {
-            if let ActiveStageOutput::ResponseFrame(frame) = output {
-                let _ = write_desktop(&mut active, &frame).await;
-            }
-        }
+    for frame in core.shutdown() {
+        let _ = write_desktop(&mut active, &frame).await;
     }
     let size = recorder.end(&end, None).await;
     state.audit.record(
-        if registration.why_ended().is_some() { "desktop.terminated" } else { "desktop.end" },
+        if registration.why_ended().is_some() { Kind::DesktopTerminated } else { Kind::DesktopEnd },
         Some(&user),
         Some(peer.ip()),
         &format!("{detail}; {updates} PDUs, {bytes} bytes; recording {size} bytes; {end}"),
     );
 }
 
-/// Runs `request` on the clipboard channel (if the desktop accepted one) and encodes what
-/// it wants sent; `None` when there is nothing to send. The channel itself refuses what
-/// its state does not allow (our first format list goes out with its initialisation).
-fn cliprdr(
-    stage: &mut ironrdp_session::ActiveStage,
-    request: impl FnOnce(
-        &mut CliprdrClient,
-    ) -> ironrdp_pdu::PduResult<ironrdp_cliprdr::CliprdrSvcMessages<ironrdp_cliprdr::Client>>,
-) -> Option<Vec<u8>> {
-    let channel = stage.get_svc_processor_mut::<CliprdrClient>()?;
-    let messages = request(channel).map_err(|err| tracing::debug!("clipboard: {err}")).ok()?;
-    stage.process_svc_processor_messages(messages).map_err(|err| tracing::debug!("clipboard: {err}")).ok()
+/// The I/O half of a session: what carries out the core's [`Output`]s.
+struct Shell<'a> {
+    ws_tx: futures_util::stream::SplitSink<WebSocket, Message>,
+    active: &'a mut crate::rdp::connect::Active,
+    recorder: &'a Recorder,
+    updates: u64,
+    bytes: u64,
+}
+
+impl Shell<'_> {
+    /// Carries out `outputs` in order; why the session ends, if it does.
+    async fn carry_out(&mut self, outputs: Vec<Output>, desktop: &str, audit: impl Fn(Kind, &str)) -> Option<String> {
+        for output in outputs {
+            match output {
+                Output::Update(pdu) => {
+                    self.updates += 1;
+                    self.bytes += pdu.len() as u64;
+                    if !self.recorder.desktop_update(&pdu).await {
+                        let reason = format!("The session ended: {}.", crate::recordings::RECORDING_FAILED);
+                        close_with(&mut self.ws_tx, 1011, reason).await;
+                        return Some(crate::recordings::RECORDING_FAILED.to_string());
+                    }
+                    // Awaiting the send is the back-pressure: a slow browser slows the
+                    // desktop; one that stops reading for a minute is gone.
+                    let message = server_message(desktop_server_message::Message::FastPath(pdu));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
+                Output::ToDesktop(bytes) => {
+                    if write_desktop(self.active, &bytes).await.is_err() {
+                        let reason = "the desktop stopped accepting data".to_string();
+                        close_with(&mut self.ws_tx, 1000, reason.clone()).await;
+                        return Some(reason);
+                    }
+                }
+                Output::ClipboardToBrowser(text) => {
+                    let message = server_message(desktop_server_message::Message::Clipboard(text));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
+                Output::ClipboardAudit { to_desktop, characters } => {
+                    let way = if to_desktop { "to" } else { "from" };
+                    audit(Kind::DesktopClipboard, &format!("{desktop}: {characters} characters {way} the desktop"));
+                }
+                Output::End(End::Desktop(reason)) => {
+                    close_with(&mut self.ws_tx, 1000, reason.clone()).await;
+                    return Some(reason);
+                }
+                Output::End(End::BadInput(reason)) => {
+                    audit(Kind::DesktopBadInput, &reason);
+                    let _ = self.ws_tx.send(ws::close_frame(close::BAD_FRAME, reason.clone())).await;
+                    return Some(reason);
+                }
+            }
+        }
+        None
+    }
 }
 
 async fn write_desktop(active: &mut crate::rdp::connect::Active, bytes: &[u8]) -> std::io::Result<()> {
@@ -462,7 +279,7 @@ async fn write_desktop(active: &mut crate::rdp::connect::Active, bytes: &[u8]) -
 /// The sentence in a message (a close frame's reason holds 123 bytes), then the close;
 /// neither waits long on a browser that stopped reading.
 async fn close_with(ws_tx: &mut futures_util::stream::SplitSink<WebSocket, Message>, code: u16, reason: String) {
-    let limit = super::ssh::CLOSE_LIMIT;
+    let limit = CLOSE_LIMIT;
     let closed = desktop_server_message::Message::Closed(DesktopClosed { reason: reason.clone() });
     let _ = tokio::time::timeout(limit, ws_tx.send(server_message(closed))).await;
     let _ =

@@ -6,7 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use gatehouse_proto::api;
 
+use crate::access::Refusal;
 use crate::accounts::AuthError;
+use crate::ssh::certificate::KeyError;
 
 pub const TOO_LARGE: &str = "The request body is too large: API calls take at most 16 KiB.";
 
@@ -94,5 +96,26 @@ impl From<JsonRejection> for ApiError {
         };
         let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
         ApiError::new(status, code, message)
+    }
+}
+
+impl From<Refusal> for ApiError {
+    fn from(refusal: Refusal) -> ApiError {
+        let (status, code) = match &refusal {
+            Refusal::Missing(_) => (StatusCode::NOT_FOUND, "no_such_node"),
+            Refusal::Denied(_) => (StatusCode::FORBIDDEN, "denied"),
+            Refusal::Locked(_) => (StatusCode::LOCKED, "locked"),
+            Refusal::MfaRequired(_) => (StatusCode::PRECONDITION_REQUIRED, api::MFA_REQUIRED),
+            Refusal::TooMany(_) => (StatusCode::TOO_MANY_REQUESTS, "too_many"),
+            Refusal::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Refusal::Unreachable(_) => (StatusCode::BAD_GATEWAY, "node_unreachable"),
+        };
+        ApiError::new(status, code, refusal.sentence())
+    }
+}
+
+impl From<KeyError> for ApiError {
+    fn from(err: KeyError) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_key", err.to_string())
     }
 }

@@ -4,21 +4,25 @@
 
 use std::net::SocketAddr;
 
-use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
 use gatehouse_proto::api::{
     AssertionChallenge, ConfirmFactor, InvitePasskey, InviteToken, NewPasskey, PasskeyAssertion, PasskeyInfo,
     PasskeyList, PasswordCheck, RegistrationChallenge, SessionMfaFinish, SessionMfaGrant, SessionMfaStart,
 };
 
-use super::AppState;
-use super::api::{ApiJson, SignedIn};
 use super::error::ApiError;
+use super::request::{ApiJson, SignedIn};
+use super::state::AppState;
 use crate::accounts::NewSession;
+use crate::audit::Kind;
 use crate::auth::{self, token};
+use crate::gate::passes::MfaTicket;
 use crate::passkeys::PasskeyError;
+use crate::ssh::certificate::{browser_key, certify};
 
 impl From<PasskeyError> for ApiError {
     fn from(err: PasskeyError) -> ApiError {
@@ -41,12 +45,29 @@ impl From<PasskeyError> for ApiError {
     }
 }
 
-pub(super) fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
-    let allowed = state.signin_limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(peer.ip(), auth::now());
-    if allowed {
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/session/passkey/start", post(second_factor_start))
+        .route("/session/passkey/finish", post(second_factor_finish))
+        .route("/session/discoverable/start", post(discoverable_start))
+        .route("/session/discoverable/finish", post(discoverable_finish))
+        .route("/account/passkeys", get(list))
+        .route("/account/passkeys/start", post(add_start))
+        .route("/account/passkeys/finish", post(add_finish))
+        .route("/account/passkeys/{id}", delete(remove))
+        .route("/account/confirm/start", post(confirm_start))
+        .route("/account/confirm", post(confirm))
+        .route("/invites/passkey/start", post(invite_start))
+        .route("/invites/passkey/finish", post(invite_finish))
+        .route("/ssh/mfa/start", post(session_mfa_start))
+        .route("/ssh/mfa/finish", post(session_mfa_finish))
+}
+
+fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
+    if state.signin_allowed(peer.ip()) {
         return Ok(());
     }
-    state.audit.record("signin.rate_limited", who, Some(peer.ip()), "too many attempts from this address");
+    state.audit.record(Kind::SignInRateLimited, who, Some(peer.ip()), "too many attempts from this address");
     Err(ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
         "rate_limited",
@@ -87,7 +108,7 @@ pub async fn second_factor_start(
         Ok((right, challenge_id, options)) => {
             if !right {
                 state.audit.record(
-                    "signin.failed",
+                    Kind::SignInFailed,
                     Some(&username),
                     Some(peer.ip()),
                     "wrong password before a passkey",
@@ -97,7 +118,7 @@ pub async fn second_factor_start(
         }
         Err(err) => {
             state.audit.record(
-                "signin.failed",
+                Kind::SignInFailed,
                 Some(&username),
                 Some(peer.ip()),
                 &format!("password before passkey: {}", err.message),
@@ -142,7 +163,7 @@ type Verify = fn(
     &str,
     &webauthn_rs_proto::PublicKeyCredential,
     u64,
-) -> Result<crate::store::UserId, PasskeyError>;
+) -> Result<crate::accounts::user::UserId, PasskeyError>;
 
 /// Checks an assertion with `verify`, then starts a session for the user it proves.
 async fn sign_in_with(
@@ -172,11 +193,11 @@ fn finish(
 ) -> Result<Response, ApiError> {
     match result {
         Ok(new) => {
-            state.audit.record("signin.ok", Some(&new.info.username), Some(peer.ip()), how);
+            state.audit.record(Kind::SignInOk, Some(&new.info.username), Some(peer.ip()), how);
             Ok(signed_in_response(new))
         }
         Err(err) => {
-            state.audit.record("signin.failed", None, Some(peer.ip()), &format!("{how}: {}", err.message));
+            state.audit.record(Kind::SignInFailed, None, Some(peer.ip()), &format!("{how}: {}", err.message));
             Err(err)
         }
     }
@@ -217,13 +238,13 @@ pub async fn add_finish(
         state.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, auth::now());
     match result {
         Ok(_) => state.audit.record(
-            "passkey.added",
+            Kind::PasskeyAdded,
             Some(&user.name),
             Some(peer.ip()),
             &format!("named {:?}", answer.name.trim()),
         ),
         Err(err) => {
-            state.audit.record("passkey.refused", Some(&user.name), Some(peer.ip()), &err.to_string());
+            state.audit.record(Kind::PasskeyRefused, Some(&user.name), Some(peer.ip()), &err.to_string());
             return Err(err.into());
         }
     }
@@ -242,7 +263,7 @@ pub async fn remove(
     state.passkeys.removable(&user, id)?;
     require_confirmed(&signed_in)?;
     state.passkeys.remove(&user, id)?;
-    state.audit.record("passkey.removed", Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
+    state.audit.record(Kind::PasskeyRemoved, Some(&user.name), Some(peer.ip()), &format!("passkey {id}"));
     list(State(state), signed_in).await
 }
 
@@ -278,11 +299,11 @@ pub async fn invite_finish(
     .await?;
     match result {
         Ok(name) => {
-            state.audit.record("invite.accepted", Some(&name), Some(peer.ip()), "password and passkey");
+            state.audit.record(Kind::InviteAccepted, Some(&name), Some(peer.ip()), "password and passkey");
             Ok(StatusCode::NO_CONTENT)
         }
         Err(err) => {
-            state.audit.record("invite.refused", None, Some(peer.ip()), &err.message);
+            state.audit.record(Kind::InviteRefused, None, Some(peer.ip()), &err.message);
             Err(err)
         }
     }
@@ -297,8 +318,7 @@ pub async fn session_mfa_start(
     signed_in: SignedIn,
     ApiJson(request): ApiJson<SessionMfaStart>,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
-    super::ssh::ssh_grant(&state, &signed_in.session.user, &request.node, &request.login)
-        .map_err(super::ssh::refusal_error)?;
+    state.ssh_grant(&signed_in.session.user, &request.node, &request.login)?;
     let (challenge_id, options) = state.passkeys.start_session_check(&signed_in.session.user, auth::now())?;
     Ok(Json(AssertionChallenge { challenge_id, options }))
 }
@@ -312,15 +332,14 @@ pub async fn session_mfa_finish(
     ApiJson(request): ApiJson<SessionMfaFinish>,
 ) -> Result<Json<SessionMfaGrant>, ApiError> {
     let user = signed_in.session.user.clone();
-    let grant =
-        super::ssh::ssh_grant(&state, &user, &request.node, &request.login).map_err(super::ssh::refusal_error)?;
-    let key = super::ssh::ed25519_key(&request.public_key)?;
+    let grant = state.ssh_grant(&user, &request.node, &request.login)?;
+    let key = browser_key(&request.public_key)?;
     let now = auth::now();
     let checked = state.passkeys.finish_session_check(&request.challenge_id, &request.credential, now);
     match checked {
         Ok(who) if who == user.id => {}
         Ok(_) => {
-            state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), "another user's passkey");
+            state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), "another user's passkey");
             return Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "passkey_rejected",
@@ -328,28 +347,22 @@ pub async fn session_mfa_finish(
             ));
         }
         Err(err) => {
-            state.audit.record("ssh.mfa_denied", Some(&user.name), Some(peer.ip()), &err.to_string());
+            state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), &err.to_string());
             return Err(err.into());
         }
     }
-    let (certificate, _) = super::ssh::certify(&state, peer, &grant, &key).await?;
+    let (certificate, _) = certify(&state, peer.ip(), &grant, &key).await?;
     let expires_at = now + SESSION_MFA_SECS;
     let ticket = token::random_token();
-    {
-        let mut tickets = state.mfa_tickets.lock().unwrap_or_else(|p| p.into_inner());
-        tickets.retain(|_, t| t.expires_at >= now);
-        tickets.insert(
-            ticket.clone(),
-            super::MfaTicket {
-                user: user.name.clone(),
-                node: grant.node.name.to_string(),
-                login: grant.login.clone(),
-                expires_at,
-            },
-        );
-    }
+    let pass = MfaTicket {
+        user: user.name.clone(),
+        node: grant.node.name.to_string(),
+        login: grant.login.clone(),
+        expires_at,
+    };
+    state.passes.issue_ticket(ticket.clone(), pass, now);
     state.audit.record(
-        "ssh.mfa_ok",
+        Kind::SshMfaOk,
         Some(&user.name),
         Some(peer.ip()),
         &format!("node {} as {}", grant.node.name, grant.login),
@@ -425,11 +438,11 @@ pub async fn confirm(
     .await?;
     match result {
         Ok(how) => {
-            state.audit.record("account.confirmed", Some(&user.name), Some(peer.ip()), how);
+            state.audit.record(Kind::AccountConfirmed, Some(&user.name), Some(peer.ip()), how);
             Ok(StatusCode::NO_CONTENT)
         }
         Err(err) => {
-            state.audit.record("account.confirm_failed", Some(&user.name), Some(peer.ip()), &err.message);
+            state.audit.record(Kind::AccountConfirmFailed, Some(&user.name), Some(peer.ip()), &err.message);
             Err(err)
         }
     }

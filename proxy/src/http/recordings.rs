@@ -11,20 +11,22 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use gatehouse_proto::api::{RecordingInfo, RecordingList, SearchHits};
+use axum::routing::get;
+use axum::{Json, Router};
+use gatehouse_proto::api::{RecordingInfo, RecordingKind, RecordingList, SearchHits};
 use serde::Deserialize;
 
-use super::AppState;
-use super::api::SignedIn;
 use super::error::ApiError;
+use super::request::SignedIn;
+use super::state::AppState;
 use crate::access::rbac::{self, RecordingAccess};
+use crate::audit::Kind;
 use crate::recordings;
-use crate::store::{RecordingFilter, RecordingRow};
+use crate::recordings::row::{RecordingFilter, RecordingRow};
 
 const PER_PAGE_MAX: u32 = 200;
 /// A text search reads recordings; it looks at this many of the newest that match the
@@ -38,7 +40,7 @@ fn access(state: &AppState, signed_in: &SignedIn) -> Result<RecordingAccess, Api
     match rbac::recording_access(&state.roles, &signed_in.session.user.roles) {
         RecordingAccess::None => {
             state.audit.record(
-                "recording.denied",
+                Kind::RecordingDenied,
                 Some(&signed_in.session.user.name),
                 None,
                 "no role allows recordings",
@@ -63,7 +65,7 @@ fn visible(state: &AppState, signed_in: &SignedIn, id: &str) -> Result<Recording
     let row = state.store.recording(id).map_err(|_| ApiError::internal())?.ok_or_else(|| not_found(id))?;
     if access == RecordingAccess::Own && row.user != signed_in.session.user.name {
         state.audit.record(
-            "recording.denied",
+            Kind::RecordingDenied,
             Some(&signed_in.session.user.name),
             None,
             &format!("{id}: another user's"),
@@ -80,7 +82,7 @@ fn viewed(state: &AppState, signed_in: &SignedIn, row: &RecordingRow, what: &str
     if starts {
         let detail =
             format!("{}: {}@{} by {}; first read of this viewing: {what}", row.id, row.login, row.target, row.user);
-        state.audit.record("recording.view", Some(viewer), None, &detail);
+        state.audit.record(Kind::RecordingView, Some(viewer), None, &detail);
     }
 }
 
@@ -94,13 +96,14 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
     RecordingInfo {
         live: row.ended_at.is_none() && recordings::is_live(&row.id),
         id: row.id,
-        kind: row.kind,
+        kind: recordings::kind(&row.kind),
         user: row.user,
         target: row.target,
         login: row.login,
         started_at: row.started_at,
         ended_at: row.ended_at,
         bytes,
+        cut_short: recordings::cut_short(row.end_reason.as_deref()),
         end_reason: row.end_reason,
         duration_ms: None,
         started_at_ms: None,
@@ -113,10 +116,10 @@ fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::R
     let mut file = recordings::open(&state.data_dir, row).ok()?;
     let mut buf = vec![0u8; 64 * 1024];
     let n = file.read(&mut buf).ok()?;
-    let mut reader = gatehouse_proto::recording::Reader::new();
+    let mut reader = gatehouse_recording::Reader::new();
     reader.push(&buf[..n]);
     match reader.next_item() {
-        Ok(Some(gatehouse_proto::recording::Item::Header(header))) => Some(header),
+        Ok(Some(gatehouse_recording::Item::Header(header))) => Some(header),
         _ => None,
     }
 }
@@ -126,11 +129,11 @@ fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::R
 fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
     let dir = recordings::directory(&state.data_dir);
     let index = std::fs::read(dir.join(format!("{}.ghidx", row.id))).ok()?;
-    let (keyframes, _) = gatehouse_proto::recording::read_index(&index).ok()?;
+    let (keyframes, _) = gatehouse_recording::read_index(&index).ok()?;
     let last = keyframes.last()?;
     let mut file = recordings::open(&state.data_dir, row).ok()?;
     file.seek(SeekFrom::Start(last.byte_offset)).ok()?;
-    let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
+    let mut reader = gatehouse_recording::Reader::resume_at(last.byte_offset);
     let mut buf = vec![0u8; 256 * 1024];
     let mut latest = last.offset_ms;
     loop {
@@ -140,7 +143,7 @@ fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
         }
         reader.push(&buf[..n]);
         while let Ok(Some(item)) = reader.next_item() {
-            if let gatehouse_proto::recording::Item::Event { event, .. } = item {
+            if let gatehouse_recording::Item::Event { event, .. } = item {
                 latest = latest.max(event.offset_ms);
             }
         }
@@ -169,6 +172,15 @@ fn query_text(text: &str) -> String {
 
 fn given(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/recordings", get(list))
+        .route("/recordings/{id}", get(metadata))
+        .route("/recordings/{id}/data/{part}", get(data))
+        .route("/recordings/{id}/search", get(search))
+        .route("/recordings/{id}/cast", get(cast))
 }
 
 pub async fn list(
@@ -206,7 +218,7 @@ pub async fn list(
                 .filter(|row| {
                     recordings::open(&data_dir, row)
                         .ok()
-                        .and_then(|file| crate::recordings::search::search(std::io::BufReader::new(file), &text).ok())
+                        .and_then(|file| gatehouse_recording::search::search(std::io::BufReader::new(file), &text).ok())
                         .is_some_and(|hits| !hits.is_empty())
                 })
                 .map(|row| row.id)
@@ -220,7 +232,7 @@ pub async fn list(
             query_text(&query_q),
             if ids.is_empty() { "no recordings".to_string() } else { ids.join(", ") }
         );
-        state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &detail);
+        state.audit.record(Kind::RecordingSearch, Some(&signed_in.session.user.name), None, &detail);
         filter.ids = Some(ids);
     }
     let (rows, total) =
@@ -360,11 +372,16 @@ pub async fn search(
     Query(query): Query<SearchQuery>,
 ) -> Result<Json<SearchHits>, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    state.audit.record("recording.search", Some(&signed_in.session.user.name), None, &format!("{id}: {:?}", query.q));
+    state.audit.record(
+        Kind::RecordingSearch,
+        Some(&signed_in.session.user.name),
+        None,
+        &format!("{id}: {:?}", query.q),
+    );
     let data_dir = state.data_dir.clone();
     let hits = tokio::task::spawn_blocking(move || {
         let file = recordings::open(&data_dir, &row).map_err(|err| err.to_string())?;
-        crate::recordings::search::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
+        gatehouse_recording::search::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -379,7 +396,7 @@ pub async fn cast(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    if row.kind == "desktop" {
+    if recordings::kind(&row.kind) == RecordingKind::Desktop {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "not_a_terminal",
@@ -393,8 +410,8 @@ pub async fn cast(
         recordings::open(&data_dir, &row_for_read)
             .and_then(|mut f| f.read_to_end(&mut bytes))
             .map_err(|e| e.to_string())?;
-        let read = gatehouse_proto::recording::read_all(&bytes).map_err(|e| e.to_string())?;
-        Ok::<_, String>(gatehouse_proto::cast::export(
+        let read = gatehouse_recording::read_all(&bytes).map_err(|e| e.to_string())?;
+        Ok::<_, String>(gatehouse_recording::cast::export(
             read.header.as_ref().unwrap_or(&Default::default()),
             &read.events,
         ))
@@ -402,7 +419,7 @@ pub async fn cast(
     .await
     .map_err(|_| ApiError::internal())?
     .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
-    state.audit.record("recording.export", Some(&signed_in.session.user.name), None, &format!("{id} as asciicast"));
+    state.audit.record(Kind::RecordingExport, Some(&signed_in.session.user.name), None, &format!("{id} as asciicast"));
     let mut response = text.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));

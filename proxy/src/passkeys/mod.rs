@@ -6,6 +6,8 @@
 //! and is taken out when the answer comes: a challenge answers once. Counters are kept
 //! per credential; webauthn-rs refuses an assertion whose counter went backwards.
 
+pub mod credential;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,7 +19,9 @@ use webauthn_rs::prelude::{
     Webauthn, WebauthnBuilder,
 };
 
-use crate::store::{Store, StoredPasskey, User, UserId};
+use crate::accounts::user::{User, UserId};
+use crate::store::passkeys::PasskeyStore;
+use credential::StoredPasskey;
 
 /// How long a ceremony may take, from the challenge to the answer.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(120);
@@ -67,7 +71,7 @@ fn credential_id_text(bytes: &[u8]) -> String {
 
 pub struct Passkeys {
     webauthn: Webauthn,
-    store: Arc<dyn Store>,
+    store: Arc<dyn PasskeyStore>,
 }
 
 /// What a person sees of one of their passkeys.
@@ -81,7 +85,7 @@ pub struct PasskeySummary {
 impl Passkeys {
     /// The relying party is the proxy's own address: its host name as the RP id, its
     /// URL as the only origin.
-    pub fn new(public_url: &str, rp_id: Option<&str>, store: Arc<dyn Store>) -> Result<Passkeys, PasskeyError> {
+    pub fn new(public_url: &str, rp_id: Option<&str>, store: Arc<dyn PasskeyStore>) -> Result<Passkeys, PasskeyError> {
         let origin = Url::parse(public_url).map_err(|err| PasskeyError::Setup(err.to_string()))?;
         let host = origin.host_str().ok_or_else(|| PasskeyError::Setup("public_url has no host".into()))?.to_string();
         let rp_id = rp_id.unwrap_or(&host).to_string();
@@ -392,7 +396,7 @@ mod tests {
 
     #[test]
     fn the_relying_party_is_the_public_url() {
-        let store: Arc<dyn Store> = Arc::new(crate::store::SqliteStore::in_memory().unwrap());
+        let store: Arc<dyn PasskeyStore> = Arc::new(crate::store::sqlite::SqliteStore::in_memory().unwrap());
         assert!(Passkeys::new("https://gatehouse.example.com", None, store.clone()).is_ok());
         assert!(Passkeys::new("https://localhost:3080", None, store.clone()).is_ok());
         assert!(Passkeys::new("not a url", None, store).is_err());

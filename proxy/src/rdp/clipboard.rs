@@ -32,7 +32,7 @@ pub enum Note {
 pub struct Notes(Arc<Mutex<Vec<Note>>>);
 
 impl Notes {
-    fn push(&self, note: Note) {
+    pub fn push(&self, note: Note) {
         self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(note);
     }
 

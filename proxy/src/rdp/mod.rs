@@ -1,4 +1,6 @@
-//! RDP: the proxy's IronRDP client and the desktop clipboard.
+//! RDP: the proxy's IronRDP client ([`connect`]), a session's decisions without I/O
+//! ([`session`]), and the desktop clipboard ([`clipboard`]).
 
 pub mod clipboard;
 pub mod connect;
+pub mod session;

@@ -1,14 +1,14 @@
 //! Writing session recordings as the session runs.
 //!
 //! Per session, in `data_dir/recordings/`: `ID.ghrec` (the recording, in the format of
-//! [`gatehouse_proto::recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry at least
-//! every 5 seconds of activity) and `ID.ghkf` (the keyframes' screen states, from the
-//! terminal model the writer keeps). Events go through a bounded queue to one writer
+//! [`gatehouse_recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry whenever
+//! [`keyframes::Policy`] says one is due) and `ID.ghkf` (the keyframes' screen states:
+//! a terminal's from [`TerminalKeyframes`], a desktop's decoded here). Events go through a bounded queue to one writer
 //! task, which appends them, flushes at least once a second and at the end, and updates
 //! the recordings table. Because everything is only ever appended, a kill leaves at
 //! worst one torn record at each tail, which the readers report and skip.
 
-pub mod search;
+pub mod row;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -17,18 +17,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse_proto::api::RecordingKind;
 use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
-use gatehouse_proto::recording::{self, VERSION};
-use prost::Message;
+use gatehouse_recording::keyframes::{self, TerminalKeyframes};
+use gatehouse_recording::{self as recording, VERSION};
 use tokio::sync::mpsc;
 
-use crate::store::{RecordingRow, Store};
+use crate::store::backend::Store;
+use row::{RecordingFilter, RecordingRow};
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
-/// A keyframe at least this often while output flows.
-pub const KEYFRAME_EVERY_MS: u64 = 5_000;
-/// And after this much output, whatever the time, so a seek never replays much.
-const KEYFRAME_EVERY_BYTES: u64 = 2 << 20;
 const QUEUE: usize = 256;
 
 /// What the session knows at its start.
@@ -73,10 +71,18 @@ pub fn is_live(id: &str) -> bool {
     LIVE.lock().is_ok_and(|live| live.contains(id))
 }
 
+/// The end reason of a recording the proxy's stopping cut short.
+pub const CUT_SHORT: &str = "cut short: the proxy stopped during the session";
+
+/// Whether a recording that ended for `end_reason` was cut short by the proxy stopping.
+pub fn cut_short(end_reason: Option<&str>) -> bool {
+    end_reason == Some(CUT_SHORT)
+}
+
 /// At start-up nothing is being recorded: a recording without an end was cut short by
 /// the proxy stopping (a crash, a kill). Says so in the table, once.
 pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Result<usize> {
-    let (rows, _) = store.search_recordings(&crate::store::RecordingFilter::default(), 0, u32::MAX)?;
+    let (rows, _) = store.search_recordings(&RecordingFilter::default(), 0, u32::MAX)?;
     let mut closed = 0;
     for row in rows.into_iter().filter(|r| r.ended_at.is_none()) {
         let file = directory(data_dir).join(&row.file);
@@ -87,10 +93,16 @@ pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Re
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map_or(row.started_at, |d| d.as_secs());
         let size = meta.map_or(0, |m| m.len());
-        store.finish_recording(&row.id, ended, size, "cut short: the proxy stopped during the session")?;
+        store.finish_recording(&row.id, ended, size, CUT_SHORT)?;
         closed += 1;
     }
     Ok(closed)
+}
+
+/// A recording's kind from the name its row keeps ([`RecordingKind::as_str`]). A name
+/// it does not know is read as a terminal's, as every recording was before desktops.
+pub fn kind(stored: &str) -> RecordingKind {
+    RecordingKind::from_name(stored).unwrap_or(RecordingKind::Ssh)
 }
 
 pub fn directory(data_dir: &Path) -> PathBuf {
@@ -143,7 +155,7 @@ impl Recorder {
         let out = RecordingFiles::create(&dir, &id, &header)?;
         let row = RecordingRow {
             id: id.clone(),
-            kind: if meta.kind == pb::SessionKind::Desktop { "desktop" } else { "ssh" }.into(),
+            kind: RecordingKind::from(meta.kind).as_str().into(),
             user: meta.user,
             target: meta.target,
             login: meta.login,
@@ -366,7 +378,7 @@ pub fn write_imported(
     files.finish()?;
     let row = RecordingRow {
         id: id.clone(),
-        kind: "ssh".into(),
+        kind: RecordingKind::Ssh.as_str().into(),
         user: user.to_string(),
         target: target.to_string(),
         login: String::new(),
@@ -381,8 +393,8 @@ pub fn write_imported(
 }
 
 /// The three files of one recording, written in step: the recording, its index, and
-/// the keyframes' screens. A terminal model follows the output so a keyframe can be
-/// taken at any moment.
+/// the keyframes' screens. When a keyframe is due is [`keyframes::Policy`]'s to say; a
+/// terminal's screen comes from [`TerminalKeyframes`], which follows the output.
 pub struct RecordingFiles {
     rec: BufWriter<File>,
     idx: BufWriter<File>,
@@ -390,11 +402,8 @@ pub struct RecordingFiles {
     /// Bytes in each file so far.
     rec_len: u64,
     kf_len: u64,
-    screen: gatehouse_terminal::Emulator,
-    /// The main screen as it was when a full-screen program switched to the alternate
-    /// screen (it does not change until the program switches back).
-    main_screen: Option<String>,
-    last_keyframe: Option<(u64, u64)>,
+    policy: keyframes::Policy,
+    terminal: TerminalKeyframes,
     last_offset_ms: u64,
     /// A desktop recording's decoder (IronRDP, as in the browser): its keyframes are
     /// whole decoded screens. `None` for terminals, and before the desktop is active.
@@ -415,16 +424,14 @@ impl RecordingFiles {
         let start = recording::encode_start(header);
         rec.write_all(&start)?;
         idx.write_all(recording::INDEX_MAGIC)?;
-        let size = |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
         let mut files = RecordingFiles {
             rec,
             idx,
             kf,
             rec_len: start.len() as u64,
             kf_len: 0,
-            screen: gatehouse_terminal::Emulator::new(size(header.rows).get(), size(header.cols).get(), 0),
-            main_screen: None,
-            last_keyframe: None,
+            policy: keyframes::Policy::new(),
+            terminal: TerminalKeyframes::new(header),
             last_offset_ms: 0,
             desktop: None,
             is_desktop: header.kind == i32::from(pb::SessionKind::Desktop),
@@ -443,19 +450,8 @@ impl RecordingFiles {
         if self.is_desktop {
             return self.desktop_keyframe(offset_ms);
         }
-        let screen = self.screen.screen();
-        let mut state = Vec::new();
-        if screen.alternate_screen() {
-            // Both screens: the main one first, so leaving the program shows it again.
-            if let Some(main) = &self.main_screen {
-                state.extend_from_slice(main.as_bytes());
-            }
-            state.extend_from_slice(b"\x1b[?1049h");
-        }
-        // The screen, then the modes vt100 does not keep (character sets, tab stops).
-        state.extend_from_slice(&self.screen.state_formatted());
-        let (rows, cols) = screen.size();
-        self.write_keyframe(offset_ms, u32::from(cols.get()), u32::from(rows.get()), &state)
+        let (state, cols, rows) = self.terminal.take();
+        self.write_keyframe(offset_ms, cols, rows, &state)
     }
 
     /// Appends `state` to the keyframes file and its entry to the index, pointing at the
@@ -471,8 +467,8 @@ impl RecordingFiles {
         };
         self.kf.write_all(state)?;
         self.kf_len += state.len() as u64;
-        self.idx.write_all(&entry.encode_length_delimited_to_vec())?;
-        self.last_keyframe = Some((offset_ms, self.rec_len));
+        self.idx.write_all(&recording::index::encode_entry(&entry))?;
+        self.policy.taken(offset_ms, self.rec_len);
         Ok(())
     }
 
@@ -489,28 +485,17 @@ impl RecordingFiles {
 
     /// Appends one event, after a keyframe if one is due.
     pub fn append(&mut self, event: &RecordingEvent) -> std::io::Result<()> {
-        let due = match self.last_keyframe {
-            Some((at_ms, at_byte)) => {
-                (event.offset_ms >= at_ms + KEYFRAME_EVERY_MS || self.rec_len >= at_byte + KEYFRAME_EVERY_BYTES)
-                    && self.rec_len > at_byte
-            }
-            // A desktop's first keyframe: as soon as it has drawn something.
-            None => self.desktop.is_some() && matches!(event.event, Some(Event::DesktopUpdate(_))),
-        };
-        if due {
+        // A terminal always has a screen; a desktop once it is active.
+        let has_screen = !self.is_desktop || self.desktop.is_some();
+        if self.policy.due(event, self.rec_len, has_screen) {
             self.keyframe(event.offset_ms)?;
         }
         let bytes = recording::encode_event(event);
         self.rec.write_all(&bytes)?;
         self.rec_len += bytes.len() as u64;
         self.last_offset_ms = event.offset_ms;
+        self.terminal.follow(event);
         match &event.event {
-            Some(Event::Output(output)) => self.follow(&output.data),
-            Some(Event::Resize(resize)) => {
-                let size =
-                    |n: u32| std::num::NonZeroU16::new(n.clamp(1, 1000) as u16).unwrap_or(std::num::NonZeroU16::MIN);
-                self.screen.set_size(size(resize.rows).get(), size(resize.cols).get());
-            }
             Some(Event::DesktopActivated(activated)) if self.is_desktop => {
                 self.desktop = Some(gatehouse_desktop::decoder::Decoder::new(activated));
             }
@@ -526,25 +511,6 @@ impl RecordingFiles {
             _ => {}
         }
         Ok(())
-    }
-
-    /// Feeds output to the model, noting the main screen just before any switch to the
-    /// alternate screen.
-    fn follow(&mut self, mut data: &[u8]) {
-        const ENTER: [&[u8]; 3] = [b"\x1b[?1049h", b"\x1b[?1047h", b"\x1b[?47h"];
-        while let Some((at, len)) = ENTER
-            .iter()
-            .filter_map(|seq| data.windows(seq.len()).position(|w| w == *seq).map(|at| (at, seq.len())))
-            .min()
-        {
-            self.screen.process(&data[..at]);
-            if !self.screen.screen().alternate_screen() {
-                self.main_screen = Some(self.screen.screen().state_formatted());
-            }
-            self.screen.process(&data[at..at + len]);
-            data = &data[at + len..];
-        }
-        self.screen.process(data);
     }
 
     /// The recording first: an index entry never points past what is on disk.
@@ -582,7 +548,8 @@ pub fn open(data_dir: &Path, row: &RecordingRow) -> std::io::Result<File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SqliteStore;
+    use crate::store::recordings::RecordingStore as _;
+    use crate::store::sqlite::SqliteStore;
 
     #[test]
     fn desktop_keyframes_are_the_decoded_screen_and_point_after_themselves() {
@@ -621,11 +588,36 @@ mod tests {
         assert_eq!(pixel(9, 1), [0, 0, 0], "not yet the third");
         // The keyframe's byte offset is where the third update's record starts.
         let recording = std::fs::read(dir.join("d.ghrec")).unwrap();
-        let mut reader = gatehouse_proto::recording::Reader::resume_at(last.byte_offset);
+        let mut reader = gatehouse_recording::Reader::resume_at(last.byte_offset);
         reader.push(&recording[last.byte_offset as usize..]);
-        let Some(gatehouse_proto::recording::Item::Event { event, .. }) = reader.next_item().unwrap() else { panic!() };
+        let Some(gatehouse_recording::Item::Event { event, .. }) = reader.next_item().unwrap() else { panic!() };
         assert_eq!(event.offset_ms, 6000);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_recording_the_proxy_stopped_during_is_marked_cut_short_and_no_other_is() {
+        let dir = std::env::temp_dir().join(format!("gh-cut-{}", new_id()));
+        let store = SqliteStore::in_memory().unwrap();
+        let row = |id: &str, ended_at: Option<u64>, end_reason: Option<&str>| RecordingRow {
+            id: id.into(),
+            kind: RecordingKind::Ssh.as_str().into(),
+            user: "alice".into(),
+            target: "web-1".into(),
+            login: "ubuntu".into(),
+            started_at: 1_700_000_000,
+            ended_at,
+            file: format!("{id}.ghrec"),
+            bytes: 0,
+            end_reason: end_reason.map(str::to_string),
+        };
+        store.insert_recording(&row("running", None, None)).unwrap();
+        store.insert_recording(&row("ended", Some(1_700_000_060), Some("exit (exit status 0)"))).unwrap();
+        assert_eq!(close_interrupted(&store, &dir).unwrap(), 1);
+        let reason = |id| store.recording(id).unwrap().unwrap().end_reason;
+        assert!(cut_short(reason("running").as_deref()));
+        assert!(!cut_short(reason("ended").as_deref()));
+        assert!(!cut_short(None));
     }
 
     #[tokio::test]

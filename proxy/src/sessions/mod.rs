@@ -20,9 +20,10 @@ use tokio::sync::watch;
 
 use crate::access::locks::Lock;
 use crate::access::rbac::Roles;
+use crate::accounts::session::Session;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::Node;
-use crate::store::{Session, Store};
+use crate::store::backend::Store;
 
 /// How often every live session is checked again. With the time to close a socket this
 /// keeps "the identity is gone" to "the socket is closed" within two seconds.
@@ -174,8 +175,7 @@ impl Live {
 /// What the sweep checks sessions against, besides the database.
 pub struct Policy {
     pub roles: Roles,
-    pub config_nodes: Vec<Node>,
-    pub config_desktops: Vec<Desktop>,
+    pub inventory: crate::inventory::Inventory,
     /// Where recordings are written, and the free space below which recorded sessions end.
     pub recordings_dir: PathBuf,
     pub min_free_bytes: u64,
@@ -239,6 +239,7 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
             crate::access::Refusal::Denied(_) => {
                 format!("Your roles no longer allow this session on {}, so it was ended.", session.target)
             }
+            other => other.sentence().to_string(),
         });
     }
     if session.recorded && facts.disk_low {
@@ -313,9 +314,8 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     let now = crate::auth::now();
     let sessions = live.snapshot_ids();
     let locks = store.active_locks(now)?;
-    let nodes = crate::inventory::nodes::merge(&policy.config_nodes, store.list_nodes()?);
-    let added = store.list_desktops()?.into_iter().map(|(d, _)| d).collect();
-    let desktops = crate::inventory::desktops::merge(&policy.config_desktops, added);
+    let nodes = policy.inventory.nodes()?;
+    let desktops = policy.inventory.desktops()?;
     let disk_low = crate::recordings::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
     let mut webs: HashMap<String, Option<Session>> = HashMap::new();
     for (_, session) in &sessions {
@@ -339,8 +339,8 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
 mod tests {
     use super::*;
     use crate::access::locks::LockTarget;
+    use crate::accounts::user::User;
     use crate::inventory::nodes::{NodeName, parse_labels};
-    use crate::store::User;
 
     fn ssh_session(user: &str) -> LiveSession {
         LiveSession {

@@ -6,9 +6,11 @@
 
 use std::sync::Arc;
 
-use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant, principal};
+use crate::ca::{Authorities, CertificateAuthority, Extensions, UserGrant};
 use crate::inventory::nodes::Node;
-use crate::ssh::bridge::{self, CERT_SKEW_SECS};
+use crate::ssh::certificate::CERT_SKEW_SECS;
+use crate::ssh::{Target, node};
+use gatehouse_ssh_policy::principal;
 
 /// One sign-in attempt and what it showed.
 pub struct Finding {
@@ -36,17 +38,34 @@ enum Which {
     Session,
 }
 
+/// The line that makes a node's sshd admit a login only with a certificate naming
+/// `login@node`: it turns the login it is asked for (`%u`) into that one principal.
+pub fn principals_command(node: &str) -> String {
+    format!("AuthorizedPrincipalsCommand /bin/echo %u@{node}")
+}
+
+/// What a node's sshd_config needs to enforce Gatehouse's certificates.
+pub fn sshd_lines(node: &str) -> [String; 5] {
+    [
+        "TrustedUserCAKeys /etc/ssh/gatehouse_user_ca.pub".into(),
+        "HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub".into(),
+        principals_command(node),
+        "AuthorizedPrincipalsCommandUser nobody".into(),
+        "AuthorizedKeysFile none".into(),
+    ]
+}
+
 /// Runs every probe against `node`, signing in as `login`.
 pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> {
     let name = node.name.to_string();
-    let target = bridge::Target {
+    let target = Target {
         user: "gatehouse-nodes-check".into(),
         node: name.clone(),
         addr: node.addr.clone(),
         login: login.to_string(),
         source_addresses: None,
     };
-    let principals_line = format!("AuthorizedPrincipalsCommand /bin/echo %u@{name}");
+    let principals_line = principals_command(&name);
     let probes = [
         Probe {
             what: format!("a certificate for {login}@{name} from this proxy's address is accepted"),
@@ -120,17 +139,12 @@ pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> 
 }
 
 /// Signs in once with a fresh key and a certificate for `probe`: did the node accept it?
-async fn attempt(
-    cas: &Authorities,
-    ca: &CertificateAuthority,
-    target: &bridge::Target,
-    probe: &Probe,
-) -> Result<bool, String> {
-    let mut connection = bridge::connect_node(cas, target).await?;
+async fn attempt(cas: &Authorities, ca: &CertificateAuthority, target: &Target, probe: &Probe) -> Result<bool, String> {
+    let mut connection = node::connect_node(cas, target).await?;
     let now = crate::auth::now();
     let grant = UserGrant {
         principal: probe.principal.clone(),
-        key_id: "gatehouse:nodes-check".into(),
+        key_id: gatehouse_ssh_policy::NODES_CHECK_KEY_ID.into(),
         source_address: Some(probe.source.clone().unwrap_or_else(|| connection.local_ip.to_string())),
         extensions: Extensions::default(),
         valid_after: now.saturating_sub(CERT_SKEW_SECS),

@@ -7,9 +7,10 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gatehouse_proto::pb::{DesktopButton, DesktopLocks, DesktopPointer, DesktopWheel};
+use gatehouse_proto::worker::{CursorShape, FromWorker, Nothing, ToWorker, WorkerKey, WorkerKeys};
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
-use js_sys::{Object, Reflect};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -18,10 +19,8 @@ use wasm_bindgen::closure::Closure;
 use web_sys::{Event, HtmlCanvasElement, KeyboardEvent, MessageEvent, MouseEvent, WheelEvent, Worker};
 
 use crate::components::require_session::RequireSession;
+use crate::desktop_worker;
 use crate::listen::listen;
-
-/// The worker's loader, written by trunk beside the app (index.html).
-const WORKER: &str = "/desktop_worker_loader.js";
 
 #[component]
 pub fn DesktopPage() -> impl IntoView {
@@ -50,9 +49,9 @@ struct Connection {
     locks: Option<(bool, bool, bool)>,
     /// The clipboard text last exchanged with the desktop, to send only changes.
     clipboard: Option<String>,
-    /// The `open` message and its canvas, posted once the worker says it is ready (a
+    /// The `Open` message and its canvas, posted once the worker says it is ready (a
     /// message sent before its wasm has started would be lost).
-    pending_open: Option<(Object, web_sys::OffscreenCanvas)>,
+    pending_open: Option<(ToWorker, web_sys::OffscreenCanvas)>,
     /// The worker's message listener; dropping it stops the page hearing the worker.
     on_message: Option<EventListener>,
     /// The canvas's input listeners, removed when dropped.
@@ -61,17 +60,9 @@ struct Connection {
 
 type Shared = Rc<RefCell<Connection>>;
 
-fn message(fields: &[(&str, wasm_bindgen::JsValue)]) -> Object {
-    let object = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&object, &(*key).into(), value);
-    }
-    object
-}
-
-fn post(conn: &Shared, fields: &[(&str, wasm_bindgen::JsValue)]) {
+fn post(conn: &Shared, message: ToWorker) {
     if let Some(worker) = &conn.borrow().worker {
-        let _ = worker.post_message(&message(fields));
+        desktop_worker::post(worker, message);
     }
 }
 
@@ -113,9 +104,9 @@ fn DesktopView(name: String) -> impl IntoView {
                     return;
                 }
             };
-            let worker = match Worker::new(WORKER) {
-                Ok(worker) => worker,
-                Err(_) => {
+            let worker = match desktop_worker::start() {
+                Some(worker) => worker,
+                None => {
                     status.set(Status::Closed("The desktop worker could not start; reload the page.".into()));
                     return;
                 }
@@ -131,9 +122,8 @@ fn DesktopView(name: String) -> impl IntoView {
                 "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}",
                 js_sys::encode_uri_component(&name)
             );
-            let open = message(&[("t", "open".into()), ("url", url.into()), ("canvas", offscreen.clone().into())]);
             let mut c = conn.borrow_mut();
-            c.pending_open = Some((open, offscreen));
+            c.pending_open = Some((ToWorker::Open(url), offscreen));
             c.worker = Some(worker);
             c.canvas = Some(canvas);
             c.requested = (width, height);
@@ -198,15 +188,15 @@ fn DesktopView(name: String) -> impl IntoView {
 
     // Ask the worker for its totals once a second (the bar shows them).
     {
-        let poll = Interval::new(1000, move || post(&conn_store.get_value(), &[("t", "stats".into())]));
+        let poll = Interval::new(1000, move || post(&conn_store.get_value(), ToWorker::Stats(Nothing {})));
         // Kept by the page's owner, which drops (stops) it with the page.
         StoredValue::new_local(poll);
     }
 
     let reconnect = connect.clone();
     let send_ctrl_alt_del = move |_| {
-        let codes = js_sys::Array::of3(&"ControlLeft".into(), &"AltLeft".into(), &"Delete".into());
-        post(&conn_store.get_value(), &[("t", "keys".into()), ("codes", codes.into())]);
+        let codes = ["ControlLeft", "AltLeft", "Delete"].map(String::from).to_vec();
+        post(&conn_store.get_value(), ToWorker::Keys(WorkerKeys { codes }));
         focus_canvas(&conn_store.get_value());
     };
     let full_screen = move |_| {
@@ -216,7 +206,7 @@ fn DesktopView(name: String) -> impl IntoView {
         focus_canvas(&conn_store.get_value());
     };
     let disconnect_now = move |_| {
-        post(&conn_store.get_value(), &[("t", "close".into())]);
+        post(&conn_store.get_value(), ToWorker::Close(Nothing {}));
     };
     let closed = move || matches!(status.get(), Status::Closed(_));
     view! {
@@ -282,7 +272,7 @@ fn disconnect(conn: &Shared) {
     // Nothing the worker says from now on is for this page.
     drop(on_message);
     if let Some(worker) = worker {
-        let _ = worker.post_message(&message(&[("t", "close".into())]));
+        desktop_worker::post(&worker, ToWorker::Close(Nothing {}));
         // Give the worker a moment to close the socket cleanly, then stop it. Not a gloo
         // Timeout: this must outlive the page, and once_into_js frees itself once it ran.
         let stop = Closure::once_into_js(move || worker.terminate());
@@ -319,17 +309,16 @@ fn fit(conn: &Shared) {
 }
 
 fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<String>, data: &wasm_bindgen::JsValue) {
-    let get = |key: &str| Reflect::get(data, &key.into()).unwrap_or_default();
-    let number = |key: &str| get(key).as_f64().unwrap_or(0.0);
-    match get("t").as_string().as_deref() {
-        Some("ready") => {
+    let Some(message) = desktop_worker::read(data) else { return };
+    match message {
+        FromWorker::Ready(_) => {
             let c = &mut *conn.borrow_mut();
             if let (Some(worker), Some((open, canvas))) = (&c.worker, c.pending_open.take()) {
-                let _ = worker.post_message_with_transfer(&open, &js_sys::Array::of1(&canvas));
+                desktop_worker::open(worker, &canvas, open);
             }
         }
-        Some("activated") => {
-            let (width, height) = (number("width") as u32, number("height") as u32);
+        FromWorker::Activated(size) => {
+            let (width, height) = (size.width, size.height);
             conn.borrow_mut().size = (width, height);
             fit(conn);
             focus_canvas(conn);
@@ -339,70 +328,53 @@ fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<St
                 let _ = canvas.set_attribute("data-height", &height.to_string());
             }
         }
-        Some("closed") => {
-            let reason = get("reason").as_string().unwrap_or_default();
-            status.set(Status::Closed(reason));
-        }
-        Some("cursor") => set_cursor(conn, data),
-        Some("clipboard") => {
+        FromWorker::Closed(closed) => status.set(Status::Closed(closed.reason)),
+        FromWorker::Cursor(cursor) => set_cursor(conn, cursor.shape),
+        FromWorker::Clipboard(text) => {
             // Copied on the desktop: onto this computer's clipboard, where the browser
             // allows it (a focused page; some browsers ask first).
-            let text = get("text").as_string().unwrap_or_default();
             conn.borrow_mut().clipboard = Some(text.clone());
             if let Some(window) = web_sys::window() {
                 let _ = window.navigator().clipboard().write_text(&text);
             }
         }
-        Some("painted") => {
+        FromWorker::PaintedAt(at) => {
             if let Some(canvas) = &conn.borrow().canvas {
-                let _ = canvas.set_attribute("data-last-paint", &format!("{:.3}", number("at")));
+                let _ = canvas.set_attribute("data-last-paint", &format!("{at:.3}"));
             }
         }
-        Some("stats") => {
-            let (painted, pixels, bytes, decode, paint) =
-                (number("painted"), number("pixels"), number("bytes"), number("decodeMs"), number("paintMs"));
-            stats.set(format!("{painted} frames, {:.1} MB received", bytes / 1e6));
+        FromWorker::Stats(totals) => {
+            stats.set(format!("{} frames, {:.1} MB received", totals.painted, totals.bytes as f64 / 1e6));
             // The totals, for anyone measuring (BENCHMARKS.md reads them).
             if let Some(canvas) = &conn.borrow().canvas {
                 for (name, value) in [
-                    ("data-pdus", number("pdus")),
-                    ("data-painted", painted),
-                    ("data-pixels", pixels),
-                    ("data-bytes", bytes),
-                    ("data-decode-ms", decode),
-                    ("data-paint-ms", paint),
+                    ("data-pdus", totals.pdus as f64),
+                    ("data-painted", totals.painted as f64),
+                    ("data-pixels", totals.pixels as f64),
+                    ("data-bytes", totals.bytes as f64),
+                    ("data-decode-ms", totals.decode_ms),
+                    ("data-paint-ms", totals.paint_ms),
                 ] {
                     let _ = canvas.set_attribute(name, &format!("{value:.3}"));
                 }
             }
         }
-        _ => {}
+        // The player's; this page plays nothing.
+        FromWorker::Loaded(_) | FromWorker::Position(_) | FromWorker::EndedMs(_) | FromWorker::Error(_) => {}
     }
 }
 
 /// The desktop's pointer shape as the canvas's cursor (CSS, so it moves with the
 /// person's mouse at once, with no round trip).
-fn set_cursor(conn: &Shared, data: &wasm_bindgen::JsValue) {
+fn set_cursor(conn: &Shared, shape: Option<CursorShape>) {
     let c = conn.borrow();
     let Some(canvas) = &c.canvas else { return };
-    let get = |key: &str| Reflect::get(data, &key.into()).unwrap_or_default();
-    let css = match get("kind").as_string().as_deref() {
-        Some("hidden") => "none".to_string(),
-        Some("shape") => {
-            let (width, height) =
-                (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
-            let rgba = js_sys::Uint8Array::new(&get("rgba")).to_vec();
-            cursor_url(width, height, &rgba)
-                .map(|url| {
-                    format!(
-                        "url({url}) {} {}, default",
-                        get("hotX").as_f64().unwrap_or(0.0),
-                        get("hotY").as_f64().unwrap_or(0.0)
-                    )
-                })
-                .unwrap_or_else(|| "default".into())
-        }
-        _ => "default".to_string(),
+    let css = match shape {
+        Some(CursorShape::Hidden(_)) => "none".to_string(),
+        Some(CursorShape::Image(image)) => cursor_url(image.width, image.height, &image.rgba)
+            .map(|url| format!("url({url}) {} {}, default", image.hot_x, image.hot_y))
+            .unwrap_or_else(|| "default".into()),
+        Some(CursorShape::Default(_)) | None => "default".to_string(),
     };
     let _ = web_sys::HtmlElement::style(canvas).set_property("cursor", &css);
 }
@@ -422,6 +394,18 @@ fn cursor_url(width: u32, height: u32, rgba: &[u8]) -> Option<String> {
     canvas.to_data_url().ok()
 }
 
+/// The desktop's button for `MouseEvent.button`.
+fn button(number: i16) -> DesktopButton {
+    match number {
+        0 => DesktopButton::Left,
+        1 => DesktopButton::Middle,
+        2 => DesktopButton::Right,
+        3 => DesktopButton::Back,
+        4 => DesktopButton::Forward,
+        _ => DesktopButton::None,
+    }
+}
+
 /// Keyboard, pointer and wheel on the canvas, forwarded to the worker. The listeners
 /// stay as long as what they return is kept.
 fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener> {
@@ -439,28 +423,15 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
                 conn.borrow_mut().locks = Some(locks);
                 post(
                     &conn,
-                    &[
-                        ("t", "locks".into()),
-                        ("caps", locks.0.into()),
-                        ("num", locks.1.into()),
-                        ("scroll", locks.2.into()),
-                    ],
+                    ToWorker::Locks(DesktopLocks { caps_lock: locks.0, num_lock: locks.1, scroll_lock: locks.2 }),
                 );
             }
-            post(
-                &conn,
-                &[
-                    ("t", "key".into()),
-                    ("code", event.code().into()),
-                    ("key", event.key().into()),
-                    ("down", down.into()),
-                ],
-            );
+            post(&conn, ToWorker::Key(WorkerKey { code: event.code(), key: Some(event.key()), down }));
         }
     };
     let position = {
         let conn = conn.clone();
-        move |event: &MouseEvent| -> Option<(f64, f64)> {
+        move |event: &MouseEvent| -> Option<(u32, u32)> {
             let c = conn.borrow();
             let canvas = c.canvas.as_ref()?;
             let (width, height) = c.size;
@@ -470,14 +441,15 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
             }
             let x = (f64::from(event.offset_x()) * f64::from(width) / css_w).floor().clamp(0.0, f64::from(width - 1));
             let y = (f64::from(event.offset_y()) * f64::from(height) / css_h).floor().clamp(0.0, f64::from(height - 1));
-            Some((x, y))
+            Some((x as u32, y as u32))
         }
     };
     let on_move = {
         let (conn, position) = (conn.clone(), position.clone());
         move |event: &MouseEvent| {
             if let Some((x, y)) = position(event) {
-                post(&conn, &[("t", "pointer".into()), ("x", x.into()), ("y", y.into())]);
+                let moved = DesktopPointer { x, y, button: DesktopButton::None.into(), down: false };
+                post(&conn, ToWorker::Pointer(moved));
             }
         }
     };
@@ -489,16 +461,7 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
                 focus_canvas(&conn);
             }
             if let Some((x, y)) = position(event) {
-                post(
-                    &conn,
-                    &[
-                        ("t", "pointer".into()),
-                        ("x", x.into()),
-                        ("y", y.into()),
-                        ("button", event.button().into()),
-                        ("down", down.into()),
-                    ],
-                );
+                post(&conn, ToWorker::Pointer(DesktopPointer { x, y, button: button(event.button()).into(), down }));
             }
         }
     };
@@ -515,10 +478,10 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
             };
             let (dx, dy) = (event.delta_x() * per, event.delta_y() * per);
             if dy.abs() >= 1.0 {
-                post(&conn, &[("t", "wheel".into()), ("units", (-dy).round().into()), ("horizontal", false.into())]);
+                post(&conn, ToWorker::Wheel(DesktopWheel { units: (-dy).round() as i32, horizontal: false }));
             }
             if dx.abs() >= 1.0 {
-                post(&conn, &[("t", "wheel".into()), ("units", dx.round().into()), ("horizontal", true.into())]);
+                post(&conn, ToWorker::Wheel(DesktopWheel { units: dx.round() as i32, horizontal: true }));
             }
         }
     };
@@ -537,13 +500,13 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
                     return;
                 }
                 conn.borrow_mut().clipboard = Some(text.clone());
-                post(&conn, &[("t", "clipboard".into()), ("text", text.into())]);
+                post(&conn, ToWorker::Clipboard(text));
             });
         }
     };
     let on_blur = {
         let conn = conn.clone();
-        move |_: &Event| post(&conn, &[("t", "release".into())])
+        move |_: &Event| post(&conn, ToWorker::Release(Nothing {}))
     };
     vec![
         listen(canvas, "keydown", on_key(true)),

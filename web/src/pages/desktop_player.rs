@@ -7,30 +7,22 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_proto::api::RecordingInfo;
+use gatehouse_proto::worker::{FromWorker, Nothing, ToWorker};
+use gatehouse_recording::player::SPEEDS;
 use gloo_events::EventListener;
-use js_sys::{Object, Reflect};
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, MessageEvent, Worker};
 
 use super::recordings::{clock, when};
+use crate::desktop_worker;
 use crate::listen::listen;
-
-const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
-
-fn message(fields: &[(&str, wasm_bindgen::JsValue)]) -> Object {
-    let object = Object::new();
-    for (key, value) in fields {
-        let _ = Reflect::set(&object, &(*key).into(), value);
-    }
-    object
-}
 
 #[derive(Default)]
 struct Engine {
     worker: Option<Worker>,
-    pending: Option<(Object, web_sys::OffscreenCanvas)>,
+    pending: Option<(ToWorker, web_sys::OffscreenCanvas)>,
     /// The worker's message listener, kept as long as the worker.
     _on_message: Option<EventListener>,
 }
@@ -49,9 +41,9 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
     let engine_store = StoredValue::new_local(engine.clone());
     let base = format!("/api/v1/recordings/{}", js_sys::encode_uri_component(&info.id));
 
-    let post = move |fields: &[(&str, wasm_bindgen::JsValue)]| {
+    let post = move |message: ToWorker| {
         if let Some(worker) = &engine_store.get_value().borrow().worker {
-            let _ = worker.post_message(&message(fields));
+            desktop_worker::post(worker, message);
         }
     };
 
@@ -69,7 +61,7 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
             error.set(Some("This browser cannot draw a desktop in the background (no OffscreenCanvas).".into()));
             return true;
         };
-        let Ok(worker) = Worker::new("/desktop_worker_loader.js") else {
+        let Some(worker) = desktop_worker::start() else {
             error.set(Some("The desktop worker could not start; reload the page.".into()));
             return true;
         };
@@ -77,18 +69,16 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
             let engine = engine.clone();
             let canvas = canvas.clone();
             listen(&worker, "message", move |event: &MessageEvent| {
-                let data = event.data();
-                let get = |key: &str| Reflect::get(&data, &key.into()).unwrap_or_default();
-                match get("t").as_string().as_deref() {
-                    Some("ready") => {
+                let Some(message) = desktop_worker::read(&event.data()) else { return };
+                match message {
+                    FromWorker::Ready(_) => {
                         let e = &mut *engine.borrow_mut();
                         if let (Some(worker), Some((open, offscreen))) = (&e.worker, e.pending.take()) {
-                            let _ = worker.post_message_with_transfer(&open, &js_sys::Array::of1(&offscreen));
+                            desktop_worker::open(worker, &offscreen, open);
                         }
                     }
-                    Some("loaded") => {
-                        let (w, h) =
-                            (get("width").as_f64().unwrap_or(0.0) as u32, get("height").as_f64().unwrap_or(0.0) as u32);
+                    FromWorker::Loaded(desktop) => {
+                        let (w, h) = (desktop.width, desktop.height);
                         size.set((w, h));
                         // One recorded pixel per CSS pixel when it fits, smaller when not.
                         let style = web_sys::HtmlElement::style(&canvas);
@@ -103,30 +93,34 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                         let _ = style.set_property("margin", &format!("{dy}px 0 0 {dx}px"));
                         loaded.set(true);
                     }
-                    Some("position") => {
-                        position.set(get("ms").as_f64().unwrap_or(0.0).min(duration as f64) as u64);
+                    FromWorker::Position(at) => {
+                        position.set(at.ms.min(duration));
                         let _ = canvas.set_attribute("data-position", &position.get_untracked().to_string());
-                        if get("seeked").as_bool() == Some(true) {
+                        if at.seeked {
                             let _ = canvas.set_attribute("data-seeked", &position.get_untracked().to_string());
                         }
                     }
-                    Some("ended") => {
+                    FromWorker::EndedMs(_) => {
                         playing.set(false);
                         position.set(duration);
                     }
-                    Some("error") => {
+                    FromWorker::Error(message) => {
                         playing.set(false);
-                        error.set(get("message").as_string());
+                        error.set(Some(message));
                     }
-                    _ => {}
+                    // A live desktop's; a recording sends none of these.
+                    FromWorker::Activated(_)
+                    | FromWorker::Cursor(_)
+                    | FromWorker::Closed(_)
+                    | FromWorker::Clipboard(_)
+                    | FromWorker::PaintedAt(_)
+                    | FromWorker::Stats(_) => {}
                 }
             })
         };
-        let open =
-            message(&[("t", "play-open".into()), ("base", base.clone().into()), ("canvas", offscreen.clone().into())]);
         let mut e = engine.borrow_mut();
         e.worker = Some(worker);
-        e.pending = Some((open, offscreen));
+        e.pending = Some((ToWorker::PlayOpen(base.clone()), offscreen));
         e._on_message = Some(on_message);
         true
     });
@@ -139,15 +133,15 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
     let toggle = move |_| {
         if playing.get_untracked() {
             playing.set(false);
-            post(&[("t", "pause".into())]);
+            post(ToWorker::Pause(Nothing {}));
         } else {
             playing.set(true);
-            post(&[("t", "play".into())]);
+            post(ToWorker::Play(Nothing {}));
         }
     };
     let seek_to = move |ms: u64| {
         position.set(ms);
-        post(&[("t", "seek".into()), ("ms", (ms as f64).into())]);
+        post(ToWorker::SeekMs(ms));
     };
     let on_timeline = move |event: web_sys::Event| {
         let value = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.value());
@@ -159,7 +153,7 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
         let value = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()).map(|s| s.value());
         if let Some(value) = value.and_then(|v| v.parse::<f64>().ok()) {
             speed.set(value);
-            post(&[("t", "speed".into()), ("speed", value.into())]);
+            post(ToWorker::Speed(value));
         }
     };
     let title = format!("{} on {} as {}", info.user, info.target, info.login);

@@ -1,15 +1,16 @@
 //! `/recordings/{id}`: the player. The same terminal model and canvas renderer as a
 //! live tab, read-only. It reads the small index whole, then the recording in Range
 //! pieces as playback needs them, so it starts at once however long the recording is;
-//! a seek starts from the nearest keyframe before the target
-//! ([`gatehouse_terminal::player`]).
+//! a seek starts from the nearest keyframe before the target. What to fetch and when,
+//! and the clock, are [`gatehouse_recording::player`]'s; this page does the fetching,
+//! the painting and the controls.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gatehouse_proto::api::{RecordingInfo, SearchHit, SearchHits};
-use gatehouse_proto::pb::Keyframe;
-use gatehouse_terminal::player::{Playback, keyframe_before};
+use gatehouse_proto::api::{RecordingInfo, RecordingKind, SearchHit, SearchHits};
+use gatehouse_recording::player::terminal::Playback;
+use gatehouse_recording::player::{Clock, Generation, Planner, SPEEDS};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -28,7 +29,10 @@ type AnimationFrame = Closure<dyn FnMut(f64)>;
 
 /// Bytes of the recording fetched per Range request.
 const CHUNK: u64 = 512 * 1024;
-const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+/// Animation frames stop while the tab is hidden: coming back counts as one frame.
+const LONGEST_FRAME_MS: f64 = 250.0;
+/// Pauses longer than this are shortened to it, until the person chooses otherwise.
+const IDLE_LIMIT_MS: u64 = 2000;
 
 #[component]
 pub fn PlayerPage() -> impl IntoView {
@@ -49,7 +53,7 @@ pub fn PlayerPage() -> impl IntoView {
                 let id = id.clone();
                 move || match kind.get() {
                     None => view! { <crate::components::spinner::Loading label="Opening the recording…"/> }.into_any(),
-                    Some(Ok(info)) if info.kind == "desktop" => view! { <super::desktop_player::DesktopPlayer info=info/> }.into_any(),
+                    Some(Ok(info)) if info.kind == RecordingKind::Desktop => view! { <super::desktop_player::DesktopPlayer info=info/> }.into_any(),
                     Some(_) => view! { <Player id=id.clone()/> }.into_any(),
                 }
             }
@@ -61,20 +65,36 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// Everything playback needs that is not a signal: the index, the playback itself, the
-/// renderer. Seeks bump `generation`, so answers to an older seek's fetches are dropped.
-#[derive(Default)]
+/// Everything playback needs that is not a signal: the fetch plan (which drops answers
+/// to an older seek's fetches), the clock, the playback itself, the renderer.
 struct Engine {
     base: String,
-    index: Vec<Keyframe>,
+    planner: Planner,
+    clock: Clock,
     playback: Option<Playback>,
-    generation: u64,
-    fetching: bool,
     renderer: Option<Renderer>,
     canvas: Option<web_sys::HtmlCanvasElement>,
     mirror: Option<web_sys::HtmlElement>,
     grid: (u16, u16),
     width: f64,
+}
+
+impl Engine {
+    fn new(base: String) -> Engine {
+        let mut clock = Clock::new().with_longest_step(LONGEST_FRAME_MS);
+        clock.set_idle_limit(IDLE_LIMIT_MS);
+        Engine {
+            base,
+            planner: Planner::new(Vec::new(), CHUNK),
+            clock,
+            playback: None,
+            renderer: None,
+            canvas: None,
+            mirror: None,
+            grid: (0, 0),
+            width: 0.0,
+        }
+    }
 }
 
 type Shared = Rc<RefCell<Engine>>;
@@ -109,8 +129,6 @@ struct Ui {
     state: RwSignal<State>,
     position: RwSignal<u64>,
     duration: RwSignal<u64>,
-    speed: RwSignal<f64>,
-    idle_limit: RwSignal<u64>,
     notice: RwSignal<Option<String>>,
     error: RwSignal<Option<String>>,
     /// A seek is fetching or replaying; the screen shows its target once this is false.
@@ -139,35 +157,29 @@ fn paint(engine: &mut Engine, palette: &'static crate::term_prefs::Palette) {
 
 /// Fetches what the playback wants next, then calls `then`. One fetch at a time.
 fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
-    let (wanted, generation, url) = {
+    let (request, url) = {
         let mut e = engine.borrow_mut();
         let Some(offset) = e.playback.as_ref().and_then(Playback::wants) else { return };
-        if e.fetching {
-            return;
-        }
-        e.fetching = true;
-        (offset, e.generation, format!("{}/data/recording", e.base))
+        let Some(request) = e.planner.ahead(offset) else { return };
+        (request, format!("{}/data/recording", e.base))
     };
     leptos::task::spawn_local(async move {
-        // From one byte early: a range that starts at the end of the file cannot be
-        // satisfied (416), and following a running session asks exactly there.
-        let from = wanted.saturating_sub(1);
-        let answer = api::get_range(&url, from, wanted + CHUNK - 1).await;
+        let range = request.range();
+        let answer = api::get_range(&url, range.first, range.last).await;
         {
-            let mut e = engine.borrow_mut();
-            // A seek since has its own fetches; this answer is not for it.
-            if e.generation != generation {
-                return;
-            }
-            e.fetching = false;
+            let e = &mut *engine.borrow_mut();
             match answer {
                 Ok((bytes, len)) => {
-                    let overlap = ((wanted - from) as usize).min(bytes.len());
+                    // A seek since has its own fetches; this answer is not for it.
+                    let Some(answer) = e.planner.answer(&request, &bytes, len) else { return };
                     if let Some(playback) = e.playback.as_mut() {
-                        playback.push(wanted, &bytes[overlap..], len);
+                        playback.push(answer.offset, answer.bytes, answer.file_len);
                     }
                 }
                 Err(failure) => {
+                    if !e.planner.failed(&request) {
+                        return;
+                    }
                     // Stop, rather than ask again every frame (an ended session, a
                     // restarted proxy): the message says what happened.
                     ui.error.set(Some(failure.message));
@@ -182,58 +194,58 @@ fn pump(engine: Shared, ui: Ui, then: Rc<dyn Fn()>) {
 
 /// Jumps to `target_ms`: the keyframe before it, then the events up to it.
 fn seek(engine: Shared, ui: Ui, target_ms: u64, palette: &'static crate::term_prefs::Palette) {
-    let (keyframe, span_end, generation, base) = {
+    let (plan, base) = {
         let mut e = engine.borrow_mut();
-        e.generation += 1;
-        let Some(keyframe) = keyframe_before(&e.index, target_ms).cloned() else { return };
-        // Everything up to the next keyframe (at most 2 MB): any target before it is then
-        // one request away.
-        let next = e.index.iter().find(|k| k.byte_offset > keyframe.byte_offset).map(|k| k.byte_offset);
-        let span_end = next.unwrap_or(keyframe.byte_offset + CHUNK).max(keyframe.byte_offset + 1);
-        (keyframe, span_end, e.generation, e.base.clone())
+        let plan = e.planner.seek(target_ms);
+        if plan.keyframe.is_none() {
+            return;
+        }
+        e.clock.seek(target_ms);
+        (plan, e.base.clone())
     };
     ui.position.set(target_ms);
     ui.seeking.set(true);
     leptos::task::spawn_local(async move {
-        // The keyframe's screen and the first piece of the recording after it, at once.
+        // The keyframe's screen and the recording after it, at once.
         let screen = async {
-            if keyframe.screen_len == 0 {
-                return Ok(Vec::new());
-            }
-            let end = keyframe.screen_at + u64::from(keyframe.screen_len) - 1;
-            api::get_range(&format!("{base}/data/keyframes"), keyframe.screen_at, end).await.map(|(bytes, _)| bytes)
+            let Some(range) = plan.screen else { return Ok(Vec::new()) };
+            api::get_range(&format!("{base}/data/keyframes"), range.first, range.last).await.map(|(bytes, _)| bytes)
         };
-        // From one byte early, as `pump` does: a keyframe at the very end is still a range.
-        let from = keyframe.byte_offset.saturating_sub(1);
-        let recording_url = format!("{base}/data/recording");
-        let events = api::get_range(&recording_url, from, span_end - 1);
+        let (recording_url, events_range) = (format!("{base}/data/recording"), plan.events.range());
+        let events = api::get_range(&recording_url, events_range.first, events_range.last);
         let (screen, events) = futures_util::future::join(screen, events).await;
         let screen = match screen {
             Ok(bytes) => bytes,
             Err(failure) => return ui.error.set(Some(failure.message)),
         };
         {
-            let mut e = engine.borrow_mut();
-            if e.generation != generation {
+            let e = &mut *engine.borrow_mut();
+            let Some(keyframe) = plan.keyframe.as_ref().filter(|_| e.planner.is_current(plan.generation)) else {
                 return;
-            }
-            let mut playback = Playback::from_keyframe(&keyframe, &screen, 1000);
-            if let Ok((bytes, len)) = events {
-                let overlap = ((keyframe.byte_offset - from) as usize).min(bytes.len());
-                playback.push(keyframe.byte_offset, &bytes[overlap..], len);
+            };
+            let mut playback = Playback::from_keyframe(keyframe, &screen, 1000);
+            if let Ok((bytes, len)) = events
+                && let Some(answer) = e.planner.answer(&plan.events, &bytes, len)
+            {
+                playback.push(answer.offset, answer.bytes, answer.file_len);
             }
             e.playback = Some(playback);
-            e.fetching = false;
         }
-        settle(engine, ui, target_ms, generation, palette);
+        settle(engine, ui, target_ms, plan.generation, palette);
     });
 }
 
 /// After a seek: fetch until the events up to `target_ms` are here, play them, paint.
-fn settle(engine: Shared, ui: Ui, target_ms: u64, generation: u64, palette: &'static crate::term_prefs::Palette) {
+fn settle(
+    engine: Shared,
+    ui: Ui,
+    target_ms: u64,
+    generation: Generation,
+    palette: &'static crate::term_prefs::Palette,
+) {
     let starved = {
         let mut e = engine.borrow_mut();
-        if e.generation != generation {
+        if !e.planner.is_current(generation) {
             return;
         }
         let Some(playback) = e.playback.as_mut() else { return };
@@ -275,8 +287,6 @@ fn Player(id: String) -> impl IntoView {
         state: RwSignal::new(State::Loading),
         position: RwSignal::new(0),
         duration: RwSignal::new(0),
-        speed: RwSignal::new(1.0),
-        idle_limit: RwSignal::new(2000),
         notice: RwSignal::new(None),
         error: RwSignal::new(None),
         seeking: RwSignal::new(false),
@@ -289,7 +299,7 @@ fn Player(id: String) -> impl IntoView {
     let mirror_ref = NodeRef::<html::Pre>::new();
     let screen_ref = NodeRef::<html::Div>::new();
     let base = format!("/api/v1/recordings/{}", js_sys::encode_uri_component(&id));
-    let engine: Shared = Rc::new(RefCell::new(Engine { base: base.clone(), ..Engine::default() }));
+    let engine: Shared = Rc::new(RefCell::new(Engine::new(base.clone())));
     let engine_store = StoredValue::new_local(engine.clone());
 
     // Load: metadata, then the index, then the first frame.
@@ -315,16 +325,18 @@ fn Player(id: String) -> impl IntoView {
                 };
                 ui.duration.set(meta.duration_ms.unwrap_or(0));
                 ui.live.set(meta.live);
-                if meta.end_reason.as_deref().is_some_and(|r| r.starts_with("cut short")) {
+                if meta.cut_short {
                     ui.notice.set(Some("This recording was cut short: the proxy stopped during the session. It plays up to that moment.".into()));
                 }
                 info.set(Some(meta));
                 let index = match api::get_range(&format!("{base}/data/index"), 0, u64::MAX - 1).await {
-                    Ok((bytes, _)) => gatehouse_proto::recording::read_index(&bytes),
+                    Ok((bytes, _)) => gatehouse_recording::read_index(&bytes),
                     Err(failure) => return ui.error.set(Some(failure.message)),
                 };
                 match index {
-                    Ok((keyframes, _)) if !keyframes.is_empty() => engine.borrow_mut().index = keyframes,
+                    Ok((keyframes, _)) if !keyframes.is_empty() => {
+                        engine.borrow_mut().planner = Planner::new(keyframes, CHUNK);
+                    }
                     _ => {
                         return ui
                             .error
@@ -336,15 +348,13 @@ fn Player(id: String) -> impl IntoView {
         });
     }
 
-    // The clock: while playing, each animation frame moves the position on by the time
-    // that passed times the speed, skipping idle gaps longer than the limit.
+    // While playing, each animation frame asks the clock where playback should be (the
+    // time that passed times the speed, idle gaps shortened) and plays up to there.
     let frame_engine = engine.clone();
     let tick: Rc<RefCell<Option<AnimationFrame>>> = Rc::default();
-    let last_frame = Rc::new(std::cell::Cell::new(0.0f64));
     let last_poll = std::cell::Cell::new(0.0f64);
     {
         let tick_self = tick.clone();
-        let last_frame = last_frame.clone();
         *tick.borrow_mut() = Some(Closure::new(move |_: f64| {
             let state = ui.state.get_untracked();
             if !matches!(state, State::Playing | State::Buffering | State::Live) {
@@ -356,25 +366,22 @@ fn Player(id: String) -> impl IntoView {
                 }
             };
             let now = now_ms();
-            let elapsed = (now - last_frame.replace(now)).clamp(0.0, 250.0);
             // A seek (or a replay from the start) is fetching: the clock waits for it
             // rather than play on the old position.
             if ui.seeking.get_untracked() {
+                frame_engine.borrow_mut().clock.wait(now);
                 return next_frame();
             }
             let need_bytes;
             {
                 let mut e = frame_engine.borrow_mut();
-                let Some(playback) = e.playback.as_mut() else { return };
-                let mut target = playback.position_ms() + (elapsed * ui.speed.get_untracked()) as u64;
-                let limit = ui.idle_limit.get_untracked();
-                if limit > 0
-                    && let Some(next) = playback.next_event_ms()
-                    && next > target + limit
-                {
-                    target = next - limit;
-                }
+                let Engine { playback, clock, .. } = &mut *e;
+                let Some(playback) = playback.as_mut() else { return };
+                let target = clock.tick(now, playback.next_event_ms());
                 let advance = playback.advance_to(target);
+                // Short of the target (waiting for bytes, or following a running
+                // session): the clock goes on from where playback got.
+                clock.hold_at(playback.position_ms());
                 // A running session whose every event so far has played: follow it, asking
                 // each second for what was written since.
                 let following = ui.live.get_untracked()
@@ -429,7 +436,7 @@ fn Player(id: String) -> impl IntoView {
     }
     let tick_store = StoredValue::new_local(tick);
     let start_clock = move || {
-        last_frame.set(now_ms());
+        engine_store.with_value(|engine| engine.borrow_mut().clock.play(now_ms()));
         tick_store.with_value(|tick| {
             if let (Some(window), Some(closure)) = (web_sys::window(), tick.borrow().as_ref()) {
                 let _ = window.request_animation_frame(closure.as_ref().unchecked_ref());
@@ -450,7 +457,10 @@ fn Player(id: String) -> impl IntoView {
             ui.state.set(State::Playing);
             start_clock.with_value(|start| start());
         }
-        State::Playing | State::Buffering | State::Live => ui.state.set(State::Paused),
+        State::Playing | State::Buffering | State::Live => {
+            ui.state.set(State::Paused);
+            engine_store.with_value(|engine| engine.borrow_mut().clock.pause());
+        }
         State::Loading => {}
     };
     let jump = move |target: u64| {
@@ -561,7 +571,7 @@ fn Player(id: String) -> impl IntoView {
                 <label class="player-option">"Speed "
                     <select data-testid="speed" on:change=move |ev| {
                         if let Ok(speed) = event_target_value(&ev).parse::<f64>() {
-                            ui.speed.set(speed);
+                            engine_store.with_value(|engine| engine.borrow_mut().clock.set_speed(speed));
                         }
                     }>
                         {SPEEDS.iter().map(|s| view! { <option value=s.to_string() selected=*s == 1.0>{format!("{s}×")}</option> }).collect_view()}
@@ -570,7 +580,7 @@ fn Player(id: String) -> impl IntoView {
                 <label class="player-option" title="Pauses longer than this are shortened to it">"Skip idle "
                     <select data-testid="idle-limit" on:change=move |ev| {
                         if let Ok(limit) = event_target_value(&ev).parse::<u64>() {
-                            ui.idle_limit.set(limit);
+                            engine_store.with_value(|engine| engine.borrow_mut().clock.set_idle_limit(limit));
                         }
                     }>
                         <option value="0">"off"</option>

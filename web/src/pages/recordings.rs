@@ -164,13 +164,12 @@ fn RecordingTable() -> impl IntoView {
                                     {list.items.into_iter().map(|r| {
                                         let href = format!("/recordings/{}", r.id);
                                         let place = if r.login.is_empty() { r.target.clone() } else { format!("{}@{}", r.login, r.target) };
-                                        let cut = r.end_reason.as_deref().is_some_and(|e| e.starts_with("cut short"));
                                         view! {
                                             <tr data-testid="recording-row" data-id=r.id.clone()>
                                                 <td>{r.user.clone()}</td>
                                                 <td class="mono">{place}</td>
                                                 <td>{when(r.started_at)}</td>
-                                                <td>{length(&r)}{cut.then(|| view! { <span class="badge badge-warn" title="The proxy stopped during this session">"cut short"</span> })}</td>
+                                                <td>{length(&r)}{r.cut_short.then(|| view! { <span class="badge badge-warn" title="The proxy stopped during this session">"cut short"</span> })}</td>
                                                 <td>{size(r.bytes)}</td>
                                                 <td><a class="button button-small" href=href data-testid="play">{if r.live { "Watch" } else { "Play" }}</a></td>
                                             </tr>

@@ -12,11 +12,10 @@ use russh::keys::ssh_key::{Algorithm, Certificate};
 use tokio::sync::mpsc;
 
 use super::key::{KeyKind, PageKey};
-use super::pin::{self, PinError};
 use super::socket;
+use gatehouse_ssh_policy::{HostCertError, RECORDING_PROXY_KEY_ID, check_host};
 
-/// The proxy's close code for "check a passkey first" (see the proxy's `http/ssh.rs`).
-const MFA_REQUIRED: u16 = 4428;
+use gatehouse_proto::api::close::MFA_REQUIRED;
 
 /// What the tab is told while an attempt runs.
 #[derive(Debug, Clone)]
@@ -58,7 +57,7 @@ pub enum Command {
 struct Client {
     pin: String,
     node: String,
-    verdict: Arc<Mutex<Option<PinError>>>,
+    verdict: Arc<Mutex<Option<HostCertError>>>,
     /// The key id of the host certificate that passed the pin check.
     host_key_id: Arc<Mutex<Option<String>>>,
 }
@@ -69,7 +68,7 @@ impl Handler for Client {
     async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
         // SystemTime::now() panics in wasm: the browser's clock, in seconds.
         let now = (js_sys::Date::now() / 1000.0) as u64;
-        match pin::check(key, &self.pin, &self.node, now) {
+        match check_host(key, &self.pin, &self.node, now) {
             Ok(key_id) => {
                 if let Ok(mut slot) = self.host_key_id.lock() {
                     *slot = Some(key_id);
@@ -175,8 +174,7 @@ pub async fn run(
         Ok(channel) => channel,
         Err(reason) => return Ok(End::Closed(reason)),
     };
-    let recorded = host_key_id.lock().ok().and_then(|id| id.clone()).as_deref()
-        == Some(gatehouse_proto::api::RECORDING_PROXY_KEY_ID);
+    let recorded = host_key_id.lock().ok().and_then(|id| id.clone()).as_deref() == Some(RECORDING_PROXY_KEY_ID);
     events(Event::Connected { recorded });
     let reason = match carry(channel, commands, events).await {
         Some(0) => "The session ended.".to_string(),

@@ -6,7 +6,7 @@
 //! with code `"o"` (output), `"i"` (input), `"r"` (resize, `"COLSxROWS"`) or `"m"`
 //! (marker).
 
-use crate::pb::{self, RecordingEvent, RecordingHeader, recording_event::Event};
+use gatehouse_proto::pb::{self, RecordingEvent, RecordingHeader, recording_event::Event};
 use serde_json::{Value, json};
 
 /// Writes `header` and `events` as asciicast v2. Output is split into events at byte
@@ -128,7 +128,7 @@ pub fn import(text: &str) -> Result<Imported, CastError> {
             .ok_or_else(|| CastError::BadHeader(format!("{key} must be a number from 1 to 1000")))
     };
     let header = RecordingHeader {
-        version: crate::recording::VERSION,
+        version: crate::format::VERSION,
         kind: pb::SessionKind::Ssh.into(),
         cols: dimension("width")?,
         rows: dimension("height")?,

@@ -1,7 +1,7 @@
-//! Reading and writing the recording format, without I/O.
+//! Reading and writing the recording file, without I/O.
 //!
 //! A recording is [`MAGIC`], then one length-delimited [`RecordingHeader`], then
-//! length-delimited [`RecordingEvent`]s. The writer appends records as a session runs, so
+//! length-delimited [`RecordingEvent`]s (its index is [`crate::index`]). The writer appends records as a session runs, so
 //! a crash can leave a torn last record; the [`Reader`] reports it and keeps everything
 //! before it. A record that is whole but does not decode is skipped and reported; a
 //! declared length beyond [`MAX_RECORD`] cannot be skipped safely (the length itself is
@@ -9,12 +9,10 @@
 
 use prost::Message;
 
-use crate::pb::{RecordingEvent, RecordingHeader};
+use gatehouse_proto::pb::{End, RecordingEvent, RecordingHeader};
 
 /// The first bytes of every recording file.
 pub const MAGIC: &[u8; 8] = b"GHREC01\n";
-/// The first bytes of every index file (then length-delimited `Keyframe`s).
-pub const INDEX_MAGIC: &[u8; 8] = b"GHIDX01\n";
 /// The format version in the header.
 pub const VERSION: u32 = 1;
 /// No record may declare more than this; the proxy writes output in chunks of at most
@@ -192,7 +190,7 @@ impl Reader {
 }
 
 /// A protobuf varint: `Ok(None)` if incomplete, `Err` if longer than 10 bytes.
-fn read_varint(bytes: &[u8]) -> Result<Option<(u64, usize)>, ()> {
+pub(crate) fn read_varint(bytes: &[u8]) -> Result<Option<(u64, usize)>, ()> {
     let mut value = 0u64;
     for (i, byte) in bytes.iter().enumerate().take(10) {
         value |= u64::from(byte & 0x7f) << (7 * i);
@@ -223,32 +221,6 @@ pub fn read_all(bytes: &[u8]) -> Result<Recording, ReadError> {
     Ok(recording)
 }
 
-/// Reads an index file: its keyframes in order, and whether it ended cleanly (a torn
-/// last entry is left out). Entries are tiny, so a length beyond 4 KiB means damage.
-pub fn read_index(bytes: &[u8]) -> Result<(Vec<crate::pb::Keyframe>, Tail), ReadError> {
-    let body = bytes.strip_prefix(INDEX_MAGIC.as_slice()).ok_or(ReadError::NotARecording)?;
-    let mut keyframes = Vec::new();
-    let mut at = 0usize;
-    while at < body.len() {
-        let file_at = (at + INDEX_MAGIC.len()) as u64;
-        let Some((len, prefix)) = read_varint(&body[at..]).map_err(|()| ReadError::BadLength { at: file_at })? else {
-            return Ok((keyframes, Tail::Torn { at: file_at, bytes: body.len() - at }));
-        };
-        if len > 4096 {
-            return Err(ReadError::BadLength { at: file_at });
-        }
-        let end = at + prefix + len as usize;
-        if end > body.len() {
-            return Ok((keyframes, Tail::Torn { at: file_at, bytes: body.len() - at }));
-        }
-        if let Ok(keyframe) = crate::pb::Keyframe::decode(&body[at + prefix..end]) {
-            keyframes.push(keyframe);
-        }
-        at = end;
-    }
-    Ok((keyframes, Tail::Clean))
-}
-
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recording {
     pub header: Option<RecordingHeader>,
@@ -266,7 +238,7 @@ impl Default for Recording {
 impl Recording {
     /// Every byte the client sent, in order (recorded for sessions without a pty).
     pub fn input(&self) -> Vec<u8> {
-        use crate::pb::recording_event::Event;
+        use gatehouse_proto::pb::recording_event::Event;
         let mut out = Vec::new();
         for event in &self.events {
             if let Some(Event::Input(input)) = &event.event {
@@ -278,7 +250,7 @@ impl Recording {
 
     /// Every output byte, in order.
     pub fn output(&self) -> Vec<u8> {
-        use crate::pb::recording_event::Event;
+        use gatehouse_proto::pb::recording_event::Event;
         let mut out = Vec::new();
         for event in &self.events {
             if let Some(Event::Output(output)) = &event.event {
@@ -289,8 +261,8 @@ impl Recording {
     }
 
     /// The end record, if the session ended cleanly.
-    pub fn end(&self) -> Option<&crate::pb::End> {
-        use crate::pb::recording_event::Event;
+    pub fn end(&self) -> Option<&End> {
+        use gatehouse_proto::pb::recording_event::Event;
         self.events.iter().rev().find_map(|e| match &e.event {
             Some(Event::End(end)) => Some(end),
             _ => None,
@@ -301,8 +273,8 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pb::recording_event::Event;
-    use crate::pb::{End, Output, Resize};
+    use gatehouse_proto::pb::recording_event::Event;
+    use gatehouse_proto::pb::{Output, Resize};
 
     fn header() -> RecordingHeader {
         RecordingHeader { version: VERSION, session_id: "s1".into(), cols: 80, rows: 24, ..Default::default() }
@@ -406,29 +378,6 @@ mod tests {
         let mut reader = Reader::new();
         reader.push(b"GH");
         assert_eq!(reader.next_item(), Ok(None));
-    }
-
-    #[test]
-    fn an_index_reads_back_and_survives_a_torn_tail() {
-        let keyframe = |ms| crate::pb::Keyframe {
-            offset_ms: ms,
-            byte_offset: ms * 10,
-            cols: 80,
-            rows: 24,
-            screen_at: 0,
-            screen_len: 5,
-        };
-        let mut bytes = INDEX_MAGIC.to_vec();
-        for ms in [0, 5000, 10000] {
-            bytes.extend(keyframe(ms).encode_length_delimited_to_vec());
-        }
-        let (all, tail) = read_index(&bytes).unwrap();
-        assert_eq!(all.iter().map(|k| k.offset_ms).collect::<Vec<_>>(), [0, 5000, 10000]);
-        assert_eq!(tail, Tail::Clean);
-        let (some, tail) = read_index(&bytes[..bytes.len() - 2]).unwrap();
-        assert_eq!(some.len(), 2);
-        assert!(matches!(tail, Tail::Torn { .. }));
-        assert_eq!(read_index(b"nonsense"), Err(ReadError::NotARecording));
     }
 
     #[test]

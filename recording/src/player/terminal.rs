@@ -6,22 +6,15 @@
 
 use std::collections::VecDeque;
 
+use crate::format::{Item, ReadError, Reader};
 use gatehouse_proto::pb::{End, Keyframe, RecordingEvent, recording_event::Event};
-use gatehouse_proto::recording::{Item, ReadError, Reader};
 
-use crate::Terminal;
+use gatehouse_terminal::Terminal;
 
 /// Fetch more once fewer than this many decoded events wait.
 const LOW_WATER: usize = 256;
 /// And never hold more than this many bytes of decoded, unplayed output.
 const HIGH_WATER_BYTES: usize = 8 << 20;
-
-/// The last keyframe at or before `ms` (the index is in time order; the first keyframe
-/// is at 0).
-pub fn keyframe_before(index: &[Keyframe], ms: u64) -> Option<&Keyframe> {
-    let after = index.partition_point(|k| k.offset_ms <= ms);
-    index[..after].last()
-}
 
 fn size(n: u32) -> u16 {
     n.clamp(1, 1000) as u16
@@ -186,8 +179,8 @@ fn describe(err: &ReadError) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::{encode_event, encode_start};
     use gatehouse_proto::pb::{Output, RecordingHeader, Resize};
-    use gatehouse_proto::recording::{encode_event, encode_start};
 
     fn output(ms: u64, text: &str) -> RecordingEvent {
         RecordingEvent { offset_ms: ms, event: Some(Event::Output(Output { data: text.as_bytes().to_vec() })) }
@@ -246,20 +239,6 @@ mod tests {
         let mut playback = Playback::from_keyframe(&start, b"", 0);
         playback.push(start.byte_offset + 3, &bytes[3..], bytes.len() as u64);
         assert_eq!(playback.wants(), Some(start.byte_offset));
-    }
-
-    #[test]
-    fn a_seek_starts_from_the_keyframe_before_the_target() {
-        let index = [
-            Keyframe { offset_ms: 0, ..Default::default() },
-            Keyframe { offset_ms: 5000, ..Default::default() },
-            Keyframe { offset_ms: 10_000, ..Default::default() },
-        ];
-        assert_eq!(keyframe_before(&index, 0).unwrap().offset_ms, 0);
-        assert_eq!(keyframe_before(&index, 7000).unwrap().offset_ms, 5000);
-        assert_eq!(keyframe_before(&index, 10_000).unwrap().offset_ms, 10_000);
-        assert_eq!(keyframe_before(&index, 99_999).unwrap().offset_ms, 10_000);
-        assert!(keyframe_before(&[], 5).is_none());
     }
 
     #[test]

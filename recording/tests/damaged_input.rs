@@ -3,7 +3,7 @@
 //! `fuzz/` search the same space far longer; this runs on every `cargo test`.)
 
 use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
-use gatehouse_proto::recording::{self, Reader};
+use gatehouse_recording::{self as recording, Reader};
 use prost::Message;
 
 struct Rng(u64);
@@ -112,6 +112,6 @@ fn damaged_asciicasts_import_without_panicking() {
     let mut rng = Rng(7);
     for _ in 0..5000 {
         let bytes = mutate(&mut rng, valid.as_bytes());
-        let _ = gatehouse_proto::cast::import(&String::from_utf8_lossy(&bytes));
+        let _ = gatehouse_recording::cast::import(&String::from_utf8_lossy(&bytes));
     }
 }

@@ -1,4 +1,4 @@
-//! Reading a recording back on the proxy: the moments a text appeared, for search.
+//! Search: the moments a text appeared in a recording (the proxy answers searches with it).
 //!
 //! A recording is replayed through the terminal model, so "appeared" means what a
 //! person watching would have seen: the text arriving on the screen, or going past in
@@ -6,9 +6,9 @@
 
 use std::io::Read;
 
+use crate::format::{Item, ReadError, Reader};
 use gatehouse_proto::api::SearchHit;
 use gatehouse_proto::pb::recording_event::Event;
-use gatehouse_proto::recording::{Item, ReadError, Reader};
 use gatehouse_terminal::Terminal;
 
 /// Hits closer together than this are one moment.
@@ -130,8 +130,8 @@ fn plain_text(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::{encode_event, encode_start};
     use gatehouse_proto::pb::{Output, RecordingEvent, RecordingHeader};
-    use gatehouse_proto::recording::{encode_event, encode_start};
 
     fn file(events: &[(u64, &str)]) -> Vec<u8> {
         let mut bytes = encode_start(&RecordingHeader { cols: 20, rows: 3, ..Default::default() });

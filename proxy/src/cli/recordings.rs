@@ -1,0 +1,115 @@
+//! `gatehouse recordings`: list, cat, export and import session recordings.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::open::open_store;
+use crate::config::Config;
+use crate::recordings as recording;
+
+#[derive(Subcommand)]
+pub enum RecordingsCommand {
+    /// List recordings, newest first, one JSON object per line.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// Write a recording's output bytes to stdout, as the node sent them (like `cat` of
+    /// the session), and report on stderr how the recording ends.
+    Cat {
+        id: String,
+        /// What the client sent instead (recorded for sessions without a pty).
+        #[arg(long)]
+        input: bool,
+    },
+    /// Write a terminal recording as an asciicast v2 file (asciinema's format).
+    Export {
+        id: String,
+        /// Where to write; default: standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Import an asciicast v2 file (`.cast`) as a recording; prints the new id.
+    Import {
+        file: PathBuf,
+        /// Whose session it is listed as.
+        #[arg(long, default_value = "imported")]
+        user: String,
+        /// The node it is listed under.
+        #[arg(long, default_value = "import")]
+        target: String,
+    },
+}
+
+pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let store = open_store(&config)?;
+    match command {
+        RecordingsCommand::List { limit } => {
+            for row in store.list_recordings(limit)? {
+                println!("{}", serde_json::to_string(&row)?);
+            }
+        }
+        RecordingsCommand::Cat { id, input } => {
+            let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
+            let mut bytes = Vec::new();
+            recording::open(&config.data_dir, &row)
+                .and_then(|mut file| file.read_to_end(&mut bytes))
+                .with_context(|| format!("cannot read the recording file {}", row.file))?;
+            let read = gatehouse_recording::read_all(&bytes)?;
+            std::io::stdout().write_all(&if input { read.input() } else { read.output() })?;
+            for (at, len, why) in &read.skipped {
+                eprintln!("skipped a damaged record of {len} bytes at byte {at}: {why}");
+            }
+            match (&read.tail, read.end()) {
+                (gatehouse_recording::Tail::Torn { at, bytes }, _) => {
+                    eprintln!("the recording was cut short: {bytes} bytes of an unfinished record at byte {at}")
+                }
+                (_, Some(end)) => eprintln!("ended: {}", end.reason),
+                (_, None) => eprintln!("the recording has no end record: the session was cut short"),
+            }
+        }
+        RecordingsCommand::Export { id, output } => {
+            let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
+            if recording::kind(&row.kind) == gatehouse_proto::api::RecordingKind::Desktop {
+                anyhow::bail!(
+                    "{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player"
+                );
+            }
+            let mut bytes = Vec::new();
+            recording::open(&config.data_dir, &row)
+                .and_then(|mut file| file.read_to_end(&mut bytes))
+                .with_context(|| format!("cannot read the recording file {}", row.file))?;
+            let read = gatehouse_recording::read_all(&bytes)?;
+            let cast =
+                gatehouse_recording::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, cast).with_context(|| format!("cannot write {}", path.display()))?
+                }
+                None => std::io::stdout().write_all(cast.as_bytes())?,
+            }
+        }
+        RecordingsCommand::Import { file, user, target } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let imported = gatehouse_recording::cast::import(&text)
+                .with_context(|| format!("{} cannot be imported", file.display()))?;
+            for (line, why) in &imported.skipped {
+                eprintln!("skipped line {line}: {why}");
+            }
+            let id = recording::write_imported(
+                &config.data_dir,
+                store.as_ref(),
+                imported.header,
+                &imported.events,
+                &user,
+                &target,
+            )
+            .context("cannot write the recording")?;
+            println!("{id}");
+        }
+    }
+    Ok(())
+}

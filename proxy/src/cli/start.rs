@@ -1,0 +1,123 @@
+//! `gatehouse start`: opens everything, composes the [`Gatehouse`], and serves.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+
+use super::logging;
+use super::open::{authorities, open_store, vault};
+use crate::accounts::Accounts;
+use crate::config::Config;
+use crate::gate::Gatehouse;
+use crate::inventory::Inventory;
+use crate::recordings as recording;
+use crate::sessions as live;
+use crate::store::accounts::AccountStore;
+use crate::{audit, auth, http, passkeys};
+
+pub fn run(config: Config) -> anyhow::Result<()> {
+    logging::init(config.log_format)?;
+    let store = open_store(&config)?;
+    let cas = authorities(&config)?;
+    let host_ca = cas.host.fingerprint();
+    let vault = Arc::new(vault(&config)?);
+    let accounts =
+        Accounts::new(store.clone(), store.clone(), vault.clone(), &config).with_host_ca_pin(host_ca.to_string());
+    match accounts.seal_legacy_secrets() {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(users = n, "sealed TOTP secrets stored in the clear by an older Gatehouse"),
+        Err(err) => tracing::error!(%err, "cannot seal the TOTP secrets of an older database"),
+    }
+    let first_invite = accounts.first_admin_invite(auth::now())?;
+    let audit = audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
+    match recording::close_interrupted(store.as_ref(), &config.data_dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(recordings = n, "recordings cut short by the proxy stopping were marked so"),
+        Err(err) => tracing::error!(%err, "cannot check for recordings cut short"),
+    }
+    let assets = http::assets::Assets::load(&config.web_root);
+    let (raw, gzip) = assets.total_bytes();
+    tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");
+    let (cert, key) = http::server::tls_files(&config)?;
+    let acceptor = http::server::acceptor(&cert, &key)?;
+    let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())
+        .context("cannot set up passkeys (WebAuthn)")?;
+    let inventory = Inventory::new(store.clone(), vault, &config.nodes, &config.desktops)?;
+    let gatehouse = Arc::new(Gatehouse {
+        accounts,
+        passkeys,
+        store: store.clone(),
+        inventory: inventory.clone(),
+        roles: config.roles.clone(),
+        cas,
+        data_dir: config.data_dir.clone(),
+        public_url: config.public_url.clone(),
+        audit,
+        live: Arc::new(live::Live::default()),
+        limits: config.limits.clone(),
+        ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
+        viewings: Mutex::new(audit::Viewings::default()),
+        passes: Default::default(),
+    });
+    let policy = live::Policy {
+        roles: config.roles.clone(),
+        inventory,
+        recordings_dir: recording::directory(&config.data_dir),
+        min_free_bytes: config.limits.min_free_disk_mb << 20,
+    };
+    let (live_sessions, audit_state) = (gatehouse.live.clone(), gatehouse.clone());
+    let app = http::router(http::AppState::new(gatehouse, assets, config.signin.attempts_per_ip_per_minute));
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        tracing::info!(addr = %config.listen, "listening");
+        println!("Gatehouse is ready at {}", config.public_url);
+        println!("Host CA fingerprint (browsers pin it): {host_ca}");
+        if let Some(link) = first_invite {
+            println!("First sign-in: open this one-time link to set the admin's password and TOTP:");
+            println!("  {link}");
+        }
+        tokio::spawn(live::sweep(live_sessions, store.clone(), policy));
+        tokio::spawn(async move {
+            // Summaries of throttled audit kinds, even when nothing follows a burst.
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                audit_state.audit.flush(auth::now());
+            }
+        });
+        tokio::spawn(clean_up_expired(store));
+        tokio::select! {
+            () = http::server::serve(listener, acceptor, app) => {}
+            _ = shutdown_signal() => tracing::info!("shutting down"),
+        }
+        anyhow::Ok(())
+    })
+}
+
+async fn clean_up_expired(store: Arc<dyn AccountStore>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        match store.delete_expired(auth::now()) {
+            Ok(n) if n > 0 => tracing::info!(sessions = n, "removed expired sessions"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(%err, "cannot remove expired sessions"),
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

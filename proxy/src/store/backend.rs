@@ -1,0 +1,18 @@
+//! Everything Gatehouse persists, as one trait: what a backend implements, and what a
+//! caller that works across aggregates (the [`Gatehouse`](crate::gate::Gatehouse), the
+//! command line) holds.
+
+use super::accounts::AccountStore;
+use super::audit::AuditStore;
+use super::inventory::InventoryStore;
+use super::locks::LockStore;
+use super::passkeys::PasskeyStore;
+use super::recordings::RecordingStore;
+
+/// Every aggregate's store at once. Implemented for anything that implements them all.
+pub trait Store: AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore {}
+
+impl<T> Store for T where
+    T: AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore + ?Sized
+{
+}

@@ -1,0 +1,268 @@
+//! The [`Store`] in one SQLite file in the data directory: the connection and its
+//! settings, and the numbered migrations of the schema. Each aggregate's store is
+//! implemented in a file of its own beside this one.
+//!
+//! [`Store`]: crate::store::backend::Store
+
+mod accounts;
+mod audit;
+mod inventory;
+mod locks;
+mod passkeys;
+mod recordings;
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use rusqlite::Connection;
+
+use crate::store::{Result, StoreError};
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(err: rusqlite::Error) -> StoreError {
+        StoreError::Database(Box::new(err))
+    }
+}
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+/// The schema's history, oldest first: entry `i` moves a database from version `i` to
+/// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
+/// Version 1 is the schema from before versions were counted, written with `IF NOT
+/// EXISTS`, so a database made then is brought to version 1 by running it again.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+
+/// Locks, and the moment a web session last re-proved a factor.
+const SCHEMA_V2: &str = "
+ALTER TABLE sessions ADD COLUMN confirmed_at INTEGER;
+CREATE TABLE locks (
+    id INTEGER PRIMARY KEY,
+    target_kind TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER
+);
+CREATE INDEX locks_by_target ON locks(target_kind, target);
+";
+
+const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    roles TEXT NOT NULL,
+    password_hash TEXT,
+    totp_secret BLOB,
+    totp_last_step INTEGER,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invites (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    token_hash TEXT NOT NULL UNIQUE,
+    expires_at INTEGER NOT NULL,
+    pending_totp_secret BLOB,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS signin_failures (
+    username TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signin_failures_by_name ON signin_failures(username, at);
+CREATE TABLE IF NOT EXISTS lockouts (
+    username TEXT PRIMARY KEY,
+    until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    name TEXT PRIMARY KEY,
+    addr TEXT NOT NULL,
+    labels TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    user TEXT,
+    ip TEXT,
+    detail TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS desktops (
+    name TEXT PRIMARY KEY,
+    addr TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    username TEXT NOT NULL,
+    domain TEXT,
+    security TEXT NOT NULL,
+    password_sealed BLOB NOT NULL,
+    tls_pin TEXT
+);
+CREATE TABLE IF NOT EXISTS passkeys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    credential_id TEXT NOT NULL UNIQUE,
+    passkey TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS webauthn_challenges (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user_id INTEGER,
+    state TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recordings (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    user TEXT NOT NULL,
+    target TEXT NOT NULL,
+    login TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    ended_at INTEGER,
+    file TEXT NOT NULL,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS recordings_by_start ON recordings(started_at);
+";
+
+/// Brings the database to the newest schema, one version per transaction, and refuses a
+/// database a newer Gatehouse has changed (it could hold what this one misreads).
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        return Err(StoreError::Corrupt(format!(
+            "the database is at schema version {version}, made by a newer Gatehouse than this one (which knows {known})"
+        )));
+    }
+    for (from, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        // IMMEDIATE: two processes opening an old database at once migrate it once.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let current: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        if current > from as i64 {
+            continue;
+        }
+        tx.execute_batch(sql)?;
+        if from == 0 {
+            // Databases from before desktop pinning lack a column version 1 has.
+            let has_pin =
+                tx.prepare("SELECT 1 FROM pragma_table_info('desktops') WHERE name = 'tls_pin'")?.exists([])?;
+            if !has_pin {
+                tx.execute_batch("ALTER TABLE desktops ADD COLUMN tls_pin TEXT")?;
+            }
+        }
+        tx.pragma_update(None, "user_version", from as i64 + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let conn = Connection::open(path)?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database, for unit tests.
+    #[cfg(test)]
+    pub fn in_memory() -> Result<SqliteStore> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore> {
+        // WAL lets the command line add users while the server runs; busy_timeout makes
+        // the two wait for each other instead of failing.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        migrate(&mut conn)?;
+        Ok(SqliteStore { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (statements are
+        // atomic), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::user::UserId;
+    use crate::store::accounts::AccountStore as _;
+    use crate::store::inventory::InventoryStore as _;
+
+    /// An in-memory store with alice (dev, ops) in it.
+    pub(super) fn store_with_user() -> (SqliteStore, UserId) {
+        let store = SqliteStore::in_memory().unwrap();
+        let id = store.create_user("alice", &["dev".into(), "ops".into()], 100).unwrap();
+        (store, id)
+    }
+
+    /// The schema as it was before migrations were numbered (and before desktops had a
+    /// pin): a database made then opens, is migrated, and takes today's writes.
+    #[test]
+    fn a_database_from_before_migrations_is_brought_up_to_date() {
+        let dir = std::env::temp_dir().join(format!("gh-migrate-{}", crate::recordings::new_id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gatehouse.db");
+        {
+            let old = Connection::open(&path).unwrap();
+            let before_pins = SCHEMA_V1.replace(
+                "    password_sealed BLOB NOT NULL,\n    tls_pin TEXT\n",
+                "    password_sealed BLOB NOT NULL\n",
+            );
+            assert_ne!(before_pins, SCHEMA_V1, "the old desktops table has no tls_pin");
+            old.execute_batch(&before_pins).unwrap();
+            old.execute("INSERT INTO users (name, roles, created_at) VALUES ('old', 'dev', 1)", []).unwrap();
+            old.execute(
+                "INSERT INTO desktops (name, addr, labels, username, security, password_sealed) VALUES ('d', 'h:1', '', 'u', 'nla', x'00')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert_eq!(store.user_by_name("old").unwrap().unwrap().roles, ["dev"]);
+        store.pin_desktop("d", "SHA256:x").unwrap();
+        assert_eq!(store.list_desktops().unwrap()[0].0.tls_pin.as_deref(), Some("SHA256:x"));
+        let id = store.user_by_name("old").unwrap().unwrap().id;
+        store.create_session("s", id, "c", 1, 100).unwrap();
+        store.confirm_session("s", 5).unwrap();
+        let version: i64 = store.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        drop(store);
+        // Opening again changes nothing; a newer schema than ours is refused.
+        SqliteStore::open(&path).unwrap();
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        let err = SqliteStore::open(&path).err().unwrap();
+        assert!(err.to_string().contains("newer Gatehouse"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_file_keeps_state_across_opens() {
+        let dir = std::env::temp_dir().join(format!("gatehouse-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("state.db");
+        {
+            let store = SqliteStore::open(&path).unwrap();
+            store.create_user("bob", &["dev".into()], 1).unwrap();
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        assert!(store.user_by_name("bob").unwrap().is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,158 @@
+//! [`RecordingStore`] on SQLite.
+
+use rusqlite::{OptionalExtension, params};
+
+use super::SqliteStore;
+use crate::recordings::row::{RecordingFilter, RecordingRow};
+use crate::store::Result;
+use crate::store::recordings::RecordingStore;
+
+const RECORDING_COLUMNS: &str = "id, kind, user, target, login, started_at, ended_at, file, bytes, end_reason";
+
+fn recording_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingRow> {
+    Ok(RecordingRow {
+        id: row.get(0)?,
+        kind: row.get(1)?,
+        user: row.get(2)?,
+        target: row.get(3)?,
+        login: row.get(4)?,
+        started_at: row.get::<_, i64>(5)? as u64,
+        ended_at: row.get::<_, Option<i64>>(6)?.map(|t| t as u64),
+        file: row.get(7)?,
+        bytes: row.get::<_, i64>(8)? as u64,
+        end_reason: row.get(9)?,
+    })
+}
+
+impl RecordingStore for SqliteStore {
+    fn insert_recording(&self, r: &RecordingRow) -> Result<()> {
+        self.conn().execute(
+            &format!("INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            params![
+                r.id,
+                r.kind,
+                r.user,
+                r.target,
+                r.login,
+                r.started_at as i64,
+                r.ended_at.map(|t| t as i64),
+                r.file,
+                r.bytes as i64,
+                r.end_reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn finish_recording(&self, id: &str, ended_at: u64, bytes: u64, end_reason: &str) -> Result<()> {
+        self.conn().execute(
+            "UPDATE recordings SET ended_at = ?2, bytes = ?3, end_reason = ?4 WHERE id = ?1",
+            params![id, ended_at as i64, bytes as i64, end_reason],
+        )?;
+        Ok(())
+    }
+
+    fn list_recordings(&self, limit: u32) -> Result<Vec<RecordingRow>> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare(&format!("SELECT {RECORDING_COLUMNS} FROM recordings ORDER BY started_at DESC, id LIMIT ?1"))?;
+        let rows = stmt.query_map([limit], recording_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn search_recordings(&self, filter: &RecordingFilter, offset: u32, limit: u32) -> Result<(Vec<RecordingRow>, u64)> {
+        let mut clauses = Vec::new();
+        let mut values: Vec<rusqlite::types::Value> = Vec::new();
+        let mut text = |column: &str, value: &Option<String>| {
+            if let Some(value) = value {
+                values.push(value.clone().into());
+                clauses.push(format!("{column} = ?{}", values.len()));
+            }
+        };
+        text("user", &filter.user);
+        text("target", &filter.target);
+        text("login", &filter.login);
+        text("kind", &filter.kind);
+        if let Some(from) = filter.from {
+            values.push((from as i64).into());
+            clauses.push(format!("started_at >= ?{}", values.len()));
+        }
+        if let Some(to) = filter.to {
+            values.push((to as i64).into());
+            clauses.push(format!("started_at < ?{}", values.len()));
+        }
+        if let Some(ids) = &filter.ids {
+            let mut marks = Vec::new();
+            for id in ids {
+                values.push(id.clone().into());
+                marks.push(format!("?{}", values.len()));
+            }
+            clauses.push(if marks.is_empty() { "0".to_string() } else { format!("id IN ({})", marks.join(", ")) });
+        }
+        let filter_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
+        let conn = self.conn();
+        let total: i64 = conn.query_row(
+            &format!("SELECT COUNT(*) FROM recordings {filter_sql}"),
+            rusqlite::params_from_iter(values.iter()),
+            |row| row.get(0),
+        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings {filter_sql} ORDER BY started_at DESC, id LIMIT {limit} OFFSET {offset}"
+        ))?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values.iter()), recording_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok((rows, total as u64))
+    }
+
+    fn recording(&self, id: &str) -> Result<Option<RecordingRow>> {
+        let conn = self.conn();
+        let row = conn
+            .query_row(&format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE id = ?1"), [id], recording_from_row)
+            .optional()?;
+        Ok(row)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recordings_are_listed_newest_first_and_finished_later() {
+        let store = SqliteStore::in_memory().unwrap();
+        let row = |id: &str, started_at| RecordingRow {
+            id: id.into(),
+            kind: "ssh".into(),
+            user: "alice".into(),
+            target: "web-1".into(),
+            login: "ubuntu".into(),
+            started_at,
+            ended_at: None,
+            file: format!("{id}.ghrec"),
+            bytes: 0,
+            end_reason: None,
+        };
+        store.insert_recording(&row("a", 10)).unwrap();
+        store.insert_recording(&row("b", 20)).unwrap();
+        store.finish_recording("a", 15, 1234, "exit 0").unwrap();
+        let listed = store.list_recordings(10).unwrap();
+        assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+        let a = store.recording("a").unwrap().unwrap();
+        assert_eq!((a.ended_at, a.bytes, a.end_reason.as_deref()), (Some(15), 1234, Some("exit 0")));
+        assert!(store.recording("c").unwrap().is_none());
+        let bob = RecordingRow { user: "bob".into(), ..row("c", 30) };
+        store.insert_recording(&bob).unwrap();
+        let only = |filter: RecordingFilter| {
+            let (rows, total) = store.search_recordings(&filter, 0, 10).unwrap();
+            (rows.into_iter().map(|r| r.id).collect::<Vec<_>>(), total)
+        };
+        assert_eq!(only(RecordingFilter::default()), (vec!["c".into(), "b".into(), "a".into()], 3));
+        assert_eq!(only(RecordingFilter { user: Some("alice".into()), ..Default::default() }).1, 2);
+        assert_eq!(only(RecordingFilter { from: Some(15), to: Some(30), ..Default::default() }).0, ["b"]);
+        assert_eq!(only(RecordingFilter { ids: Some(vec!["a".into()]), ..Default::default() }).0, ["a"]);
+        assert_eq!(only(RecordingFilter { ids: Some(vec![]), ..Default::default() }).1, 0);
+        let (page, total) = store.search_recordings(&RecordingFilter::default(), 1, 1).unwrap();
+        assert_eq!((page[0].id.as_str(), total), ("b", 3));
+    }
+}
