@@ -40,6 +40,7 @@ mod worker {
         CursorShape, FromWorker, Nothing, ToWorker, WorkerClosed, WorkerCursor, WorkerCursorImage, WorkerKey,
         WorkerKeys, WorkerStats,
     };
+    use gloo_events::{EventListener, EventListenerOptions};
 
     use crate::page;
     use js_sys::Uint8Array;
@@ -72,6 +73,8 @@ mod worker {
         stats: Stats,
         /// Key positions held down, released if the page loses focus.
         held: Vec<String>,
+        /// The socket's message and close listeners, removed once it has closed.
+        listeners: Vec<EventListener>,
         /// The canvas the page gave, until the `Open` (live or player) that draws on it.
         given_canvas: Option<OffscreenCanvas>,
     }
@@ -89,12 +92,14 @@ mod worker {
             closed_reason: None,
             stats: Stats::default(),
             held: Vec::new(),
+            listeners: Vec::new(),
             given_canvas: None,
         }));
         let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
             on_page_message(&session, &event.data());
         });
         scope.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        // The worker's inbox, needed for as long as the worker runs: nothing outlives it.
         on_message.forget();
         post(&scope, FromWorker::Ready(Nothing {}));
     }
@@ -225,23 +230,28 @@ mod worker {
             s.context = context;
             s.socket = Some(socket.clone());
         }
+        // Not passive, as addEventListener with no options (gloo's default is passive).
+        let options = EventListenerOptions::enable_prevent_default();
         let on_message = {
             let session = session.clone();
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            EventListener::new_with_options(&socket, "message", options, move |event| {
+                let event: &MessageEvent = event.unchecked_ref();
                 let bytes = Uint8Array::new(&event.data()).to_vec();
                 on_server_message(&session, &bytes);
             })
         };
-        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        on_message.forget();
         let on_close = {
             let session = session.clone();
-            Closure::<dyn FnMut(CloseEvent)>::new(move |event: CloseEvent| {
-                let (scope, reason) = {
+            EventListener::new_with_options(&socket, "close", options, move |event| {
+                let event: &CloseEvent = event.unchecked_ref();
+                let (scope, reason, listeners) = {
                     let mut s = session.borrow_mut();
                     let reason = s.closed_reason.take().unwrap_or_else(|| event.reason());
-                    (s.scope.clone(), reason)
+                    (s.scope.clone(), reason, std::mem::take(&mut s.listeners))
                 };
+                // The socket is done with: its listeners go (this one's closure is freed once
+                // it has returned).
+                drop(listeners);
                 let reason = if reason.is_empty() {
                     "The connection to Gatehouse was lost. Check your network, then reconnect.".to_string()
                 } else {
@@ -250,8 +260,7 @@ mod worker {
                 closed(&scope, event.code(), &reason);
             })
         };
-        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-        on_close.forget();
+        session.borrow_mut().listeners = vec![on_message, on_close];
     }
 
     fn now(scope: &DedicatedWorkerGlobalScope) -> f64 {

@@ -19,8 +19,8 @@ use gatehouse_proto::pb::recording_event::Event;
 use gatehouse_proto::worker::{FromWorker, ToWorker, WorkerPosition};
 use gatehouse_recording::player::{Clock, Planner, Request, whole_length};
 use gatehouse_recording::{Item, Reader};
+use gloo_timers::callback::Interval;
 use js_sys::Uint8Array;
-use wasm_bindgen::prelude::*;
 use wasm_bindgen::{Clamped, JsCast};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{
@@ -56,6 +56,8 @@ type Shared = Rc<RefCell<Player>>;
 
 thread_local! {
     static PLAYER: RefCell<Option<Shared>> = const { RefCell::new(None) };
+    /// The player's clock: it ticks while it is kept here, that is for the worker's life.
+    static CLOCK: RefCell<Option<Interval>> = const { RefCell::new(None) };
 }
 
 fn post(scope: &DedicatedWorkerGlobalScope, message: FromWorker) {
@@ -99,7 +101,7 @@ pub fn on_message(
                 pending_seek: None,
             }));
             PLAYER.with(|p| *p.borrow_mut() = Some(player.clone()));
-            start_clock(scope, player.clone());
+            start_clock(player.clone());
             wasm_bindgen_futures::spawn_local(open(player));
         }
         ToWorker::Play(_) | ToWorker::Pause(_) | ToWorker::SeekMs(_) | ToWorker::Speed(_) => {
@@ -346,8 +348,8 @@ async fn fetch_ahead(player: Shared, request: Request) {
     }
 }
 
-fn start_clock(scope: &DedicatedWorkerGlobalScope, player: Shared) {
-    let tick = Closure::<dyn FnMut()>::new(move || {
+fn start_clock(player: Shared) {
+    let tick = move || {
         let fetch;
         {
             let p = &mut *player.borrow_mut();
@@ -389,7 +391,6 @@ fn start_clock(scope: &DedicatedWorkerGlobalScope, player: Shared) {
         if let Some(request) = fetch {
             wasm_bindgen_futures::spawn_local(fetch_ahead(player.clone(), request));
         }
-    });
-    let _ = scope.set_interval_with_callback_and_timeout_and_arguments_0(tick.as_ref().unchecked_ref(), 16);
-    tick.forget();
+    };
+    CLOCK.with(|clock| *clock.borrow_mut() = Some(Interval::new(16, tick)));
 }

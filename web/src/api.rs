@@ -1,5 +1,10 @@
 //! Calls to the proxy's `/api/v1`, with the CSRF header on state-changing ones and every
 //! failure turned into a sentence for the screen.
+//!
+//! On web_sys's fetch rather than gloo-net's `Request`: measured, that added 5.2 KB raw
+//! (2.2 KB gzip) of wasm and 2.1 KB of JS glue to the first load (it re-parses every URL to
+//! merge query parameters, which also leaves a stray `&` on ours, and converts JS errors
+//! into messages nobody sees here).
 
 use gatehouse_proto::api::{ApiError, CSRF_HEADER};
 use serde::Serialize;

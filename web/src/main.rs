@@ -7,6 +7,7 @@ mod bench;
 mod components;
 mod desktop_worker;
 mod factors;
+mod listen;
 mod pages;
 mod passkey;
 mod session;

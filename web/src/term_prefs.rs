@@ -96,6 +96,8 @@ pub struct TermPrefs {
     pub font_px: RwSignal<u8>,
 }
 
+// Hand-written, not gloo-storage: that stores JSON (what is kept here is plain text, and
+// would no longer read back) and throws when the browser blocks storage.
 fn storage() -> Option<web_sys::Storage> {
     web_sys::window()?.local_storage().ok()?
 }

@@ -168,6 +168,8 @@ pub fn TerminalView(
         {
             observer.observe(&parent);
         }
+        // A ResizeObserver's callback, not an event listener (gloo has no wrapper for it):
+        // it lives with the page, one per terminal view.
         on_resize.forget();
     });
 

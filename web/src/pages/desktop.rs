@@ -9,15 +9,18 @@ use std::rc::Rc;
 
 use gatehouse_proto::pb::{DesktopButton, DesktopLocks, DesktopPointer, DesktopWheel};
 use gatehouse_proto::worker::{CursorShape, FromWorker, Nothing, ToWorker, WorkerKey, WorkerKeys};
+use gloo_events::EventListener;
+use gloo_timers::callback::{Interval, Timeout};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{HtmlCanvasElement, KeyboardEvent, MessageEvent, MouseEvent, WheelEvent, Worker};
+use web_sys::{Event, HtmlCanvasElement, KeyboardEvent, MessageEvent, MouseEvent, WheelEvent, Worker};
 
 use crate::components::require_session::RequireSession;
 use crate::desktop_worker;
+use crate::listen::listen;
 
 #[component]
 pub fn DesktopPage() -> impl IntoView {
@@ -49,8 +52,10 @@ struct Connection {
     /// The `Open` message and its canvas, posted once the worker says it is ready (a
     /// message sent before its wasm has started would be lost).
     pending_open: Option<(ToWorker, web_sys::OffscreenCanvas)>,
-    /// Keeps the worker's message handler alive as long as the worker.
-    _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    /// The worker's message listener; dropping it stops the page hearing the worker.
+    on_message: Option<EventListener>,
+    /// The canvas's input listeners, removed when dropped.
+    input: Vec<EventListener>,
 }
 
 type Shared = Rc<RefCell<Connection>>;
@@ -91,7 +96,7 @@ fn DesktopView(name: String) -> impl IntoView {
             let _ = canvas.set_attribute("data-testid", "desktop-canvas");
             let _ = canvas.set_attribute("aria-label", &format!("Remote desktop {name}"));
             let _ = stage.append_child(&canvas);
-            attach_input(&conn, &canvas);
+            conn.borrow_mut().input = attach_input(&conn, &canvas);
             let offscreen = match canvas.transfer_control_to_offscreen() {
                 Ok(offscreen) => offscreen,
                 Err(_) => {
@@ -108,11 +113,10 @@ fn DesktopView(name: String) -> impl IntoView {
             };
             let on_message = {
                 let conn = conn.clone();
-                Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                    on_worker_message(&conn, status, stats, &event.data())
+                listen(&worker, "message", move |event: &MessageEvent| {
+                    on_worker_message(&conn, status, stats, &event.data());
                 })
             };
-            worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
             let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
             let url = format!(
                 "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}",
@@ -123,7 +127,7 @@ fn DesktopView(name: String) -> impl IntoView {
             c.worker = Some(worker);
             c.canvas = Some(canvas);
             c.requested = (width, height);
-            c._on_message = Some(on_message);
+            c.on_message = Some(on_message);
         }
     };
 
@@ -144,66 +148,49 @@ fn DesktopView(name: String) -> impl IntoView {
     // new size once resizing settles; one that keeps its own size is scaled to fit.
     {
         let connect = connect.clone();
-        let pending: Rc<RefCell<Option<i32>>> = Rc::default();
-        let on_resize = Closure::<dyn FnMut()>::new(move || {
-            let Some(conn) = conn_store.try_get_value() else { return };
-            fit(&conn);
-            let follows = {
-                let c = conn.borrow();
-                c.size == c.requested && c.size != (0, 0)
-            };
-            if !follows {
-                return;
-            }
-            let window = web_sys::window().expect("a window");
-            if let Some(handle) = pending.borrow_mut().take() {
-                window.clear_timeout_with_handle(handle);
-            }
-            let connect = connect.clone();
-            let again = Closure::once_into_js(move || {
-                // The page may have gone in the meantime.
-                let (Some(Some(stage)), Some(conn)) = (stage.try_get_untracked(), conn_store.try_get_value()) else {
-                    return;
+        // The reconnect waiting for resizing to settle.
+        let mut pending: Option<Timeout> = None;
+        let on_resize = web_sys::window().map(|window| {
+            listen(&window, "resize", move |_: &Event| {
+                let Some(conn) = conn_store.try_get_value() else { return };
+                fit(&conn);
+                let follows = {
+                    let c = conn.borrow();
+                    c.size == c.requested && c.size != (0, 0)
                 };
-                let dpr = device_pixel_ratio();
-                let want = (
-                    ((f64::from(stage.client_width()) * dpr) as u32) & !1,
-                    ((f64::from(stage.client_height()) * dpr) as u32) & !1,
-                );
-                if want != conn.borrow().size {
-                    connect();
+                if !follows {
+                    return;
                 }
-            });
-            *pending.borrow_mut() =
-                window.set_timeout_with_callback_and_timeout_and_arguments_0(again.unchecked_ref(), 700).ok();
+                let connect = connect.clone();
+                let again = Timeout::new(700, move || {
+                    // The page may have gone in the meantime.
+                    let (Some(Some(stage)), Some(conn)) = (stage.try_get_untracked(), conn_store.try_get_value())
+                    else {
+                        return;
+                    };
+                    let dpr = device_pixel_ratio();
+                    let want = (
+                        ((f64::from(stage.client_width()) * dpr) as u32) & !1,
+                        ((f64::from(stage.client_height()) * dpr) as u32) & !1,
+                    );
+                    if want != conn.borrow().size {
+                        connect();
+                    }
+                });
+                // A timeout still waiting is cancelled as it drops.
+                drop(pending.replace(again));
+            })
         });
-        if let Some(window) = web_sys::window() {
-            let _ = window.add_event_listener_with_callback("resize", on_resize.as_ref().unchecked_ref());
-        }
-        let on_resize = StoredValue::new_local(Some(on_resize));
-        on_cleanup(move || {
-            if let (Some(window), Some(callback)) =
-                (web_sys::window(), on_resize.try_update_value(Option::take).flatten())
-            {
-                let _ = window.remove_event_listener_with_callback("resize", callback.as_ref().unchecked_ref());
-            }
-            disconnect(&conn_store.get_value());
-        });
+        // The page's owner keeps the listener and drops (removes) it with the page.
+        StoredValue::new_local(on_resize);
+        on_cleanup(move || disconnect(&conn_store.get_value()));
     }
 
     // Ask the worker for its totals once a second (the bar shows them).
     {
-        let poll = Closure::<dyn FnMut()>::new(move || post(&conn_store.get_value(), ToWorker::Stats(Nothing {})));
-        let handle = web_sys::window().and_then(|w| {
-            w.set_interval_with_callback_and_timeout_and_arguments_0(poll.as_ref().unchecked_ref(), 1000).ok()
-        });
-        let poll = StoredValue::new_local(Some(poll));
-        on_cleanup(move || {
-            if let (Some(window), Some(handle)) = (web_sys::window(), handle) {
-                window.clear_interval_with_handle(handle);
-            }
-            poll.update_value(|p| drop(p.take()));
-        });
+        let poll = Interval::new(1000, move || post(&conn_store.get_value(), ToWorker::Stats(Nothing {})));
+        // Kept by the page's owner, which drops (stops) it with the page.
+        StoredValue::new_local(poll);
     }
 
     let reconnect = connect.clone();
@@ -274,19 +261,20 @@ fn focus_canvas(conn: &Shared) {
 fn disconnect(conn: &Shared) {
     // Take everything out first: removing the focused canvas fires its blur handler
     // (which posts through `conn`) while we are still here.
-    let (worker, canvas, on_message) = {
+    let (worker, canvas, on_message, input) = {
         let mut c = conn.borrow_mut();
         c.size = (0, 0);
         c.locks = None;
         c.clipboard = None;
         c.pending_open = None;
-        (c.worker.take(), c.canvas.take(), c._on_message.take())
+        (c.worker.take(), c.canvas.take(), c.on_message.take(), std::mem::take(&mut c.input))
     };
+    // Nothing the worker says from now on is for this page.
+    drop(on_message);
     if let Some(worker) = worker {
-        // Nothing it says from now on is for this page (its handler goes away below).
-        worker.set_onmessage(None);
         desktop_worker::post(&worker, ToWorker::Close(Nothing {}));
-        // Give the worker a moment to close the socket cleanly, then stop it.
+        // Give the worker a moment to close the socket cleanly, then stop it. Not a gloo
+        // Timeout: this must outlive the page, and once_into_js frees itself once it ran.
         let stop = Closure::once_into_js(move || worker.terminate());
         if let Some(window) = web_sys::window() {
             let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(stop.unchecked_ref(), 500);
@@ -295,7 +283,8 @@ fn disconnect(conn: &Shared) {
     if let Some(canvas) = canvas {
         canvas.remove();
     }
-    drop(on_message);
+    // After the removal, whose blur still reaches its (now idle) listener.
+    drop(input);
 }
 
 /// Shows the desktop at one desktop pixel per device pixel when it fits, scaled down to
@@ -417,11 +406,12 @@ fn button(number: i16) -> DesktopButton {
     }
 }
 
-/// Keyboard, pointer and wheel on the canvas, forwarded to the worker.
-fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
+/// Keyboard, pointer and wheel on the canvas, forwarded to the worker. The listeners
+/// stay as long as what they return is kept.
+fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener> {
     let on_key = |down: bool| {
         let conn = conn.clone();
-        Closure::<dyn FnMut(KeyboardEvent)>::new(move |event: KeyboardEvent| {
+        move |event: &KeyboardEvent| {
             event.prevent_default();
             event.stop_propagation();
             let locks = (
@@ -437,7 +427,7 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
                 );
             }
             post(&conn, ToWorker::Key(WorkerKey { code: event.code(), key: Some(event.key()), down }));
-        })
+        }
     };
     let position = {
         let conn = conn.clone();
@@ -456,28 +446,28 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
     };
     let on_move = {
         let (conn, position) = (conn.clone(), position.clone());
-        Closure::<dyn FnMut(MouseEvent)>::new(move |event: MouseEvent| {
-            if let Some((x, y)) = position(&event) {
+        move |event: &MouseEvent| {
+            if let Some((x, y)) = position(event) {
                 let moved = DesktopPointer { x, y, button: DesktopButton::None.into(), down: false };
                 post(&conn, ToWorker::Pointer(moved));
             }
-        })
+        }
     };
     let on_button = |down: bool| {
         let (conn, position) = (conn.clone(), position.clone());
-        Closure::<dyn FnMut(MouseEvent)>::new(move |event: MouseEvent| {
+        move |event: &MouseEvent| {
             event.prevent_default();
             if down {
                 focus_canvas(&conn);
             }
-            if let Some((x, y)) = position(&event) {
+            if let Some((x, y)) = position(event) {
                 post(&conn, ToWorker::Pointer(DesktopPointer { x, y, button: button(event.button()).into(), down }));
             }
-        })
+        }
     };
     let on_wheel = {
         let conn = conn.clone();
-        Closure::<dyn FnMut(WheelEvent)>::new(move |event: WheelEvent| {
+        move |event: &WheelEvent| {
             event.prevent_default();
             // RDP counts 120 units a notch; browsers report about 100 pixels, 3 lines or
             // one page a notch.
@@ -493,13 +483,13 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
             if dx.abs() >= 1.0 {
                 post(&conn, ToWorker::Wheel(DesktopWheel { units: dx.round() as i32, horizontal: true }));
             }
-        })
+        }
     };
     // Coming into the desktop: offer this computer's clipboard text to it (read where
     // the browser allows; a refusal just means no clipboard).
     let on_focus = {
         let conn = conn.clone();
-        Closure::<dyn FnMut()>::new(move || {
+        move |_: &Event| {
             let Some(window) = web_sys::window() else { return };
             let conn = conn.clone();
             let read = window.navigator().clipboard().read_text();
@@ -512,31 +502,21 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) {
                 conn.borrow_mut().clipboard = Some(text.clone());
                 post(&conn, ToWorker::Clipboard(text));
             });
-        })
+        }
     };
     let on_blur = {
         let conn = conn.clone();
-        Closure::<dyn FnMut()>::new(move || post(&conn, ToWorker::Release(Nothing {})))
+        move |_: &Event| post(&conn, ToWorker::Release(Nothing {}))
     };
-    let on_context_menu = Closure::<dyn FnMut(MouseEvent)>::new(|event: MouseEvent| event.prevent_default());
-    let target: &web_sys::EventTarget = canvas.as_ref();
-    let options = web_sys::AddEventListenerOptions::new();
-    options.set_passive(false);
-    for (kind, callback) in [
-        ("keydown", on_key(true).into_js_value()),
-        ("keyup", on_key(false).into_js_value()),
-        ("mousemove", on_move.into_js_value()),
-        ("mousedown", on_button(true).into_js_value()),
-        ("mouseup", on_button(false).into_js_value()),
-        ("blur", on_blur.into_js_value()),
-        ("focus", on_focus.into_js_value()),
-        ("contextmenu", on_context_menu.into_js_value()),
-    ] {
-        let _ = target.add_event_listener_with_callback(kind, callback.unchecked_ref());
-    }
-    let _ = target.add_event_listener_with_callback_and_add_event_listener_options(
-        "wheel",
-        on_wheel.into_js_value().unchecked_ref(),
-        &options,
-    );
+    vec![
+        listen(canvas, "keydown", on_key(true)),
+        listen(canvas, "keyup", on_key(false)),
+        listen(canvas, "mousemove", on_move),
+        listen(canvas, "mousedown", on_button(true)),
+        listen(canvas, "mouseup", on_button(false)),
+        listen(canvas, "blur", on_blur),
+        listen(canvas, "focus", on_focus),
+        listen(canvas, "contextmenu", |event: &MouseEvent| event.prevent_default()),
+        listen(canvas, "wheel", on_wheel),
+    ]
 }

@@ -9,20 +9,22 @@ use std::rc::Rc;
 use gatehouse_proto::api::RecordingInfo;
 use gatehouse_proto::worker::{FromWorker, Nothing, ToWorker};
 use gatehouse_recording::player::SPEEDS;
+use gloo_events::EventListener;
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen::closure::Closure;
 use web_sys::{HtmlCanvasElement, MessageEvent, Worker};
 
 use super::recordings::{clock, when};
 use crate::desktop_worker;
+use crate::listen::listen;
 
 #[derive(Default)]
 struct Engine {
     worker: Option<Worker>,
     pending: Option<(ToWorker, web_sys::OffscreenCanvas)>,
-    _on_message: Option<Closure<dyn FnMut(MessageEvent)>>,
+    /// The worker's message listener, kept as long as the worker.
+    _on_message: Option<EventListener>,
 }
 
 #[component]
@@ -66,7 +68,7 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
         let on_message = {
             let engine = engine.clone();
             let canvas = canvas.clone();
-            Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            listen(&worker, "message", move |event: &MessageEvent| {
                 let Some(message) = desktop_worker::read(&event.data()) else { return };
                 match message {
                     FromWorker::Ready(_) => {
@@ -116,7 +118,6 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                 }
             })
         };
-        worker.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         let mut e = engine.borrow_mut();
         e.worker = Some(worker);
         e.pending = Some((ToWorker::PlayOpen(base.clone()), offscreen));
