@@ -70,6 +70,29 @@ ensure_node_modules() {
   fi
 }
 
+# A PostgreSQL server of the tests' own (Debian's 15): a temporary data dir, a free
+# port, trust auth on loopback only, no fsync. initdb refuses to run as root, so root
+# runs it as the postgres user. Exports GATEHOUSE_TEST_POSTGRES (the store's unit tests
+# and the e2e tests use it); stopped, and its folder removed, when the script exits.
+PG_BIN=/usr/lib/postgresql/15/bin
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+start_test_postgres() {
+  [ -n "${GATEHOUSE_TEST_POSTGRES:-}" ] && return 0
+  local dir port
+  dir=$(mktemp -d /tmp/gatehouse-pg.XXXXXX)
+  [ "$(id -u)" -eq 0 ] && chown postgres: "$dir"
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  step "Starting PostgreSQL for the tests (port $port, $dir)"
+  as_postgres "$PG_BIN/initdb" -D "$dir/data" -U gatehouse --auth=trust -E UTF8 >"$dir/initdb.log"
+  as_postgres "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300" start >/dev/null
+  trap "as_postgres $PG_BIN/pg_ctl -D $dir/data -m immediate stop >/dev/null 2>&1; rm -rf $dir" EXIT
+  as_postgres "$PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U gatehouse gatehouse_test
+  export GATEHOUSE_TEST_POSTGRES="postgres://gatehouse@127.0.0.1:$port/gatehouse_test"
+}
+
 build_web() {
   step "Building the web app (trunk, release wasm; profile wasm-release, set in index.html)"
   (cd "$ROOT" && cargo fetch --quiet && trunk build --release)

@@ -47,6 +47,32 @@ pub struct Config {
     pub roles: Roles,
     pub ssh: SshSettings,
     pub limits: Limits,
+    /// Where the state lives: SQLite in `data_dir` unless `url` names a PostgreSQL
+    /// server (for several proxies).
+    pub database: DatabaseSettings,
+    /// The CA keys and the desktop vault key (default: `data_dir/ca`). Several proxies
+    /// read the same keys: copy this folder to each, or point them all at one.
+    pub keys_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/database?sslmode=require`; SQLite when absent.
+    pub url: Option<String>,
+    /// The PostgreSQL schema to keep the tables in (default: the user's search path).
+    pub schema: Option<String>,
+    /// Connections each proxy keeps at most.
+    pub pool_size: usize,
+    /// PEM certificates that sign the server's: TLS to the database, checked against
+    /// these (with `sslmode=require` in the URL, a connection without TLS is refused).
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        DatabaseSettings { url: None, schema: None, pool_size: 16, ca_file: None }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -140,6 +166,8 @@ impl Default for Config {
             roles: crate::access::rbac::default_roles(),
             ssh: SshSettings::default(),
             limits: Limits::default(),
+            database: DatabaseSettings::default(),
+            keys_dir: None,
         }
     }
 }
@@ -157,6 +185,11 @@ impl Default for SignInPolicy {
 }
 
 impl Config {
+    /// The folder of the CA keys and the desktop vault key.
+    pub fn keys_dir(&self) -> PathBuf {
+        self.keys_dir.clone().unwrap_or_else(|| self.data_dir.join("ca"))
+    }
+
     /// Reads a config file; relative paths in it are taken from the file's folder.
     pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
         let Some(path) = path else {
@@ -172,6 +205,12 @@ impl Config {
         if let Some(tls) = &mut config.tls {
             tls.cert = base.join(&tls.cert);
             tls.key = base.join(&tls.key);
+        }
+        if let Some(ca_file) = &mut config.database.ca_file {
+            *ca_file = base.join(&*ca_file);
+        }
+        if let Some(keys_dir) = &mut config.keys_dir {
+            *keys_dir = base.join(&*keys_dir);
         }
         Ok(config)
     }

@@ -26,6 +26,14 @@ pub enum VaultError {
 
 pub struct Vault {
     key: LessSafeKey,
+    fingerprint: String,
+}
+
+/// Names the key without revealing it: SHA-256 of a fixed label and the key.
+fn fingerprint(key: &[u8]) -> String {
+    use base64::Engine as _;
+    let digest = ring::digest::digest(&ring::digest::SHA256, &[b"gatehouse desktop vault key\0", key].concat());
+    format!("SHA256:{}", base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest.as_ref()))
 }
 
 impl Vault {
@@ -46,7 +54,7 @@ impl Vault {
         };
         let unbound = UnboundKey::new(&CHACHA20_POLY1305, &bytes)
             .map_err(|_| io(std::io::Error::other("the key file is not 32 bytes")))?;
-        Ok(Vault { key: LessSafeKey::new(unbound) })
+        Ok(Vault { key: LessSafeKey::new(unbound), fingerprint: fingerprint(&bytes) })
     }
 
     /// A key that lives in memory only, for unit tests.
@@ -54,7 +62,15 @@ impl Vault {
     pub fn ephemeral() -> Vault {
         let mut key = [0u8; 32];
         SystemRandom::new().fill(&mut key).expect("the system random source failed");
-        Vault { key: LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key).expect("32 bytes")) }
+        Vault {
+            key: LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &key).expect("32 bytes")),
+            fingerprint: fingerprint(&key),
+        }
+    }
+
+    /// A name for the key that does not reveal it (proxies of a cluster compare them).
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// The magic, a random nonce, then the ciphertext with its tag; `owner` is bound in

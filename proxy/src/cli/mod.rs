@@ -58,6 +58,12 @@ pub enum Command {
     /// live sessions end within two seconds.
     #[command(subcommand)]
     Lock(locks::LockCommand),
+    /// Make the CA keys and the desktop vault key in `keys_dir`, once, for several
+    /// proxies (each is given a copy); one proxy alone makes them at its first start.
+    Keys {
+        #[arg(value_parser = ["init"])]
+        action: String,
+    },
 }
 
 /// Parses the command line and runs the command.
@@ -69,6 +75,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Users(command) => users::run(config, command),
         Command::Nodes(command) => nodes::run(config, command),
         Command::Desktops(command) => desktops::run(config, command),
+        Command::Keys { .. } => open::init_keys(&config),
         Command::Ca { which } => {
             let cas = open::authorities(&config)?;
             let ca = if which == "user" { &cas.user } else { &cas.host };

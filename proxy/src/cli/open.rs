@@ -1,5 +1,11 @@
-//! Opening what the commands work on, in the data directory: the database, the
-//! certificate authorities, the desktop vault, the inventory.
+//! Opening what the commands work on: the database (SQLite in the data directory, or
+//! the PostgreSQL server of `[database] url`), the certificate authorities and the
+//! desktop vault (in `keys_dir`), the inventory.
+//!
+//! One proxy makes its keys at first start. Several proxies share one set: with
+//! PostgreSQL configured, a proxy never makes keys (`gatehouse keys init` does, once, and
+//! each proxy is given a copy), and at start it checks its keys' fingerprints against
+//! the ones the cluster recorded, refusing to serve with any other.
 
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
@@ -10,8 +16,12 @@ use crate::ca;
 use crate::config::Config;
 use crate::inventory::Inventory;
 use crate::store::backend::Store;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::vault;
+
+/// The files of `keys_dir`.
+const KEY_FILES: [&str; 5] = ["user_ca", "session_ca", "host_ca", "proxy_host_key", "desktop_key"];
 
 /// The database, in a data directory only its owner can enter (0700), in files only its
 /// owner can read (0600; SQLite gives the WAL and shared-memory files the database's mode).
@@ -25,6 +35,10 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("cannot create the data directory {}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
         .with_context(|| format!("cannot make the data directory {} private", dir.display()))?;
+    if config.database.url.is_some() {
+        let store = PostgresStore::connect(&config.database).context("cannot open the PostgreSQL database")?;
+        return Ok(Arc::new(store));
+    }
     let path = dir.join("gatehouse.db");
     std::fs::OpenOptions::new()
         .create(true)
@@ -43,16 +57,83 @@ pub fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     Ok(Arc::new(store))
 }
 
-pub fn vault(config: &Config) -> anyhow::Result<vault::Vault> {
-    let dir = config.data_dir.join("ca");
+/// With PostgreSQL, the keys must all be there already: a proxy that made its own would
+/// sign what no node of the cluster trusts, and seal what no other proxy opens.
+fn shared_keys_present(config: &Config) -> anyhow::Result<std::path::PathBuf> {
+    let dir = config.keys_dir();
+    if config.database.url.is_some() {
+        let missing: Vec<&str> = KEY_FILES.iter().copied().filter(|f| !dir.join(f).exists()).collect();
+        if !missing.is_empty() {
+            anyhow::bail!(
+                "{} lacks {}. With [database] url set, every proxy uses one set of keys and none makes its own: \
+                 run `gatehouse keys init` once and copy {} to every proxy (README: Running several proxies)",
+                dir.display(),
+                missing.join(", "),
+                dir.display()
+            );
+        }
+    }
     std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    Ok(dir)
+}
+
+pub fn vault(config: &Config) -> anyhow::Result<vault::Vault> {
+    let dir = shared_keys_present(config)?;
     Ok(vault::Vault::load_or_create(&dir.join("desktop_key"))?)
 }
 
 pub fn authorities(config: &Config) -> anyhow::Result<ca::Authorities> {
-    let dir = config.data_dir.join("ca");
-    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    let dir = shared_keys_present(config)?;
     Ok(ca::Authorities::load_or_create(&dir)?)
+}
+
+/// `gatehouse keys init`: makes the keys that are missing in `keys_dir`, and prints
+/// their fingerprints.
+pub fn init_keys(config: &Config) -> anyhow::Result<()> {
+    let dir = config.keys_dir();
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    let cas = ca::Authorities::load_or_create(&dir)?;
+    let vault = vault::Vault::load_or_create(&dir.join("desktop_key"))?;
+    println!("Keys in {} (copy this folder to every proxy):", dir.display());
+    for (name, fingerprint) in fingerprints(&cas, &vault) {
+        println!("  {name:<16} {fingerprint}");
+    }
+    Ok(())
+}
+
+fn fingerprints(cas: &ca::Authorities, vault: &vault::Vault) -> [(&'static str, String); 5] {
+    use russh::keys::ssh_key::HashAlg;
+    [
+        ("user_ca", cas.user.fingerprint().to_string()),
+        ("session_ca", cas.session.fingerprint().to_string()),
+        ("host_ca", cas.host.fingerprint().to_string()),
+        ("proxy_host_key", cas.proxy_host_key.fingerprint(HashAlg::Sha256).to_string()),
+        ("desktop_key", vault.fingerprint().to_string()),
+    ]
+}
+
+/// A proxy of a cluster serves only with the cluster's keys: the first proxy's
+/// fingerprints are recorded, every later one must match them.
+pub fn agree_keys(
+    config: &Config,
+    store: &dyn Store,
+    cas: &ca::Authorities,
+    vault: &vault::Vault,
+) -> anyhow::Result<()> {
+    if config.database.url.is_none() {
+        return Ok(());
+    }
+    for (name, mine) in fingerprints(cas, vault) {
+        let cluster = store.agree_key(name, &mine).context("cannot compare this proxy's keys with the cluster's")?;
+        if cluster != mine {
+            anyhow::bail!(
+                "this proxy's {name} ({mine}) is not the cluster's ({cluster}): give it a copy of keys_dir from \
+                 a proxy of the cluster ({})",
+                config.keys_dir().display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The nodes and desktops of the config file and the database.

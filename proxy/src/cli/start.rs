@@ -22,6 +22,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let cas = authorities(&config)?;
     let host_ca = cas.host.fingerprint();
     let vault = Arc::new(vault(&config)?);
+    super::open::agree_keys(&config, store.as_ref(), &cas, &vault)?;
     let accounts =
         Accounts::new(store.clone(), store.clone(), vault.clone(), &config).with_host_ca_pin(host_ca.to_string());
     match accounts.seal_legacy_secrets() {
@@ -58,7 +59,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         limits: config.limits.clone(),
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
-        passes: Default::default(),
+        passes: crate::gate::passes::Passes::new(store.clone()),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -9,6 +9,7 @@
 //! or an HTTP status, in one place each.
 
 pub mod passes;
+pub mod ticket;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -34,6 +35,10 @@ use crate::store::backend::Store;
 use passes::Passes;
 
 /// Why a recorded session cannot start when the disk is nearly full.
+/// Why a session is refused when the shared state (tickets, certified logins) cannot be
+/// read or written.
+pub const STATE_UNREADABLE: &str = "The proxy cannot reach its database right now, so it will not open the session. Try again shortly; if it persists, tell an admin.";
+
 pub const DISK_LOW: &str =
     "The proxy's disk is almost full, so it cannot record new sessions and will not start one. Tell an admin.";
 
@@ -125,7 +130,7 @@ impl Gatehouse {
         })?;
         let now = crate::auth::now();
         if grant.session_mfa {
-            let ticket = mfa.and_then(|t| self.passes.take_ticket(t));
+            let ticket = mfa.and_then(|t| self.passes.take_ticket(t, now));
             let valid = ticket.is_some_and(|t| {
                 t.user == user.name && t.node == grant.node.name.as_str() && t.login == login && t.expires_at >= now
             });
@@ -143,7 +148,11 @@ impl Gatehouse {
         // answers for every login this user was certified for on this node lately.
         let mut logins = vec![login.to_string()];
         if !recorded {
-            for other in self.passes.certified_logins(&user.name, grant.node.name.as_str(), now) {
+            let certified = self.passes.certified_logins(&user.name, grant.node.name.as_str(), now).map_err(|err| {
+                tracing::error!(%err, "cannot read the logins certified lately");
+                Refusal::Unavailable(STATE_UNREADABLE.into())
+            })?;
+            for other in certified {
                 if !logins.contains(&other) {
                     logins.push(other);
                 }

@@ -1,104 +1,53 @@
 //! What a decision leaves behind for the next step of the same connection: the one-time
 //! ticket a passed passkey check gives the SSH socket, and the direct-mode certificates
-//! issued lately (the socket answers for each of their logins).
+//! issued lately (the socket answers for each of their logins). Kept in the database
+//! ([`PassStore`]), so the check can pass on one proxy and the socket open on another.
 
-use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Arc;
 
-/// A passed passkey check for one SSH session: who, where, as whom, until when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MfaTicket {
-    pub user: String,
-    pub node: String,
-    pub login: String,
-    pub expires_at: u64,
-}
+use crate::auth::token::token_hash as hash_token;
+use crate::store::passes::PassStore;
 
-/// A direct-mode certificate the proxy signed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Certified {
-    user: String,
-    node: String,
-    login: String,
-    valid_until: u64,
-}
+pub use super::ticket::MfaTicket;
 
-#[derive(Default)]
 pub struct Passes {
-    tickets: Mutex<HashMap<String, MfaTicket>>,
-    certified: Mutex<Vec<Certified>>,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
+    store: Arc<dyn PassStore>,
 }
 
 impl Passes {
-    /// Keeps `ticket` under `token` (a random secret the browser holds) until it is
-    /// taken or expires.
-    pub fn issue_ticket(&self, token: String, ticket: MfaTicket, now: u64) {
-        let mut tickets = locked(&self.tickets);
-        tickets.retain(|_, t| t.expires_at >= now);
-        tickets.insert(token, ticket);
+    pub fn new(store: Arc<dyn PassStore>) -> Passes {
+        Passes { store }
     }
 
-    /// The ticket under `token`, which leaves the table whatever it says: one use.
-    pub fn take_ticket(&self, token: &str) -> Option<MfaTicket> {
-        locked(&self.tickets).remove(token)
+    /// Keeps `ticket` under `token` (a random secret the browser holds; only its hash is
+    /// stored) until it is taken or expires.
+    pub fn issue_ticket(&self, token: &str, ticket: MfaTicket, now: u64) -> crate::store::Result<()> {
+        self.store.put_ticket(&hash_token(token), &ticket, now)
+    }
+
+    /// The ticket under `token`, which leaves the table whatever it says: one use. A
+    /// database that cannot answer gives no ticket (the check is asked for again).
+    pub fn take_ticket(&self, token: &str, now: u64) -> Option<MfaTicket> {
+        self.store.take_ticket(&hash_token(token), now).unwrap_or_else(|err| {
+            tracing::error!(%err, "cannot read MFA tickets");
+            None
+        })
     }
 
     /// Notes a direct-mode certificate, so a socket to that node answers for its login.
-    pub fn note_certified(&self, user: &str, node: &str, login: &str, valid_until: u64, now: u64) {
-        let mut certified = locked(&self.certified);
-        certified.retain(|c| c.valid_until >= now);
-        let (user, node, login) = (user.to_string(), node.to_string(), login.to_string());
-        certified.push(Certified { user, node, login, valid_until });
+    pub fn note_certified(
+        &self,
+        user: &str,
+        node: &str,
+        login: &str,
+        valid_until: u64,
+        now: u64,
+    ) -> crate::store::Result<()> {
+        self.store.note_certified(user, node, login, valid_until, now)
     }
 
     /// Logins `user` was certified for on `node` whose certificates still open it.
-    pub fn certified_logins(&self, user: &str, node: &str, now: u64) -> Vec<String> {
-        let certified = locked(&self.certified);
-        certified
-            .iter()
-            .filter(|c| c.user == user && c.node == node && c.valid_until >= now)
-            .map(|c| c.login.clone())
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ticket(expires_at: u64) -> MfaTicket {
-        MfaTicket { user: "ana".into(), node: "web-1".into(), login: "ops".into(), expires_at }
-    }
-
-    #[test]
-    fn a_ticket_is_taken_once() {
-        let passes = Passes::default();
-        passes.issue_ticket("t".into(), ticket(200), 100);
-        assert_eq!(passes.take_ticket("t"), Some(ticket(200)));
-        assert_eq!(passes.take_ticket("t"), None);
-    }
-
-    #[test]
-    fn expired_tickets_are_dropped_when_the_next_is_issued() {
-        let passes = Passes::default();
-        passes.issue_ticket("old".into(), ticket(150), 100);
-        passes.issue_ticket("new".into(), ticket(400), 300);
-        assert_eq!(passes.take_ticket("old"), None);
-        assert!(passes.take_ticket("new").is_some());
-    }
-
-    #[test]
-    fn certified_logins_last_as_long_as_their_certificate() {
-        let passes = Passes::default();
-        passes.note_certified("ana", "web-1", "ops", 160, 100);
-        passes.note_certified("ana", "web-1", "deploy", 200, 100);
-        passes.note_certified("bo", "web-1", "root", 200, 100);
-        assert_eq!(passes.certified_logins("ana", "web-1", 150), ["ops", "deploy"]);
-        assert_eq!(passes.certified_logins("ana", "web-1", 170), ["deploy"]);
-        assert!(passes.certified_logins("ana", "web-2", 150).is_empty());
+    pub fn certified_logins(&self, user: &str, node: &str, now: u64) -> crate::store::Result<Vec<String>> {
+        self.store.certified_logins(user, node, now)
     }
 }

@@ -17,6 +17,7 @@ use gatehouse_proto::api::{
 use super::error::ApiError;
 use super::request::{ApiJson, SignedIn};
 use super::state::AppState;
+use crate::access::Refusal;
 use crate::accounts::NewSession;
 use crate::audit::Kind;
 use crate::auth::{self, token};
@@ -360,7 +361,10 @@ pub async fn session_mfa_finish(
         login: grant.login.clone(),
         expires_at,
     };
-    state.passes.issue_ticket(ticket.clone(), pass, now);
+    state.passes.issue_ticket(&ticket, pass, now).map_err(|err| {
+        tracing::error!(%err, "cannot keep an MFA ticket");
+        Refusal::Unavailable(crate::gate::STATE_UNREADABLE.into())
+    })?;
     state.audit.record(
         Kind::SshMfaOk,
         Some(&user.name),

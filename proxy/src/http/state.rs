@@ -1,10 +1,9 @@
 //! What every handler is given: the [`Gatehouse`] (which they reach through `Deref`),
-//! and the two things only the web face has, the app's files and the sign-in limiter.
+//! and the two things only the web face has, the app's files and the sign-in limit.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::assets::Assets;
-use crate::auth::rate_limit::RateLimiter;
 use crate::gate::Gatehouse;
 
 #[derive(Clone)]
@@ -15,13 +14,12 @@ pub struct AppState {
 
 struct Web {
     assets: Assets,
-    signin_limiter: Mutex<RateLimiter>,
+    signin_attempts_per_minute: u32,
 }
 
 impl AppState {
     pub fn new(gatehouse: Arc<Gatehouse>, assets: Assets, signin_attempts_per_minute: u32) -> AppState {
-        let signin_limiter = Mutex::new(RateLimiter::new(signin_attempts_per_minute));
-        AppState { gatehouse, web: Arc::new(Web { assets, signin_limiter }) }
+        AppState { gatehouse, web: Arc::new(Web { assets, signin_attempts_per_minute }) }
     }
 
     /// The services, to hand to code that outlives the request (a session's bridge).
@@ -36,7 +34,8 @@ impl AppState {
     /// Whether `ip` may try to sign in now (a password or a passkey): a few tries a
     /// minute per address.
     pub fn signin_allowed(&self, ip: std::net::IpAddr) -> bool {
-        self.web.signin_limiter.lock().unwrap_or_else(|p| p.into_inner()).allow(ip, crate::auth::now())
+        let per_minute = self.web.signin_attempts_per_minute;
+        crate::auth::rate_limit::allow(self.store.as_ref(), ip, per_minute, crate::auth::now())
     }
 }
 

@@ -62,7 +62,14 @@ pub async fn certify(
     );
     gatehouse.audit.record(Kind::SshCertIssued, Some(&grant.user), Some(peer), &detail);
     if grant.mode == SshMode::Direct {
-        gatehouse.passes.note_certified(&grant.user, &node, &grant.login, cert_grant.valid_before, now);
+        // Noted before the certificate leaves: a session that cannot answer for its
+        // login must not be opened by it.
+        gatehouse.passes.note_certified(&grant.user, &node, &grant.login, cert_grant.valid_before, now).map_err(
+            |err| {
+                tracing::error!(%err, user = %grant.user, "cannot note a certified login");
+                Refusal::Unavailable(crate::gate::STATE_UNREADABLE.into())
+            },
+        )?;
     }
     Ok((certificate, cert_grant.valid_before))
 }

@@ -48,6 +48,10 @@ pub trait AccountStore: Send + Sync {
         lock_until: u64,
     ) -> Result<Attempt>;
     fn clear_failures(&self, username: &str) -> Result<()>;
+    /// Counts a sign-in attempt from the client address `client` (see
+    /// [`crate::auth::rate_limit`]), unless it already made `per_window` since
+    /// `window_start`: then false, and nothing is counted.
+    fn count_client_attempt(&self, client: &str, now: u64, window_start: u64, per_window: u32) -> Result<bool>;
     fn lock(&self, username: &str, until: u64) -> Result<()>;
 
     fn create_session(&self, token_hash: &str, user: UserId, csrf: &str, now: u64, expires_at: u64) -> Result<()>;

@@ -4,15 +4,28 @@
 
 use super::accounts::AccountStore;
 use super::audit::AuditStore;
+use super::cluster::ClusterStore;
 use super::inventory::InventoryStore;
 use super::locks::LockStore;
+use super::passes::PassStore;
 use super::passkeys::PasskeyStore;
 use super::recordings::RecordingStore;
 
 /// Every aggregate's store at once. Implemented for anything that implements them all.
-pub trait Store: AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore {}
+pub trait Store:
+    AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore + PassStore + ClusterStore
+{
+}
 
 impl<T> Store for T where
-    T: AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore + ?Sized
+    T: AccountStore
+        + LockStore
+        + InventoryStore
+        + AuditStore
+        + PasskeyStore
+        + RecordingStore
+        + PassStore
+        + ClusterStore
+        + ?Sized
 {
 }

@@ -2,10 +2,13 @@
 //! deployment can put PostgreSQL behind them later: [`accounts::AccountStore`] (users,
 //! credentials, invites, sign-in attempts, web sessions), [`locks::LockStore`],
 //! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
-//! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges) and
-//! [`recordings::RecordingStore`]. A backend implements them all, which makes it a
-//! [`backend::Store`]; a service holds only the ones it needs. [`sqlite::SqliteStore`]
-//! keeps everything in one file in the data directory.
+//! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
+//! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
+//! logins) and [`cluster::ClusterStore`] (the keys proxies agree on). A backend
+//! implements them all, which makes it a [`backend::Store`]; a service holds only the
+//! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
+//! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
+//! that several proxies share. [`open`] picks one from the config.
 //!
 //! The interfaces name no backend's types. Times are Unix seconds, passed in by the
 //! caller; token arguments are SHA-256 hashes, never tokens. This file holds only what
@@ -14,9 +17,14 @@
 pub mod accounts;
 pub mod audit;
 pub mod backend;
+pub mod cluster;
+#[cfg(test)]
+mod conformance;
 pub mod inventory;
 pub mod locks;
+pub mod passes;
 pub mod passkeys;
+pub mod postgres;
 pub mod recordings;
 pub mod sqlite;
 

@@ -185,6 +185,20 @@ impl AccountStore for SqliteStore {
         Ok(())
     }
 
+    fn count_client_attempt(&self, client: &str, now: u64, window_start: u64, per_window: u32) -> Result<bool> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM signin_attempts WHERE ip = ?1 AND at < ?2", params![client, window_start as i64])?;
+        let made: u32 =
+            tx.query_row("SELECT COUNT(*) FROM signin_attempts WHERE ip = ?1", [client], |row| row.get(0))?;
+        if made >= per_window {
+            return Ok(false);
+        }
+        tx.execute("INSERT INTO signin_attempts (ip, at) VALUES (?1, ?2)", params![client, now as i64])?;
+        tx.commit()?;
+        Ok(true)
+    }
+
     fn lock(&self, username: &str, until: u64) -> Result<()> {
         self.conn().execute(
             "INSERT INTO lockouts (username, until) VALUES (?1, ?2)
@@ -250,134 +264,9 @@ impl AccountStore for SqliteStore {
         let sessions = conn.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now as i64])?;
         conn.execute("DELETE FROM lockouts WHERE until <= ?1", [now as i64])?;
         conn.execute("DELETE FROM invites WHERE expires_at <= ?1", [now as i64])?;
+        conn.execute("DELETE FROM signin_attempts WHERE at < ?1", [now.saturating_sub(3600) as i64])?;
         // Failures older than a day cannot count towards any sensible lockout window.
         conn.execute("DELETE FROM signin_failures WHERE at < ?1", [now.saturating_sub(86_400) as i64])?;
         Ok(sessions)
-    }
-}
-
-#[cfg(test)]
-impl SqliteStore {
-    pub fn failures_since(&self, username: &str, since: u64) -> Result<u32> {
-        Ok(self.conn().query_row(
-            "SELECT COUNT(*) FROM signin_failures WHERE username = ?1 AND at >= ?2",
-            params![username, since as i64],
-            |row| row.get(0),
-        )?)
-    }
-
-    pub fn locked_until(&self, username: &str, now: u64) -> Result<Option<u64>> {
-        Ok(self
-            .conn()
-            .query_row(
-                "SELECT until FROM lockouts WHERE username = ?1 AND until > ?2",
-                params![username, now as i64],
-                |row| row.get::<_, i64>(0),
-            )
-            .optional()?
-            .map(|until| until as u64))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::sqlite::tests::store_with_user;
-
-    #[test]
-    fn user_names_are_unique() {
-        let (store, _) = store_with_user();
-        assert!(matches!(store.create_user("alice", &[], 1), Err(StoreError::UserExists(_))));
-    }
-
-    #[test]
-    fn new_user_has_roles_and_is_not_enrolled() {
-        let (store, _) = store_with_user();
-        let user = store.user_by_name("alice").unwrap().unwrap();
-        assert_eq!(user.roles, vec!["dev", "ops"]);
-        assert!(!user.is_enrolled());
-    }
-
-    #[test]
-    fn invite_is_single_use_and_expires() {
-        let (store, id) = store_with_user();
-        store.create_invite(id, "h1", 500).unwrap();
-        let invite = store.invite("h1", 200).unwrap().unwrap();
-        assert!(store.invite("h1", 500).unwrap().is_none(), "expired at 500");
-        assert!(store.consume_invites(invite.id, id).unwrap());
-        assert!(!store.consume_invites(invite.id, id).unwrap());
-        assert!(store.invite("h1", 200).unwrap().is_none());
-    }
-
-    #[test]
-    fn session_expires_at_its_time() {
-        let (store, id) = store_with_user();
-        store.create_session("s1", id, "csrf", 100, 200).unwrap();
-        assert_eq!(store.session("s1", 199).unwrap().unwrap().user.name, "alice");
-        assert!(store.session("s1", 200).unwrap().is_none());
-        assert_eq!(store.delete_expired(200).unwrap(), 1);
-    }
-
-    #[test]
-    fn deleted_session_is_gone() {
-        let (store, id) = store_with_user();
-        store.create_session("s1", id, "csrf", 100, 200).unwrap();
-        store.delete_session("s1").unwrap();
-        assert!(store.session("s1", 150).unwrap().is_none());
-    }
-
-    #[test]
-    fn failures_count_inside_the_window_and_clear() {
-        let (store, _) = store_with_user();
-        for at in [10, 20, 30] {
-            assert!(matches!(store.begin_attempt("alice", at, 0, 5, 999).unwrap(), Attempt::Counted { .. }));
-        }
-        assert_eq!(store.failures_since("alice", 15).unwrap(), 2);
-        store.clear_failures("alice").unwrap();
-        assert_eq!(store.failures_since("alice", 0).unwrap(), 0);
-    }
-
-    #[test]
-    fn an_attempt_past_the_limit_locks_the_name_without_counting() {
-        let (store, _) = store_with_user();
-        for n in 1..=3 {
-            assert_eq!(store.begin_attempt("alice", 100, 0, 3, 500).unwrap(), Attempt::Counted { failures: n });
-        }
-        assert_eq!(store.begin_attempt("alice", 101, 0, 3, 500).unwrap(), Attempt::Locked { until: 500 });
-        assert_eq!(store.begin_attempt("alice", 102, 0, 3, 900).unwrap(), Attempt::Locked { until: 500 });
-        assert_eq!(store.locked_until("alice", 102).unwrap(), Some(500));
-        // Failures before the window do not count.
-        assert_eq!(store.begin_attempt("bob", 100, 0, 1, 200).unwrap(), Attempt::Counted { failures: 1 });
-        assert_eq!(store.begin_attempt("bob", 300, 250, 1, 400).unwrap(), Attempt::Counted { failures: 1 });
-    }
-
-    #[test]
-    fn a_totp_step_is_used_once() {
-        let (store, id) = store_with_user();
-        assert!(store.use_totp_step(id, 10).unwrap());
-        assert!(!store.use_totp_step(id, 10).unwrap());
-        assert!(!store.use_totp_step(id, 9).unwrap());
-        assert!(store.use_totp_step(id, 11).unwrap());
-    }
-
-    #[test]
-    fn a_session_remembers_a_confirmed_factor_and_ends_with_its_user() {
-        let (store, id) = store_with_user();
-        store.create_session("s1", id, "csrf", 100, 200).unwrap();
-        store.create_session("s2", id, "csrf", 100, 200).unwrap();
-        assert_eq!(store.session("s1", 110).unwrap().unwrap().confirmed_at, None);
-        store.confirm_session("s1", 120).unwrap();
-        let session = store.session("s1", 130).unwrap().unwrap();
-        assert_eq!((session.confirmed_at, session.token_hash.as_str()), (Some(120), "s1"));
-        assert_eq!(store.delete_sessions_of(id).unwrap(), 2);
-        assert!(store.session("s2", 130).unwrap().is_none());
-    }
-
-    #[test]
-    fn lock_holds_until_its_time() {
-        let (store, _) = store_with_user();
-        store.lock("alice", 300).unwrap();
-        assert_eq!(store.locked_until("alice", 299).unwrap(), Some(300));
-        assert_eq!(store.locked_until("alice", 300).unwrap(), None);
     }
 }

@@ -97,22 +97,3 @@ impl InventoryStore for SqliteStore {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn nodes_are_kept_and_replaced_by_name() {
-        let store = SqliteStore::in_memory().unwrap();
-        let mut node = Node {
-            name: NodeName::parse("web-1").unwrap(),
-            addr: "127.0.0.1:22".into(),
-            labels: parse_labels("env=dev").unwrap(),
-        };
-        store.put_node(&node).unwrap();
-        node.addr = "127.0.0.1:2222".into();
-        store.put_node(&node).unwrap();
-        assert_eq!(store.list_nodes().unwrap(), vec![node]);
-    }
-}

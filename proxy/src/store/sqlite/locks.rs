@@ -48,33 +48,3 @@ impl LockStore for SqliteStore {
         Ok(self.conn().execute("DELETE FROM locks WHERE id = ?1", [id])? == 1)
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn locks_hold_until_they_expire_or_are_removed() {
-        use crate::access::locks::{LockTarget, NewLock};
-        let store = SqliteStore::in_memory().unwrap();
-        let forever = store
-            .add_lock(
-                &NewLock { target: LockTarget::User("alice".into()), reason: "left".into(), expires_at: None },
-                100,
-            )
-            .unwrap();
-        store
-            .add_lock(
-                &NewLock { target: LockTarget::Node("web-1".into()), reason: "patching".into(), expires_at: Some(200) },
-                100,
-            )
-            .unwrap();
-        let active = store.active_locks(150).unwrap();
-        assert_eq!(active.len(), 2);
-        assert_eq!(active[1].target, LockTarget::Node("web-1".into()));
-        assert_eq!(store.active_locks(200).unwrap().len(), 1, "expired at 200");
-        assert!(store.remove_lock(forever).unwrap());
-        assert!(!store.remove_lock(forever).unwrap());
-        assert!(store.active_locks(150).unwrap().iter().all(|l| l.id != forever));
-    }
-}

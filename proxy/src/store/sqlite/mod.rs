@@ -6,8 +6,10 @@
 
 mod accounts;
 mod audit;
+mod cluster;
 mod inventory;
 mod locks;
+mod passes;
 mod passkeys;
 mod recordings;
 
@@ -32,7 +34,36 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+
+/// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
+/// certificates were signed for, sign-in attempts per client address, and the
+/// fingerprints of the keys they all hold.
+const SCHEMA_V3: &str = "
+CREATE TABLE mfa_tickets (
+    token_hash TEXT PRIMARY KEY,
+    username TEXT NOT NULL,
+    node TEXT NOT NULL,
+    login TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE certified_logins (
+    username TEXT NOT NULL,
+    node TEXT NOT NULL,
+    login TEXT NOT NULL,
+    valid_until INTEGER NOT NULL
+);
+CREATE INDEX certified_logins_by_user ON certified_logins(username, node);
+CREATE TABLE signin_attempts (
+    ip TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX signin_attempts_by_ip ON signin_attempts(ip, at);
+CREATE TABLE cluster_keys (
+    name TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL
+);
+";
 
 /// Locks, and the moment a web session last re-proved a factor.
 const SCHEMA_V2: &str = "
@@ -201,16 +232,8 @@ impl SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::user::UserId;
     use crate::store::accounts::AccountStore as _;
     use crate::store::inventory::InventoryStore as _;
-
-    /// An in-memory store with alice (dev, ops) in it.
-    pub(super) fn store_with_user() -> (SqliteStore, UserId) {
-        let store = SqliteStore::in_memory().unwrap();
-        let id = store.create_user("alice", &["dev".into(), "ops".into()], 100).unwrap();
-        (store, id)
-    }
 
     /// The schema as it was before migrations were numbered (and before desktops had a
     /// pin): a database made then opens, is migrated, and takes today's writes.

@@ -96,36 +96,3 @@ impl PasskeyStore for SqliteStore {
         Ok(row.filter(|(_, _, expires_at)| *expires_at >= now).map(|(user, state, _)| (user, state)))
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::accounts::AccountStore as _;
-    use crate::store::sqlite::tests::store_with_user;
-
-    #[test]
-    fn a_challenge_is_taken_once_and_not_after_it_expires() {
-        let (store, user) = store_with_user();
-        store.put_challenge("c1", "auth", Some(user), "{}", 200).unwrap();
-        assert_eq!(store.take_challenge("c1", "register", 100).unwrap(), None, "another kind");
-        assert_eq!(store.take_challenge("c1", "auth", 100).unwrap(), Some((Some(user), "{}".into())));
-        assert_eq!(store.take_challenge("c1", "auth", 100).unwrap(), None, "used");
-        store.put_challenge("c2", "auth", None, "{}", 200).unwrap();
-        assert_eq!(store.take_challenge("c2", "auth", 201).unwrap(), None, "expired");
-    }
-
-    #[test]
-    fn passkeys_belong_to_their_user() {
-        let (store, alice) = store_with_user();
-        let bob = store.create_user("bob", &[], 100).unwrap();
-        let id = store.add_passkey(alice, "laptop", "cred-1", "{}", 100).unwrap();
-        assert!(store.add_passkey(bob, "dup", "cred-1", "{}", 100).is_err(), "credential ids are unique");
-        assert_eq!(store.passkeys(alice).unwrap().len(), 1);
-        assert_eq!(store.passkey_by_credential("cred-1").unwrap().unwrap().user_id, alice);
-        store.passkey_used(id, "{\"n\":1}", 150).unwrap();
-        assert_eq!(store.passkeys(alice).unwrap()[0].last_used_at, Some(150));
-        assert!(!store.remove_passkey(bob, id).unwrap(), "not bob's");
-        assert!(store.remove_passkey(alice, id).unwrap());
-        assert!(store.passkeys(alice).unwrap().is_empty());
-    }
-}

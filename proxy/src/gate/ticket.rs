@@ -1,0 +1,10 @@
+//! The one-time ticket a passed passkey check gives the SSH socket that asked for it.
+
+/// A passed passkey check for one SSH session: who, where, as whom, until when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaTicket {
+    pub user: String,
+    pub node: String,
+    pub login: String,
+    pub expires_at: u64,
+}

@@ -1,0 +1,310 @@
+//! What every backend must do, tested once and run against each: SQLite in memory, and
+//! PostgreSQL in a schema of its own when `GATEHOUSE_TEST_POSTGRES` names a server (the
+//! test command starts one; without it the PostgreSQL half says it skipped).
+
+use crate::access::locks::{LockTarget, NewLock};
+use crate::accounts::user::UserId;
+use crate::auth::lockout::Attempt;
+use crate::gate::ticket::MfaTicket;
+use crate::inventory::desktops::{Desktop, Security};
+use crate::inventory::nodes::{Node, NodeName, parse_labels};
+use crate::recordings::row::{RecordingFilter, RecordingRow};
+use crate::store::StoreError;
+use crate::store::backend::Store;
+
+fn alice(store: &dyn Store) -> UserId {
+    store.create_user("alice", &["dev".into(), "ops".into()], 100).unwrap()
+}
+
+fn user_names_are_unique(store: &dyn Store) {
+    alice(store);
+    assert!(matches!(store.create_user("alice", &[], 1), Err(StoreError::UserExists(_))));
+    assert_eq!(store.list_users().unwrap().len(), 1);
+}
+
+fn new_user_has_roles_and_is_not_enrolled(store: &dyn Store) {
+    let id = alice(store);
+    let user = store.user_by_name("alice").unwrap().unwrap();
+    assert_eq!((user.id, user.roles.clone()), (id, vec!["dev".to_string(), "ops".to_string()]));
+    assert!(!user.is_enrolled());
+    store.set_credentials(id, "hash", b"sealed", 7).unwrap();
+    store.set_roles(id, &["admin".into()]).unwrap();
+    let user = store.user_by_id(id).unwrap().unwrap();
+    assert_eq!(
+        (user.password_hash.as_deref(), user.totp_secret.as_deref(), user.totp_last_step),
+        (Some("hash"), Some(&b"sealed"[..]), Some(7))
+    );
+    assert_eq!(user.roles, ["admin"]);
+    store.reset_user(id).unwrap();
+    assert!(!store.user_by_id(id).unwrap().unwrap().is_enrolled());
+}
+
+fn invite_is_single_use_and_expires(store: &dyn Store) {
+    let id = alice(store);
+    store.create_invite(id, "h1", 500).unwrap();
+    let invite = store.invite("h1", 200).unwrap().unwrap();
+    store.set_invite_totp(invite.id, b"pending").unwrap();
+    assert_eq!(store.invite("h1", 200).unwrap().unwrap().pending_totp_secret.as_deref(), Some(&b"pending"[..]));
+    assert!(store.invite("h1", 500).unwrap().is_none(), "expired at 500");
+    assert!(store.consume_invites(invite.id, id).unwrap());
+    assert!(!store.consume_invites(invite.id, id).unwrap());
+    assert!(store.invite("h1", 200).unwrap().is_none());
+}
+
+fn session_expires_at_its_time(store: &dyn Store) {
+    let id = alice(store);
+    store.create_session("s1", id, "csrf", 100, 200).unwrap();
+    let session = store.session("s1", 199).unwrap().unwrap();
+    assert_eq!((session.user.name.as_str(), session.csrf_token.as_str()), ("alice", "csrf"));
+    assert_eq!((session.created_at, session.expires_at), (100, 200));
+    assert!(store.session("s1", 200).unwrap().is_none());
+    assert_eq!(store.delete_expired(200).unwrap(), 1);
+    store.create_session("s2", id, "csrf", 100, 200).unwrap();
+    store.delete_session("s2").unwrap();
+    assert!(store.session("s2", 150).unwrap().is_none());
+}
+
+fn a_session_remembers_a_confirmed_factor_and_ends_with_its_user(store: &dyn Store) {
+    let id = alice(store);
+    store.create_session("s1", id, "csrf", 100, 200).unwrap();
+    store.create_session("s2", id, "csrf", 100, 200).unwrap();
+    assert_eq!(store.session("s1", 110).unwrap().unwrap().confirmed_at, None);
+    store.confirm_session("s1", 120).unwrap();
+    let session = store.session("s1", 130).unwrap().unwrap();
+    assert_eq!((session.confirmed_at, session.token_hash.as_str()), (Some(120), "s1"));
+    assert_eq!(store.delete_sessions_of(id).unwrap(), 2);
+    assert!(store.session("s2", 130).unwrap().is_none());
+}
+
+fn an_attempt_past_the_limit_locks_the_name_without_counting(store: &dyn Store) {
+    for n in 1..=3 {
+        assert_eq!(store.begin_attempt("alice", 100, 0, 3, 500).unwrap(), Attempt::Counted { failures: n });
+    }
+    assert_eq!(store.begin_attempt("alice", 101, 0, 3, 500).unwrap(), Attempt::Locked { until: 500 });
+    assert_eq!(store.begin_attempt("alice", 102, 0, 3, 900).unwrap(), Attempt::Locked { until: 500 });
+    // Failures before the window do not count; a success clears them.
+    assert_eq!(store.begin_attempt("bob", 100, 0, 1, 200).unwrap(), Attempt::Counted { failures: 1 });
+    assert_eq!(store.begin_attempt("bob", 300, 250, 1, 400).unwrap(), Attempt::Counted { failures: 1 });
+    store.clear_failures("bob").unwrap();
+    assert_eq!(store.begin_attempt("bob", 301, 250, 1, 400).unwrap(), Attempt::Counted { failures: 1 });
+    // An admin's lock holds until its time.
+    store.lock("carol", 300).unwrap();
+    assert_eq!(store.begin_attempt("carol", 299, 0, 5, 999).unwrap(), Attempt::Locked { until: 300 });
+    assert_eq!(store.begin_attempt("carol", 300, 0, 5, 999).unwrap(), Attempt::Counted { failures: 1 });
+}
+
+fn attempts_from_one_client_are_capped_per_window(store: &dyn Store) {
+    for at in [100, 101, 102] {
+        assert!(store.count_client_attempt("192.0.2.1", at, at - 60, 3).unwrap());
+    }
+    assert!(!store.count_client_attempt("192.0.2.1", 103, 43, 3).unwrap());
+    assert!(store.count_client_attempt("192.0.2.2", 103, 43, 3).unwrap(), "another client");
+    assert!(store.count_client_attempt("192.0.2.1", 160, 101, 3).unwrap(), "the first left the window");
+}
+
+fn a_totp_step_is_used_once(store: &dyn Store) {
+    let id = alice(store);
+    assert!(store.use_totp_step(id, 10).unwrap());
+    assert!(!store.use_totp_step(id, 10).unwrap());
+    assert!(!store.use_totp_step(id, 9).unwrap());
+    assert!(store.use_totp_step(id, 11).unwrap());
+    store.set_totp_secret(id, b"new").unwrap();
+    assert_eq!(store.user_by_id(id).unwrap().unwrap().totp_last_step, Some(11));
+}
+
+fn locks_hold_until_they_expire_or_are_removed(store: &dyn Store) {
+    let forever = store
+        .add_lock(&NewLock { target: LockTarget::User("alice".into()), reason: "left".into(), expires_at: None }, 100)
+        .unwrap();
+    let node = NewLock { target: LockTarget::Node("web-1".into()), reason: "patching".into(), expires_at: Some(200) };
+    store.add_lock(&node, 100).unwrap();
+    let active = store.active_locks(150).unwrap();
+    assert_eq!(active.len(), 2);
+    assert_eq!((active[1].target.clone(), active[1].reason.as_str()), (LockTarget::Node("web-1".into()), "patching"));
+    assert_eq!(store.active_locks(200).unwrap().len(), 1, "expired at 200");
+    assert!(store.remove_lock(forever).unwrap());
+    assert!(!store.remove_lock(forever).unwrap());
+    assert!(store.active_locks(150).unwrap().iter().all(|l| l.id != forever));
+}
+
+fn nodes_and_desktops_are_kept_and_replaced_by_name(store: &dyn Store) {
+    let mut node = Node {
+        name: NodeName::parse("web-1").unwrap(),
+        addr: "127.0.0.1:22".into(),
+        labels: parse_labels("env=dev").unwrap(),
+    };
+    store.put_node(&node).unwrap();
+    node.addr = "127.0.0.1:2222".into();
+    store.put_node(&node).unwrap();
+    assert_eq!(store.list_nodes().unwrap(), vec![node]);
+    let desktop = Desktop {
+        name: NodeName::parse("win-1").unwrap(),
+        addr: "10.0.0.5:3389".into(),
+        labels: parse_labels("env=dev").unwrap(),
+        username: "ops".into(),
+        domain: Some("CORP".into()),
+        security: Security::parse("nla").unwrap(),
+        tls_pin: None,
+    };
+    store.put_desktop(&desktop, b"sealed").unwrap();
+    store.pin_desktop("win-1", "SHA256:x").unwrap();
+    let listed = store.list_desktops().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].0.tls_pin.as_deref(), listed[0].1.as_slice()), (Some("SHA256:x"), &b"sealed"[..]));
+    assert_eq!(listed[0].0.domain.as_deref(), Some("CORP"));
+}
+
+fn the_audit_is_read_newest_first(store: &dyn Store) {
+    use crate::audit::record::AuditRecord;
+    for (at, user) in [(1, Some("alice")), (2, None)] {
+        let record = AuditRecord {
+            at,
+            kind: "signin".into(),
+            user: user.map(String::from),
+            ip: Some("192.0.2.1".into()),
+            detail: format!("at {at}"),
+        };
+        store.append_audit(&record).unwrap();
+    }
+    let recent = store.recent_audit(10).unwrap();
+    assert_eq!(recent.iter().map(|r| r.at).collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(recent[1].user.as_deref(), Some("alice"));
+    assert_eq!(store.recent_audit(1).unwrap().len(), 1);
+}
+
+fn a_challenge_is_taken_once_and_not_after_it_expires(store: &dyn Store) {
+    let user = alice(store);
+    store.put_challenge("c1", "auth", Some(user), "{}", 200).unwrap();
+    assert_eq!(store.take_challenge("c1", "register", 100).unwrap(), None, "another kind");
+    assert_eq!(store.take_challenge("c1", "auth", 100).unwrap(), Some((Some(user), "{}".into())));
+    assert_eq!(store.take_challenge("c1", "auth", 100).unwrap(), None, "used");
+    store.put_challenge("c2", "auth", None, "{}", 200).unwrap();
+    assert_eq!(store.take_challenge("c2", "auth", 201).unwrap(), None, "expired");
+}
+
+fn passkeys_belong_to_their_user(store: &dyn Store) {
+    let alice = alice(store);
+    let bob = store.create_user("bob", &[], 100).unwrap();
+    let id = store.add_passkey(alice, "laptop", "cred-1", "{}", 100).unwrap();
+    assert!(store.add_passkey(bob, "dup", "cred-1", "{}", 100).is_err(), "credential ids are unique");
+    assert_eq!(store.passkeys(alice).unwrap().len(), 1);
+    assert_eq!(store.passkey_by_credential("cred-1").unwrap().unwrap().user_id, alice);
+    store.passkey_used(id, "{\"n\":1}", 150).unwrap();
+    let used = &store.passkeys(alice).unwrap()[0];
+    assert_eq!((used.last_used_at, used.passkey_json.as_str()), (Some(150), "{\"n\":1}"));
+    assert!(!store.remove_passkey(bob, id).unwrap(), "not bob's");
+    assert!(store.remove_passkey(alice, id).unwrap());
+    assert!(store.passkeys(alice).unwrap().is_empty());
+}
+
+fn recordings_are_listed_newest_first_and_finished_later(store: &dyn Store) {
+    let row = |id: &str, started_at| RecordingRow {
+        id: id.into(),
+        kind: "ssh".into(),
+        user: "alice".into(),
+        target: "web-1".into(),
+        login: "ubuntu".into(),
+        started_at,
+        ended_at: None,
+        file: format!("{id}.ghrec"),
+        bytes: 0,
+        end_reason: None,
+    };
+    store.insert_recording(&row("a", 10)).unwrap();
+    store.insert_recording(&row("b", 20)).unwrap();
+    store.finish_recording("a", 15, 1234, "exit 0").unwrap();
+    let listed = store.list_recordings(10).unwrap();
+    assert_eq!(listed.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["b", "a"]);
+    let a = store.recording("a").unwrap().unwrap();
+    assert_eq!((a.ended_at, a.bytes, a.end_reason.as_deref()), (Some(15), 1234, Some("exit 0")));
+    assert!(store.recording("c").unwrap().is_none());
+    store.insert_recording(&RecordingRow { user: "bob".into(), ..row("c", 30) }).unwrap();
+    let only = |filter: RecordingFilter| {
+        let (rows, total) = store.search_recordings(&filter, 0, 10).unwrap();
+        (rows.into_iter().map(|r| r.id).collect::<Vec<_>>(), total)
+    };
+    assert_eq!(only(RecordingFilter::default()), (vec!["c".into(), "b".into(), "a".into()], 3));
+    assert_eq!(only(RecordingFilter { user: Some("alice".into()), ..Default::default() }).1, 2);
+    assert_eq!(only(RecordingFilter { from: Some(15), to: Some(30), ..Default::default() }).0, ["b"]);
+    assert_eq!(only(RecordingFilter { ids: Some(vec!["a".into()]), ..Default::default() }).0, ["a"]);
+    assert_eq!(only(RecordingFilter { ids: Some(vec![]), ..Default::default() }).1, 0);
+    let (page, total) = store.search_recordings(&RecordingFilter::default(), 1, 1).unwrap();
+    assert_eq!((page[0].id.as_str(), total), ("b", 3));
+}
+
+fn a_ticket_is_taken_once_and_not_after_it_expires(store: &dyn Store) {
+    let ticket = |expires_at| MfaTicket { user: "ana".into(), node: "web-1".into(), login: "ops".into(), expires_at };
+    store.put_ticket("t1", &ticket(200), 100).unwrap();
+    assert_eq!(store.take_ticket("t1", 150).unwrap(), Some(ticket(200)));
+    assert_eq!(store.take_ticket("t1", 150).unwrap(), None, "used");
+    store.put_ticket("t2", &ticket(150), 100).unwrap();
+    assert_eq!(store.take_ticket("t2", 151).unwrap(), None, "expired");
+    store.put_ticket("t3", &ticket(150), 100).unwrap();
+    store.put_ticket("t4", &ticket(400), 300).unwrap();
+    assert_eq!(store.take_ticket("t3", 100).unwrap(), None, "expired ones leave when the next is issued");
+}
+
+fn certified_logins_last_as_long_as_their_certificate(store: &dyn Store) {
+    store.note_certified("ana", "web-1", "ops", 160, 100).unwrap();
+    store.note_certified("ana", "web-1", "deploy", 200, 100).unwrap();
+    store.note_certified("bo", "web-1", "root", 200, 100).unwrap();
+    assert_eq!(store.certified_logins("ana", "web-1", 150).unwrap(), ["ops", "deploy"]);
+    assert_eq!(store.certified_logins("ana", "web-1", 170).unwrap(), ["deploy"]);
+    assert!(store.certified_logins("ana", "web-2", 150).unwrap().is_empty());
+}
+
+fn the_first_keys_become_the_clusters(store: &dyn Store) {
+    assert_eq!(store.cluster_key("user_ca").unwrap(), None);
+    assert_eq!(store.agree_key("user_ca", "SHA256:a").unwrap(), "SHA256:a");
+    assert_eq!(
+        store.agree_key("user_ca", "SHA256:b").unwrap(),
+        "SHA256:a",
+        "a second proxy's keys do not replace them"
+    );
+    assert_eq!(store.cluster_key("user_ca").unwrap().as_deref(), Some("SHA256:a"));
+    store.ping().unwrap();
+}
+
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name(&crate::store::sqlite::SqliteStore::in_memory().unwrap());
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[test]
+                fn $name() {
+                    match crate::store::postgres::tests::test_store() {
+                        Some(store) => super::$name(&store),
+                        None => eprintln!("skipped: GATEHOUSE_TEST_POSTGRES is not set"),
+                    }
+                }
+            )*
+        }
+    };
+}
+
+on_every_backend!(
+    user_names_are_unique,
+    new_user_has_roles_and_is_not_enrolled,
+    invite_is_single_use_and_expires,
+    session_expires_at_its_time,
+    a_session_remembers_a_confirmed_factor_and_ends_with_its_user,
+    an_attempt_past_the_limit_locks_the_name_without_counting,
+    attempts_from_one_client_are_capped_per_window,
+    a_totp_step_is_used_once,
+    locks_hold_until_they_expire_or_are_removed,
+    nodes_and_desktops_are_kept_and_replaced_by_name,
+    the_audit_is_read_newest_first,
+    a_challenge_is_taken_once_and_not_after_it_expires,
+    passkeys_belong_to_their_user,
+    recordings_are_listed_newest_first_and_finished_later,
+    a_ticket_is_taken_once_and_not_after_it_expires,
+    certified_logins_last_as_long_as_their_certificate,
+    the_first_keys_become_the_clusters,
+);
