@@ -41,11 +41,13 @@ export async function freePort() {
  * TOML config; `prepare(dir)` runs before the proxy starts (e.g. to mount a small
  * filesystem at dir/data). Returns helpers to add users, call the API and stop it.
  */
-export async function startProxy(extraConfig = '', { prepare } = {}) {
+export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert, dir: inDir, topConfig = '' } = {}) {
   const port = await freePort();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+  const dir = inDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
+  fs.mkdirSync(dir, { recursive: true });
   if (prepare) prepare(dir);
-  const url = `https://localhost:${port}`;
+  const url = publicUrl ?? `https://localhost:${port}`;
+  const certPath = tlsCert ?? path.join(dir, 'data', 'tls', 'cert.pem');
   const config = path.join(dir, 'gatehouse.toml');
   fs.writeFileSync(
     config,
@@ -54,6 +56,7 @@ export async function startProxy(extraConfig = '', { prepare } = {}) {
       `public_url = "${url}"`,
       `data_dir = "data"`,
       `web_root = "${path.join(root, 'dist')}"`,
+      topConfig,
       extraConfig,
     ].join('\n'),
   );
@@ -147,7 +150,7 @@ export async function startProxy(extraConfig = '', { prepare } = {}) {
     },
     /** An HTTPS request that trusts only this proxy's certificate. */
     request(method, pathname, { headers = {}, body } = {}) {
-      const ca = fs.readFileSync(path.join(dir, 'data', 'tls', 'cert.pem'));
+      const ca = fs.readFileSync(certPath);
       return new Promise((resolve, reject) => {
         const req = https.request(
           { host: 'localhost', port, path: pathname, method, headers, ca },
@@ -594,4 +597,115 @@ export async function signedInPage(proxy, browser, name, roles, errors, options 
   page.on('pageerror', (err) => errors.push(err.message));
   page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text().slice(0, 600)); });
   return { context, page, session };
+}
+
+/**
+ * Several proxies, one cluster, as README's "Running several proxies" sets it up: a
+ * database of their own on the test command's PostgreSQL (GATEHOUSE_TEST_POSTGRES), one
+ * set of keys made by `gatehouse keys init` and read by every proxy, one TLS
+ * certificate, and Debian's HAProxy in front (HTTP mode: each request and each
+ * WebSocket may land on either proxy; `leastconn`, so concurrent sessions spread).
+ * Returns { url, lb, proxies: [a, b], request, …proxy helpers of the first proxy }.
+ */
+export async function startCluster(extraConfig = '', { count = 2 } = {}) {
+  const server = process.env.GATEHOUSE_TEST_POSTGRES;
+  if (!server) throw new Error('GATEHOUSE_TEST_POSTGRES must name a PostgreSQL server; ./scripts/test starts one');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cluster-'));
+  const database = `e2e_${path.basename(dir).replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
+  execFileSync('psql', [server, '-q', '-c', `CREATE DATABASE ${database}`]);
+  const url = new URL(server);
+  url.pathname = `/${database}`;
+  const lbPort = await freePort();
+  const publicUrl = `https://localhost:${lbPort}`;
+  // One certificate for the address people use, which every proxy and HAProxy serve.
+  const cert = path.join(dir, 'tls.pem');
+  const key = path.join(dir, 'tls.key');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', key, '-out', cert,
+  ], { stdio: 'ignore' });
+  fs.writeFileSync(path.join(dir, 'haproxy.pem'), fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
+  const shared = [
+    `keys_dir = "${path.join(dir, 'keys')}"`,
+    `tls = { cert = "${cert}", key = "${key}" }`,
+    extraConfig,
+    '[database]',
+    `url = "${url}"`,
+    'pool_size = 8',
+  ].join('\n');
+  // The keys, once, before any proxy starts (a proxy of a cluster never makes its own).
+  const first = path.join(dir, 'keys.toml');
+  fs.writeFileSync(first, `data_dir = "${path.join(dir, 'init')}"\n${shared}\n`);
+  execFileSync(gatehouseBin(), ['--config', first, 'keys', 'init'], { stdio: 'ignore' });
+  const proxies = [];
+  for (let i = 0; i < count; i++) {
+    const metricsPort = await freePort();
+    const proxy = await startProxy(shared, {
+      publicUrl, tlsCert: cert, dir: path.join(dir, `proxy-${'abcdefgh'[i]}`), topConfig: `metrics_listen = "127.0.0.1:${metricsPort}"`,
+    });
+    proxy.metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    proxies.push(proxy);
+  }
+  const haproxyConfig = path.join(dir, 'haproxy.cfg');
+  fs.writeFileSync(haproxyConfig, [
+    'global',
+    '  maxconn 4000',
+    '  log stdout format raw local0',
+    'defaults',
+    '  mode http',
+    '  log global',
+    '  option httplog',
+    '  timeout connect 2s',
+    '  timeout client 1h',
+    '  timeout server 1h',
+    '  timeout tunnel 1h',
+    'frontend gatehouse',
+    `  bind 127.0.0.1:${lbPort} ssl crt ${path.join(dir, 'haproxy.pem')}`,
+    '  default_backend proxies',
+    'backend proxies',
+    '  balance leastconn',
+    '  option httpchk GET /readyz',
+    '  default-server check inter 500ms fall 2 rise 2 ssl verify none',
+    ...proxies.map((p, i) => `  server ${'abcdefgh'[i]} 127.0.0.1:${p.port}`),
+    '',
+  ].join('\n'));
+  const log = fs.openSync(path.join(dir, 'haproxy.log'), 'a');
+  const lb = spawn('haproxy', ['-f', haproxyConfig, '-db'], { stdio: ['ignore', log, log] });
+  let lbExited = null;
+  lb.on('exit', (code, signal) => { lbExited = { code, signal }; });
+  const cluster = {
+    ...proxies[0],
+    url: publicUrl, port: lbPort, dir, proxies, database, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
+    async stop() {
+      if (!lbExited) { lb.kill('SIGTERM'); await new Promise((r) => lb.once('exit', r)); }
+      for (const p of proxies) await p.stop();
+    },
+  };
+  // Requests through the load balancer, trusting the cluster's certificate.
+  cluster.request = (method, pathname, { headers = {}, body } = {}) => new Promise((resolve, reject) => {
+    const req = https.request({ host: 'localhost', port: lbPort, path: pathname, method, headers, ca: fs.readFileSync(cert), agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json = null;
+        try { json = JSON.parse(text); } catch { /* not JSON */ }
+        resolve({ status: res.statusCode, headers: res.headers, text, json });
+      });
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (lbExited) throw new Error(`haproxy exited (${JSON.stringify(lbExited)}):\n${cluster.lbLog()}`);
+    try {
+      if ((await cluster.request('GET', '/readyz')).status === 200) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`haproxy did not pass requests on:\n${cluster.lbLog()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return cluster;
 }

@@ -53,6 +53,9 @@ pub struct Config {
     /// The CA keys and the desktop vault key (default: `data_dir/ca`). Several proxies
     /// read the same keys: copy this folder to each, or point them all at one.
     pub keys_dir: Option<PathBuf>,
+    /// Where Prometheus scrapes `/metrics` (plain HTTP; an operator's network only).
+    /// Off unless set.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -168,6 +171,7 @@ impl Default for Config {
             limits: Limits::default(),
             database: DatabaseSettings::default(),
             keys_dir: None,
+            metrics_listen: None,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod gate;
 pub mod http;
 pub mod inventory;
+pub mod metrics;
 pub mod passkeys;
 pub mod rdp;
 pub mod recordings;

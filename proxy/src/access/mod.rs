@@ -46,6 +46,19 @@ impl Refusal {
             | Refusal::Unreachable(s) => s,
         }
     }
+
+    /// A word for the kind of refusal, for metrics and logs.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Missing(_) => "missing",
+            Refusal::Denied(_) => "denied",
+            Refusal::Locked(_) => "locked",
+            Refusal::MfaRequired(_) => "mfa_required",
+            Refusal::TooMany(_) => "too_many",
+            Refusal::Unavailable(_) => "unavailable",
+            Refusal::Unreachable(_) => "unreachable",
+        }
+    }
 }
 
 /// What one SSH connection may do: the decision a certificate is signed for.

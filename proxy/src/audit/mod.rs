@@ -98,6 +98,7 @@ impl Audit {
     }
 
     fn write(&self, record: AuditRecord) {
+        crate::metrics::audited(&record.kind);
         tracing::info!(target: "audit", kind = record.kind, user = record.user, ip = record.ip, detail = record.detail);
         if let Err(err) = self.store.append_audit(&record) {
             tracing::error!(%err, kind = record.kind, "cannot write the audit record to the database");

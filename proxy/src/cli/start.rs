@@ -82,6 +82,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             println!("First sign-in: open this one-time link to set the admin's password and TOTP:");
             println!("  {link}");
         }
+        if let Some(addr) = config.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} for metrics"))?;
+            tracing::info!(%addr, "metrics at /metrics");
+            tokio::spawn(http::ops::serve_metrics(listener, live_sessions.clone()));
+        }
         tokio::spawn(live::sweep(live_sessions, store.clone(), policy));
         tokio::spawn(async move {
             // Summaries of throttled audit kinds, even when nothing follows a burst.

@@ -160,7 +160,9 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
         recorder.end("the browser went away", None).await;
         return;
     }
-    let mut shell = Shell { ws_tx, active: &mut active, recorder: &recorder, updates: 0, bytes: 0 };
+    let to_browser = crate::metrics::relay_counter(crate::metrics::Relay::DesktopToBrowser);
+    let from_browser = crate::metrics::relay_counter(crate::metrics::Relay::DesktopFromBrowser);
+    let mut shell = Shell { ws_tx, active: &mut active, recorder: &recorder, updates: 0, bytes: 0, to_browser };
     let end = loop {
         let outputs = tokio::select! {
             biased;
@@ -179,7 +181,10 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
                 }
             },
             frame = ws_rx.next() => match frame {
-                Some(Ok(Message::Binary(data))) => core.from_browser(&data),
+                Some(Ok(Message::Binary(data))) => {
+                    from_browser.inc_by(data.len() as u64);
+                    core.from_browser(&data)
+                }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Text(_))) => {
                     let reason = "The desktop protocol travels in binary frames only.".to_string();
@@ -214,6 +219,8 @@ struct Shell<'a> {
     ws_tx: futures_util::stream::SplitSink<WebSocket, Message>,
     active: &'a mut crate::rdp::connect::Active,
     recorder: &'a Recorder,
+    /// The relayed-bytes metric, towards the browser.
+    to_browser: prometheus_client::metrics::counter::Counter,
     updates: u64,
     bytes: u64,
 }
@@ -226,6 +233,7 @@ impl Shell<'_> {
                 Output::Update(pdu) => {
                     self.updates += 1;
                     self.bytes += pdu.len() as u64;
+                    self.to_browser.inc_by(pdu.len() as u64);
                     if !self.recorder.desktop_update(&pdu).await {
                         let reason = format!("The session ended: {}.", crate::recordings::RECORDING_FAILED);
                         close_with(&mut self.ws_tx, 1011, reason).await;

@@ -101,6 +101,7 @@ impl From<JsonRejection> for ApiError {
 
 impl From<Refusal> for ApiError {
     fn from(refusal: Refusal) -> ApiError {
+        crate::metrics::refused(&refusal);
         let (status, code) = match &refusal {
             Refusal::Missing(_) => (StatusCode::NOT_FOUND, "no_such_node"),
             Refusal::Denied(_) => (StatusCode::FORBIDDEN, "denied"),

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod desktops;
 pub mod error;
+pub mod ops;
 pub mod passkeys;
 pub mod recordings;
 pub mod request;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ssh::routes())
         .merge(desktops::routes())
         .merge(recordings::routes())
+        .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)
         .method_not_allowed_fallback(request::method_not_allowed)
         .layer(DefaultBodyLimit::max(request::MAX_BODY_BYTES))
@@ -38,9 +40,24 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::map_response(request::no_store));
     Router::new()
         .nest("/api/v1", api)
+        .merge(ops::routes())
         .fallback(app_files)
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
         .with_state(state)
+}
+
+/// Times each request until its response starts, by route (the route's pattern, never
+/// the path itself: names and ids would make a series each).
+async fn timed(request: Request, next: Next) -> Response {
+    let route = match request.extensions().get::<axum::extract::MatchedPath>() {
+        Some(matched) => matched.as_str().to_string(),
+        None => "unknown".to_string(),
+    };
+    let method = request.method().as_str().to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    crate::metrics::request(&route, &method, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
 }
 
 /// The web app's files, for every path outside the API.

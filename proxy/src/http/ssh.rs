@@ -221,6 +221,10 @@ async fn pump(
     let (mut tcp_rx, mut tcp_tx) = tokio::io::split(stream);
     let up = std::sync::atomic::AtomicU64::new(0);
     let down = std::sync::atomic::AtomicU64::new(0);
+    let (up_metric, down_metric) = (
+        crate::metrics::relay_counter(crate::metrics::Relay::SshFromBrowser),
+        crate::metrics::relay_counter(crate::metrics::Relay::SshToBrowser),
+    );
     // What the upward loop wants said to the browser as it ends (it does not own the sink).
     enum Ending {
         Quiet(String),
@@ -231,6 +235,7 @@ async fn pump(
             match ws_rx.next().await {
                 Some(Ok(Message::Binary(data))) => {
                     up.fetch_add(data.len() as u64, std::sync::atomic::Ordering::Relaxed);
+                    up_metric.inc_by(data.len() as u64);
                     if tcp_tx.write_all(&data).await.is_err() {
                         break Ending::Quiet("node closed".to_string());
                     }
@@ -256,6 +261,7 @@ async fn pump(
                 }
                 Ok(n) => {
                     down.fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+                    down_metric.inc_by(n as u64);
                     if ws_tx.send(Message::Binary(buf[..n].to_vec().into())).await.is_err() {
                         break Ending::Quiet("browser gone".to_string());
                     }

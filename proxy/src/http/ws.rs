@@ -36,6 +36,7 @@ pub fn admission<T>(
 
 /// The close code a refusal is told with.
 pub fn close_code(refusal: &Refusal) -> u16 {
+    crate::metrics::refused(refusal);
     match refusal {
         Refusal::Missing(_) => close::NO_SUCH_NODE,
         Refusal::Denied(_) => close::DENIED,

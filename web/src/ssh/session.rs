@@ -137,7 +137,11 @@ pub async fn run(
     };
     // A close code of 4000 or more carries the proxy's own sentence.
     let closed = socket.closed.clone();
+    let lost = closed.clone();
     let proxy_said = move || closed.borrow().clone().filter(|c| c.code >= 4000);
+    // 1006: the socket dropped without a close frame, so no proxy said goodbye: the one
+    // this tab reached stopped, or the network between them went.
+    let proxy_lost = move || lost.borrow().as_ref().is_some_and(|c| c.code == 1006);
     let ended_by_proxy = |fallback: String| proxy_said().map(|c| c.reason).unwrap_or(fallback);
 
     let verdict = Arc::new(Mutex::new(None));
@@ -179,6 +183,7 @@ pub async fn run(
     let reason = match carry(channel, commands, events).await {
         Some(0) => "The session ended.".to_string(),
         Some(code) => format!("The session ended with exit status {code}."),
+        None if proxy_lost() => "The connection to Gatehouse was lost: the proxy this tab reached stopped, or the network dropped. Reconnect opens a new session (through another proxy, if there are several).".to_string(),
         None => ended_by_proxy(
             "The connection to the node closed without the session ending: the node may have stopped or restarted."
                 .to_string(),

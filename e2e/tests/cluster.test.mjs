@@ -1,0 +1,260 @@
+// Several proxies, one cluster: two `gatehouse` processes on one PostgreSQL database
+// with one set of keys, behind Debian's HAProxy, as README's "Running several proxies"
+// sets them up (the harness's startCluster writes exactly that). A person in Chromium
+// uses the load balancer's address only; which proxy answers is HAProxy's choice,
+// read back from its request log.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, afterEach, before, describe, test } from 'node:test';
+import {
+  confirmIfAsked, contextWithSession, launchBrowser, screenshot, startCluster, startNode, until,
+} from '../lib/harness.mjs';
+
+const LOGIN = os.userInfo().username;
+const CONFIG = `
+[roles.recorded]
+node_labels = { env = "demo" }
+logins = ["${LOGIN}"]
+`;
+
+let cluster;
+let node;
+let browser;
+let pageErrors = [];
+const measured = {};
+
+before(async () => {
+  cluster = await startCluster(CONFIG);
+  node = await startNode(cluster.proxies[0]);
+  browser = await launchBrowser();
+});
+
+afterEach(() => {
+  const errors = pageErrors.filter((e) => !/WebSocket|ERR_CONNECTION|Failed to load resource/.test(e));
+  pageErrors = [];
+  assert.deepEqual(errors, [], 'the app logged no errors');
+});
+
+after(async () => {
+  console.log(`cluster figures: ${JSON.stringify(measured)}`);
+  await browser?.close();
+  await node?.stop();
+  await cluster?.stop();
+});
+
+/** The proxies (HAProxy's server names, `a` and `b`) that served requests matching `pattern`, in order. */
+function servedBy(pattern) {
+  return cluster.lbLog().split('\n').filter((line) => pattern.test(line)).map((line) => line.match(/ proxies\/([a-z])\b/)?.[1]);
+}
+
+async function pageIn(context) {
+  const page = await context.newPage();
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(msg.text().slice(0, 600)); });
+  return page;
+}
+
+const panel = (page) => page.locator('[data-testid="ssh-panel"][data-active="true"]');
+const screenText = (page) => panel(page).getByTestId('screen-text').textContent();
+async function waitForScreen(page, pattern, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const text = await screenText(page);
+    if (pattern.test(text)) return text;
+    if (Date.now() > deadline) throw new Error(`screen never matched ${pattern}:\n${text}`);
+    await page.waitForTimeout(100);
+  }
+}
+
+/** How many SSH sessions of `user` each proxy started, from each proxy's own audit file. */
+function sessionsOn(user) {
+  return cluster.proxies.map((p) => {
+    const file = path.join(p.dir, 'data', 'audit.jsonl');
+    const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
+    return text.split('\n').filter((l) => l.includes('"kind":"ssh.start"') && l.includes(`"user":"${user}"`)).length;
+  });
+}
+
+/** Opens an SSH tab to the demo node in a new page; returns the page and the proxy its socket landed on. */
+async function openTab(context, user) {
+  const page = await pageIn(context);
+  const before = sessionsOn(user);
+  const socket = page.waitForEvent('websocket', (ws) => ws.url().includes('/api/v1/nodes/demo/ssh'));
+  await page.goto(`${cluster.url}/ssh/demo?login=${LOGIN}`);
+  await panel(page).locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+  await waitForScreen(page, /[$#] *$/m);
+  const now = sessionsOn(user);
+  const on = now.findIndex((n, i) => n > before[i]);
+  assert.ok(on >= 0, `one proxy audited the session's start (${before} → ${now})`);
+  return { page, proxy: cluster.proxies[on], name: 'ab'[on], socket: await socket };
+}
+
+/**
+ * Opens tabs until two of them run on different proxies (HAProxy's leastconn usually
+ * needs two; a socket still closing on one proxy can make it three). Returns those two.
+ */
+async function tabsOnBothProxies(context, user) {
+  const tabs = [];
+  while (tabs.length < 4) {
+    const tab = await openTab(context, user);
+    const other = tabs.find((t) => t.name !== tab.name);
+    if (other) return [other, tab];
+    tabs.push(tab);
+  }
+  throw new Error(`four tabs all landed on proxy ${tabs[0].name}`);
+}
+
+async function type(page, text) {
+  await panel(page).getByTestId('terminal').click();
+  await page.keyboard.type(text);
+  await page.keyboard.press('Enter');
+}
+
+
+describe('several proxies behind one address', () => {
+  test('sign in with a password and TOTP, then with a passkey whose ceremony starts on one proxy and ends on the other', async () => {
+    const session = await cluster.enrolAndSignIn('ana', ['recorded']);
+    const context = await contextWithSession(browser, cluster, session.cookie);
+    const page = await pageIn(context);
+    // The web session made on proxy a is good on both.
+    for (const p of cluster.proxies) {
+      const res = await p.request('GET', '/api/v1/session', { headers: { cookie: session.cookie } });
+      assert.equal(res.status, 200, `the session is known on ${p.port}`);
+    }
+    await page.goto(`${cluster.url}/account`);
+    await page.getByTestId('passkey-name').fill('cluster laptop');
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('WebAuthn.enable');
+    await cdp.send('WebAuthn.addVirtualAuthenticator', {
+      options: {
+        protocol: 'ctap2', transport: 'internal', hasResidentKey: true, hasUserVerification: true,
+        isUserVerified: true, automaticPresenceSimulation: true,
+      },
+    });
+    await page.getByTestId('add-passkey').click();
+    await confirmIfAsked(page, session, page.locator('[data-testid="passkey"]', { hasText: 'cluster laptop' }));
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL(/\/signin$/);
+
+    // The ceremony's start goes to proxy a and its answer to proxy b, whatever HAProxy would choose.
+    const [a, b] = cluster.proxies;
+    const via = (p) => async (route) => {
+      const url = route.request().url().replace(cluster.url, `https://localhost:${p.port}`);
+      await route.fulfill({ response: await route.fetch({ url }) });
+    };
+    await page.route('**/api/v1/session/discoverable/start', via(a));
+    await page.route('**/api/v1/session/discoverable/finish', via(b));
+    await page.getByTestId('sign-in-passkey').click();
+    await page.waitForURL(`${cluster.url}/`);
+    assert.equal((await page.getByTestId('current-user').textContent()).trim().slice(-3), 'ana');
+    await screenshot(page, '80-cluster-passkey-signin');
+    assert.match(a.logText() + b.logText(), /passkey/i);
+    await page.unrouteAll();
+
+    // Password and TOTP typed into the page, through the load balancer.
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL(/\/signin$/);
+    await page.getByTestId('username').fill('ana');
+    await page.getByTestId('password').fill(session.password);
+    await page.getByTestId('totp').fill(await session.authenticator.nextCode());
+    await page.getByTestId('sign-in').click();
+    await page.waitForURL(`${cluster.url}/`);
+    const served = new Set(servedBy(/\/api\/v1\//));
+    assert.deepEqual([...served].sort(), ['a', 'b'], 'both proxies answered the API');
+    await context.close();
+  });
+
+  test('SSH tabs land on both proxies, and signing out on one ends the sessions on both', async () => {
+    const session = await cluster.enrolAndSignIn('bo', ['recorded']);
+    const context = await contextWithSession(browser, cluster, session.cookie);
+    const [first, second] = await tabsOnBothProxies(context, 'bo');
+    measured.tabProxies = [first.name, second.name];
+    await type(first.page, 'echo first-$((1+1))');
+    await waitForScreen(first.page, /^first-2$/m);
+    await type(second.page, 'echo second-$((2+2))');
+    await waitForScreen(second.page, /^second-4$/m);
+    await screenshot(second.page, '81-cluster-two-tabs');
+
+    // Sign out in the first tab (its page goes to the sign-in page): the request reaches
+    // one proxy, and the second tab's session, on the other proxy, ends too. Timed from
+    // the sign-out's answer to the second tab's socket closing.
+    const closed = new Promise((resolve) => second.socket.on('close', () => resolve(Date.now())));
+    const [signOut] = await Promise.all([
+      first.page.waitForResponse((r) => r.url().endsWith('/api/v1/session') && r.request().method() === 'DELETE'),
+      first.page.getByTestId('sign-out').click(),
+    ]);
+    const answered = Date.now();
+    assert.equal(signOut.status(), 204);
+    await first.page.waitForURL(/\/signin$/);
+    const ms = (await closed) - answered;
+    measured.signOutEndsOtherProxyMs = ms;
+    await panel(second.page).getByTestId('ssh-ended').waitFor();
+    const text = await panel(second.page).getByTestId('ssh-ended').textContent();
+    assert.match(text, /sign/i, text);
+    await screenshot(second.page, '82-cluster-signed-out-elsewhere');
+    assert.ok(ms < 2_000, `the session on the other proxy ended within 2 s of signing out (${ms} ms)`);
+    await context.close();
+  });
+
+  test('each proxy reports its sessions, sign-ins, refusals and request latency at /metrics', async () => {
+    const session = await cluster.enrolAndSignIn('di', ['recorded']);
+    const context = await contextWithSession(browser, cluster, session.cookie);
+    const tab = await openTab(context, 'di');
+    // A refusal: a node that does not exist.
+    const missing = await cluster.request('POST', '/api/v1/ssh/certificate', {
+      headers: { cookie: session.cookie, 'x-csrf-token': session.csrf, 'content-type': 'application/json' },
+      body: JSON.stringify({ public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOw2wZhbBMmRB9k9DkWp4Cg0RCWx6bfvu8bMibbQJYfM x', node: 'nowhere', login: LOGIN }),
+    });
+    assert.equal(missing.status, 404, missing.text);
+    const texts = await Promise.all(cluster.proxies.map((p) => p.metrics()));
+    const sum = (pattern) => texts.reduce((total, text) => total + Number(text.match(pattern)?.[1] ?? 0), 0);
+    assert.equal(sum(/^gatehouse_active_sessions\{kind="ssh"\} (\d+)$/m), 1, 'one SSH session runs in the cluster');
+    assert.equal(Number(texts[cluster.proxies.indexOf(tab.proxy)].match(/^gatehouse_active_sessions\{kind="ssh"\} (\d+)$/m)?.[1]), 1);
+    assert.ok(sum(/^gatehouse_audit_events_total\{kind="signin.ok"\} (\d+)$/m) >= 1, 'sign-ins are counted');
+    assert.ok(sum(/^gatehouse_refusals_total\{reason="missing"\} (\d+)$/m) >= 1, 'the refusal is counted by its reason');
+    assert.ok(sum(/^gatehouse_relayed_bytes_total\{kind="ssh",direction="to_browser"\} (\d+)$/m) > 0, 'relayed bytes are counted');
+    assert.match(texts.join(''), /gatehouse_http_request_duration_seconds_count\{route="\/api\/v1\/session",method="POST",status="200"\} \d+/);
+    await context.close();
+  });
+
+  test('kill -9 one proxy mid-session: the session on the other goes on, and the dead one\'s tab reconnects to the survivor', async () => {
+    const session = await cluster.enrolAndSignIn('cy', ['recorded']);
+    const context = await contextWithSession(browser, cluster, session.cookie);
+    const [first, second] = await tabsOnBothProxies(context, 'cy');
+    await type(first.page, 'echo before-kill-1');
+    await waitForScreen(first.page, /^before-kill-1$/m);
+    const { proxy: victim } = first;
+    const survivor = second.proxy;
+    victim.child.kill('SIGKILL');
+    await new Promise((r) => victim.child.once('exit', r));
+    const killedAt = Date.now();
+
+    // The first tab lost its proxy and says so; the second still answers.
+    const dead = first;
+    const alive = second;
+    await panel(dead.page).getByTestId('ssh-ended').waitFor({ timeout: 10_000 });
+    measured.killNoticedMs = Date.now() - killedAt;
+    const aliveState = await panel(alive.page).locator('[data-testid="ssh-status"]').getAttribute('data-state');
+    assert.equal(aliveState, 'connected', 'the other tab stays connected');
+    await type(alive.page, 'echo still-here-$((3*3))');
+    await waitForScreen(alive.page, /^still-here-9$/m);
+    const reason = await panel(dead.page).getByTestId('ssh-ended').textContent();
+    assert.match(reason, /The connection to Gatehouse was lost/, reason);
+    await screenshot(dead.page, '83-cluster-proxy-killed');
+
+    // HAProxy takes the dead proxy out; Reconnect lands on the survivor.
+    await until(async () => (await cluster.request('GET', '/readyz')).status === 200, 'the survivor to serve alone');
+    await panel(dead.page).getByTestId('reconnect').click();
+    await panel(dead.page).locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    await waitForScreen(dead.page, /[$#] *$/m);
+    await type(dead.page, 'echo back-$((4+4))');
+    await waitForScreen(dead.page, /^back-8$/m);
+    assert.ok(!survivor.exited, 'the survivor is still running');
+    await context.close();
+    // Bring the killed proxy back for whatever runs next.
+    await victim.restart();
+  });
+});
