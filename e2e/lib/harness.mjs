@@ -41,7 +41,7 @@ export async function freePort() {
  * TOML config; `prepare(dir)` runs before the proxy starts (e.g. to mount a small
  * filesystem at dir/data). Returns helpers to add users, call the API and stop it.
  */
-export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert, dir: inDir, topConfig = '' } = {}) {
+export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert, dir: inDir, configFor } = {}) {
   const port = await freePort();
   const dir = inDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
   fs.mkdirSync(dir, { recursive: true });
@@ -49,17 +49,10 @@ export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert
   const url = publicUrl ?? `https://localhost:${port}`;
   const certPath = tlsCert ?? path.join(dir, 'data', 'tls', 'cert.pem');
   const config = path.join(dir, 'gatehouse.toml');
-  fs.writeFileSync(
-    config,
-    [
-      `listen = "127.0.0.1:${port}"`,
-      `public_url = "${url}"`,
-      `data_dir = "data"`,
-      `web_root = "${path.join(root, 'dist')}"`,
-      topConfig,
-      extraConfig,
-    ].join('\n'),
-  );
+  const own = configFor
+    ? configFor(port, dir)
+    : [`listen = "127.0.0.1:${port}"`, `public_url = "${url}"`, `data_dir = "data"`, `web_root = "${path.join(root, 'dist')}"`].join('\n');
+  fs.writeFileSync(config, `${own}\n${extraConfig}`);
   let child;
   let exited = null;
   const launch = () => {
@@ -626,50 +619,40 @@ export async function startCluster(extraConfig = '', { count = 2 } = {}) {
     '-keyout', key, '-out', cert,
   ], { stdio: 'ignore' });
   fs.writeFileSync(path.join(dir, 'haproxy.pem'), fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
-  const shared = [
-    `keys_dir = "${path.join(dir, 'keys')}"`,
-    `tls = { cert = "${cert}", key = "${key}" }`,
-    extraConfig,
-    '[database]',
-    `url = "${url}"`,
-    'pool_size = 8',
-  ].join('\n');
+  const examples = path.join(root, 'examples', 'cluster');
+  const fill = (template, values) => template.replace(/\$\{([A-Z_]+)\}/g, (_, name) => {
+    if (!(name in values)) throw new Error(`no value for \${${name}} in ${template.slice(0, 40)}…`);
+    return values[name];
+  });
+  const proxyTemplate = fs.readFileSync(path.join(examples, 'gatehouse.toml'), 'utf8');
+  const common = {
+    PUBLIC_URL: publicUrl, WEB_ROOT: path.join(root, 'dist'), KEYS_DIR: path.join(dir, 'keys'),
+    TLS_CERT: cert, TLS_KEY: key, DATABASE_URL: String(url),
+  };
+  // Roles and other tables come after the template (it ends in [database]).
+  const proxyConfig = (values) => `${fill(proxyTemplate, { ...common, ...values })}\n${extraConfig}`;
   // The keys, once, before any proxy starts (a proxy of a cluster never makes its own).
   const first = path.join(dir, 'keys.toml');
-  fs.writeFileSync(first, `data_dir = "${path.join(dir, 'init')}"\n${shared}\n`);
+  fs.writeFileSync(first, proxyConfig({ LISTEN: '127.0.0.1:1', DATA_DIR: path.join(dir, 'init'), METRICS_LISTEN: '127.0.0.1:1' }));
   execFileSync(gatehouseBin(), ['--config', first, 'keys', 'init'], { stdio: 'ignore' });
   const proxies = [];
   for (let i = 0; i < count; i++) {
     const metricsPort = await freePort();
-    const proxy = await startProxy(shared, {
-      publicUrl, tlsCert: cert, dir: path.join(dir, `proxy-${'abcdefgh'[i]}`), topConfig: `metrics_listen = "127.0.0.1:${metricsPort}"`,
+    const proxy = await startProxy('', {
+      publicUrl,
+      tlsCert: cert,
+      dir: path.join(dir, `proxy-${'abcdefgh'[i]}`),
+      configFor: (port, own) => proxyConfig({ LISTEN: `127.0.0.1:${port}`, DATA_DIR: path.join(own, 'data'), METRICS_LISTEN: `127.0.0.1:${metricsPort}` }),
     });
     proxy.metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     proxies.push(proxy);
   }
+  if (count !== 2) throw new Error('examples/cluster/haproxy.cfg names two proxies');
   const haproxyConfig = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(haproxyConfig, [
-    'global',
-    '  maxconn 4000',
-    '  log stdout format raw local0',
-    'defaults',
-    '  mode http',
-    '  log global',
-    '  option httplog',
-    '  timeout connect 2s',
-    '  timeout client 1h',
-    '  timeout server 1h',
-    '  timeout tunnel 1h',
-    'frontend gatehouse',
-    `  bind 127.0.0.1:${lbPort} ssl crt ${path.join(dir, 'haproxy.pem')}`,
-    '  default_backend proxies',
-    'backend proxies',
-    '  balance leastconn',
-    '  option httpchk GET /readyz',
-    '  default-server check inter 500ms fall 2 rise 2 ssl verify none',
-    ...proxies.map((p, i) => `  server ${'abcdefgh'[i]} 127.0.0.1:${p.port}`),
-    '',
-  ].join('\n'));
+  fs.writeFileSync(haproxyConfig, fill(fs.readFileSync(path.join(examples, 'haproxy.cfg'), 'utf8'), {
+    BIND: `127.0.0.1:${lbPort}`, TLS_PEM: path.join(dir, 'haproxy.pem'), TLS_CA: cert,
+    PROXY_A: `127.0.0.1:${proxies[0].port}`, PROXY_B: `127.0.0.1:${proxies[1].port}`,
+  }));
   const log = fs.openSync(path.join(dir, 'haproxy.log'), 'a');
   const lb = spawn('haproxy', ['-f', haproxyConfig, '-db'], { stdio: ['ignore', log, log] });
   let lbExited = null;
