@@ -600,7 +600,7 @@ export async function signedInPage(proxy, browser, name, roles, errors, options 
  * WebSocket may land on either proxy; `leastconn`, so concurrent sessions spread).
  * Returns { url, lb, proxies: [a, b], request, …proxy helpers of the first proxy }.
  */
-export async function startCluster(extraConfig = '', { count = 2 } = {}) {
+export async function startCluster(extraConfig = '', { count = 2, migrateFrom } = {}) {
   const server = process.env.GATEHOUSE_TEST_POSTGRES;
   if (!server) throw new Error('GATEHOUSE_TEST_POSTGRES must name a PostgreSQL server; ./scripts/test starts one');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cluster-'));
@@ -631,10 +631,18 @@ export async function startCluster(extraConfig = '', { count = 2 } = {}) {
   };
   // Roles and other tables come after the template (it ends in [database]).
   const proxyConfig = (values) => `${fill(proxyTemplate, { ...common, ...values })}\n${extraConfig}`;
-  // The keys, once, before any proxy starts (a proxy of a cluster never makes its own).
+  // The keys, once, before any proxy starts (a proxy of a cluster never makes its own):
+  // new ones, or with `migrateFrom` (an old single proxy's data directory) its keys,
+  // database and recordings, by `gatehouse migrate` (into proxy a's data directory).
   const first = path.join(dir, 'keys.toml');
-  fs.writeFileSync(first, proxyConfig({ LISTEN: '127.0.0.1:1', DATA_DIR: path.join(dir, 'init'), METRICS_LISTEN: '127.0.0.1:1' }));
-  execFileSync(gatehouseBin(), ['--config', first, 'keys', 'init'], { stdio: 'ignore' });
+  fs.writeFileSync(first, proxyConfig({ LISTEN: '127.0.0.1:1', DATA_DIR: path.join(dir, 'proxy-a', 'data'), METRICS_LISTEN: '127.0.0.1:1' }));
+  let migrated = null;
+  if (migrateFrom) {
+    migrated = execFileSync(gatehouseBin(), ['--config', first, 'migrate', '--from', migrateFrom], { encoding: 'utf8' });
+    migrated += execFileSync(gatehouseBin(), ['--config', first, 'migrate', '--from', migrateFrom], { encoding: 'utf8' });
+  } else {
+    execFileSync(gatehouseBin(), ['--config', first, 'keys', 'init'], { stdio: 'ignore' });
+  }
   const proxies = [];
   for (let i = 0; i < count; i++) {
     const metricsPort = await freePort();
@@ -659,7 +667,7 @@ export async function startCluster(extraConfig = '', { count = 2 } = {}) {
   lb.on('exit', (code, signal) => { lbExited = { code, signal }; });
   const cluster = {
     ...proxies[0],
-    url: publicUrl, port: lbPort, dir, proxies, database, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
+    url: publicUrl, port: lbPort, dir, proxies, database, migrated, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
     async stop() {
       if (!lbExited) { lb.kill('SIGTERM'); await new Promise((r) => lb.once('exit', r)); }
       for (const p of proxies) await p.stop();

@@ -5,6 +5,7 @@
 pub mod desktops;
 pub mod locks;
 pub mod logging;
+pub mod migrate;
 pub mod nodes;
 pub mod open;
 pub mod recordings;
@@ -64,6 +65,9 @@ pub enum Command {
         #[arg(value_parser = ["init"])]
         action: String,
     },
+    /// Copy a single proxy's deployment (SQLite, keys, recordings) into the PostgreSQL
+    /// cluster this config names; run again to resume, it copies nothing twice.
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Parses the command line and runs the command.
@@ -76,6 +80,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Nodes(command) => nodes::run(config, command),
         Command::Desktops(command) => desktops::run(config, command),
         Command::Keys { .. } => open::init_keys(&config),
+        Command::Migrate(args) => migrate::run(config, args),
         Command::Ca { which } => {
             let cas = open::authorities(&config)?;
             let ca = if which == "user" { &cas.user } else { &cas.host };

@@ -21,7 +21,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::vault;
 
 /// The files of `keys_dir`.
-const KEY_FILES: [&str; 5] = ["user_ca", "session_ca", "host_ca", "proxy_host_key", "desktop_key"];
+pub const KEY_FILES: [&str; 5] = ["user_ca", "session_ca", "host_ca", "proxy_host_key", "desktop_key"];
 
 /// The database, in a data directory only its owner can enter (0700), in files only its
 /// owner can read (0600; SQLite gives the WAL and shared-memory files the database's mode).

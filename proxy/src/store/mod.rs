@@ -20,6 +20,7 @@ pub mod backend;
 pub mod cluster;
 #[cfg(test)]
 mod conformance;
+pub mod copy;
 pub mod inventory;
 pub mod locks;
 pub mod passes;
@@ -40,3 +41,12 @@ pub enum StoreError {
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// One value of a row, as [`copy`] moves it between backends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Integer(i64),
+    Text(String),
+    Blob(Vec<u8>),
+}

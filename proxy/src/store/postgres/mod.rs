@@ -318,6 +318,60 @@ impl PostgresStore {
         rx.recv().map_err(|_| failed("the database task stopped".into()))?
     }
 
+    /// The columns of `table` in the schema in use.
+    pub(crate) fn columns(&self, table: &str) -> Result<Vec<String>> {
+        let table = table.to_string();
+        self.run(move |c| async move {
+            let rows = c
+                .query(
+                    "SELECT column_name::text FROM information_schema.columns
+                     WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+                    &[&table],
+                )
+                .await?;
+            rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        })
+    }
+
+    /// Inserts the rows whose key is not there yet, in one transaction; how many were.
+    pub(crate) fn insert_missing(
+        &self,
+        table: &str,
+        columns: &[String],
+        key: &[&str],
+        rows: &[Vec<crate::store::Cell>],
+    ) -> Result<u64> {
+        let list = columns.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let marks = (1..=columns.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+        let keys = key.iter().map(|c| format!("\"{c}\"")).collect::<Vec<_>>().join(", ");
+        let sql = format!("INSERT INTO \"{table}\" ({list}) VALUES ({marks}) ON CONFLICT ({keys}) DO NOTHING");
+        let rows: Vec<Vec<copy_cell::Param>> =
+            rows.iter().map(|row| row.iter().cloned().map(copy_cell::Param).collect()).collect();
+        self.run(move |mut c| async move {
+            let tx = c.transaction().await?;
+            let statement = tx.prepare(&sql).await?;
+            let mut added = 0;
+            for row in &rows {
+                let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                    row.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+                added += tx.execute(&statement, &params).await?;
+            }
+            tx.commit().await?;
+            Ok(added)
+        })
+    }
+
+    /// After rows came with their own ids, new rows' ids continue after the largest.
+    pub(crate) fn catch_up_identity(&self, table: &str) -> Result<()> {
+        let sql = format!(
+            "SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM \"{table}\"), 0) + 1, false)"
+        );
+        self.run(move |c| async move {
+            c.execute(&sql, &[]).await?;
+            Ok(())
+        })
+    }
+
     /// Whether the database answers (for `/readyz`).
     pub fn ping(&self) -> Result<()> {
         self.run(|client| async move {
@@ -383,5 +437,38 @@ pub(crate) mod tests {
         };
         let err = PostgresStore::connect(&settings).err().unwrap();
         assert!(err.to_string().contains("database"), "{err}");
+    }
+}
+
+/// A copied value bound to whatever type its column has.
+mod copy_cell {
+    use bytes::BytesMut;
+    use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
+
+    use crate::store::Cell;
+
+    #[derive(Debug)]
+    pub struct Param(pub Cell);
+
+    impl ToSql for Param {
+        fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+            match (&self.0, ty) {
+                (Cell::Null, _) => Ok(IsNull::Yes),
+                (Cell::Integer(i), &Type::BOOL) => (*i != 0).to_sql(ty, out),
+                (Cell::Integer(i), &Type::INT4) => i32::try_from(*i)?.to_sql(ty, out),
+                (Cell::Integer(i), &Type::INT8) => i.to_sql(ty, out),
+                (Cell::Integer(i), &Type::TEXT) => i.to_string().to_sql(ty, out),
+                (Cell::Text(t), &Type::TEXT) => t.to_sql(ty, out),
+                (Cell::Blob(b), &Type::BYTEA) => b.to_sql(ty, out),
+                (Cell::Text(t), &Type::BYTEA) => t.as_bytes().to_sql(ty, out),
+                (cell, ty) => Err(format!("cannot store {cell:?} in a {ty} column").into()),
+            }
+        }
+
+        fn accepts(_: &Type) -> bool {
+            true
+        }
+
+        to_sql_checked!();
     }
 }

@@ -222,6 +222,62 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Mutex::new(conn) })
     }
 
+    /// The columns of `table` (one of [`crate::store::copy::TABLES`]).
+    pub(crate) fn columns(&self, table: &str) -> Result<Vec<String>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+        let columns = stmt.query_map([table], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
+        Ok(columns)
+    }
+
+    /// Up to `limit` rows of `table` after the key `after`, in key order: what
+    /// [`crate::store::copy`] reads a batch at a time.
+    pub(crate) fn rows_after(
+        &self,
+        table: &str,
+        columns: &[String],
+        key: &[&str],
+        after: Option<&[crate::store::Cell]>,
+        limit: usize,
+    ) -> Result<Vec<Vec<crate::store::Cell>>> {
+        use crate::store::Cell;
+        use rusqlite::types::{Value, ValueRef};
+        let quoted = |c: &str| format!("\"{c}\"");
+        let list = columns.iter().map(|c| quoted(c)).collect::<Vec<_>>().join(", ");
+        let keys = key.iter().map(|c| quoted(c)).collect::<Vec<_>>().join(", ");
+        let marks = (1..=key.len()).map(|i| format!("?{i}")).collect::<Vec<_>>().join(", ");
+        let filter = if after.is_some() { format!("WHERE ({keys}) > ({marks})") } else { String::new() };
+        let sql = format!("SELECT {list} FROM \"{table}\" {filter} ORDER BY {keys} LIMIT {limit}");
+        let values: Vec<Value> = after
+            .unwrap_or_default()
+            .iter()
+            .map(|cell| match cell {
+                Cell::Null => Value::Null,
+                Cell::Integer(i) => Value::Integer(*i),
+                Cell::Text(t) => Value::Text(t.clone()),
+                Cell::Blob(b) => Value::Blob(b.clone()),
+            })
+            .collect();
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&sql)?;
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(values.iter()), |row| {
+                (0..columns.len())
+                    .map(|i| {
+                        Ok(match row.get_ref(i)? {
+                            ValueRef::Null => Cell::Null,
+                            ValueRef::Integer(i) => Cell::Integer(i),
+                            ValueRef::Real(f) => Cell::Text(f.to_string()),
+                            ValueRef::Text(t) => Cell::Text(String::from_utf8_lossy(t).into_owned()),
+                            ValueRef::Blob(b) => Cell::Blob(b.to_vec()),
+                        })
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (statements are
         // atomic), so a poisoned lock is safe to keep using.
