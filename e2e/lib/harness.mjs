@@ -628,6 +628,8 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   const common = {
     PUBLIC_URL: publicUrl, WEB_ROOT: path.join(root, 'dist'), KEYS_DIR: path.join(dir, 'keys'),
     TLS_CERT: cert, TLS_KEY: key, DATABASE_URL: String(url),
+    // HAProxy reaches the proxies from an address of its own, which they trust.
+    LB_SOURCE: '127.0.0.2',
   };
   // Roles and other tables come after the template (it ends in [database]).
   const proxyConfig = (values) => `${fill(proxyTemplate, { ...common, ...values })}\n${extraConfig}`;
@@ -658,7 +660,7 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   if (count !== 2) throw new Error('examples/cluster/haproxy.cfg names two proxies');
   const haproxyConfig = path.join(dir, 'haproxy.cfg');
   fs.writeFileSync(haproxyConfig, fill(fs.readFileSync(path.join(examples, 'haproxy.cfg'), 'utf8'), {
-    BIND: `127.0.0.1:${lbPort}`, TLS_PEM: path.join(dir, 'haproxy.pem'), TLS_CA: cert,
+    BIND: `127.0.0.1:${lbPort}`, TLS_PEM: path.join(dir, 'haproxy.pem'), TLS_CA: cert, LB_SOURCE: common.LB_SOURCE,
     PROXY_A: `127.0.0.1:${proxies[0].port}`, PROXY_B: `127.0.0.1:${proxies[1].port}`,
   }));
   const log = fs.openSync(path.join(dir, 'haproxy.log'), 'a');
@@ -674,8 +676,8 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
     },
   };
   // Requests through the load balancer, trusting the cluster's certificate.
-  cluster.request = (method, pathname, { headers = {}, body } = {}) => new Promise((resolve, reject) => {
-    const req = https.request({ host: 'localhost', port: lbPort, path: pathname, method, headers, ca: fs.readFileSync(cert), agent: false }, (res) => {
+  cluster.request = (method, pathname, { headers = {}, body, localAddress, port = lbPort } = {}) => new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', servername: 'localhost', port, path: pathname, method, headers, ca: fs.readFileSync(cert), agent: false, localAddress }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {

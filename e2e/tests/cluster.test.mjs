@@ -220,6 +220,24 @@ describe('several proxies behind one address', () => {
     await context.close();
   });
 
+  test('the proxies take the client address from HAProxy only, so a browser cannot choose its own', async () => {
+    const wrong = (port) => cluster.request('POST', '/api/v1/session', {
+      port,
+      localAddress: '127.0.0.3',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': 'pre-session', 'x-forwarded-for': '203.0.113.9' },
+      body: JSON.stringify({ username: 'nobody-here', password: 'not the password', totp_code: '000000' }),
+    });
+    assert.equal((await wrong(cluster.port)).status, 401, 'through HAProxy');
+    for (const p of cluster.proxies) assert.equal((await wrong(p.port)).status, 401, 'straight to a proxy');
+    const failures = cluster.proxies.flatMap((p) => fs.readFileSync(path.join(p.dir, 'data', 'audit.jsonl'), 'utf8')
+      .split('\n').filter((l) => l.includes('"kind":"signin.failed"') && l.includes('nobody-here')));
+    assert.equal(failures.length, 3, failures.join('\n'));
+    for (const line of failures) {
+      assert.match(line, /"ip":"127\.0\.0\.3"/, 'the client, as HAProxy saw it, or as the proxy saw it straight');
+      assert.doesNotMatch(line, /203\.0\.113\.9/, 'never the address the client claimed');
+    }
+  });
+
   test('kill -9 one proxy mid-session: the session on the other goes on, and the dead one\'s tab reconnects to the survivor', async () => {
     const session = await cluster.enrolAndSignIn('cy', ['recorded']);
     const context = await contextWithSession(browser, cluster, session.cookie);

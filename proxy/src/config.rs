@@ -56,6 +56,9 @@ pub struct Config {
     /// Where Prometheus scrapes `/metrics` (plain HTTP; an operator's network only).
     /// Off unless set.
     pub metrics_listen: Option<SocketAddr>,
+    /// Load balancers whose `X-Forwarded-For` names the client (their own addresses, as
+    /// the proxy sees them). Empty: every request is taken to come from its peer.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +175,7 @@ impl Default for Config {
             database: DatabaseSettings::default(),
             keys_dir: None,
             metrics_listen: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -100,7 +100,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         });
         tokio::spawn(clean_up_expired(store));
         tokio::select! {
-            () = http::server::serve(listener, acceptor, app) => {}
+            () = http::server::serve(listener, acceptor, app, config.trusted_proxies.clone().into()) => {}
             _ = shutdown_signal() => tracing::info!("shutting down"),
         }
         anyhow::Ok(())

@@ -5,6 +5,7 @@ pub mod api;
 pub mod assets;
 pub mod desktops;
 pub mod error;
+pub mod forwarded;
 pub mod ops;
 pub mod passkeys;
 pub mod recordings;

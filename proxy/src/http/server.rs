@@ -82,7 +82,9 @@ pub fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 }
 
 /// Accepts connections until the process ends.
-pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
+/// Serves `app` on `listener`; requests from `trusted` (load balancers) are taken to
+/// come from the address their `X-Forwarded-For` names.
+pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router, trusted: Arc<[std::net::IpAddr]>) {
     loop {
         let (tcp, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -93,12 +95,18 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
                 continue;
             }
         };
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move { connection(tcp, peer, acceptor, app).await });
+        let (acceptor, app, trusted) = (acceptor.clone(), app.clone(), trusted.clone());
+        tokio::spawn(async move { connection(tcp, peer, acceptor, app, trusted).await });
     }
 }
 
-async fn connection(tcp: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, app: Router) {
+async fn connection(
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    app: Router,
+    trusted: Arc<[std::net::IpAddr]>,
+) {
     let _ = tcp.set_nodelay(true);
     let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
         Ok(Ok(stream)) => stream,
@@ -112,7 +120,8 @@ async fn connection(tcp: tokio::net::TcpStream, peer: SocketAddr, acceptor: TlsA
         }
     };
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-        request.extensions_mut().insert(ConnectInfo(peer));
+        let client = super::forwarded::client(peer, request.headers(), &trusted);
+        request.extensions_mut().insert(ConnectInfo(client));
         app.clone().oneshot(request)
     });
     let result = hyper::server::conn::http1::Builder::new()

@@ -8,7 +8,7 @@
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
-//! that several proxies share. [`open`] picks one from the config.
+//! that several proxies share. [`crate::cli::open::open_store`] picks one from the config.
 //!
 //! The interfaces name no backend's types. Times are Unix seconds, passed in by the
 //! caller; token arguments are SHA-256 hashes, never tokens. This file holds only what
