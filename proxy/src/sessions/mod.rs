@@ -317,19 +317,15 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     let nodes = policy.inventory.nodes()?;
     let desktops = policy.inventory.desktops()?;
     let disk_low = crate::recordings::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
-    let mut webs: HashMap<String, Option<Session>> = HashMap::new();
-    for (_, session) in &sessions {
-        if !webs.contains_key(&session.web_session) {
-            let web = store.session(&session.web_session, now)?;
-            webs.insert(session.web_session.clone(), web);
-        }
-    }
+    let mut hashes: Vec<String> = sessions.iter().map(|(_, s)| s.web_session.clone()).collect();
+    hashes.sort();
+    hashes.dedup();
+    let webs: HashMap<String, Session> =
+        store.sessions(&hashes, now)?.into_iter().map(|web| (web.token_hash.clone(), web)).collect();
     let facts = Facts { now, locks: &locks, nodes: &nodes, desktops: &desktops, roles: &policy.roles, disk_low };
     let verdicts = sessions
         .iter()
-        .filter_map(|(id, session)| {
-            Some((*id, verdict(session, webs.get(&session.web_session).and_then(Option::as_ref), &facts)?))
-        })
+        .filter_map(|(id, session)| Some((*id, verdict(session, webs.get(&session.web_session), &facts)?)))
         .collect();
     live.end_ids(verdicts);
     Ok(())

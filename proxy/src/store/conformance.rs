@@ -72,6 +72,11 @@ fn a_session_remembers_a_confirmed_factor_and_ends_with_its_user(store: &dyn Sto
     store.confirm_session("s1", 120).unwrap();
     let session = store.session("s1", 130).unwrap().unwrap();
     assert_eq!((session.confirmed_at, session.token_hash.as_str()), (Some(120), "s1"));
+    let both = ["s1".to_string(), "s2".to_string(), "gone".to_string()];
+    let mut found: Vec<String> = store.sessions(&both, 130).unwrap().into_iter().map(|s| s.token_hash).collect();
+    found.sort();
+    assert_eq!(found, ["s1", "s2"], "the live ones, in one call");
+    assert!(store.sessions(&both, 200).unwrap().is_empty(), "expired");
     assert_eq!(store.delete_sessions_of(id).unwrap(), 2);
     assert!(store.session("s2", 130).unwrap().is_none());
 }

@@ -282,33 +282,39 @@ impl AccountStore for PostgresStore {
     }
 
     fn session(&self, token_hash: &str, now: u64) -> Result<Option<Session>> {
-        let hash = token_hash.to_string();
+        Ok(self.sessions(&[token_hash.to_string()], now)?.pop())
+    }
+
+    fn sessions(&self, token_hashes: &[String], now: u64) -> Result<Vec<Session>> {
+        let hashes = token_hashes.to_vec();
         self.run(move |c| async move {
             let sql = format!(
-                "SELECT s.csrf_token, s.created_at, s.expires_at, s.confirmed_at, {} FROM sessions s
-                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND s.expires_at > $2",
+                "SELECT s.token_hash, s.csrf_token, s.created_at, s.expires_at, s.confirmed_at, {} FROM sessions s
+                 JOIN users u ON u.id = s.user_id WHERE s.token_hash = ANY($1) AND s.expires_at > $2",
                 USER_COLUMNS.split(", ").map(|column| format!("u.{column}")).collect::<Vec<_>>().join(", ")
             );
-            let Some(row) = c.query_opt(&sql, &[&hash, &(now as i64)]).await? else {
-                return Ok(None);
-            };
-            let roles: String = row.try_get(6)?;
-            let user = User {
-                id: row.try_get(4)?,
-                name: row.try_get(5)?,
-                roles: roles.split(',').filter(|r| !r.is_empty()).map(String::from).collect(),
-                password_hash: row.try_get(7)?,
-                totp_secret: row.try_get(8)?,
-                totp_last_step: row.try_get::<_, Option<i64>>(9)?.map(|s| s as u64),
-            };
-            Ok(Some(Session {
-                user,
-                token_hash: hash,
-                csrf_token: row.try_get(0)?,
-                created_at: row.try_get::<_, i64>(1)? as u64,
-                expires_at: row.try_get::<_, i64>(2)? as u64,
-                confirmed_at: row.try_get::<_, Option<i64>>(3)?.map(|t| t as u64),
-            }))
+            let rows = c.query(&sql, &[&hashes, &(now as i64)]).await?;
+            rows.iter()
+                .map(|row| {
+                    let roles: String = row.try_get(7)?;
+                    let user = User {
+                        id: row.try_get(5)?,
+                        name: row.try_get(6)?,
+                        roles: roles.split(',').filter(|r| !r.is_empty()).map(String::from).collect(),
+                        password_hash: row.try_get(8)?,
+                        totp_secret: row.try_get(9)?,
+                        totp_last_step: row.try_get::<_, Option<i64>>(10)?.map(|s| s as u64),
+                    };
+                    Ok(Session {
+                        user,
+                        token_hash: row.try_get(0)?,
+                        csrf_token: row.try_get(1)?,
+                        created_at: row.try_get::<_, i64>(2)? as u64,
+                        expires_at: row.try_get::<_, i64>(3)? as u64,
+                        confirmed_at: row.try_get::<_, Option<i64>>(4)?.map(|t| t as u64),
+                    })
+                })
+                .collect()
         })
     }
 
