@@ -11,53 +11,41 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 use super::objects::{Layout, Objects};
+pub use super::part::{Part, file_name};
 use super::row::RecordingRow;
 
-/// The three files of a recording.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Part {
-    Recording,
-    Index,
-    Keyframes,
+/// Recordings whose bytes are in this proxy's spool: being written here, or not yet
+/// uploaded.
+static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Whether this proxy is writing recording `id` (or has not finished uploading it):
+/// its bytes are in this proxy's spool.
+pub fn is_live(id: &str) -> bool {
+    LIVE.lock().is_ok_and(|live| live.contains(id))
 }
 
-impl Part {
-    pub const ALL: [Part; 3] = [Part::Recording, Part::Index, Part::Keyframes];
-
-    pub fn extension(self) -> &'static str {
-        match self {
-            Part::Recording => "ghrec",
-            Part::Index => "ghidx",
-            Part::Keyframes => "ghkf",
-        }
-    }
-
-    /// The names the player's API uses (`/data/recording`, …).
-    pub fn from_name(name: &str) -> Option<Part> {
-        match name {
-            "recording" => Some(Part::Recording),
-            "index" => Some(Part::Index),
-            "keyframes" => Some(Part::Keyframes),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Part::Recording => "recording",
-            Part::Index => "index",
-            Part::Keyframes => "keyframes",
+pub(super) fn set_live(id: &str, live: bool) {
+    if let Ok(mut set) = LIVE.lock() {
+        if live {
+            set.insert(id.to_string());
+        } else {
+            set.remove(id);
         }
     }
 }
 
-/// A file name for part `part` of recording `id`, refusing an id that is not ours
-/// (hex, as [`super::new_id`] makes them): the name is built, never taken.
-pub fn file_name(id: &str, part: Part) -> std::io::Result<String> {
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(std::io::Error::other(format!("refusing the recording id {id:?}")));
-    }
-    Ok(format!("{id}.{}", part.extension()))
+/// `data_dir/recordings/`: where recordings are without an object store.
+pub fn directory(data_dir: &Path) -> PathBuf {
+    data_dir.join("recordings")
+}
+
+/// A new random recording (and session) id: 16 bytes of hex.
+pub fn new_id() -> String {
+    let mut bytes = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .expect("the system random source failed");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where recordings are written and read.
@@ -69,7 +57,7 @@ pub struct Archive {
     /// from before there was one.
     local: PathBuf,
     objects: Option<Objects>,
-    /// This proxy as a writer of recordings (see [`super::completer`]).
+    /// This proxy as a writer of recordings (see `recordings::completer`).
     writer: String,
 }
 
@@ -123,13 +111,13 @@ impl Place<'_> {
 impl Archive {
     /// Recordings in files only, in `data_dir/recordings/` (the default).
     pub fn local(data_dir: &Path, writer: String) -> Archive {
-        let dir = super::directory(data_dir);
+        let dir = directory(data_dir);
         Archive { spool: dir.clone(), local: dir, objects: None, writer }
     }
 
     /// Recordings spooled in `spool` and kept in `objects`.
     pub fn with_objects(data_dir: &Path, spool: PathBuf, objects: Objects, writer: String) -> Archive {
-        Archive { spool, local: super::directory(data_dir), objects: Some(objects), writer }
+        Archive { spool, local: directory(data_dir), objects: Some(objects), writer }
     }
 
     pub fn spool(&self) -> &Path {
@@ -152,7 +140,7 @@ impl Archive {
     /// Finds `part` of `row`'s recording.
     pub async fn open(&self, row: &RecordingRow, part: Part) -> std::io::Result<Place<'_>> {
         let name = file_name(&row.id, part)?;
-        if super::is_live(&row.id) {
+        if is_live(&row.id) {
             // Unless the upload finished and took the spool copy away in the meantime.
             if let Some(place) = file(self.spool.join(&name)).await? {
                 return Ok(place);
@@ -179,22 +167,5 @@ async fn file(path: PathBuf) -> std::io::Result<Option<Place<'static>>> {
         Ok(meta) => Ok(Some(Place::File { path, len: meta.len() })),
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(err) => Err(err),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_built_from_our_ids_only() {
-        assert_eq!(file_name("00ff", Part::Keyframes).unwrap(), "00ff.ghkf");
-        for bad in ["", "../x", "a/b", "zz", &"a".repeat(65)] {
-            assert!(file_name(bad, Part::Recording).is_err(), "{bad}");
-        }
-        for part in Part::ALL {
-            assert_eq!(Part::from_name(part.name()), Some(part));
-        }
-        assert_eq!(Part::from_name("gatehouse.db"), None);
     }
 }

@@ -17,7 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::archive::{Archive, Part, Place};
+use super::archive::{self, Archive, Part, Place};
 use super::row::RecordingRow;
 use crate::store::backend::Store;
 
@@ -44,6 +44,15 @@ pub fn should_take_over(row: &RecordingRow, me: &str, writing_here: bool, now: u
     }
 }
 
+/// The end reason of a recording its proxy's stopping cut short (files only).
+pub const CUT_SHORT: &str = "cut short: the proxy stopped during the session";
+
+/// Whether a recording that ended for `end_reason` was cut short by its proxy stopping
+/// ([`CUT_SHORT`] or [`CUT_SHORT_UPLOADED`]).
+pub fn cut_short(end_reason: Option<&str>) -> bool {
+    end_reason.is_some_and(|reason| reason.starts_with("cut short:"))
+}
+
 /// The end reason of a recording finished from what its proxy had uploaded.
 pub const CUT_SHORT_UPLOADED: &str = "cut short: the proxy recording it stopped during the session; it plays to the last part that had reached the object store";
 
@@ -51,7 +60,7 @@ pub const CUT_SHORT_UPLOADED: &str = "cut short: the proxy recording it stopped 
 pub async fn complete(archive: &Archive, store: &dyn Store, now: u64) -> crate::store::Result<usize> {
     let mut finished = 0;
     for row in store.unfinished_recordings()? {
-        if !should_take_over(&row, archive.writer(), super::is_live(&row.id), now) {
+        if !should_take_over(&row, archive.writer(), archive::is_live(&row.id), now) {
             continue;
         }
         if !store.claim_recording(&row.id, row.writer.as_deref(), row.heartbeat_at, archive.writer(), now)? {
@@ -64,7 +73,7 @@ pub async fn complete(archive: &Archive, store: &dyn Store, now: u64) -> crate::
                 (row.heartbeat_at.unwrap_or(row.started_at).max(row.started_at), 0)
             }
         };
-        let reason = if archive.objects().is_some() { CUT_SHORT_UPLOADED } else { super::CUT_SHORT };
+        let reason = if archive.objects().is_some() { CUT_SHORT_UPLOADED } else { CUT_SHORT };
         store.finish_recording(&row.id, ended_at, bytes, reason)?;
         tracing::warn!(recording = %row.id, writer = ?row.writer, bytes, "finished a recording its proxy had stopped writing");
         finished += 1;
@@ -127,7 +136,7 @@ pub fn claim_spool(spool: &Path) -> std::io::Result<(String, std::fs::File)> {
     let id = match std::fs::read_to_string(&id_file) {
         Ok(text) if !text.trim().is_empty() => text.trim().to_string(),
         _ => {
-            let id = super::new_id();
+            let id = archive::new_id();
             std::fs::write(&id_file, &id)?;
             id
         }
@@ -184,7 +193,7 @@ mod tests {
     #[tokio::test]
     async fn a_dead_proxys_recording_is_finished_from_the_object_store_once() {
         let objects: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
-        let dir = std::env::temp_dir().join(format!("gh-complete-{}", super::super::new_id()));
+        let dir = std::env::temp_dir().join(format!("gh-complete-{}", archive::new_id()));
         let spool = dir.join("spool-b");
         let archive = |writer: &str| {
             Archive::with_objects(
@@ -208,7 +217,7 @@ mod tests {
         assert_eq!(complete(&c, &store, 1021).await.unwrap(), 0, "finished once");
         let finished = store.recording("aa").unwrap().unwrap();
         assert_eq!((finished.ended_at, finished.bytes), (Some(1000), 30));
-        assert!(super::super::cut_short(finished.end_reason.as_deref()), "{:?}", finished.end_reason);
+        assert!(cut_short(finished.end_reason.as_deref()), "{:?}", finished.end_reason);
         assert_eq!(store.recording("dd").unwrap().unwrap().ended_at, None, "a live proxy's recording is left");
         assert!(!spool.join("aa.ghrec").exists(), "nothing was read from a spool");
         let _ = std::fs::remove_dir_all(&dir);
@@ -216,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_spool_is_one_running_proxys_and_keeps_its_writer_id() {
-        let dir = std::env::temp_dir().join(format!("gh-spool-{}", super::super::new_id()));
+        let dir = std::env::temp_dir().join(format!("gh-spool-{}", archive::new_id()));
         let (id, lock) = claim_spool(&dir).unwrap();
         let err = claim_spool(&dir).unwrap_err();
         assert!(err.to_string().contains("own `[recordings] spool`"), "{err}");

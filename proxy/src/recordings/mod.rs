@@ -15,13 +15,14 @@
 pub mod archive;
 pub mod completer;
 pub mod objects;
+pub mod part;
 pub mod row;
 pub mod upload;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,7 +33,9 @@ use gatehouse_recording::{self as recording, VERSION};
 use tokio::sync::mpsc;
 
 use crate::store::backend::Store;
-use archive::Archive;
+use archive::{Archive, set_live};
+pub use archive::{directory, is_live, new_id};
+pub use completer::{CUT_SHORT, cut_short};
 use row::RecordingRow;
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -72,39 +75,10 @@ enum Entry {
     End(RecordingEvent, tokio::sync::oneshot::Sender<u64>),
 }
 
-/// Recordings being written by this process.
-static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// Whether this proxy is writing recording `id` (or has not finished uploading it):
-/// its bytes are in this proxy's spool.
-pub fn is_live(id: &str) -> bool {
-    LIVE.lock().is_ok_and(|live| live.contains(id))
-}
-
-fn not_live(id: &str) {
-    if let Ok(mut live) = LIVE.lock() {
-        live.remove(id);
-    }
-}
-
-/// The end reason of a recording the proxy's stopping cut short.
-pub const CUT_SHORT: &str = "cut short: the proxy stopped during the session";
-
-/// Whether a recording that ended for `end_reason` was cut short by its proxy stopping
-/// (this one's [`CUT_SHORT`], or [`completer::CUT_SHORT_UPLOADED`]).
-pub fn cut_short(end_reason: Option<&str>) -> bool {
-    end_reason.is_some_and(|reason| reason.starts_with("cut short:"))
-}
-
 /// A recording's kind from the name its row keeps ([`RecordingKind::as_str`]). A name
 /// it does not know is read as a terminal's, as every recording was before desktops.
 pub fn kind(stored: &str) -> RecordingKind {
     RecordingKind::from_name(stored).unwrap_or(RecordingKind::Ssh)
-}
-
-pub fn directory(data_dir: &Path) -> PathBuf {
-    data_dir.join("recordings")
 }
 
 /// Bytes free for an unprivileged writer on the filesystem holding `path` (or its
@@ -116,14 +90,6 @@ pub fn free_space(path: &Path) -> std::io::Result<u64> {
     }
     let stats = rustix::fs::statvfs(at)?;
     Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
-}
-
-/// A new random session id: 16 bytes of hex.
-pub fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("the system random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl Recorder {
@@ -167,9 +133,7 @@ impl Recorder {
         };
         store.insert_recording(&row).map_err(std::io::Error::other)?;
         let (tx, rx) = mpsc::channel(QUEUE);
-        if let Ok(mut live) = LIVE.lock() {
-            live.insert(id.clone());
-        }
+        set_live(&id, true);
         let finish = match archive.objects() {
             None => Finish::Here,
             Some(_) => {
@@ -203,9 +167,7 @@ impl Recorder {
                 }
                 let size = std::fs::metadata(&file).map_or(0, |m| m.len());
                 let _ = finisher.finish_recording(&id, crate::auth::now(), size, "the recording writer failed");
-                if let Ok(mut live) = LIVE.lock() {
-                    live.remove(&id);
-                }
+                set_live(&id, false);
             }
         })?;
         tokio::spawn(flush_ticker(tx.downgrade()));
@@ -367,7 +329,7 @@ fn finish_row(id: &str, out: &RecordingFiles, store: &Arc<dyn Store>, end_reason
             if let Err(err) = store.finish_recording(id, crate::auth::now(), out.size(), end_reason) {
                 tracing::error!(recording = %id, %err, "cannot mark the recording finished");
             }
-            not_live(id);
+            set_live(id, false);
         }
         Finish::Upload { progress, uploaded } => {
             let end = upload::End { ended_at: crate::auth::now(), reason: end_reason.to_string() };

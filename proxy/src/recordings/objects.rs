@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
-use super::archive::Part;
+use super::part::Part;
 
 /// Whole files up to this size are one PUT; larger ones a multipart upload of parts
 /// this size (S3's minimum part is 5 MiB).
@@ -310,7 +310,7 @@ mod tests {
         let layout = objects.layout("a", Part::Recording, false).await.unwrap().unwrap();
         assert_eq!(layout.len(), 3000);
         assert_eq!(objects.read("a", Part::Recording, &layout, 990..1500).await.unwrap(), &text[990..1500]);
-        let dir = std::env::temp_dir().join(format!("gh-objects-{}", super::super::new_id()));
+        let dir = std::env::temp_dir().join(format!("gh-objects-{}", super::super::archive::new_id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("a.ghrec"), &text).unwrap();
         assert_eq!(objects.put_whole("a", Part::Recording, &dir.join("a.ghrec")).await.unwrap(), 3000);

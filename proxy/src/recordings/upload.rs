@@ -176,7 +176,7 @@ pub async fn run(
                         tracing::warn!(recording = %id, %err, "cannot remove the spool copy of an uploaded recording");
                     }
                 }
-                super::not_live(&id);
+                super::archive::set_live(&id, false);
                 if let Err(err) = objects.delete_chunks(&id).await {
                     tracing::warn!(recording = %id, %err, "cannot delete the chunks of an uploaded recording; the whole files are read");
                 }
