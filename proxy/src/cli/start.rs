@@ -34,6 +34,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     // Held for the process's life: the spool is this proxy's alone.
     let (archive, _spool_lock) = archive(&config, true)?;
     let archive = Arc::new(archive);
+    match archive.objects() {
+        Some(objects) => {
+            tracing::info!(store = objects.name(), spool = %archive.spool().display(), "recordings go to the object store")
+        }
+        None => tracing::info!(folder = %archive.spool().display(), "recordings are kept as files"),
+    }
     let runtime = tokio::runtime::Runtime::new()?;
     match runtime.block_on(recording::completer::complete(&archive, store.as_ref(), auth::now())) {
         Ok(0) => {}
