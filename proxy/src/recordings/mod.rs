@@ -131,9 +131,14 @@ impl Recorder {
             writer: Some(archive.writer().to_string()),
             heartbeat_at: Some(started_at_ms / 1000),
         };
-        store.insert_recording(&row).map_err(std::io::Error::other)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
+        // Live before the row exists: the completer never sees a row of ours that is
+        // being written as one left over from before a restart.
         set_live(&id, true);
+        if let Err(err) = store.insert_recording(&row) {
+            set_live(&id, false);
+            return Err(std::io::Error::other(err));
+        }
+        let (tx, rx) = mpsc::channel(QUEUE);
         let finish = match archive.objects() {
             None => Finish::Here,
             Some(_) => {
