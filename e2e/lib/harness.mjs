@@ -39,20 +39,23 @@ export async function freePort() {
 /**
  * Starts a real proxy with a fresh data directory. `extraConfig` is appended to the
  * TOML config; `prepare(dir)` runs before the proxy starts (e.g. to mount a small
- * filesystem at dir/data). Returns helpers to add users, call the API and stop it.
+ * filesystem at dir/data). `dataDir`: another proxy's data directory to share (its
+ * database, CAs and TLS certificate), as a second proxy of one cluster would; `env`:
+ * extra environment variables. Returns helpers to add users, call the API and stop it.
  */
-export async function startProxy(extraConfig = '', { prepare } = {}) {
+export async function startProxy(extraConfig = '', { prepare, dataDir, env = {} } = {}) {
   const port = await freePort();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
   if (prepare) prepare(dir);
   const url = `https://localhost:${port}`;
   const config = path.join(dir, 'gatehouse.toml');
+  const data = dataDir ?? path.join(dir, 'data');
   fs.writeFileSync(
     config,
     [
       `listen = "127.0.0.1:${port}"`,
       `public_url = "${url}"`,
-      `data_dir = "data"`,
+      `data_dir = "${data}"`,
       `web_root = "${path.join(root, 'dist')}"`,
       extraConfig,
     ].join('\n'),
@@ -62,13 +65,13 @@ export async function startProxy(extraConfig = '', { prepare } = {}) {
   const launch = () => {
     const log = fs.openSync(path.join(dir, 'proxy.log'), 'a');
     exited = null;
-    child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log] });
+    child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
     child.on('exit', (code, signal) => { exited = { code, signal }; });
   };
   launch();
 
   const proxy = {
-    url, port, dir, config,
+    url, port, dir, config, dataDir: data,
     get child() { return child; },
     get exited() { return exited; },
     logText: () => fs.readFileSync(path.join(dir, 'proxy.log'), 'utf8'),
@@ -147,7 +150,7 @@ export async function startProxy(extraConfig = '', { prepare } = {}) {
     },
     /** An HTTPS request that trusts only this proxy's certificate. */
     request(method, pathname, { headers = {}, body } = {}) {
-      const ca = fs.readFileSync(path.join(dir, 'data', 'tls', 'cert.pem'));
+      const ca = fs.readFileSync(path.join(data, 'tls', 'cert.pem'));
       return new Promise((resolve, reject) => {
         const req = https.request(
           { host: 'localhost', port, path: pathname, method, headers, ca },
@@ -199,6 +202,63 @@ export async function startProxy(extraConfig = '', { prepare } = {}) {
   }
   await healthy();
   return proxy;
+}
+
+/**
+ * A real Garage (S3-compatible object store) as an ordinary process: its own temporary
+ * directory and loopback ports, one node with a layout, one bucket and one key allowed
+ * to read and write it. Returns `{ endpoint, region, bucket, keyId, secret, dir, stop }`
+ * and `garage(...args)` to run its command line against it.
+ */
+export async function startGarage({ bucket = 'gatehouse-recordings' } = {}) {
+  const bin = process.env.GARAGE_BIN || path.join(os.homedir(), '.cargo', 'bin', 'garage');
+  if (!fs.existsSync(bin)) throw new Error(`Garage is not installed at ${bin}; ./scripts/test installs it`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-garage-'));
+  const [s3Port, rpcPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const region = 'garage';
+  const config = path.join(dir, 'garage.toml');
+  fs.writeFileSync(config, [
+    `metadata_dir = "${dir}/meta"`,
+    `data_dir = "${dir}/data"`,
+    'db_engine = "sqlite"',
+    'replication_factor = 1',
+    `rpc_bind_addr = "127.0.0.1:${rpcPort}"`,
+    `rpc_public_addr = "127.0.0.1:${rpcPort}"`,
+    `rpc_secret = "${createHash('sha256').update(dir).digest('hex')}"`,
+    '[s3_api]',
+    `s3_region = "${region}"`,
+    `api_bind_addr = "127.0.0.1:${s3Port}"`,
+    'root_domain = ".s3.garage.localhost"',
+    '[admin]',
+    `api_bind_addr = "127.0.0.1:${adminPort}"`,
+  ].join('\n'));
+  const log = fs.openSync(path.join(dir, 'garage.log'), 'a');
+  const child = spawn(bin, ['-c', config, 'server'], { stdio: ['ignore', log, log], env: { ...process.env, RUST_LOG: 'warn' } });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const logText = () => fs.readFileSync(path.join(dir, 'garage.log'), 'utf8');
+  const garage = (...args) => execFileSync(bin, ['-c', config, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // The node's id, once its RPC answers.
+  const nodeId = await until(() => {
+    if (exited) throw new Error(`garage exited (${JSON.stringify(exited)}):\n${logText()}`);
+    try { return garage('status').match(/^([0-9a-f]{16})\s/m)?.[1]; } catch { return null; }
+  }, `Garage's node id:\n${logText()}`, 30_000);
+  garage('layout', 'assign', '-z', 'dc1', '-c', '1G', nodeId);
+  garage('layout', 'apply', '--version', '1');
+  garage('bucket', 'create', bucket);
+  const key = garage('key', 'create', `${bucket}-key`);
+  const keyId = key.match(/Key ID:\s*(\S+)/)?.[1];
+  const secret = key.match(/Secret key:\s*(\S+)/)?.[1];
+  if (!keyId || !secret) throw new Error(`no key in garage's answer:\n${key}`);
+  garage('bucket', 'allow', '--read', '--write', bucket, '--key', `${bucket}-key`);
+  return {
+    endpoint: `http://127.0.0.1:${s3Port}`, region, bucket, keyId, secret, dir, garage, logText,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
 }
 
 /**
