@@ -9,6 +9,8 @@ export TRUNK_SKIP_VERSION_CHECK=true
 export PATH="$HOME/.cargo/bin:$ROOT/e2e/node_modules/.bin:$PATH"
 
 TRUNK_VERSION=0.21.14
+# The S3-compatible object store the recordings-in-object-storage tests run against.
+GARAGE_VERSION=2.5.0
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -96,4 +98,13 @@ start_test_postgres() {
 build_web() {
   step "Building the web app (trunk, release wasm; profile wasm-release, set in index.html)"
   (cd "$ROOT" && cargo fetch --quiet && trunk build --release)
+}
+
+# Garage, built once per machine (about 9 minutes on 2 cores) into ~/.cargo/bin, with
+# its own target dir: not the project's, which it would fill with a second tree.
+ensure_garage() {
+  if ! garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION\b"; then
+    step "Installing Garage $GARAGE_VERSION (the S3-compatible store the recordings tests use)"
+    env -u CARGO_TARGET_DIR cargo install garage --version "$GARAGE_VERSION" --locked
+  fi
 }

@@ -39,32 +39,35 @@ export async function freePort() {
 /**
  * Starts a real proxy with a fresh data directory. `extraConfig` is appended to the
  * TOML config; `prepare(dir)` runs before the proxy starts (e.g. to mount a small
- * filesystem at dir/data). Returns helpers to add users, call the API and stop it.
+ * filesystem at dir/data). `dataDir`: another proxy's data directory to share (its
+ * database, CAs and TLS certificate), as a second proxy of one cluster would; `env`:
+ * extra environment variables. Returns helpers to add users, call the API and stop it.
  */
-export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert, dir: inDir, configFor } = {}) {
+export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert, dir: inDir, configFor, dataDir, env = {} } = {}) {
   const port = await freePort();
   const dir = inDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-e2e-'));
   fs.mkdirSync(dir, { recursive: true });
   if (prepare) prepare(dir);
   const url = publicUrl ?? `https://localhost:${port}`;
-  const certPath = tlsCert ?? path.join(dir, 'data', 'tls', 'cert.pem');
   const config = path.join(dir, 'gatehouse.toml');
+  const data = dataDir ?? path.join(dir, 'data');
+  const certPath = tlsCert ?? path.join(data, 'tls', 'cert.pem');
   const own = configFor
     ? configFor(port, dir)
-    : [`listen = "127.0.0.1:${port}"`, `public_url = "${url}"`, `data_dir = "data"`, `web_root = "${path.join(root, 'dist')}"`].join('\n');
+    : [`listen = "127.0.0.1:${port}"`, `public_url = "${url}"`, `data_dir = "${data}"`, `web_root = "${path.join(root, 'dist')}"`].join('\n');
   fs.writeFileSync(config, `${own}\n${extraConfig}`);
   let child;
   let exited = null;
   const launch = () => {
     const log = fs.openSync(path.join(dir, 'proxy.log'), 'a');
     exited = null;
-    child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log] });
+    child = spawn(gatehouseBin(), ['--config', config, 'start'], { stdio: ['ignore', log, log], env: { ...process.env, ...env } });
     child.on('exit', (code, signal) => { exited = { code, signal }; });
   };
   launch();
 
   const proxy = {
-    url, port, dir, config,
+    url, port, dir, config, dataDir: data,
     get child() { return child; },
     get exited() { return exited; },
     logText: () => fs.readFileSync(path.join(dir, 'proxy.log'), 'utf8'),
@@ -195,6 +198,63 @@ export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert
   }
   await healthy();
   return proxy;
+}
+
+/**
+ * A real Garage (S3-compatible object store) as an ordinary process: its own temporary
+ * directory and loopback ports, one node with a layout, one bucket and one key allowed
+ * to read and write it. Returns `{ endpoint, region, bucket, keyId, secret, dir, stop }`
+ * and `garage(...args)` to run its command line against it.
+ */
+export async function startGarage({ bucket = 'gatehouse-recordings' } = {}) {
+  const bin = process.env.GARAGE_BIN || path.join(os.homedir(), '.cargo', 'bin', 'garage');
+  if (!fs.existsSync(bin)) throw new Error(`Garage is not installed at ${bin}; ./scripts/test installs it`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-garage-'));
+  const [s3Port, rpcPort, adminPort] = [await freePort(), await freePort(), await freePort()];
+  const region = 'garage';
+  const config = path.join(dir, 'garage.toml');
+  fs.writeFileSync(config, [
+    `metadata_dir = "${dir}/meta"`,
+    `data_dir = "${dir}/data"`,
+    'db_engine = "sqlite"',
+    'replication_factor = 1',
+    `rpc_bind_addr = "127.0.0.1:${rpcPort}"`,
+    `rpc_public_addr = "127.0.0.1:${rpcPort}"`,
+    `rpc_secret = "${createHash('sha256').update(dir).digest('hex')}"`,
+    '[s3_api]',
+    `s3_region = "${region}"`,
+    `api_bind_addr = "127.0.0.1:${s3Port}"`,
+    'root_domain = ".s3.garage.localhost"',
+    '[admin]',
+    `api_bind_addr = "127.0.0.1:${adminPort}"`,
+  ].join('\n'));
+  const log = fs.openSync(path.join(dir, 'garage.log'), 'a');
+  const child = spawn(bin, ['-c', config, 'server'], { stdio: ['ignore', log, log], env: { ...process.env, RUST_LOG: 'warn' } });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const logText = () => fs.readFileSync(path.join(dir, 'garage.log'), 'utf8');
+  const garage = (...args) => execFileSync(bin, ['-c', config, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  // The node's id, once its RPC answers.
+  const nodeId = await until(() => {
+    if (exited) throw new Error(`garage exited (${JSON.stringify(exited)}):\n${logText()}`);
+    try { return garage('status').match(/^([0-9a-f]{16})\s/m)?.[1]; } catch { return null; }
+  }, `Garage's node id:\n${logText()}`, 30_000);
+  garage('layout', 'assign', '-z', 'dc1', '-c', '1G', nodeId);
+  garage('layout', 'apply', '--version', '1');
+  garage('bucket', 'create', bucket);
+  const key = garage('key', 'create', `${bucket}-key`);
+  const keyId = key.match(/Key ID:\s*(\S+)/)?.[1];
+  const secret = key.match(/Secret key:\s*(\S+)/)?.[1];
+  if (!keyId || !secret) throw new Error(`no key in garage's answer:\n${key}`);
+  garage('bucket', 'allow', '--read', '--write', bucket, '--key', `${bucket}-key`);
+  return {
+    endpoint: `http://127.0.0.1:${s3Port}`, region, bucket, keyId, secret, dir, garage, logText,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
 }
 
 /**
@@ -604,6 +664,8 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   const server = process.env.GATEHOUSE_TEST_POSTGRES;
   if (!server) throw new Error('GATEHOUSE_TEST_POSTGRES must name a PostgreSQL server; ./scripts/test starts one');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'gatehouse-cluster-'));
+  const garage = await startGarage({ bucket: 'cluster-recordings' });
+  fs.writeFileSync(path.join(dir, 's3-secret'), `${garage.secret}\n`, { mode: 0o600 });
   const database = `e2e_${path.basename(dir).replace(/[^a-z0-9]/gi, '').toLowerCase()}`;
   execFileSync('psql', [server, '-q', '-c', `CREATE DATABASE ${database}`]);
   const url = new URL(server);
@@ -630,6 +692,8 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
     TLS_CERT: cert, TLS_KEY: key, DATABASE_URL: String(url),
     // HAProxy reaches the proxies from an address of its own, which they trust.
     LB_SOURCE: '127.0.0.2',
+    RECORDINGS_STORE: `s3://${garage.bucket}/recordings`, S3_ENDPOINT: garage.endpoint, S3_REGION: garage.region,
+    S3_KEY_ID: garage.keyId, S3_SECRET_FILE: path.join(dir, 's3-secret'), S3_ALLOW_HTTP: 'true',
   };
   // Roles and other tables come after the template (it ends in [database]).
   const proxyConfig = (values) => `${fill(proxyTemplate, { ...common, ...values })}\n${extraConfig}`;
@@ -637,7 +701,9 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   // new ones, or with `migrateFrom` (an old single proxy's data directory) its keys,
   // database and recordings, by `gatehouse migrate` (into proxy a's data directory).
   const first = path.join(dir, 'keys.toml');
-  fs.writeFileSync(first, proxyConfig({ LISTEN: '127.0.0.1:1', DATA_DIR: path.join(dir, 'proxy-a', 'data'), METRICS_LISTEN: '127.0.0.1:1' }));
+  fs.writeFileSync(first, proxyConfig({
+    LISTEN: '127.0.0.1:1', DATA_DIR: path.join(dir, 'proxy-a', 'data'), METRICS_LISTEN: '127.0.0.1:1', SPOOL: path.join(dir, 'init-spool'),
+  }));
   let migrated = null;
   if (migrateFrom) {
     migrated = execFileSync(gatehouseBin(), ['--config', first, 'migrate', '--from', migrateFrom], { encoding: 'utf8' });
@@ -652,7 +718,9 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
       publicUrl,
       tlsCert: cert,
       dir: path.join(dir, `proxy-${'abcdefgh'[i]}`),
-      configFor: (port, own) => proxyConfig({ LISTEN: `127.0.0.1:${port}`, DATA_DIR: path.join(own, 'data'), METRICS_LISTEN: `127.0.0.1:${metricsPort}` }),
+      configFor: (port, own) => proxyConfig({
+        LISTEN: `127.0.0.1:${port}`, DATA_DIR: path.join(own, 'data'), METRICS_LISTEN: `127.0.0.1:${metricsPort}`, SPOOL: path.join(own, 'spool'),
+      }),
     });
     proxy.metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     proxies.push(proxy);
@@ -669,10 +737,11 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   lb.on('exit', (code, signal) => { lbExited = { code, signal }; });
   const cluster = {
     ...proxies[0],
-    url: publicUrl, port: lbPort, dir, proxies, database, migrated, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
+    url: publicUrl, port: lbPort, dir, proxies, database, migrated, garage, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
     async stop() {
       if (!lbExited) { lb.kill('SIGTERM'); await new Promise((r) => lb.once('exit', r)); }
       for (const p of proxies) await p.stop();
+      await garage.stop();
     },
   };
   // Requests through the load balancer, trusting the cluster's certificate.

@@ -18,6 +18,7 @@ const CONFIG = `
 [roles.recorded]
 node_labels = { env = "demo" }
 logins = ["${LOGIN}"]
+recordings = "own"
 `;
 
 let cluster;
@@ -271,6 +272,23 @@ describe('several proxies behind one address', () => {
     await type(dead.page, 'echo back-$((4+4))');
     await waitForScreen(dead.page, /^back-8$/m);
     assert.ok(!survivor.exited, 'the survivor is still running');
+
+    // The killed session's recording: the survivor's completer finishes it from the
+    // database and the object store, and it plays to the kill.
+    const cut = await until(() => {
+      const rows = JSON.parse(`[${survivor.cli('recordings', 'list', '--limit', '20').trim().split('\n').join(',')}]`);
+      return rows.find((r) => r.user === 'cy' && r.ended_at && /cut short/.test(r.end_reason ?? ''));
+    }, 'the survivor to finish the killed session\'s recording', 30_000);
+    measured.completedAfterKillMs = Date.now() - killedAt;
+    await alive.page.goto(`${cluster.url}/recordings/${cut.id}`);
+    await alive.page.locator('[data-testid="player"][data-state="paused"]').waitFor({ timeout: 20_000 });
+    await alive.page.getByTestId('speed').selectOption('16');
+    await alive.page.getByTestId('player').focus();
+    await alive.page.keyboard.press('Space');
+    await alive.page.locator('[data-testid="player"][data-state="ended"]').waitFor({ timeout: 30_000 });
+    const played = await alive.page.locator('[data-testid="player"] [data-testid="screen-text"]').textContent();
+    assert.match(played, /before-kill-1/, played);
+    await screenshot(alive.page, '84-cluster-killed-session-completed');
     await context.close();
     // Bring the killed proxy back for whatever runs next.
     await victim.restart();

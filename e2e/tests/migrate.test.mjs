@@ -100,12 +100,17 @@ describe('migrating a single proxy into a cluster', () => {
     await page.getByTestId('sign-in-passkey').click();
     await page.waitForURL(`${cluster.url}/`);
     assert.equal((await page.getByTestId('current-user').textContent()).trim().slice(-3), 'eve');
-    // The old recording is listed by the cluster, and plays on the proxy its files were
-    // copied to (a's data directory; recordings in object storage play on any proxy).
+    // The old recording is listed by the cluster, and plays from the object store the
+    // migration uploaded it to, through whichever proxy answers.
+    assert.match(runs[0], /recordings\s+3 files,\s+3 added/, 'its three files were uploaded');
+    assert.match(runs[1], /recordings\s+3 files,\s+0 added/);
     await page.goto(`${cluster.url}/recordings`);
     await page.locator(`[data-testid="recording-row"][data-id="${recording.id}"]`).waitFor();
     await screenshot(page, '84-migrated-recordings');
-    await page.goto(`https://localhost:${cluster.proxies[0].port}/recordings/${recording.id}`);
+    const sourced = await cluster.request('GET', `/api/v1/recordings/${recording.id}/data/recording`, { headers: { cookie: signIn.headers['set-cookie'][0].split(';')[0] } });
+    assert.equal(sourced.status, 200, sourced.text);
+    assert.equal(sourced.headers['x-gatehouse-source'], 'object-store');
+    await page.goto(`${cluster.url}/recordings/${recording.id}`);
     await page.locator('[data-testid="player"][data-state="paused"]').waitFor({ timeout: 20_000 });
     await page.getByTestId('speed').selectOption('16');
     await page.getByTestId('player').focus();

@@ -59,6 +59,7 @@ pub struct Config {
     /// Load balancers whose `X-Forwarded-For` names the client (their own addresses, as
     /// the proxy sees them). Empty: every request is taken to come from its peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    pub recordings: RecordingsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -78,6 +79,102 @@ pub struct DatabaseSettings {
 impl Default for DatabaseSettings {
     fn default() -> Self {
         DatabaseSettings { url: None, schema: None, pool_size: 16, ca_file: None }
+    }
+}
+
+/// Where recordings go. Without `store`, in `data_dir/recordings/` as files (the
+/// default); with it, written to the `spool` folder first and uploaded to an
+/// S3-compatible object store as the session runs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordingsSettings {
+    /// `s3://BUCKET/PREFIX` (the prefix may be empty).
+    pub store: Option<String>,
+    /// The S3 API's address (`https://…`; `http://` only with `allow_http` on a loopback
+    /// address). Default: `AWS_ENDPOINT`, else Amazon's own for the region.
+    pub endpoint: Option<String>,
+    /// Default: `AWS_REGION` / `AWS_DEFAULT_REGION`.
+    pub region: Option<String>,
+    /// Default: `AWS_ACCESS_KEY_ID`.
+    pub access_key_id: Option<String>,
+    /// Default: `AWS_SECRET_ACCESS_KEY`. Better kept in `secret_access_key_file`.
+    pub secret_access_key: Option<String>,
+    /// A file holding the secret access key (surrounding whitespace ignored).
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Lets the endpoint be plain `http://`: only for a loopback address (a store on the
+    /// proxy's own machine), since recordings would otherwise cross a network in the clear.
+    pub allow_http: bool,
+    /// Where a recording is written while its session runs (and until uploaded).
+    /// Default: `data_dir/recordings`. Each proxy needs its own.
+    pub spool: Option<PathBuf>,
+}
+
+/// An `s3://BUCKET/PREFIX` address, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreUrl {
+    pub bucket: String,
+    /// Without leading or trailing `/`; empty for the bucket's root.
+    pub prefix: String,
+}
+
+impl StoreUrl {
+    pub fn parse(text: &str) -> anyhow::Result<StoreUrl> {
+        let rest = text.strip_prefix("s3://").with_context(|| {
+            format!("store = {text:?}: only S3-compatible stores are supported, as s3://BUCKET/PREFIX")
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        if !bucket_ok {
+            anyhow::bail!(
+                "store = {text:?}: {bucket:?} is not a bucket name (3 to 63 lowercase letters, digits, dots and hyphens)"
+            );
+        }
+        let prefix = prefix.trim_matches('/').to_string();
+        if prefix.split('/').any(|s| s.is_empty() || s == "." || s == "..") && !prefix.is_empty() {
+            anyhow::bail!("store = {text:?}: the prefix {prefix:?} has an empty, `.` or `..` segment");
+        }
+        Ok(StoreUrl { bucket: bucket.to_string(), prefix })
+    }
+}
+
+impl RecordingsSettings {
+    fn check(&self) -> anyhow::Result<()> {
+        let Some(store) = &self.store else {
+            if self.endpoint.is_some() || self.access_key_id.is_some() || self.secret_access_key.is_some() {
+                anyhow::bail!("[recordings] has object store settings but no `store = \"s3://BUCKET/PREFIX\"`");
+            }
+            return Ok(());
+        };
+        StoreUrl::parse(store)?;
+        if self.secret_access_key.is_some() && self.secret_access_key_file.is_some() {
+            anyhow::bail!("[recordings] give secret_access_key or secret_access_key_file, not both");
+        }
+        if let Some(endpoint) = &self.endpoint {
+            let url = url::Url::parse(endpoint)
+                .with_context(|| format!("[recordings] endpoint {endpoint:?} is not a URL"))?;
+            match url.scheme() {
+                "https" => {}
+                "http" if !self.allow_http => anyhow::bail!(
+                    "[recordings] endpoint {endpoint:?} is plain http: recordings would travel unencrypted. Use https, or set allow_http = true for a store on this machine's loopback address"
+                ),
+                "http" => {
+                    let loopback = match url.host() {
+                        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                        Some(url::Host::Domain(name)) => name == "localhost",
+                        None => false,
+                    };
+                    if !loopback {
+                        anyhow::bail!(
+                            "[recordings] allow_http is only for a loopback endpoint (127.0.0.1, ::1, localhost), not {endpoint:?}: use https"
+                        );
+                    }
+                }
+                other => anyhow::bail!("[recordings] endpoint {endpoint:?}: the scheme must be https, not {other}"),
+            }
+        }
+        Ok(())
     }
 }
 
@@ -176,6 +273,7 @@ impl Default for Config {
             keys_dir: None,
             metrics_listen: None,
             trusted_proxies: Vec::new(),
+            recordings: RecordingsSettings::default(),
         }
     }
 }
@@ -220,6 +318,12 @@ impl Config {
         if let Some(keys_dir) = &mut config.keys_dir {
             *keys_dir = base.join(&*keys_dir);
         }
+        if let Some(spool) = &mut config.recordings.spool {
+            *spool = base.join(&*spool);
+        }
+        if let Some(file) = &mut config.recordings.secret_access_key_file {
+            *file = base.join(&*file);
+        }
         Ok(config)
     }
 
@@ -239,6 +343,7 @@ impl Config {
         if config.limits.ssh_sessions_per_user == 0 || config.limits.desktop_sessions_per_user == 0 {
             anyhow::bail!("[limits] sessions per user must be at least 1");
         }
+        config.recordings.check()?;
         let mut names = std::collections::BTreeSet::new();
         for node in &config.nodes {
             if !names.insert(&node.name) {
@@ -326,6 +431,29 @@ mod tests {
             .unwrap_err();
         assert!(format!("{err:#}").contains("ssh_mode = \"direct\""), "{err:#}");
         assert!(Config::parse("[limits]\nssh_sessions_per_user = 0\n").is_err());
+    }
+
+    #[test]
+    fn recordings_stay_local_by_default_and_an_s3_store_is_checked() {
+        let config = Config::parse("").unwrap();
+        assert!(config.recordings.store.is_none() && config.recordings.spool.is_none());
+        let config = Config::parse(
+            "[recordings]\nstore = \"s3://rec-bucket/team/a/\"\nendpoint = \"http://127.0.0.1:3900\"\nallow_http = true\n",
+        )
+        .unwrap();
+        let url = StoreUrl::parse(config.recordings.store.as_deref().unwrap()).unwrap();
+        assert_eq!(url, StoreUrl { bucket: "rec-bucket".into(), prefix: "team/a".into() });
+        assert_eq!(StoreUrl::parse("s3://rec-bucket").unwrap().prefix, "");
+        let refused = |text: &str| format!("{:#}", Config::parse(&format!("[recordings]\n{text}\n")).unwrap_err());
+        assert!(refused("store = \"gs://b/p\"").contains("only S3"));
+        assert!(refused("store = \"s3://B_/p\"").contains("bucket name"));
+        assert!(refused("store = \"s3://bkt/a//b\"").contains("empty"));
+        assert!(refused("store = \"s3://bkt\"\nendpoint = \"http://127.0.0.1:1\"").contains("allow_http"));
+        assert!(
+            refused("store = \"s3://bkt\"\nendpoint = \"http://store.example:1\"\nallow_http = true")
+                .contains("loopback")
+        );
+        assert!(refused("endpoint = \"https://s3.example\"").contains("no `store"));
     }
 
     #[test]

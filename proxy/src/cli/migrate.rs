@@ -37,8 +37,12 @@ pub fn run(config: Config, args: MigrateArgs) -> anyhow::Result<()> {
     copy::sqlite_to_postgres(&from, &to, |c| {
         println!("{:<11} {:>7} rows, {:>7} added ({} there already)", c.table, c.rows, c.added, c.rows - c.added);
     })?;
-    let (files, added) =
-        copy_recordings(&args.from.join("recordings"), &crate::recordings::directory(&config.data_dir))?;
+    let old_recordings = args.from.join("recordings");
+    let (archive, _) = open::archive(&config, false)?;
+    let (files, added) = match archive.objects() {
+        Some(objects) => tokio::runtime::Runtime::new()?.block_on(upload_recordings(&old_recordings, objects))?,
+        None => copy_recordings(&old_recordings, &crate::recordings::directory(&config.data_dir))?,
+    };
     println!("recordings  {files:>7} files, {added:>7} added");
     // Open the keys as a proxy would, so a mismatch is told now rather than at start.
     let cas = open::authorities(&config)?;
@@ -73,6 +77,34 @@ fn copy_keys(old: &Path, keys_dir: &Path) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Uploads the recording files the object store does not have whole yet (or has at
+/// another size), as a proxy does at a session's end.
+async fn upload_recordings(old: &Path, objects: &crate::recordings::objects::Objects) -> anyhow::Result<(u64, u64)> {
+    use crate::recordings::objects::Layout;
+    use crate::recordings::part::Part;
+    let Ok(entries) = std::fs::read_dir(old) else { return Ok((0, 0)) };
+    let (mut files, mut added) = (0, 0);
+    for entry in entries {
+        let path = entry?.path();
+        let (Some(id), Some(part)) = (
+            path.file_stem().and_then(|s| s.to_str()),
+            path.extension().and_then(|e| e.to_str()).and_then(Part::from_extension),
+        ) else {
+            continue;
+        };
+        files += 1;
+        let size = std::fs::metadata(&path)?.len();
+        if let Some(Layout::Whole { len }) = objects.layout(id, part, false).await?
+            && len == size
+        {
+            continue;
+        }
+        objects.put_whole(id, part, &path).await.with_context(|| format!("cannot upload {}", path.display()))?;
+        added += 1;
+    }
+    Ok((files, added))
 }
 
 /// Copies recording files that are not there yet (or are shorter there: a copy that

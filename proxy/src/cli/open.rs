@@ -140,3 +140,50 @@ pub fn agree_keys(
 pub fn inventory(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Inventory> {
     Ok(Inventory::new(store.clone(), Arc::new(vault(config)?), &config.nodes, &config.desktops)?)
 }
+
+/// Where recordings are written and read, as `[recordings]` says. `take_spool`: this
+/// process is the proxy, which writes recordings: it locks the spool for its life and
+/// writes as the spool's writer id (the lock is the returned file); the other commands
+/// only read.
+pub fn archive(
+    config: &Config,
+    take_spool: bool,
+) -> anyhow::Result<(crate::recordings::archive::Archive, Option<std::fs::File>)> {
+    use crate::recordings::{archive::Archive, completer, objects::Objects};
+    let settings = &config.recordings;
+    let spool = settings.spool.clone().unwrap_or_else(|| crate::recordings::directory(&config.data_dir));
+    let (writer, lock) = if take_spool {
+        let (writer, lock) = completer::claim_spool(&spool)
+            .with_context(|| format!("cannot use the recordings spool {}", spool.display()))?;
+        (writer, Some(lock))
+    } else {
+        ("command-line".to_string(), None)
+    };
+    let Some(store) = &settings.store else {
+        return Ok((Archive::local(&config.data_dir, writer), lock));
+    };
+    let url = crate::config::StoreUrl::parse(store)?;
+    // The usual AWS_* variables first; what the config says wins.
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&url.bucket);
+    if let Some(endpoint) = &settings.endpoint {
+        builder = builder.with_endpoint(endpoint);
+    }
+    if let Some(region) = &settings.region {
+        builder = builder.with_region(region);
+    }
+    if let Some(key) = &settings.access_key_id {
+        builder = builder.with_access_key_id(key);
+    }
+    if let Some(secret) = &settings.secret_access_key {
+        builder = builder.with_secret_access_key(secret);
+    }
+    if let Some(file) = &settings.secret_access_key_file {
+        let secret = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read [recordings] secret_access_key_file {}", file.display()))?;
+        builder = builder.with_secret_access_key(secret.trim());
+    }
+    builder = builder.with_allow_http(settings.allow_http);
+    let s3 = builder.build().with_context(|| format!("cannot use the object store {store}"))?;
+    let objects = Objects::new(Arc::new(s3), &url.prefix, store.clone());
+    Ok((Archive::with_objects(&config.data_dir, spool, objects, writer), lock))
+}

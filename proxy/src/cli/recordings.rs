@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Subcommand;
 
-use super::open::open_store;
+use super::open::{archive, open_store};
 use crate::config::Config;
 use crate::recordings as recording;
 
@@ -43,8 +43,17 @@ pub enum RecordingsCommand {
     },
 }
 
+/// The whole recording file of `row`, from wherever it is (the object store too).
+fn read_recording(config: &Config, row: &crate::recordings::row::RecordingRow) -> anyhow::Result<Vec<u8>> {
+    let (archive, _) = archive(config, false)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime
+        .block_on(async { archive.open(row, crate::recordings::archive::Part::Recording).await?.read_all().await })
+        .with_context(|| format!("cannot read the recording {}", row.id))
+}
+
 pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let store = open_store(&config)?;
     match command {
         RecordingsCommand::List { limit } => {
@@ -54,10 +63,7 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
         }
         RecordingsCommand::Cat { id, input } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
-            let mut bytes = Vec::new();
-            recording::open(&config.data_dir, &row)
-                .and_then(|mut file| file.read_to_end(&mut bytes))
-                .with_context(|| format!("cannot read the recording file {}", row.file))?;
+            let bytes = read_recording(&config, &row)?;
             let read = gatehouse_recording::read_all(&bytes)?;
             std::io::stdout().write_all(&if input { read.input() } else { read.output() })?;
             for (at, len, why) in &read.skipped {
@@ -78,10 +84,7 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
                     "{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player"
                 );
             }
-            let mut bytes = Vec::new();
-            recording::open(&config.data_dir, &row)
-                .and_then(|mut file| file.read_to_end(&mut bytes))
-                .with_context(|| format!("cannot read the recording file {}", row.file))?;
+            let bytes = read_recording(&config, &row)?;
             let read = gatehouse_recording::read_all(&bytes)?;
             let cast =
                 gatehouse_recording::cast::export(read.header.as_ref().unwrap_or(&Default::default()), &read.events);

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::logging;
-use super::open::{authorities, open_store, vault};
+use super::open::{archive, authorities, open_store, vault};
 use crate::accounts::Accounts;
 use crate::config::Config;
 use crate::gate::Gatehouse;
@@ -32,9 +32,19 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     let first_invite = accounts.first_admin_invite(auth::now())?;
     let audit = audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
-    match recording::close_interrupted(store.as_ref(), &config.data_dir) {
+    // Held for the process's life: the spool is this proxy's alone.
+    let (archive, _spool_lock) = archive(&config, true)?;
+    let archive = Arc::new(archive);
+    match archive.objects() {
+        Some(objects) => {
+            tracing::info!(store = objects.name(), spool = %archive.spool().display(), "recordings go to the object store")
+        }
+        None => tracing::info!(folder = %archive.spool().display(), "recordings are kept as files"),
+    }
+    let runtime = tokio::runtime::Runtime::new()?;
+    match runtime.block_on(recording::completer::complete(&archive, store.as_ref(), auth::now())) {
         Ok(0) => {}
-        Ok(n) => tracing::warn!(recordings = n, "recordings cut short by the proxy stopping were marked so"),
+        Ok(n) => tracing::warn!(recordings = n, "recordings cut short by their proxy stopping were marked so"),
         Err(err) => tracing::error!(%err, "cannot check for recordings cut short"),
     }
     let assets = http::assets::Assets::load(&config.web_root);
@@ -53,6 +63,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         roles: config.roles.clone(),
         cas,
         data_dir: config.data_dir.clone(),
+        archive: archive.clone(),
         public_url: config.public_url.clone(),
         audit,
         live: Arc::new(live::Live::default()),
@@ -64,13 +75,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let policy = live::Policy {
         roles: config.roles.clone(),
         inventory,
-        recordings_dir: recording::directory(&config.data_dir),
+        recordings_dir: archive.spool().to_path_buf(),
         min_free_bytes: config.limits.min_free_disk_mb << 20,
     };
     let (live_sessions, audit_state) = (gatehouse.live.clone(), gatehouse.clone());
     let app = http::router(http::AppState::new(gatehouse, assets, config.signin.attempts_per_ip_per_minute));
 
-    let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -90,6 +100,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             tokio::spawn(http::ops::serve_metrics(listener, live_sessions.clone()));
         }
         tokio::spawn(live::sweep(live_sessions, store.clone(), policy));
+        tokio::spawn(recording::completer::run(archive, store.clone()));
         tokio::spawn(async move {
             // Summaries of throttled audit kinds, even when nothing follows a burst.
             let mut tick = tokio::time::interval(Duration::from_secs(60));

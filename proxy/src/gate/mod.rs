@@ -50,8 +50,10 @@ pub struct Gatehouse {
     pub inventory: Inventory,
     pub roles: Roles,
     pub cas: Authorities,
-    /// Where recordings (and the rest of the state) live.
+    /// Where the state lives.
     pub data_dir: PathBuf,
+    /// Where recordings are written and read.
+    pub archive: Arc<crate::recordings::archive::Archive>,
     /// Where people reach us, e.g. `https://localhost:3080`: the only Origin we accept.
     pub public_url: String,
     pub audit: Audit,
@@ -83,8 +85,7 @@ pub struct AdmittedDesktop {
 impl Gatehouse {
     /// Too little room left to record on: new recorded sessions are refused.
     pub fn disk_low(&self) -> bool {
-        let dir = crate::recordings::directory(&self.data_dir);
-        crate::recordings::free_space(&dir).is_ok_and(|free| free < self.limits.min_free_disk_mb << 20)
+        crate::recordings::free_space(self.archive.spool()).is_ok_and(|free| free < self.limits.min_free_disk_mb << 20)
     }
 
     /// The locks in force, or, when they cannot be read, a lock on `user` saying so:

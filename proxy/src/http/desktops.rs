@@ -129,7 +129,7 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
         command: String::new(),
         kind: gatehouse_proto::pb::SessionKind::Desktop,
     };
-    let recorder = match Recorder::start(&state.data_dir, state.store.clone(), meta) {
+    let recorder = match Recorder::start(&state.archive, state.store.clone(), meta) {
         Ok(recorder) => recorder,
         Err(err) => {
             tracing::error!(%err, "cannot start a desktop recording");

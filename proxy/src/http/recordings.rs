@@ -8,9 +8,6 @@
 //! each other are one viewing ([`crate::audit::Viewings`]). Searches and exports are
 //! audited each time.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::path::PathBuf;
-
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -26,6 +23,7 @@ use super::state::AppState;
 use crate::access::rbac::{self, RecordingAccess};
 use crate::audit::Kind;
 use crate::recordings;
+use crate::recordings::archive::Part;
 use crate::recordings::row::{RecordingFilter, RecordingRow};
 
 const PER_PAGE_MAX: u32 = 200;
@@ -87,11 +85,13 @@ fn viewed(state: &AppState, signed_in: &SignedIn, row: &RecordingRow, what: &str
 }
 
 fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
-    // A recording still being written (or cut short) has no size in the table yet.
-    let bytes = if row.ended_at.is_none() {
-        std::fs::metadata(recordings::directory(&state.data_dir).join(&row.file)).map_or(row.bytes, |m| m.len())
-    } else {
-        row.bytes
+    // A recording still being written has no size in the table yet: here, its spool
+    // file's; elsewhere, what the table says until it ends.
+    let bytes = match state.archive.spooled(&row.id, Part::Recording) {
+        Ok(path) if row.ended_at.is_none() && recordings::is_live(&row.id) => {
+            std::fs::metadata(path).map_or(row.bytes, |m| m.len())
+        }
+        _ => row.bytes,
     };
     RecordingInfo {
         live: row.ended_at.is_none() && recordings::is_live(&row.id),
@@ -112,12 +112,11 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
 }
 
 /// The recording's header, from the first bytes of its file.
-fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::RecordingHeader> {
-    let mut file = recordings::open(&state.data_dir, row).ok()?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let n = file.read(&mut buf).ok()?;
+async fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::RecordingHeader> {
+    let place = state.archive.open(row, Part::Recording).await.ok()?;
+    let bytes = place.read(0..64 * 1024).await.ok()?;
     let mut reader = gatehouse_recording::Reader::new();
-    reader.push(&buf[..n]);
+    reader.push(&bytes);
     match reader.next_item() {
         Ok(Some(gatehouse_recording::Item::Header(header))) => Some(header),
         _ => None,
@@ -126,28 +125,34 @@ fn header(state: &AppState, row: &RecordingRow) -> Option<gatehouse_proto::pb::R
 
 /// The time of the last event: read from the last keyframe on, so it costs at most one
 /// keyframe interval of the file however long the recording is.
-fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
-    let dir = recordings::directory(&state.data_dir);
-    let index = std::fs::read(dir.join(format!("{}.ghidx", row.id))).ok()?;
+async fn duration_ms(state: &AppState, row: &RecordingRow) -> Option<u64> {
+    let index = state.archive.open(row, Part::Index).await.ok()?.read_all().await.ok()?;
     let (keyframes, _) = gatehouse_recording::read_index(&index).ok()?;
     let last = keyframes.last()?;
-    let mut file = recordings::open(&state.data_dir, row).ok()?;
-    file.seek(SeekFrom::Start(last.byte_offset)).ok()?;
+    let place = state.archive.open(row, Part::Recording).await.ok()?;
     let mut reader = gatehouse_recording::Reader::resume_at(last.byte_offset);
-    let mut buf = vec![0u8; 256 * 1024];
     let mut latest = last.offset_ms;
-    loop {
-        let n = file.read(&mut buf).ok()?;
-        if n == 0 {
-            return Some(latest);
+    let mut at = last.byte_offset;
+    const STEP: u64 = 256 * 1024;
+    while at < place.len() {
+        let bytes = place.read(at..at + STEP).await.ok()?;
+        if bytes.is_empty() {
+            break;
         }
-        reader.push(&buf[..n]);
+        at += bytes.len() as u64;
+        reader.push(&bytes);
         while let Ok(Some(item)) = reader.next_item() {
             if let gatehouse_recording::Item::Event { event, .. } = item {
                 latest = latest.max(event.offset_ms);
             }
         }
     }
+    Some(latest)
+}
+
+/// The whole recording file, from wherever it is.
+async fn whole_recording(state: &AppState, row: &RecordingRow) -> std::io::Result<Vec<u8>> {
+    state.archive.open(row, Part::Recording).await?.read_all().await
 }
 
 #[derive(Deserialize, Default)]
@@ -211,21 +216,19 @@ pub async fn list(
     if let Some(text) = given(query.q) {
         let (candidates, _) =
             state.store.search_recordings(&filter, 0, TEXT_SEARCH_SCAN).map_err(|_| ApiError::internal())?;
-        let data_dir = state.data_dir.clone();
-        let ids = tokio::task::spawn_blocking(move || {
-            candidates
-                .into_iter()
-                .filter(|row| {
-                    recordings::open(&data_dir, row)
-                        .ok()
-                        .and_then(|file| gatehouse_recording::search::search(std::io::BufReader::new(file), &text).ok())
-                        .is_some_and(|hits| !hits.is_empty())
-                })
-                .map(|row| row.id)
-                .collect::<Vec<_>>()
-        })
-        .await
-        .map_err(|_| ApiError::internal())?;
+        let mut ids = Vec::new();
+        for row in candidates {
+            let Ok(bytes) = whole_recording(&state, &row).await else { continue };
+            let text = text.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                gatehouse_recording::search::search(bytes.as_slice(), &text).is_ok_and(|hits| !hits.is_empty())
+            })
+            .await
+            .map_err(|_| ApiError::internal())?;
+            if found {
+                ids.push(row.id);
+            }
+        }
         // A text search reads recordings: which ones it found is audited like a read.
         let detail = format!(
             "{:?} matched {}",
@@ -247,11 +250,7 @@ pub async fn metadata(
 ) -> Result<Json<RecordingInfo>, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
     viewed(&state, &signed_in, &row, "its details");
-    let (duration, header) = {
-        let state = state.clone();
-        let row = row.clone();
-        tokio::task::spawn_blocking(move || (duration_ms(&state, &row), header(&state, &row))).await.unwrap_or_default()
-    };
+    let (duration, header) = (duration_ms(&state, &row).await, header(&state, &row).await);
     Ok(Json(RecordingInfo {
         duration_ms: duration,
         started_at_ms: header.as_ref().map(|h| h.started_at_ms),
@@ -261,21 +260,10 @@ pub async fn metadata(
 }
 
 /// The three files of a recording, by the names the player uses.
-fn part_path(state: &AppState, row: &RecordingRow, part: &str) -> Result<PathBuf, ApiError> {
-    let extension = match part {
-        "recording" => "ghrec",
-        "index" => "ghidx",
-        "keyframes" => "ghkf",
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_such_part",
-                "Parts are recording, index and keyframes.",
-            ));
-        }
-    };
-    // The id is ours (hex), checked by the lookup; the name is built, never taken.
-    Ok(recordings::directory(&state.data_dir).join(format!("{}.{extension}", row.id)))
+fn part(name: &str) -> Result<Part, ApiError> {
+    Part::from_name(name).ok_or_else(|| {
+        ApiError::new(StatusCode::NOT_FOUND, "no_such_part", "Parts are recording, index and keyframes.")
+    })
 }
 
 /// `bytes=a-b`, `bytes=a-` or `bytes=-n` against a file of `len` bytes: the inclusive
@@ -312,14 +300,14 @@ pub async fn data(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
-    let path = part_path(&state, &row, &part)?;
+    let which = self::part(&part)?;
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string);
     // Any read of any part is viewing it, with or without the player, whatever the Range.
     let shown_range: String = range.as_deref().unwrap_or("all").chars().take(40).collect();
     viewed(&state, &signed_in, &row, &format!("the {part}, {shown_range}"));
-    let answer = tokio::task::spawn_blocking(move || -> std::io::Result<Response> {
-        let mut file = std::fs::File::open(&path)?;
-        let len = file.metadata()?.len();
+    let answer = async {
+        let place = state.archive.open(&row, which).await?;
+        let len = place.len();
         let (status, start, end) = match range.as_deref().map(|r| parse_range(r, len)) {
             None if len <= MAX_RANGE => (StatusCode::OK, 0, len.saturating_sub(1)),
             None => (StatusCode::PARTIAL_CONTENT, 0, MAX_RANGE - 1),
@@ -332,10 +320,9 @@ pub async fn data(
                 return Ok(response);
             }
         };
-        let mut body = Vec::new();
-        if len > 0 {
-            file.seek(SeekFrom::Start(start))?;
-            file.take(end - start + 1).read_to_end(&mut body)?;
+        let body = if len > 0 { place.read(start..end + 1).await? } else { Vec::new() };
+        if (body.len() as u64) < end + 1 - start && len > 0 {
+            return Err(std::io::Error::other("it is shorter than its length said"));
         }
         let mut response = (status, Body::from(body)).into_response();
         let headers = response.headers_mut();
@@ -346,12 +333,15 @@ pub async fn data(
         {
             headers.insert(header::CONTENT_RANGE, value);
         }
-        Ok(response)
-    })
-    .await
-    .map_err(|_| ApiError::internal())?;
+        // Where the bytes came from, for operators and tests: the spool or a file here,
+        // or the object store.
+        let source = if place.in_object_store() { "object-store" } else { "file" };
+        headers.insert("x-gatehouse-source", HeaderValue::from_static(source));
+        std::io::Result::Ok(response)
+    }
+    .await;
     answer.map_err(|err| {
-        tracing::warn!(recording = %id, %part, %err, "cannot read a recording file");
+        tracing::warn!(recording = %id, %part, %err, "cannot read a recording");
         ApiError::new(
             StatusCode::NOT_FOUND,
             "recording_missing",
@@ -378,10 +368,15 @@ pub async fn search(
         None,
         &format!("{id}: {:?}", query.q),
     );
-    let data_dir = state.data_dir.clone();
+    let bytes = whole_recording(&state, &row).await.map_err(|err| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recording_unreadable",
+            format!("The recording cannot be read: {err}."),
+        )
+    })?;
     let hits = tokio::task::spawn_blocking(move || {
-        let file = recordings::open(&data_dir, &row).map_err(|err| err.to_string())?;
-        gatehouse_recording::search::search(std::io::BufReader::new(file), &query.q).map_err(|err| err.to_string())
+        gatehouse_recording::search::search(bytes.as_slice(), &query.q).map_err(|err| err.to_string())
     })
     .await
     .map_err(|_| ApiError::internal())?
@@ -403,13 +398,14 @@ pub async fn cast(
             "This is a desktop recording: it has no terminal text for asciicast. Play it in the player.",
         ));
     }
-    let data_dir = state.data_dir.clone();
-    let row_for_read = row.clone();
+    let bytes = whole_recording(&state, &row).await.map_err(|err| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recording_unreadable",
+            format!("The recording cannot be read: {err}."),
+        )
+    })?;
     let text = tokio::task::spawn_blocking(move || {
-        let mut bytes = Vec::new();
-        recordings::open(&data_dir, &row_for_read)
-            .and_then(|mut f| f.read_to_end(&mut bytes))
-            .map_err(|e| e.to_string())?;
         let read = gatehouse_recording::read_all(&bytes).map_err(|e| e.to_string())?;
         Ok::<_, String>(gatehouse_recording::cast::export(
             read.header.as_ref().unwrap_or(&Default::default()),

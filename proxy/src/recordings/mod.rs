@@ -1,19 +1,28 @@
 //! Writing session recordings as the session runs.
 //!
-//! Per session, in `data_dir/recordings/`: `ID.ghrec` (the recording, in the format of
+//! Per session, in the spool folder (`data_dir/recordings/` unless `[recordings] spool`
+//! says otherwise): `ID.ghrec` (the recording, in the format of
 //! [`gatehouse_recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry whenever
 //! [`keyframes::Policy`] says one is due) and `ID.ghkf` (the keyframes' screen states:
 //! a terminal's from [`TerminalKeyframes`], a desktop's decoded here). Events go through a bounded queue to one writer
 //! task, which appends them, flushes at least once a second and at the end, and updates
 //! the recordings table. Because everything is only ever appended, a kill leaves at
 //! worst one torn record at each tail, which the readers report and skip.
-
+//!
+//! With an object store, [`upload`] carries each flushed stretch to it while the session
+//! runs and the whole files at its end; [`completer`] finishes the recordings of a proxy
+//! that died; [`archive`] says where any recording's bytes are to be read.
+pub mod archive;
+pub mod completer;
+pub mod objects;
+pub mod part;
 pub mod row;
+pub mod upload;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +33,10 @@ use gatehouse_recording::{self as recording, VERSION};
 use tokio::sync::mpsc;
 
 use crate::store::backend::Store;
-use row::{RecordingFilter, RecordingRow};
+use archive::{Archive, set_live};
+pub use archive::{directory, is_live, new_id};
+pub use completer::{CUT_SHORT, cut_short};
+use row::RecordingRow;
 
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 const QUEUE: usize = 256;
@@ -63,50 +75,10 @@ enum Entry {
     End(RecordingEvent, tokio::sync::oneshot::Sender<u64>),
 }
 
-/// Recordings being written by this process.
-static LIVE: std::sync::Mutex<std::collections::BTreeSet<String>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-pub fn is_live(id: &str) -> bool {
-    LIVE.lock().is_ok_and(|live| live.contains(id))
-}
-
-/// The end reason of a recording the proxy's stopping cut short.
-pub const CUT_SHORT: &str = "cut short: the proxy stopped during the session";
-
-/// Whether a recording that ended for `end_reason` was cut short by the proxy stopping.
-pub fn cut_short(end_reason: Option<&str>) -> bool {
-    end_reason == Some(CUT_SHORT)
-}
-
-/// At start-up nothing is being recorded: a recording without an end was cut short by
-/// the proxy stopping (a crash, a kill). Says so in the table, once.
-pub fn close_interrupted(store: &dyn Store, data_dir: &Path) -> crate::store::Result<usize> {
-    let (rows, _) = store.search_recordings(&RecordingFilter::default(), 0, u32::MAX)?;
-    let mut closed = 0;
-    for row in rows.into_iter().filter(|r| r.ended_at.is_none()) {
-        let file = directory(data_dir).join(&row.file);
-        let meta = std::fs::metadata(&file).ok();
-        let ended = meta
-            .as_ref()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(row.started_at, |d| d.as_secs());
-        let size = meta.map_or(0, |m| m.len());
-        store.finish_recording(&row.id, ended, size, CUT_SHORT)?;
-        closed += 1;
-    }
-    Ok(closed)
-}
-
 /// A recording's kind from the name its row keeps ([`RecordingKind::as_str`]). A name
 /// it does not know is read as a terminal's, as every recording was before desktops.
 pub fn kind(stored: &str) -> RecordingKind {
     RecordingKind::from_name(stored).unwrap_or(RecordingKind::Ssh)
-}
-
-pub fn directory(data_dir: &Path) -> PathBuf {
-    data_dir.join("recordings")
 }
 
 /// Bytes free for an unprivileged writer on the filesystem holding `path` (or its
@@ -120,19 +92,11 @@ pub fn free_space(path: &Path) -> std::io::Result<u64> {
     Ok(stats.f_bavail.saturating_mul(stats.f_frsize))
 }
 
-/// A new random session id: 16 bytes of hex.
-pub fn new_id() -> String {
-    let mut bytes = [0u8; 16];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .expect("the system random source failed");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 impl Recorder {
     /// Creates the file, writes the header, registers the recording, and starts the
     /// writer task. Fails (and the session must not start) if the file cannot be made.
-    pub fn start(data_dir: &Path, store: Arc<dyn Store>, meta: Meta) -> std::io::Result<Recorder> {
-        let dir = directory(data_dir);
+    pub fn start(archive: &Arc<Archive>, store: Arc<dyn Store>, meta: Meta) -> std::io::Result<Recorder> {
+        let dir = archive.spool().to_path_buf();
         std::fs::create_dir_all(&dir)?;
         let id = new_id();
         let file_name = format!("{id}.ghrec");
@@ -164,12 +128,28 @@ impl Recorder {
             file: file_name,
             bytes: 0,
             end_reason: None,
+            writer: Some(archive.writer().to_string()),
+            heartbeat_at: Some(started_at_ms / 1000),
         };
-        store.insert_recording(&row).map_err(std::io::Error::other)?;
-        let (tx, rx) = mpsc::channel(QUEUE);
-        if let Ok(mut live) = LIVE.lock() {
-            live.insert(id.clone());
+        // Live before the row exists: the completer never sees a row of ours that is
+        // being written as one left over from before a restart.
+        set_live(&id, true);
+        if let Err(err) = store.insert_recording(&row) {
+            set_live(&id, false);
+            return Err(std::io::Error::other(err));
         }
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let finish = match archive.objects() {
+            None => Finish::Here,
+            Some(_) => {
+                let (progress, watched) =
+                    tokio::sync::watch::channel(upload::Progress { written: out.lengths(), end: None });
+                let (done, uploaded) = std::sync::mpsc::channel();
+                tokio::spawn(upload::run(archive.clone(), store.clone(), id.clone(), watched, done));
+                Finish::Upload { progress, uploaded }
+            }
+        };
+        let uploads = matches!(finish, Finish::Upload { .. });
         let writer_id = id.clone();
         let writer_file = dir.join(format!("{id}.ghrec"));
         let failed = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -181,16 +161,18 @@ impl Recorder {
             let file = writer_file;
             let failed = writer_failed.clone();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                write_loop(writer_id, out, rx, store, writer_failed)
+                write_loop(writer_id, out, rx, store, writer_failed, finish)
             }));
             if result.is_err() {
                 failed.store(true, std::sync::atomic::Ordering::Relaxed);
                 tracing::error!(recording = %id, "the recording writer failed; the recording ends here");
+                if uploads {
+                    // The uploader saw the writer go: it uploads what there is and ends the row.
+                    return;
+                }
                 let size = std::fs::metadata(&file).map_or(0, |m| m.len());
                 let _ = finisher.finish_recording(&id, crate::auth::now(), size, "the recording writer failed");
-                if let Ok(mut live) = LIVE.lock() {
-                    live.remove(&id);
-                }
+                set_live(&id, false);
             }
         })?;
         tokio::spawn(flush_ticker(tx.downgrade()));
@@ -266,12 +248,24 @@ impl Recorder {
 /// The writer: on its own thread, because it does file I/O and, for desktops, decodes
 /// and compresses keyframes; none of that may hold up the tokio workers carrying
 /// sessions. A ticker task asks it to flush every second while the session lives.
+/// Who finishes the row at the end: the writer (files only), or the uploader once the
+/// whole files are in the object store.
+enum Finish {
+    Here,
+    Upload { progress: tokio::sync::watch::Sender<upload::Progress>, uploaded: std::sync::mpsc::Receiver<()> },
+}
+
+/// How long the end of a session waits for its recording to reach the object store
+/// (the uploader carries on after that, for as long as it takes).
+const UPLOAD_WAIT: Duration = Duration::from_secs(15);
+
 fn write_loop(
     id: String,
     mut out: RecordingFiles,
     mut rx: mpsc::Receiver<Entry>,
     store: Arc<dyn Store>,
     failed_flag: Arc<std::sync::atomic::AtomicBool>,
+    finish: Finish,
 ) {
     let mut dirty = false;
     let mut failed = false;
@@ -287,10 +281,19 @@ fn write_loop(
                 dirty = true;
             }
             Some(Entry::Flush) => {
-                if dirty && let Err(err) = out.flush() {
-                    tracing::error!(recording = %id, %err, "cannot flush the recording; the session will end");
-                    failed = true;
-                    failed_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                if dirty {
+                    match out.flush() {
+                        Ok(()) => {
+                            if let Finish::Upload { progress, .. } = &finish {
+                                progress.send_modify(|p| p.written = out.lengths());
+                            }
+                        }
+                        Err(err) => {
+                            tracing::error!(recording = %id, %err, "cannot flush the recording; the session will end");
+                            failed = true;
+                            failed_flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
                 }
                 dirty = false;
             }
@@ -305,7 +308,7 @@ fn write_loop(
                     tracing::error!(recording = %id, %err, "cannot finish the recording");
                 }
                 // The row first: whoever waited for the end reads a finished recording.
-                finish_row(&id, &out, &store, &end_reason);
+                finish_row(&id, &out, &store, &end_reason, &finish);
                 let _ = done.send(out.size());
                 return;
             }
@@ -320,16 +323,29 @@ fn write_loop(
             }
         }
     }
-    finish_row(&id, &out, &store, &end_reason);
+    finish_row(&id, &out, &store, &end_reason, &finish);
 }
 
-/// Marks the recording finished in the table and no longer live.
-fn finish_row(id: &str, out: &RecordingFiles, store: &Arc<dyn Store>, end_reason: &str) {
-    if let Err(err) = store.finish_recording(id, crate::auth::now(), out.size(), end_reason) {
-        tracing::error!(recording = %id, %err, "cannot mark the recording finished");
-    }
-    if let Ok(mut live) = LIVE.lock() {
-        live.remove(id);
+/// Marks the recording finished in the table and no longer live; with an object store,
+/// has the uploader do so once the whole files are there, and waits for that a while.
+fn finish_row(id: &str, out: &RecordingFiles, store: &Arc<dyn Store>, end_reason: &str, finish: &Finish) {
+    match finish {
+        Finish::Here => {
+            if let Err(err) = store.finish_recording(id, crate::auth::now(), out.size(), end_reason) {
+                tracing::error!(recording = %id, %err, "cannot mark the recording finished");
+            }
+            set_live(id, false);
+        }
+        Finish::Upload { progress, uploaded } => {
+            let end = upload::End { ended_at: crate::auth::now(), reason: end_reason.to_string() };
+            progress.send_modify(|p| {
+                p.written = out.lengths();
+                p.end = Some(end);
+            });
+            if uploaded.recv_timeout(UPLOAD_WAIT).is_err() {
+                tracing::warn!(recording = %id, "the recording is not in the object store yet; it stays in the spool until it is");
+            }
+        }
     }
 }
 
@@ -387,6 +403,8 @@ pub fn write_imported(
         file: format!("{id}.ghrec"),
         bytes: files.size(),
         end_reason: Some("imported".into()),
+        writer: None,
+        heartbeat_at: None,
     };
     store.insert_recording(&row).map_err(std::io::Error::other)?;
     Ok(id)
@@ -401,6 +419,7 @@ pub struct RecordingFiles {
     kf: BufWriter<File>,
     /// Bytes in each file so far.
     rec_len: u64,
+    idx_len: u64,
     kf_len: u64,
     policy: keyframes::Policy,
     terminal: TerminalKeyframes,
@@ -429,6 +448,7 @@ impl RecordingFiles {
             idx,
             kf,
             rec_len: start.len() as u64,
+            idx_len: recording::INDEX_MAGIC.len() as u64,
             kf_len: 0,
             policy: keyframes::Policy::new(),
             terminal: TerminalKeyframes::new(header),
@@ -467,7 +487,9 @@ impl RecordingFiles {
         };
         self.kf.write_all(state)?;
         self.kf_len += state.len() as u64;
-        self.idx.write_all(&recording::index::encode_entry(&entry))?;
+        let encoded = recording::index::encode_entry(&entry);
+        self.idx.write_all(&encoded)?;
+        self.idx_len += encoded.len() as u64;
         self.policy.taken(offset_ms, self.rec_len);
         Ok(())
     }
@@ -531,18 +553,14 @@ impl RecordingFiles {
         self.rec_len
     }
 
+    /// What each file holds: on disk, whole records only, right after [`Self::flush`].
+    pub fn lengths(&self) -> upload::Lengths {
+        upload::Lengths { recording: self.rec_len, index: self.idx_len, keyframes: self.kf_len }
+    }
+
     pub fn last_offset_ms(&self) -> u64 {
         self.last_offset_ms
     }
-}
-
-/// Opens a recording file for reading by id, refusing anything that is not one of ours.
-pub fn open(data_dir: &Path, row: &RecordingRow) -> std::io::Result<File> {
-    let name = Path::new(&row.file);
-    if name.components().count() != 1 || !row.file.ends_with(".ghrec") {
-        return Err(std::io::Error::other(format!("refusing the recording path {:?}", row.file)));
-    }
-    File::open(directory(data_dir).join(name))
 }
 
 #[cfg(test)]
@@ -595,8 +613,8 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
-    #[test]
-    fn a_recording_the_proxy_stopped_during_is_marked_cut_short_and_no_other_is() {
+    #[tokio::test]
+    async fn a_recording_the_proxy_stopped_during_is_marked_cut_short_and_no_other_is() {
         let dir = std::env::temp_dir().join(format!("gh-cut-{}", new_id()));
         let store = SqliteStore::in_memory().unwrap();
         let row = |id: &str, ended_at: Option<u64>, end_reason: Option<&str>| RecordingRow {
@@ -610,10 +628,14 @@ mod tests {
             file: format!("{id}.ghrec"),
             bytes: 0,
             end_reason: end_reason.map(str::to_string),
+            writer: Some("before-the-restart".into()),
+            heartbeat_at: Some(crate::auth::now()),
         };
         store.insert_recording(&row("running", None, None)).unwrap();
         store.insert_recording(&row("ended", Some(1_700_000_060), Some("exit (exit status 0)"))).unwrap();
-        assert_eq!(close_interrupted(&store, &dir).unwrap(), 1);
+        // Started again on its spool: the writer is this proxy from before the restart.
+        let archive = Archive::local(&dir, "before-the-restart".into());
+        assert_eq!(completer::complete(&archive, &store, crate::auth::now()).await.unwrap(), 1);
         let reason = |id| store.recording(id).unwrap().unwrap().end_reason;
         assert!(cut_short(reason("running").as_deref()));
         assert!(!cut_short(reason("ended").as_deref()));
@@ -634,7 +656,7 @@ mod tests {
             command: String::new(),
             kind: pb::SessionKind::Ssh,
         };
-        let recorder = Recorder::start(&dir, store.clone(), meta).unwrap();
+        let recorder = Recorder::start(&Arc::new(Archive::local(&dir, "w".into())), store.clone(), meta).unwrap();
         recorder.output(b"$ ls\r\n").await;
         recorder.resize(120, 40).await;
         recorder.output(b"a b c\r\n").await;
@@ -644,7 +666,7 @@ mod tests {
         assert_eq!(row.bytes, size);
         assert_eq!(row.end_reason.as_deref(), Some("exit (exit status 0)"));
         let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut open(&dir, &row).unwrap(), &mut bytes).unwrap();
+        std::io::Read::read_to_end(&mut File::open(directory(&dir).join(&row.file)).unwrap(), &mut bytes).unwrap();
         assert_eq!(bytes.len() as u64, size);
         let read = recording::read_all(&bytes).unwrap();
         let header = read.header.clone().unwrap();
@@ -653,6 +675,63 @@ mod tests {
         assert!(matches!(read.events[1].event, Some(Event::Resize(pb::Resize { cols: 120, rows: 40 }))));
         assert_eq!(read.end().unwrap().exit_status, Some(0));
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_an_object_store_the_recording_ends_up_there_and_leaves_the_spool() {
+        use object_store::ObjectStore;
+        let dir = std::env::temp_dir().join(format!("gh-recup-{}", new_id()));
+        let memory: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let objects = objects::Objects::new(memory.clone(), "p", "memory".into());
+        let archive = Arc::new(Archive::with_objects(&dir, dir.join("spool"), objects, "w".into()));
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        let meta = Meta {
+            user: "alice".into(),
+            target: "web-1".into(),
+            login: "ubuntu".into(),
+            cols: 80,
+            rows: 24,
+            term: String::new(),
+            command: String::new(),
+            kind: pb::SessionKind::Ssh,
+        };
+        let recorder = Recorder::start(&archive, store.clone(), meta).unwrap();
+        recorder.output(b"uploaded while it runs\r\n").await;
+        // Flushed within a second, uploaded within two more: readable from the store
+        // while the session goes on.
+        let id = recorder.id().to_string();
+        let objects = archive.objects().unwrap();
+        let layout = loop {
+            if let Some(layout) = objects.layout(&id, archive::Part::Recording, false).await.unwrap() {
+                break layout;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let stored = objects.read(&id, archive::Part::Recording, &layout, 0..layout.len()).await.unwrap();
+        assert_eq!(recording::read_all(&stored).unwrap().output(), b"uploaded while it runs\r\n");
+        assert!(matches!(layout, objects::Layout::Chunks(_)));
+        recorder.output(b"and the rest at the end").await;
+        let size = recorder.end("exit", Some(0)).await;
+
+        let row = store.recording(&id).unwrap().unwrap();
+        assert_eq!((row.bytes, row.end_reason.as_deref()), (size, Some("exit (exit status 0)")));
+        for part in archive::Part::ALL {
+            assert!(!archive.spooled(&id, part).unwrap().exists(), "the spool copy is gone");
+            let place = archive.open(&row, part).await.unwrap();
+            assert!(place.in_object_store());
+        }
+        let whole = archive.open(&row, archive::Part::Recording).await.unwrap().read_all().await.unwrap();
+        assert_eq!(whole.len() as u64, size);
+        let read = recording::read_all(&whole).unwrap();
+        assert_eq!(read.output(), b"uploaded while it runs\r\nand the rest at the end");
+        assert_eq!(read.end().unwrap().exit_status, Some(0));
+        let (index, _) =
+            recording::read_index(&archive.open(&row, archive::Part::Index).await.unwrap().read_all().await.unwrap())
+                .unwrap();
+        assert_eq!(index[0].offset_ms, 0, "the index is there too");
+        let left: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(memory.list(None)).await;
+        assert_eq!(left.len(), 3, "the chunks are deleted, three whole files stay: {left:?}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]
@@ -669,7 +748,7 @@ mod tests {
             command: "true".into(),
             kind: pb::SessionKind::Ssh,
         };
-        let recorder = Recorder::start(&dir, store.clone(), meta).unwrap();
+        let recorder = Recorder::start(&Arc::new(Archive::local(&dir, "w".into())), store.clone(), meta).unwrap();
         let id = recorder.id().to_string();
         recorder.output(b"x").await;
         drop(recorder);

@@ -15,6 +15,11 @@ pub struct RecordingRow {
     pub file: String,
     pub bytes: u64,
     pub end_reason: Option<String>,
+    /// The proxy writing it (its writer id), while it is written; see
+    /// [`crate::recordings::completer`].
+    pub writer: Option<String>,
+    /// When the writer last said it was still writing (Unix seconds).
+    pub heartbeat_at: Option<u64>,
 }
 
 /// Which recordings to list; every field that is set must match.

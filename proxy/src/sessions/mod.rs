@@ -176,7 +176,8 @@ impl Live {
 pub struct Policy {
     pub roles: Roles,
     pub inventory: crate::inventory::Inventory,
-    /// Where recordings are written, and the free space below which recorded sessions end.
+    /// Where recordings are written (the spool), and the free space below which recorded
+    /// sessions end.
     pub recordings_dir: PathBuf,
     pub min_free_bytes: u64,
 }

@@ -27,7 +27,7 @@ pub struct Bridge {
     pub node: Arc<NodeHandle>,
     pub target: Target,
     pub store: Arc<dyn crate::store::backend::Store>,
-    pub data_dir: std::path::PathBuf,
+    pub archive: Arc<crate::recordings::archive::Archive>,
     pub outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     pub audit: Audit,
     pub ended: tokio::sync::watch::Receiver<Option<String>>,
@@ -328,7 +328,7 @@ impl Bridge {
             command: command.to_string(),
             kind: gatehouse_proto::pb::SessionKind::Ssh,
         };
-        Recorder::start(&self.data_dir, self.store.clone(), meta)
+        Recorder::start(&self.archive, self.store.clone(), meta)
     }
 
     /// A session that must be recorded and cannot be does not start.

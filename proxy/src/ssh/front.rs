@@ -144,7 +144,7 @@ impl server::Handler for Front {
                     node,
                     target: self.target.clone(),
                     store: self.gatehouse.store.clone(),
-                    data_dir: self.gatehouse.data_dir.clone(),
+                    archive: self.gatehouse.archive.clone(),
                     outcome: self.outcome.take(),
                     audit: self.audit.clone(),
                     ended: self.ended.clone(),

@@ -214,6 +214,8 @@ fn recordings_are_listed_newest_first_and_finished_later(store: &dyn Store) {
         file: format!("{id}.ghrec"),
         bytes: 0,
         end_reason: None,
+        writer: Some("w1".into()),
+        heartbeat_at: Some(started_at),
     };
     store.insert_recording(&row("a", 10)).unwrap();
     store.insert_recording(&row("b", 20)).unwrap();
@@ -235,6 +237,40 @@ fn recordings_are_listed_newest_first_and_finished_later(store: &dyn Store) {
     assert_eq!(only(RecordingFilter { ids: Some(vec![]), ..Default::default() }).1, 0);
     let (page, total) = store.search_recordings(&RecordingFilter::default(), 1, 1).unwrap();
     assert_eq!((page[0].id.as_str(), total), ("b", 3));
+}
+
+fn a_writer_keeps_its_recordings_alive_and_one_taker_wins(store: &dyn Store) {
+    let row = |id: &str, writer: Option<&str>| RecordingRow {
+        id: id.into(),
+        kind: "ssh".into(),
+        user: "alice".into(),
+        target: "web-1".into(),
+        login: "ubuntu".into(),
+        started_at: 10,
+        ended_at: None,
+        file: format!("{id}.ghrec"),
+        bytes: 0,
+        end_reason: None,
+        writer: writer.map(str::to_string),
+        heartbeat_at: writer.map(|_| 10),
+    };
+    store.insert_recording(&row("a", Some("w1"))).unwrap();
+    store.insert_recording(&row("b", Some("w2"))).unwrap();
+    store.insert_recording(&row("old", None)).unwrap();
+    store.insert_recording(&row("done", Some("w1"))).unwrap();
+    store.finish_recording("done", 12, 1, "exit").unwrap();
+    assert_eq!(store.heartbeat_recordings("w1", 50).unwrap(), 1, "only the unfinished one");
+    let unfinished = store.unfinished_recordings().unwrap();
+    assert_eq!(unfinished.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a", "b", "old"]);
+    assert_eq!(unfinished[0].heartbeat_at, Some(50));
+    // Two takers saw w2 at 10: the first wins, the second sees a changed row.
+    assert!(store.claim_recording("b", Some("w2"), Some(10), "w3", 60).unwrap());
+    assert!(!store.claim_recording("b", Some("w2"), Some(10), "w4", 61).unwrap());
+    assert_eq!(store.recording("b").unwrap().unwrap().writer.as_deref(), Some("w3"));
+    // A heartbeat after the look is a writer that came back: not taken.
+    assert!(!store.claim_recording("a", Some("w1"), Some(10), "w3", 60).unwrap());
+    assert!(store.claim_recording("old", None, None, "w3", 60).unwrap(), "NULL matches NULL");
+    assert!(!store.claim_recording("done", Some("w1"), Some(10), "w3", 60).unwrap(), "ended");
 }
 
 fn a_ticket_is_taken_once_and_not_after_it_expires(store: &dyn Store) {
@@ -309,6 +345,7 @@ on_every_backend!(
     a_challenge_is_taken_once_and_not_after_it_expires,
     passkeys_belong_to_their_user,
     recordings_are_listed_newest_first_and_finished_later,
+    a_writer_keeps_its_recordings_alive_and_one_taker_wins,
     a_ticket_is_taken_once_and_not_after_it_expires,
     certified_logins_last_as_long_as_their_certificate,
     the_first_keys_become_the_clusters,

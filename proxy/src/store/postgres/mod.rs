@@ -56,7 +56,7 @@ pub struct PostgresStore {
 /// `i + 1` (the one row of `gatehouse_schema`). The versions are SQLite's
 /// ([`super::sqlite::MIGRATIONS`]), each written for PostgreSQL; a test keeps the two
 /// lists the same length. Never edit an entry that has shipped; add one.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users (
@@ -184,6 +184,12 @@ CREATE TABLE cluster_keys (
     name TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL
 );
+";
+
+const SCHEMA_V4: &str = "
+ALTER TABLE recordings ADD COLUMN writer TEXT;
+ALTER TABLE recordings ADD COLUMN heartbeat_at BIGINT;
+CREATE INDEX recordings_unfinished ON recordings(writer) WHERE ended_at IS NULL;
 ";
 
 /// Any number that no other program takes an advisory lock on: proxies starting at once

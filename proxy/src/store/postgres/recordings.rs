@@ -7,7 +7,8 @@ use crate::recordings::row::{RecordingFilter, RecordingRow};
 use crate::store::Result;
 use crate::store::recordings::RecordingStore;
 
-const RECORDING_COLUMNS: &str = r#"id, kind, "user", target, login, started_at, ended_at, file, bytes, end_reason"#;
+const RECORDING_COLUMNS: &str =
+    r#"id, kind, "user", target, login, started_at, ended_at, file, bytes, end_reason, writer, heartbeat_at"#;
 
 fn recording_from_row(row: &tokio_postgres::Row) -> Result<RecordingRow> {
     Ok(RecordingRow {
@@ -21,6 +22,8 @@ fn recording_from_row(row: &tokio_postgres::Row) -> Result<RecordingRow> {
         file: row.try_get(7)?,
         bytes: row.try_get::<_, i64>(8)? as u64,
         end_reason: row.try_get(9)?,
+        writer: row.try_get(10)?,
+        heartbeat_at: row.try_get::<_, Option<i64>>(11)?.map(|t| t as u64),
     })
 }
 
@@ -47,7 +50,7 @@ impl RecordingStore for PostgresStore {
         self.run(move |c| async move {
             c.execute(
                 &format!(
-                    "INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+                    "INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
                 ),
                 &[
                     &r.id,
@@ -60,6 +63,8 @@ impl RecordingStore for PostgresStore {
                     &r.file,
                     &(r.bytes as i64),
                     &r.end_reason,
+                    &r.writer,
+                    &r.heartbeat_at.map(|t| t as i64),
                 ],
             )
             .await?;
@@ -119,6 +124,49 @@ impl RecordingStore for PostgresStore {
             );
             let rows = c.query(&sql, &params).await?.iter().map(recording_from_row).collect::<Result<_>>()?;
             Ok((rows, total as u64))
+        })
+    }
+
+    fn unfinished_recordings(&self) -> Result<Vec<RecordingRow>> {
+        self.run(|c| async move {
+            let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE ended_at IS NULL ORDER BY started_at, id");
+            c.query(&sql, &[]).await?.iter().map(recording_from_row).collect()
+        })
+    }
+
+    fn heartbeat_recordings(&self, writer: &str, now: u64) -> Result<usize> {
+        let writer = writer.to_string();
+        self.run(move |c| async move {
+            let changed = c
+                .execute(
+                    "UPDATE recordings SET heartbeat_at = $2 WHERE writer = $1 AND ended_at IS NULL",
+                    &[&writer, &(now as i64)],
+                )
+                .await?;
+            Ok(changed as usize)
+        })
+    }
+
+    fn claim_recording(
+        &self,
+        id: &str,
+        seen_writer: Option<&str>,
+        seen_heartbeat: Option<u64>,
+        new_writer: &str,
+        now: u64,
+    ) -> Result<bool> {
+        let (id, seen_writer, new_writer) = (id.to_string(), seen_writer.map(str::to_string), new_writer.to_string());
+        let seen_heartbeat = seen_heartbeat.map(|t| t as i64);
+        self.run(move |c| async move {
+            let changed = c
+                .execute(
+                    "UPDATE recordings SET writer = $4, heartbeat_at = $5
+                     WHERE id = $1 AND ended_at IS NULL AND writer IS NOT DISTINCT FROM $2
+                       AND heartbeat_at IS NOT DISTINCT FROM $3",
+                    &[&id, &seen_writer, &seen_heartbeat, &new_writer, &(now as i64)],
+                )
+                .await?;
+            Ok(changed == 1)
         })
     }
 

@@ -34,7 +34,7 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
 
 /// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
 /// certificates were signed for, sign-in attempts per client address, and the
@@ -63,6 +63,15 @@ CREATE TABLE cluster_keys (
     name TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL
 );
+";
+
+/// Which proxy writes a recording, and when it last said it still does: several
+/// proxies share one database, and one finishes another's recordings only once that
+/// one has stopped (`recordings::completer`).
+const SCHEMA_V4: &str = "
+ALTER TABLE recordings ADD COLUMN writer TEXT;
+ALTER TABLE recordings ADD COLUMN heartbeat_at INTEGER;
+CREATE INDEX recordings_unfinished ON recordings(writer) WHERE ended_at IS NULL;
 ";
 
 /// Locks, and the moment a web session last re-proved a factor.

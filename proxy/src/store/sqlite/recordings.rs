@@ -7,7 +7,8 @@ use crate::recordings::row::{RecordingFilter, RecordingRow};
 use crate::store::Result;
 use crate::store::recordings::RecordingStore;
 
-const RECORDING_COLUMNS: &str = "id, kind, user, target, login, started_at, ended_at, file, bytes, end_reason";
+const RECORDING_COLUMNS: &str =
+    "id, kind, user, target, login, started_at, ended_at, file, bytes, end_reason, writer, heartbeat_at";
 
 fn recording_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingRow> {
     Ok(RecordingRow {
@@ -21,13 +22,15 @@ fn recording_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RecordingRow>
         file: row.get(7)?,
         bytes: row.get::<_, i64>(8)? as u64,
         end_reason: row.get(9)?,
+        writer: row.get(10)?,
+        heartbeat_at: row.get::<_, Option<i64>>(11)?.map(|t| t as u64),
     })
 }
 
 impl RecordingStore for SqliteStore {
     fn insert_recording(&self, r: &RecordingRow) -> Result<()> {
         self.conn().execute(
-            &format!("INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+            &format!("INSERT INTO recordings ({RECORDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
             params![
                 r.id,
                 r.kind,
@@ -38,7 +41,9 @@ impl RecordingStore for SqliteStore {
                 r.ended_at.map(|t| t as i64),
                 r.file,
                 r.bytes as i64,
-                r.end_reason
+                r.end_reason,
+                r.writer,
+                r.heartbeat_at.map(|t| t as i64)
             ],
         )?;
         Ok(())
@@ -50,6 +55,40 @@ impl RecordingStore for SqliteStore {
             params![id, ended_at as i64, bytes as i64, end_reason],
         )?;
         Ok(())
+    }
+
+    fn unfinished_recordings(&self) -> Result<Vec<RecordingRow>> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {RECORDING_COLUMNS} FROM recordings WHERE ended_at IS NULL ORDER BY started_at, id"
+        ))?;
+        let rows = stmt.query_map([], recording_from_row)?.collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    }
+
+    fn heartbeat_recordings(&self, writer: &str, now: u64) -> Result<usize> {
+        let changed = self.conn().execute(
+            "UPDATE recordings SET heartbeat_at = ?2 WHERE writer = ?1 AND ended_at IS NULL",
+            params![writer, now as i64],
+        )?;
+        Ok(changed)
+    }
+
+    fn claim_recording(
+        &self,
+        id: &str,
+        seen_writer: Option<&str>,
+        seen_heartbeat: Option<u64>,
+        new_writer: &str,
+        now: u64,
+    ) -> Result<bool> {
+        // `IS` compares NULL as equal to NULL (PostgreSQL: IS NOT DISTINCT FROM).
+        let changed = self.conn().execute(
+            "UPDATE recordings SET writer = ?4, heartbeat_at = ?5 \
+             WHERE id = ?1 AND ended_at IS NULL AND writer IS ?2 AND heartbeat_at IS ?3",
+            params![id, seen_writer, seen_heartbeat.map(|t| t as i64), new_writer, now as i64],
+        )?;
+        Ok(changed == 1)
     }
 
     fn list_recordings(&self, limit: u32) -> Result<Vec<RecordingRow>> {
