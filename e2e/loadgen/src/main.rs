@@ -282,7 +282,10 @@ async fn websocket(spec: &Spec, shared: &Shared) -> anyhow::Result<(DuplexStream
     tcp.set_nodelay(true)?;
     let name = rustls::pki_types::ServerName::try_from(host.clone())?;
     let tls = tokio_rustls::TlsConnector::from(shared.tls.clone()).connect(name, tcp).await?;
-    let (socket, _) = tokio_tungstenite::client_async(request, tls).await?;
+    // tungstenite zeroes its whole read buffer before every read: keep it one TLS record
+    // (as the proxy does), not 128 KiB, or the generator's CPU is mostly that.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let (socket, _) = tokio_tungstenite::client_async_with_config(request, tls, Some(config)).await?;
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let closed = Arc::new(Mutex::new(None));
     tokio::spawn(pump(socket, theirs, closed.clone()));
