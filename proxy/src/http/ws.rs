@@ -48,6 +48,14 @@ pub fn close_code(refusal: &Refusal) -> u16 {
     }
 }
 
+/// What one read from a socket may take. tungstenite zeroes this much before every read,
+/// even one that finds nothing: at its default (128 KiB) that zeroing was the largest
+/// single item in the proxy's profile with a thousand typing sessions, and the zeroed
+/// buffer stayed resident, 115 KiB a socket (BENCHMARKS.md, load). 16 KiB is one TLS
+/// record. Only what the browser sends goes through it (keys, pastes), not what it is
+/// sent.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// The upgrade, if this is a WebSocket request from one of our own pages; otherwise
 /// the HTTP answer. `what` says what the socket carries; a foreign Origin is audited as
 /// `denied_kind`.
@@ -78,7 +86,7 @@ pub fn upgrade(
             "WebSockets are only accepted from Gatehouse's own pages.",
         ));
     }
-    Ok(upgrade.max_message_size(max_frame).max_frame_size(max_frame))
+    Ok(upgrade.max_message_size(max_frame).max_frame_size(max_frame).read_buffer_size(READ_BUFFER))
 }
 
 /// Closes a just-accepted socket with `code` and `reason`.
