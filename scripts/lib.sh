@@ -103,7 +103,8 @@ build_web() {
 # Garage, built once per machine (about 9 minutes on 2 cores) into ~/.cargo/bin, with
 # its own target dir: not the project's, which it would fill with a second tree.
 ensure_garage() {
-  if ! garage --version 2>/dev/null | grep -q "v$GARAGE_VERSION\b"; then
+  # It prints "garage cargo:2.5.0 [features: …]" when built by cargo install.
+  if ! garage --version 2>/dev/null | grep -qE "(v|cargo:)$GARAGE_VERSION\b"; then
     step "Installing Garage $GARAGE_VERSION (the S3-compatible store the recordings tests use)"
     env -u CARGO_TARGET_DIR cargo install garage --version "$GARAGE_VERSION" --locked
   fi

@@ -682,7 +682,7 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   ], { stdio: 'ignore' });
   fs.writeFileSync(path.join(dir, 'haproxy.pem'), fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
   const examples = path.join(root, 'examples', 'cluster');
-  const fill = (template, values) => template.replace(/\$\{([A-Z_]+)\}/g, (_, name) => {
+  const fill = (template, values) => template.replace(/\$\{([A-Z0-9_]+)\}/g, (_, name) => {
     if (!(name in values)) throw new Error(`no value for \${${name}} in ${template.slice(0, 40)}…`);
     return values[name];
   });

@@ -19,6 +19,9 @@ const CONFIG = `
 node_labels = { env = "demo" }
 logins = ["${LOGIN}"]
 recordings = "own"
+
+[roles.auditor]
+recordings = "all"
 `;
 
 let cluster;
@@ -200,6 +203,38 @@ describe('several proxies behind one address', () => {
     await context.close();
   });
 
+  test('an auditor on one proxy watches live a session running on the other', async () => {
+    const session = await cluster.enrolAndSignIn('ed', ['recorded']);
+    const context = await contextWithSession(browser, cluster, session.cookie);
+    const tab = await openTab(context, 'ed');
+    await type(tab.page, 'clear; echo started-$((2+2))');
+    await waitForScreen(tab.page, /^started-4$/m);
+    // The auditor's page is served by the proxy the session is not on, and so is every
+    // request of its player.
+    const other = cluster.proxies.find((p) => p !== tab.proxy);
+    const auditor = await cluster.enrolAndSignIn('ida', ['auditor']);
+    const watching = await contextWithSession(browser, cluster, auditor.cookie);
+    const watcher = await pageIn(watching);
+    await watcher.goto(`https://localhost:${other.port}/recordings`);
+    const row = watcher.locator('[data-testid="recording-row"]', { hasText: 'ed' });
+    assert.equal(await row.getByTestId('play').textContent(), 'Watch', 'listed as live on the other proxy');
+    await row.getByTestId('play').click();
+    await watcher.locator('[data-testid="player"][data-state="paused"]').waitFor({ timeout: 20_000 });
+    await watcher.getByTestId('play-pause').click();
+    await watcher.locator('[data-testid="player"][data-state="live"]').waitFor({ timeout: 20_000 });
+    const playerText = () => watcher.locator('[data-testid="player"] [data-testid="screen-text"]').textContent();
+    await until(async () => /^started-4$/m.test(await playerText()), 'the session so far in the player', 15_000);
+    const typed = Date.now();
+    await type(tab.page, 'echo while-watched-$((3+4))');
+    await until(async () => /^while-watched-7$/m.test(await playerText()), 'the live output on the other proxy', 15_000);
+    measured.liveAcrossProxiesMs = Date.now() - typed;
+    await screenshot(watcher, '86-cluster-live-view-across-proxies');
+    await type(tab.page, 'exit');
+    await watcher.locator('[data-testid="player"][data-state="ended"]').waitFor({ timeout: 30_000 });
+    await context.close();
+    await watching.close();
+  });
+
   test('each proxy reports its sessions, sign-ins, refusals and request latency at /metrics', async () => {
     const session = await cluster.enrolAndSignIn('di', ['recorded']);
     const context = await contextWithSession(browser, cluster, session.cookie);
@@ -245,6 +280,9 @@ describe('several proxies behind one address', () => {
     const [first, second] = await tabsOnBothProxies(context, 'cy');
     await type(first.page, 'echo before-kill-1');
     await waitForScreen(first.page, /^before-kill-1$/m);
+    // What a proxy flushed reaches the object store within about 3.5 s (a flush a
+    // second, then an upload within 2 s or 1 MiB): a kill loses at most that much.
+    await first.page.waitForTimeout(4_000);
     const { proxy: victim } = first;
     const survivor = second.proxy;
     victim.child.kill('SIGKILL');
@@ -277,8 +315,10 @@ describe('several proxies behind one address', () => {
     // database and the object store, and it plays to the kill.
     const cut = await until(() => {
       const rows = JSON.parse(`[${survivor.cli('recordings', 'list', '--limit', '20').trim().split('\n').join(',')}]`);
-      return rows.find((r) => r.user === 'cy' && r.ended_at && /cut short/.test(r.end_reason ?? ''));
-    }, 'the survivor to finish the killed session\'s recording', 30_000);
+      // Other tabs of cy's on the killed proxy are cut short too: the first tab's is the one typed in.
+      return rows.find((r) => r.user === 'cy' && r.ended_at && /cut short/.test(r.end_reason ?? '')
+        && survivor.cli('recordings', 'cat', r.id).includes('before-kill-1'));
+    }, 'the survivor to finish the killed session\'s recording, with what was typed before the kill', 30_000);
     measured.completedAfterKillMs = Date.now() - killedAt;
     await alive.page.goto(`${cluster.url}/recordings/${cut.id}`);
     await alive.page.locator('[data-testid="player"][data-state="paused"]').waitFor({ timeout: 20_000 });

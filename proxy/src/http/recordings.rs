@@ -93,8 +93,12 @@ fn info(state: &AppState, row: RecordingRow) -> RecordingInfo {
         }
         _ => row.bytes,
     };
+    // Live: written here now, or by another proxy whose heartbeat is fresh (its bytes
+    // then come from what it has uploaded, a couple of seconds behind).
+    let heartbeat_fresh =
+        row.heartbeat_at.is_some_and(|at| crate::auth::now().saturating_sub(at) <= recordings::completer::STALE_AFTER);
     RecordingInfo {
-        live: row.ended_at.is_none() && recordings::is_live(&row.id),
+        live: row.ended_at.is_none() && (recordings::is_live(&row.id) || heartbeat_fresh),
         id: row.id,
         kind: recordings::kind(&row.kind),
         user: row.user,

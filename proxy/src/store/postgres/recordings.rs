@@ -129,7 +129,8 @@ impl RecordingStore for PostgresStore {
 
     fn unfinished_recordings(&self) -> Result<Vec<RecordingRow>> {
         self.run(|c| async move {
-            let sql = format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE ended_at IS NULL ORDER BY started_at, id");
+            let sql =
+                format!("SELECT {RECORDING_COLUMNS} FROM recordings WHERE ended_at IS NULL ORDER BY started_at, id");
             c.query(&sql, &[]).await?.iter().map(recording_from_row).collect()
         })
     }
