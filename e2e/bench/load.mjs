@@ -18,7 +18,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startProxy, until } from '../lib/harness.mjs';
+import { freePort, startCluster, startProxy, until } from '../lib/harness.mjs';
 import { compareRecordings, processStats, runLoad } from '../lib/load.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -36,11 +36,14 @@ if (openFiles < most * 8 + 1000) {
   throw new Error(`${most} sessions need about ${most * 8 + 1000} open files in the proxy; this shell allows ${openFiles}. Run \`ulimit -n ${most * 8 + 1000}\` first (./scripts/bench does).`);
 }
 
+// BENCH_LOAD_PROXIES=2: the same through two proxies on PostgreSQL (recordings in Garage)
+// behind HAProxy, as examples/cluster sets them up (needs GATEHOUSE_TEST_POSTGRES).
+const CLUSTER = process.env.BENCH_LOAD_PROXIES === '2';
 const LOGIN = 'ghload';
 const COMMAND = `exec /usr/bin/perl ${path.join(here, 'load-session.pl')}`;
 const NODE = 'load';
 
-const proxy = await startProxy(`
+const proxy = await (CLUSTER ? startCluster : startProxy)(`
 [roles.loadrec]
 node_labels = { env = "load" }
 logins = ["${LOGIN}"]
@@ -57,8 +60,12 @@ ssh_sessions_per_user = ${PER_USER}
 [signin]
 attempts_per_ip_per_minute = 100000
 `);
-const ca = fs.readFileSync(path.join(proxy.dir, 'data', 'tls', 'cert.pem'));
-const caPem = path.join(proxy.dir, 'data', 'tls', 'cert.pem');
+const caPem = CLUSTER ? path.join(proxy.dir, 'tls.pem') : path.join(proxy.dir, 'data', 'tls', 'cert.pem');
+const ca = fs.readFileSync(caPem);
+/** The processes serving the sessions: the proxy, or both proxies and HAProxy. */
+const servers = () => (CLUSTER
+  ? { 'proxy a': proxy.proxies[0].child.pid, 'proxy b': proxy.proxies[1].child.pid, haproxy: proxy.lbPid }
+  : { proxy: proxy.child.pid });
 
 // An ordinary user with a small shell, for the sessions (root's login runs pyenv).
 if (spawnSync('id', [LOGIN]).status !== 0) execFileSync('useradd', ['-m', '-s', '/bin/sh', LOGIN]);
@@ -90,18 +97,22 @@ try {
       ...common,
       session: (i) => ({ ...load(i), who: direct, url: `tcp://127.0.0.1:${sshd.port}` }),
     });
-    // A fresh proxy process on the same data directory, so its memory is this run's.
-    await proxy.stop();
-    await proxy.restart();
-    await new Promise((r) => setTimeout(r, 1000));
-    const pid = proxy.child.pid;
-    const idle = processStats(pid);
+    // Fresh proxy processes on the same data directories, so their memory is this run's.
+    for (const p of CLUSTER ? proxy.proxies : [proxy]) {
+      await p.stop();
+      await p.restart();
+    }
+    // HAProxy takes a restarted proxy back after two health checks.
+    await new Promise((r) => setTimeout(r, CLUSTER ? 3000 : 1000));
+    const watch = servers();
+    const rssBefore = Object.fromEntries(Object.entries(watch).map(([label, pid]) => [label, processStats(pid).rss]));
+    const idle = { rss: Object.values(rssBefore).reduce((a, b) => a + b, 0) };
     const runStarted = Math.floor(Date.now() / 1000);
     const wss = proxy.url.replace(/^https:/, 'wss:');
     const through = await runLoad({
       ...common,
-      watch: { proxy: pid },
-      rssBefore: { proxy: idle.rss },
+      watch,
+      rssBefore,
       session: (i) => {
         const who = users[Math.floor(i / PER_USER)];
         return { ...load(i), who, cookie: who.cookie, origin: proxy.url, url: `${wss}/api/v1/nodes/${NODE}/ssh?login=${LOGIN}` };
@@ -192,12 +203,15 @@ function report({ n, straight, through, verdict, idle, load }) {
 }
 
 function table(rows) {
-  console.log(`Load: recorded SSH sessions, each typing a key a second and receiving 1 KiB/s; ${SECONDS} s steady phase; ${os.cpus().length} cores.\n`);
+  const via = CLUSTER ? 'two proxies on PostgreSQL behind HAProxy (proxy CPU and RSS: both proxies and HAProxy together)' : 'one proxy';
+  console.log(`Load: recorded SSH sessions through ${via}, each typing a key a second and receiving 1 KiB/s; ${SECONDS} s steady phase; ${os.cpus().length} cores.\n`);
   console.log('| sessions | echo p50 / p99, straight to sshd | through the proxy (recorded) | added by the proxy p50 / p99 | proxy CPU | proxy RSS per session | generator CPU (straight / through) | machine busy (straight / through) | sessions dropped | recordings whole |');
   console.log('|---|---|---|---|---|---|---|---|---|---|');
   for (const { n, straight: s, through: t, verdict: v } of rows) {
     const pct = (x) => `${(x * 100).toFixed(0)}%`;
-    const proxyStats = t.processes.proxy;
+    // The proxy, or the sum of every serving process (both proxies and HAProxy).
+    const serving = Object.entries(t.processes).filter(([label]) => label !== 'generator').map(([, p]) => p);
+    const proxyStats = { cpu: serving.reduce((a, p) => a + p.cpu, 0), rssPerSession: serving.reduce((a, p) => a + p.rssPerSession, 0) };
     const dropped = (s.n - s.opened) + s.drops.length + (t.n - t.opened) + t.drops.length;
     console.log(`| ${n} | ${ms(s.latency.p50)} / ${ms(s.latency.p99)} | ${ms(t.latency.p50)} / ${ms(t.latency.p99)} `
       + `| ${ms(t.latency.p50 - s.latency.p50)} / ${ms(t.latency.p99 - s.latency.p99)} | ${pct(proxyStats.cpu)} of a core `

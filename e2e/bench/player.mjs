@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import path from 'node:path';
-import { launchBrowser, startProxy, contextWithSession } from '../lib/harness.mjs';
+import { launchBrowser, startGarage, startProxy, contextWithSession } from '../lib/harness.mjs';
 
 const SEEKS = Number(process.env.BENCH_SEEKS || 7);
 const LENGTHS = [['1 minute', 60], ['1 hour', 3600], ['10 hours', 36000]];
@@ -71,75 +71,100 @@ function session(seconds, seed) {
   return `${lines.join('\n')}\n`;
 }
 
-const proxy = await startProxy();
-const browser = await launchBrowser();
-const rows = [];
-try {
-  const admin = await proxy.enrolAndSignIn('bench', ['admin']);
-  const context = await contextWithSession(browser, proxy, admin.cookie);
-  const page = await context.newPage();
-  for (const [label, seconds] of LENGTHS) {
-    const file = path.join(proxy.dir, `${seconds}.cast`);
-    fs.writeFileSync(file, session(seconds, seconds));
-    const id = proxy.cli('recordings', 'import', file, '--user', 'bench', '--target', `bench-${seconds}`).trim();
-    const bytes = fs.statSync(path.join(proxy.dir, 'data', 'recordings', `${id}.ghrec`)).size;
-    const indexBytes = fs.statSync(path.join(proxy.dir, 'data', 'recordings', `${id}.ghidx`)).size;
-    // Open the list, then click Play: the player's own start, not the app's.
-    await page.goto(`${proxy.url}/recordings?`);
-    await page.locator(`[data-testid="recording-row"][data-id="${id}"]`).waitFor();
-    const firstFrame = await page.evaluate(async (rowId) => {
-      const link = document.querySelector(`[data-testid="recording-row"][data-id="${rowId}"] [data-testid="play"]`);
-      const start = performance.now();
-      link.click();
-      await new Promise((resolve) => {
-        const check = () => {
-          const player = document.querySelector('[data-testid="player"]');
-          if (player && player.dataset.state === 'paused' && player.dataset.seeking === 'false') resolve();
-          else requestAnimationFrame(check);
-        };
-        check();
-      });
-      return performance.now() - start;
-    }, id);
-    const duration = Number(await page.getByTestId('player').getAttribute('data-duration'));
-    const rnd = random(7);
-    const seeks = [];
-    for (let i = 0; i < SEEKS; i++) {
-      const target = Math.floor(rnd() * duration);
-      seeks.push(await page.evaluate(async (ms) => {
-        const player = document.querySelector('[data-testid="player"]');
-        const input = document.querySelector('[data-testid="timeline"]');
+// Each store in turn, the same generated recordings: local files (the default), then a
+// real Garage (the recordings uploaded by `recordings import`, read with ranged GETs).
+async function measure(store) {
+  let garage = null;
+  let extra = '';
+  if (store === 'object store') {
+    garage = await startGarage({ bucket: 'bench-recordings' });
+    extra = [
+      '[recordings]',
+      `store = "s3://${garage.bucket}/bench"`,
+      `endpoint = "${garage.endpoint}"`,
+      `region = "${garage.region}"`,
+      `access_key_id = "${garage.keyId}"`,
+      `secret_access_key = "${garage.secret}"`,
+      'allow_http = true',
+    ].join('\n');
+  }
+  const proxy = await startProxy(extra);
+  const browser = await launchBrowser();
+  const rows = [];
+  try {
+    const admin = await proxy.enrolAndSignIn('bench', ['admin']);
+    const context = await contextWithSession(browser, proxy, admin.cookie);
+    const page = await context.newPage();
+    for (const [label, seconds] of LENGTHS) {
+      const file = path.join(proxy.dir, `${seconds}.cast`);
+      fs.writeFileSync(file, session(seconds, seconds));
+      const id = proxy.cli('recordings', 'import', file, '--user', 'bench', '--target', `bench-${seconds}`).trim();
+      const info = (await proxy.request('GET', `/api/v1/recordings/${id}`, { headers: { cookie: admin.cookie } })).json;
+      const bytes = info.bytes;
+      const index = await proxy.request('GET', `/api/v1/recordings/${id}/data/index`, { headers: { cookie: admin.cookie, range: 'bytes=0-0' } });
+      const indexBytes = Number(index.headers['content-range']?.split('/')[1]);
+      const source = index.headers['x-gatehouse-source'];
+      // Open the list, then click Play: the player's own start, not the app's.
+      await page.goto(`${proxy.url}/recordings?`);
+      await page.locator(`[data-testid="recording-row"][data-id="${id}"]`).waitFor();
+      const firstFrame = await page.evaluate(async (rowId) => {
+        const link = document.querySelector(`[data-testid="recording-row"][data-id="${rowId}"] [data-testid="play"]`);
         const start = performance.now();
-        input.value = String(ms);
-        input.dispatchEvent(new Event('input', { bubbles: true }));
+        link.click();
         await new Promise((resolve) => {
           const check = () => {
-            if (player.dataset.seeking === 'false' && player.dataset.position === String(ms)) resolve();
+            const player = document.querySelector('[data-testid="player"]');
+            if (player && player.dataset.state === 'paused' && player.dataset.seeking === 'false') resolve();
             else requestAnimationFrame(check);
           };
           check();
         });
         return performance.now() - start;
-      }, target));
+      }, id);
+      const duration = Number(await page.getByTestId('player').getAttribute('data-duration'));
+      const rnd = random(7);
+      const seeks = [];
+      for (let i = 0; i < SEEKS; i++) {
+        const target = Math.floor(rnd() * duration);
+        seeks.push(await page.evaluate(async (ms) => {
+          const player = document.querySelector('[data-testid="player"]');
+          const input = document.querySelector('[data-testid="timeline"]');
+          const start = performance.now();
+          input.value = String(ms);
+          input.dispatchEvent(new Event('input', { bubbles: true }));
+          await new Promise((resolve) => {
+            const check = () => {
+              if (player.dataset.seeking === 'false' && player.dataset.position === String(ms)) resolve();
+              else requestAnimationFrame(check);
+            };
+            check();
+          });
+          return performance.now() - start;
+        }, target));
+      }
+      seeks.sort((a, b) => a - b);
+      // Search replays the recording on the proxy: its time grows with the recording.
+      const search = await page.evaluate(async (rowId) => {
+        const start = performance.now();
+        const hits = await (await fetch(`/api/v1/recordings/${rowId}/search?q=proc-29`)).json();
+        return { ms: performance.now() - start, hits: hits.hits.length };
+      }, id);
+      rows.push({ store, source, label, bytes, indexBytes, firstFrame, median: seeks[Math.floor(seeks.length / 2)], worst: seeks[seeks.length - 1], search });
     }
-    seeks.sort((a, b) => a - b);
-    // Search replays the recording on the proxy: its time grows with the recording.
-    const search = await page.evaluate(async (rowId) => {
-      const start = performance.now();
-      const hits = await (await fetch(`/api/v1/recordings/${rowId}/search?q=proc-29`)).json();
-      return { ms: performance.now() - start, hits: hits.hits.length };
-    }, id);
-    rows.push({ label, bytes, indexBytes, firstFrame, median: seeks[Math.floor(seeks.length / 2)], worst: seeks[seeks.length - 1], search });
+    await context.close();
+  } finally {
+    await browser.close();
+    await proxy.stop();
+    await garage?.stop();
   }
-  await context.close();
-} finally {
-  await browser.close();
-  await proxy.stop();
+  return rows;
 }
 
+const rows = [...(await measure('local files')), ...(await measure('object store'))];
+
 const mb = (b) => (b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
-console.log(`| generated recording | recording / index | Play → first frame | seek, median of ${SEEKS} | seek, worst | search (hits) |`);
-console.log('|---|---|---|---|---|---|');
+console.log(`| generated recording | stored in (served from) | recording / index | Play → first frame | seek, median of ${SEEKS} | seek, worst | search (hits) |`);
+console.log('|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.label} | ${mb(r.bytes)} / ${mb(r.indexBytes)} | ${r.firstFrame.toFixed(0)} ms | ${r.median.toFixed(0)} ms | ${r.worst.toFixed(0)} ms | ${r.search.ms.toFixed(0)} ms (${r.search.hits}) |`);
+  console.log(`| ${r.label} | ${r.store} (${r.source}) | ${mb(r.bytes)} / ${mb(r.indexBytes)} | ${r.firstFrame.toFixed(0)} ms | ${r.median.toFixed(0)} ms | ${r.worst.toFixed(0)} ms | ${r.search.ms.toFixed(0)} ms (${r.search.hits}) |`);
 }

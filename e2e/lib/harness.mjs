@@ -737,7 +737,7 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   lb.on('exit', (code, signal) => { lbExited = { code, signal }; });
   const cluster = {
     ...proxies[0],
-    url: publicUrl, port: lbPort, dir, proxies, database, migrated, garage, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
+    url: publicUrl, port: lbPort, dir, proxies, database, migrated, garage, lbPid: lb.pid, lbLog: () => fs.readFileSync(path.join(dir, 'haproxy.log'), 'utf8'),
     async stop() {
       if (!lbExited) { lb.kill('SIGTERM'); await new Promise((r) => lb.once('exit', r)); }
       for (const p of proxies) await p.stop();

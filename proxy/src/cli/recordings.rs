@@ -111,6 +111,22 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
                 &target,
             )
             .context("cannot write the recording")?;
+            // With an object store, the recording goes there like any other (and leaves
+            // the local folder, so every proxy reads the same copy).
+            let (archive, _) = archive(&config, false)?;
+            if let Some(objects) = archive.objects() {
+                tokio::runtime::Runtime::new()?
+                    .block_on(async {
+                        for part in recording::part::Part::ALL {
+                            let file =
+                                recording::directory(&config.data_dir).join(recording::part::file_name(&id, part)?);
+                            objects.put_whole(&id, part, &file).await?;
+                            std::fs::remove_file(&file)?;
+                        }
+                        std::io::Result::Ok(())
+                    })
+                    .context("cannot upload the imported recording to the object store")?;
+            }
             println!("{id}");
         }
     }
