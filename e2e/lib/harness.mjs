@@ -678,6 +678,8 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   execFileSync('openssl', [
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
     '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    // A server's certificate, not a CA's (openssl's default): rustls refuses a CA as a server.
+    '-addext', 'basicConstraints=critical,CA:FALSE', '-addext', 'extendedKeyUsage=serverAuth',
     '-keyout', key, '-out', cert,
   ], { stdio: 'ignore' });
   fs.writeFileSync(path.join(dir, 'haproxy.pem'), fs.readFileSync(cert, 'utf8') + fs.readFileSync(key, 'utf8'));
