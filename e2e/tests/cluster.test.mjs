@@ -5,6 +5,7 @@
 // read back from its request log.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -272,6 +273,37 @@ describe('several proxies behind one address', () => {
       assert.match(line, /"ip":"127\.0\.0\.3"/, 'the client, as HAProxy saw it, or as the proxy saw it straight');
       assert.doesNotMatch(line, /203\.0\.113\.9/, 'never the address the client claimed');
     }
+  });
+
+  test('a proxy without the cluster\'s keys does not serve: none made silently, and other keys refused', async () => {
+    // A third proxy's config, the same as proxy a's but for its keys folder and port.
+    const [a] = cluster.proxies;
+    const third = path.join(cluster.dir, 'proxy-x');
+    fs.mkdirSync(third, { recursive: true });
+    const config = path.join(third, 'gatehouse.toml');
+    const text = fs.readFileSync(a.config, 'utf8')
+      .replace(/^keys_dir = .*$/m, `keys_dir = "${path.join(third, 'keys')}"`)
+      .replace(/^listen = .*$/m, 'listen = "127.0.0.1:0"')
+      .replace(/^metrics_listen = .*$/m, '')
+      .replace(/^data_dir = .*$/m, `data_dir = "${path.join(third, 'data')}"`)
+      .replace(/^spool = .*$/m, `spool = "${path.join(third, 'spool')}"`);
+    fs.writeFileSync(config, text);
+    const start = () => spawnSync(process.env.GATEHOUSE_BIN, ['--config', config, 'start'], {
+      encoding: 'utf8', timeout: 30_000, env: { ...process.env, RUST_BACKTRACE: '0' },
+    });
+    // No keys: it does not make its own.
+    const bare = start();
+    assert.notEqual(bare.status, 0, 'it did not start');
+    assert.match(bare.stderr, /lacks user_ca.*gatehouse keys init/s, bare.stderr);
+    assert.ok(!fs.existsSync(path.join(third, 'keys', 'user_ca')), 'no key was made');
+    // Keys of its own (an attacker's, or a mistake): refused against the cluster's record.
+    const init = spawnSync(process.env.GATEHOUSE_BIN, ['--config', config, 'keys', 'init'], { encoding: 'utf8' });
+    assert.equal(init.status, 0, init.stderr);
+    const other = start();
+    assert.notEqual(other.status, 0, 'it did not start');
+    assert.match(other.stderr, /user_ca \(SHA256:.*\) is not the cluster's/, other.stderr);
+    // The cluster goes on serving.
+    assert.equal((await cluster.request('GET', '/readyz')).status, 200);
   });
 
   test('kill -9 one proxy mid-session: the session on the other goes on, and the dead one\'s tab reconnects to the survivor', async () => {
