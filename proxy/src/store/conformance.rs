@@ -330,6 +330,42 @@ macro_rules! on_every_backend {
     };
 }
 
+fn an_sso_flow_is_taken_once_and_not_after_it_expires(store: &dyn Store) {
+    let id = alice(store);
+    let flow = crate::sso::flow::Flow {
+        connector: "corp".into(),
+        binding_hash: "b".into(),
+        pkce_verifier: "v".into(),
+        nonce: "n".into(),
+        user: None,
+        expires_at: 200,
+    };
+    store.put_flow("f1", &flow, 100).unwrap();
+    store.put_flow("f2", &crate::sso::flow::Flow { user: Some(id), ..flow.clone() }, 100).unwrap();
+    assert_eq!(store.take_flow("f1", 150).unwrap(), Some(flow.clone()));
+    assert_eq!(store.take_flow("f1", 150).unwrap(), None, "a replayed callback finds nothing");
+    assert_eq!(store.take_flow("f2", 200).unwrap(), None, "expired at 200");
+    assert_eq!(store.take_flow("f2", 150).unwrap(), None, "gone with the expired take");
+    store.put_flow("f3", &flow, 100).unwrap();
+    store.put_flow("f4", &flow, 250).unwrap();
+    assert_eq!(store.take_flow("f3", 100).unwrap(), None, "dropped when a later flow was kept");
+}
+
+fn a_subject_is_linked_to_one_account(store: &dyn Store) {
+    let id = alice(store);
+    let other = store.create_user("bob", &[], 1).unwrap();
+    assert_eq!(store.sso_user("corp", "sub-1").unwrap(), None);
+    assert!(store.link_sso("corp", "sub-1", id, 5).unwrap());
+    assert!(!store.link_sso("corp", "sub-1", other, 6).unwrap(), "the first link stands");
+    assert_eq!(store.sso_user("corp", "sub-1").unwrap(), Some(id));
+    assert_eq!(store.sso_user("other", "sub-1").unwrap(), None, "subjects are per connector");
+    assert!(store.link_sso("another", "sub-7", id, 7).unwrap());
+    assert_eq!(store.sso_links(id).unwrap(), ["another", "corp"]);
+    assert!(store.sso_links(other).unwrap().is_empty());
+    store.reset_user(id).unwrap();
+    assert_eq!(store.sso_user("corp", "sub-1").unwrap(), Some(id), "a reset keeps the link");
+}
+
 on_every_backend!(
     user_names_are_unique,
     new_user_has_roles_and_is_not_enrolled,
@@ -349,4 +385,6 @@ on_every_backend!(
     a_ticket_is_taken_once_and_not_after_it_expires,
     certified_logins_last_as_long_as_their_certificate,
     the_first_keys_become_the_clusters,
+    an_sso_flow_is_taken_once_and_not_after_it_expires,
+    a_subject_is_linked_to_one_account,
 );

@@ -4,7 +4,8 @@
 //! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
 //! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
-//! logins) and [`cluster::ClusterStore`] (the keys proxies agree on). A backend
+//! logins) and [`cluster::ClusterStore`] (the keys proxies agree on) and [`sso::SsoStore`]
+//! (single sign-ons under way, accounts linked to a provider's subjects). A backend
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
@@ -28,6 +29,7 @@ pub mod passkeys;
 pub mod postgres;
 pub mod recordings;
 pub mod sqlite;
+pub mod sso;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -18,6 +18,7 @@ mod locks;
 mod passes;
 mod passkeys;
 mod recordings;
+mod sso;
 
 use std::future::Future;
 use std::time::Duration;
@@ -56,7 +57,7 @@ pub struct PostgresStore {
 /// `i + 1` (the one row of `gatehouse_schema`). The versions are SQLite's
 /// ([`super::sqlite::MIGRATIONS`]), each written for PostgreSQL; a test keeps the two
 /// lists the same length. Never edit an entry that has shipped; add one.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users (
@@ -190,6 +191,25 @@ const SCHEMA_V4: &str = "
 ALTER TABLE recordings ADD COLUMN writer TEXT;
 ALTER TABLE recordings ADD COLUMN heartbeat_at BIGINT;
 CREATE INDEX recordings_unfinished ON recordings(writer) WHERE ended_at IS NULL;
+";
+
+const SCHEMA_V5: &str = "
+CREATE TABLE sso_identities (
+    connector TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    PRIMARY KEY (connector, subject)
+);
+CREATE TABLE sso_flows (
+    token_hash TEXT PRIMARY KEY,
+    connector TEXT NOT NULL,
+    binding_hash TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    user_id BIGINT REFERENCES users(id) ON DELETE CASCADE,
+    expires_at BIGINT NOT NULL
+);
 ";
 
 /// Any number that no other program takes an advisory lock on: proxies starting at once

@@ -12,6 +12,7 @@ mod locks;
 mod passes;
 mod passkeys;
 mod recordings;
+mod sso;
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -34,7 +35,7 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
 /// certificates were signed for, sign-in attempts per client address, and the
@@ -72,6 +73,27 @@ const SCHEMA_V4: &str = "
 ALTER TABLE recordings ADD COLUMN writer TEXT;
 ALTER TABLE recordings ADD COLUMN heartbeat_at INTEGER;
 CREATE INDEX recordings_unfinished ON recordings(writer) WHERE ended_at IS NULL;
+";
+
+/// Single sign-on: which account each identity provider's subject is, and the
+/// sign-ins under way (any proxy may get the provider's callback).
+const SCHEMA_V5: &str = "
+CREATE TABLE sso_identities (
+    connector TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (connector, subject)
+);
+CREATE TABLE sso_flows (
+    token_hash TEXT PRIMARY KEY,
+    connector TEXT NOT NULL,
+    binding_hash TEXT NOT NULL,
+    pkce_verifier TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    expires_at INTEGER NOT NULL
+);
 ";
 
 /// Locks, and the moment a web session last re-proved a factor.
