@@ -358,3 +358,54 @@ mod tests {
         assert_eq!(RecordingKind::from(crate::pb::SessionKind::Unspecified), RecordingKind::Ssh);
     }
 }
+
+/// A single sign-on connector, as the sign-in page shows it. `GET /api/v1/sso`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoConnector {
+    pub name: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoConnectors {
+    pub connectors: Vec<SsoConnector>,
+}
+
+/// Where to send the browser to sign in at the provider. `POST /api/v1/sso/{name}/start`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoStart {
+    pub url: String,
+}
+
+/// What the provider sent back to `/sso/callback`, posted by the page to
+/// `POST /api/v1/sso/finish`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoCallback {
+    pub state: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub error: Option<String>,
+    #[serde(default)]
+    pub error_description: Option<String>,
+}
+
+/// How a single sign-on goes on once the provider has proved who someone is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "next", rename_all = "snake_case")]
+pub enum SsoFinish {
+    /// Signed in (the session cookie is set).
+    SignedIn { session: SessionInfo },
+    /// One of the account's passkeys must answer this, at `POST /api/v1/sso/passkey/finish`.
+    Passkey { challenge: AssertionChallenge },
+    /// The account has no passkey yet and needs one: create it with this challenge and
+    /// send it with `token` to `POST /api/v1/sso/enrol/finish`.
+    Enrol { token: String, challenge: RegistrationChallenge },
+}
+
+/// The first passkey of an account that signed in through a provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SsoEnrol {
+    pub token: String,
+    pub passkey: NewPasskey,
+}

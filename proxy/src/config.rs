@@ -60,6 +60,8 @@ pub struct Config {
     /// the proxy sees them). Empty: every request is taken to come from its peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub recordings: RecordingsSettings,
+    /// Single sign-on connectors (OpenID Connect), one button each on the sign-in page.
+    pub sso: Vec<SsoConnector>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +276,7 @@ impl Default for Config {
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             recordings: RecordingsSettings::default(),
+            sso: Vec::new(),
         }
     }
 }
@@ -324,6 +327,12 @@ impl Config {
         if let Some(file) = &mut config.recordings.secret_access_key_file {
             *file = base.join(&*file);
         }
+        for connector in &mut config.sso {
+            connector.client_secret_file = base.join(&connector.client_secret_file);
+            if let Some(ca_file) = &mut connector.ca_file {
+                *ca_file = base.join(&*ca_file);
+            }
+        }
         Ok(config)
     }
 
@@ -344,6 +353,9 @@ impl Config {
             anyhow::bail!("[limits] sessions per user must be at least 1");
         }
         config.recordings.check()?;
+        for connector in &config.sso {
+            connector.check(&config.roles)?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for node in &config.nodes {
             if !names.insert(&node.name) {
@@ -352,6 +364,110 @@ impl Config {
         }
         Ok(config)
     }
+}
+
+/// Single sign-on (`[[sso]]`): what [`crate::sso`] runs with.
+/// One identity provider, as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SsoConnector {
+    /// In URLs and the audit: lowercase letters, digits and `-`.
+    pub name: String,
+    /// On the sign-in page's button: "Sign in with …".
+    pub display_name: String,
+    /// The issuer URL; its `/.well-known/openid-configuration` is read at each sign-in.
+    /// `https://`, or `http://` on a loopback address only.
+    pub issuer: String,
+    pub client_id: String,
+    /// A file holding the client secret (surrounding whitespace ignored).
+    pub client_secret_file: PathBuf,
+    /// Asked for besides `openid`. Default: `profile`, `email`.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
+    /// The claim the account's name comes from (an `email` gives its local part).
+    #[serde(default = "default_username_claim")]
+    pub username_claim: String,
+    /// Whether a Gatehouse passkey follows the provider's sign-in.
+    #[serde(default)]
+    pub passkey: PasskeyAfter,
+    /// PEM certificates that sign the provider's TLS certificate, besides the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Claims to roles. Someone no rule gives a role is refused.
+    #[serde(default)]
+    pub roles: Vec<ClaimRule>,
+}
+
+fn default_scopes() -> Vec<String> {
+    vec!["profile".into(), "email".into()]
+}
+
+fn default_username_claim() -> String {
+    "preferred_username".into()
+}
+
+impl SsoConnector {
+    /// What can be checked without the provider: the name, the issuer's scheme, and that
+    /// every mapped role exists.
+    pub fn check(&self, roles: &crate::access::rbac::Roles) -> anyhow::Result<()> {
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 32
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            anyhow::bail!("[[sso]] name {:?}: use lowercase letters, digits and - (at most 32)", self.name);
+        }
+        let issuer = url::Url::parse(&self.issuer)
+            .with_context(|| format!("[[sso]] {}: issuer {:?} is not a URL", self.name, self.issuer))?;
+        let loopback = match issuer.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(host)) => host == "localhost",
+            None => false,
+        };
+        if !(issuer.scheme() == "https" || (issuer.scheme() == "http" && loopback)) {
+            anyhow::bail!(
+                "[[sso]] {}: the issuer must be https:// (http:// only on a loopback address), got {:?}",
+                self.name,
+                self.issuer
+            );
+        }
+        if self.roles.is_empty() {
+            anyhow::bail!(
+                "[[sso]] {}: map at least one claim to roles ([[sso.roles]]), or nobody can sign in",
+                self.name
+            );
+        }
+        for rule in &self.roles {
+            if let Some(missing) = rule.roles.iter().find(|role| !roles.contains_key(*role)) {
+                anyhow::bail!(
+                    "[[sso]] {}: the claim {:?} maps to the role {missing:?}, which [roles] does not define",
+                    self.name,
+                    rule.claim
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `claim` holds `value` (a string equal to it, or a list with it in) → these roles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimRule {
+    pub claim: String,
+    pub value: String,
+    pub roles: Vec<String>,
+}
+
+/// When a Gatehouse passkey is asked for after the provider has signed someone in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PasskeyAfter {
+    /// When any role the person gets asks for a passkey before each SSH session
+    /// (`require_session_mfa`): whoever holds such roles proves a factor of ours too.
+    #[default]
+    MfaRoles,
+    Always,
+    Never,
 }
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -454,6 +570,24 @@ mod tests {
                 .contains("loopback")
         );
         assert!(refused("endpoint = \"https://s3.example\"").contains("no `store"));
+    }
+
+    #[test]
+    fn sso_connectors_are_checked_against_the_roles() {
+        let roles = "[roles.dev]\nnode_labels = { env = \"dev\" }\nlogins = [\"dev\"]\n";
+        let connector = |issuer: &str, role: &str| {
+            format!(
+                "{roles}[[sso]]\nname = \"corp\"\ndisplay_name = \"Corp\"\nissuer = \"{issuer}\"\nclient_id = \"gh\"\n\
+                 client_secret_file = \"secret\"\n[[sso.roles]]\nclaim = \"groups\"\nvalue = \"dev\"\nroles = [\"{role}\"]\n"
+            )
+        };
+        let config = Config::parse(&connector("https://idp.example", "dev")).unwrap();
+        assert_eq!(config.sso[0].scopes, ["profile", "email"]);
+        assert_eq!(config.sso[0].username_claim, "preferred_username");
+        assert!(Config::parse(&connector("http://127.0.0.1:9000", "dev")).is_ok(), "plain http on loopback");
+        let refused = |text: String| format!("{:#}", Config::parse(&text).unwrap_err());
+        assert!(refused(connector("http://idp.example", "dev")).contains("https://"));
+        assert!(refused(connector("https://idp.example", "ops")).contains("\"ops\""));
     }
 
     #[test]

@@ -22,5 +22,6 @@ pub mod rdp;
 pub mod recordings;
 pub mod sessions;
 pub mod ssh;
+pub mod sso;
 pub mod store;
 pub mod vault;

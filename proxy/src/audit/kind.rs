@@ -73,6 +73,16 @@ pub enum Kind {
 
     /// How many records of a throttled kind were counted instead of written.
     AuditSuppressed,
+
+    /// A single sign-on left for its provider.
+    SsoStarted,
+    /// A single sign-on refused: the provider down or declining, a replayed or foreign
+    /// callback, a token that does not verify, no role mapped…
+    SsoRefused,
+    /// A first single sign-on made the account.
+    SsoUserCreated,
+    /// A single sign-on changed the account's roles to what the provider's claims map to.
+    SsoRolesChanged,
 }
 
 impl Kind {
@@ -116,6 +126,10 @@ impl Kind {
             Kind::RecordingExport => "recording.export",
             Kind::RecordingDenied => "recording.denied",
             Kind::AuditSuppressed => "audit.suppressed",
+            Kind::SsoStarted => "sso.started",
+            Kind::SsoRefused => "sso.refused",
+            Kind::SsoUserCreated => "sso.user_created",
+            Kind::SsoRolesChanged => "sso.roles_changed",
         }
     }
 }
@@ -132,7 +146,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 37] = [
+    const WRITTEN: [(Kind, &str); 41] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -170,6 +184,10 @@ mod tests {
         (Kind::RecordingExport, "recording.export"),
         (Kind::RecordingDenied, "recording.denied"),
         (Kind::AuditSuppressed, "audit.suppressed"),
+        (Kind::SsoStarted, "sso.started"),
+        (Kind::SsoRefused, "sso.refused"),
+        (Kind::SsoUserCreated, "sso.user_created"),
+        (Kind::SsoRolesChanged, "sso.roles_changed"),
     ];
 
     #[test]

@@ -44,10 +44,31 @@ pub fn expired_session_cookie() -> String {
 
 /// The session token from a `Cookie` header, if it holds a well-formed one.
 pub fn session_from_cookie_header(header: &str) -> Option<&str> {
+    token_from_cookie_header(header, SESSION_COOKIE)
+}
+
+/// Binds a single sign-on under way to the browser that started it (only the API's
+/// single sign-on calls get it; gone when the flow would have expired).
+pub const SSO_COOKIE: &str = "__Host-gatehouse_sso";
+
+pub fn sso_cookie(value: &str, max_age_seconds: u64) -> String {
+    format!("{SSO_COOKIE}={value}; Path=/; Max-Age={max_age_seconds}; Secure; HttpOnly; SameSite=Strict")
+}
+
+pub fn expired_sso_cookie() -> String {
+    format!("{SSO_COOKIE}=; Path=/; Max-Age=0; Secure; HttpOnly; SameSite=Strict")
+}
+
+/// The single sign-on binding from a `Cookie` header, if it holds a well-formed one.
+pub fn sso_from_cookie_header(header: &str) -> Option<&str> {
+    token_from_cookie_header(header, SSO_COOKIE)
+}
+
+fn token_from_cookie_header<'a>(header: &'a str, cookie: &str) -> Option<&'a str> {
     header
         .split(';')
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == cookie)
         .map(|(_, value)| value)
         .filter(|value| value.len() == 43 && value.bytes().all(is_base64url))
 }

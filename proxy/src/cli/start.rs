@@ -55,6 +55,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())
         .context("cannot set up passkeys (WebAuthn)")?;
     let inventory = Inventory::new(store.clone(), vault, &config.nodes, &config.desktops)?;
+    let sso = crate::sso::Sso::new(&config.sso, &config.public_url, store.clone())?;
     let gatehouse = Arc::new(Gatehouse {
         accounts,
         passkeys,
@@ -71,6 +72,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
         passes: crate::gate::passes::Passes::new(store.clone()),
+        sso,
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

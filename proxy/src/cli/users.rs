@@ -71,7 +71,12 @@ pub fn run(config: Config, command: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::List => {
             for user in store.list_users()? {
-                let state = if user.is_enrolled() { "enrolled" } else { "invited" };
+                let links = store.sso_links(user.id)?;
+                let state = match (user.is_enrolled(), links.first()) {
+                    (true, _) => "enrolled".to_string(),
+                    (false, Some(connector)) => format!("sso:{connector}"),
+                    (false, None) => "invited".to_string(),
+                };
                 println!("{:<24} {:<10} {}", user.name, state, user.roles.join(","));
             }
         }

@@ -65,6 +65,8 @@ pub struct Gatehouse {
     /// Who read which recording lately: one audit record per viewing.
     pub viewings: Mutex<Viewings>,
     pub passes: Passes,
+    /// The single sign-on connectors.
+    pub sso: crate::sso::Sso,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.

@@ -12,6 +12,7 @@ pub mod recordings;
 pub mod request;
 pub mod server;
 pub mod ssh;
+pub mod sso;
 pub mod state;
 pub mod ws;
 
@@ -33,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(ssh::routes())
         .merge(desktops::routes())
         .merge(recordings::routes())
+        .merge(sso::routes())
         .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)
         .method_not_allowed_fallback(request::method_not_allowed)

@@ -64,7 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/ssh/mfa/finish", post(session_mfa_finish))
 }
 
-fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
+pub(super) fn rate_limited(state: &AppState, peer: SocketAddr, who: Option<&str>) -> Result<(), ApiError> {
     if state.signin_allowed(peer.ip()) {
         return Ok(());
     }
@@ -167,7 +167,7 @@ type Verify = fn(
 ) -> Result<crate::accounts::user::UserId, PasskeyError>;
 
 /// Checks an assertion with `verify`, then starts a session for the user it proves.
-async fn sign_in_with(
+pub(super) async fn sign_in_with(
     state: AppState,
     peer: SocketAddr,
     answer: PasskeyAssertion,
