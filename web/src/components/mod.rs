@@ -4,6 +4,7 @@ pub mod header;
 pub mod pin_conflict;
 pub mod require_session;
 pub mod spinner;
+pub mod sso_buttons;
 pub mod term_renderer;
 pub mod term_search;
 pub mod terminal_view;

@@ -8,3 +8,4 @@ pub mod recordings;
 pub mod resources;
 pub mod signin;
 pub mod ssh;
+pub mod sso_callback;

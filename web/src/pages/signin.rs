@@ -133,6 +133,7 @@ pub fn SignInPage() -> impl IntoView {
                     disabled=move || busy.get() data-testid="sign-in-passkey">
                     "Sign in with a passkey"
                 </button>
+                <crate::components::sso_buttons::SsoButtons error=error busy=busy/>
                 <p class="hint">"New here? Open the invite link your admin sent you."</p>
             </div>
         </section>
