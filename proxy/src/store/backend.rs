@@ -10,10 +10,19 @@ use super::locks::LockStore;
 use super::passes::PassStore;
 use super::passkeys::PasskeyStore;
 use super::recordings::RecordingStore;
+use super::requests::RequestStore;
 
 /// Every aggregate's store at once. Implemented for anything that implements them all.
 pub trait Store:
-    AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore + PassStore + ClusterStore
+    AccountStore
+    + LockStore
+    + InventoryStore
+    + AuditStore
+    + PasskeyStore
+    + RecordingStore
+    + PassStore
+    + ClusterStore
+    + RequestStore
 {
 }
 
@@ -26,6 +35,7 @@ impl<T> Store for T where
         + RecordingStore
         + PassStore
         + ClusterStore
+        + RequestStore
         + ?Sized
 {
 }

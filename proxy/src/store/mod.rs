@@ -4,7 +4,8 @@
 //! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
 //! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
-//! logins) and [`cluster::ClusterStore`] (the keys proxies agree on). A backend
+//! logins), [`cluster::ClusterStore`] (the keys proxies agree on) and
+//! [`requests::RequestStore`] (access requests and their reviews). A backend
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
@@ -27,6 +28,7 @@ pub mod passes;
 pub mod passkeys;
 pub mod postgres;
 pub mod recordings;
+pub mod requests;
 pub mod sqlite;
 
 #[derive(Debug, thiserror::Error)]
