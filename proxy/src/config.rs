@@ -60,6 +60,16 @@ pub struct Config {
     /// the proxy sees them). Empty: every request is taken to come from its peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub recordings: RecordingsSettings,
+    pub access_requests: AccessRequestSettings,
+}
+
+/// Just-in-time access requests (the roles that may be requested are in `[roles]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessRequestSettings {
+    /// A JSON POST here when a request is made, approved, denied or revoked: `https://`,
+    /// or `http://` to a loopback address.
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -274,6 +284,7 @@ impl Default for Config {
             metrics_listen: None,
             trusted_proxies: Vec::new(),
             recordings: RecordingsSettings::default(),
+            access_requests: AccessRequestSettings::default(),
         }
     }
 }
@@ -344,6 +355,9 @@ impl Config {
             anyhow::bail!("[limits] sessions per user must be at least 1");
         }
         config.recordings.check()?;
+        if let Some(url) = &config.access_requests.webhook_url {
+            crate::webhook::check_url(url).map_err(anyhow::Error::msg).context("[access_requests]")?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for node in &config.nodes {
             if !names.insert(&node.name) {

@@ -24,3 +24,4 @@ pub mod sessions;
 pub mod ssh;
 pub mod store;
 pub mod vault;
+pub mod webhook;

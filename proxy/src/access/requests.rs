@@ -404,11 +404,12 @@ mod tests {
         assert_eq!(approved.status(1_599), Status::Active);
         assert_eq!(approved.status(1_600), Status::Expired);
         let grant = Grant { id: 1, user: "bob".into(), role: "ops".into(), expires_at: 1_600, revoked: None };
-        assert_eq!(effective_roles(&names(&["dev"]), &[grant.clone()], "bob", 1_599), names(&["dev", "ops"]));
-        assert_eq!(effective_roles(&names(&["dev"]), &[grant.clone()], "bob", 1_600), names(&["dev"]));
-        assert_eq!(effective_roles(&names(&["dev"]), &[grant.clone()], "alice", 1_000), names(&["dev"]));
+        let grants = [grant.clone()];
+        assert_eq!(effective_roles(&names(&["dev"]), &grants, "bob", 1_599), names(&["dev", "ops"]));
+        assert_eq!(effective_roles(&names(&["dev"]), &grants, "bob", 1_600), names(&["dev"]));
+        assert_eq!(effective_roles(&names(&["dev"]), &grants, "alice", 1_000), names(&["dev"]));
         let revoked = Grant { revoked: Some(("carol".into(), 1_200)), ..grant.clone() };
-        assert_eq!(effective_roles(&names(&["dev"]), &[revoked.clone()], "bob", 1_300), names(&["dev"]));
+        assert_eq!(effective_roles(&names(&["dev"]), std::slice::from_ref(&revoked), "bob", 1_300), names(&["dev"]));
         assert_eq!(
             grant.ended_sentence(),
             "Your access request for role ops expired, and the sessions it allowed with it."

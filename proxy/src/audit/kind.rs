@@ -71,6 +71,21 @@ pub enum Kind {
     RecordingExport,
     RecordingDenied,
 
+    /// Someone asked for a requestable role.
+    AccessRequested,
+    /// A request for a role was refused (not requestable by them, too long, a duplicate).
+    AccessRequestRefused,
+    /// One reviewer approved or denied a request.
+    AccessReviewed,
+    /// A review or revocation was refused: their own request, not a reviewer of the role, already decided.
+    AccessReviewRefused,
+    /// A request met its approvals: the role is held until it expires.
+    AccessApproved,
+    /// A reviewer denied a request.
+    AccessDenied,
+    /// A reviewer or an admin ended an approved request early.
+    AccessRevoked,
+
     /// How many records of a throttled kind were counted instead of written.
     AuditSuppressed,
 }
@@ -115,6 +130,13 @@ impl Kind {
             Kind::RecordingSearch => "recording.search",
             Kind::RecordingExport => "recording.export",
             Kind::RecordingDenied => "recording.denied",
+            Kind::AccessRequested => "access.requested",
+            Kind::AccessRequestRefused => "access.request_refused",
+            Kind::AccessReviewed => "access.reviewed",
+            Kind::AccessReviewRefused => "access.review_refused",
+            Kind::AccessApproved => "access.approved",
+            Kind::AccessDenied => "access.denied",
+            Kind::AccessRevoked => "access.revoked",
             Kind::AuditSuppressed => "audit.suppressed",
         }
     }
@@ -132,7 +154,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 37] = [
+    const WRITTEN: [(Kind, &str); 44] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -169,6 +191,13 @@ mod tests {
         (Kind::RecordingSearch, "recording.search"),
         (Kind::RecordingExport, "recording.export"),
         (Kind::RecordingDenied, "recording.denied"),
+        (Kind::AccessRequested, "access.requested"),
+        (Kind::AccessRequestRefused, "access.request_refused"),
+        (Kind::AccessReviewed, "access.reviewed"),
+        (Kind::AccessReviewRefused, "access.review_refused"),
+        (Kind::AccessApproved, "access.approved"),
+        (Kind::AccessDenied, "access.denied"),
+        (Kind::AccessRevoked, "access.revoked"),
         (Kind::AuditSuppressed, "audit.suppressed"),
     ];
 

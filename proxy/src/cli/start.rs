@@ -55,6 +55,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())
         .context("cannot set up passkeys (WebAuthn)")?;
     let inventory = Inventory::new(store.clone(), vault, &config.nodes, &config.desktops)?;
+    let (webhook, webhook_task) = match config.access_requests.webhook_url.clone() {
+        Some(url) => {
+            let (webhook, task) = crate::webhook::Webhook::new(url);
+            (Some(webhook), Some(task))
+        }
+        None => (None, None),
+    };
     let gatehouse = Arc::new(Gatehouse {
         accounts,
         passkeys,
@@ -71,6 +78,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
         passes: crate::gate::passes::Passes::new(store.clone()),
+        requests: crate::gate::requests::AccessRequests::new(
+            store.clone(),
+            config.roles.clone(),
+            webhook,
+            config.public_url.clone(),
+        ),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),
@@ -100,6 +113,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             tokio::spawn(http::ops::serve_metrics(listener, live_sessions.clone()));
         }
         tokio::spawn(live::sweep(live_sessions, store.clone(), policy));
+        if let Some(task) = webhook_task {
+            tokio::spawn(task);
+        }
         tokio::spawn(recording::completer::run(archive, store.clone()));
         tokio::spawn(async move {
             // Summaries of throttled audit kinds, even when nothing follows a burst.

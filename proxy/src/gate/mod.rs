@@ -9,6 +9,7 @@
 //! or an HTTP status, in one place each.
 
 pub mod passes;
+pub mod requests;
 pub mod ticket;
 
 use std::net::IpAddr;
@@ -65,6 +66,8 @@ pub struct Gatehouse {
     /// Who read which recording lately: one audit record per viewing.
     pub viewings: Mutex<Viewings>,
     pub passes: Passes,
+    /// Just-in-time access requests.
+    pub requests: requests::AccessRequests,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.
