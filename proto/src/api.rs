@@ -392,7 +392,8 @@ pub struct AccessRequests {
     pub requestable: Vec<RequestableRole>,
     /// Their own, newest first.
     pub mine: Vec<AccessRequestInfo>,
-    /// Others' requests for roles they review, newest first.
+    /// Every request for a role they review (their own included, which they cannot
+    /// review), newest first.
     pub to_review: Vec<AccessRequestInfo>,
     /// How many of `to_review` wait for their review (the header's badge).
     pub pending_reviews: usize,

@@ -237,7 +237,8 @@ impl AccessRequests {
         let mine = requests.iter().filter(|r| r.user == user).map(|r| self.info(r, Some(me), now)).collect();
         let to_review: Vec<api::AccessRequestInfo> = requests
             .iter()
-            .filter(|r| r.user != user && rules::is_reviewer(&self.roles, standing, &r.role))
+            // Their own requests too, for roles they review: shown, but not theirs to review.
+            .filter(|r| rules::is_reviewer(&self.roles, standing, &r.role))
             .map(|r| self.info(r, Some(me), now))
             .collect();
         let reviewer = self.roles.values().any(|role| standing.iter().any(|r| role.reviewers.contains(r)));

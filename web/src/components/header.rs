@@ -11,6 +11,24 @@ pub fn Header() -> impl IntoView {
     let theme = expect_context::<RwSignal<Theme>>();
     let navigate = use_navigate();
     let signing_out = RwSignal::new(false);
+    // Requests waiting for this person's review (the badge); asked every few seconds.
+    let pending = RwSignal::new(0usize);
+    let count_pending = move || {
+        if auth.session.with_untracked(Option::is_none) {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            if let Ok(found) = crate::api::get::<gatehouse_proto::api::AccessRequests>("/api/v1/requests").await {
+                pending.set(found.pending_reviews);
+            }
+        });
+    };
+    Effect::new(move |_| {
+        if auth.session.with(Option::is_some) {
+            count_pending();
+        }
+    });
+    StoredValue::new_local(gloo_timers::callback::Interval::new(3_000, count_pending));
 
     let sign_out = move |_| {
         let navigate = navigate.clone();
@@ -43,6 +61,13 @@ pub fn Header() -> impl IntoView {
                     <a href="/" data-testid="nav-resources">"Resources"</a>
                     <a href="/ssh" data-testid="nav-sessions">"Sessions"</a>
                     <a href="/recordings" data-testid="nav-recordings">"Recordings"</a>
+                    <a href="/requests" data-testid="nav-requests">
+                        "Requests"
+                        {move || (pending.get() > 0).then(|| view! {
+                            <span class="nav-badge" data-testid="pending-badge"
+                                title="Access requests waiting for your review">{pending.get().to_string()}</span>
+                        })}
+                    </a>
                 </nav>
             })}
             <div class="topbar-actions">

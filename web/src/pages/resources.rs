@@ -66,6 +66,19 @@ fn ResourceList() -> impl IntoView {
         });
     };
     fetch();
+    // Asked again every two seconds, so a role gained through an access request (or lost
+    // when it ends) shows without a reload; the list is redrawn only when it changed.
+    let refresh = move || {
+        leptos::task::spawn_local(async move {
+            if let Ok(resources) = api::get::<Resources>("/api/v1/resources").await {
+                let changed = load.with_untracked(|l| !matches!(l, Load::Ready(now) if *now == resources));
+                if changed && !matches!(load.get_untracked(), Load::Loading) {
+                    load.set(Load::Ready(resources));
+                }
+            }
+        });
+    };
+    StoredValue::new_local(gloo_timers::callback::Interval::new(2_000, refresh));
 
     let expires = move || {
         auth.session.with(|s| {
