@@ -13,6 +13,9 @@ use crate::auth;
 use crate::config::Config;
 use crate::gate::requests::{AccessRequests, Actor};
 
+/// The longest the command waits for the webhook to take its event.
+const WEBHOOK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[derive(Subcommand)]
 pub enum RequestsCommand {
     /// Pending requests, and those of the last week, newest first.
@@ -96,10 +99,13 @@ pub fn run(config: Config, command: RequestsCommand) -> anyhow::Result<()> {
             info.id, info.user, info.role, info.status, info.approvals, info.approvals_needed
         );
     }
-    // Closing the queue lets the delivery finish what was queued, then end.
+    // Closing the queue lets the delivery finish what was queued, then end; a receiver
+    // that does not answer holds the command for at most this long.
     drop(requests);
-    if let Some(delivery) = delivery {
-        runtime.block_on(delivery);
+    if let Some(delivery) = delivery
+        && runtime.block_on(tokio::time::timeout(WEBHOOK_WAIT, delivery)).is_err()
+    {
+        eprintln!("The webhook did not take the event within {} s; it was not delivered.", WEBHOOK_WAIT.as_secs());
     }
     Ok(())
 }
