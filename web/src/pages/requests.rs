@@ -53,31 +53,50 @@ fn Requests() -> impl IntoView {
     refresh();
     StoredValue::new_local(Interval::new(REFRESH_MS, refresh));
 
+    // Each part redraws only when its own data changed, so what someone is typing (a
+    // reason, a comment) survives the page asking again.
+    let loaded = Memo::new(move |_| data.with(Option::is_some));
+    let requestable = Memo::new(move |_| data.with(|d| d.as_ref().map(|d| d.requestable.clone()).unwrap_or_default()));
+    let reviewer = Memo::new(move |_| data.with(|d| d.as_ref().is_some_and(|d| d.reviewer)));
+    let mine = move || data.with(|d| d.as_ref().map(|d| d.mine.clone()).unwrap_or_default());
+    let to_review = move || data.with(|d| d.as_ref().map(|d| d.to_review.clone()).unwrap_or_default());
+    let done = Callback::new(move |()| refresh());
+
     view! {
         <section class="page requests-page">
             <h1>"Access requests"</h1>
             <p class="lede">"Ask for a role for a while, with a reason. Once its reviewers approve, your resources show what it opens, until it expires."</p>
             <ErrorAlert message=error/>
-            {move || match data.get() {
-                None => view! { <Loading label="Loading access requests…"/> }.into_any(),
-                Some(found) => view! {
-                    <AskForm requestable=found.requestable.clone() error=error on_done=Callback::new(move |()| refresh())/>
-                    <h2 class="section-title">"Your requests"</h2>
-                    {found.mine.is_empty().then(|| view! { <p class="muted" data-testid="no-requests">"You have not asked for a role lately."</p> })}
-                    <ul class="request-list" data-testid="my-requests">
-                        {found.mine.into_iter().map(|r| view! { <RequestRow request=r reviewing=false error=error on_done=Callback::new(move |()| refresh())/> }).collect_view()}
+            <Show when=move || loaded.get() fallback=|| view! { <Loading label="Loading access requests…"/> }>
+                {move || view! { <AskForm requestable=requestable.get() error=error on_done=done/> }}
+                <h2 class="section-title">"Your requests"</h2>
+                <Show when=move || mine().is_empty()>
+                    <p class="muted" data-testid="no-requests">"You have not asked for a role lately."</p>
+                </Show>
+                <ul class="request-list" data-testid="my-requests">
+                    <For each=mine key=row_key let:request>
+                        <RequestRow request=request reviewing=false error=error on_done=done/>
+                    </For>
+                </ul>
+                <Show when=move || reviewer.get()>
+                    <h2 class="section-title">"To review"</h2>
+                    <Show when=move || to_review().is_empty()>
+                        <p class="muted">"No requests for the roles you review."</p>
+                    </Show>
+                    <ul class="request-list" data-testid="review-requests">
+                        <For each=to_review key=row_key let:request>
+                            <RequestRow request=request reviewing=true error=error on_done=done/>
+                        </For>
                     </ul>
-                    {found.reviewer.then(|| view! {
-                        <h2 class="section-title">"To review"</h2>
-                        {found.to_review.is_empty().then(|| view! { <p class="muted">"No requests for the roles you review."</p> })}
-                        <ul class="request-list" data-testid="review-requests">
-                            {found.to_review.into_iter().map(|r| view! { <RequestRow request=r reviewing=true error=error on_done=Callback::new(move |()| refresh())/> }).collect_view()}
-                        </ul>
-                    })}
-                }.into_any(),
-            }}
+                </Show>
+            </Show>
         </section>
     }
+}
+
+/// What a row shows: when any of it changes, the row is drawn again.
+fn row_key(r: &AccessRequestInfo) -> (i64, String, u32, usize, bool, bool) {
+    (r.id, r.status.clone(), r.approvals, r.reviews.len(), r.can_review, r.can_revoke)
 }
 
 /// Ask for one of the roles this person may request.
