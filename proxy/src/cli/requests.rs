@@ -80,15 +80,15 @@ pub fn run(config: Config, command: RequestsCommand) -> anyhow::Result<()> {
         }
         RequestsCommand::Approve(args) => {
             let actor = Actor::Admin { name: &args.reviewer };
-            Some(requests.review(&audit, actor, args.id, true, &args.comment, now)?)
+            Some(requests.review(&audit, None, actor, args.id, &verdict(true, &args), now)?)
         }
         RequestsCommand::Deny(args) => {
             let actor = Actor::Admin { name: &args.reviewer };
-            Some(requests.review(&audit, actor, args.id, false, &args.comment, now)?)
+            Some(requests.review(&audit, None, actor, args.id, &verdict(false, &args), now)?)
         }
         RequestsCommand::Revoke(args) => {
             let actor = Actor::Admin { name: &args.reviewer };
-            Some(requests.revoke(&audit, actor, args.id, &args.comment, now)?)
+            Some(requests.revoke(&audit, None, actor, args.id, &args.comment, now)?)
         }
     };
     if let Some(request) = outcome {
@@ -108,4 +108,8 @@ pub fn run(config: Config, command: RequestsCommand) -> anyhow::Result<()> {
         eprintln!("The webhook did not take the event within {} s; it was not delivered.", WEBHOOK_WAIT.as_secs());
     }
     Ok(())
+}
+
+fn verdict(approve: bool, args: &ReviewArgs) -> gatehouse_proto::api::ReviewAccessRequest {
+    gatehouse_proto::api::ReviewAccessRequest { approve, comment: args.comment.clone() }
 }

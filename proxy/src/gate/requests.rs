@@ -2,6 +2,7 @@
 //! [`RequestStore`], each step audited and announced to the webhook. The web API and the
 //! command line both come through here; the time is an argument.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use gatehouse_proto::api;
@@ -28,7 +29,7 @@ pub enum RequestFailure {
     Store(#[from] StoreError),
 }
 
-/// Who acts: a signed-in person with their standing roles, or an admin at the command
+/// Who acts (`ip`: from where, for the audit): a signed-in person with their standing roles, or an admin at the command
 /// line (who may review and revoke any role, under the name given).
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
@@ -77,6 +78,7 @@ impl AccessRequests {
     pub fn ask(
         &self,
         audit: &Audit,
+        ip: Option<IpAddr>,
         user: &str,
         standing: &[String],
         wanted: &api::NewAccessRequest,
@@ -90,7 +92,7 @@ impl AccessRequests {
         let checked =
             rules::check_new(&self.roles, standing, &open, &wanted.role, &wanted.reason, wanted.duration_secs);
         if let Err(err) = &checked {
-            audit.record(Kind::AccessRequestRefused, Some(user), None, &format!("role {}: {err}", wanted.role));
+            audit.record(Kind::AccessRequestRefused, Some(user), ip, &format!("role {}: {err}", wanted.role));
         }
         checked?;
         let new = NewRequest {
@@ -104,7 +106,7 @@ impl AccessRequests {
         audit.record(
             Kind::AccessRequested,
             Some(user),
-            None,
+            ip,
             &format!("request {id}: role {} for {}: {}", new.role, rules::human(new.duration_secs), new.reason),
         );
         self.announce("request.created", &request, now);
@@ -115,18 +117,19 @@ impl AccessRequests {
     pub fn review(
         &self,
         audit: &Audit,
+        ip: Option<IpAddr>,
         actor: Actor<'_>,
         id: i64,
-        approve: bool,
-        comment: &str,
+        verdict: &api::ReviewAccessRequest,
         now: u64,
     ) -> Result<AccessRequest, RequestFailure> {
+        let approve = verdict.approve;
         let refused = |err: RequestError| {
-            audit.record(Kind::AccessReviewRefused, Some(actor.name()), None, &format!("request {id}: {err}"));
+            audit.record(Kind::AccessReviewRefused, Some(actor.name()), ip, &format!("request {id}: {err}"));
             RequestFailure::Rule(err)
         };
         let request = self.store.request(id)?.ok_or_else(|| refused(RequestError::Missing(id)))?;
-        let comment = comment.trim();
+        let comment = verdict.comment.trim();
         let checked = match actor {
             Actor::Person { name, standing } => {
                 rules::check_review(&self.roles, name, standing, &request, comment, now)
@@ -150,7 +153,7 @@ impl AccessRequests {
         audit.record(
             Kind::AccessReviewed,
             Some(actor.name()),
-            None,
+            ip,
             &format!(
                 "request {id} of {} for role {}: {verdict} ({}/{needed}): {comment}",
                 after.user,
@@ -163,18 +166,13 @@ impl AccessRequests {
                 audit.record(
                     Kind::AccessApproved,
                     Some(&after.user),
-                    None,
+                    ip,
                     &format!("request {id}: role {} until {}", after.role, after.expires_at.unwrap_or_default()),
                 );
                 self.announce("request.approved", &after, now);
             }
             Status::Denied => {
-                audit.record(
-                    Kind::AccessDenied,
-                    Some(&after.user),
-                    None,
-                    &format!("request {id}: role {}", after.role),
-                );
+                audit.record(Kind::AccessDenied, Some(&after.user), ip, &format!("request {id}: role {}", after.role));
                 self.announce("request.denied", &after, now);
             }
             _ => {}
@@ -187,13 +185,14 @@ impl AccessRequests {
     pub fn revoke(
         &self,
         audit: &Audit,
+        ip: Option<IpAddr>,
         actor: Actor<'_>,
         id: i64,
         comment: &str,
         now: u64,
     ) -> Result<AccessRequest, RequestFailure> {
         let refused = |err: RequestError| {
-            audit.record(Kind::AccessReviewRefused, Some(actor.name()), None, &format!("revoke request {id}: {err}"));
+            audit.record(Kind::AccessReviewRefused, Some(actor.name()), ip, &format!("revoke request {id}: {err}"));
             RequestFailure::Rule(err)
         };
         let comment = comment.trim();
@@ -213,7 +212,7 @@ impl AccessRequests {
         audit.record(
             Kind::AccessRevoked,
             Some(actor.name()),
-            None,
+            ip,
             &format!("request {id} of {} for role {}: {comment}", after.user, after.role),
         );
         self.announce("request.revoked", &after, now);

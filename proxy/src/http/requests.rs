@@ -2,7 +2,9 @@
 //! (`GET /requests`), asking (`POST /requests`), reviewing and revoking. Thin handlers
 //! over [`crate::gate::requests`], which checks, stores, audits and announces.
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -59,33 +61,36 @@ async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Result<Json
 
 async fn ask(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     signed_in: SignedIn,
     ApiJson(wanted): ApiJson<api::NewAccessRequest>,
 ) -> Result<Json<api::AccessRequestInfo>, ApiError> {
     let now = auth::now();
     let user = &signed_in.session.user.name;
-    let request = state.requests.ask(&state.audit, user, &signed_in.standing_roles, &wanted, now)?;
+    let request = state.requests.ask(&state.audit, Some(peer.ip()), user, &signed_in.standing_roles, &wanted, now)?;
     Ok(Json(state.requests.info(&request, Some(person(&signed_in)), now)))
 }
 
 async fn review(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     signed_in: SignedIn,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<api::ReviewAccessRequest>,
 ) -> Result<Json<api::AccessRequestInfo>, ApiError> {
     let now = auth::now();
-    let request = state.requests.review(&state.audit, person(&signed_in), id, body.approve, &body.comment, now)?;
+    let request = state.requests.review(&state.audit, Some(peer.ip()), person(&signed_in), id, &body, now)?;
     Ok(Json(state.requests.info(&request, Some(person(&signed_in)), now)))
 }
 
 async fn revoke(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     signed_in: SignedIn,
     Path(id): Path<i64>,
     ApiJson(body): ApiJson<api::RevokeAccessRequest>,
 ) -> Result<Json<api::AccessRequestInfo>, ApiError> {
     let now = auth::now();
-    let request = state.requests.revoke(&state.audit, person(&signed_in), id, &body.comment, now)?;
+    let request = state.requests.revoke(&state.audit, Some(peer.ip()), person(&signed_in), id, &body.comment, now)?;
     Ok(Json(state.requests.info(&request, Some(person(&signed_in)), now)))
 }
