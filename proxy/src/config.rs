@@ -470,6 +470,26 @@ mod tests {
         assert!(refused("endpoint = \"https://s3.example\"").contains("no `store"));
     }
 
+    /// The README's example is the one that parses: requestable roles and the webhook.
+    #[test]
+    fn the_readmes_access_request_example_is_valid_and_checked() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Access requests").nth(1).unwrap();
+        let example = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let config = Config::parse(example).unwrap();
+        let ops = &config.roles["ops"];
+        assert_eq!(
+            (ops.requestable_by.as_slice(), ops.max_duration, ops.approvals),
+            (&["dev".to_string()][..], Some(4 * 3600), Some(2))
+        );
+        assert_eq!(ops.reviewers, ["lead"]);
+        assert_eq!(config.access_requests.webhook_url.as_deref(), Some("https://hooks.example.com/gatehouse"));
+        let no_reviewers = example.replace("reviewers = [\"lead\"]", "");
+        assert!(format!("{:#}", Config::parse(&no_reviewers).unwrap_err()).contains("names no reviewers"));
+        let plain = example.replace("https://hooks.example.com", "http://hooks.example.com");
+        assert!(format!("{:#}", Config::parse(&plain).unwrap_err()).contains("loopback"));
+    }
+
     #[test]
     fn plain_http_public_url_is_refused() {
         assert!(Config::parse("public_url = \"http://localhost:3080\"").is_err());

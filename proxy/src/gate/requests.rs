@@ -1,6 +1,7 @@
 //! Access requests as a service: the rules of [`crate::access::requests`] over the
-//! [`RequestStore`], each step audited and announced to the webhook. The web API and the
-//! command line both come through here; the time is an argument.
+//! [`RequestStore`](crate::store::requests::RequestStore), each step audited and
+//! announced to the webhook. The web API and the command line both come through here;
+//! the time is an argument.
 
 use std::net::IpAddr;
 use std::sync::Arc;
