@@ -11,24 +11,36 @@ pub fn Header() -> impl IntoView {
     let theme = expect_context::<RwSignal<Theme>>();
     let navigate = use_navigate();
     let signing_out = RwSignal::new(false);
-    // Requests waiting for this person's review (the badge); asked every few seconds.
+    // Requests waiting for this person's review (the badge): asked once per sign-in, and
+    // then every few seconds only if they review a role at all; any failure stops it.
     let pending = RwSignal::new(0usize);
+    let reviewer = RwSignal::new(false);
     let count_pending = move || {
-        if auth.session.with_untracked(Option::is_none) {
-            return;
-        }
         leptos::task::spawn_local(async move {
-            if let Ok(found) = crate::api::get::<gatehouse_proto::api::AccessRequests>("/api/v1/requests").await {
-                pending.set(found.pending_reviews);
+            match crate::api::get::<gatehouse_proto::api::AccessRequests>("/api/v1/requests").await {
+                Ok(found) => {
+                    reviewer.set(found.reviewer);
+                    pending.set(found.pending_reviews);
+                }
+                Err(_) => {
+                    reviewer.set(false);
+                    pending.set(0);
+                }
             }
         });
     };
-    Effect::new(move |_| {
-        if auth.session.with(Option::is_some) {
-            count_pending();
+    Effect::new(move |_| match auth.session.with(|s| s.as_ref().map(|s| s.username.clone())) {
+        Some(_) => count_pending(),
+        None => {
+            reviewer.set(false);
+            pending.set(0);
         }
     });
-    StoredValue::new_local(gloo_timers::callback::Interval::new(3_000, count_pending));
+    StoredValue::new_local(gloo_timers::callback::Interval::new(3_000, move || {
+        if reviewer.get_untracked() && auth.session.with_untracked(Option::is_some) {
+            count_pending();
+        }
+    }));
 
     let sign_out = move |_| {
         let navigate = navigate.clone();
