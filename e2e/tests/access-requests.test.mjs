@@ -204,6 +204,10 @@ describe('access requests, requester and reviewer in two browsers', () => {
     assert.match(audit(), /"kind":"access.approved","user":"rita"/);
     assert.match(audit(), /"kind":"ssh.terminated","user":"rita".*expired/);
     await until(() => hooks.some((h) => h.body.event === 'request.approved' && h.body.request.id === request.id), 'the approval webhook');
+    await until(() => hooks.some((h) => h.body.event === 'request.expired' && h.body.request.id === request.id
+      && h.body.request.status === 'expired'), 'the expiry webhook');
+    assert.equal(hooks.filter((h) => h.body.event === 'request.expired' && h.body.request.id === request.id).length, 1, 'once');
+    assert.match(audit(), new RegExp(`"kind":"access.expired","user":"rita".*request ${request.id}: role ops`));
     const created = hooks.find((h) => h.body.event === 'request.created' && h.body.request.id === request.id);
     assert.equal(created.method, 'POST');
     assert.equal(created.url, '/hook');

@@ -85,6 +85,8 @@ pub enum Kind {
     AccessDenied,
     /// A reviewer or an admin ended an approved request early.
     AccessRevoked,
+    /// An approved request reached its end: the role is no longer held.
+    AccessExpired,
 
     /// How many records of a throttled kind were counted instead of written.
     AuditSuppressed,
@@ -137,6 +139,7 @@ impl Kind {
             Kind::AccessApproved => "access.approved",
             Kind::AccessDenied => "access.denied",
             Kind::AccessRevoked => "access.revoked",
+            Kind::AccessExpired => "access.expired",
             Kind::AuditSuppressed => "audit.suppressed",
         }
     }
@@ -154,7 +157,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 44] = [
+    const WRITTEN: [(Kind, &str); 45] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -198,6 +201,7 @@ mod tests {
         (Kind::AccessApproved, "access.approved"),
         (Kind::AccessDenied, "access.denied"),
         (Kind::AccessRevoked, "access.revoked"),
+        (Kind::AccessExpired, "access.expired"),
         (Kind::AuditSuppressed, "audit.suppressed"),
     ];
 

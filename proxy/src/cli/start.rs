@@ -92,6 +92,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         min_free_bytes: config.limits.min_free_disk_mb << 20,
     };
     let (live_sessions, audit_state) = (gatehouse.live.clone(), gatehouse.clone());
+    let requests_state = gatehouse.clone();
     let app = http::router(http::AppState::new(gatehouse, assets, config.signin.attempts_per_ip_per_minute));
 
     runtime.block_on(async move {
@@ -126,6 +127,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             }
         });
         tokio::spawn(clean_up_expired(store));
+        tokio::spawn(async move {
+            // Expired access requests, audited and announced once across the cluster.
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                if let Err(err) = requests_state.requests.note_expired(&requests_state.audit, auth::now()) {
+                    tracing::warn!(%err, "cannot check for expired access requests");
+                }
+            }
+        });
         tokio::select! {
             () = http::server::serve(listener, acceptor, app, config.trusted_proxies.clone().into()) => {}
             _ = shutdown_signal() => tracing::info!("shutting down"),

@@ -220,6 +220,22 @@ impl AccessRequests {
         Ok(after)
     }
 
+    /// Audits and announces the requests that expired by `now` (each once, whichever
+    /// proxy takes it); how many.
+    pub fn note_expired(&self, audit: &Audit, now: u64) -> Result<usize, StoreError> {
+        let expired = self.store.take_expired(now)?;
+        for request in &expired {
+            audit.record(
+                Kind::AccessExpired,
+                Some(&request.user),
+                None,
+                &format!("request {}: role {}", request.id, request.role),
+            );
+            self.announce("request.expired", request, now);
+        }
+        Ok(expired.len())
+    }
+
     /// The requests page of `user` (with `standing` roles).
     pub fn view(&self, user: &str, standing: &[String], now: u64) -> Result<api::AccessRequests, RequestFailure> {
         let requests = self.store.requests(now.saturating_sub(RECENT_SECS), LIST_LIMIT)?;

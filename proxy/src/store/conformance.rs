@@ -393,6 +393,11 @@ fn grants_are_read_in_one_batch_and_revocation_ends_them(store: &dyn Store) {
     let all = store.requests(0, 50).unwrap();
     assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [pending, alice, bob]);
     assert_eq!(all[2].reviews.len(), 1);
+    // Expiry is taken once: alice's (approved at 100 for 600 s), not bob's (revoked).
+    assert!(store.take_expired(699).unwrap().is_empty());
+    let expired = store.take_expired(700).unwrap();
+    assert_eq!(expired.iter().map(|r| r.id).collect::<Vec<_>>(), [alice]);
+    assert!(store.take_expired(800).unwrap().is_empty(), "once");
 }
 
 macro_rules! on_every_backend {

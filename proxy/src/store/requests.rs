@@ -42,6 +42,9 @@ pub trait RequestStore: Send + Sync {
     /// The approved requests of `users` in force after `since` (revoked ones included,
     /// with when), in one query: what the sweep and sign-in read.
     fn grants(&self, users: &[String], since: u64) -> Result<Vec<Grant>>;
+    /// The approved requests that expired by `now` and were not taken before, marked
+    /// taken: each is returned once, to one caller, however many proxies ask.
+    fn take_expired(&self, now: u64) -> Result<Vec<AccessRequest>>;
 }
 
 /// Rows of requests joined with their reviews (one row per review, or one without),

@@ -206,7 +206,8 @@ CREATE TABLE access_requests (
     expires_at BIGINT,
     revoked_by TEXT,
     revoked_at BIGINT,
-    revoke_comment TEXT
+    revoke_comment TEXT,
+    expiry_noted BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX access_requests_by_user ON access_requests(username, expires_at);
 CREATE INDEX access_requests_by_state ON access_requests(state);

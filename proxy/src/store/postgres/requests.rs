@@ -176,4 +176,21 @@ impl RequestStore for PostgresStore {
                 .collect()
         })
     }
+
+    fn take_expired(&self, now: u64) -> Result<Vec<AccessRequest>> {
+        self.run(move |c| async move {
+            let rows = c
+                .query(
+                    "UPDATE access_requests SET expiry_noted = TRUE
+                     WHERE state = 'approved' AND expires_at <= $1 AND NOT expiry_noted RETURNING id",
+                    &[&(now as i64)],
+                )
+                .await?;
+            let mut taken = Vec::new();
+            for row in rows {
+                taken.extend(one(&c, row.try_get(0)?).await?);
+            }
+            Ok(taken)
+        })
+    }
 }

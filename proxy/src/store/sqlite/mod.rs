@@ -89,7 +89,8 @@ CREATE TABLE access_requests (
     expires_at INTEGER,
     revoked_by TEXT,
     revoked_at INTEGER,
-    revoke_comment TEXT
+    revoke_comment TEXT,
+    expiry_noted INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX access_requests_by_user ON access_requests(username, expires_at);
 CREATE INDEX access_requests_by_state ON access_requests(state);

@@ -166,4 +166,20 @@ impl RequestStore for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(grants)
     }
+
+    fn take_expired(&self, now: u64) -> Result<Vec<AccessRequest>> {
+        let conn = self.conn();
+        let ids: Vec<i64> = conn
+            .prepare(
+                "UPDATE access_requests SET expiry_noted = 1
+                 WHERE state = 'approved' AND expires_at <= ?1 AND expiry_noted = 0 RETURNING id",
+            )?
+            .query_map([now as i64], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut taken = Vec::new();
+        for id in ids {
+            taken.extend(one(&conn, id)?);
+        }
+        Ok(taken)
+    }
 }
