@@ -1,6 +1,7 @@
 //! The SSH and desktop sessions running on this proxy, and what ends them when the
 //! identity behind them goes: sign-out, the web session's expiry, `gatehouse users
-//! reset`, a role taken away, a lock, or a disk too full to record on.
+//! reset`, a role taken away (or an access request that gave it expired or was
+//! revoked, [`verdict_with_grants`]), a lock, or a disk too full to record on.
 //!
 //! Every session registers here when its socket is accepted and holds a
 //! [`Registration`]; its loops also wait on [`Registration::ended`], which carries the
