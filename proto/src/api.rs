@@ -341,6 +341,89 @@ pub mod close {
     pub const ENDED: u16 = 4410;
 }
 
+/// A role the signed-in person may ask for (`GET /api/v1/requests`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestableRole {
+    pub role: String,
+    /// The longest a request may ask for, in seconds.
+    pub max_duration_secs: u64,
+    /// How many reviewers must approve.
+    pub approvals: u32,
+}
+
+/// One reviewer's verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessReview {
+    pub reviewer: String,
+    pub approve: bool,
+    pub comment: String,
+    pub at: u64,
+}
+
+/// An access request as people see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequestInfo {
+    pub id: i64,
+    pub user: String,
+    pub role: String,
+    pub reason: String,
+    pub duration_secs: u64,
+    pub created_at: u64,
+    /// `pending`, `active`, `expired`, `denied` or `revoked`.
+    pub status: String,
+    pub approvals: u32,
+    pub approvals_needed: u32,
+    /// When the role stops being held (approved requests only).
+    pub expires_at: Option<u64>,
+    pub reviews: Vec<AccessReview>,
+    /// Who revoked it, and why.
+    pub revoked_by: Option<String>,
+    pub revoke_comment: Option<String>,
+    /// The signed-in person may approve or deny it now.
+    pub can_review: bool,
+    /// The signed-in person may revoke it now.
+    pub can_revoke: bool,
+}
+
+/// `GET /api/v1/requests`: what the person may ask for, their own requests, and the
+/// requests they review.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequests {
+    pub requestable: Vec<RequestableRole>,
+    /// Their own, newest first.
+    pub mine: Vec<AccessRequestInfo>,
+    /// Every request for a role they review (their own included, which they cannot
+    /// review), newest first.
+    pub to_review: Vec<AccessRequestInfo>,
+    /// How many of `to_review` wait for their review (the header's badge).
+    pub pending_reviews: usize,
+    /// They review at least one role.
+    pub reviewer: bool,
+}
+
+/// `POST /api/v1/requests`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NewAccessRequest {
+    pub role: String,
+    pub reason: String,
+    pub duration_secs: u64,
+}
+
+/// `POST /api/v1/requests/{id}/review`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReviewAccessRequest {
+    pub approve: bool,
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// `POST /api/v1/requests/{id}/revoke`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeAccessRequest {
+    #[serde(default)]
+    pub comment: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

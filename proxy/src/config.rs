@@ -62,6 +62,16 @@ pub struct Config {
     pub recordings: RecordingsSettings,
     /// Single sign-on connectors (OpenID Connect), one button each on the sign-in page.
     pub sso: Vec<SsoConnector>,
+    pub access_requests: AccessRequestSettings,
+}
+
+/// Just-in-time access requests (the roles that may be requested are in `[roles]`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessRequestSettings {
+    /// A JSON POST here when a request is made, approved, denied or revoked: `https://`,
+    /// or `http://` to a loopback address.
+    pub webhook_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,6 +287,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             recordings: RecordingsSettings::default(),
             sso: Vec::new(),
+            access_requests: AccessRequestSettings::default(),
         }
     }
 }
@@ -355,6 +366,9 @@ impl Config {
         config.recordings.check()?;
         for connector in &config.sso {
             connector.check(&config.roles)?;
+        }
+        if let Some(url) = &config.access_requests.webhook_url {
+            crate::webhook::check_url(url).map_err(anyhow::Error::msg).context("[access_requests]")?;
         }
         let mut names = std::collections::BTreeSet::new();
         for node in &config.nodes {
@@ -570,6 +584,26 @@ mod tests {
                 .contains("loopback")
         );
         assert!(refused("endpoint = \"https://s3.example\"").contains("no `store"));
+    }
+
+    /// The README's example is the one that parses: requestable roles and the webhook.
+    #[test]
+    fn the_readmes_access_request_example_is_valid_and_checked() {
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Access requests").nth(1).unwrap();
+        let example = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let config = Config::parse(example).unwrap();
+        let ops = &config.roles["ops"];
+        assert_eq!(
+            (ops.requestable_by.as_slice(), ops.max_duration, ops.approvals),
+            (&["dev".to_string()][..], Some(4 * 3600), Some(2))
+        );
+        assert_eq!(ops.reviewers, ["lead"]);
+        assert_eq!(config.access_requests.webhook_url.as_deref(), Some("https://hooks.example.com/gatehouse"));
+        let no_reviewers = example.replace("reviewers = [\"lead\"]", "");
+        assert!(format!("{:#}", Config::parse(&no_reviewers).unwrap_err()).contains("names no reviewers"));
+        let plain = example.replace("https://hooks.example.com", "http://hooks.example.com");
+        assert!(format!("{:#}", Config::parse(&plain).unwrap_err()).contains("loopback"));
     }
 
     #[test]

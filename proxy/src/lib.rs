@@ -25,3 +25,4 @@ pub mod ssh;
 pub mod sso;
 pub mod store;
 pub mod vault;
+pub mod webhook;

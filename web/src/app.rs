@@ -41,6 +41,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/ssh") view=SessionsRoute/>
                         <Route path=path!("/recordings") view=RecordingsPage/>
                         <Route path=path!("/account") view=AccountPage/>
+                        <Route path=path!("/requests") view=crate::pages::requests::RequestsPage/>
                         <Route path=path!("/recordings/:id") view=PlayerPage/>
                         <Route path=path!("/desktops/:name") view=crate::pages::desktop::DesktopPage/>
                     </Routes>

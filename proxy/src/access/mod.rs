@@ -6,6 +6,7 @@
 
 pub mod locks;
 pub mod rbac;
+pub mod requests;
 
 use crate::accounts::user::User;
 use crate::ca::Extensions;

@@ -65,6 +65,25 @@ pub struct Role {
     /// Direct mode only: `permit-X11-forwarding`.
     #[serde(default)]
     pub x11_forwarding: bool,
+    /// Holders of these (standing) roles may ask for this role for a while
+    /// ([`crate::access::requests`]). Empty: nobody may ask.
+    #[serde(default)]
+    pub requestable_by: Vec<String>,
+    /// The longest an approved request of this role lasts (`"4h"`).
+    #[serde(default, deserialize_with = "seconds")]
+    pub max_duration: Option<u64>,
+    /// How many reviewers must approve a request (default 1).
+    #[serde(default)]
+    pub approvals: Option<u32>,
+    /// Holders of these (standing) roles review requests of this role.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+}
+
+/// A humantime duration (`"4h"`, `"90s"`) as whole seconds.
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text).map(|d| Some(d.as_secs())).map_err(serde::de::Error::custom)
 }
 
 /// Whether `user_roles` let someone open `desktop`: a role whose desktop labels match
@@ -156,6 +175,17 @@ pub fn check_roles(roles: &Roles) -> Result<(), String> {
                 "role {name} grants forwarding but records its sessions; forwarding needs ssh_mode = \"direct\" (what crosses a forwarded port cannot be recorded)"
             ));
         }
+        if !role.requestable_by.is_empty() {
+            if role.reviewers.is_empty() {
+                return Err(format!("role {name} is requestable but names no reviewers; add reviewers = [\"ROLE\"]"));
+            }
+            if role.approvals == Some(0) {
+                return Err(format!("role {name} needs approvals of at least 1"));
+            }
+            if role.max_duration.unwrap_or(0) == 0 {
+                return Err(format!("role {name} is requestable and needs a max_duration above zero, such as \"4h\""));
+            }
+        }
     }
     Ok(())
 }
@@ -198,6 +228,7 @@ mod tests {
             port_forwarding: false,
             agent_forwarding: false,
             x11_forwarding: false,
+            ..Role::default()
         }
     }
 
@@ -257,6 +288,23 @@ mod tests {
         assert!(check_roles(&roles).is_ok());
         roles.get_mut("dev").unwrap().agent_forwarding = true;
         assert!(check_roles(&roles).unwrap_err().contains("role dev"));
+    }
+
+    #[test]
+    fn a_requestable_role_needs_reviewers_approvals_and_a_duration() {
+        let mut roles = roles();
+        let ops = roles.get_mut("ops").unwrap();
+        ops.requestable_by = vec!["dev".into()];
+        assert!(check_roles(&roles).unwrap_err().contains("no reviewers"));
+        let ops = roles.get_mut("ops").unwrap();
+        ops.reviewers = vec!["lead".into()];
+        assert!(check_roles(&roles).unwrap_err().contains("max_duration"));
+        let ops = roles.get_mut("ops").unwrap();
+        ops.max_duration = Some(3600);
+        ops.approvals = Some(0);
+        assert!(check_roles(&roles).unwrap_err().contains("approvals"));
+        roles.get_mut("ops").unwrap().approvals = Some(2);
+        assert!(check_roles(&roles).is_ok());
     }
 
     #[test]

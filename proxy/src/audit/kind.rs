@@ -71,6 +71,23 @@ pub enum Kind {
     RecordingExport,
     RecordingDenied,
 
+    /// Someone asked for a requestable role.
+    AccessRequested,
+    /// A request for a role was refused (not requestable by them, too long, a duplicate).
+    AccessRequestRefused,
+    /// One reviewer approved or denied a request.
+    AccessReviewed,
+    /// A review or revocation was refused: their own request, not a reviewer of the role, already decided.
+    AccessReviewRefused,
+    /// A request met its approvals: the role is held until it expires.
+    AccessApproved,
+    /// A reviewer denied a request.
+    AccessDenied,
+    /// A reviewer or an admin ended an approved request early.
+    AccessRevoked,
+    /// An approved request reached its end: the role is no longer held.
+    AccessExpired,
+
     /// How many records of a throttled kind were counted instead of written.
     AuditSuppressed,
 
@@ -125,6 +142,14 @@ impl Kind {
             Kind::RecordingSearch => "recording.search",
             Kind::RecordingExport => "recording.export",
             Kind::RecordingDenied => "recording.denied",
+            Kind::AccessRequested => "access.requested",
+            Kind::AccessRequestRefused => "access.request_refused",
+            Kind::AccessReviewed => "access.reviewed",
+            Kind::AccessReviewRefused => "access.review_refused",
+            Kind::AccessApproved => "access.approved",
+            Kind::AccessDenied => "access.denied",
+            Kind::AccessRevoked => "access.revoked",
+            Kind::AccessExpired => "access.expired",
             Kind::AuditSuppressed => "audit.suppressed",
             Kind::SsoStarted => "sso.started",
             Kind::SsoRefused => "sso.refused",
@@ -146,7 +171,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 41] = [
+    const WRITTEN: [(Kind, &str); 49] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -183,6 +208,14 @@ mod tests {
         (Kind::RecordingSearch, "recording.search"),
         (Kind::RecordingExport, "recording.export"),
         (Kind::RecordingDenied, "recording.denied"),
+        (Kind::AccessRequested, "access.requested"),
+        (Kind::AccessRequestRefused, "access.request_refused"),
+        (Kind::AccessReviewed, "access.reviewed"),
+        (Kind::AccessReviewRefused, "access.review_refused"),
+        (Kind::AccessApproved, "access.approved"),
+        (Kind::AccessDenied, "access.denied"),
+        (Kind::AccessRevoked, "access.revoked"),
+        (Kind::AccessExpired, "access.expired"),
         (Kind::AuditSuppressed, "audit.suppressed"),
         (Kind::SsoStarted, "sso.started"),
         (Kind::SsoRefused, "sso.refused"),

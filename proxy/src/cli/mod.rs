@@ -9,6 +9,7 @@ pub mod migrate;
 pub mod nodes;
 pub mod open;
 pub mod recordings;
+pub mod requests;
 pub mod start;
 pub mod users;
 
@@ -59,6 +60,9 @@ pub enum Command {
     /// live sessions end within two seconds.
     #[command(subcommand)]
     Lock(locks::LockCommand),
+    /// Just-in-time access requests: list, approve, deny, revoke.
+    #[command(subcommand)]
+    Requests(requests::RequestsCommand),
     /// Make the CA keys and the desktop vault key in `keys_dir`, once, for several
     /// proxies (each is given a copy); one proxy alone makes them at its first start.
     Keys {
@@ -95,5 +99,6 @@ pub fn run() -> anyhow::Result<()> {
         }
         Command::Recordings(command) => recordings::run(config, command),
         Command::Lock(command) => locks::run(config, command),
+        Command::Requests(command) => requests::run(config, command),
     }
 }

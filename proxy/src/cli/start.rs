@@ -56,6 +56,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         .context("cannot set up passkeys (WebAuthn)")?;
     let inventory = Inventory::new(store.clone(), vault, &config.nodes, &config.desktops)?;
     let sso = crate::sso::Sso::new(&config.sso, &config.public_url, store.clone())?;
+    let (webhook, webhook_task) = match config.access_requests.webhook_url.clone() {
+        Some(url) => {
+            let (webhook, task) = crate::webhook::Webhook::new(url);
+            (Some(webhook), Some(task))
+        }
+        None => (None, None),
+    };
     let gatehouse = Arc::new(Gatehouse {
         accounts,
         passkeys,
@@ -73,6 +80,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         viewings: Mutex::new(audit::Viewings::default()),
         passes: crate::gate::passes::Passes::new(store.clone()),
         sso,
+        requests: crate::gate::requests::AccessRequests::new(
+            store.clone(),
+            config.roles.clone(),
+            webhook,
+            config.public_url.clone(),
+        ),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),
@@ -81,6 +94,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         min_free_bytes: config.limits.min_free_disk_mb << 20,
     };
     let (live_sessions, audit_state) = (gatehouse.live.clone(), gatehouse.clone());
+    let requests_state = gatehouse.clone();
     let app = http::router(http::AppState::new(gatehouse, assets, config.signin.attempts_per_ip_per_minute));
 
     runtime.block_on(async move {
@@ -102,6 +116,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             tokio::spawn(http::ops::serve_metrics(listener, live_sessions.clone()));
         }
         tokio::spawn(live::sweep(live_sessions, store.clone(), policy));
+        if let Some(task) = webhook_task {
+            tokio::spawn(task);
+        }
         tokio::spawn(recording::completer::run(archive, store.clone()));
         tokio::spawn(async move {
             // Summaries of throttled audit kinds, even when nothing follows a burst.
@@ -112,6 +129,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             }
         });
         tokio::spawn(clean_up_expired(store));
+        tokio::spawn(async move {
+            // Expired access requests, audited and announced once across the cluster.
+            let mut tick = tokio::time::interval(Duration::from_secs(2));
+            loop {
+                tick.tick().await;
+                if let Err(err) = requests_state.requests.note_expired(&requests_state.audit, auth::now()) {
+                    tracing::warn!(%err, "cannot check for expired access requests");
+                }
+            }
+        });
         tokio::select! {
             () = http::server::serve(listener, acceptor, app, config.trusted_proxies.clone().into()) => {}
             _ = shutdown_signal() => tracing::info!("shutting down"),

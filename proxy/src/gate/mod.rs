@@ -9,6 +9,7 @@
 //! or an HTTP status, in one place each.
 
 pub mod passes;
+pub mod requests;
 pub mod ticket;
 
 use std::net::IpAddr;
@@ -67,6 +68,8 @@ pub struct Gatehouse {
     pub passes: Passes,
     /// The single sign-on connectors.
     pub sso: crate::sso::Sso,
+    /// Just-in-time access requests.
+    pub requests: requests::AccessRequests,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.

@@ -10,6 +10,7 @@ pub mod ops;
 pub mod passkeys;
 pub mod recordings;
 pub mod request;
+pub mod requests;
 pub mod server;
 pub mod ssh;
 pub mod sso;
@@ -35,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(desktops::routes())
         .merge(recordings::routes())
         .merge(sso::routes())
+        .merge(requests::routes())
         .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)
         .method_not_allowed_fallback(request::method_not_allowed)

@@ -49,8 +49,12 @@ fn client_ip(parts_extensions: &axum::http::Extensions) -> Option<IpAddr> {
 /// The signed-in session of a request. State-changing calls must also carry the
 /// session's CSRF token.
 pub struct SignedIn {
+    /// Its user's roles are those they hold now: their standing roles and those their
+    /// approved access requests give them.
     pub session: Session,
     pub token: String,
+    /// The roles an admin gave them (who may ask for or review a request goes by these).
+    pub standing_roles: Vec<String>,
 }
 
 impl FromRequestParts<AppState> for SignedIn {
@@ -62,7 +66,7 @@ impl FromRequestParts<AppState> for SignedIn {
             return Err(ApiError::not_signed_in());
         };
         let now = auth::now();
-        let Some(session) = state.accounts.session(session_token, now)? else {
+        let Some(mut session) = state.accounts.session(session_token, now)? else {
             state.audit.record(
                 Kind::SessionInvalid,
                 None,
@@ -89,7 +93,13 @@ impl FromRequestParts<AppState> for SignedIn {
                 return Err(csrf_error());
             }
         }
-        Ok(SignedIn { session, token: session_token.to_string() })
+        let standing_roles = session.user.roles.clone();
+        match state.requests.effective_roles(&session.user.name, &standing_roles, now) {
+            Ok(roles) => session.user.roles = roles,
+            // Without the requests, only the standing roles: fail closed.
+            Err(err) => tracing::error!(%err, "cannot read access requests; going by standing roles only"),
+        }
+        Ok(SignedIn { session, token: session_token.to_string(), standing_roles })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The SSH and desktop sessions running on this proxy, and what ends them when the
 //! identity behind them goes: sign-out, the web session's expiry, `gatehouse users
-//! reset`, a role taken away, a lock, or a disk too full to record on.
+//! reset`, a role taken away (or an access request that gave it expired or was
+//! revoked, [`verdict_with_grants`]), a lock, or a disk too full to record on.
 //!
 //! Every session registers here when its socket is accepted and holds a
 //! [`Registration`]; its loops also wait on [`Registration::ended`], which carries the
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::access::locks::Lock;
 use crate::access::rbac::Roles;
+use crate::access::requests::Grant;
 use crate::accounts::session::Session;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::Node;
@@ -249,6 +251,39 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
     None
 }
 
+/// [`verdict`] with the roles `grants` give the session's user at `facts.now`; when the
+/// session must end because one of those grants ended (it expired or was revoked, and
+/// with its role back the session could go on), the grant's own sentence.
+pub fn verdict_with_grants(
+    session: &LiveSession,
+    web: Option<&Session>,
+    grants: &[Grant],
+    facts: &Facts<'_>,
+) -> Option<String> {
+    let Some(web) = web else {
+        return verdict(session, None, facts);
+    };
+    let with_roles = |roles: Vec<String>| {
+        let mut web = web.clone();
+        web.user.roles = roles;
+        web
+    };
+    let now = with_roles(crate::access::requests::effective_roles(&web.user.roles, grants, &web.user.name, facts.now));
+    let reason = verdict(session, Some(&now), facts)?;
+    let ended = grants.iter().rev().filter(|g| g.user == web.user.name && !g.active(facts.now));
+    for grant in ended {
+        let mut roles = now.user.roles.clone();
+        roles.push(grant.role.clone());
+        if verdict(session, Some(&with_roles(roles)), facts).is_none() {
+            return Some(grant.ended_sentence());
+        }
+    }
+    Some(reason)
+}
+
+/// How long after a grant ends the sweep still reads it, to say why sessions end.
+const ENDED_GRANTS_SECS: u64 = 120;
+
 /// The forwarding any of `grants` allows.
 pub fn union(grants: &[crate::access::SshGrant]) -> crate::ca::Extensions {
     grants.iter().fold(crate::ca::Extensions::default(), |all, g| crate::ca::Extensions {
@@ -323,10 +358,16 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     hashes.dedup();
     let webs: HashMap<String, Session> =
         store.sessions(&hashes, now)?.into_iter().map(|web| (web.token_hash.clone(), web)).collect();
+    let mut users: Vec<String> = webs.values().map(|web| web.user.name.clone()).collect();
+    users.sort();
+    users.dedup();
+    let grants = store.grants(&users, now.saturating_sub(ENDED_GRANTS_SECS))?;
     let facts = Facts { now, locks: &locks, nodes: &nodes, desktops: &desktops, roles: &policy.roles, disk_low };
     let verdicts = sessions
         .iter()
-        .filter_map(|(id, session)| Some((*id, verdict(session, webs.get(&session.web_session), &facts)?)))
+        .filter_map(|(id, session)| {
+            Some((*id, verdict_with_grants(session, webs.get(&session.web_session), &grants, &facts)?))
+        })
         .collect();
     live.end_ids(verdicts);
     Ok(())
@@ -417,6 +458,39 @@ mod tests {
         let forwarded = crate::ca::Extensions { port_forwarding: true, ..Default::default() };
         let had_forwarding = LiveSession { ssh: Some((crate::access::rbac::SshMode::Recorded, forwarded)), ..s };
         assert!(check(&had_forwarding, Some(&me), &[], 500, false).unwrap().contains("forwarding"));
+    }
+
+    #[test]
+    fn a_session_allowed_by_an_access_request_ends_with_it_and_says_so() {
+        let (roles, nodes) = world();
+        let s = ssh_session("bob");
+        let me = web("bob", &["dev"]);
+        let facts = |now| Facts { now, locks: &[], nodes: &nodes, desktops: &[], roles: &roles, disk_low: false };
+        let grant = Grant { id: 3, user: "bob".into(), role: "admin".into(), expires_at: 600, revoked: None };
+        let grants = [grant.clone()];
+        assert_eq!(verdict_with_grants(&s, Some(&me), &grants, &facts(599)), None, "the request's role allows it");
+        assert_eq!(
+            verdict_with_grants(&s, Some(&me), &grants, &facts(600)).unwrap(),
+            "Your access request for role admin expired, and the sessions it allowed with it."
+        );
+        let revoked = [Grant { revoked: Some(("carol".into(), 500)), ..grant.clone() }];
+        assert!(
+            verdict_with_grants(&s, Some(&me), &revoked, &facts(501)).unwrap().starts_with("carol revoked your access")
+        );
+        // Another user's grant gives bob nothing; a standing role keeps the session.
+        let alices = [Grant { user: "alice".into(), ..grant.clone() }];
+        assert!(verdict_with_grants(&s, Some(&me), &alices, &facts(500)).unwrap().contains("no longer allow"));
+        assert_eq!(verdict_with_grants(&s, Some(&web("bob", &["admin"])), &grants, &facts(700)), None);
+        // A lock is the reason, whatever the grants.
+        let lock = [Lock {
+            id: 1,
+            target: LockTarget::User("bob".into()),
+            reason: "x".into(),
+            created_at: 0,
+            expires_at: None,
+        }];
+        let locked = Facts { locks: &lock, ..facts(700) };
+        assert!(verdict_with_grants(&s, Some(&me), &grants, &locked).unwrap().contains("locked the user bob"));
     }
 
     #[tokio::test]

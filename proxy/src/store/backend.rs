@@ -10,6 +10,7 @@ use super::locks::LockStore;
 use super::passes::PassStore;
 use super::passkeys::PasskeyStore;
 use super::recordings::RecordingStore;
+use super::requests::RequestStore;
 use super::sso::SsoStore;
 
 /// Every aggregate's store at once. Implemented for anything that implements them all.
@@ -23,6 +24,7 @@ pub trait Store:
     + PassStore
     + ClusterStore
     + SsoStore
+    + RequestStore
 {
 }
 
@@ -36,6 +38,7 @@ impl<T> Store for T where
         + PassStore
         + ClusterStore
         + SsoStore
+        + RequestStore
         + ?Sized
 {
 }

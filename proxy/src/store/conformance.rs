@@ -306,6 +306,100 @@ fn the_first_keys_become_the_clusters(store: &dyn Store) {
     store.ping().unwrap();
 }
 
+fn new_request(user: &str, role: &str) -> crate::store::requests::NewRequest {
+    crate::store::requests::NewRequest {
+        user: user.into(),
+        role: role.into(),
+        reason: "incident 42".into(),
+        duration_secs: 600,
+    }
+}
+
+fn review(reviewer: &str, approve: bool, at: u64) -> crate::access::requests::Review {
+    crate::access::requests::Review { reviewer: reviewer.into(), approve, comment: format!("{reviewer} says"), at }
+}
+
+fn a_request_is_approved_at_its_threshold_and_each_reviewer_counts_once(store: &dyn Store) {
+    use crate::access::requests::{State, Status};
+    use crate::store::requests::Reviewed;
+    let id = store.create_request(&new_request("bob", "ops"), 100).unwrap();
+    let pending = store.request(id).unwrap().unwrap();
+    assert_eq!((pending.user.as_str(), pending.role.as_str(), pending.state), ("bob", "ops", State::Pending));
+    let Reviewed::Done(after_one) = store.review_request(id, &review("carol", true, 110), 2).unwrap() else {
+        panic!("the first review is recorded");
+    };
+    assert_eq!((after_one.state, after_one.approvals()), (State::Pending, 1), "one of two");
+    assert_eq!(store.review_request(id, &review("carol", true, 111), 2).unwrap(), Reviewed::AlreadyReviewed);
+    let Reviewed::Done(approved) = store.review_request(id, &review("dave", true, 120), 2).unwrap() else {
+        panic!("the second review is recorded");
+    };
+    assert_eq!((approved.state, approved.expires_at, approved.decided_at), (State::Approved, Some(720), Some(120)));
+    assert_eq!(approved.reviews.iter().map(|r| r.reviewer.as_str()).collect::<Vec<_>>(), ["carol", "dave"]);
+    assert_eq!(approved.reviews[0].comment, "carol says");
+    assert!(matches!(store.review_request(id, &review("erin", false, 130), 2).unwrap(), Reviewed::NotPending(_)));
+    assert_eq!(store.review_request(999, &review("erin", true, 130), 1).unwrap(), Reviewed::Missing);
+    assert_eq!(store.request(id).unwrap().unwrap().status(720), Status::Expired);
+}
+
+fn one_denial_denies_and_racing_reviews_approve_once(store: &dyn Store) {
+    use crate::access::requests::State;
+    use crate::store::requests::Reviewed;
+    let denied = store.create_request(&new_request("bob", "ops"), 100).unwrap();
+    let Reviewed::Done(request) = store.review_request(denied, &review("carol", false, 110), 1).unwrap() else {
+        panic!("recorded");
+    };
+    assert_eq!((request.state, request.expires_at), (State::Denied, None));
+    // Ten reviewers at once on a request needing one approval: it is approved once, and
+    // the others find it decided.
+    let raced = store.create_request(&new_request("bob", "ops"), 100).unwrap();
+    let outcomes: Vec<Reviewed> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..10)
+            .map(|i| scope.spawn(move || store.review_request(raced, &review(&format!("r{i}"), true, 200), 1).unwrap()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let done = outcomes.iter().filter(|o| matches!(o, Reviewed::Done(_))).count();
+    assert_eq!(done, 1, "{outcomes:?}");
+    assert_eq!(store.request(raced).unwrap().unwrap().reviews.len(), 1);
+}
+
+fn grants_are_read_in_one_batch_and_revocation_ends_them(store: &dyn Store) {
+    use crate::access::requests::Status;
+    let bob = store.create_request(&new_request("bob", "ops"), 100).unwrap();
+    store.review_request(bob, &review("carol", true, 100), 1).unwrap();
+    let alice = store.create_request(&new_request("alice", "db"), 100).unwrap();
+    store.review_request(alice, &review("carol", true, 100), 1).unwrap();
+    let pending = store.create_request(&new_request("bob", "db"), 100).unwrap();
+    let users = ["alice".to_string(), "bob".to_string(), "zed".to_string()];
+    let grants = store.grants(&users, 200).unwrap();
+    assert_eq!(
+        grants.iter().map(|g| (g.user.as_str(), g.role.as_str())).collect::<Vec<_>>(),
+        [("bob", "ops"), ("alice", "db")]
+    );
+    assert!(grants.iter().all(|g| g.active(200) && g.expires_at == 700));
+    assert!(store.grants(&users, 700).unwrap().is_empty(), "expired before 700");
+    assert!(store.revoke_request(pending, "carol", "no", 300).unwrap().is_none(), "only an approved one");
+    let revoked = store.revoke_request(bob, "carol", "incident over", 300).unwrap().unwrap();
+    assert_eq!(revoked.status(300), Status::Revoked);
+    assert_eq!(revoked.revoked, Some(("carol".into(), 300, "incident over".into())));
+    assert!(store.revoke_request(bob, "carol", "again", 301).unwrap().is_none());
+    let bobs = store.grants(&["bob".to_string()], 200).unwrap();
+    assert_eq!(bobs.len(), 1);
+    assert_eq!(bobs[0].revoked, Some(("carol".into(), 300)));
+    assert!(!bobs[0].active(301));
+    // Listing: pending ones whatever their age, newest first, with reviews.
+    let listed = store.requests(10_000, 50).unwrap();
+    assert_eq!(listed.iter().map(|r| r.id).collect::<Vec<_>>(), [pending]);
+    let all = store.requests(0, 50).unwrap();
+    assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [pending, alice, bob]);
+    assert_eq!(all[2].reviews.len(), 1);
+    // Expiry is taken once: alice's (approved at 100 for 600 s), not bob's (revoked).
+    assert!(store.take_expired(699).unwrap().is_empty());
+    let expired = store.take_expired(700).unwrap();
+    assert_eq!(expired.iter().map(|r| r.id).collect::<Vec<_>>(), [alice]);
+    assert!(store.take_expired(800).unwrap().is_empty(), "once");
+}
+
 macro_rules! on_every_backend {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -387,4 +481,7 @@ on_every_backend!(
     the_first_keys_become_the_clusters,
     an_sso_flow_is_taken_once_and_not_after_it_expires,
     a_subject_is_linked_to_one_account,
+    a_request_is_approved_at_its_threshold_and_each_reviewer_counts_once,
+    one_denial_denies_and_racing_reviews_approve_once,
+    grants_are_read_in_one_batch_and_revocation_ends_them,
 );

@@ -5,7 +5,8 @@
 //! copy can be run again, or resumed after it stopped, and copies nothing twice.
 //!
 //! Left behind on purpose: web sessions and MFA tickets (people sign in again), pending
-//! invites (issue new ones), sign-in failures and lockouts, WebAuthn challenges. The
+//! invites (issue new ones), sign-in failures and lockouts, WebAuthn challenges, access
+//! requests (they last hours at most: ask again; their steps are in the audit). The
 //! columns copied are those both schemas have, so a row keeps what this Gatehouse knows.
 
 use super::Result;

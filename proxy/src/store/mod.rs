@@ -4,8 +4,9 @@
 //! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
 //! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
-//! logins) and [`cluster::ClusterStore`] (the keys proxies agree on) and [`sso::SsoStore`]
-//! (single sign-ons under way, accounts linked to a provider's subjects). A backend
+//! logins), [`cluster::ClusterStore`] (the keys proxies agree on), [`sso::SsoStore`]
+//! (single sign-ons under way, accounts linked to a provider's subjects) and
+//! [`requests::RequestStore`] (access requests and their reviews). A backend
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
@@ -28,6 +29,7 @@ pub mod passes;
 pub mod passkeys;
 pub mod postgres;
 pub mod recordings;
+pub mod requests;
 pub mod sqlite;
 pub mod sso;
 

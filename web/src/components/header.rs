@@ -11,6 +11,36 @@ pub fn Header() -> impl IntoView {
     let theme = expect_context::<RwSignal<Theme>>();
     let navigate = use_navigate();
     let signing_out = RwSignal::new(false);
+    // Requests waiting for this person's review (the badge): asked once per sign-in, and
+    // then every few seconds only if they review a role at all; any failure stops it.
+    let pending = RwSignal::new(0usize);
+    let reviewer = RwSignal::new(false);
+    let count_pending = move || {
+        leptos::task::spawn_local(async move {
+            match crate::api::get::<gatehouse_proto::api::AccessRequests>("/api/v1/requests").await {
+                Ok(found) => {
+                    reviewer.set(found.reviewer);
+                    pending.set(found.pending_reviews);
+                }
+                Err(_) => {
+                    reviewer.set(false);
+                    pending.set(0);
+                }
+            }
+        });
+    };
+    Effect::new(move |_| match auth.session.with(|s| s.as_ref().map(|s| s.username.clone())) {
+        Some(_) => count_pending(),
+        None => {
+            reviewer.set(false);
+            pending.set(0);
+        }
+    });
+    StoredValue::new_local(gloo_timers::callback::Interval::new(3_000, move || {
+        if reviewer.get_untracked() && auth.session.with_untracked(Option::is_some) {
+            count_pending();
+        }
+    }));
 
     let sign_out = move |_| {
         let navigate = navigate.clone();
@@ -43,6 +73,13 @@ pub fn Header() -> impl IntoView {
                     <a href="/" data-testid="nav-resources">"Resources"</a>
                     <a href="/ssh" data-testid="nav-sessions">"Sessions"</a>
                     <a href="/recordings" data-testid="nav-recordings">"Recordings"</a>
+                    <a href="/requests" data-testid="nav-requests">
+                        "Requests"
+                        {move || (pending.get() > 0).then(|| view! {
+                            <span class="nav-badge" data-testid="pending-badge"
+                                title="Access requests waiting for your review">{pending.get().to_string()}</span>
+                        })}
+                    </a>
                 </nav>
             })}
             <div class="topbar-actions">

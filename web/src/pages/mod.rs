@@ -5,6 +5,7 @@ pub mod invite;
 pub mod not_found;
 pub mod player;
 pub mod recordings;
+pub mod requests;
 pub mod resources;
 pub mod signin;
 pub mod ssh;

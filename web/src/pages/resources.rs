@@ -66,6 +66,38 @@ fn ResourceList() -> impl IntoView {
         });
     };
     fetch();
+    // Asked again every two seconds while this person has access requests to follow (a
+    // role they may ask for, or requests of theirs), so a role gained through one, or
+    // lost when it ends, shows without a reload; the list is redrawn only when it
+    // changed. A failure stops it (a session that ended goes back to sign-in).
+    let follow = RwSignal::new(false);
+    leptos::task::spawn_local(async move {
+        if let Ok(requests) = api::get::<gatehouse_proto::api::AccessRequests>("/api/v1/requests").await {
+            follow.set(!requests.requestable.is_empty() || !requests.mine.is_empty());
+        }
+    });
+    let refresh = move || {
+        if !follow.get_untracked() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            match api::get::<Resources>("/api/v1/resources").await {
+                Ok(resources) => {
+                    let changed = load.with_untracked(|l| !matches!(l, Load::Ready(now) if *now == resources));
+                    if changed && !matches!(load.get_untracked(), Load::Loading) {
+                        load.set(Load::Ready(resources));
+                    }
+                }
+                Err(failure) => {
+                    follow.set(false);
+                    if failure.is_unauthorized() {
+                        auth.session.set(None);
+                    }
+                }
+            }
+        });
+    };
+    StoredValue::new_local(gloo_timers::callback::Interval::new(2_000, refresh));
 
     let expires = move || {
         auth.session.with(|s| {

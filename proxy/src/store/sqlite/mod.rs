@@ -12,6 +12,7 @@ mod locks;
 mod passes;
 mod passkeys;
 mod recordings;
+mod requests;
 mod sso;
 
 use std::path::Path;
@@ -35,7 +36,7 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
 
 /// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
 /// certificates were signed for, sign-in attempts per client address, and the
@@ -93,6 +94,35 @@ CREATE TABLE sso_flows (
     nonce TEXT NOT NULL,
     user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
     expires_at INTEGER NOT NULL
+);
+";
+
+/// Access requests (`access::requests`) and each reviewer's verdict, one per reviewer.
+const SCHEMA_V6: &str = "
+CREATE TABLE access_requests (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    role TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    duration_secs INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    decided_at INTEGER,
+    expires_at INTEGER,
+    revoked_by TEXT,
+    revoked_at INTEGER,
+    revoke_comment TEXT,
+    expiry_noted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX access_requests_by_user ON access_requests(username, expires_at);
+CREATE INDEX access_requests_by_state ON access_requests(state);
+CREATE TABLE access_request_reviews (
+    request_id INTEGER NOT NULL REFERENCES access_requests(id) ON DELETE CASCADE,
+    reviewer TEXT NOT NULL,
+    approve INTEGER NOT NULL,
+    comment TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (request_id, reviewer)
 );
 ";
 
