@@ -80,6 +80,9 @@ pub struct Node {
     /// Why an admin locked this node, while the lock holds (nobody can connect).
     #[serde(default)]
     pub locked: Option<String>,
+    /// Opening a session needs a check from one of the user's trusted devices.
+    #[serde(default)]
+    pub needs_device: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +92,9 @@ pub struct Desktop {
     /// Why an admin locked this desktop, while the lock holds.
     #[serde(default)]
     pub locked: Option<String>,
+    /// Opening it needs a check from one of the user's trusted devices.
+    #[serde(default)]
+    pub needs_device: bool,
 }
 
 /// The browser's SSH public key, to be certified for one connection: one node, one
@@ -280,6 +286,53 @@ pub struct PasskeyList {
     pub passkeys: Vec<PasskeyInfo>,
     /// Whether the account also has an authenticator app (TOTP) as a second factor.
     pub has_totp: bool,
+}
+
+/// A trusted device, as its owner sees it on the account page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: i64,
+    pub name: String,
+    /// Unix seconds; `None` until the owner enrols it from the link.
+    pub enrolled_at: Option<u64>,
+    pub last_used_at: Option<u64>,
+    /// The attestation statement's format ("packed", "tpm", "none", …).
+    pub attestation_format: Option<String>,
+    /// The authenticator model the attestation names.
+    pub aaguid: Option<String>,
+    /// The statement was signed by an attestation certificate.
+    pub attestation_certified: bool,
+    /// The credential cannot be synced off the authenticator (its backup-eligible flag
+    /// is clear).
+    pub hardware_bound: bool,
+}
+
+/// `GET /api/v1/account/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// The token of a device enrolment link (`/device#token=…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceToken {
+    pub token: String,
+}
+
+/// What the enrolment page shows before the owner enrols: the device's name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceEnrolment {
+    pub name: String,
+    pub challenge_id: String,
+    pub options: webauthn_rs_proto::CreationChallengeResponse,
+}
+
+/// The new credential for the device the link names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceEnrolmentFinish {
+    pub token: String,
+    pub challenge_id: String,
+    pub credential: webauthn_rs_proto::RegisterPublicKeyCredential,
 }
 
 /// Finishing an invite with a passkey instead of an authenticator app.

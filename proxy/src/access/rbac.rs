@@ -31,6 +31,20 @@ pub enum RecordingAccess {
     All,
 }
 
+/// Whether a role's sessions need a trusted device ([`crate::devices`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceTrust {
+    /// Devices play no part.
+    #[default]
+    Off,
+    /// A session check answered by a trusted device records which device it was.
+    Optional,
+    /// Opening a session needs a fresh assertion from one of the user's trusted devices.
+    /// Ordered last, so `max` picks it when roles disagree.
+    Required,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
@@ -65,6 +79,9 @@ pub struct Role {
     /// Direct mode only: `permit-X11-forwarding`.
     #[serde(default)]
     pub x11_forwarding: bool,
+    /// Whether opening this role's SSH sessions and desktops needs a trusted device.
+    #[serde(default)]
+    pub device_trust: DeviceTrust,
 }
 
 /// Whether `user_roles` let someone open `desktop`: a role whose desktop labels match
@@ -74,6 +91,21 @@ pub fn desktop_allowed(roles: &Roles, user_roles: &[String], desktop: &crate::in
         labels_match(&role.desktop_labels, &desktop.labels)
             && role.desktop_users.iter().any(|u| u == "*" || *u == desktop.username)
     })
+}
+
+/// The strictest device trust any of `user_roles` that lets them open `desktop` asks for.
+pub fn desktop_device_trust(
+    roles: &Roles,
+    user_roles: &[String],
+    desktop: &crate::inventory::desktops::Desktop,
+) -> DeviceTrust {
+    user_roles
+        .iter()
+        .filter_map(|name| roles.get(name))
+        .filter(|role| labels_match(&role.desktop_labels, &desktop.labels))
+        .map(|role| role.device_trust)
+        .max()
+        .unwrap_or_default()
 }
 
 /// A label selector against labels: every entry matches (`"*"` as a value matches any
@@ -112,6 +144,8 @@ pub struct NodeAccess {
     pub mode: SshMode,
     /// Any matching role asks for a passkey before each session.
     pub session_mfa: bool,
+    /// The strictest device trust of the matching roles.
+    pub device_trust: DeviceTrust,
 }
 
 pub type Roles = BTreeMap<String, Role>;
@@ -128,7 +162,8 @@ pub fn node_access(roles: &Roles, user_roles: &[String], node: &Node) -> Option<
     }
     let mode = matching.iter().map(|role| role.ssh_mode).max().unwrap_or_default();
     let session_mfa = matching.iter().any(|role| role.require_session_mfa);
-    Some(NodeAccess { logins, mode, session_mfa })
+    let device_trust = matching.iter().map(|role| role.device_trust).max().unwrap_or_default();
+    Some(NodeAccess { logins, mode, session_mfa, device_trust })
 }
 
 /// The forwarding a direct-mode certificate for `login` on `node` carries: what any role
@@ -198,6 +233,7 @@ mod tests {
             port_forwarding: false,
             agent_forwarding: false,
             x11_forwarding: false,
+            device_trust: DeviceTrust::Off,
         }
     }
 
@@ -257,6 +293,26 @@ mod tests {
         assert!(check_roles(&roles).is_ok());
         roles.get_mut("dev").unwrap().agent_forwarding = true;
         assert!(check_roles(&roles).unwrap_err().contains("role dev"));
+    }
+
+    #[test]
+    fn the_strictest_device_trust_of_the_matching_roles_applies() {
+        let mut roles = roles();
+        roles.get_mut("all").unwrap().device_trust = DeviceTrust::Optional;
+        roles.get_mut("dev").unwrap().device_trust = DeviceTrust::Required;
+        let dev = node("env=dev");
+        assert_eq!(node_access(&roles, &names(&["all"]), &dev).unwrap().device_trust, DeviceTrust::Optional);
+        assert_eq!(node_access(&roles, &names(&["dev", "all"]), &dev).unwrap().device_trust, DeviceTrust::Required);
+        let prod = node("env=prod");
+        assert_eq!(
+            node_access(&roles, &names(&["dev", "all"]), &prod).unwrap().device_trust,
+            DeviceTrust::Optional,
+            "a role that does not reach the node asks nothing of it"
+        );
+        assert_eq!(
+            node_access(&roles, &names(&["ops"]), &node("env=x,team=core")).unwrap().device_trust,
+            DeviceTrust::Off
+        );
     }
 
     #[test]

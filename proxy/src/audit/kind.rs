@@ -37,6 +37,15 @@ pub enum Kind {
     PasskeyRefused,
     PasskeyRemoved,
 
+    /// An admin registered a trusted device (its enrolment link was made).
+    DeviceAdded,
+    /// The owner enrolled a device's credential (with what its attestation said).
+    DeviceEnrolled,
+    /// An enrolment was refused: the link, the attestation or the policy.
+    DeviceEnrolRefused,
+    /// An admin removed a trusted device (the sessions it opened end).
+    DeviceRemoved,
+
     /// A user certificate was signed for one node and login.
     SshCertIssued,
     SshCertDenied,
@@ -95,6 +104,10 @@ impl Kind {
             Kind::PasskeyAdded => "passkey.added",
             Kind::PasskeyRefused => "passkey.refused",
             Kind::PasskeyRemoved => "passkey.removed",
+            Kind::DeviceAdded => "device.added",
+            Kind::DeviceEnrolled => "device.enrolled",
+            Kind::DeviceEnrolRefused => "device.enrol_refused",
+            Kind::DeviceRemoved => "device.removed",
             Kind::SshCertIssued => "ssh.cert_issued",
             Kind::SshCertDenied => "ssh.cert_denied",
             Kind::SshDenied => "ssh.denied",
@@ -132,7 +145,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 37] = [
+    const WRITTEN: [(Kind, &str); 41] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -149,6 +162,10 @@ mod tests {
         (Kind::PasskeyAdded, "passkey.added"),
         (Kind::PasskeyRefused, "passkey.refused"),
         (Kind::PasskeyRemoved, "passkey.removed"),
+        (Kind::DeviceAdded, "device.added"),
+        (Kind::DeviceEnrolled, "device.enrolled"),
+        (Kind::DeviceEnrolRefused, "device.enrol_refused"),
+        (Kind::DeviceRemoved, "device.removed"),
         (Kind::SshCertIssued, "ssh.cert_issued"),
         (Kind::SshCertDenied, "ssh.cert_denied"),
         (Kind::SshDenied, "ssh.denied"),

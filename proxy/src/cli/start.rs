@@ -71,6 +71,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
         passes: crate::gate::passes::Passes::new(store.clone()),
+        devices: crate::devices::Devices::new(store.clone(), config.device_trust.clone(), &config.public_url),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -9,6 +9,7 @@
 //! or an HTTP status, in one place each.
 
 pub mod passes;
+pub mod session_check;
 pub mod ticket;
 
 use std::net::IpAddr;
@@ -65,6 +66,7 @@ pub struct Gatehouse {
     /// Who read which recording lately: one audit record per viewing.
     pub viewings: Mutex<Viewings>,
     pub passes: Passes,
+    pub devices: crate::devices::Devices,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.
@@ -130,19 +132,17 @@ impl Gatehouse {
             }
         })?;
         let now = crate::auth::now();
-        if grant.session_mfa {
-            let ticket = mfa.and_then(|t| self.passes.take_ticket(t, now));
-            let valid = ticket.is_some_and(|t| {
+        let mut device = None;
+        if let Some(check) = crate::access::session_check(grant.session_mfa, grant.device_trust) {
+            let ticket = mfa.and_then(|t| self.passes.take_ticket(t, now)).filter(|t| {
                 t.user == user.name && t.node == grant.node.name.as_str() && t.login == login && t.expires_at >= now
             });
-            if !valid {
+            let Some(ticket) = ticket else {
                 let why = if mfa.is_some() { "an invalid or used passkey ticket" } else { "no passkey check" };
                 denied(&format!("node {} as {login}: {why}", grant.node.name));
-                return Err(Refusal::MfaRequired(format!(
-                    "{} asks for your passkey before each session.",
-                    grant.node.name
-                )));
-            }
+                return Err(Refusal::MfaRequired(crate::access::check_sentence(check, grant.node.name.as_str())));
+            };
+            device = self.ticket_device(ticket.device, check, &user.name, &grant.node.name.to_string(), peer)?;
         }
         let recorded = grant.mode == SshMode::Recorded;
         // In direct mode the proxy cannot see which certificate signs in: the session
@@ -178,6 +178,7 @@ impl Gatehouse {
             logins,
             ssh: Some((grant.mode, extensions)),
             recorded,
+            device,
         };
         let registration = self.live.register(live, self.limits.ssh_sessions_per_user).map_err(|why| {
             denied(&why);
@@ -206,6 +207,13 @@ impl Gatehouse {
                 return Err(refusal);
             }
         };
+        let trust = rbac::desktop_device_trust(&self.roles, &user.roles, &desktop);
+        if crate::access::session_check(false, trust) == Some(crate::access::SessionCheck::Device) {
+            denied(&format!("desktop {name}: no trusted device check"));
+            return Err(Refusal::MfaRequired(format!(
+                "{name} needs a trusted device, and desktops cannot take a device check from the browser yet: ask an admin to open it to you without device_trust = \"required\"."
+            )));
+        }
         // Without a pinned certificate nothing proves the desktop is the desktop, and the
         // account would go to whoever answers.
         if desktop.tls_pin.is_none() {
@@ -230,12 +238,43 @@ impl Gatehouse {
             logins: Vec::new(),
             ssh: None,
             recorded: true,
+            device: None,
         };
         let registration = self.live.register(live, self.limits.desktop_sessions_per_user).map_err(|why| {
             denied(&why);
             Refusal::TooMany(why)
         })?;
         Ok(AdmittedDesktop { user: user.name.clone(), desktop, password, registration })
+    }
+
+    /// The trusted device a passed check's ticket names, still registered, for the
+    /// session to carry; a check that had to come from a device and names none (or one
+    /// since removed) refuses the session.
+    fn ticket_device(
+        &self,
+        id: Option<i64>,
+        check: crate::access::SessionCheck,
+        user: &str,
+        target: &str,
+        peer: IpAddr,
+    ) -> Result<Option<(i64, String)>, Refusal> {
+        let device = match id {
+            Some(id) => self.devices.get(id).map_err(|err| {
+                tracing::error!(%err, "cannot read trusted devices");
+                Refusal::Unavailable(STATE_UNREADABLE.into())
+            })?,
+            None => None,
+        };
+        if check == crate::access::SessionCheck::Device && device.is_none() {
+            self.audit.record(
+                audit::Kind::SshDenied,
+                Some(user),
+                Some(peer),
+                &format!("node {target}: the check came from no registered device"),
+            );
+            return Err(Refusal::MfaRequired(crate::access::check_sentence(check, target)));
+        }
+        Ok(device.map(|d| (d.id, d.name)))
     }
 
     /// The nodes `user`'s roles reach, each with the logins they may use there, and the
@@ -256,6 +295,7 @@ impl Gatehouse {
                     logins: access.logins.into_iter().collect(),
                     recorded: access.mode == SshMode::Recorded,
                     locked: locked(LockTarget::Node(node.name.to_string())),
+                    needs_device: access.device_trust == rbac::DeviceTrust::Required,
                 })
             })
             .collect();
@@ -263,6 +303,8 @@ impl Gatehouse {
             .into_iter()
             .filter(|desktop| rbac::desktop_allowed(&self.roles, &user.roles, desktop))
             .map(|desktop| api::Desktop {
+                needs_device: rbac::desktop_device_trust(&self.roles, &user.roles, &desktop)
+                    == rbac::DeviceTrust::Required,
                 locked: locked(LockTarget::Desktop(desktop.name.to_string())),
                 name: desktop.name.to_string(),
                 labels: desktop.labels.into_iter().collect(),

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod desktops;
+pub mod devices;
 pub mod error;
 pub mod forwarded;
 pub mod ops;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkeys::routes())
         .merge(ssh::routes())
         .merge(desktops::routes())
+        .merge(devices::routes())
         .merge(recordings::routes())
         .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)

@@ -91,9 +91,8 @@ pub async fn certificate(
     let grant = state.ssh_grant(user, &request.node, &request.login).inspect_err(|refusal| {
         state.audit.record(Kind::SshCertDenied, Some(&user.name), Some(peer.ip()), refusal.sentence());
     })?;
-    if grant.session_mfa {
-        let sentence = format!("{} asks for your passkey before each session.", grant.node.name);
-        return Err(Refusal::MfaRequired(sentence).into());
+    if let Some(check) = crate::access::session_check(grant.session_mfa, grant.device_trust) {
+        return Err(Refusal::MfaRequired(crate::access::check_sentence(check, grant.node.name.as_str())).into());
     }
     let (certificate, expires_at) = certify(&state, peer.ip(), &grant, &key).await?;
     Ok(Json(api::SshCertificate {

@@ -5,6 +5,7 @@
 use super::accounts::AccountStore;
 use super::audit::AuditStore;
 use super::cluster::ClusterStore;
+use super::devices::DeviceStore;
 use super::inventory::InventoryStore;
 use super::locks::LockStore;
 use super::passes::PassStore;
@@ -13,7 +14,15 @@ use super::recordings::RecordingStore;
 
 /// Every aggregate's store at once. Implemented for anything that implements them all.
 pub trait Store:
-    AccountStore + LockStore + InventoryStore + AuditStore + PasskeyStore + RecordingStore + PassStore + ClusterStore
+    AccountStore
+    + LockStore
+    + InventoryStore
+    + AuditStore
+    + PasskeyStore
+    + RecordingStore
+    + PassStore
+    + ClusterStore
+    + DeviceStore
 {
 }
 
@@ -26,6 +35,7 @@ impl<T> Store for T where
         + RecordingStore
         + PassStore
         + ClusterStore
+        + DeviceStore
         + ?Sized
 {
 }

@@ -17,6 +17,7 @@ use super::sqlite::SqliteStore;
 pub const TABLES: &[(&str, &[&str], bool)] = &[
     ("users", &["id"], true),
     ("passkeys", &["id"], true),
+    ("devices", &["id"], true),
     ("nodes", &["name"], false),
     ("desktops", &["name"], false),
     ("locks", &["id"], true),

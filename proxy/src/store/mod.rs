@@ -4,7 +4,8 @@
 //! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
 //! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
-//! logins) and [`cluster::ClusterStore`] (the keys proxies agree on). A backend
+//! logins), [`devices::DeviceStore`] (trusted devices) and [`cluster::ClusterStore`]
+//! (the keys proxies agree on). A backend
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
@@ -21,6 +22,7 @@ pub mod cluster;
 #[cfg(test)]
 mod conformance;
 pub mod copy;
+pub mod devices;
 pub mod inventory;
 pub mod locks;
 pub mod passes;

@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod cluster;
+mod devices;
 mod inventory;
 mod locks;
 mod passes;
@@ -34,7 +35,7 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 /// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
 /// certificates were signed for, sign-in attempts per client address, and the
@@ -72,6 +73,29 @@ const SCHEMA_V4: &str = "
 ALTER TABLE recordings ADD COLUMN writer TEXT;
 ALTER TABLE recordings ADD COLUMN heartbeat_at INTEGER;
 CREATE INDEX recordings_unfinished ON recordings(writer) WHERE ended_at IS NULL;
+";
+
+/// Trusted devices (a one-time enrolment token's hash until the owner enrols its
+/// credential), and which device a passed session check was answered by.
+const SCHEMA_V5: &str = "
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    token_expires_at INTEGER,
+    credential_id TEXT UNIQUE,
+    passkey TEXT,
+    attestation_format TEXT,
+    aaguid TEXT,
+    attestation_certified INTEGER,
+    backup_eligible INTEGER,
+    created_at INTEGER NOT NULL,
+    enrolled_at INTEGER,
+    last_used_at INTEGER,
+    UNIQUE (user_id, name)
+);
+ALTER TABLE mfa_tickets ADD COLUMN device_id INTEGER;
 ";
 
 /// Locks, and the moment a web session last re-proved a factor.
