@@ -254,6 +254,10 @@ pub struct RegistrationChallenge {
 pub struct AssertionChallenge {
     pub challenge_id: String,
     pub options: webauthn_rs_proto::RequestChallengeResponse,
+    /// Only a trusted device's credential can answer (a session check for a node whose
+    /// roles say `device_trust = "required"`).
+    #[serde(default)]
+    pub trusted_device: bool,
 }
 
 /// The browser's answer to an [`AssertionChallenge`].

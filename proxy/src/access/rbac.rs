@@ -316,6 +316,41 @@ mod tests {
     }
 
     #[test]
+    fn a_desktop_needs_a_device_when_a_role_that_reaches_it_says_so() {
+        use crate::inventory::desktops::{Desktop, Security};
+        let desktop = Desktop {
+            name: NodeName::parse("lab-1").unwrap(),
+            addr: "h:3389".into(),
+            labels: parse_labels("env=lab").unwrap(),
+            username: "alice".into(),
+            domain: None,
+            security: Security::Nla,
+            tls_pin: None,
+        };
+        let mut lab = role("", &[], SshMode::Recorded);
+        lab.desktop_labels.insert("env".into(), "lab".into());
+        lab.desktop_users.push("*".into());
+        let mut elsewhere = lab.clone();
+        elsewhere.desktop_labels.insert("env".into(), "prod".into());
+        elsewhere.device_trust = DeviceTrust::Required;
+        let mut roles = Roles::from([("lab".to_string(), lab), ("elsewhere".to_string(), elsewhere)]);
+        let both = names(&["lab", "elsewhere"]);
+        assert_eq!(
+            desktop_device_trust(&roles, &both, &desktop),
+            DeviceTrust::Off,
+            "a role for other desktops asks nothing"
+        );
+        roles.get_mut("lab").unwrap().device_trust = DeviceTrust::Required;
+        assert!(desktop_allowed(&roles, &both, &desktop));
+        assert_eq!(desktop_device_trust(&roles, &both, &desktop), DeviceTrust::Required);
+        assert_eq!(
+            crate::access::session_check(false, desktop_device_trust(&roles, &both, &desktop)),
+            Some(crate::access::SessionCheck::Device),
+            "so admission refuses it without a device"
+        );
+    }
+
+    #[test]
     fn undefined_roles_grant_nothing() {
         assert!(node_access(&roles(), &names(&["root", "admin"]), &node("env=dev")).is_none());
     }

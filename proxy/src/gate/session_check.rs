@@ -10,6 +10,7 @@ use super::Gatehouse;
 use crate::access::SessionCheck;
 use crate::accounts::user::{User, UserId};
 use crate::devices::{Device, DeviceError};
+use crate::passkeys::credential_id_text;
 
 impl Gatehouse {
     /// Options for `navigator.credentials.get` over the credentials `check` accepts.
@@ -38,11 +39,21 @@ impl Gatehouse {
     /// check that had to come from a device and did not is refused.
     pub fn finish_session_check(
         &self,
+        user: &User,
         check: SessionCheck,
         challenge: &str,
         credential: &PublicKeyCredential,
         now: u64,
     ) -> Result<(UserId, Option<Device>), DeviceError> {
+        // Another of the user's authenticators (a passkey not enrolled as a device) is
+        // told so, and the challenge is spent all the same.
+        let of_a_device = |devices: &[(Device, Passkey)]| {
+            devices.iter().any(|(_, passkey)| credential_id_text(passkey.cred_id().as_ref()) == credential.id)
+        };
+        if check == SessionCheck::Device && !of_a_device(&self.devices.enrolled(user.id)?) {
+            self.passkeys.spend_session_check(challenge, now)?;
+            return Err(DeviceError::NotADevice);
+        }
         let (user, result) = self.passkeys.finish_session_check(challenge, credential, now)?;
         let device = self.devices.answered_by(user, &result, now)?;
         if check == SessionCheck::Device && device.is_none() {

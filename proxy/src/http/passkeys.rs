@@ -115,7 +115,7 @@ pub async fn second_factor_start(
                     "wrong password before a passkey",
                 );
             }
-            Ok(Json(AssertionChallenge { challenge_id, options }))
+            Ok(Json(AssertionChallenge { challenge_id, options, trusted_device: false }))
         }
         Err(err) => {
             state.audit.record(
@@ -146,7 +146,7 @@ pub async fn discoverable_start(
     rate_limited(&state, peer, None)?;
     let worker = state.clone();
     let (challenge_id, options) = blocking(move || worker.passkeys.start_discoverable(auth::now())).await??;
-    Ok(Json(AssertionChallenge { challenge_id, options }))
+    Ok(Json(AssertionChallenge { challenge_id, options, trusted_device: false }))
 }
 
 /// `POST /session/discoverable/finish`.
@@ -327,7 +327,8 @@ pub async fn session_mfa_start(
     let grant = state.ssh_grant(&signed_in.session.user, &request.node, &request.login)?;
     let check = session_check_of(&grant);
     let (challenge_id, options) = state.start_session_check(&signed_in.session.user, check, auth::now())?;
-    Ok(Json(AssertionChallenge { challenge_id, options }))
+    let trusted_device = check == crate::access::SessionCheck::Device;
+    Ok(Json(AssertionChallenge { challenge_id, options, trusted_device }))
 }
 
 /// `POST /ssh/mfa/finish`: the assertion; the connection's certificate (the same one
@@ -343,7 +344,7 @@ pub async fn session_mfa_finish(
     let key = browser_key(&request.public_key)?;
     let now = auth::now();
     let check = session_check_of(&grant);
-    let checked = state.finish_session_check(check, &request.challenge_id, &request.credential, now);
+    let checked = state.finish_session_check(&user, check, &request.challenge_id, &request.credential, now);
     let device = match checked {
         Ok((who, device)) if who == user.id => device,
         Ok(_) => {
@@ -408,7 +409,7 @@ pub async fn confirm_start(
     signed_in: SignedIn,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
     let (challenge_id, options) = state.passkeys.start_confirm(&signed_in.session.user, auth::now())?;
-    Ok(Json(AssertionChallenge { challenge_id, options }))
+    Ok(Json(AssertionChallenge { challenge_id, options, trusted_device: false }))
 }
 
 /// `POST /account/confirm`: a TOTP code, or the passkey's answer; the session may then

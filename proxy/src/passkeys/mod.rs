@@ -293,6 +293,11 @@ impl Passkeys {
         Ok((user, result))
     }
 
+    /// Spends a session check's challenge unanswered (an answer it cannot take).
+    pub fn spend_session_check(&self, challenge: &str, now: u64) -> Result<(), PasskeyError> {
+        self.take::<PasskeyAuthentication>("session-mfa", challenge, now).map(|_| ())
+    }
+
     /// Options to create a trusted device's credential: attestation asked for
     /// ("direct"), user verification required, excluding the credentials `enrolled`
     /// (the user's devices' own, so one authenticator is not two devices).
