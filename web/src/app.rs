@@ -36,6 +36,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=ResourcesPage/>
                         <Route path=path!("/signin") view=SignInPage/>
                         <Route path=path!("/invite") view=InvitePage/>
+                        <Route path=path!("/device") view=crate::pages::device::DevicePage/>
                         <Route path=path!("/ssh/:node") view=OpenSession/>
                         <Route path=path!("/ssh") view=SessionsRoute/>
                         <Route path=path!("/recordings") view=RecordingsPage/>
