@@ -312,6 +312,12 @@ impl Passkeys {
             .start_passkey_registration(user_handle(user.id), &user.name, &user.name, Some(enrolled))
             .map_err(|err| PasskeyError::Rejected(err.to_string()))?;
         options.public_key.attestation = Some(webauthn_rs_proto::AttestationConveyancePreference::Direct);
+        // Not discoverable: a device's credential answers checks that name it, and is not
+        // offered at a passwordless sign-in (where it would be refused).
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.require_resident_key = false;
+            selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Discouraged);
+        }
         let id = self.put::<PasskeyRegistration>("device-enrol", Some(user.id), &state, now)?;
         Ok((id, options))
     }
