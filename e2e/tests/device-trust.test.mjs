@@ -33,6 +33,12 @@ desktop_users = ["*"]
 [roles.plain]
 node_labels = { env = "demo" }
 logins = ["${LOGIN}"]
+
+[roles.checked]
+node_labels = { env = "demo" }
+logins = ["${LOGIN}"]
+require_session_mfa = true
+device_trust = "optional"
 `);
   node = await startNode(proxy);
   browser = await launchBrowser();
@@ -238,6 +244,32 @@ describe('trusted devices', () => {
     });
     assert.equal(cert.status, 200, cert.text);
     assert.deepEqual(errors, []);
+    await context.close();
+  });
+});
+
+describe('device_trust = "optional"', () => {
+  test('the session check records the device that answered it, and removing the device ends that session', async () => {
+    const errors = [];
+    const { context, page } = await signedInPage(proxy, browser, 'olga', ['checked'], errors);
+    await page.goto(`${proxy.url}/`);
+    await page.locator('[data-node="demo"]').waitFor();
+    assert.equal(await page.locator('[data-node="demo"] [data-testid="needs-device"]').count(), 0, 'optional is not marked as needed');
+    await addAuthenticator(context, page);
+    await page.goto(registerDevice(proxy, 'desk', 'olga'));
+    await page.getByTestId('enrol-device').click();
+    await page.getByTestId('device-enrolled').waitFor();
+    // Olga has no passkey: her session check is answered by the desk's credential.
+    await page.goto(`${proxy.url}/ssh/demo?login=${LOGIN}`);
+    const panel = page.locator('[data-testid="ssh-panel"][data-active="true"]');
+    await panel.locator('[data-testid="ssh-status"][data-state="connected"]').waitFor({ timeout: 20_000 });
+    assert.match(audit(), /"kind":"ssh.mfa_ok","user":"olga".*trusted device \\"desk\\"/);
+    const [, id] = proxy.cli('devices', 'list').match(/^(\d+)\s+olga\s+desk\s+enrolled/m) ?? [];
+    assert.ok(id);
+    proxy.cli('devices', 'remove', id);
+    await panel.locator('[data-testid="ssh-status"][data-state="ended"]').waitFor({ timeout: 5_000 });
+    assert.match(await panel.getByTestId('ssh-ended').textContent(), /The trusted device desk was removed from Gatehouse/);
+    assert.deepEqual(errors.filter((e) => !/status of 428/.test(e)), []);
     await context.close();
   });
 });
