@@ -154,6 +154,7 @@ describe('trusted devices', () => {
     await page.waitForFunction(() => /^device-42$/m.test(document.querySelector('[data-testid="ssh-panel"][data-active="true"] [data-testid="screen-text"]').textContent));
     await screenshot(page, '64-ssh-from-trusted-device');
     assert.match(audit(), /"kind":"ssh.mfa_ok","user":"dana".*node demo as [^"]*, trusted device \\"work laptop\\"/);
+    assert.match(audit(), /"kind":"ssh.start","user":"dana".*node demo as [^"]*, recorded, trusted device \\"work laptop\\" \(\d+\)/);
 
     // Another tab, another authenticator: Dana's phone, with a passkey on her account
     // (a second factor, not an enrolled device).

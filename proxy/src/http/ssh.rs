@@ -140,7 +140,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
     };
     let (front, outcome) =
         crate::ssh::front::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
-    let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
+    let detail = format!("node {} as {}, recorded{}", grant.node.name, grant.login, registration.device_note());
     state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
@@ -190,7 +190,12 @@ async fn relay(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted:
         }
     };
     let _ = tcp.set_nodelay(true);
-    let detail = format!("node {} as {}, direct (certified lately: {certified})", node.name, grant.login);
+    let detail = format!(
+        "node {} as {}, direct (certified lately: {certified}){}",
+        node.name,
+        grant.login,
+        registration.device_note()
+    );
     state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (up, down, end) = pump(socket, tcp, &registration).await;

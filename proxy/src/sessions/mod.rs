@@ -94,6 +94,16 @@ impl Registration {
         self.ended.borrow().clone()
     }
 
+    /// The trusted device that opened it, for the audit: `, trusted device "NAME" (ID)`,
+    /// or nothing.
+    pub fn device_note(&self) -> String {
+        self.live
+            .lock()
+            .get(&self.id)
+            .and_then(|(s, _)| s.device.clone())
+            .map_or_else(String::new, |(id, name)| format!(", trusted device {name:?} ({id})"))
+    }
+
     /// The logins it answers for.
     pub fn logins(&self) -> Vec<String> {
         self.live.lock().get(&self.id).map(|(s, _)| s.logins.clone()).unwrap_or_default()
