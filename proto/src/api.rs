@@ -292,6 +292,13 @@ pub struct PasskeyList {
     pub has_totp: bool,
 }
 
+/// A passed trusted-device check before a desktop: the socket's one-time ticket
+/// (`?check=…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesktopCheckGrant {
+    pub ticket: String,
+}
+
 /// A trusted device, as its owner sees it on the account page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceInfo {

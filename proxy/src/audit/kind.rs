@@ -67,6 +67,8 @@ pub enum Kind {
     /// A desktop session ended from outside.
     DesktopTerminated,
     DesktopDenied,
+    /// The trusted-device check before a desktop session passed (a ticket was issued).
+    DesktopCheckOk,
     /// The desktop could not be connected to.
     DesktopFailed,
     /// Text crossed the clipboard, one way or the other.
@@ -121,6 +123,7 @@ impl Kind {
             Kind::DesktopEnd => "desktop.end",
             Kind::DesktopTerminated => "desktop.terminated",
             Kind::DesktopDenied => "desktop.denied",
+            Kind::DesktopCheckOk => "desktop.check_ok",
             Kind::DesktopFailed => "desktop.failed",
             Kind::DesktopClipboard => "desktop.clipboard",
             Kind::DesktopBadInput => "desktop.bad_input",
@@ -145,7 +148,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 41] = [
+    const WRITTEN: [(Kind, &str); 42] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -179,6 +182,7 @@ mod tests {
         (Kind::DesktopEnd, "desktop.end"),
         (Kind::DesktopTerminated, "desktop.terminated"),
         (Kind::DesktopDenied, "desktop.denied"),
+        (Kind::DesktopCheckOk, "desktop.check_ok"),
         (Kind::DesktopFailed, "desktop.failed"),
         (Kind::DesktopClipboard, "desktop.clipboard"),
         (Kind::DesktopBadInput, "desktop.bad_input"),

@@ -43,6 +43,12 @@ pub const STATE_UNREADABLE: &str = "The proxy cannot reach its database right no
 pub const DISK_LOW: &str =
     "The proxy's disk is almost full, so it cannot record new sessions and will not start one. Tell an admin.";
 
+/// What a desktop's device check ticket is issued for: never a node's name (a node name
+/// has no `/`), with no login.
+pub fn desktop_check_target(desktop: &str) -> String {
+    format!("desktop/{desktop}")
+}
+
 /// The proxy's services, shared by every connection.
 pub struct Gatehouse {
     pub accounts: Accounts,
@@ -190,7 +196,13 @@ impl Gatehouse {
     /// Admits a desktop session of `session` on the desktop named `name` (the same
     /// decision the live-session sweep makes again). Refusals are audited, but for a
     /// desktop that does not exist.
-    pub fn admit_desktop(&self, session: &Session, peer: IpAddr, name: &str) -> Result<AdmittedDesktop, Refusal> {
+    pub fn admit_desktop(
+        &self,
+        session: &Session,
+        peer: IpAddr,
+        name: &str,
+        check: Option<&str>,
+    ) -> Result<AdmittedDesktop, Refusal> {
         let user = &session.user;
         let denied = |detail: &str| self.audit.record(audit::Kind::DesktopDenied, Some(&user.name), Some(peer), detail);
         let desktops =
@@ -207,12 +219,20 @@ impl Gatehouse {
                 return Err(refusal);
             }
         };
+        let mut device = None;
         let trust = rbac::desktop_device_trust(&self.roles, &user.roles, &desktop);
-        if crate::access::session_check(false, trust) == Some(crate::access::SessionCheck::Device) {
-            denied(&format!("desktop {name}: no trusted device check"));
-            return Err(Refusal::MfaRequired(format!(
-                "{name} needs a trusted device, and desktops cannot take a device check from the browser yet: ask an admin to open it to you without device_trust = \"required\"."
-            )));
+        if let Some(needed) = crate::access::session_check(false, trust) {
+            let now = crate::auth::now();
+            let target = desktop_check_target(name);
+            let ticket = check
+                .and_then(|t| self.passes.take_ticket(t, now))
+                .filter(|t| t.user == user.name && t.node == target && t.login.is_empty() && t.expires_at >= now);
+            let Some(ticket) = ticket else {
+                let why = if check.is_some() { "an invalid or used device ticket" } else { "no trusted device check" };
+                denied(&format!("desktop {name}: {why}"));
+                return Err(Refusal::MfaRequired(crate::access::check_sentence(needed, name)));
+            };
+            device = self.ticket_device(ticket.device, needed, &user.name, name, peer)?;
         }
         // Without a pinned certificate nothing proves the desktop is the desktop, and the
         // account would go to whoever answers.
@@ -238,7 +258,7 @@ impl Gatehouse {
             logins: Vec::new(),
             ssh: None,
             recorded: true,
-            device: None,
+            device,
         };
         let registration = self.live.register(live, self.limits.desktop_sessions_per_user).map_err(|why| {
             denied(&why);
