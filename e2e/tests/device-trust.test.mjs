@@ -13,7 +13,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { confirmIfAsked, launchBrowser, screenshot, signedInPage, startNode, startProxy, until } from '../lib/harness.mjs';
+import {
+  confirmIfAsked, launchBrowser, screenshot, signedInPage, startNode, startProxy, startShadowDesktop, until,
+} from '../lib/harness.mjs';
 
 const LOGIN = os.userInfo().username;
 const CHROMIUM_AAGUID = '01020304-0506-0708-0102-030405060708';
@@ -227,25 +229,57 @@ describe('trusted devices', () => {
     await context.close();
   });
 
-  test('a desktop whose role requires a device is refused without one, with the reason', async () => {
-    const added = proxy.run(['desktops', 'add', 'lab-1', '--addr', '127.0.0.1:9', '--labels', 'env=lab', '--user', 'alice'], 'a password\n');
-    assert.equal(added.status, 0, added.err);
-    const errors = [];
-    const { context, page, session } = await signedInPage(proxy, browser, 'dora', ['trusted'], errors);
-    await page.goto(`${proxy.url}/`);
-    await page.locator('[data-desktop="lab-1"] [data-testid="needs-device"]').waitFor();
-    const closed = await openSocket(proxy, session.cookie, '/api/v1/desktops/lab-1/connect?width=800&height=600');
-    assert.equal(closed.code, 4428);
-    assert.match(closed.reason, /^lab-1 needs a trusted device/);
-    assert.match(audit(), /"kind":"desktop.denied","user":"dora".*desktop lab-1: no trusted device check/);
+  test('a desktop whose role requires a device opens only after the device\'s check, and ends when the device is removed', async () => {
+    const desktop = await startShadowDesktop({ user: 'alice', password: 'desktop password', text: 'device desktop' });
+    try {
+      const added = proxy.run(['desktops', 'add', 'lab-1', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', 'alice'], 'desktop password\n');
+      assert.equal(added.status, 0, added.err);
+      const pinned = proxy.run(['desktops', 'check', 'lab-1', '--trust-first-use']);
+      assert.equal(pinned.status, 0, pinned.err);
+      const errors = [];
+      const { context, page, session } = await signedInPage(proxy, browser, 'dora', ['trusted'], errors);
+      await page.goto(`${proxy.url}/`);
+      await page.locator('[data-desktop="lab-1"] [data-testid="needs-device"]').waitFor();
+      // Without a device: the socket refuses, and the page says what to do.
+      const closed = await openSocket(proxy, session.cookie, '/api/v1/desktops/lab-1/connect?width=800&height=600');
+      assert.equal(closed.code, 4428);
+      assert.match(closed.reason, /^lab-1 needs a trusted device/);
+      assert.match(audit(), /"kind":"desktop.denied","user":"dora".*desktop lab-1: no trusted device check/);
+      await page.goto(`${proxy.url}/desktops/lab-1`);
+      await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor({ timeout: 20_000 });
+      assert.match(await page.getByTestId('desktop-error').textContent(), /You have no trusted device enrolled/);
+      await screenshot(page, '69-desktop-without-a-device');
+
+      await addAuthenticator(context, page);
+      await page.goto(registerDevice(proxy, 'desk pc', 'dora'));
+      await page.getByTestId('enrol-device').click();
+      await page.getByTestId('device-enrolled').waitFor();
+      await page.goto(`${proxy.url}/desktops/lab-1`);
+      await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+      await screenshot(page, '70-desktop-from-trusted-device');
+      assert.match(audit(), /"kind":"desktop.check_ok","user":"dora".*desktop lab-1, trusted device \\"desk pc\\"/);
+      await until(() => /"kind":"desktop.start","user":"dora".*desktop lab-1 as alice; recording [^"]*, trusted device \\"desk pc\\"/.test(audit()), 'the start audited with the device');
+
+      const [, id] = proxy.cli('devices', 'list').match(/^(\d+)\s+dora\s+desk pc\s+enrolled/m) ?? [];
+      assert.ok(id);
+      const removedAt = Date.now();
+      proxy.cli('devices', 'remove', id);
+      await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor({ timeout: 5_000 });
+      assert.ok(Date.now() - removedAt < 2500, 'ended within two seconds or so');
+      assert.match(await page.getByTestId('desktop-error').textContent(), /The trusted device desk pc was removed from Gatehouse/);
+      await screenshot(page, '71-desktop-ended-with-its-device');
+      // The page logs the expected refusals: the check's 409 (no device yet).
+      assert.deepEqual(errors.filter((e) => !/status of 409/.test(e)), []);
+      await context.close();
+    } finally {
+      await desktop.stop();
+    }
     // A role without device trust still opens SSH without a check.
     const plain = await proxy.enrolAndSignIn('pia', ['plain']);
     const cert = await post(proxy, plain, '/api/v1/ssh/certificate', {
       public_key: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', node: 'demo', login: LOGIN,
     });
     assert.equal(cert.status, 200, cert.text);
-    assert.deepEqual(errors, []);
-    await context.close();
   });
 });
 
