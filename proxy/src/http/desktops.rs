@@ -85,14 +85,16 @@ pub async fn connect(
 }
 
 /// `POST /desktops/{name}/check/start`: the trusted-device challenge to answer before
-/// the desktop's socket, or `null` when its roles ask for none.
+/// the desktop's socket, or `null` when its roles ask for none (or do not let the user
+/// open it: the socket then refuses with the sentence, as for any desktop).
 pub async fn check_start(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(name): Path<String>,
 ) -> Result<Json<Option<AssertionChallenge>>, ApiError> {
     let user = &signed_in.session.user;
-    let Some(check) = desktop_check(&state, user, &name)? else { return Ok(Json(None)) };
+    // A desktop the user may not open asks for no check: its socket refuses, and says why.
+    let Ok(Some(check)) = desktop_check(&state, user, &name) else { return Ok(Json(None)) };
     let (challenge_id, options) = state.start_session_check(user, check, crate::auth::now())?;
     Ok(Json(Some(AssertionChallenge { challenge_id, options, trusted_device: true })))
 }
