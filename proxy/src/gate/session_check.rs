@@ -2,7 +2,7 @@
 //! passkeys (`require_session_mfa`), their trusted devices' credentials
 //! (`device_trust = "required"`), or either (`"optional"`, which records the device when
 //! one answered). A passed check becomes a one-time ticket ([`super::passes`]) naming the
-//! device, which the session then carries.
+//! device, which the session (SSH or desktop) then carries.
 
 use webauthn_rs::prelude::{Passkey, PublicKeyCredential, RequestChallengeResponse};
 

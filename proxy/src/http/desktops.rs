@@ -1,7 +1,9 @@
 //! `GET /api/v1/desktops/{name}/connect?width=…&height=…`: the WebSocket of a desktop
 //! session. Access is decided by [`Gatehouse::admit_desktop`]; the proxy connects with
 //! the desktop's sealed credentials and forwards the desktop's PDUs, one protobuf
-//! `DesktopServerMessage` per binary frame, in order.
+//! `DesktopServerMessage` per binary frame, in order. Where the desktop's roles require a
+//! trusted device, `POST …/check/start` and `…/check/finish` come first: the device's
+//! assertion gives a one-time ticket the socket takes as `?check=…`.
 //!
 //! What each PDU and each browser message means is decided by the session core
 //! ([`crate::rdp::session`]: input turned into RDP by the proxy itself, frame
