@@ -80,6 +80,9 @@ pub struct Node {
     /// Why an admin locked this node, while the lock holds (nobody can connect).
     #[serde(default)]
     pub locked: Option<String>,
+    /// Opening a session needs a check from one of the user's trusted devices.
+    #[serde(default)]
+    pub needs_device: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +92,9 @@ pub struct Desktop {
     /// Why an admin locked this desktop, while the lock holds.
     #[serde(default)]
     pub locked: Option<String>,
+    /// Opening it needs a check from one of the user's trusted devices.
+    #[serde(default)]
+    pub needs_device: bool,
 }
 
 /// The browser's SSH public key, to be certified for one connection: one node, one
@@ -248,6 +254,10 @@ pub struct RegistrationChallenge {
 pub struct AssertionChallenge {
     pub challenge_id: String,
     pub options: webauthn_rs_proto::RequestChallengeResponse,
+    /// Only a trusted device's credential can answer (a session check for a node whose
+    /// roles say `device_trust = "required"`).
+    #[serde(default)]
+    pub trusted_device: bool,
 }
 
 /// The browser's answer to an [`AssertionChallenge`].
@@ -280,6 +290,60 @@ pub struct PasskeyList {
     pub passkeys: Vec<PasskeyInfo>,
     /// Whether the account also has an authenticator app (TOTP) as a second factor.
     pub has_totp: bool,
+}
+
+/// A passed trusted-device check before a desktop: the socket's one-time ticket
+/// (`?check=…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DesktopCheckGrant {
+    pub ticket: String,
+}
+
+/// A trusted device, as its owner sees it on the account page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    pub id: i64,
+    pub name: String,
+    /// Unix seconds; `None` until the owner enrols it from the link.
+    pub enrolled_at: Option<u64>,
+    pub last_used_at: Option<u64>,
+    /// The attestation statement's format ("packed", "tpm", "none", …).
+    pub attestation_format: Option<String>,
+    /// The authenticator model the attestation names.
+    pub aaguid: Option<String>,
+    /// The statement was signed by an attestation certificate.
+    pub attestation_certified: bool,
+    /// The credential cannot be synced off the authenticator (its backup-eligible flag
+    /// is clear).
+    pub hardware_bound: bool,
+}
+
+/// `GET /api/v1/account/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// The token of a device enrolment link (`/device#token=…`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceToken {
+    pub token: String,
+}
+
+/// What the enrolment page shows before the owner enrols: the device's name.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceEnrolment {
+    pub name: String,
+    pub challenge_id: String,
+    pub options: webauthn_rs_proto::CreationChallengeResponse,
+}
+
+/// The new credential for the device the link names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceEnrolmentFinish {
+    pub token: String,
+    pub challenge_id: String,
+    pub credential: webauthn_rs_proto::RegisterPublicKeyCredential,
 }
 
 /// Finishing an invite with a passkey instead of an authenticator app.

@@ -60,6 +60,8 @@ pub struct Config {
     /// the proxy sees them). Empty: every request is taken to come from its peer.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub recordings: RecordingsSettings,
+    /// Which credentials may be enrolled as trusted devices (`[device_trust]`).
+    pub device_trust: crate::devices::Policy,
     /// Single sign-on connectors (OpenID Connect), one button each on the sign-in page.
     pub sso: Vec<SsoConnector>,
     pub access_requests: AccessRequestSettings,
@@ -288,6 +290,7 @@ impl Default for Config {
             recordings: RecordingsSettings::default(),
             sso: Vec::new(),
             access_requests: AccessRequestSettings::default(),
+            device_trust: crate::devices::Policy::default(),
         }
     }
 }
@@ -360,6 +363,7 @@ impl Config {
             check_source_address(address).context("[ssh] source_addresses")?;
         }
         crate::access::rbac::check_roles(&config.roles).map_err(anyhow::Error::msg)?;
+        config.device_trust.validate().map_err(anyhow::Error::msg)?;
         if config.limits.ssh_sessions_per_user == 0 || config.limits.desktop_sessions_per_user == 0 {
             anyhow::bail!("[limits] sessions per user must be at least 1");
         }

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod ca;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod gate;
 pub mod http;
 pub mod inventory;

@@ -24,7 +24,8 @@ pub enum Refusal {
     Denied(String),
     /// An admin's lock stops it.
     Locked(String),
-    /// The roles ask for a passkey check before this session: do it, then reconnect.
+    /// The roles ask for a passkey check before this session (from a trusted device,
+    /// where they say so): do it, then reconnect.
     MfaRequired(String),
     /// The user already has as many sessions open as allowed.
     TooMany(String),
@@ -71,6 +72,8 @@ pub struct SshGrant {
     pub mode: SshMode,
     /// A passkey check is needed before the session.
     pub session_mfa: bool,
+    /// Whether the check must come from a trusted device (or records the one used).
+    pub device_trust: rbac::DeviceTrust,
     /// Forwarding the certificate allows (direct mode only; none when recorded).
     pub extensions: Extensions,
 }
@@ -115,6 +118,7 @@ pub fn ssh(
         login: login.to_string(),
         mode: access.mode,
         session_mfa: access.session_mfa,
+        device_trust: access.device_trust,
         extensions,
     })
 }
@@ -138,6 +142,41 @@ pub fn desktop<'a>(
         return Err(Refusal::Locked(format!("{}.", lock.sentence())));
     }
     Ok(desktop)
+}
+
+/// The fresh check a session needs before it opens, by what answers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCheck {
+    /// One of the user's passkeys (`require_session_mfa`).
+    Passkey,
+    /// A passkey or a trusted device's credential; the device is recorded if one
+    /// answered (`require_session_mfa` with `device_trust = "optional"`).
+    PasskeyOrDevice,
+    /// Only a trusted device's credential (`device_trust = "required"`).
+    Device,
+}
+
+/// Which check, if any, opening a session needs, given what the roles ask.
+pub fn session_check(session_mfa: bool, device_trust: rbac::DeviceTrust) -> Option<SessionCheck> {
+    use rbac::DeviceTrust;
+    match (device_trust, session_mfa) {
+        (DeviceTrust::Required, _) => Some(SessionCheck::Device),
+        (DeviceTrust::Optional, true) => Some(SessionCheck::PasskeyOrDevice),
+        (DeviceTrust::Off, true) => Some(SessionCheck::Passkey),
+        (_, false) => None,
+    }
+}
+
+/// What a person is told when a session needs a check they have not passed.
+pub fn check_sentence(check: SessionCheck, target: &str) -> String {
+    match check {
+        SessionCheck::Device => format!(
+            "{target} needs a trusted device: confirm with the passkey of a device enrolled for you (an admin registers devices with `gatehouse devices add`)."
+        ),
+        SessionCheck::Passkey | SessionCheck::PasskeyOrDevice => {
+            format!("{target} asks for your passkey before each session.")
+        }
+    }
 }
 
 /// A lock on `user` itself, if there is one (sign-in refuses them).
@@ -204,6 +243,27 @@ mod tests {
         assert!(matches!(ssh(&roles(), &me, &nodes(), &[], "zz", "root"), Err(Refusal::Missing(_))));
         assert!(matches!(ssh(&roles(), &me, &nodes(), &[], "Not A Name", "root"), Err(Refusal::Missing(_))));
         assert!(matches!(ssh(&roles(), &me, &nodes(), &[], "a", ""), Err(Refusal::Denied(_))));
+    }
+
+    #[test]
+    fn a_required_device_is_asked_for_whatever_the_session_mfa_setting() {
+        use rbac::DeviceTrust::*;
+        assert_eq!(session_check(false, Required), Some(SessionCheck::Device));
+        assert_eq!(session_check(true, Required), Some(SessionCheck::Device));
+        assert_eq!(session_check(true, Optional), Some(SessionCheck::PasskeyOrDevice));
+        assert_eq!(session_check(false, Optional), None, "optional asks for nothing by itself");
+        assert_eq!(session_check(true, Off), Some(SessionCheck::Passkey));
+        assert_eq!(session_check(false, Off), None);
+        assert!(check_sentence(SessionCheck::Device, "web-1").starts_with("web-1 needs a trusted device"));
+    }
+
+    #[test]
+    fn a_grant_carries_the_device_trust_of_its_roles() {
+        let mut roles = roles();
+        roles.get_mut("prod").unwrap().device_trust = rbac::DeviceTrust::Required;
+        let me = user(&["deploy", "prod"]);
+        assert_eq!(ssh(&roles, &me, &nodes(), &[], "p", "root").unwrap().device_trust, rbac::DeviceTrust::Required);
+        assert_eq!(ssh(&roles, &me, &nodes(), &[], "a", "deploy").unwrap().device_trust, rbac::DeviceTrust::Off);
     }
 
     #[test]

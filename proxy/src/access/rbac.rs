@@ -31,6 +31,20 @@ pub enum RecordingAccess {
     All,
 }
 
+/// Whether a role's sessions need a trusted device ([`crate::devices`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceTrust {
+    /// Devices play no part.
+    #[default]
+    Off,
+    /// A session check answered by a trusted device records which device it was.
+    Optional,
+    /// Opening a session needs a fresh assertion from one of the user's trusted devices.
+    /// Ordered last, so `max` picks it when roles disagree.
+    Required,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
@@ -65,6 +79,9 @@ pub struct Role {
     /// Direct mode only: `permit-X11-forwarding`.
     #[serde(default)]
     pub x11_forwarding: bool,
+    /// Whether opening this role's SSH sessions and desktops needs a trusted device.
+    #[serde(default)]
+    pub device_trust: DeviceTrust,
     /// Holders of these (standing) roles may ask for this role for a while
     /// ([`crate::access::requests`]). Empty: nobody may ask.
     #[serde(default)]
@@ -93,6 +110,21 @@ pub fn desktop_allowed(roles: &Roles, user_roles: &[String], desktop: &crate::in
         labels_match(&role.desktop_labels, &desktop.labels)
             && role.desktop_users.iter().any(|u| u == "*" || *u == desktop.username)
     })
+}
+
+/// The strictest device trust any of `user_roles` that lets them open `desktop` asks for.
+pub fn desktop_device_trust(
+    roles: &Roles,
+    user_roles: &[String],
+    desktop: &crate::inventory::desktops::Desktop,
+) -> DeviceTrust {
+    user_roles
+        .iter()
+        .filter_map(|name| roles.get(name))
+        .filter(|role| labels_match(&role.desktop_labels, &desktop.labels))
+        .map(|role| role.device_trust)
+        .max()
+        .unwrap_or_default()
 }
 
 /// A label selector against labels: every entry matches (`"*"` as a value matches any
@@ -131,6 +163,8 @@ pub struct NodeAccess {
     pub mode: SshMode,
     /// Any matching role asks for a passkey before each session.
     pub session_mfa: bool,
+    /// The strictest device trust of the matching roles.
+    pub device_trust: DeviceTrust,
 }
 
 pub type Roles = BTreeMap<String, Role>;
@@ -147,7 +181,8 @@ pub fn node_access(roles: &Roles, user_roles: &[String], node: &Node) -> Option<
     }
     let mode = matching.iter().map(|role| role.ssh_mode).max().unwrap_or_default();
     let session_mfa = matching.iter().any(|role| role.require_session_mfa);
-    Some(NodeAccess { logins, mode, session_mfa })
+    let device_trust = matching.iter().map(|role| role.device_trust).max().unwrap_or_default();
+    Some(NodeAccess { logins, mode, session_mfa, device_trust })
 }
 
 /// The forwarding a direct-mode certificate for `login` on `node` carries: what any role
@@ -305,6 +340,61 @@ mod tests {
         assert!(check_roles(&roles).unwrap_err().contains("approvals"));
         roles.get_mut("ops").unwrap().approvals = Some(2);
         assert!(check_roles(&roles).is_ok());
+    }
+
+    #[test]
+    fn the_strictest_device_trust_of_the_matching_roles_applies() {
+        let mut roles = roles();
+        roles.get_mut("all").unwrap().device_trust = DeviceTrust::Optional;
+        roles.get_mut("dev").unwrap().device_trust = DeviceTrust::Required;
+        let dev = node("env=dev");
+        assert_eq!(node_access(&roles, &names(&["all"]), &dev).unwrap().device_trust, DeviceTrust::Optional);
+        assert_eq!(node_access(&roles, &names(&["dev", "all"]), &dev).unwrap().device_trust, DeviceTrust::Required);
+        let prod = node("env=prod");
+        assert_eq!(
+            node_access(&roles, &names(&["dev", "all"]), &prod).unwrap().device_trust,
+            DeviceTrust::Optional,
+            "a role that does not reach the node asks nothing of it"
+        );
+        assert_eq!(
+            node_access(&roles, &names(&["ops"]), &node("env=x,team=core")).unwrap().device_trust,
+            DeviceTrust::Off
+        );
+    }
+
+    #[test]
+    fn a_desktop_needs_a_device_when_a_role_that_reaches_it_says_so() {
+        use crate::inventory::desktops::{Desktop, Security};
+        let desktop = Desktop {
+            name: NodeName::parse("lab-1").unwrap(),
+            addr: "h:3389".into(),
+            labels: parse_labels("env=lab").unwrap(),
+            username: "alice".into(),
+            domain: None,
+            security: Security::Nla,
+            tls_pin: None,
+        };
+        let mut lab = role("", &[], SshMode::Recorded);
+        lab.desktop_labels.insert("env".into(), "lab".into());
+        lab.desktop_users.push("*".into());
+        let mut elsewhere = lab.clone();
+        elsewhere.desktop_labels.insert("env".into(), "prod".into());
+        elsewhere.device_trust = DeviceTrust::Required;
+        let mut roles = Roles::from([("lab".to_string(), lab), ("elsewhere".to_string(), elsewhere)]);
+        let both = names(&["lab", "elsewhere"]);
+        assert_eq!(
+            desktop_device_trust(&roles, &both, &desktop),
+            DeviceTrust::Off,
+            "a role for other desktops asks nothing"
+        );
+        roles.get_mut("lab").unwrap().device_trust = DeviceTrust::Required;
+        assert!(desktop_allowed(&roles, &both, &desktop));
+        assert_eq!(desktop_device_trust(&roles, &both, &desktop), DeviceTrust::Required);
+        assert_eq!(
+            crate::access::session_check(false, desktop_device_trust(&roles, &both, &desktop)),
+            Some(crate::access::SessionCheck::Device),
+            "so admission refuses it without a device"
+        );
     }
 
     #[test]

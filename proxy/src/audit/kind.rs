@@ -37,6 +37,15 @@ pub enum Kind {
     PasskeyRefused,
     PasskeyRemoved,
 
+    /// An admin registered a trusted device (its enrolment link was made).
+    DeviceAdded,
+    /// The owner enrolled a device's credential (with what its attestation said).
+    DeviceEnrolled,
+    /// An enrolment was refused: the link, the attestation or the policy.
+    DeviceEnrolRefused,
+    /// An admin removed a trusted device (the sessions it opened end).
+    DeviceRemoved,
+
     /// A user certificate was signed for one node and login.
     SshCertIssued,
     SshCertDenied,
@@ -58,6 +67,8 @@ pub enum Kind {
     /// A desktop session ended from outside.
     DesktopTerminated,
     DesktopDenied,
+    /// The trusted-device check before a desktop session passed (a ticket was issued).
+    DesktopCheckOk,
     /// The desktop could not be connected to.
     DesktopFailed,
     /// Text crossed the clipboard, one way or the other.
@@ -122,6 +133,10 @@ impl Kind {
             Kind::PasskeyAdded => "passkey.added",
             Kind::PasskeyRefused => "passkey.refused",
             Kind::PasskeyRemoved => "passkey.removed",
+            Kind::DeviceAdded => "device.added",
+            Kind::DeviceEnrolled => "device.enrolled",
+            Kind::DeviceEnrolRefused => "device.enrol_refused",
+            Kind::DeviceRemoved => "device.removed",
             Kind::SshCertIssued => "ssh.cert_issued",
             Kind::SshCertDenied => "ssh.cert_denied",
             Kind::SshDenied => "ssh.denied",
@@ -135,6 +150,7 @@ impl Kind {
             Kind::DesktopEnd => "desktop.end",
             Kind::DesktopTerminated => "desktop.terminated",
             Kind::DesktopDenied => "desktop.denied",
+            Kind::DesktopCheckOk => "desktop.check_ok",
             Kind::DesktopFailed => "desktop.failed",
             Kind::DesktopClipboard => "desktop.clipboard",
             Kind::DesktopBadInput => "desktop.bad_input",
@@ -171,7 +187,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 49] = [
+    const WRITTEN: [(Kind, &str); 54] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -188,6 +204,10 @@ mod tests {
         (Kind::PasskeyAdded, "passkey.added"),
         (Kind::PasskeyRefused, "passkey.refused"),
         (Kind::PasskeyRemoved, "passkey.removed"),
+        (Kind::DeviceAdded, "device.added"),
+        (Kind::DeviceEnrolled, "device.enrolled"),
+        (Kind::DeviceEnrolRefused, "device.enrol_refused"),
+        (Kind::DeviceRemoved, "device.removed"),
         (Kind::SshCertIssued, "ssh.cert_issued"),
         (Kind::SshCertDenied, "ssh.cert_denied"),
         (Kind::SshDenied, "ssh.denied"),
@@ -201,6 +221,7 @@ mod tests {
         (Kind::DesktopEnd, "desktop.end"),
         (Kind::DesktopTerminated, "desktop.terminated"),
         (Kind::DesktopDenied, "desktop.denied"),
+        (Kind::DesktopCheckOk, "desktop.check_ok"),
         (Kind::DesktopFailed, "desktop.failed"),
         (Kind::DesktopClipboard, "desktop.clipboard"),
         (Kind::DesktopBadInput, "desktop.bad_input"),

@@ -1,8 +1,9 @@
 //! The `gatehouse` command line: `start` serves; the rest administer the data directory
-//! (users, nodes, desktops, locks, recordings, the CAs, the audit log). One file per
+//! (users, nodes, desktops, trusted devices, locks, recordings, the CAs, the audit log). One file per
 //! command; each calls the library and prints.
 
 pub mod desktops;
+pub mod devices;
 pub mod locks;
 pub mod logging;
 pub mod migrate;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Manage remote desktops (RDP).
     #[command(subcommand)]
     Desktops(desktops::DesktopsCommand),
+    /// Trusted devices: register one for its owner, list, remove.
+    #[command(subcommand)]
+    Devices(devices::DevicesCommand),
     /// Print a certificate authority's public key (`user` or `host`), as sshd_config's
     /// TrustedUserCAKeys and known_hosts' @cert-authority lines take it.
     Ca {
@@ -83,6 +87,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Users(command) => users::run(config, command),
         Command::Nodes(command) => nodes::run(config, command),
         Command::Desktops(command) => desktops::run(config, command),
+        Command::Devices(command) => devices::run(config, command),
         Command::Keys { .. } => open::init_keys(&config),
         Command::Migrate(args) => migrate::run(config, args),
         Command::Ca { which } => {

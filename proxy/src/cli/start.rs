@@ -86,6 +86,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             webhook,
             config.public_url.clone(),
         ),
+        devices: crate::devices::Devices::new(store.clone(), config.device_trust.clone(), &config.public_url),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -10,6 +10,7 @@
 
 pub mod passes;
 pub mod requests;
+pub mod session_check;
 pub mod ticket;
 
 use std::net::IpAddr;
@@ -43,6 +44,12 @@ pub const STATE_UNREADABLE: &str = "The proxy cannot reach its database right no
 pub const DISK_LOW: &str =
     "The proxy's disk is almost full, so it cannot record new sessions and will not start one. Tell an admin.";
 
+/// What a desktop's device check ticket is issued for: never a node's name (a node name
+/// has no `/`), with no login.
+pub fn desktop_check_target(desktop: &str) -> String {
+    format!("desktop/{desktop}")
+}
+
 /// The proxy's services, shared by every connection.
 pub struct Gatehouse {
     pub accounts: Accounts,
@@ -70,6 +77,7 @@ pub struct Gatehouse {
     pub sso: crate::sso::Sso,
     /// Just-in-time access requests.
     pub requests: requests::AccessRequests,
+    pub devices: crate::devices::Devices,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.
@@ -135,19 +143,17 @@ impl Gatehouse {
             }
         })?;
         let now = crate::auth::now();
-        if grant.session_mfa {
-            let ticket = mfa.and_then(|t| self.passes.take_ticket(t, now));
-            let valid = ticket.is_some_and(|t| {
+        let mut device = None;
+        if let Some(check) = crate::access::session_check(grant.session_mfa, grant.device_trust) {
+            let ticket = mfa.and_then(|t| self.passes.take_ticket(t, now)).filter(|t| {
                 t.user == user.name && t.node == grant.node.name.as_str() && t.login == login && t.expires_at >= now
             });
-            if !valid {
+            let Some(ticket) = ticket else {
                 let why = if mfa.is_some() { "an invalid or used passkey ticket" } else { "no passkey check" };
                 denied(&format!("node {} as {login}: {why}", grant.node.name));
-                return Err(Refusal::MfaRequired(format!(
-                    "{} asks for your passkey before each session.",
-                    grant.node.name
-                )));
-            }
+                return Err(Refusal::MfaRequired(crate::access::check_sentence(check, grant.node.name.as_str())));
+            };
+            device = self.ticket_device(ticket.device, check, &user.name, &grant.node.name.to_string(), peer)?;
         }
         let recorded = grant.mode == SshMode::Recorded;
         // In direct mode the proxy cannot see which certificate signs in: the session
@@ -183,6 +189,7 @@ impl Gatehouse {
             logins,
             ssh: Some((grant.mode, extensions)),
             recorded,
+            device,
         };
         let registration = self.live.register(live, self.limits.ssh_sessions_per_user).map_err(|why| {
             denied(&why);
@@ -194,7 +201,13 @@ impl Gatehouse {
     /// Admits a desktop session of `session` on the desktop named `name` (the same
     /// decision the live-session sweep makes again). Refusals are audited, but for a
     /// desktop that does not exist.
-    pub fn admit_desktop(&self, session: &Session, peer: IpAddr, name: &str) -> Result<AdmittedDesktop, Refusal> {
+    pub fn admit_desktop(
+        &self,
+        session: &Session,
+        peer: IpAddr,
+        name: &str,
+        check: Option<&str>,
+    ) -> Result<AdmittedDesktop, Refusal> {
         let user = &session.user;
         let denied = |detail: &str| self.audit.record(audit::Kind::DesktopDenied, Some(&user.name), Some(peer), detail);
         let desktops =
@@ -211,6 +224,21 @@ impl Gatehouse {
                 return Err(refusal);
             }
         };
+        let mut device = None;
+        let trust = rbac::desktop_device_trust(&self.roles, &user.roles, &desktop);
+        if let Some(needed) = crate::access::session_check(false, trust) {
+            let now = crate::auth::now();
+            let target = desktop_check_target(name);
+            let ticket = check
+                .and_then(|t| self.passes.take_ticket(t, now))
+                .filter(|t| t.user == user.name && t.node == target && t.login.is_empty() && t.expires_at >= now);
+            let Some(ticket) = ticket else {
+                let why = if check.is_some() { "an invalid or used device ticket" } else { "no trusted device check" };
+                denied(&format!("desktop {name}: {why}"));
+                return Err(Refusal::MfaRequired(crate::access::check_sentence(needed, name)));
+            };
+            device = self.ticket_device(ticket.device, needed, &user.name, name, peer)?;
+        }
         // Without a pinned certificate nothing proves the desktop is the desktop, and the
         // account would go to whoever answers.
         if desktop.tls_pin.is_none() {
@@ -235,12 +263,43 @@ impl Gatehouse {
             logins: Vec::new(),
             ssh: None,
             recorded: true,
+            device,
         };
         let registration = self.live.register(live, self.limits.desktop_sessions_per_user).map_err(|why| {
             denied(&why);
             Refusal::TooMany(why)
         })?;
         Ok(AdmittedDesktop { user: user.name.clone(), desktop, password, registration })
+    }
+
+    /// The trusted device a passed check's ticket names, still registered, for the
+    /// session to carry; a check that had to come from a device and names none (or one
+    /// since removed) refuses the session.
+    fn ticket_device(
+        &self,
+        id: Option<i64>,
+        check: crate::access::SessionCheck,
+        user: &str,
+        target: &str,
+        peer: IpAddr,
+    ) -> Result<Option<(i64, String)>, Refusal> {
+        let device = match id {
+            Some(id) => self.devices.get(id).map_err(|err| {
+                tracing::error!(%err, "cannot read trusted devices");
+                Refusal::Unavailable(STATE_UNREADABLE.into())
+            })?,
+            None => None,
+        };
+        if check == crate::access::SessionCheck::Device && device.is_none() {
+            self.audit.record(
+                audit::Kind::SshDenied,
+                Some(user),
+                Some(peer),
+                &format!("node {target}: the check came from no registered device"),
+            );
+            return Err(Refusal::MfaRequired(crate::access::check_sentence(check, target)));
+        }
+        Ok(device.map(|d| (d.id, d.name)))
     }
 
     /// The nodes `user`'s roles reach, each with the logins they may use there, and the
@@ -261,6 +320,7 @@ impl Gatehouse {
                     logins: access.logins.into_iter().collect(),
                     recorded: access.mode == SshMode::Recorded,
                     locked: locked(LockTarget::Node(node.name.to_string())),
+                    needs_device: access.device_trust == rbac::DeviceTrust::Required,
                 })
             })
             .collect();
@@ -268,6 +328,8 @@ impl Gatehouse {
             .into_iter()
             .filter(|desktop| rbac::desktop_allowed(&self.roles, &user.roles, desktop))
             .map(|desktop| api::Desktop {
+                needs_device: rbac::desktop_device_trust(&self.roles, &user.roles, &desktop)
+                    == rbac::DeviceTrust::Required,
                 locked: locked(LockTarget::Desktop(desktop.name.to_string())),
                 name: desktop.name.to_string(),
                 labels: desktop.labels.into_iter().collect(),

@@ -1,7 +1,9 @@
 //! `GET /api/v1/desktops/{name}/connect?width=…&height=…`: the WebSocket of a desktop
 //! session. Access is decided by [`Gatehouse::admit_desktop`]; the proxy connects with
 //! the desktop's sealed credentials and forwards the desktop's PDUs, one protobuf
-//! `DesktopServerMessage` per binary frame, in order.
+//! `DesktopServerMessage` per binary frame, in order. Where the desktop's roles require a
+//! trusted device, `POST …/check/start` and `…/check/finish` come first: the device's
+//! assertion gives a one-time ticket the socket takes as `?check=…`.
 //!
 //! What each PDU and each browser message means is decided by the session core
 //! ([`crate::rdp::session`]: input turned into RDP by the proxy itself, frame
@@ -12,20 +14,21 @@
 
 use std::net::SocketAddr;
 
-use axum::Router;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
+use gatehouse_proto::api::{AssertionChallenge, DesktopCheckGrant, PasskeyAssertion};
 use gatehouse_proto::pb::{DesktopActivated, DesktopClosed, DesktopServerMessage, desktop_server_message};
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::request::SignedIn;
+use super::request::{ApiJson, SignedIn};
 use super::state::AppState;
 use super::ws::{self, CLOSE_LIMIT, close, fit, refuse};
 use crate::audit::Kind;
@@ -44,6 +47,8 @@ const SEND_LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
 pub struct SizeQuery {
     width: Option<u16>,
     height: Option<u16>,
+    /// The ticket from a passed trusted-device check, where the roles require one.
+    check: Option<String>,
 }
 
 fn server_message(message: desktop_server_message::Message) -> Message {
@@ -51,7 +56,10 @@ fn server_message(message: desktop_server_message::Message) -> Message {
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/desktops/{name}/connect", get(connect))
+    Router::new()
+        .route("/desktops/{name}/connect", get(connect))
+        .route("/desktops/{name}/check/start", post(check_start))
+        .route("/desktops/{name}/check/finish", post(check_finish))
 }
 
 pub async fn connect(
@@ -67,7 +75,8 @@ pub async fn connect(
         Ok(upgrade) => upgrade,
         Err(err) => return err.into_response(),
     };
-    let decision = ws::admission(&signed_in, |session| state.admit_desktop(session, peer.ip(), &name));
+    let decision =
+        ws::admission(&signed_in, |session| state.admit_desktop(session, peer.ip(), &name, size.check.as_deref()));
     let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
     upgrade.on_upgrade(move |socket| async move {
         match decision {
@@ -75,6 +84,84 @@ pub async fn connect(
             Ok(admitted) => session(state.gatehouse(), peer, socket, admitted, size).await,
         }
     })
+}
+
+/// `POST /desktops/{name}/check/start`: the trusted-device challenge to answer before
+/// the desktop's socket, or `null` when its roles ask for none (or do not let the user
+/// open it: the socket then refuses with the sentence, as for any desktop).
+pub async fn check_start(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+) -> Result<Json<Option<AssertionChallenge>>, ApiError> {
+    let user = &signed_in.session.user;
+    // A desktop the user may not open asks for no check: its socket refuses, and says why.
+    let Ok(Some(check)) = desktop_check(&state, user, &name) else { return Ok(Json(None)) };
+    let (challenge_id, options) = state.start_session_check(user, check, crate::auth::now())?;
+    Ok(Json(Some(AssertionChallenge { challenge_id, options, trusted_device: true })))
+}
+
+/// `POST /desktops/{name}/check/finish`: the device's assertion; a one-time ticket for
+/// the socket (`?check=…`).
+pub async fn check_finish(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+    ApiJson(answer): ApiJson<PasskeyAssertion>,
+) -> Result<Json<DesktopCheckGrant>, ApiError> {
+    let user = signed_in.session.user.clone();
+    let Some(check) = desktop_check(&state, &user, &name)? else {
+        return Err(ApiError::new(StatusCode::CONFLICT, "no_check", format!("{name} needs no device check.")));
+    };
+    let now = crate::auth::now();
+    let device = match state.finish_session_check(&user, check, &answer.challenge_id, &answer.credential, now) {
+        Ok((who, device)) if who == user.id => device,
+        Ok(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "passkey_rejected",
+                "That passkey belongs to another account.",
+            ));
+        }
+        Err(err) => {
+            state.audit.record(
+                Kind::DesktopDenied,
+                Some(&user.name),
+                Some(peer.ip()),
+                &format!("desktop {name}: {err}"),
+            );
+            return Err(err.into());
+        }
+    };
+    let ticket = crate::auth::token::random_token();
+    let pass = crate::gate::passes::MfaTicket {
+        user: user.name.clone(),
+        node: crate::gate::desktop_check_target(&name),
+        login: String::new(),
+        expires_at: now + super::passkeys::SESSION_MFA_SECS,
+        device: device.as_ref().map(|d| d.id),
+    };
+    state.passes.issue_ticket(&ticket, pass, now).map_err(|err| {
+        tracing::error!(%err, "cannot keep a desktop check's ticket");
+        crate::access::Refusal::Unavailable(crate::gate::STATE_UNREADABLE.into())
+    })?;
+    let by = device.map_or_else(String::new, |d| format!(", trusted device {:?} ({})", d.name, d.id));
+    state.audit.record(Kind::DesktopCheckOk, Some(&user.name), Some(peer.ip()), &format!("desktop {name}{by}"));
+    Ok(Json(DesktopCheckGrant { ticket }))
+}
+
+/// The check opening `name` needs now, after the same decision the socket makes.
+fn desktop_check(
+    state: &AppState,
+    user: &crate::accounts::user::User,
+    name: &str,
+) -> Result<Option<crate::access::SessionCheck>, ApiError> {
+    let desktops = state.inventory.desktops().map_err(|_| ApiError::internal())?;
+    let locks = state.store.active_locks(crate::auth::now()).map_err(|_| ApiError::internal())?;
+    let desktop = crate::access::desktop(&state.roles, user, &desktops, &locks, name)?;
+    let trust = crate::access::rbac::desktop_device_trust(&state.roles, &user.roles, desktop);
+    Ok(crate::access::session_check(false, trust))
 }
 
 /// The most pixels a session may ask for (4K UHD): the recorder keeps a decoded screen
@@ -138,7 +225,13 @@ async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitte
             return refuse(socket, close::NOT_AVAILABLE, why.to_string()).await;
         }
     };
-    let detail = format!("desktop {} as {}; recording {}", desktop.name, desktop.username, recorder.id());
+    let detail = format!(
+        "desktop {} as {}; recording {}{}",
+        desktop.name,
+        desktop.username,
+        recorder.id(),
+        registration.device_note()
+    );
     state.audit.record(Kind::DesktopStart, Some(&user), Some(peer.ip()), &detail);
     recorder.desktop_activated(activated).await;
     // The proxy follows the slow-path (X.224) side of the session itself: server

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod assets;
 pub mod desktops;
+pub mod devices;
 pub mod error;
 pub mod forwarded;
 pub mod ops;
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(passkeys::routes())
         .merge(ssh::routes())
         .merge(desktops::routes())
+        .merge(devices::routes())
         .merge(recordings::routes())
         .merge(sso::routes())
         .merge(requests::routes())

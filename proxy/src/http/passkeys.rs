@@ -115,7 +115,7 @@ pub async fn second_factor_start(
                     "wrong password before a passkey",
                 );
             }
-            Ok(Json(AssertionChallenge { challenge_id, options }))
+            Ok(Json(AssertionChallenge { challenge_id, options, trusted_device: false }))
         }
         Err(err) => {
             state.audit.record(
@@ -146,7 +146,7 @@ pub async fn discoverable_start(
     rate_limited(&state, peer, None)?;
     let worker = state.clone();
     let (challenge_id, options) = blocking(move || worker.passkeys.start_discoverable(auth::now())).await??;
-    Ok(Json(AssertionChallenge { challenge_id, options }))
+    Ok(Json(AssertionChallenge { challenge_id, options, trusted_device: false }))
 }
 
 /// `POST /session/discoverable/finish`.
@@ -310,6 +310,11 @@ pub async fn invite_finish(
     }
 }
 
+/// The check a grant needs; a session check asked for where none is needed is a passkey's.
+fn session_check_of(grant: &crate::access::SshGrant) -> crate::access::SessionCheck {
+    crate::access::session_check(grant.session_mfa, grant.device_trust).unwrap_or(crate::access::SessionCheck::Passkey)
+}
+
 /// How long a session check's ticket lasts: enough to connect.
 pub const SESSION_MFA_SECS: u64 = 120;
 
@@ -319,9 +324,11 @@ pub async fn session_mfa_start(
     signed_in: SignedIn,
     ApiJson(request): ApiJson<SessionMfaStart>,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
-    state.ssh_grant(&signed_in.session.user, &request.node, &request.login)?;
-    let (challenge_id, options) = state.passkeys.start_session_check(&signed_in.session.user, auth::now())?;
-    Ok(Json(AssertionChallenge { challenge_id, options }))
+    let grant = state.ssh_grant(&signed_in.session.user, &request.node, &request.login)?;
+    let check = session_check_of(&grant);
+    let (challenge_id, options) = state.start_session_check(&signed_in.session.user, check, auth::now())?;
+    let trusted_device = check == crate::access::SessionCheck::Device;
+    Ok(Json(AssertionChallenge { challenge_id, options, trusted_device }))
 }
 
 /// `POST /ssh/mfa/finish`: the assertion; the connection's certificate (the same one
@@ -336,9 +343,10 @@ pub async fn session_mfa_finish(
     let grant = state.ssh_grant(&user, &request.node, &request.login)?;
     let key = browser_key(&request.public_key)?;
     let now = auth::now();
-    let checked = state.passkeys.finish_session_check(&request.challenge_id, &request.credential, now);
-    match checked {
-        Ok(who) if who == user.id => {}
+    let check = session_check_of(&grant);
+    let checked = state.finish_session_check(&user, check, &request.challenge_id, &request.credential, now);
+    let device = match checked {
+        Ok((who, device)) if who == user.id => device,
         Ok(_) => {
             state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), "another user's passkey");
             return Err(ApiError::new(
@@ -348,10 +356,11 @@ pub async fn session_mfa_finish(
             ));
         }
         Err(err) => {
-            state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), &err.to_string());
+            let detail = format!("node {} as {}: {err}", grant.node.name, grant.login);
+            state.audit.record(Kind::SshMfaDenied, Some(&user.name), Some(peer.ip()), &detail);
             return Err(err.into());
         }
-    }
+    };
     let (certificate, _) = certify(&state, peer.ip(), &grant, &key).await?;
     let expires_at = now + SESSION_MFA_SECS;
     let ticket = token::random_token();
@@ -360,16 +369,18 @@ pub async fn session_mfa_finish(
         node: grant.node.name.to_string(),
         login: grant.login.clone(),
         expires_at,
+        device: device.as_ref().map(|d| d.id),
     };
     state.passes.issue_ticket(&ticket, pass, now).map_err(|err| {
         tracing::error!(%err, "cannot keep an MFA ticket");
         Refusal::Unavailable(crate::gate::STATE_UNREADABLE.into())
     })?;
+    let by = device.map_or_else(String::new, |d| format!(", trusted device {:?} ({})", d.name, d.id));
     state.audit.record(
         Kind::SshMfaOk,
         Some(&user.name),
         Some(peer.ip()),
-        &format!("node {} as {}", grant.node.name, grant.login),
+        &format!("node {} as {}{by}", grant.node.name, grant.login),
     );
     Ok(Json(SessionMfaGrant {
         certificate,
@@ -398,7 +409,7 @@ pub async fn confirm_start(
     signed_in: SignedIn,
 ) -> Result<Json<AssertionChallenge>, ApiError> {
     let (challenge_id, options) = state.passkeys.start_confirm(&signed_in.session.user, auth::now())?;
-    Ok(Json(AssertionChallenge { challenge_id, options }))
+    Ok(Json(AssertionChallenge { challenge_id, options, trusted_device: false }))
 }
 
 /// `POST /account/confirm`: a TOTP code, or the passkey's answer; the session may then

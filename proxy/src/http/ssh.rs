@@ -91,9 +91,8 @@ pub async fn certificate(
     let grant = state.ssh_grant(user, &request.node, &request.login).inspect_err(|refusal| {
         state.audit.record(Kind::SshCertDenied, Some(&user.name), Some(peer.ip()), refusal.sentence());
     })?;
-    if grant.session_mfa {
-        let sentence = format!("{} asks for your passkey before each session.", grant.node.name);
-        return Err(Refusal::MfaRequired(sentence).into());
+    if let Some(check) = crate::access::session_check(grant.session_mfa, grant.device_trust) {
+        return Err(Refusal::MfaRequired(crate::access::check_sentence(check, grant.node.name.as_str())).into());
     }
     let (certificate, expires_at) = certify(&state, peer.ip(), &grant, &key).await?;
     Ok(Json(api::SshCertificate {
@@ -141,7 +140,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
     };
     let (front, outcome) =
         crate::ssh::front::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
-    let detail = format!("node {} as {}, recorded", grant.node.name, grant.login);
+    let detail = format!("node {} as {}, recorded{}", grant.node.name, grant.login, registration.device_note());
     state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
@@ -191,7 +190,12 @@ async fn relay(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted:
         }
     };
     let _ = tcp.set_nodelay(true);
-    let detail = format!("node {} as {}, direct (certified lately: {certified})", node.name, grant.login);
+    let detail = format!(
+        "node {} as {}, direct (certified lately: {certified}){}",
+        node.name,
+        grant.login,
+        registration.device_note()
+    );
     state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
     let (up, down, end) = pump(socket, tcp, &registration).await;

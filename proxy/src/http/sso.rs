@@ -138,7 +138,9 @@ async fn finish(
     let has_passkeys = !state.passkeys.list(user.id)?.is_empty();
     let next = if has_passkeys {
         let (challenge_id, options) = state.passkeys.start_second_factor(Some(user.id), now)?;
-        SsoFinish::Passkey { challenge: gatehouse_proto::api::AssertionChallenge { challenge_id, options } }
+        SsoFinish::Passkey {
+            challenge: gatehouse_proto::api::AssertionChallenge { challenge_id, options, trusted_device: false },
+        }
     } else {
         let binding = binding.ok_or_else(|| refused(Some(&user.name), SsoError::WrongBrowser))?;
         let token = state

@@ -14,9 +14,9 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use webauthn_rs::prelude::{
-    CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, Passkey, PasskeyAuthentication,
-    PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential, RequestChallengeResponse, Url, Uuid,
-    Webauthn, WebauthnBuilder,
+    AuthenticationResult, CreationChallengeResponse, DiscoverableAuthentication, DiscoverableKey, Passkey,
+    PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential, RegisterPublicKeyCredential,
+    RequestChallengeResponse, Url, Uuid, Webauthn, WebauthnBuilder,
 };
 
 use crate::accounts::user::{User, UserId};
@@ -54,6 +54,25 @@ pub enum PasskeyError {
     Setup(String),
 }
 
+/// What a verified registration's attestation statement said.
+fn attestation_of(passkey: &Passkey) -> crate::devices::device::Attestation {
+    use webauthn_rs::prelude::{AttestationMetadata, Credential, ParsedAttestationData};
+    let credential = Credential::from(passkey.clone());
+    let aaguid = match &credential.attestation.metadata {
+        AttestationMetadata::Packed { aaguid } | AttestationMetadata::Tpm { aaguid, .. } => Some(aaguid.to_string()),
+        _ => None,
+    };
+    let certified = matches!(
+        credential.attestation.data,
+        ParsedAttestationData::Basic(_) | ParsedAttestationData::AttCa(_) | ParsedAttestationData::AnonCa(_)
+    );
+    let format = serde_json::to_value(&credential.attestation_format)
+        .ok()
+        .and_then(|value| value.as_str().map(str::to_string))
+        .unwrap_or_else(|| "unknown".into());
+    crate::devices::device::Attestation { format, aaguid, certified, backup_eligible: credential.backup_eligible }
+}
+
 /// A user's id as WebAuthn's user handle: stable, not secret, and reversible so a
 /// discoverable sign-in finds the account.
 pub fn user_handle(user: UserId) -> Uuid {
@@ -65,7 +84,8 @@ fn user_of_handle(handle: Uuid) -> Option<UserId> {
     (tag == 0x6761_7465_686f_7573).then_some(id as UserId)
 }
 
-fn credential_id_text(bytes: &[u8]) -> String {
+/// A credential id as stored: base64url.
+pub fn credential_id_text(bytes: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -228,23 +248,99 @@ impl Passkeys {
         self.finish_assertion("confirm", challenge, credential, now)
     }
 
-    /// A fresh check before an SSH session (`require_session_mfa`); its own kind of
-    /// challenge, so a sign-in's cannot stand in for it.
+    /// The user's passkeys as webauthn-rs takes them.
+    pub fn passkeys_of(&self, user: UserId) -> Result<Vec<Passkey>, PasskeyError> {
+        Ok(self.stored(user)?.into_iter().map(|(_, p)| p).collect())
+    }
+
+    /// A fresh check before a session (`require_session_mfa`, `device_trust`), answered
+    /// by one of `credentials` (the user's passkeys, their trusted devices' credentials,
+    /// or both, as the roles ask); its own kind of challenge, so a sign-in's cannot
+    /// stand in for it.
     pub fn start_session_check(
         &self,
         user: &User,
+        credentials: &[Passkey],
         now: u64,
     ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-        self.start_assertion(user, "session-mfa", now)
+        if credentials.is_empty() {
+            return Err(PasskeyError::NoPasskeys);
+        }
+        let (options, state) = self
+            .webauthn
+            .start_passkey_authentication(credentials)
+            .map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        let id = self.put::<PasskeyAuthentication>("session-mfa", Some(user.id), &state, now)?;
+        Ok((id, options))
     }
 
+    /// Who answered a session check, and with which credential (whose counter the caller
+    /// keeps if it is a device's; a passkey's is kept here). Only a credential the check
+    /// was started over can answer it.
     pub fn finish_session_check(
         &self,
         challenge: &str,
         credential: &PublicKeyCredential,
         now: u64,
-    ) -> Result<UserId, PasskeyError> {
-        self.finish_assertion("session-mfa", challenge, credential, now)
+    ) -> Result<(UserId, AuthenticationResult), PasskeyError> {
+        let (user, state): (_, PasskeyAuthentication) = self.take("session-mfa", challenge, now)?;
+        let user = user.ok_or(PasskeyError::UnknownChallenge)?;
+        let result = self
+            .webauthn
+            .finish_passkey_authentication(credential, &state)
+            .map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        self.record_use(user, result.cred_id().as_ref(), &result, now)?;
+        Ok((user, result))
+    }
+
+    /// Spends a session check's challenge unanswered (an answer it cannot take).
+    pub fn spend_session_check(&self, challenge: &str, now: u64) -> Result<(), PasskeyError> {
+        self.take::<PasskeyAuthentication>("session-mfa", challenge, now).map(|_| ())
+    }
+
+    /// Options to create a trusted device's credential: attestation asked for
+    /// ("direct"), user verification required, excluding the credentials `enrolled`
+    /// (the user's devices' own, so one authenticator is not two devices).
+    pub fn start_device_enrolment(
+        &self,
+        user: &User,
+        enrolled: Vec<webauthn_rs::prelude::CredentialID>,
+        now: u64,
+    ) -> Result<(String, CreationChallengeResponse), PasskeyError> {
+        let (mut options, state) = self
+            .webauthn
+            .start_passkey_registration(user_handle(user.id), &user.name, &user.name, Some(enrolled))
+            .map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        options.public_key.attestation = Some(webauthn_rs_proto::AttestationConveyancePreference::Direct);
+        // Not discoverable: a device's credential answers checks that name it, and is not
+        // offered at a passwordless sign-in (where it would be refused).
+        if let Some(selection) = options.public_key.authenticator_selection.as_mut() {
+            selection.require_resident_key = false;
+            selection.resident_key = Some(webauthn_rs_proto::ResidentKeyRequirement::Discouraged);
+        }
+        let id = self.put::<PasskeyRegistration>("device-enrol", Some(user.id), &state, now)?;
+        Ok((id, options))
+    }
+
+    /// The new credential, once its attestation statement verified, and what the
+    /// statement said. Whether the policy accepts it is [`crate::devices::check`].
+    pub fn finish_device_enrolment(
+        &self,
+        user: &User,
+        challenge: &str,
+        credential: &RegisterPublicKeyCredential,
+        now: u64,
+    ) -> Result<(Passkey, crate::devices::device::Attestation), PasskeyError> {
+        let (owner, state): (_, PasskeyRegistration) = self.take("device-enrol", challenge, now)?;
+        if owner != Some(user.id) {
+            return Err(PasskeyError::UnknownChallenge);
+        }
+        let passkey = self
+            .webauthn
+            .finish_passkey_registration(credential, &state)
+            .map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        let attestation = attestation_of(&passkey);
+        Ok((passkey, attestation))
     }
 
     fn start_assertion(

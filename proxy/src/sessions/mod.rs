@@ -11,7 +11,7 @@
 //! separate process) or another proxy end sessions too. Sign-out on this proxy ends
 //! its sessions at once, without waiting for the sweep.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::access::locks::Lock;
-use crate::access::rbac::Roles;
+use crate::access::rbac::{DeviceTrust, Roles};
 use crate::access::requests::Grant;
 use crate::accounts::session::Session;
 use crate::inventory::desktops::Desktop;
@@ -58,6 +58,8 @@ pub struct LiveSession {
     pub ssh: Option<(crate::access::rbac::SshMode, crate::ca::Extensions)>,
     /// Whether it writes a recording (and so stops when the disk is nearly full).
     pub recorded: bool,
+    /// The trusted device (id, name) whose check opened it: removing the device ends it.
+    pub device: Option<(i64, String)>,
 }
 
 /// Each registered session, and where its end is announced.
@@ -92,6 +94,16 @@ impl Registration {
     /// Why the session was ended from outside, if it was.
     pub fn why_ended(&self) -> Option<String> {
         self.ended.borrow().clone()
+    }
+
+    /// The trusted device that opened it, for the audit: `, trusted device "NAME" (ID)`,
+    /// or nothing.
+    pub fn device_note(&self) -> String {
+        self.live
+            .lock()
+            .get(&self.id)
+            .and_then(|(s, _)| s.device.clone())
+            .map_or_else(String::new, |(id, name)| format!(", trusted device {name:?} ({id})"))
     }
 
     /// The logins it answers for.
@@ -192,6 +204,8 @@ pub struct Facts<'a> {
     pub desktops: &'a [Desktop],
     pub roles: &'a Roles,
     pub disk_low: bool,
+    /// Which of the live sessions' devices are still registered.
+    pub devices: &'a HashSet<i64>,
 }
 
 pub const DISK_FULL: &str = "The proxy's disk is almost full, so it ended this recorded session while its recording is still whole. Tell an admin.";
@@ -210,6 +224,19 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
             "Your sign-in ended (you signed out, or an admin reset your account), and the session with it.".into(),
         );
     };
+    if let Some((id, name)) = &session.device
+        && !facts.devices.contains(id)
+    {
+        return Some(format!(
+            "The trusted device {name} was removed from Gatehouse, so the session it opened was ended."
+        ));
+    }
+    let needs_device = || {
+        format!(
+            "The roles for {} now need a trusted device, so this session was ended; reconnect from an enrolled device.",
+            session.target
+        )
+    };
     let decided = match session.kind {
         Kind::Ssh => {
             let grants: Result<Vec<_>, _> = session
@@ -224,13 +251,25 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
                     if let Some(reason) = changed(session, &grants) {
                         return Some(reason);
                     }
+                    if session.device.is_none() && grants.iter().any(|g| g.device_trust == DeviceTrust::Required) {
+                        return Some(needs_device());
+                    }
                     None
                 }
                 Err(refusal) => Some(refusal),
             }
         }
         Kind::Desktop => {
-            crate::access::desktop(facts.roles, &web.user, facts.desktops, facts.locks, &session.target).err()
+            match crate::access::desktop(facts.roles, &web.user, facts.desktops, facts.locks, &session.target) {
+                Ok(desktop) => {
+                    let trust = crate::access::rbac::desktop_device_trust(facts.roles, &web.user.roles, desktop);
+                    if session.device.is_none() && trust == DeviceTrust::Required {
+                        return Some(needs_device());
+                    }
+                    None
+                }
+                Err(refusal) => Some(refusal),
+            }
         }
     };
     if let Some(refusal) = decided {
@@ -362,7 +401,19 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     users.sort();
     users.dedup();
     let grants = store.grants(&users, now.saturating_sub(ENDED_GRANTS_SECS))?;
-    let facts = Facts { now, locks: &locks, nodes: &nodes, desktops: &desktops, roles: &policy.roles, disk_low };
+    let mut device_ids: Vec<i64> = sessions.iter().filter_map(|(_, s)| s.device.as_ref().map(|(id, _)| *id)).collect();
+    device_ids.sort_unstable();
+    device_ids.dedup();
+    let devices: HashSet<i64> = store.existing_devices(&device_ids)?.into_iter().collect();
+    let facts = Facts {
+        now,
+        locks: &locks,
+        nodes: &nodes,
+        desktops: &desktops,
+        roles: &policy.roles,
+        disk_low,
+        devices: &devices,
+    };
     let verdicts = sessions
         .iter()
         .filter_map(|(id, session)| {
@@ -390,6 +441,7 @@ mod tests {
             logins: vec!["root".into()],
             ssh: Some((crate::access::rbac::SshMode::Recorded, crate::ca::Extensions::default())),
             recorded: true,
+            device: None,
         }
     }
 
@@ -420,7 +472,45 @@ mod tests {
 
     fn check(session: &LiveSession, web: Option<&Session>, locks: &[Lock], now: u64, disk_low: bool) -> Option<String> {
         let (roles, nodes) = world();
-        verdict(session, web, &Facts { now, locks, nodes: &nodes, desktops: &[], roles: &roles, disk_low })
+        let devices = HashSet::from([3]);
+        verdict(
+            session,
+            web,
+            &Facts { now, locks, nodes: &nodes, desktops: &[], roles: &roles, disk_low, devices: &devices },
+        )
+    }
+
+    #[test]
+    fn a_session_ends_when_the_device_that_opened_it_is_removed() {
+        let me = web("alice", &["admin"]);
+        let on_device = |id| LiveSession { device: Some((id, "work laptop".into())), ..ssh_session("alice") };
+        assert_eq!(check(&on_device(3), Some(&me), &[], 500, false), None, "still registered");
+        assert_eq!(
+            check(&on_device(4), Some(&me), &[], 500, false).unwrap(),
+            "The trusted device work laptop was removed from Gatehouse, so the session it opened was ended."
+        );
+    }
+
+    #[test]
+    fn a_session_without_a_device_ends_when_its_roles_come_to_need_one() {
+        let (mut roles, nodes) = world();
+        roles.get_mut("admin").unwrap().device_trust = DeviceTrust::Required;
+        let devices = HashSet::new();
+        let facts = Facts {
+            now: 500,
+            locks: &[],
+            nodes: &nodes,
+            desktops: &[],
+            roles: &roles,
+            disk_low: false,
+            devices: &devices,
+        };
+        let me = web("alice", &["admin"]);
+        assert!(verdict(&ssh_session("alice"), Some(&me), &facts).unwrap().contains("now need a trusted device"));
+        let devices = HashSet::from([3]);
+        let facts = Facts { devices: &devices, ..facts };
+        let on_device = LiveSession { device: Some((3, "laptop".into())), ..ssh_session("alice") };
+        assert_eq!(verdict(&on_device, Some(&me), &facts), None);
     }
 
     #[test]
@@ -465,7 +555,16 @@ mod tests {
         let (roles, nodes) = world();
         let s = ssh_session("bob");
         let me = web("bob", &["dev"]);
-        let facts = |now| Facts { now, locks: &[], nodes: &nodes, desktops: &[], roles: &roles, disk_low: false };
+        let devices = HashSet::new();
+        let facts = |now| Facts {
+            now,
+            locks: &[],
+            nodes: &nodes,
+            desktops: &[],
+            roles: &roles,
+            disk_low: false,
+            devices: &devices,
+        };
         let grant = Grant { id: 3, user: "bob".into(), role: "admin".into(), expires_at: 600, revoked: None };
         let grants = [grant.clone()];
         assert_eq!(verdict_with_grants(&s, Some(&me), &grants, &facts(599)), None, "the request's role allows it");

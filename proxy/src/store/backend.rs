@@ -5,6 +5,7 @@
 use super::accounts::AccountStore;
 use super::audit::AuditStore;
 use super::cluster::ClusterStore;
+use super::devices::DeviceStore;
 use super::inventory::InventoryStore;
 use super::locks::LockStore;
 use super::passes::PassStore;
@@ -25,6 +26,7 @@ pub trait Store:
     + ClusterStore
     + SsoStore
     + RequestStore
+    + DeviceStore
 {
 }
 
@@ -39,6 +41,7 @@ impl<T> Store for T where
         + ClusterStore
         + SsoStore
         + RequestStore
+        + DeviceStore
         + ?Sized
 {
 }

@@ -5,6 +5,7 @@
 use crate::access::locks::{LockTarget, NewLock};
 use crate::accounts::user::UserId;
 use crate::auth::lockout::Attempt;
+use crate::devices::device::Attestation;
 use crate::gate::ticket::MfaTicket;
 use crate::inventory::desktops::{Desktop, Security};
 use crate::inventory::nodes::{Node, NodeName, parse_labels};
@@ -274,15 +275,60 @@ fn a_writer_keeps_its_recordings_alive_and_one_taker_wins(store: &dyn Store) {
 }
 
 fn a_ticket_is_taken_once_and_not_after_it_expires(store: &dyn Store) {
-    let ticket = |expires_at| MfaTicket { user: "ana".into(), node: "web-1".into(), login: "ops".into(), expires_at };
+    let ticket = |expires_at| MfaTicket {
+        user: "ana".into(),
+        node: "web-1".into(),
+        login: "ops".into(),
+        expires_at,
+        device: None,
+    };
     store.put_ticket("t1", &ticket(200), 100).unwrap();
     assert_eq!(store.take_ticket("t1", 150).unwrap(), Some(ticket(200)));
+    let by_device = MfaTicket { device: Some(7), ..ticket(200) };
+    store.put_ticket("t0", &by_device, 100).unwrap();
+    assert_eq!(store.take_ticket("t0", 150).unwrap(), Some(by_device), "the device that answered is kept");
     assert_eq!(store.take_ticket("t1", 150).unwrap(), None, "used");
     store.put_ticket("t2", &ticket(150), 100).unwrap();
     assert_eq!(store.take_ticket("t2", 151).unwrap(), None, "expired");
     store.put_ticket("t3", &ticket(150), 100).unwrap();
     store.put_ticket("t4", &ticket(400), 300).unwrap();
     assert_eq!(store.take_ticket("t3", 100).unwrap(), None, "expired ones leave when the next is issued");
+}
+
+fn a_device_is_enrolled_once_with_its_link_and_leaves_when_removed(store: &dyn Store) {
+    let id = alice(store);
+    let device = store.add_device(id, "laptop", "tok", 500, 100).unwrap().unwrap();
+    assert_eq!(store.add_device(id, "laptop", "tok2", 500, 100).unwrap(), None, "one name per owner");
+    let waiting = store.device_by_token("tok", 200).unwrap().unwrap();
+    assert_eq!((waiting.id, waiting.owner.as_str(), waiting.name.as_str()), (device, "alice", "laptop"));
+    assert_eq!(waiting.enrolled, None);
+    assert!(store.device_by_token("tok", 500).unwrap().is_none(), "expired at 500");
+    let attestation = Attestation {
+        format: "packed".into(),
+        aaguid: Some("01020304-0506-0708-0102-030405060708".into()),
+        certified: true,
+        backup_eligible: false,
+    };
+    assert!(!store.enrol_device("tok", "cred", "{}", &attestation, 500).unwrap(), "not after it expires");
+    assert!(store.enrol_device("tok", "cred", "{}", &attestation, 300).unwrap());
+    assert!(!store.enrol_device("tok", "cred2", "{}", &attestation, 300).unwrap(), "the link is spent");
+    assert!(store.device_by_token("tok", 300).unwrap().is_none());
+    store.device_used(device, "{\"n\":1}", 400).unwrap();
+    let enrolled = store.device(device).unwrap().unwrap().enrolled.unwrap();
+    assert_eq!((enrolled.credential_id.as_str(), enrolled.passkey_json.as_str()), ("cred", "{\"n\":1}"));
+    assert_eq!((enrolled.attestation, enrolled.enrolled_at, enrolled.last_used_at), (attestation, 300, Some(400)));
+    let bob = store.create_user("bob", &[], 100).unwrap();
+    let other = store.add_device(bob, "laptop", "tok3", 500, 100).unwrap().unwrap();
+    assert_eq!(store.devices_of(id).unwrap().len(), 1);
+    let owners: Vec<String> = store.all_devices().unwrap().into_iter().map(|d| d.owner).collect();
+    assert_eq!(owners, ["alice", "bob"]);
+    let mut present = store.existing_devices(&[device, other, 999]).unwrap();
+    present.sort();
+    assert_eq!(present, [device, other], "in one call");
+    assert!(store.remove_device(device).unwrap());
+    assert!(!store.remove_device(device).unwrap());
+    assert_eq!(store.existing_devices(&[device, other]).unwrap(), [other]);
+    assert!(store.existing_devices(&[]).unwrap().is_empty());
 }
 
 fn certified_logins_last_as_long_as_their_certificate(store: &dyn Store) {
@@ -477,6 +523,7 @@ on_every_backend!(
     recordings_are_listed_newest_first_and_finished_later,
     a_writer_keeps_its_recordings_alive_and_one_taker_wins,
     a_ticket_is_taken_once_and_not_after_it_expires,
+    a_device_is_enrolled_once_with_its_link_and_leaves_when_removed,
     certified_logins_last_as_long_as_their_certificate,
     the_first_keys_become_the_clusters,
     an_sso_flow_is_taken_once_and_not_after_it_expires,

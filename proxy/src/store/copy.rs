@@ -19,6 +19,7 @@ pub const TABLES: &[(&str, &[&str], bool)] = &[
     ("users", &["id"], true),
     ("passkeys", &["id"], true),
     ("sso_identities", &["connector", "subject"], false),
+    ("devices", &["id"], true),
     ("nodes", &["name"], false),
     ("desktops", &["name"], false),
     ("locks", &["id"], true),

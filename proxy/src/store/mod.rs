@@ -5,8 +5,9 @@
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
 //! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
 //! logins), [`cluster::ClusterStore`] (the keys proxies agree on), [`sso::SsoStore`]
-//! (single sign-ons under way, accounts linked to a provider's subjects) and
-//! [`requests::RequestStore`] (access requests and their reviews). A backend
+//! (single sign-ons under way, accounts linked to a provider's subjects),
+//! [`requests::RequestStore`] (access requests and their reviews) and
+//! [`devices::DeviceStore`] (trusted devices). A backend
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
@@ -23,6 +24,7 @@ pub mod cluster;
 #[cfg(test)]
 mod conformance;
 pub mod copy;
+pub mod devices;
 pub mod inventory;
 pub mod locks;
 pub mod passes;

@@ -1,9 +1,10 @@
 //! `/account`: the signed-in person's passkeys: add one (named), see when each was last
 //! used, remove one (never the last second factor). When the proxy asks for a fresh
 //! check of a factor first, the confirm panel shows, and the change is tried again once
-//! the check passes.
+//! the check passes. Below, the trusted devices an admin registered for them, with what
+//! each one's attestation said.
 
-use gatehouse_proto::api::PasskeyList;
+use gatehouse_proto::api::{DeviceList, PasskeyList};
 use leptos::prelude::*;
 
 use super::recordings::when;
@@ -17,7 +18,7 @@ use crate::session::use_auth;
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
-    view! { <RequireSession><Passkeys/></RequireSession> }
+    view! { <RequireSession><Passkeys/><Devices/></RequireSession> }
 }
 
 #[component]
@@ -128,6 +129,52 @@ fn Passkeys() -> impl IntoView {
                     {move || if busy.get() { "Waiting for the passkey…" } else { "Add a passkey" }}
                 </button>
             </form>
+        </section>
+    }
+}
+
+/// The user's trusted devices: registered by an admin, enrolled from its link.
+#[component]
+fn Devices() -> impl IntoView {
+    let list = RwSignal::new(None::<DeviceList>);
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            match api::get::<DeviceList>("/api/v1/account/devices").await {
+                Ok(found) => list.set(Some(found)),
+                Err(failure) => error.set(Some(failure.message)),
+            }
+        });
+    });
+    view! {
+        <section class="page account-page account-devices" data-testid="devices-section">
+            <h2 class="section-title">"Trusted devices"</h2>
+            <p class="lede">"Some nodes and desktops open only from a device an admin registered for you. An admin runs "
+                <code>"gatehouse devices add NAME --owner YOU"</code>" and sends you the link it prints; open it, signed in, on that device."</p>
+            <ErrorAlert message=error/>
+            {move || match list.get() {
+                None => view! { <Loading label="Loading your devices…"/> }.into_any(),
+                Some(found) if found.devices.is_empty() => view! { <p data-testid="no-devices">"No trusted devices yet."</p> }.into_any(),
+                Some(found) => view! {
+                    <ul class="devices" data-testid="devices">
+                        {found.devices.into_iter().map(|d| {
+                            let state = match d.enrolled_at {
+                                Some(at) => format!("enrolled {}", when(at)),
+                                None => "waiting for enrolment".to_string(),
+                            };
+                            let used = d.last_used_at.map(|t| format!(" · last used {}", when(t))).unwrap_or_default();
+                            view! {
+                                <li class="device" data-testid="device" data-id=d.id.to_string()
+                                    data-hardware-bound=d.hardware_bound.to_string()>
+                                    <span class="device-name">{d.name.clone()}</span>
+                                    <span class="device-meta">{format!("{state}{used}")}</span>
+                                    <span class="device-meta" data-testid="device-attestation">{super::device::describe(&d)}</span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            }}
         </section>
     }
 }

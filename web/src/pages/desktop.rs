@@ -78,6 +78,8 @@ fn DesktopView(name: String) -> impl IntoView {
     let conn: Shared = Rc::new(RefCell::new(Connection::default()));
     let conn_store = StoredValue::new_local(conn.clone());
 
+    // A passed trusted-device check's one-time ticket, for the next socket.
+    let ticket = StoredValue::new(None::<String>);
     let connect = {
         let name = name.clone();
         move || {
@@ -118,16 +120,40 @@ fn DesktopView(name: String) -> impl IntoView {
                 })
             };
             let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
-            let url = format!(
+            let mut url = format!(
                 "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}",
                 js_sys::encode_uri_component(&name)
             );
+            if let Some(ticket) = ticket.try_update_value(Option::take).flatten() {
+                url.push_str(&format!("&check={}", js_sys::encode_uri_component(&ticket)));
+            }
             let mut c = conn.borrow_mut();
             c.pending_open = Some((ToWorker::Open(url), offscreen));
             c.worker = Some(worker);
             c.canvas = Some(canvas);
             c.requested = (width, height);
             c.on_message = Some(on_message);
+        }
+    };
+
+    // Each connection first passes the check the desktop's roles ask for (none, or a
+    // trusted device's assertion), then opens the socket with its ticket.
+    let connect = {
+        let name = name.clone();
+        let auth = crate::session::use_auth();
+        move || {
+            let (connect, name) = (connect.clone(), name.clone());
+            status.set(Status::Connecting);
+            let csrf = auth.csrf();
+            leptos::task::spawn_local(async move {
+                match device_check(&name, &csrf).await {
+                    Ok(passed) => {
+                        ticket.set_value(passed);
+                        connect();
+                    }
+                    Err(message) => status.set(Status::Closed(message)),
+                }
+            });
         }
     };
 
@@ -256,6 +282,23 @@ fn focus_canvas(conn: &Shared) {
     if let Some(canvas) = &conn.borrow().canvas {
         let _ = canvas.focus();
     }
+}
+
+/// The trusted-device check `name` asks for before each session, if any: its ticket.
+async fn device_check(name: &str, csrf: &str) -> Result<Option<String>, String> {
+    use gatehouse_proto::api::{AssertionChallenge, DesktopCheckGrant};
+    let base = format!("/api/v1/desktops/{}/check", js_sys::encode_uri_component(name));
+    let started: Option<AssertionChallenge> =
+        crate::api::post(&format!("{base}/start"), &(), csrf).await.map_err(|f| f.message)?;
+    let Some(challenge) = started else { return Ok(None) };
+    let assertion = crate::passkey::get(challenge).await.map_err(|_| {
+        format!(
+            "{name} opens only from a trusted device enrolled for you, and this browser's authenticator did not answer as one (it holds none of your devices' credentials, or the prompt was cancelled). Connect from your enrolled device, or ask an admin to register this one (`gatehouse devices add`)."
+        )
+    })?;
+    let grant: DesktopCheckGrant =
+        crate::api::post(&format!("{base}/finish"), &assertion, csrf).await.map_err(|f| f.message)?;
+    Ok(Some(grant.ticket))
 }
 
 fn disconnect(conn: &Shared) {

@@ -1,6 +1,7 @@
 pub mod account;
 pub mod desktop;
 pub mod desktop_player;
+pub mod device;
 pub mod invite;
 pub mod not_found;
 pub mod player;

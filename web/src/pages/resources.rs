@@ -148,6 +148,8 @@ fn ResourceList() -> impl IntoView {
             Load::Ready(resources) => {
                 let needle = filter.get().to_lowercase();
                 let has_nodes = !resources.nodes.is_empty();
+                let needs_device = resources.nodes.iter().any(|n| n.needs_device)
+                    || resources.desktops.iter().any(|d| d.needs_device);
                 let has_desktops = !resources.desktops.is_empty();
                 let rows = resources.nodes.into_iter()
                     .filter(|n| needle.is_empty() || n.name.to_lowercase().contains(&needle)
@@ -171,6 +173,7 @@ fn ResourceList() -> impl IntoView {
                                     Some(reason) => view! { <Locked reason=reason/> }.into_any(),
                                     None => view! { <ConnectButton node=node.name.clone() logins=node.logins.clone()/> }.into_any(),
                                 }}
+                                {node.needs_device.then(|| view! { <DeviceBadge/> })}
                                 {if node.recorded {
                                     view! { <span class="badge" title="The proxy records this session">"Recorded"</span> }.into_any()
                                 } else {
@@ -201,6 +204,7 @@ fn ResourceList() -> impl IntoView {
                                         href=format!("/desktops/{}", js_sys::encode_uri_component(&desktop.name))>"Open"</a>
                                 }.into_any(),
                             }}
+                            {desktop.needs_device.then(|| view! { <DeviceBadge/> })}
                             <span class="badge" title="The proxy records this session">"Recorded"</span>
                         </li>
                     })
@@ -210,10 +214,26 @@ fn ResourceList() -> impl IntoView {
                     <ul class="resource-list" data-testid="nodes">{rows}</ul>
                     {has_desktops.then(|| view! { <h2 class="section-title">"Desktops"</h2> })}
                     <ul class="resource-list" data-testid="desktops">{desktops}</ul>
+                    {needs_device.then(|| view! {
+                        <p class="device-hint" data-testid="device-hint">
+                            "Marked “Trusted device”: opening it asks for a check from a device enrolled for you (your browser shows its passkey prompt). "
+                            "No device enrolled yet? Ask an admin to register this one ("<code>"gatehouse devices add NAME --owner YOU"</code>
+                            ") and open the link it prints here, signed in. Your devices are listed on "<a href="/account">"your account"</a>"."
+                        </p>
+                    })}
                 }.into_any()
             }
         }}
         <PinPanel/>
+    }
+}
+
+/// Opening this needs a check from one of the user's trusted devices.
+#[component]
+fn DeviceBadge() -> impl IntoView {
+    view! {
+        <span class="badge badge-device" data-testid="needs-device"
+            title="Opening this needs a check from a device enrolled for you">"Trusted device"</span>
     }
 }
 

@@ -23,7 +23,16 @@ pub async fn check(csrf: &str, key: &PageKey, node: &str, login: &str) -> Result
     let start = SessionMfaStart { node: node.to_string(), login: login.to_string() };
     let challenge: AssertionChallenge =
         api::post("/api/v1/ssh/mfa/start", &start, csrf).await.map_err(|f| f.message)?;
-    let assertion = crate::passkey::get(challenge).await?;
+    let trusted_device = challenge.trusted_device;
+    let assertion = crate::passkey::get(challenge).await.map_err(|why| {
+        if trusted_device {
+            format!(
+                "{node} opens only from a trusted device enrolled for you, and this browser's authenticator did not answer as one (it holds none of your devices' credentials, or the prompt was cancelled). Connect from your enrolled device, or ask an admin to register this one (`gatehouse devices add`)."
+            )
+        } else {
+            why
+        }
+    })?;
     let finish = SessionMfaFinish {
         challenge_id: assertion.challenge_id,
         credential: assertion.credential,

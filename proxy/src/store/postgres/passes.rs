@@ -12,8 +12,9 @@ impl PassStore for PostgresStore {
         self.run(move |c| async move {
             c.execute("DELETE FROM mfa_tickets WHERE expires_at < $1", &[&(now as i64)]).await?;
             c.execute(
-                "INSERT INTO mfa_tickets (token_hash, username, node, login, expires_at) VALUES ($1, $2, $3, $4, $5)",
-                &[&hash, &t.user, &t.node, &t.login, &(t.expires_at as i64)],
+                "INSERT INTO mfa_tickets (token_hash, username, node, login, expires_at, device_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&hash, &t.user, &t.node, &t.login, &(t.expires_at as i64), &t.device],
             )
             .await?;
             Ok(())
@@ -25,7 +26,7 @@ impl PassStore for PostgresStore {
         self.run(move |c| async move {
             let row = c
                 .query_opt(
-                    "DELETE FROM mfa_tickets WHERE token_hash = $1 RETURNING username, node, login, expires_at",
+                    "DELETE FROM mfa_tickets WHERE token_hash = $1 RETURNING username, node, login, expires_at, device_id",
                     &[&hash],
                 )
                 .await?;
@@ -36,6 +37,7 @@ impl PassStore for PostgresStore {
                         node: row.try_get(1)?,
                         login: row.try_get(2)?,
                         expires_at: row.try_get::<_, i64>(3)? as u64,
+                        device: row.try_get(4)?,
                     })
                 })
                 .transpose()?;

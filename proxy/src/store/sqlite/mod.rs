@@ -7,6 +7,7 @@
 mod accounts;
 mod audit;
 mod cluster;
+mod devices;
 mod inventory;
 mod locks;
 mod passes;
@@ -36,7 +37,7 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6];
+pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
 
 /// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
 /// certificates were signed for, sign-in attempts per client address, and the
@@ -124,6 +125,29 @@ CREATE TABLE access_request_reviews (
     at INTEGER NOT NULL,
     PRIMARY KEY (request_id, reviewer)
 );
+";
+
+/// Trusted devices (a one-time enrolment token's hash until the owner enrols its
+/// credential), and which device a passed session check was answered by.
+const SCHEMA_V7: &str = "
+CREATE TABLE devices (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    token_hash TEXT UNIQUE,
+    token_expires_at INTEGER,
+    credential_id TEXT UNIQUE,
+    passkey TEXT,
+    attestation_format TEXT,
+    aaguid TEXT,
+    attestation_certified INTEGER,
+    backup_eligible INTEGER,
+    created_at INTEGER NOT NULL,
+    enrolled_at INTEGER,
+    last_used_at INTEGER,
+    UNIQUE (user_id, name)
+);
+ALTER TABLE mfa_tickets ADD COLUMN device_id INTEGER;
 ";
 
 /// Locks, and the moment a web session last re-proved a factor.

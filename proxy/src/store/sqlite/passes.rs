@@ -12,8 +12,9 @@ impl PassStore for SqliteStore {
         let conn = self.conn();
         conn.execute("DELETE FROM mfa_tickets WHERE expires_at < ?1", [now as i64])?;
         conn.execute(
-            "INSERT INTO mfa_tickets (token_hash, username, node, login, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![token_hash, t.user, t.node, t.login, t.expires_at as i64],
+            "INSERT INTO mfa_tickets (token_hash, username, node, login, expires_at, device_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![token_hash, t.user, t.node, t.login, t.expires_at as i64, t.device],
         )?;
         Ok(())
     }
@@ -22,7 +23,7 @@ impl PassStore for SqliteStore {
         let ticket = self
             .conn()
             .query_row(
-                "DELETE FROM mfa_tickets WHERE token_hash = ?1 RETURNING username, node, login, expires_at",
+                "DELETE FROM mfa_tickets WHERE token_hash = ?1 RETURNING username, node, login, expires_at, device_id",
                 [token_hash],
                 |row| {
                     Ok(MfaTicket {
@@ -30,6 +31,7 @@ impl PassStore for SqliteStore {
                         node: row.get(1)?,
                         login: row.get(2)?,
                         expires_at: row.get::<_, i64>(3)? as u64,
+                        device: row.get(4)?,
                     })
                 },
             )
