@@ -84,7 +84,7 @@ roles = ["ops"]
 `, { prepare: (dir) => fs.writeFileSync(path.join(dir, 'sso-secret'), `${SECRET}\n`) });
   idp = await startIdp({
     port: idpPort,
-    clients: [{ client_id: 'gatehouse', client_secret: SECRET, redirect_uris: [`${proxy.url}/sso/callback`] }],
+    clients: [{ client_id: 'gatehouse', client_secret: SECRET, redirect_uris: [`${proxy.url}/sso/callback/corp`] }],
     accounts: {
       olga: { groups: ['ops'] },
       sam: { groups: ['sales'] },
@@ -137,7 +137,7 @@ async function errorSaid(page) {
 async function heldCallback(page, login) {
   let held;
   let posted = false;
-  const seen = (request) => { if (request.url().startsWith(`${proxy.url}/sso/callback?`)) held = request.url(); };
+  const seen = (request) => { if (request.url().startsWith(`${proxy.url}/sso/callback/corp?`)) held = request.url(); };
   page.on('request', seen);
   await page.route(`${proxy.url}/api/v1/sso/finish`, (route) => { posted = true; route.abort(); });
   await page.getByTestId('sso-corp').click();
@@ -205,9 +205,15 @@ describe('single sign-on with OpenID Connect', () => {
     await page.getByTestId('current-user').waitFor({ timeout: 15_000 });
     assert.match(audit(), /"kind":"passkey.added","user":"ada".*after single sign-on \(corp\)/);
 
-    // Signed out, and in again: the provider's session is still there, so it sends the
-    // browser straight back; then the passkey it added answers.
+    // The passkey alone does not stand in for the provider: someone it removed cannot
+    // come back with the passkey it let them add.
     await page.getByTestId('sign-out').click();
+    await page.getByTestId('sign-in-passkey').click();
+    assert.match(await errorSaid(page), /This account signs in through single sign-on: use the corp button/);
+    assert.equal(await page.getByTestId('current-user').count(), 0);
+
+    // In again through the provider: its session is still there, so it sends the
+    // browser straight back; then the passkey it added answers.
     await page.getByTestId('sso-corp').waitFor();
     await page.getByTestId('sso-corp').click();
     await page.getByTestId('current-user').waitFor({ timeout: 20_000 });
@@ -282,11 +288,11 @@ describe('single sign-on with OpenID Connect', () => {
       return res.json();
     });
     const state = new URL(start.url).searchParams.get('state');
-    await again.goto(`${proxy.url}/sso/callback?state=${encodeURIComponent(state)}&code=${encodeURIComponent(code)}`);
+    await again.goto(`${proxy.url}/sso/callback/corp?state=${encodeURIComponent(state)}&code=${encodeURIComponent(code)}`);
     assert.match(await errorSaid(again), /Corp ID refused to finish the sign-in \(invalid_grant/);
 
     // A state the proxy never issued.
-    await again.goto(`${proxy.url}/sso/callback?state=made-up&code=${encodeURIComponent(code)}`);
+    await again.goto(`${proxy.url}/sso/callback/corp?state=made-up&code=${encodeURIComponent(code)}`);
     assert.match(await errorSaid(again), /This sign-in has expired or was already used/);
     await context.close();
 
@@ -302,6 +308,23 @@ describe('single sign-on with OpenID Connect', () => {
     await attacker.context.close();
     await victim.context.close();
     assert.match(audit(), /"kind":"sso.refused".*another browser/);
+  });
+
+  test('a code from one provider is not taken to another\'s flow (the mix-up attack), nor one naming another issuer', async () => {
+    const { context, page } = await freshPage();
+    const callback = new URL(await heldCallback(page, 'tim'));
+    // The browser's flow went to Corp ID; the answer arrives at Old IdP's callback path.
+    await page.goto(`${proxy.url}/sso/callback/old${callback.search}`);
+    assert.match(await errorSaid(page), /This sign-in went to Corp ID but came back from somewhere else/);
+    await screenshot(page, '71-sso-mix-up');
+    await context.close();
+    const other = await freshPage();
+    const again = new URL(await heldCallback(other.page, 'tim'));
+    again.searchParams.set('iss', 'https://evil.example');
+    await other.page.goto(again.toString());
+    assert.match(await errorSaid(other.page), /came back from somewhere else/);
+    assert.equal(await other.page.getByTestId('current-user').count(), 0);
+    await other.context.close();
   });
 
   test('a provider user named like a local account does not take it over', async () => {

@@ -528,7 +528,12 @@ pub struct SsoStart {
 /// `POST /api/v1/sso/finish`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SsoCallback {
+    /// The connector whose callback path (`/sso/callback/{name}`) the browser came back to.
+    pub connector: String,
     pub state: String,
+    /// The provider's name for itself, when it says (RFC 9207).
+    #[serde(default)]
+    pub iss: Option<String>,
     #[serde(default)]
     pub code: Option<String>,
     #[serde(default)]

@@ -36,7 +36,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/") view=ResourcesPage/>
                         <Route path=path!("/signin") view=SignInPage/>
                         <Route path=path!("/invite") view=InvitePage/>
-                        <Route path=path!("/sso/callback") view=crate::pages::sso_callback::SsoCallbackPage/>
+                        <Route path=path!("/sso/callback/:connector") view=crate::pages::sso_callback::SsoCallbackPage/>
                         <Route path=path!("/device") view=crate::pages::device::DevicePage/>
                         <Route path=path!("/ssh/:node") view=OpenSession/>
                         <Route path=path!("/ssh") view=SessionsRoute/>

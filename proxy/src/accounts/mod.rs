@@ -54,6 +54,9 @@ pub enum AuthError {
     WrongCode,
     #[error("The stored authenticator secret cannot be opened: {0}")]
     Sealed(#[from] crate::vault::VaultError),
+    /// The account was made by a single sign-on: the provider must be asked each time.
+    #[error("This account signs in through single sign-on: use the {0} button on the sign-in page.")]
+    SsoOnly(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -77,6 +80,9 @@ pub struct Accounts {
     public_url: String,
     /// The host CA fingerprint, given to browsers in invite links to pin.
     host_ca_pin: Option<String>,
+    /// Which accounts a single sign-on made: they sign in only through their provider,
+    /// so its removal of someone takes effect at the next sign-in.
+    sso: Option<Arc<dyn crate::store::sso::SsoStore>>,
 }
 
 pub fn check_user_name(name: &str) -> Result<(), AuthError> {
@@ -107,6 +113,21 @@ impl Accounts {
             min_password_length: config.signin.min_password_length,
             public_url: config.public_url.clone(),
             host_ca_pin: None,
+            sso: None,
+        }
+    }
+
+    /// Accounts linked to a single sign-on connector sign in only through it.
+    pub fn with_single_sign_on(mut self, sso: Arc<dyn crate::store::sso::SsoStore>) -> Accounts {
+        self.sso = Some(sso);
+        self
+    }
+
+    /// The connector an account signs in through, if a single sign-on made it.
+    fn sso_connector(&self, user: UserId) -> Result<Option<String>, AuthError> {
+        match &self.sso {
+            Some(sso) => Ok(sso.sso_links(user)?.into_iter().next()),
+            None => Ok(None),
         }
     }
 
@@ -132,8 +153,11 @@ impl Accounts {
         if users.is_empty() {
             return Ok(Some(self.add_user("admin", &["admin".to_string()], now)?));
         }
-        if users.iter().any(|u| u.is_enrolled()) {
-            return Ok(None);
+        // Someone who signs in through a provider has no password, but is in.
+        for user in &users {
+            if user.is_enrolled() || self.sso_connector(user.id)?.is_some() {
+                return Ok(None);
+            }
         }
         match users.iter().find(|u| u.name == "admin") {
             Some(admin) => Ok(Some(self.invite(admin.id, now)?)),
@@ -393,8 +417,23 @@ impl Accounts {
         self.session_for_user(user, now)
     }
 
-    /// The factors are proven: no lock of an admin's may stand in the way.
+    /// A session for a user their single sign-on provider has just proved (and a passkey
+    /// of ours after it, when asked for).
+    pub fn session_after_sso(&self, user: UserId, now: u64) -> Result<NewSession, AuthError> {
+        let user = self.store.user_by_id(user)?.ok_or(AuthError::BadCredentials)?;
+        self.store.clear_failures(&user.name)?;
+        if let Some(lock) = crate::access::user_lock(&self.locks.active_locks(now)?, &user.name) {
+            return Err(AuthError::LockedByAdmin(lock.sentence()));
+        }
+        self.start_session(user, now)
+    }
+
+    /// The factors are proven: no lock of an admin's may stand in the way, and an
+    /// account of a single sign-on must go through its provider.
     fn session_for_user(&self, user: User, now: u64) -> Result<NewSession, AuthError> {
+        if let Some(connector) = self.sso_connector(user.id)? {
+            return Err(AuthError::SsoOnly(connector));
+        }
         self.store.clear_failures(&user.name)?;
         if let Some(lock) = crate::access::user_lock(&self.locks.active_locks(now)?, &user.name) {
             return Err(AuthError::LockedByAdmin(lock.sentence()));

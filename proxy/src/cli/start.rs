@@ -23,8 +23,9 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let host_ca = cas.host.fingerprint();
     let vault = Arc::new(vault(&config)?);
     super::open::agree_keys(&config, store.as_ref(), &cas, &vault)?;
-    let accounts =
-        Accounts::new(store.clone(), store.clone(), vault.clone(), &config).with_host_ca_pin(host_ca.to_string());
+    let accounts = Accounts::new(store.clone(), store.clone(), vault.clone(), &config)
+        .with_host_ca_pin(host_ca.to_string())
+        .with_single_sign_on(store.clone());
     match accounts.seal_legacy_secrets() {
         Ok(0) => {}
         Ok(n) => tracing::info!(users = n, "sealed TOTP secrets stored in the clear by an older Gatehouse"),

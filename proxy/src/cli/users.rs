@@ -35,8 +35,9 @@ pub enum UsersCommand {
 pub fn run(config: Config, command: UsersCommand) -> anyhow::Result<()> {
     let store = open_store(&config)?;
     let pin = authorities(&config)?.host.fingerprint().to_string();
-    let accounts =
-        Accounts::new(store.clone(), store.clone(), Arc::new(vault(&config)?), &config).with_host_ca_pin(pin);
+    let accounts = Accounts::new(store.clone(), store.clone(), Arc::new(vault(&config)?), &config)
+        .with_host_ca_pin(pin)
+        .with_single_sign_on(store.clone());
     match command {
         UsersCommand::Add { name, roles } => {
             let link = accounts.add_user(&name, &roles, auth::now())?;

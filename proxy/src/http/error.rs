@@ -60,6 +60,7 @@ impl From<AuthError> for ApiError {
             }
             AuthError::LockedByAdmin(_) => StatusCode::LOCKED,
             AuthError::WrongCode => StatusCode::UNAUTHORIZED,
+            AuthError::SsoOnly(_) => StatusCode::FORBIDDEN,
             AuthError::Store(store) => {
                 tracing::error!(err = %store, "storage failure");
                 return ApiError::internal();
@@ -78,6 +79,7 @@ impl From<AuthError> for ApiError {
             AuthError::BadUserName => "bad_user_name",
             AuthError::LockedByAdmin(_) => "account_locked",
             AuthError::WrongCode => "wrong_code",
+            AuthError::SsoOnly(_) => "sso_only",
             AuthError::Store(_) | AuthError::Sealed(_) => "internal",
         };
         ApiError::new(status, code, err.to_string())

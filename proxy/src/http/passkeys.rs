@@ -135,7 +135,8 @@ pub async fn second_factor_finish(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(answer): ApiJson<PasskeyAssertion>,
 ) -> Result<Response, ApiError> {
-    sign_in_with(state, peer, answer, "password and passkey", crate::passkeys::Passkeys::finish_second_factor).await
+    sign_in_with(state, peer, answer, "password and passkey", crate::passkeys::Passkeys::finish_second_factor, false)
+        .await
 }
 
 /// `POST /session/discoverable/start`: options for a passkey sign-in with no user name.
@@ -155,8 +156,15 @@ pub async fn discoverable_finish(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(answer): ApiJson<PasskeyAssertion>,
 ) -> Result<Response, ApiError> {
-    sign_in_with(state, peer, answer, "passkey alone (discoverable)", crate::passkeys::Passkeys::finish_discoverable)
-        .await
+    sign_in_with(
+        state,
+        peer,
+        answer,
+        "passkey alone (discoverable)",
+        crate::passkeys::Passkeys::finish_discoverable,
+        false,
+    )
+    .await
 }
 
 type Verify = fn(
@@ -166,21 +174,31 @@ type Verify = fn(
     u64,
 ) -> Result<crate::accounts::user::UserId, PasskeyError>;
 
-/// Checks an assertion with `verify`, then starts a session for the user it proves.
+/// Checks an assertion with `verify`, then starts a session for the user it proves
+/// (`after_sso`: the passkey that follows a single sign-on, which such an account's
+/// sessions start with; other sign-ins refuse such an account).
 pub(super) async fn sign_in_with(
     state: AppState,
     peer: SocketAddr,
     answer: PasskeyAssertion,
     how: &str,
     verify: Verify,
+    after_sso: bool,
 ) -> Result<Response, ApiError> {
     rate_limited(&state, peer, None)?;
     let worker = state.clone();
     let result = blocking(move || {
         let now = auth::now();
-        verify(&worker.passkeys, &answer.challenge_id, &answer.credential, now)
-            .map_err(ApiError::from)
-            .and_then(|user| worker.accounts.session_for(user, now).map_err(ApiError::from))
+        verify(&worker.passkeys, &answer.challenge_id, &answer.credential, now).map_err(ApiError::from).and_then(
+            |user| {
+                let session = if after_sso {
+                    worker.accounts.session_after_sso(user, now)
+                } else {
+                    worker.accounts.session_for(user, now)
+                };
+                session.map_err(ApiError::from)
+            },
+        )
     })
     .await?;
     finish(&state, peer, result, how)

@@ -1,5 +1,5 @@
 //! Single sign-on endpoints: the connectors for the sign-in page, leaving for a
-//! provider, the way back (posted by the `/sso/callback` page), and the passkey that may
+//! provider, the way back (posted by the `/sso/callback/{name}` page), and the passkey that may
 //! follow. Every refusal is audited and answered with its sentence; the decisions are in
 //! [`crate::sso`].
 
@@ -90,7 +90,9 @@ async fn finish(
     rate_limited(&state, peer, None)?;
     let binding = binding(&headers);
     let callback = Callback {
+        connector: callback.connector,
         state: callback.state,
+        iss: callback.iss,
         code: callback.code,
         error: callback.error,
         error_description: callback.error_description,
@@ -103,12 +105,13 @@ async fn finish(
     let proved = state.sso.finish(&callback, binding.as_deref(), now).await.map_err(|err| refused(None, err))?;
     let how = format!("single sign-on ({}, subject {})", proved.connector, proved.subject);
     let worker = state.clone();
+    let name = proved.name.clone();
     let (user, change, proved) = tokio::task::spawn_blocking(move || {
         worker.sso.account(&proved, now).map(|(user, change)| (user, change, proved))
     })
     .await
     .map_err(|_| ApiError::internal())?
-    .map_err(|err| refused(None, err))?;
+    .map_err(|err| refused(Some(&name), err))?;
     match &change {
         AccountChange::Created => state.audit.record(
             Kind::SsoUserCreated,
@@ -124,8 +127,12 @@ async fn finish(
         ),
         AccountChange::None => {}
     }
+    if user.roles.is_empty() {
+        // Its roles are gone with its groups (its sessions end); it does not sign in.
+        return Err(refused(Some(&user.name), SsoError::NoRole { provider: proved.provider.clone() }));
+    }
     if !mapping::passkey_required(proved.passkey, &state.roles, &user.roles) {
-        let new = state.accounts.session_for(user.id, now).map_err(|err| {
+        let new = state.accounts.session_after_sso(user.id, now).map_err(|err| {
             state.audit.record(Kind::SignInFailed, Some(&user.name), Some(peer.ip()), &format!("{how}: {err}"));
             ApiError::from(err)
         })?;
@@ -137,7 +144,7 @@ async fn finish(
     // The provider proved who it is; a factor of ours must follow.
     let has_passkeys = !state.passkeys.list(user.id)?.is_empty();
     let next = if has_passkeys {
-        let (challenge_id, options) = state.passkeys.start_second_factor(Some(user.id), now)?;
+        let (challenge_id, options) = state.passkeys.start_sso_factor(user.id, now)?;
         SsoFinish::Passkey {
             challenge: gatehouse_proto::api::AssertionChallenge { challenge_id, options, trusted_device: false },
         }
@@ -148,7 +155,14 @@ async fn finish(
             .await_passkey(user.id, &proved.connector, &binding, now)
             .map_err(|err| refused(Some(&user.name), err))?;
         let (challenge_id, options) = state.passkeys.start_registration(&user, now)?;
-        SsoFinish::Enrol { token, challenge: gatehouse_proto::api::RegistrationChallenge { challenge_id, options } }
+        let next = SsoFinish::Enrol {
+            token,
+            challenge: gatehouse_proto::api::RegistrationChallenge { challenge_id, options },
+        };
+        // The binding lasts as long as the enrolment it now also guards.
+        let mut response = Json(next).into_response();
+        set_cookies(&mut response, &[token::sso_cookie(&binding, FLOW_SECS)]);
+        return Ok(response);
     };
     Ok(Json(next).into_response())
 }
@@ -172,7 +186,8 @@ async fn passkey_finish(
         peer,
         answer,
         "single sign-on and passkey",
-        crate::passkeys::Passkeys::finish_second_factor,
+        crate::passkeys::Passkeys::finish_sso_factor,
+        true,
     )
     .await?;
     set_cookies(&mut response, &[token::expired_sso_cookie()]);
@@ -194,9 +209,18 @@ async fn enrol_finish(
         let now = auth::now();
         let (user, connector) = worker.sso.take_enrolment(&request.token, binding.as_deref(), now)?;
         let user = worker.store.user_by_id(user).map_err(|_| ApiError::internal())?.ok_or(SsoError::FlowUnknown)?;
+        // Only an account with no passkey yet adds one on its provider's word (two
+        // enrolments racing, or a passkey added since, end here).
+        if !worker.passkeys.list(user.id)?.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "sso_has_passkey",
+                "Your account has a passkey already: start again from the sign-in page and use it.",
+            ));
+        }
         let answer = &request.passkey;
         worker.passkeys.finish_registration(&user, &answer.challenge_id, &answer.name, &answer.credential, now)?;
-        let new = worker.accounts.session_for(user.id, now)?;
+        let new = worker.accounts.session_after_sso(user.id, now)?;
         Ok((user.name, connector, answer.name.trim().to_string(), new))
     })
     .await

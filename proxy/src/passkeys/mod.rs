@@ -234,6 +234,30 @@ impl Passkeys {
         Ok(user)
     }
 
+    /// The passkey after a single sign-on proved `user`: a kind of challenge of its own,
+    /// so one made after a password cannot finish a single sign-on, nor the other way.
+    pub fn start_sso_factor(&self, user: UserId, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        let (mut options, state) =
+            self.webauthn.start_discoverable_authentication().map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        options.mediation = None;
+        let id = self.put::<DiscoverableAuthentication>("sso-factor", Some(user), &state, now)?;
+        Ok((id, options))
+    }
+
+    pub fn finish_sso_factor(
+        &self,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
+        let (proved, state): (_, DiscoverableAuthentication) = self.take("sso-factor", challenge, now)?;
+        let user = self.finish_discoverable_state(state, credential, now)?;
+        if proved != Some(user) {
+            return Err(PasskeyError::SignInFailed);
+        }
+        Ok(user)
+    }
+
     /// A fresh check of a passkey the signed-in user has, before they change factors.
     pub fn start_confirm(&self, user: &User, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
         self.start_assertion(user, "confirm", now)

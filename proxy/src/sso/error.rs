@@ -16,6 +16,10 @@ pub enum SsoError {
     #[error("This sign-in has expired or was already used. Start again from the sign-in page.")]
     FlowUnknown,
     #[error(
+        "This sign-in went to {provider} but came back from somewhere else, so Gatehouse refused it. Start again from the sign-in page; if it happens again, tell an admin."
+    )]
+    WrongProvider { provider: String },
+    #[error(
         "This sign-in was started in another browser, or this browser lost its cookie. Start again from the sign-in page, in this browser."
     )]
     WrongBrowser,
@@ -27,6 +31,10 @@ pub enum SsoError {
         "{provider}'s answer does not prove who you are ({detail}), so Gatehouse refused it. Tell an admin: the connector may be set up wrongly, or someone tampered with the sign-in."
     )]
     TokenInvalid { provider: String, detail: String },
+    #[error(
+        "Your Gatehouse account was made through another issuer than the one {provider} uses now, so it was not signed in. Ask an admin."
+    )]
+    IssuerChanged { provider: String },
     #[error("Your account at {provider} is in no group that gives a Gatehouse role. Ask an admin for access.")]
     NoRole { provider: String },
     #[error(
@@ -49,10 +57,12 @@ impl SsoError {
             SsoError::ProviderDown { .. } => "sso_provider_down",
             SsoError::Declined { .. } => "sso_declined",
             SsoError::FlowUnknown => "sso_flow_unknown",
+            SsoError::WrongProvider { .. } => "sso_wrong_provider",
             SsoError::WrongBrowser => "sso_wrong_browser",
             SsoError::CodeRefused { .. } => "sso_code_refused",
             SsoError::TokenInvalid { .. } => "sso_token_invalid",
             SsoError::NoRole { .. } => "sso_no_role",
+            SsoError::IssuerChanged { .. } => "sso_issuer_changed",
             SsoError::NoName { .. } => "sso_no_name",
             SsoError::NameTaken { .. } => "sso_name_taken",
             SsoError::Store(_) => "sso_unavailable",

@@ -34,6 +34,10 @@ pub fn roles_for(rules: &[ClaimRule], claims: &Map<String, Value>) -> Vec<String
 /// make a valid name.
 pub fn account_name(claims: &Map<String, Value>, claim: &str) -> Option<String> {
     let text = claims.get(claim)?.as_str()?.trim();
+    // An address the provider has not verified could be anyone's.
+    if claim == "email" && claims.get("email_verified") != Some(&Value::Bool(true)) {
+        return None;
+    }
     let text = if claim == "email" { text.split('@').next().unwrap_or(text) } else { text };
     let name = text.to_ascii_lowercase();
     crate::accounts::check_user_name(&name).ok().map(|()| name)
@@ -82,11 +86,15 @@ mod tests {
 
     #[test]
     fn the_account_name_is_checked_and_lowercased() {
-        let given = claims(json!({"preferred_username": "Alice", "email": "Bob.Smith@corp.example", "odd": "a b"}));
+        let given = claims(json!({
+            "preferred_username": "Alice", "email": "Bob.Smith@corp.example", "email_verified": true, "odd": "a b"
+        }));
         assert_eq!(account_name(&given, "preferred_username").as_deref(), Some("alice"));
         assert_eq!(account_name(&given, "email").as_deref(), Some("bob.smith"));
         assert_eq!(account_name(&given, "odd"), None, "a space makes no name");
         assert_eq!(account_name(&given, "missing"), None);
+        let unverified = claims(json!({"email": "bob@corp.example", "email_verified": false}));
+        assert_eq!(account_name(&unverified, "email"), None, "an unverified address names nobody");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! A sign-in leaves for the provider with a random `state`, under whose hash the flow is
 //! kept in the database ([`flow::Flow`]: the PKCE verifier, the nonce, and the hash of a
 //! random value set in the browser's `gatehouse_sso` cookie). It comes back to
-//! `/sso/callback`, whose page posts what the provider said; the flow is taken out of
+//! `/sso/callback/{name}`, whose page posts what the provider said; the flow is taken out of
 //! the database (one use), the cookie must match (so a callback link cannot sign a
 //! victim's browser in as someone else), and only then is the code exchanged. Roles are
 //! mapped again at every sign-in: someone removed from a group at the provider loses
@@ -56,7 +56,11 @@ pub struct Started {
 /// What the provider said on the way back (the callback's query, posted by the page).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Callback {
+    /// The connector whose callback path it came back to.
+    pub connector: String,
     pub state: String,
+    /// The provider's name for itself, when it says (RFC 9207).
+    pub iss: Option<String>,
     pub code: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
@@ -65,6 +69,8 @@ pub struct Callback {
 /// A person the provider proved.
 pub struct Proved {
     pub connector: String,
+    /// The issuer that proved them (an account stays linked to the issuer that made it).
+    pub issuer: String,
     pub provider: String,
     pub subject: String,
     pub name: String,
@@ -83,7 +89,8 @@ pub enum AccountChange {
 /// The configured connectors.
 pub struct Sso {
     connectors: BTreeMap<String, Connector>,
-    redirect_url: String,
+    /// `PUBLIC_URL/sso/callback/`: each connector comes back to its own path under it.
+    callback_base: String,
     store: Arc<dyn Store>,
 }
 
@@ -104,18 +111,25 @@ impl Sso {
                 })?
                 .trim()
                 .to_string();
-            let http = oidc::http_client(config.ca_file.as_deref())
+            let http = oidc::http_client(config.ca_file.as_deref(), !config.issuer.starts_with("http://"))
                 .with_context(|| format!("[[sso]] {}: cannot set up its HTTP client", config.name))?;
             if connectors.insert(config.name.clone(), Connector { config: config.clone(), secret, http }).is_some() {
                 anyhow::bail!("[[sso]] {} is listed twice", config.name);
             }
         }
-        Ok(Sso { connectors, redirect_url: format!("{public_url}/sso/callback"), store })
+        Ok(Sso { connectors, callback_base: format!("{public_url}/sso/callback/"), store })
     }
 
     /// `(name, display name)` of each connector, for the sign-in page.
     pub fn list(&self) -> Vec<(String, String)> {
         self.connectors.values().map(|c| (c.config.name.clone(), c.config.display_name.clone())).collect()
+    }
+
+    /// Where the provider sends the browser back for `name`: a path of its own, so a
+    /// callback can be told apart from another provider's (the "mix-up" attack sends a
+    /// code from one provider to another's flow).
+    fn redirect_url(&self, name: &str) -> String {
+        format!("{}{name}", self.callback_base)
     }
 
     fn connector(&self, name: &str) -> Result<&Connector, SsoError> {
@@ -127,7 +141,7 @@ impl Sso {
     pub async fn start(&self, name: &str, now: u64) -> Result<Started, SsoError> {
         let connector = self.connector(name)?;
         let leaving =
-            oidc::authorize(&connector.config, &connector.secret, &connector.http, &self.redirect_url).await?;
+            oidc::authorize(&connector.config, &connector.secret, &connector.http, &self.redirect_url(name)).await?;
         let binding = token::random_token();
         let flow = Flow {
             connector: name.to_string(),
@@ -166,20 +180,32 @@ impl Sso {
         }
         let connector = self.connector(&flow.connector)?;
         let provider = connector.config.display_name.clone();
+        // It must come back where its own provider sends it, and, when the provider names
+        // itself in the answer (RFC 9207), as that provider.
+        let issuer_differs = callback
+            .iss
+            .as_deref()
+            .is_some_and(|iss| iss.trim_end_matches('/') != connector.config.issuer.trim_end_matches('/'));
+        if callback.connector != flow.connector || issuer_differs {
+            return Err(SsoError::WrongProvider { provider });
+        }
         if let Some(error) = &callback.error {
             let detail = match (error.as_str(), callback.error_description.as_deref()) {
                 ("access_denied", _) => "you (or the provider) declined to let Gatehouse sign you in".to_string(),
-                (error, Some(description)) => format!("it answered {error}: {}", clip(description)),
-                (error, None) => format!("it answered {error}"),
+                (error, Some(description)) => format!("it answered {}: {}", clip(error), clip(description)),
+                (error, None) => format!("it answered {}", clip(error)),
             };
             return Err(SsoError::Declined { provider, detail });
         }
-        let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or(SsoError::FlowUnknown)?;
+        let code = callback.code.as_deref().filter(|c| !c.is_empty()).ok_or_else(|| SsoError::Declined {
+            provider: provider.clone(),
+            detail: "it sent neither a code nor an error".into(),
+        })?;
         let claims = oidc::redeem(
             &connector.config,
             &connector.secret,
             &connector.http,
-            &self.redirect_url,
+            &self.redirect_url(&flow.connector),
             code,
             &flow.pkce_verifier,
             &flow.nonce,
@@ -190,17 +216,32 @@ impl Sso {
             SsoError::NoName { provider: provider.clone(), claim: connector.config.username_claim.clone() }
         })?;
         let roles = mapping::roles_for(&connector.config.roles, &claims);
-        Ok(Proved { connector: flow.connector, provider, subject, name, roles, passkey: connector.config.passkey })
+        Ok(Proved {
+            connector: flow.connector,
+            issuer: connector.config.issuer.clone(),
+            provider,
+            subject,
+            name,
+            roles,
+            passkey: connector.config.passkey,
+        })
     }
 
-    /// The account a proved person signs in as: the one linked to their subject, or a
-    /// new one (never an existing account that is not linked: a provider cannot take
-    /// over a local `admin`). Its roles become the mapped ones. With no role mapped, a
-    /// known account loses its roles (ending its sessions) and the sign-in is refused.
+    /// The account a proved person signs in as: the one linked to their subject at this
+    /// issuer, or a new one (never an existing account that is not linked: a provider
+    /// cannot take over a local `admin`). Its roles become the mapped ones: a known
+    /// account may come back with none (its sessions then end, and the caller refuses
+    /// the sign-in); a new one with none is refused before it is made.
     pub fn account(&self, proved: &Proved, now: u64) -> Result<(User, AccountChange), SsoError> {
         let store = self.store.as_ref();
-        let linked = store.sso_user(&proved.connector, &proved.subject)?;
-        let (user, change) = match linked.map(|id| store.user_by_id(id)).transpose()?.flatten() {
+        let linked = match store.sso_user(&proved.connector, &proved.subject)? {
+            Some((_, issuer)) if issuer != proved.issuer => {
+                return Err(SsoError::IssuerChanged { provider: proved.provider.clone() });
+            }
+            Some((id, _)) => store.user_by_id(id)?,
+            None => None,
+        };
+        let (user, change) = match linked {
             Some(user) => {
                 if user.roles == proved.roles {
                     (user, AccountChange::None)
@@ -221,7 +262,7 @@ impl Sso {
                     }
                     Err(err) => return Err(err.into()),
                 };
-                if !store.link_sso(&proved.connector, &proved.subject, id, now)? {
+                if !store.link_sso(&proved.connector, &proved.subject, &proved.issuer, id, now)? {
                     // Another first sign-in of the same subject won the race with its own account.
                     return Err(SsoError::FlowUnknown);
                 }
@@ -229,9 +270,6 @@ impl Sso {
                 (user, AccountChange::Created)
             }
         };
-        if user.roles.is_empty() {
-            return Err(SsoError::NoRole { provider: proved.provider.clone() });
-        }
         Ok((user, change))
     }
 
@@ -267,12 +305,13 @@ mod tests {
 
     fn sso() -> Sso {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
-        Sso { connectors: BTreeMap::new(), redirect_url: "https://gh.example/sso/callback".into(), store }
+        Sso { connectors: BTreeMap::new(), callback_base: "https://gh.example/sso/callback/".into(), store }
     }
 
     fn proved(name: &str, subject: &str, roles: &[&str]) -> Proved {
         Proved {
             connector: "corp".into(),
+            issuer: "https://id.corp.example".into(),
             provider: "Corp ID".into(),
             subject: subject.into(),
             name: name.into(),
@@ -298,13 +337,24 @@ mod tests {
     }
 
     #[test]
-    fn a_subject_left_with_no_role_loses_its_roles_and_is_refused() {
+    fn a_subject_left_with_no_role_loses_its_roles() {
         let sso = sso();
         let (user, _) = sso.account(&proved("olga", "s-1", &["ops"]), 10).unwrap();
-        assert!(matches!(sso.account(&proved("olga", "s-1", &[]), 20), Err(SsoError::NoRole { .. })));
+        let (left, change) = sso.account(&proved("olga", "s-1", &[]), 20).unwrap();
+        assert!(left.roles.is_empty(), "the caller refuses the sign-in");
+        assert_eq!(change, AccountChange::Roles { before: vec!["ops".into()] });
         assert!(sso.store.user_by_id(user.id).unwrap().unwrap().roles.is_empty(), "its sessions end with the roles");
         assert!(matches!(sso.account(&proved("sam", "s-2", &[]), 20), Err(SsoError::NoRole { .. })));
         assert!(sso.store.user_by_name("sam").unwrap().is_none(), "no account for someone with no role");
+    }
+
+    #[test]
+    fn a_subject_stays_with_the_issuer_that_made_its_account() {
+        let sso = sso();
+        sso.account(&proved("olga", "1001", &["ops"]), 10).unwrap();
+        let elsewhere = Proved { issuer: "https://id.other.example".into(), ..proved("olga", "1001", &["ops"]) };
+        let err = sso.account(&elsewhere, 20).map(|_| ()).unwrap_err();
+        assert!(matches!(err, SsoError::IssuerChanged { .. }), "{err}");
     }
 
     #[test]

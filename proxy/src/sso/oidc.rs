@@ -63,9 +63,12 @@ type OidcClient = Client<
 /// The HTTP client for one provider: no redirects followed (the OAuth 2.0 security
 /// advice: a token request must not be sent on elsewhere), a deadline on every call, and
 /// the system's roots plus `ca_file`'s.
-pub fn http_client(ca_file: Option<&Path>) -> anyhow::Result<reqwest::Client> {
+pub fn http_client(ca_file: Option<&Path>, https_only: bool) -> anyhow::Result<reqwest::Client> {
     let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        // Endpoints the metadata names may not downgrade to plain HTTP (the client
+        // secret, the code and the verifier go to them), unless the issuer is local.
+        .https_only(https_only)
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(10));
     if let Some(path) = ca_file {
@@ -176,6 +179,10 @@ pub async fn redeem(
         client.user_info(AccessToken::new(tokens.access_token().secret().clone()), Some(verified.subject().clone()))
     {
         let info: UserInfoClaims<Extra, CoreGenderClaim> = request.request_async(http).await.map_err(|err| {
+            if let openidconnect::UserInfoError::ClaimsVerification(verification) = &err {
+                // Another subject's answer, or one that does not parse as claims.
+                return SsoError::TokenInvalid { provider: provider(), detail: format!("userinfo: {verification}") };
+            }
             tracing::warn!(connector = %config.name, error = %chain(&err), "single sign-on: userinfo failed");
             SsoError::ProviderDown {
                 provider: provider(),

@@ -495,15 +495,15 @@ fn a_subject_is_linked_to_one_account(store: &dyn Store) {
     let id = alice(store);
     let other = store.create_user("bob", &[], 1).unwrap();
     assert_eq!(store.sso_user("corp", "sub-1").unwrap(), None);
-    assert!(store.link_sso("corp", "sub-1", id, 5).unwrap());
-    assert!(!store.link_sso("corp", "sub-1", other, 6).unwrap(), "the first link stands");
-    assert_eq!(store.sso_user("corp", "sub-1").unwrap(), Some(id));
+    assert!(store.link_sso("corp", "sub-1", "https://id.corp.example", id, 5).unwrap());
+    assert!(!store.link_sso("corp", "sub-1", "https://id.corp.example", other, 6).unwrap(), "the first link stands");
+    assert_eq!(store.sso_user("corp", "sub-1").unwrap(), Some((id, "https://id.corp.example".to_string())));
     assert_eq!(store.sso_user("other", "sub-1").unwrap(), None, "subjects are per connector");
-    assert!(store.link_sso("another", "sub-7", id, 7).unwrap());
+    assert!(store.link_sso("another", "sub-7", "https://other.example", id, 7).unwrap());
     assert_eq!(store.sso_links(id).unwrap(), ["another", "corp"]);
     assert!(store.sso_links(other).unwrap().is_empty());
     store.reset_user(id).unwrap();
-    assert_eq!(store.sso_user("corp", "sub-1").unwrap(), Some(id), "a reset keeps the link");
+    assert_eq!(store.sso_user("corp", "sub-1").unwrap().map(|(user, _)| user), Some(id), "a reset keeps the link");
 }
 
 on_every_backend!(

@@ -15,11 +15,12 @@ pub trait SsoStore: Send + Sync {
     /// finds nothing. Expired ones are `None`.
     fn take_flow(&self, token_hash: &str, now: u64) -> Result<Option<Flow>>;
 
-    /// The account `subject` of the connector `connector` signed in as before.
-    fn sso_user(&self, connector: &str, subject: &str) -> Result<Option<UserId>>;
-    /// Links a subject to an account. False, and nothing changes, if the subject is
-    /// linked already (two first sign-ins racing: the first wins).
-    fn link_sso(&self, connector: &str, subject: &str, user: UserId, now: u64) -> Result<bool>;
+    /// The account `subject` of the connector `connector` signed in as before, and the
+    /// issuer that made the link (a subject is only unique at its issuer).
+    fn sso_user(&self, connector: &str, subject: &str) -> Result<Option<(UserId, String)>>;
+    /// Links a subject at `issuer` to an account. False, and nothing changes, if the
+    /// subject is linked already (two first sign-ins racing: the first wins).
+    fn link_sso(&self, connector: &str, subject: &str, issuer: &str, user: UserId, now: u64) -> Result<bool>;
     /// The connectors `user` is linked to, by name.
     fn sso_links(&self, user: UserId) -> Result<Vec<String>>;
 }

@@ -1,11 +1,11 @@
-//! `/sso/callback`: where an identity provider sends the browser back. The page posts
+//! `/sso/callback/{connector}`: where an identity provider sends the browser back. The page posts
 //! what the provider said to the proxy (which checks it against the flow this browser
 //! started), then, if the proxy asks, a passkey: one of the account's, or its first.
 
 use gatehouse_proto::api::{NewPasskey, SessionInfo, SsoCallback, SsoEnrol, SsoFinish};
 use leptos::prelude::*;
 use leptos_router::components::A;
-use leptos_router::hooks::{use_navigate, use_query_map};
+use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::api;
 use crate::components::alert::ErrorAlert;
@@ -34,7 +34,10 @@ pub fn SsoCallbackPage() -> impl IntoView {
     let busy = RwSignal::new(false);
     let passkey_name = RwSignal::new("This device".to_string());
 
+    let connector = use_params_map().with_untracked(|p| p.get("connector").unwrap_or_default());
     let callback = query.with_untracked(|q| SsoCallback {
+        connector: connector.clone(),
+        iss: q.get("iss"),
         state: q.get("state").unwrap_or_default(),
         code: q.get("code"),
         error: q.get("error"),
@@ -44,7 +47,8 @@ pub fn SsoCallbackPage() -> impl IntoView {
     if let Some(window) = web_sys::window()
         && let Ok(history) = window.history()
     {
-        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/sso/callback"));
+        let path = format!("/sso/callback/{connector}");
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&path));
     }
 
     let signed_in = {

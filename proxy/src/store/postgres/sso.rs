@@ -47,27 +47,27 @@ impl SsoStore for PostgresStore {
         })
     }
 
-    fn sso_user(&self, connector: &str, subject: &str) -> Result<Option<UserId>> {
+    fn sso_user(&self, connector: &str, subject: &str) -> Result<Option<(UserId, String)>> {
         let (connector, subject) = (connector.to_string(), subject.to_string());
         self.run(move |c| async move {
             let row = c
                 .query_opt(
-                    "SELECT user_id FROM sso_identities WHERE connector = $1 AND subject = $2",
+                    "SELECT user_id, issuer FROM sso_identities WHERE connector = $1 AND subject = $2",
                     &[&connector, &subject],
                 )
                 .await?;
-            Ok(row.map(|row| row.try_get(0)).transpose()?)
+            row.map(|row| -> Result<(UserId, String)> { Ok((row.try_get(0)?, row.try_get(1)?)) }).transpose()
         })
     }
 
-    fn link_sso(&self, connector: &str, subject: &str, user: UserId, now: u64) -> Result<bool> {
-        let (connector, subject) = (connector.to_string(), subject.to_string());
+    fn link_sso(&self, connector: &str, subject: &str, issuer: &str, user: UserId, now: u64) -> Result<bool> {
+        let (connector, subject, issuer) = (connector.to_string(), subject.to_string(), issuer.to_string());
         self.run(move |c| async move {
             let inserted = c
                 .execute(
-                    "INSERT INTO sso_identities (connector, subject, user_id, created_at) VALUES ($1, $2, $3, $4) \
+                    "INSERT INTO sso_identities (connector, subject, issuer, user_id, created_at) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (connector, subject) DO NOTHING",
-                    &[&connector, &subject, &user, &(now as i64)],
+                    &[&connector, &subject, &issuer, &user, &(now as i64)],
                 )
                 .await?;
             Ok(inserted == 1)

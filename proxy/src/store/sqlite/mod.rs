@@ -83,6 +83,7 @@ const SCHEMA_V5: &str = "
 CREATE TABLE sso_identities (
     connector TEXT NOT NULL,
     subject TEXT NOT NULL,
+    issuer TEXT NOT NULL,
     user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     created_at INTEGER NOT NULL,
     PRIMARY KEY (connector, subject)

@@ -42,22 +42,22 @@ impl SsoStore for SqliteStore {
         Ok(flow.filter(|f| f.expires_at > now))
     }
 
-    fn sso_user(&self, connector: &str, subject: &str) -> Result<Option<UserId>> {
+    fn sso_user(&self, connector: &str, subject: &str) -> Result<Option<(UserId, String)>> {
         Ok(self
             .conn()
             .query_row(
-                "SELECT user_id FROM sso_identities WHERE connector = ?1 AND subject = ?2",
+                "SELECT user_id, issuer FROM sso_identities WHERE connector = ?1 AND subject = ?2",
                 [connector, subject],
-                |row| row.get(0),
+                |row| Ok((row.get(0)?, row.get(1)?)),
             )
             .optional()?)
     }
 
-    fn link_sso(&self, connector: &str, subject: &str, user: UserId, now: u64) -> Result<bool> {
+    fn link_sso(&self, connector: &str, subject: &str, issuer: &str, user: UserId, now: u64) -> Result<bool> {
         let inserted = self.conn().execute(
-            "INSERT INTO sso_identities (connector, subject, user_id, created_at) VALUES (?1, ?2, ?3, ?4) \
+            "INSERT INTO sso_identities (connector, subject, issuer, user_id, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
              ON CONFLICT(connector, subject) DO NOTHING",
-            params![connector, subject, user, now as i64],
+            params![connector, subject, issuer, user, now as i64],
         )?;
         Ok(inserted == 1)
     }
