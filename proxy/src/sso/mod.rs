@@ -1,5 +1,5 @@
 //! Single sign-on with OpenID Connect: connectors from the config (`[[sso]]`), the
-//! authorization code flow with PKCE, `state` and `nonce` ([`oidc`], over the
+//! authorization code flow with PKCE, `state` and `nonce` (`oidc.rs`, over the
 //! `openidconnect` crate: discovery, the token exchange, the ID token's signature
 //! against the issuer's keys, `iss`, `aud`, `exp` and `nonce`), and what the verified
 //! claims make of the person ([`mapping`]: the account name and the roles).
