@@ -205,6 +205,9 @@ describe('several proxies behind one address', () => {
   });
 
   test('an auditor on one proxy watches live a session running on the other', async () => {
+    // The auditor is ready first, so the player opens the moment the session starts:
+    // before the other proxy has uploaded anything of it (the player waits for it).
+    const auditor = await cluster.enrolAndSignIn('ida', ['auditor']);
     const session = await cluster.enrolAndSignIn('ed', ['recorded']);
     const context = await contextWithSession(browser, cluster, session.cookie);
     const tab = await openTab(context, 'ed');
@@ -213,7 +216,6 @@ describe('several proxies behind one address', () => {
     // The auditor's page is served by the proxy the session is not on, and so is every
     // request of its player.
     const other = cluster.proxies.find((p) => p !== tab.proxy);
-    const auditor = await cluster.enrolAndSignIn('ida', ['auditor']);
     const watching = await contextWithSession(browser, cluster, auditor.cookie);
     const watcher = await pageIn(watching);
     await watcher.goto(`https://localhost:${other.port}/recordings`);

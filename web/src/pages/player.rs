@@ -34,6 +34,10 @@ const LONGEST_FRAME_MS: f64 = 250.0;
 /// Pauses longer than this are shortened to it, until the person chooses otherwise.
 const IDLE_LIMIT_MS: u64 = 2000;
 
+/// How long a live recording's player waits for its index to reach this proxy (another
+/// proxy uploads it every couple of seconds) before it says it cannot play it.
+const LIVE_INDEX_WAIT_MS: u32 = 15_000;
+
 #[component]
 pub fn PlayerPage() -> impl IntoView {
     let params = use_params_map();
@@ -328,21 +332,34 @@ fn Player(id: String) -> impl IntoView {
                 if meta.cut_short {
                     ui.notice.set(Some("This recording was cut short: the proxy stopped during the session. It plays up to that moment.".into()));
                 }
+                let live = meta.live;
                 info.set(Some(meta));
-                let index = match api::get_range(&format!("{base}/data/index"), 0, u64::MAX - 1).await {
-                    Ok((bytes, _)) => gatehouse_recording::read_index(&bytes),
-                    Err(failure) => return ui.error.set(Some(failure.message)),
+                // A session that has only just started on another proxy has uploaded no
+                // index yet (it goes up every couple of seconds): wait for it a while.
+                let mut waited_ms = 0;
+                let keyframes = loop {
+                    let answer = api::get_range(&format!("{base}/data/index"), 0, u64::MAX - 1).await;
+                    let refused = match answer {
+                        Ok((bytes, _)) => match gatehouse_recording::read_index(&bytes) {
+                            Ok((keyframes, _)) if !keyframes.is_empty() => break keyframes,
+                            _ => "This recording has no usable index, so it cannot be played.".to_string(),
+                        },
+                        Err(failure) => failure.message,
+                    };
+                    if !live || waited_ms >= LIVE_INDEX_WAIT_MS {
+                        ui.notice.set(None);
+                        return ui.error.set(Some(refused));
+                    }
+                    ui.notice.set(Some(
+                        "This session has only just started: waiting for its first moments to reach this proxy…".into(),
+                    ));
+                    gloo_timers::future::TimeoutFuture::new(500).await;
+                    waited_ms += 500;
                 };
-                match index {
-                    Ok((keyframes, _)) if !keyframes.is_empty() => {
-                        engine.borrow_mut().planner = Planner::new(keyframes, CHUNK);
-                    }
-                    _ => {
-                        return ui
-                            .error
-                            .set(Some("This recording has no usable index, so it cannot be played.".into()));
-                    }
+                if waited_ms > 0 {
+                    ui.notice.set(None);
                 }
+                engine.borrow_mut().planner = Planner::new(keyframes, CHUNK);
                 seek(engine, ui, 0, palette);
             });
         });
