@@ -213,11 +213,7 @@ impl Passkeys {
         user: Option<UserId>,
         now: u64,
     ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-        let (mut options, state) =
-            self.webauthn.start_discoverable_authentication().map_err(|err| PasskeyError::Rejected(err.to_string()))?;
-        options.mediation = None;
-        let id = self.put::<DiscoverableAuthentication>("second-factor", user, &state, now)?;
-        Ok((id, options))
+        self.start_after_first_factor("second-factor", user, now)
     }
 
     pub fn finish_second_factor(
@@ -226,7 +222,32 @@ impl Passkeys {
         credential: &PublicKeyCredential,
         now: u64,
     ) -> Result<UserId, PasskeyError> {
-        let (proved, state): (_, DiscoverableAuthentication) = self.take("second-factor", challenge, now)?;
+        self.finish_after_first_factor("second-factor", challenge, credential, now)
+    }
+
+    /// A challenge of `kind` that only the passkey of `user` (whom a first factor proved)
+    /// finishes; it lists no credentials.
+    fn start_after_first_factor(
+        &self,
+        kind: &'static str,
+        user: Option<UserId>,
+        now: u64,
+    ) -> Result<(String, RequestChallengeResponse), PasskeyError> {
+        let (mut options, state) =
+            self.webauthn.start_discoverable_authentication().map_err(|err| PasskeyError::Rejected(err.to_string()))?;
+        options.mediation = None;
+        let id = self.put::<DiscoverableAuthentication>(kind, user, &state, now)?;
+        Ok((id, options))
+    }
+
+    fn finish_after_first_factor(
+        &self,
+        kind: &'static str,
+        challenge: &str,
+        credential: &PublicKeyCredential,
+        now: u64,
+    ) -> Result<UserId, PasskeyError> {
+        let (proved, state): (_, DiscoverableAuthentication) = self.take(kind, challenge, now)?;
         let user = self.finish_discoverable_state(state, credential, now)?;
         if proved != Some(user) {
             return Err(PasskeyError::SignInFailed);
@@ -237,11 +258,7 @@ impl Passkeys {
     /// The passkey after a single sign-on proved `user`: a kind of challenge of its own,
     /// so one made after a password cannot finish a single sign-on, nor the other way.
     pub fn start_sso_factor(&self, user: UserId, now: u64) -> Result<(String, RequestChallengeResponse), PasskeyError> {
-        let (mut options, state) =
-            self.webauthn.start_discoverable_authentication().map_err(|err| PasskeyError::Rejected(err.to_string()))?;
-        options.mediation = None;
-        let id = self.put::<DiscoverableAuthentication>("sso-factor", Some(user), &state, now)?;
-        Ok((id, options))
+        self.start_after_first_factor("sso-factor", Some(user), now)
     }
 
     pub fn finish_sso_factor(
@@ -250,12 +267,7 @@ impl Passkeys {
         credential: &PublicKeyCredential,
         now: u64,
     ) -> Result<UserId, PasskeyError> {
-        let (proved, state): (_, DiscoverableAuthentication) = self.take("sso-factor", challenge, now)?;
-        let user = self.finish_discoverable_state(state, credential, now)?;
-        if proved != Some(user) {
-            return Err(PasskeyError::SignInFailed);
-        }
-        Ok(user)
+        self.finish_after_first_factor("sso-factor", challenge, credential, now)
     }
 
     /// A fresh check of a passkey the signed-in user has, before they change factors.
