@@ -518,6 +518,39 @@ mod tests {
         assert_eq!(accounts.first_admin_invite(NOW + 120).unwrap(), None);
     }
 
+    /// Accounts with single sign-on on, and the store to link subjects in.
+    fn accounts_with_sso() -> (Accounts, Arc<dyn Store>) {
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+        let accounts = Accounts::new(store.clone(), store.clone(), Arc::new(Vault::ephemeral()), &Config::default())
+            .with_single_sign_on(store.clone());
+        (accounts, store)
+    }
+
+    #[test]
+    fn a_deployment_whose_people_sign_in_through_a_provider_prints_no_admin_invite() {
+        let (accounts, store) = accounts_with_sso();
+        assert!(accounts.first_admin_invite(NOW).unwrap().is_some(), "nobody is in yet");
+        let olga = store.create_user("olga", &["ops".into()], NOW).unwrap();
+        store.link_sso("corp", "s-1", "https://id.corp.example", olga, NOW).unwrap();
+        // She has no password, but she is in: no fresh admin link in the log at each start.
+        assert_eq!(accounts.first_admin_invite(NOW + 60).unwrap(), None);
+    }
+
+    #[test]
+    fn an_account_a_single_sign_on_made_starts_sessions_only_through_its_provider() {
+        let (accounts, store) = accounts_with_sso();
+        let olga = store.create_user("olga", &["ops".into()], NOW).unwrap();
+        store.link_sso("corp", "s-1", "https://id.corp.example", olga, NOW).unwrap();
+        // A passkey alone (or a password after a reset) ends in session_for: refused.
+        let err = accounts.session_for(olga, NOW).map(|_| ()).unwrap_err();
+        assert!(matches!(&err, AuthError::SsoOnly(connector) if connector == "corp"), "{err}");
+        assert!(err.to_string().contains("use the corp button"));
+        assert_eq!(accounts.session_after_sso(olga, NOW).unwrap().info.username, "olga");
+        // An account of ours is not affected.
+        let local = store.create_user("ann", &["dev".into()], NOW).unwrap();
+        assert!(accounts.session_for(local, NOW).is_ok());
+    }
+
     #[test]
     fn invite_link_points_at_the_public_url_with_the_token_in_the_fragment() {
         let link = accounts().add_user("alice", &[], NOW).unwrap();
