@@ -61,11 +61,40 @@ pub struct AcceptInvite {
     pub totp_code: String,
 }
 
-/// The nodes and desktops the signed-in user may open.
+/// The nodes, desktops and web apps the signed-in user may open.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resources {
     pub nodes: Vec<Node>,
     pub desktops: Vec<Desktop>,
+    #[serde(default)]
+    pub apps: Vec<App>,
+}
+
+/// A web app behind Gatehouse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct App {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    /// Its own origin, `https://NAME.<public host>`: opening it launches it.
+    pub url: String,
+    /// Why an admin locked this app, while the lock holds.
+    #[serde(default)]
+    pub locked: Option<String>,
+}
+
+/// Step 2 of launching an app: the state the app's origin gave the browser, and the
+/// page on the app to land on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLaunch {
+    pub state: String,
+    #[serde(default)]
+    pub path: String,
+}
+
+/// Where the browser takes its one-time launch token (on the app's origin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLaunched {
+    pub url: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

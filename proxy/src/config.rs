@@ -42,6 +42,10 @@ pub struct Config {
     /// Desktops listed here (passwords from files), beside those added with
     /// `gatehouse desktops add`.
     pub desktops: Vec<crate::inventory::desktops::ConfigDesktop>,
+    /// Web apps listed here, beside those added with `gatehouse apps add`.
+    pub apps: Vec<crate::inventory::apps::ConfigApp>,
+    /// How requests to apps are signed, timed and audited.
+    pub app_access: crate::apps::Settings,
     /// Role name → what it grants. Without a `[roles]` table: `admin` reaches every
     /// node as root.
     pub roles: Roles,
@@ -280,6 +284,8 @@ impl Default for Config {
             log_format: LogFormat::Text,
             nodes: Vec::new(),
             desktops: Vec::new(),
+            apps: Vec::new(),
+            app_access: crate::apps::Settings::default(),
             roles: crate::access::rbac::default_roles(),
             ssh: SshSettings::default(),
             limits: Limits::default(),

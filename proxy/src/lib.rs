@@ -1,6 +1,7 @@
 //! Gatehouse, the proxy: signs people in, decides what they may reach, certifies their
 //! SSH keys for one decision at a time, carries and records their SSH and desktop
-//! sessions, and ends them when the identity behind them goes.
+//! sessions, forwards their requests to web apps with a signed identity, and ends it all
+//! when the identity behind them goes.
 //!
 //! The `gatehouse` binary is [`cli`]; the HTTPS face is [`http`]. Below them the
 //! [`gate::Gatehouse`] composes the services and admits sessions; below it, the
@@ -8,6 +9,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod apps;
 pub mod audit;
 pub mod auth;
 pub mod ca;

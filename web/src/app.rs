@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/requests") view=crate::pages::requests::RequestsPage/>
                         <Route path=path!("/recordings/:id") view=PlayerPage/>
                         <Route path=path!("/desktops/:name") view=crate::pages::desktop::DesktopPage/>
+                        <Route path=path!("/apps/:name/launch") view=crate::pages::app_launch::AppLaunchPage/>
                     </Routes>
                     <SessionTabs/>
                 </main>

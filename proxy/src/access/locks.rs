@@ -12,6 +12,7 @@ pub enum LockTarget {
     User(String),
     Node(String),
     Desktop(String),
+    App(String),
 }
 
 impl LockTarget {
@@ -20,12 +21,13 @@ impl LockTarget {
             LockTarget::User(_) => "user",
             LockTarget::Node(_) => "node",
             LockTarget::Desktop(_) => "desktop",
+            LockTarget::App(_) => "app",
         }
     }
 
     pub fn name(&self) -> &str {
         match self {
-            LockTarget::User(name) | LockTarget::Node(name) | LockTarget::Desktop(name) => name,
+            LockTarget::User(name) | LockTarget::Node(name) | LockTarget::Desktop(name) | LockTarget::App(name) => name,
         }
     }
 
@@ -34,6 +36,7 @@ impl LockTarget {
             "user" => Some(LockTarget::User(name)),
             "node" => Some(LockTarget::Node(name)),
             "desktop" => Some(LockTarget::Desktop(name)),
+            "app" => Some(LockTarget::App(name)),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ pub mod requests;
 
 use crate::accounts::user::User;
 use crate::ca::Extensions;
+use crate::inventory::apps::App;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::{Node, NodeName};
 use locks::{Lock, LockTarget, first_on};
@@ -142,6 +143,20 @@ pub fn desktop<'a>(
         return Err(Refusal::Locked(format!("{}.", lock.sentence())));
     }
     Ok(desktop)
+}
+
+/// May `user` use the web app named `name`?
+pub fn app<'a>(roles: &Roles, user: &User, apps: &'a [App], locks: &[Lock], name: &str) -> Result<&'a App, Refusal> {
+    let Some(app) = apps.iter().find(|a| a.name.as_str() == name) else {
+        return Err(Refusal::Missing(format!("There is no app named {name}.")));
+    };
+    if !rbac::app_allowed(roles, &user.roles, app) {
+        return Err(Refusal::Denied(format!("Your roles do not give you access to the app {name}.")));
+    }
+    if let Some(lock) = lock_on_user(locks, user).or_else(|| first_on(locks, &[LockTarget::App(name.to_string())])) {
+        return Err(Refusal::Locked(format!("{}.", lock.sentence())));
+    }
+    Ok(app)
 }
 
 /// The fresh check a session needs before it opens, by what answers it.

@@ -79,6 +79,9 @@ pub struct Role {
     /// Direct mode only: `permit-X11-forwarding`.
     #[serde(default)]
     pub x11_forwarding: bool,
+    /// Web apps whose labels match every entry (as `node_labels`).
+    #[serde(default)]
+    pub app_labels: Labels,
     /// Whether opening this role's SSH sessions and desktops needs a trusted device.
     #[serde(default)]
     pub device_trust: DeviceTrust,
@@ -110,6 +113,11 @@ pub fn desktop_allowed(roles: &Roles, user_roles: &[String], desktop: &crate::in
         labels_match(&role.desktop_labels, &desktop.labels)
             && role.desktop_users.iter().any(|u| u == "*" || *u == desktop.username)
     })
+}
+
+/// Whether `user_roles` let someone use `app`: a role whose app labels match it.
+pub fn app_allowed(roles: &Roles, user_roles: &[String], app: &crate::inventory::apps::App) -> bool {
+    user_roles.iter().filter_map(|name| roles.get(name)).any(|role| labels_match(&role.app_labels, &app.labels))
 }
 
 /// The strictest device trust any of `user_roles` that lets them open `desktop` asks for.
@@ -226,9 +234,10 @@ pub fn check_roles(roles: &Roles) -> Result<(), String> {
 }
 
 /// The defaults when the config defines no roles: `admin` reaches every node as root,
-/// recorded, and may replay every recording.
+/// recorded, every desktop and app, and may replay every recording.
 pub fn default_roles() -> Roles {
     let mut admin = Role { recordings: RecordingAccess::All, ..Role::default() };
+    admin.app_labels.insert("*".into(), "*".into());
     admin.desktop_labels.insert("*".into(), "*".into());
     admin.desktop_users.push("*".into());
     admin.node_labels.insert("*".into(), "*".into());

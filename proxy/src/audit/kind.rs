@@ -111,6 +111,19 @@ pub enum Kind {
     SsoUserCreated,
     /// A single sign-on changed the account's roles to what the provider's claims map to.
     SsoRolesChanged,
+
+    /// A launch became an app session (the browser has the app's cookie).
+    AppSessionStarted,
+    /// App sessions ended with their web session (sign-out).
+    AppSessionEnded,
+    /// One request forwarded to an app: method, path, status (`[app_access]
+    /// audit_requests`).
+    AppRequest,
+    /// An app refused someone: no role, a lock, a launch that was not theirs, the app
+    /// down or too slow.
+    AppRefused,
+    /// A new key signs apps' identity assertions.
+    AppKeyRotated,
 }
 
 impl Kind {
@@ -171,6 +184,11 @@ impl Kind {
             Kind::SsoRefused => "sso.refused",
             Kind::SsoUserCreated => "sso.user_created",
             Kind::SsoRolesChanged => "sso.roles_changed",
+            Kind::AppSessionStarted => "app.session_started",
+            Kind::AppSessionEnded => "app.session_ended",
+            Kind::AppRequest => "app.request",
+            Kind::AppRefused => "app.refused",
+            Kind::AppKeyRotated => "app.key_rotated",
         }
     }
 }
@@ -187,7 +205,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 54] = [
+    const WRITTEN: [(Kind, &str); 59] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -242,6 +260,11 @@ mod tests {
         (Kind::SsoRefused, "sso.refused"),
         (Kind::SsoUserCreated, "sso.user_created"),
         (Kind::SsoRolesChanged, "sso.roles_changed"),
+        (Kind::AppSessionStarted, "app.session_started"),
+        (Kind::AppSessionEnded, "app.session_ended"),
+        (Kind::AppRequest, "app.request"),
+        (Kind::AppRefused, "app.refused"),
+        (Kind::AppKeyRotated, "app.key_rotated"),
     ];
 
     #[test]

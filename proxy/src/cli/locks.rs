@@ -19,6 +19,8 @@ pub enum LockCommand {
     Node(LockArgs),
     /// Lock a desktop: nobody can open it, and its sessions end.
     Desktop(LockArgs),
+    /// Lock a web app: nobody can use it, and its requests in flight end.
+    App(LockArgs),
     /// The locks in force.
     List,
     /// Remove a lock by its number (from `gatehouse lock list`).
@@ -80,6 +82,12 @@ pub fn run(config: Config, command: LockCommand) -> anyhow::Result<()> {
                 anyhow::bail!("there is no desktop named {:?}", args.name);
             }
             (LockTarget::Desktop(args.name.clone()), args)
+        }
+        LockCommand::App(args) => {
+            if !inventory(&config, &store)?.apps()?.iter().any(|a| a.name.as_str() == args.name) {
+                anyhow::bail!("there is no app named {:?}", args.name);
+            }
+            (LockTarget::App(args.name.clone()), args)
         }
     };
     let reason = locks::check_reason(&args.reason).map_err(anyhow::Error::msg)?;

@@ -1,7 +1,8 @@
 //! The `gatehouse` command line: `start` serves; the rest administer the data directory
-//! (users, nodes, desktops, trusted devices, locks, recordings, the CAs, the audit log). One file per
+//! (users, nodes, desktops, apps, trusted devices, locks, recordings, the CAs, the audit log). One file per
 //! command; each calls the library and prints.
 
+pub mod apps;
 pub mod desktops;
 pub mod devices;
 pub mod locks;
@@ -43,6 +44,9 @@ pub enum Command {
     /// Manage remote desktops (RDP).
     #[command(subcommand)]
     Desktops(desktops::DesktopsCommand),
+    /// Manage web apps, and the key that signs the identity each request to one carries.
+    #[command(subcommand)]
+    Apps(apps::AppsCommand),
     /// Trusted devices: register one for its owner, list, remove.
     #[command(subcommand)]
     Devices(devices::DevicesCommand),
@@ -60,7 +64,7 @@ pub enum Command {
     /// Session recordings.
     #[command(subcommand)]
     Recordings(recordings::RecordingsCommand),
-    /// Lock a user, a node or a desktop: nobody signs in as, reaches or opens it, and its
+    /// Lock a user, a node, a desktop or an app: nobody signs in as, reaches or opens it, and its
     /// live sessions end within two seconds.
     #[command(subcommand)]
     Lock(locks::LockCommand),
@@ -87,6 +91,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Users(command) => users::run(config, command),
         Command::Nodes(command) => nodes::run(config, command),
         Command::Desktops(command) => desktops::run(config, command),
+        Command::Apps(command) => apps::run(config, command),
         Command::Devices(command) => devices::run(config, command),
         Command::Keys { .. } => open::init_keys(&config),
         Command::Migrate(args) => migrate::run(config, args),

@@ -138,7 +138,7 @@ pub fn agree_keys(
 
 /// The nodes and desktops of the config file and the database.
 pub fn inventory(config: &Config, store: &Arc<dyn Store>) -> anyhow::Result<Inventory> {
-    Ok(Inventory::new(store.clone(), Arc::new(vault(config)?), &config.nodes, &config.desktops)?)
+    Ok(Inventory::new(store.clone(), Arc::new(vault(config)?), &config.nodes, &config.desktops, &config.apps)?)
 }
 
 /// Where recordings are written and read, as `[recordings]` says. `take_spool`: this

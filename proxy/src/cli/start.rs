@@ -55,7 +55,12 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let acceptor = http::server::acceptor(&cert, &key)?;
     let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())
         .context("cannot set up passkeys (WebAuthn)")?;
-    let inventory = Inventory::new(store.clone(), vault, &config.nodes, &config.desktops)?;
+    let inventory = Inventory::new(store.clone(), vault.clone(), &config.nodes, &config.desktops, &config.apps)?;
+    let apps = crate::apps::Apps::new(store.clone(), vault, &config.public_url, config.app_access.clone());
+    apps.ensure_key(auth::now()).context("cannot make the key that signs apps' identity assertions")?;
+    if apps.origins.is_none() {
+        tracing::warn!(public_url = %config.public_url, "the public URL's host is an address, so web apps cannot be served (each needs a name under it)");
+    }
     let sso = crate::sso::Sso::new(&config.sso, &config.public_url, store.clone())?;
     let (webhook, webhook_task) = match config.access_requests.webhook_url.clone() {
         Some(url) => {
@@ -88,6 +93,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             config.public_url.clone(),
         ),
         devices: crate::devices::Devices::new(store.clone(), config.device_trust.clone(), &config.public_url),
+        apps,
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -8,6 +8,7 @@
 //! [`Refusal`] with the sentence the person reads; the caller turns it into a close code
 //! or an HTTP status, in one place each.
 
+pub mod apps;
 pub mod passes;
 pub mod requests;
 pub mod session_check;
@@ -78,6 +79,8 @@ pub struct Gatehouse {
     /// Just-in-time access requests.
     pub requests: requests::AccessRequests,
     pub devices: crate::devices::Devices,
+    /// Web apps' launches, sessions and signing keys.
+    pub apps: crate::apps::Apps,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.
@@ -335,6 +338,21 @@ impl Gatehouse {
                 labels: desktop.labels.into_iter().collect(),
             })
             .collect();
-        Ok(api::Resources { nodes, desktops })
+        let apps = match &self.apps.origins {
+            Some(origins) => self
+                .inventory
+                .apps()?
+                .into_iter()
+                .filter(|app| rbac::app_allowed(&self.roles, &user.roles, app))
+                .map(|app| api::App {
+                    url: origins.app_origin(app.name.as_str()),
+                    locked: locked(LockTarget::App(app.name.to_string())),
+                    name: app.name.to_string(),
+                    labels: app.labels.into_iter().collect(),
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(api::Resources { nodes, desktops, apps })
     }
 }

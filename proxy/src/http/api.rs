@@ -104,6 +104,21 @@ async fn sign_out(
     let ended = state.live.end_where(|s| {
         (s.web_session == web_session).then(|| "You signed out, and the session ended with your sign-in.".to_string())
     });
+    // Its app sessions too: the app's next request finds none.
+    match state.apps.end_sessions_of(&web_session) {
+        Ok(ended) => {
+            for app_session in ended {
+                state.audit.record(
+                    Kind::AppSessionEnded,
+                    Some(&app_session.user),
+                    Some(peer.ip()),
+                    &format!("{}: signed out", app_session.app),
+                );
+            }
+        }
+        // The web session goes below all the same, and app sessions are checked against it.
+        Err(err) => tracing::error!(%err, "cannot end app sessions at sign-out"),
+    }
     state.accounts.sign_out(&signed_in.token)?;
     state.audit.record(
         Kind::SignOut,

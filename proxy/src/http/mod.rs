@@ -1,7 +1,9 @@
 //! The HTTPS face of the proxy: the JSON API under `/api/v1`, the web app's files for
-//! everything else, and the security headers on every response.
+//! everything else, and the security headers on every response; requests for a web
+//! app's own origin go to [`apps`] before any of that.
 
 pub mod api;
+pub mod apps;
 pub mod assets;
 pub mod desktops;
 pub mod devices;
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::routes())
         .merge(sso::routes())
         .merge(requests::routes())
+        .merge(apps::routes())
         .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)
         .method_not_allowed_fallback(request::method_not_allowed)
@@ -48,8 +51,12 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(ops::routes())
+        .merge(apps::public_routes())
         .fallback(app_files)
         .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        // Outermost: a request for an app's origin never reaches Gatehouse's own routes
+        // (nor gets their headers).
+        .layer(middleware::from_fn_with_state(state.clone(), apps::by_host))
         .with_state(state)
 }
 

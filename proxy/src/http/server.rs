@@ -32,14 +32,21 @@ pub fn tls_files(config: &Config) -> anyhow::Result<(PathBuf, PathBuf)> {
     }
     let dir = config.data_dir.join("tls");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    if !cert.exists() || !key.exists() {
-        make_self_signed(&dir, &cert, &key, &config.public_url)?;
+    let names = self_signed_names(&config.public_url);
+    // The names it was made for, beside it: a certificate made before apps (or for
+    // another public URL) is made again.
+    let made_for = dir.join("names.txt");
+    let current = std::fs::read_to_string(&made_for).is_ok_and(|text| text == names.join("\n"));
+    if !cert.exists() || !key.exists() || !current {
+        make_self_signed(&dir, &cert, &key, &names)?;
+        std::fs::write(&made_for, names.join("\n"))?;
     }
     Ok((cert, key))
 }
 
-fn make_self_signed(dir: &Path, cert_path: &Path, key_path: &Path, public_url: &str) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir)?;
+/// `localhost`, `127.0.0.1`, the public URL's host, and every app's name under it
+/// (`*.<host>`).
+fn self_signed_names(public_url: &str) -> Vec<String> {
     let host = public_url
         .trim_start_matches("https://")
         .split(['/', ':'])
@@ -50,7 +57,15 @@ fn make_self_signed(dir: &Path, cert_path: &Path, key_path: &Path, public_url: &
     if !names.iter().any(|n| n == host) {
         names.push(host.to_string());
     }
-    let mut params = rcgen::CertificateParams::new(names)?;
+    if let Some(origins) = crate::apps::origin::Origins::from_public_url(public_url) {
+        names.push(origins.wildcard());
+    }
+    names
+}
+
+fn make_self_signed(dir: &Path, cert_path: &Path, key_path: &Path, names: &[String]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let mut params = rcgen::CertificateParams::new(names.to_vec())?;
     let year = 1970 + (crate::auth::now() / 31_556_952) as i32;
     params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
     params.not_after = rcgen::date_time_ymd(year + 1, 12, 31);

@@ -1,13 +1,16 @@
-//! What people can reach: SSH nodes and remote desktops, from the config file and the
-//! database. [`Inventory`] is the one view of both that everything decides over: the
-//! config wins on a name clash, and a desktop's password is opened here and nowhere else.
+//! What people can reach: SSH nodes, remote desktops and web apps, from the config file
+//! and the database. [`Inventory`] is the one view of them that everything decides over:
+//! the config wins on a name clash, and a desktop's password is opened here and nowhere
+//! else.
 
+pub mod apps;
 pub mod desktops;
 pub mod nodes;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use apps::{App, ConfigApp};
 use desktops::{ConfigDesktop, Desktop};
 use nodes::{Node, NodeError};
 
@@ -23,6 +26,16 @@ pub struct Inventory {
     config_nodes: Arc<[Node]>,
     /// The config file's desktops, each with the file its password is read from.
     config_desktops: Arc<[(Desktop, PathBuf)]>,
+    config_apps: Arc<[App]>,
+}
+
+/// Why the config file's inventory is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum InventoryError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    App(#[from] apps::AppError),
 }
 
 /// Why a desktop's password cannot be had.
@@ -44,10 +57,24 @@ impl Inventory {
         vault: Arc<Vault>,
         config_nodes: &[Node],
         config_desktops: &[ConfigDesktop],
-    ) -> Result<Inventory, NodeError> {
-        let config_desktops =
-            config_desktops.iter().map(|d| Ok((d.desktop()?, d.password_file.clone()))).collect::<Result<_, _>>()?;
-        Ok(Inventory { store, vault, config_nodes: config_nodes.into(), config_desktops })
+        config_apps: &[ConfigApp],
+    ) -> Result<Inventory, InventoryError> {
+        let config_desktops = config_desktops
+            .iter()
+            .map(|d| Ok((d.desktop()?, d.password_file.clone())))
+            .collect::<Result<_, NodeError>>()?;
+        let config_apps = config_apps.iter().map(ConfigApp::app).collect::<Result<_, _>>()?;
+        Ok(Inventory { store, vault, config_nodes: config_nodes.into(), config_desktops, config_apps })
+    }
+
+    /// Every web app, sorted by name.
+    pub fn apps(&self) -> Result<Vec<App>, StoreError> {
+        Ok(apps::merge(&self.config_apps, self.store.list_apps()?))
+    }
+
+    /// Whether the app named `name` comes from the config file.
+    pub fn is_configured_app(&self, name: &str) -> bool {
+        self.config_apps.iter().any(|a| a.name.as_str() == name)
     }
 
     /// Every node, sorted by name.

@@ -1,4 +1,4 @@
-//! The SSH and desktop sessions running on this proxy, and what ends them when the
+//! The SSH, desktop and web-app sessions running on this proxy, and what ends them when the
 //! identity behind them goes: sign-out, the web session's expiry, `gatehouse users
 //! reset`, a role taken away (or an access request that gave it expired or was
 //! revoked, [`verdict_with_grants`]), a lock, or a disk too full to record on.
@@ -35,6 +35,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 pub enum Kind {
     Ssh,
     Desktop,
+    /// One request (or WebSocket) being forwarded to a web app: it ends with the
+    /// identity like any session.
+    App,
 }
 
 /// Who runs what, as registered.
@@ -138,6 +141,7 @@ impl Live {
             let what = match session.kind {
                 Kind::Ssh => "SSH sessions",
                 Kind::Desktop => "desktop sessions",
+                Kind::App => "requests to apps",
             };
             return Err(format!("You already have {open} {what} open, the most allowed. Close one and try again."));
         }
@@ -202,6 +206,7 @@ pub struct Facts<'a> {
     pub locks: &'a [Lock],
     pub nodes: &'a [Node],
     pub desktops: &'a [Desktop],
+    pub apps: &'a [crate::inventory::apps::App],
     pub roles: &'a Roles,
     pub disk_low: bool,
     /// Which of the live sessions' devices are still registered.
@@ -271,6 +276,7 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
                 Err(refusal) => Some(refusal),
             }
         }
+        Kind::App => crate::access::app(facts.roles, &web.user, facts.apps, facts.locks, &session.target).err(),
     };
     if let Some(refusal) = decided {
         return Some(match refusal {
@@ -391,6 +397,7 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
     let locks = store.active_locks(now)?;
     let nodes = policy.inventory.nodes()?;
     let desktops = policy.inventory.desktops()?;
+    let apps = policy.inventory.apps()?;
     let disk_low = crate::recordings::free_space(&policy.recordings_dir).is_ok_and(|free| free < policy.min_free_bytes);
     let mut hashes: Vec<String> = sessions.iter().map(|(_, s)| s.web_session.clone()).collect();
     hashes.sort();
@@ -410,6 +417,7 @@ fn sweep_once(live: &Live, store: &dyn Store, policy: &Policy) -> Result<(), cra
         locks: &locks,
         nodes: &nodes,
         desktops: &desktops,
+        apps: &apps,
         roles: &policy.roles,
         disk_low,
         devices: &devices,
@@ -476,7 +484,7 @@ mod tests {
         verdict(
             session,
             web,
-            &Facts { now, locks, nodes: &nodes, desktops: &[], roles: &roles, disk_low, devices: &devices },
+            &Facts { now, locks, nodes: &nodes, desktops: &[], apps: &[], roles: &roles, disk_low, devices: &devices },
         )
     }
 
@@ -501,6 +509,7 @@ mod tests {
             locks: &[],
             nodes: &nodes,
             desktops: &[],
+            apps: &[],
             roles: &roles,
             disk_low: false,
             devices: &devices,
@@ -561,6 +570,7 @@ mod tests {
             locks: &[],
             nodes: &nodes,
             desktops: &[],
+            apps: &[],
             roles: &roles,
             disk_low: false,
             devices: &devices,

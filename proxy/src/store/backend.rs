@@ -3,6 +3,7 @@
 //! command line) holds.
 
 use super::accounts::AccountStore;
+use super::apps::AppStore;
 use super::audit::AuditStore;
 use super::cluster::ClusterStore;
 use super::devices::DeviceStore;
@@ -27,6 +28,7 @@ pub trait Store:
     + SsoStore
     + RequestStore
     + DeviceStore
+    + AppStore
 {
 }
 
@@ -42,6 +44,7 @@ impl<T> Store for T where
         + SsoStore
         + RequestStore
         + DeviceStore
+        + AppStore
         + ?Sized
 {
 }

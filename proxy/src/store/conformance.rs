@@ -531,4 +531,80 @@ on_every_backend!(
     a_request_is_approved_at_its_threshold_and_each_reviewer_counts_once,
     one_denial_denies_and_racing_reviews_approve_once,
     grants_are_read_in_one_batch_and_revocation_ends_them,
+    apps_are_kept_replaced_and_removed_by_name,
+    a_launch_is_taken_once_and_app_sessions_end_with_their_web_session,
+    a_new_app_key_retires_the_others_and_the_first_is_made_once,
 );
+
+fn apps_are_kept_replaced_and_removed_by_name(store: &dyn Store) {
+    use crate::inventory::apps::{App, AppUri};
+    let mut app = App {
+        name: NodeName::parse("wiki").unwrap(),
+        uri: AppUri::parse("http://10.0.0.7:3000").unwrap(),
+        labels: parse_labels("env=dev").unwrap(),
+        host_header: None,
+        rewrite_redirects: true,
+    };
+    store.put_app(&app).unwrap();
+    app.host_header = Some("wiki.internal".into());
+    app.rewrite_redirects = false;
+    store.put_app(&app).unwrap();
+    assert_eq!(store.list_apps().unwrap(), vec![app]);
+    assert!(store.remove_app("wiki").unwrap());
+    assert!(!store.remove_app("wiki").unwrap());
+    assert!(store.list_apps().unwrap().is_empty());
+}
+
+fn a_launch_is_taken_once_and_app_sessions_end_with_their_web_session(store: &dyn Store) {
+    use crate::apps::session::{AppSession, Launch};
+    let launch = Launch {
+        state_hash: "s".into(),
+        app: "wiki".into(),
+        user: "alice".into(),
+        web_session: "w1".into(),
+        path: "/".into(),
+        expires_at: 160,
+    };
+    store.put_app_launch("l1", &launch, 100).unwrap();
+    store.put_app_launch("l2", &launch, 100).unwrap();
+    assert_eq!(store.take_app_launch("l1", 150).unwrap(), Some(launch.clone()));
+    assert_eq!(store.take_app_launch("l1", 150).unwrap(), None, "once");
+    assert_eq!(store.take_app_launch("l2", 160).unwrap(), None, "expired at 160");
+    let session = |web: &str| AppSession {
+        app: "wiki".into(),
+        user: "alice".into(),
+        web_session: web.into(),
+        created_at: 100,
+        expires_at: 500,
+    };
+    store.put_app_session("a1", &session("w1"), 100).unwrap();
+    store.put_app_session("a2", &session("w1"), 100).unwrap();
+    store.put_app_session("a3", &session("w2"), 100).unwrap();
+    assert_eq!(store.app_session("a1", 499).unwrap(), Some(session("w1")));
+    assert_eq!(store.app_session("a1", 500).unwrap(), None, "expired with its web session");
+    let mut ended = store.end_app_sessions("w1").unwrap();
+    ended.sort_by(|a, b| a.web_session.cmp(&b.web_session));
+    assert_eq!(ended.len(), 2);
+    assert_eq!(store.app_session("a2", 200).unwrap(), None);
+    assert_eq!(store.app_session("a3", 200).unwrap(), Some(session("w2")), "another web session's stays");
+}
+
+fn a_new_app_key_retires_the_others_and_the_first_is_made_once(store: &dyn Store) {
+    use crate::apps::keys::StoredKey;
+    let key = |kid: &str, at: u64| StoredKey {
+        kid: kid.into(),
+        public_key: vec![1; 32],
+        private_sealed: vec![2; 48],
+        created_at: at,
+        retired_at: None,
+    };
+    assert!(store.add_first_app_key(&key("k1", 10)).unwrap());
+    assert!(!store.add_first_app_key(&key("k0", 11)).unwrap(), "another proxy made the first");
+    store.add_app_key(&key("k2", 20)).unwrap();
+    let keys = store.app_keys().unwrap();
+    assert_eq!(
+        keys.iter().map(|k| (k.kid.as_str(), k.retired_at)).collect::<Vec<_>>(),
+        [("k2", None), ("k1", Some(20))]
+    );
+    assert_eq!(keys[1].private_sealed, vec![2; 48]);
+}

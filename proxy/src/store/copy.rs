@@ -1,11 +1,13 @@
 //! `gatehouse migrate`: what a single proxy kept in SQLite, copied into the PostgreSQL
 //! of a cluster. Users with their password hashes and sealed TOTP secrets, passkeys,
-//! nodes, desktops with their sealed passwords, locks, the recordings' index and the
+//! nodes, desktops with their sealed passwords, web apps and the keys that sign their
+//! assertions (sealed), locks, the recordings' index and the
 //! audit trail, every row under its own key: a row already there is left alone, so the
 //! copy can be run again, or resumed after it stopped, and copies nothing twice.
 //!
 //! Left behind on purpose: web sessions and MFA tickets (people sign in again), pending
-//! invites (issue new ones), sign-in failures and lockouts, WebAuthn challenges, access
+//! invites (issue new ones), sign-in failures and lockouts, WebAuthn challenges, app
+//! launches and app sessions (people launch the app again), access
 //! requests (they last hours at most: ask again; their steps are in the audit). The
 //! columns copied are those both schemas have, so a row keeps what this Gatehouse knows.
 
@@ -22,6 +24,8 @@ pub const TABLES: &[(&str, &[&str], bool)] = &[
     ("devices", &["id"], true),
     ("nodes", &["name"], false),
     ("desktops", &["name"], false),
+    ("apps", &["name"], false),
+    ("app_keys", &["kid"], false),
     ("locks", &["id"], true),
     ("recordings", &["id"], false),
     ("audit", &["id"], true),

@@ -1,7 +1,8 @@
-//! The inventory as persisted: nodes and desktops added with the command line (the
-//! config file's are not stored), each desktop with its sealed password.
+//! The inventory as persisted: nodes, desktops and web apps added with the command line
+//! (the config file's are not stored), each desktop with its sealed password.
 
 use super::Result;
+use crate::inventory::apps::App;
 use crate::inventory::desktops::Desktop;
 use crate::inventory::nodes::Node;
 
@@ -16,4 +17,10 @@ pub trait InventoryStore: Send + Sync {
     /// Every desktop with its sealed password.
     fn list_desktops(&self) -> Result<Vec<(Desktop, Vec<u8>)>>;
     fn pin_desktop(&self, name: &str, pin: &str) -> Result<()>;
+
+    /// Adds an app, or replaces the one of the same name.
+    fn put_app(&self, app: &App) -> Result<()>;
+    fn list_apps(&self) -> Result<Vec<App>>;
+    /// False if there was no such app.
+    fn remove_app(&self, name: &str) -> Result<bool>;
 }

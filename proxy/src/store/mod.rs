@@ -1,13 +1,14 @@
 //! Gatehouse's state, behind one small interface per aggregate, so that a multi-proxy
 //! deployment can put PostgreSQL behind them later: [`accounts::AccountStore`] (users,
 //! credentials, invites, sign-in attempts, web sessions), [`locks::LockStore`],
-//! [`inventory::InventoryStore`] (nodes, desktops), [`audit::AuditStore`],
+//! [`inventory::InventoryStore`] (nodes, desktops, apps), [`audit::AuditStore`],
 //! [`passkeys::PasskeyStore`] (passkeys, WebAuthn challenges),
 //! [`recordings::RecordingStore`], [`passes::PassStore`] (MFA tickets, certified
 //! logins), [`cluster::ClusterStore`] (the keys proxies agree on), [`sso::SsoStore`]
 //! (single sign-ons under way, accounts linked to a provider's subjects),
 //! [`requests::RequestStore`] (access requests and their reviews) and
-//! [`devices::DeviceStore`] (trusted devices). A backend
+//! [`devices::DeviceStore`] (trusted devices) and [`apps::AppStore`] (web apps' signing
+//! keys, launches and sessions). A backend
 //! implements them all, which makes it a [`backend::Store`]; a service holds only the
 //! ones it needs. [`sqlite::SqliteStore`] keeps everything in one file in the data
 //! directory (the embedded default); [`postgres::PostgresStore`] in a PostgreSQL server
@@ -18,6 +19,7 @@
 //! every store returns, so each interface can name it without a cycle.
 
 pub mod accounts;
+pub mod apps;
 pub mod audit;
 pub mod backend;
 pub mod cluster;

@@ -1,4 +1,5 @@
 pub mod account;
+pub mod app_launch;
 pub mod desktop;
 pub mod desktop_player;
 pub mod device;

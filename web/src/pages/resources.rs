@@ -13,7 +13,7 @@ enum Load {
     Ready(Resources),
 }
 
-/// The nodes and desktops the signed-in person may open.
+/// The nodes, desktops and web apps the signed-in person may open.
 #[component]
 pub fn ResourcesPage() -> impl IntoView {
     view! {
@@ -116,7 +116,7 @@ fn ResourceList() -> impl IntoView {
             <div>
                 <h1>"Resources"</h1>
                 <p class="lede">
-                    "Servers and desktops your roles let you open. Your session ends at "
+                    "Servers, desktops and apps your roles let you open. Your session ends at "
                     <strong data-testid="session-expiry">{expires}</strong> "."
                 </p>
             </div>
@@ -133,7 +133,7 @@ fn ResourceList() -> impl IntoView {
                     <button class="button" type="button" on:click=move |_| fetch()>"Try again"</button>
                 </div>
             }.into_any(),
-            Load::Ready(resources) if resources.nodes.is_empty() && resources.desktops.is_empty() => view! {
+            Load::Ready(resources) if resources.nodes.is_empty() && resources.desktops.is_empty() && resources.apps.is_empty() => view! {
                 <div class="empty" data-testid="resources-empty">
                     <svg class="empty-art" viewBox="0 0 64 64" aria-hidden="true">
                         <rect x="8" y="12" width="48" height="14" rx="3"/>
@@ -142,7 +142,7 @@ fn ResourceList() -> impl IntoView {
                         <path d="M24 54h16"/>
                     </svg>
                     <h2>"Nothing to open yet"</h2>
-                    <p>"Your roles do not give you any nodes or desktops yet. Ask an admin to add one, or to give you a role that can reach one."</p>
+                    <p>"Your roles do not give you any nodes, desktops or apps yet. Ask an admin to add one, or to give you a role that can reach one."</p>
                 </div>
             }.into_any(),
             Load::Ready(resources) => {
@@ -151,6 +151,33 @@ fn ResourceList() -> impl IntoView {
                 let needs_device = resources.nodes.iter().any(|n| n.needs_device)
                     || resources.desktops.iter().any(|d| d.needs_device);
                 let has_desktops = !resources.desktops.is_empty();
+                let has_apps = !resources.apps.is_empty();
+                let apps = resources.apps.into_iter()
+                    .filter(|a| needle.is_empty() || a.name.to_lowercase().contains(&needle)
+                        || a.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle)))
+                    .map(|app| view! {
+                        <li class="resource" data-testid="app" data-app=app.name.clone()>
+                            <span class="resource-icon" aria-hidden="true">
+                                <svg viewBox="0 0 24 24"><rect x="2" y="4" width="20" height="16" rx="2"/><path d="M2 9h20M6 6.5h.01M9 6.5h.01"/></svg>
+                            </span>
+                            <div class="resource-main">
+                                <span class="resource-name">{app.name.clone()}</span>
+                                <span class="resource-addr">{app.url.clone()}</span>
+                            </div>
+                            <span class="labels">
+                                {app.labels.iter().map(|(k, v)| view! { <span class="label">{format!("{k}={v}")}</span> }).collect_view()}
+                            </span>
+                            {match app.locked.clone() {
+                                Some(reason) => view! { <Locked reason=reason/> }.into_any(),
+                                None => view! {
+                                    <a class="button button-small button-primary" data-testid="launch-app"
+                                        href=format!("{}/", app.url) target="_blank" rel="noopener">"Launch"</a>
+                                }.into_any(),
+                            }}
+                            <span class="badge" title="Each request carries your signed identity">"Web app"</span>
+                        </li>
+                    })
+                    .collect_view();
                 let rows = resources.nodes.into_iter()
                     .filter(|n| needle.is_empty() || n.name.to_lowercase().contains(&needle)
                         || n.labels.iter().any(|(k, v)| format!("{k}={v}").to_lowercase().contains(&needle)))
@@ -214,6 +241,8 @@ fn ResourceList() -> impl IntoView {
                     <ul class="resource-list" data-testid="nodes">{rows}</ul>
                     {has_desktops.then(|| view! { <h2 class="section-title">"Desktops"</h2> })}
                     <ul class="resource-list" data-testid="desktops">{desktops}</ul>
+                    {has_apps.then(|| view! { <h2 class="section-title">"Apps"</h2> })}
+                    <ul class="resource-list" data-testid="apps">{apps}</ul>
                     {needs_device.then(|| view! {
                         <p class="device-hint" data-testid="device-hint">
                             "Marked “Trusted device”: opening it asks for a check from a device enrolled for you (your browser shows its passkey prompt). "

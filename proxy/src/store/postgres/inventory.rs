@@ -1,6 +1,7 @@
 //! [`InventoryStore`] on PostgreSQL.
 
 use super::PostgresStore;
+use crate::inventory::apps::App;
 use crate::inventory::desktops::{Desktop, Security};
 use crate::inventory::nodes::{Node, NodeName, format_labels, parse_labels};
 use crate::store::inventory::InventoryStore;
@@ -88,5 +89,17 @@ impl InventoryStore for PostgresStore {
             c.execute("UPDATE desktops SET tls_pin = $2 WHERE name = $1", &[&name, &pin]).await?;
             Ok(())
         })
+    }
+
+    fn put_app(&self, app: &App) -> Result<()> {
+        self.put_app_row(app)
+    }
+
+    fn list_apps(&self) -> Result<Vec<App>> {
+        self.list_app_rows()
+    }
+
+    fn remove_app(&self, name: &str) -> Result<bool> {
+        self.remove_app_row(name)
     }
 }

@@ -12,6 +12,7 @@
 //! [`Store`]: crate::store::backend::Store
 
 mod accounts;
+mod apps;
 mod audit;
 mod devices;
 mod inventory;
@@ -59,7 +60,43 @@ pub struct PostgresStore {
 /// `i + 1` (the one row of `gatehouse_schema`). The versions are SQLite's
 /// ([`super::sqlite::MIGRATIONS`]), each written for PostgreSQL; a test keeps the two
 /// lists the same length. Never edit an entry that has shipped; add one.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
+
+const SCHEMA_V8: &str = "
+CREATE TABLE apps (
+    name TEXT PRIMARY KEY,
+    uri TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    host_header TEXT,
+    rewrite_redirects BOOLEAN NOT NULL
+);
+CREATE TABLE app_keys (
+    kid TEXT PRIMARY KEY,
+    public_key BYTEA NOT NULL,
+    private_sealed BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    retired_at BIGINT
+);
+CREATE TABLE app_launches (
+    token_hash TEXT PRIMARY KEY,
+    state_hash TEXT NOT NULL,
+    app TEXT NOT NULL,
+    username TEXT NOT NULL,
+    web_session TEXT NOT NULL,
+    path TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE TABLE app_sessions (
+    token_hash TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    username TEXT NOT NULL,
+    web_session TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+CREATE INDEX app_sessions_by_web_session ON app_sessions(web_session);
+";
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE users (

@@ -3,6 +3,7 @@
 use rusqlite::params;
 
 use super::SqliteStore;
+use crate::inventory::apps::App;
 use crate::inventory::desktops::{Desktop, Security};
 use crate::inventory::nodes::{Node, NodeError, NodeName, format_labels, parse_labels};
 use crate::store::inventory::InventoryStore;
@@ -95,5 +96,17 @@ impl InventoryStore for SqliteStore {
     fn pin_desktop(&self, name: &str, pin: &str) -> Result<()> {
         self.conn().execute("UPDATE desktops SET tls_pin = ?2 WHERE name = ?1", params![name, pin])?;
         Ok(())
+    }
+
+    fn put_app(&self, app: &App) -> Result<()> {
+        self.put_app_row(app)
+    }
+
+    fn list_apps(&self) -> Result<Vec<App>> {
+        self.list_app_rows()
+    }
+
+    fn remove_app(&self, name: &str) -> Result<bool> {
+        self.remove_app_row(name)
     }
 }

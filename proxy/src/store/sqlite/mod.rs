@@ -5,6 +5,7 @@
 //! [`Store`]: crate::store::backend::Store
 
 mod accounts;
+mod apps;
 mod audit;
 mod cluster;
 mod devices;
@@ -37,7 +38,46 @@ pub struct SqliteStore {
 /// `i + 1` (`PRAGMA user_version`). Never edit an entry that has shipped; add one.
 /// Version 1 is the schema from before versions were counted, written with `IF NOT
 /// EXISTS`, so a database made then is brought to version 1 by running it again.
-pub(crate) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7];
+pub(crate) const MIGRATIONS: &[&str] =
+    &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8];
+
+/// Web apps: those added with `gatehouse apps add`, the keys that sign the identity
+/// each request to an app carries (the private half sealed by the vault), launches under
+/// way and app sessions (each bound to the web session it came from).
+const SCHEMA_V8: &str = "
+CREATE TABLE apps (
+    name TEXT PRIMARY KEY,
+    uri TEXT NOT NULL,
+    labels TEXT NOT NULL,
+    host_header TEXT,
+    rewrite_redirects INTEGER NOT NULL
+);
+CREATE TABLE app_keys (
+    kid TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,
+    private_sealed BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+);
+CREATE TABLE app_launches (
+    token_hash TEXT PRIMARY KEY,
+    state_hash TEXT NOT NULL,
+    app TEXT NOT NULL,
+    username TEXT NOT NULL,
+    web_session TEXT NOT NULL,
+    path TEXT NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE app_sessions (
+    token_hash TEXT PRIMARY KEY,
+    app TEXT NOT NULL,
+    username TEXT NOT NULL,
+    web_session TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX app_sessions_by_web_session ON app_sessions(web_session);
+";
 
 /// What every proxy of a cluster shares: MFA tickets, the logins direct-mode
 /// certificates were signed for, sign-in attempts per client address, and the
