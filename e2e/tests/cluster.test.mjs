@@ -5,17 +5,26 @@
 // read back from its request log.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import {
-  confirmIfAsked, contextWithSession, launchBrowser, screenshot, startCluster, startNode, until,
+  confirmIfAsked, contextWithSession, freePort, launchBrowser, root, screenshot, startCluster, startNode, until,
 } from '../lib/harness.mjs';
 
 const LOGIN = os.userInfo().username;
+const APP_PORT = await freePort();
 const CONFIG = `
+[[apps]]
+name = "whoami"
+uri = "http://127.0.0.1:${APP_PORT}"
+labels = { env = "demo" }
+
+[roles.apps]
+app_labels = { env = "demo" }
+
 [roles.recorded]
 node_labels = { env = "demo" }
 logins = ["${LOGIN}"]
@@ -27,6 +36,7 @@ recordings = "all"
 
 let cluster;
 let node;
+let app;
 let browser;
 let pageErrors = [];
 const measured = {};
@@ -35,6 +45,11 @@ before(async () => {
   cluster = await startCluster(CONFIG);
   node = await startNode(cluster.proxies[0]);
   browser = await launchBrowser();
+  app = spawn(process.execPath, [
+    path.join(root, 'e2e', 'apps', 'whoami.mjs'), '--port', String(APP_PORT), '--gatehouse', cluster.url,
+    '--audience', `http://127.0.0.1:${APP_PORT}`, '--ca', path.join(cluster.dir, 'tls.pem'),
+  ], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve) => app.stdout.once('data', resolve));
 });
 
 afterEach(() => {
@@ -46,6 +61,7 @@ afterEach(() => {
 after(async () => {
   console.log(`cluster figures: ${JSON.stringify(measured)}`);
   await browser?.close();
+  app?.kill();
   await node?.stop();
   await cluster?.stop();
 });
@@ -236,6 +252,23 @@ describe('several proxies behind one address', () => {
     await watcher.locator('[data-testid="player"][data-state="ended"]').waitFor({ timeout: 30_000 });
     await context.close();
     await watching.close();
+  });
+
+  test('a web app through the load balancer: launched on one proxy, answered by both, with one set of keys', async () => {
+    const session = await cluster.enrolAndSignIn('wes', ['apps']);
+    const context = await contextWithSession(browser, cluster, session.cookie);
+    const page = await pageIn(context);
+    await page.goto(`https://whoami.localhost:${cluster.port}/`);
+    assert.equal(await page.locator('[data-testid=who]').textContent({ timeout: 20_000 }), 'Hello, wes');
+    await until(async () => {
+      const answers = await page.evaluate(() => Promise.all([1, 2, 3, 4].map(async () => (await fetch('/whoami.json')).json())));
+      for (const a of answers) assert.equal(a.verified, true, a.error);
+      return new Set(servedBy(/whoami\.json/)).size === 2;
+    }, 'app requests answered by both proxies');
+    const [a, b] = await Promise.all(cluster.proxies.map((p) => p.request('GET', '/.well-known/jwks.json')));
+    assert.deepEqual(a.json, b.json, 'both proxies publish the same keys');
+    assert.equal(a.json.keys.length, 1, 'the second proxy to start made no key of its own');
+    await context.close();
   });
 
   test('each proxy reports its sessions, sign-ins, refusals and request latency at /metrics', async () => {
