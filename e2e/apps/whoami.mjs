@@ -39,9 +39,10 @@ function fetchTrusting(url, options) {
   });
 }
 
-// jose caches the key set and fetches it again when a token names a key it lacks.
+// jose caches the key set (here for 10 s, shorter than Gatehouse publishes a new key
+// before it signs with it) and otherwise keeps its defaults.
 const keys = createRemoteJWKSet(new URL(`${gatehouse}/.well-known/jwks.json`), {
-  [customFetch]: fetchTrusting, cooldownDuration: 0, cacheMaxAge: 10_000,
+  [customFetch]: fetchTrusting, cacheMaxAge: 10_000,
 });
 
 async function verify(headers) {

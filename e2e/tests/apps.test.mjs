@@ -42,9 +42,9 @@ function whoami(page, headers = {}) {
 }
 
 /** Opens the app from the resources page of `page`'s Gatehouse tab; returns the app's tab. */
-async function launch(context, page) {
+async function launch(context, page, name = 'whoami') {
   await page.goto(proxy.url);
-  const button = page.locator('[data-testid=app][data-app=whoami] [data-testid=launch-app]');
+  const button = page.locator(`[data-testid=app][data-app=${name}] [data-testid=launch-app]`);
   await button.waitFor();
   const [tab] = await Promise.all([context.waitForEvent('page'), button.click()]);
   tab.on('pageerror', (err) => errors.push(err.message));
@@ -58,6 +58,12 @@ before(async () => {
   proxy = await startProxy(`
 [[apps]]
 name = "whoami"
+uri = "http://127.0.0.1:${appPort}"
+labels = { env = "demo" }
+
+# The same server under a second name: another app, on another origin.
+[[apps]]
+name = "mirror"
 uri = "http://127.0.0.1:${appPort}"
 labels = { env = "demo" }
 
@@ -79,6 +85,7 @@ logins = ["nobody"]
 token_ttl = "5s"
 audit_requests = true
 response_timeout = "2s"
+key_publish_ahead = "12s"
 `);
   appOrigin = `https://whoami.localhost:${proxy.port}`;
   app = await startApp();
@@ -109,6 +116,7 @@ describe('web apps', () => {
     assert.equal(seen.verified, true, seen.error);
     assert.equal(seen.claims.iss, proxy.url);
     assert.equal(seen.claims.aud, `http://127.0.0.1:${appPort}`);
+    assert.equal(seen.claims.app, 'whoami');
     assert.ok(seen.claims.exp - seen.claims.iat <= 5, 'a short life');
     assert.ok(seen.claims.jti);
     assert.equal(seen.headers['x-forwarded-proto'], 'https');
@@ -160,6 +168,32 @@ describe('web apps', () => {
     const replayed = await whoami(tab, { 'gatehouse-jwt-assertion': first.token });
     assert.notEqual(replayed.token, first.token, 'the replayed header was replaced by a fresh token');
     assert.notEqual(replayed.claims.jti, first.claims.jti);
+    await context.close();
+  });
+
+  test("another app's pages cannot act as the user on this app: no state-changing request, no WebSocket", async () => {
+    const { context, page } = await signedInPage(proxy, browser, 'eve', ['dev'], errors);
+    const whoamiTab = await launch(context, page);
+    const mirror = await launch(context, page, 'mirror');
+    assert.equal(new URL(mirror.url()).origin, `https://mirror.localhost:${proxy.port}`);
+    assert.equal((await whoami(mirror)).claims.app, 'mirror', 'the same server, told apart by the claim');
+    // From mirror's page (same site, another origin) at whoami: the browser sends
+    // whoami's cookie (SameSite=Lax is per site), so only the proxy can say no.
+    const attempt = await mirror.evaluate(async (target) => {
+      await fetch(`${target}/echo`, { method: 'POST', body: 'from mirror', mode: 'no-cors', credentials: 'include' });
+      const ws = await new Promise((resolve) => {
+        const socket = new WebSocket(`${target.replace('https', 'wss')}/ws`);
+        socket.onmessage = (e) => resolve(`message: ${e.data}`);
+        socket.onerror = () => resolve('refused');
+      });
+      return ws;
+    }, appOrigin);
+    assert.equal(attempt, 'refused');
+    await until(() => /"kind":"app.refused".*whoami: POST \/echo from another site \(https:\/\/mirror\.localhost/.test(audit()), 'the POST refused');
+    assert.match(audit(), /"kind":"app.refused".*whoami: GET \/ws from another site \(https:\/\/mirror\.localhost/);
+    // On its own origin the same requests go through.
+    const own = await whoamiTab.evaluate(async () => (await (await fetch('/echo', { method: 'POST', body: 'x' })).json()).length);
+    assert.equal(own, 1);
     await context.close();
   });
 
@@ -222,8 +256,20 @@ describe('web apps', () => {
     const tab = await launch(context, page);
     const before = await whoami(tab);
     proxy.cli('apps', 'rotate-key');
+    // The new key is published at once, and signs only later (key_publish_ahead).
+    const published = (await proxy.request('GET', '/.well-known/jwks.json')).json.keys.map((k) => k.kid);
+    assert.equal(published.length, 2, `the new key is published before it signs: ${published}`);
+    assert.equal((await whoami(tab)).kid, before.kid, 'the old key still signs');
+    assert.match(proxy.cli('apps', 'keys'), /published, signs from/);
+    // The last token the old key signs is kept, to verify once the new key signs.
     let after;
-    await until(async () => { after = await whoami(tab); return after.kid !== before.kid; }, 'tokens signed with the new key', 5_000);
+    let lastOld = before;
+    await until(async () => {
+      after = await whoami(tab);
+      if (after.kid === before.kid) lastOld = after;
+      return after.kid !== before.kid;
+    }, 'tokens signed with the new key', 20_000);
+    // The app (jose, caching the key set) verified it: it knew the key already.
     assert.equal(after.verified, true, after.error);
     const jwks = (await proxy.request('GET', '/.well-known/jwks.json')).json;
     const kids = jwks.keys.map((k) => k.kid);
@@ -231,10 +277,10 @@ describe('web apps', () => {
     for (const k of jwks.keys) assert.equal(k.kty, 'OKP');
     const keys = createLocalJWKSet(jwks);
     const options = { issuer: proxy.url, audience: `http://127.0.0.1:${appPort}`, algorithms: ['EdDSA'] };
-    const old = await jwtVerify(before.token, keys, options);
-    assert.equal(old.payload.username, 'kim', 'the old key still verifies its token');
-    await new Promise((r) => setTimeout(r, (before.claims.exp - Date.now() / 1000 + 1.5) * 1000));
-    await assert.rejects(jwtVerify(before.token, keys, options), /exp/, 'and not once it expired');
+    const old = await jwtVerify(lastOld.token, keys, options);
+    assert.equal(old.payload.username, 'kim', 'the old key still verifies the token it signed last');
+    await new Promise((r) => setTimeout(r, (lastOld.claims.exp - Date.now() / 1000 + 1.5) * 1000));
+    await assert.rejects(jwtVerify(lastOld.token, keys, options), /exp/, 'and not once it expired');
     assert.match(proxy.cli('apps', 'keys'), /retired at/);
     assert.match(audit(), /"kind":"app.key_rotated"/);
     await context.close();

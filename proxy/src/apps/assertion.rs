@@ -22,6 +22,9 @@ pub struct Claims {
     /// The app's internal address (`http://HOST:PORT`): a token for one app is no good
     /// at another.
     pub aud: String,
+    /// The app's name: two apps served from one address (told apart by `host`) differ
+    /// here, so such an app checks this too.
+    pub app: String,
     pub iat: u64,
     pub nbf: u64,
     pub exp: u64,
@@ -38,6 +41,7 @@ pub struct Claims {
 pub struct Subject<'a> {
     pub issuer: &'a str,
     pub audience: &'a str,
+    pub app: &'a str,
     pub user: &'a str,
     pub roles: &'a [String],
     pub traits: BTreeMap<String, Vec<String>>,
@@ -49,6 +53,7 @@ pub fn claims(subject: Subject<'_>, now: u64, ttl: u64, jti: String) -> Claims {
         iss: subject.issuer.to_string(),
         sub: subject.user.to_string(),
         aud: subject.audience.to_string(),
+        app: subject.app.to_string(),
         iat: now,
         nbf: now,
         exp: now + ttl,
@@ -76,6 +81,7 @@ mod tests {
         Subject {
             issuer: "https://gatehouse.example",
             audience: "http://10.0.0.7:3000",
+            app: "wiki",
             user: "ada",
             roles,
             traits: BTreeMap::from([("logins".to_string(), vec!["ada".to_string()])]),
@@ -98,7 +104,7 @@ mod tests {
     #[test]
     fn a_token_verifies_only_for_its_app_and_only_unaltered() {
         let vault = Vault::ephemeral();
-        let stored = keys::generate(&vault, 0).unwrap();
+        let stored = keys::generate(&vault, 0, 0).unwrap();
         let key = keys::open(&vault, &stored).unwrap();
         let now = crate::auth::now();
         let roles = vec!["dev".to_string()];

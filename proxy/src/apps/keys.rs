@@ -2,10 +2,11 @@
 //! one cluster-wide set in the database (the private halves sealed by the vault, so
 //! every proxy of a cluster signs with the same key and publishes the same set).
 //!
-//! Rotation: a new key signs from the moment it is added; the keys it replaced are
-//! retired then but stay published until every token they signed has expired
-//! ([`published`]), so an app that caches the key set never sees a token it cannot
-//! verify.
+//! Rotation: a new key is published at once but signs only from a while later
+//! (`key_publish_ahead`, longer than an app may cache the key set), so an app that
+//! refreshes its cached set on time knows the key before it meets a token signed with
+//! it; the keys it replaces retire when it starts signing and stay published until
+//! every token they signed has expired ([`published`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -31,7 +32,9 @@ pub struct StoredKey {
     /// The PKCS#8 private key, sealed by the vault for its `kid`.
     pub private_sealed: Vec<u8>,
     pub created_at: u64,
-    /// When a newer key replaced it.
+    /// When it starts signing (published from `created_at`).
+    pub signs_from: u64,
+    /// When a newer key replaced it (that key's `signs_from`).
     pub retired_at: Option<u64>,
 }
 
@@ -65,8 +68,8 @@ fn vault_owner(kid: &str) -> String {
     format!("app-key:{kid}")
 }
 
-/// A new key made at `now`, sealed by `vault`.
-pub fn generate(vault: &Vault, now: u64) -> Result<StoredKey, KeyError> {
+/// A new key made at `now` to sign from `signs_from`, sealed by `vault`.
+pub fn generate(vault: &Vault, now: u64, signs_from: u64) -> Result<StoredKey, KeyError> {
     let rng = ring::rand::SystemRandom::new();
     let pkcs8 = ring::signature::Ed25519KeyPair::generate_pkcs8(&rng).map_err(|e| KeyError::Generate(e.to_string()))?;
     let pair =
@@ -74,7 +77,7 @@ pub fn generate(vault: &Vault, now: u64) -> Result<StoredKey, KeyError> {
     let public_key = pair.public_key().as_ref().to_vec();
     let kid = thumbprint(&public_key);
     let private_sealed = vault.seal_bytes(&vault_owner(&kid), pkcs8.as_ref());
-    Ok(StoredKey { kid, public_key, private_sealed, created_at: now, retired_at: None })
+    Ok(StoredKey { kid, public_key, private_sealed, created_at: now, signs_from, retired_at: None })
 }
 
 /// Opens a stored key's private half.
@@ -92,9 +95,12 @@ pub fn thumbprint(public_key: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, canonical.as_bytes()))
 }
 
-/// The key that signs now: the newest one not retired.
-pub fn signing(keys: &[StoredKey]) -> Option<&StoredKey> {
-    keys.iter().filter(|k| k.retired_at.is_none()).max_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)))
+/// The key that signs at `now`: of those whose time has come and that are not retired,
+/// the one that started last.
+pub fn signing(keys: &[StoredKey], now: u64) -> Option<&StoredKey> {
+    keys.iter()
+        .filter(|k| k.signs_from <= now && k.retired_at.is_none_or(|at| at > now))
+        .max_by(|a, b| (a.signs_from, &a.kid).cmp(&(b.signs_from, &b.kid)))
 }
 
 /// The keys an app may meet in a token at `now`, when tokens live `token_ttl` seconds:
@@ -129,14 +135,30 @@ mod tests {
     use super::*;
 
     fn key(kid: &str, created_at: u64, retired_at: Option<u64>) -> StoredKey {
-        StoredKey { kid: kid.into(), public_key: vec![7; 32], private_sealed: vec![], created_at, retired_at }
+        StoredKey {
+            kid: kid.into(),
+            public_key: vec![7; 32],
+            private_sealed: vec![],
+            created_at,
+            signs_from: created_at,
+            retired_at,
+        }
     }
 
     #[test]
     fn the_newest_key_not_retired_signs() {
         let keys = [key("a", 100, Some(200)), key("b", 200, None), key("c", 150, Some(200))];
-        assert_eq!(signing(&keys).map(|k| k.kid.as_str()), Some("b"));
-        assert_eq!(signing(&keys[..1]), None);
+        assert_eq!(signing(&keys, 300).map(|k| k.kid.as_str()), Some("b"));
+        assert_eq!(signing(&keys[..1], 300), None);
+    }
+
+    #[test]
+    fn a_rotated_key_is_published_before_it_signs() {
+        // Rotated at 1000 to sign from 1120: the old key signs until then.
+        let keys = [key("old", 100, Some(1120)), StoredKey { signs_from: 1120, ..key("new", 1000, None) }];
+        assert_eq!(published(&keys, 1000, 60).len(), 2, "the new key is known at once");
+        assert_eq!(signing(&keys, 1119).map(|k| k.kid.as_str()), Some("old"));
+        assert_eq!(signing(&keys, 1120).map(|k| k.kid.as_str()), Some("new"));
     }
 
     #[test]
@@ -151,7 +173,7 @@ mod tests {
     #[test]
     fn a_generated_key_signs_what_its_published_half_verifies() {
         let vault = Vault::ephemeral();
-        let stored = generate(&vault, 5).unwrap();
+        let stored = generate(&vault, 5, 5).unwrap();
         assert_eq!(stored.kid, thumbprint(&stored.public_key));
         let signer = open(&vault, &stored).unwrap();
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);

@@ -46,9 +46,13 @@ pub struct Settings {
     pub token_ttl: Duration,
     /// Writes an audit record of each request to an app: method, path, status.
     pub audit_requests: bool,
-    /// How long the proxy waits for an app's answer to start.
+    /// How long the proxy waits for an app's answer to start (after the request's body).
     #[serde(deserialize_with = "duration")]
     pub response_timeout: Duration,
+    /// How long a rotated key is published before it signs: longer than apps cache the
+    /// key set (`/.well-known/jwks.json` says 60 s).
+    #[serde(deserialize_with = "duration")]
+    pub key_publish_ahead: Duration,
 }
 
 impl Default for Settings {
@@ -57,6 +61,7 @@ impl Default for Settings {
             token_ttl: Duration::from_secs(60),
             audit_requests: false,
             response_timeout: Duration::from_secs(30),
+            key_publish_ahead: Duration::from_secs(120),
         }
     }
 }
@@ -111,7 +116,7 @@ impl Apps {
     /// first to get there wins and the others use its key).
     pub fn ensure_key(&self, now: u64) -> Result<(), AppsError> {
         if self.store.app_keys()?.is_empty() {
-            let key = keys::generate(&self.vault, now)?;
+            let key = keys::generate(&self.vault, now, now)?;
             if self.store.add_first_app_key(&key)? {
                 tracing::info!(kid = %key.kid, "made the first key for apps' identity assertions");
             }
@@ -119,12 +124,13 @@ impl Apps {
         Ok(())
     }
 
-    /// A new signing key from now on; the old ones stay published until their tokens
-    /// expired. Returns the new key's id.
-    pub fn rotate(&self, now: u64) -> Result<String, AppsError> {
-        let key = keys::generate(&self.vault, now)?;
+    /// A new signing key, published now, signing from `key_publish_ahead` later; the old
+    /// ones stay published until their tokens expired. Returns the new key's id and when
+    /// it starts signing.
+    pub fn rotate(&self, now: u64) -> Result<(String, u64), AppsError> {
+        let key = keys::generate(&self.vault, now, now + self.settings.key_publish_ahead.as_secs())?;
         self.store.add_app_key(&key)?;
-        Ok(key.kid)
+        Ok((key.kid, key.signs_from))
     }
 
     /// Every key, newest first.
@@ -146,7 +152,7 @@ impl Apps {
             return Ok(key.clone());
         }
         let stored = self.store.app_keys()?;
-        let newest = keys::signing(&stored).ok_or(AppsError::NoKey)?;
+        let newest = keys::signing(&stored, now).ok_or(AppsError::NoKey)?;
         let key = match cached.as_ref() {
             Some((_, key)) if key.kid == newest.kid => key.clone(),
             _ => Arc::new(keys::open(&self.vault, newest)?),
@@ -165,7 +171,14 @@ impl Apps {
         now: u64,
     ) -> Result<String, AppsError> {
         let key = self.signer(now)?;
-        let subject = assertion::Subject { issuer: &self.issuer, audience: app.uri.origin(), user, roles, traits };
+        let subject = assertion::Subject {
+            issuer: &self.issuer,
+            audience: app.uri.origin(),
+            app: app.name.as_str(),
+            user,
+            roles,
+            traits,
+        };
         let claims = assertion::claims(subject, now, self.settings.token_ttl.as_secs(), token::random_token());
         Ok(assertion::sign(&claims, &key)?)
     }

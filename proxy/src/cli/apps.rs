@@ -93,19 +93,23 @@ pub fn run(config: Config, command: AppsCommand) -> anyhow::Result<()> {
             println!("Removed app {name}; its requests in flight end within 2 seconds.");
         }
         AppsCommand::RotateKey => {
-            let kid = apps()?.rotate(now)?;
+            let (kid, signs_from) = apps()?.rotate(now)?;
             let audit = crate::audit::Audit::open(store.clone(), &config.data_dir.join("audit.jsonl"))?;
-            audit.record(Kind::AppKeyRotated, None, None, &format!("new key {kid}"));
+            let from = crate::access::locks::format_time(signs_from);
+            audit.record(Kind::AppKeyRotated, None, None, &format!("new key {kid}, signing from {from}"));
             println!(
-                "Identity assertions are signed with key {kid} from now on (within 2 seconds on every proxy); the old key stays published for {} s.",
+                "Key {kid} is published now and signs identity assertions from {from}; the old key signs until then and stays published {} s longer.",
                 config.app_access.token_ttl.as_secs() + crate::apps::keys::CLOCK_SKEW_SECS
             );
         }
         AppsCommand::Keys => {
             for key in apps()?.keys()? {
+                let time = crate::access::locks::format_time;
                 let state = match key.retired_at {
+                    Some(at) if at <= now => format!("retired at {}", time(at)),
+                    Some(at) => format!("signing until {}", time(at)),
+                    None if key.signs_from > now => format!("published, signs from {}", time(key.signs_from)),
                     None => "signing".to_string(),
-                    Some(at) => format!("retired at {}", crate::access::locks::format_time(at)),
                 };
                 println!("{}  made {}  {state}", key.kid, crate::access::locks::format_time(key.created_at));
             }

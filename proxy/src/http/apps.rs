@@ -134,8 +134,14 @@ fn client_ip(request: &Request) -> IpAddr {
     request.extensions().get::<ConnectInfo<SocketAddr>>().map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip())
 }
 
-fn cookie_header(request: &Request) -> &str {
-    request.headers().get(header::COOKIE).and_then(|v| v.to_str().ok()).unwrap_or("")
+/// The `Cookie` header as text (a byte that is not ASCII, in someone else's cookie, must
+/// not hide ours).
+fn cookie_header(request: &Request) -> String {
+    request
+        .headers()
+        .get(header::COOKIE)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default()
 }
 
 async fn on_app_origin(state: AppState, name: String, request: Request) -> Response {
@@ -144,7 +150,25 @@ async fn on_app_origin(state: AppState, name: String, request: Request) -> Respo
     if request.uri().path() == LAUNCH_PATH {
         return finish_launch(&state, &name, &request, ip, now);
     }
-    let decided = match apps::cookie_value(cookie_header(&request), SESSION_COOKIE) {
+    let public_origin = state.apps.origins.as_ref().map(|o| o.app_origin(&name)).unwrap_or_default();
+    if let Some(from) = headers::cross_site(request.method(), request.headers(), &public_origin) {
+        state.audit.record(
+            Kind::AppRefused,
+            None,
+            Some(ip),
+            &format!("{name}: {} {} from another site ({from})", request.method(), request.uri().path()),
+        );
+        return page(
+            &state,
+            StatusCode::FORBIDDEN,
+            "Not from another site",
+            &format!(
+                "This request to the app {name} came from another site's page ({from}), so Gatehouse did not pass it on. Open the app itself and try again there."
+            ),
+        );
+    }
+    let cookies = cookie_header(&request);
+    let decided = match apps::cookie_value(&cookies, SESSION_COOKIE) {
         Some(cookie) => state.admit_app_request(&name, cookie, now),
         None => Err(AppDenied::NoSession),
     };
@@ -207,7 +231,8 @@ fn finish_launch(state: &AppState, name: &str, request: &Request, ip: IpAddr, no
             url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "token").map(|(_, v)| v.into_owned())
         })
         .unwrap_or_default();
-    let launch_state = apps::cookie_value(cookie_header(request), STATE_COOKIE);
+    let cookies = cookie_header(request);
+    let launch_state = apps::cookie_value(&cookies, STATE_COOKIE);
     let refused = |detail: &str| {
         state.audit.record(Kind::AppRefused, None, Some(ip), &format!("{name}: launch refused: {detail}"));
         page(
@@ -347,7 +372,36 @@ async fn forward(state: AppState, admitted: AdmittedApp, mut request: Request, i
     let path_and_query = request.uri().path_and_query().map_or("/", |p| p.as_str()).to_string();
     let method = request.method().clone();
     let browser_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
-    let body = if websocket { Body::empty() } else { request.into_body() };
+    // The answer's deadline runs from when the request's body has been sent: an upload
+    // may take as long as it takes.
+    let (sent, body_sent) = tokio::sync::oneshot::channel::<()>();
+    let has_body = !websocket
+        && (request.headers().contains_key(header::TRANSFER_ENCODING)
+            || request
+                .headers()
+                .get(header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                .is_some_and(|len| len > 0));
+    let body = if has_body {
+        let mut sent = Some(sent);
+        let frames = http_body_util::BodyStream::new(request.into_body())
+            .filter_map(|frame| async move {
+                match frame {
+                    Ok(frame) => frame.into_data().ok().map(Ok),
+                    Err(err) => Some(Err(err)),
+                }
+            })
+            .chain(futures_util::stream::poll_fn(move |_| {
+                if let Some(sent) = sent.take() {
+                    let _ = sent.send(());
+                }
+                std::task::Poll::Ready(None)
+            }));
+        Body::from_stream(frames)
+    } else {
+        let _ = sent.send(());
+        Body::empty()
+    };
     let mut out = axum::http::Request::new(body);
     *out.method_mut() = method.clone();
     *out.version_mut() = Version::HTTP_11;
@@ -360,9 +414,21 @@ async fn forward(state: AppState, admitted: AdmittedApp, mut request: Request, i
     }
 
     let timeout = state.apps.settings.response_timeout;
-    let answer = match tokio::time::timeout(timeout, CLIENT.request(out)).await {
-        Ok(Ok(answer)) => answer,
-        Ok(Err(err)) => {
+    let deadline = async {
+        // Dropped unsent (the body failed): the deadline runs from now.
+        let _ = body_sent.await;
+        tokio::time::sleep(timeout).await;
+    };
+    let answered = tokio::select! {
+        answer = CLIENT.request(out) => Some(answer),
+        () = deadline => None,
+        why = registration.wait_ended() => {
+            return page(&state, StatusCode::FORBIDDEN, "Ended", &why);
+        }
+    };
+    let answer = match answered {
+        Some(Ok(answer)) => answer,
+        Some(Err(err)) => {
             tracing::info!(app = %name, %err, "an app did not answer");
             let why = if err.is_connect() { "refused the connection or cannot be reached" } else { "broke off" };
             let sentence = format!(
@@ -371,7 +437,7 @@ async fn forward(state: AppState, admitted: AdmittedApp, mut request: Request, i
             state.audit.record(Kind::AppRefused, Some(&user.name), Some(ip), &format!("{name}: app down: {err}"));
             return page(&state, StatusCode::BAD_GATEWAY, "The app is not answering", &sentence);
         }
-        Err(_) => {
+        None => {
             let sentence = format!(
                 "The app {name} did not answer within {} s. Try again; if it keeps happening, tell an admin.",
                 timeout.as_secs()
@@ -409,9 +475,11 @@ async fn forward(state: AppState, admitted: AdmittedApp, mut request: Request, i
     }
     let (mut parts, body) = answer.into_parts();
     headers::to_browser(&mut parts.headers, &how);
-    // The answer streams through; it stops (cut short) if the identity goes meanwhile.
+    // The answer streams through; if the identity goes meanwhile it stops with an
+    // error, so the browser sees a broken answer rather than a short one.
     let ended = sessions::wait(registration.ended.clone());
     let frames = http_body_util::BodyStream::new(body)
+        .map(|frame| frame.map_err(std::io::Error::other))
         .take_until(ended)
         .filter_map(|frame| async move {
             match frame {
@@ -419,10 +487,12 @@ async fn forward(state: AppState, admitted: AdmittedApp, mut request: Request, i
                 Err(err) => Some(Err(err)),
             }
         })
-        .map(move |chunk| {
-            let _held = &registration;
-            chunk
-        });
+        .chain(
+            futures_util::stream::once(
+                async move { registration.why_ended().map(|why| Err(std::io::Error::other(why))) },
+            )
+            .filter_map(std::future::ready),
+        );
     Response::from_parts(parts, Body::from_stream(frames))
 }
 

@@ -489,6 +489,60 @@ mod tests {
     }
 
     #[test]
+    fn a_request_to_an_app_ends_with_the_role_the_lock_or_the_app() {
+        use crate::inventory::apps::{App, AppUri};
+        let (roles, nodes) = world();
+        let apps = [App {
+            name: NodeName::parse("wiki").unwrap(),
+            uri: AppUri::parse("http://10.0.0.7:3000").unwrap(),
+            labels: parse_labels("env=dev").unwrap(),
+            host_header: None,
+            rewrite_redirects: true,
+        }];
+        let devices = HashSet::new();
+        let facts = Facts {
+            now: 500,
+            locks: &[],
+            nodes: &nodes,
+            desktops: &[],
+            apps: &apps,
+            roles: &roles,
+            disk_low: true,
+            devices: &devices,
+        };
+        let request = LiveSession {
+            kind: Kind::App,
+            target: "wiki".into(),
+            logins: vec![],
+            ssh: None,
+            recorded: false,
+            ..ssh_session("alice")
+        };
+        assert_eq!(verdict(&request, Some(&web("alice", &["admin"])), &facts), None, "a full disk does not stop apps");
+        assert_eq!(
+            verdict(&request, Some(&web("alice", &["nobody"])), &facts).unwrap(),
+            "Your roles no longer allow this session on wiki, so it was ended."
+        );
+        assert_eq!(
+            verdict(&request, Some(&web("alice", &["admin"])), &Facts { apps: &[], ..facts }).unwrap(),
+            "wiki was removed from Gatehouse, and the session with it."
+        );
+        let lock = [Lock {
+            id: 1,
+            target: LockTarget::App("wiki".into()),
+            reason: "upgrade".into(),
+            created_at: 0,
+            expires_at: None,
+        }];
+        assert!(
+            verdict(&request, Some(&web("alice", &["admin"])), &Facts { locks: &lock, ..facts })
+                .unwrap()
+                .contains("upgrade")
+        );
+        assert!(verdict(&request, None, &facts).unwrap().contains("Your sign-in ended"));
+    }
+
+    #[test]
     fn a_session_ends_when_the_device_that_opened_it_is_removed() {
         let me = web("alice", &["admin"]);
         let on_device = |id| LiveSession { device: Some((id, "work laptop".into())), ..ssh_session("alice") };

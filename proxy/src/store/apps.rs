@@ -10,8 +10,8 @@ use crate::apps::session::{AppSession, Launch};
 pub trait AppStore: Send + Sync {
     /// Every signing key, newest first.
     fn app_keys(&self) -> Result<Vec<StoredKey>>;
-    /// Adds `key` as the one to sign with, retiring every other key not yet retired at
-    /// `key.created_at`.
+    /// Adds `key` as the one to sign with from `key.signs_from`, retiring then every
+    /// other key not yet retired.
     fn add_app_key(&self, key: &StoredKey) -> Result<()>;
     /// Adds `key` only if there is no key at all (the first start): false if one was
     /// there (another proxy made it first).

@@ -596,6 +596,7 @@ fn a_new_app_key_retires_the_others_and_the_first_is_made_once(store: &dyn Store
         public_key: vec![1; 32],
         private_sealed: vec![2; 48],
         created_at: at,
+        signs_from: at + 5,
         retired_at: None,
     };
     assert!(store.add_first_app_key(&key("k1", 10)).unwrap());
@@ -604,7 +605,7 @@ fn a_new_app_key_retires_the_others_and_the_first_is_made_once(store: &dyn Store
     let keys = store.app_keys().unwrap();
     assert_eq!(
         keys.iter().map(|k| (k.kid.as_str(), k.retired_at)).collect::<Vec<_>>(),
-        [("k2", None), ("k1", Some(20))]
+        [("k2", None), ("k1", Some(25))]
     );
     assert_eq!(keys[1].private_sealed, vec![2; 48]);
 }

@@ -62,7 +62,8 @@ fn key_row(row: &tokio_postgres::Row) -> Result<StoredKey> {
         public_key: row.try_get(1)?,
         private_sealed: row.try_get(2)?,
         created_at: row.try_get::<_, i64>(3)? as u64,
-        retired_at: row.try_get::<_, Option<i64>>(4)?.map(|at| at as u64),
+        signs_from: row.try_get::<_, i64>(4)? as u64,
+        retired_at: row.try_get::<_, Option<i64>>(5)?.map(|at| at as u64),
     })
 }
 
@@ -81,7 +82,7 @@ impl AppStore for PostgresStore {
         self.run(|c| async move {
             let rows = c
                 .query(
-                    "SELECT kid, public_key, private_sealed, created_at, retired_at FROM app_keys
+                    "SELECT kid, public_key, private_sealed, created_at, signs_from, retired_at FROM app_keys
                      ORDER BY created_at DESC, kid DESC",
                     &[],
                 )
@@ -94,11 +95,13 @@ impl AppStore for PostgresStore {
         let key = key.clone();
         self.run(move |mut c| async move {
             let tx = c.transaction().await?;
-            let at = key.created_at as i64;
-            tx.execute("UPDATE app_keys SET retired_at = $1 WHERE retired_at IS NULL", &[&at]).await?;
+            let (at, from) = (key.created_at as i64, key.signs_from as i64);
+            // Two rotations at once: one after the other, so only one key stays unretired.
+            tx.execute("LOCK TABLE app_keys IN EXCLUSIVE MODE", &[]).await?;
+            tx.execute("UPDATE app_keys SET retired_at = $1 WHERE retired_at IS NULL", &[&from]).await?;
             tx.execute(
-                "INSERT INTO app_keys (kid, public_key, private_sealed, created_at) VALUES ($1, $2, $3, $4)",
-                &[&key.kid, &key.public_key, &key.private_sealed, &at],
+                "INSERT INTO app_keys (kid, public_key, private_sealed, created_at, signs_from) VALUES ($1, $2, $3, $4, $5)",
+                &[&key.kid, &key.public_key, &key.private_sealed, &at, &from],
             )
             .await?;
             tx.commit().await?;
@@ -112,12 +115,12 @@ impl AppStore for PostgresStore {
             let tx = c.transaction().await?;
             // Two proxies starting at once: the lock makes the second see the first's key.
             tx.execute("LOCK TABLE app_keys IN EXCLUSIVE MODE", &[]).await?;
-            let at = key.created_at as i64;
+            let (at, from) = (key.created_at as i64, key.signs_from as i64);
             let inserted = tx
                 .execute(
-                    "INSERT INTO app_keys (kid, public_key, private_sealed, created_at)
-                     SELECT $1, $2, $3, $4 WHERE NOT EXISTS (SELECT 1 FROM app_keys)",
-                    &[&key.kid, &key.public_key, &key.private_sealed, &at],
+                    "INSERT INTO app_keys (kid, public_key, private_sealed, created_at, signs_from)
+                     SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM app_keys)",
+                    &[&key.kid, &key.public_key, &key.private_sealed, &at, &from],
                 )
                 .await?;
             tx.commit().await?;

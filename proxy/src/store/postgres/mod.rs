@@ -76,6 +76,7 @@ CREATE TABLE app_keys (
     public_key BYTEA NOT NULL,
     private_sealed BYTEA NOT NULL,
     created_at BIGINT NOT NULL,
+    signs_from BIGINT NOT NULL,
     retired_at BIGINT
 );
 CREATE TABLE app_launches (

@@ -67,7 +67,8 @@ fn key_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredKey> {
         public_key: row.get(1)?,
         private_sealed: row.get(2)?,
         created_at: row.get::<_, i64>(3)? as u64,
-        retired_at: row.get::<_, Option<i64>>(4)?.map(|at| at as u64),
+        signs_from: row.get::<_, i64>(4)? as u64,
+        retired_at: row.get::<_, Option<i64>>(5)?.map(|at| at as u64),
     })
 }
 
@@ -75,7 +76,7 @@ impl AppStore for SqliteStore {
     fn app_keys(&self) -> Result<Vec<StoredKey>> {
         let conn = self.conn();
         let mut stmt = conn.prepare(
-            "SELECT kid, public_key, private_sealed, created_at, retired_at FROM app_keys ORDER BY created_at DESC, kid DESC",
+            "SELECT kid, public_key, private_sealed, created_at, signs_from, retired_at FROM app_keys ORDER BY created_at DESC, kid DESC",
         )?;
         let keys = stmt.query_map([], key_row)?.collect::<rusqlite::Result<_>>()?;
         Ok(keys)
@@ -84,10 +85,10 @@ impl AppStore for SqliteStore {
     fn add_app_key(&self, key: &StoredKey) -> Result<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        tx.execute("UPDATE app_keys SET retired_at = ?1 WHERE retired_at IS NULL", [key.created_at as i64])?;
+        tx.execute("UPDATE app_keys SET retired_at = ?1 WHERE retired_at IS NULL", [key.signs_from as i64])?;
         tx.execute(
-            "INSERT INTO app_keys (kid, public_key, private_sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![key.kid, key.public_key, key.private_sealed, key.created_at as i64],
+            "INSERT INTO app_keys (kid, public_key, private_sealed, created_at, signs_from) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![key.kid, key.public_key, key.private_sealed, key.created_at as i64, key.signs_from as i64],
         )?;
         tx.commit()?;
         Ok(())
@@ -95,9 +96,9 @@ impl AppStore for SqliteStore {
 
     fn add_first_app_key(&self, key: &StoredKey) -> Result<bool> {
         let inserted = self.conn().execute(
-            "INSERT INTO app_keys (kid, public_key, private_sealed, created_at)
-             SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM app_keys)",
-            params![key.kid, key.public_key, key.private_sealed, key.created_at as i64],
+            "INSERT INTO app_keys (kid, public_key, private_sealed, created_at, signs_from)
+             SELECT ?1, ?2, ?3, ?4, ?5 WHERE NOT EXISTS (SELECT 1 FROM app_keys)",
+            params![key.kid, key.public_key, key.private_sealed, key.created_at as i64, key.signs_from as i64],
         )?;
         Ok(inserted == 1)
     }

@@ -57,6 +57,7 @@ CREATE TABLE app_keys (
     public_key BLOB NOT NULL,
     private_sealed BLOB NOT NULL,
     created_at INTEGER NOT NULL,
+    signs_from INTEGER NOT NULL,
     retired_at INTEGER
 );
 CREATE TABLE app_launches (
