@@ -1,5 +1,6 @@
 pub mod alert;
 pub mod confirm_factor;
+pub mod files_panel;
 pub mod header;
 pub mod pin_conflict;
 pub mod require_session;
