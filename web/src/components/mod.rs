@@ -9,3 +9,4 @@ pub mod sso_buttons;
 pub mod term_renderer;
 pub mod term_search;
 pub mod terminal_view;
+pub mod timeline_marks;
