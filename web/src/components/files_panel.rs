@@ -208,11 +208,10 @@ pub fn FilesPanel(queue: FileQueue) -> impl IntoView {
         let Some(remote) = current() else { return };
         loading.set(true);
         leptos::task::spawn_local(async move {
+            // A notice stays until the next action: listing again after a refusal must
+            // not wipe the sentence that says why.
             match remote.list(&dir).await {
-                Ok(list) => {
-                    entries.set(list);
-                    notice.set(None);
-                }
+                Ok(list) => entries.set(list),
                 Err(why) => notice.set(Some(why)),
             }
             loading.set(false);
@@ -238,10 +237,13 @@ pub fn FilesPanel(queue: FileQueue) -> impl IntoView {
 
     let operate = move |work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>| {
         leptos::task::spawn_local(async move {
-            if let Err(why) = work.await {
-                notice.set(Some(why));
+            match work.await {
+                Ok(()) => {
+                    notice.set(None);
+                    changed.update(|n| *n += 1);
+                }
+                Err(why) => notice.set(Some(why)),
             }
-            changed.update(|n| *n += 1);
         });
     };
     let new_folder = move |_| {
@@ -359,7 +361,7 @@ fn Row(
     view! {
         <tr data-testid="file-row" data-name=name.clone() data-dir=entry.dir.to_string()>
             <td><button type="button" class="files-name" data-testid="file-open" on:click=open>
-                {if entry.dir { "📁 " } else { "" }}{label}</button></td>
+                {label}{if entry.dir { "/" } else { "" }}</button></td>
             <td class="files-size">{if entry.dir { String::new() } else { bytes(entry.size) }}</td>
             <td class="files-date">{date(entry.modified)}</td>
             <td class="files-actions">
