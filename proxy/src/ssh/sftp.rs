@@ -122,6 +122,13 @@ pub struct FromClient {
     pub events: Vec<Event>,
 }
 
+/// Whether the file channel starts the subsystem `name`: only `sftp`, only once. Every
+/// other request on that channel (a shell, a command, a pty, another subsystem) is
+/// refused by the bridge, so the channel never carries anything but inspected SFTP.
+pub fn file_channel_starts(name: &str, started: bool) -> bool {
+    name == "sftp" && !started
+}
+
 /// Splits a byte stream into SFTP packets (`length`, then that many bytes).
 #[derive(Debug, Default)]
 struct Framer {
@@ -552,6 +559,15 @@ mod tests {
         assert!(out.to_node.is_empty(), "read-write needs download too");
         let out = sftp.from_client(&packet(OPENDIR, 3, &[&s("/tmp")])).unwrap();
         assert!(out.to_client.is_empty() && !out.to_node.is_empty());
+    }
+
+    #[test]
+    fn the_file_channel_starts_sftp_once_and_no_other_subsystem() {
+        assert!(file_channel_starts("sftp", false));
+        assert!(!file_channel_starts("sftp", true), "a second start would reset the inspector's framing");
+        for other in ["sftp-server", "SFTP", "x11", "", "sftp\0", "/usr/lib/openssh/sftp-server"] {
+            assert!(!file_channel_starts(other, false), "{other:?}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use russh::{Channel, ChannelMsg, client, server};
 
-use super::sftp::{Event, Inspector};
+use super::sftp::{Event, Inspector, file_channel_starts};
 use super::{Audit, Target};
 use crate::access::rbac::FileTransfer;
 use crate::audit::Kind;
@@ -39,7 +39,7 @@ impl SftpBridge {
             loop {
                 match front_rx.wait().await {
                     Some(ChannelMsg::RequestSubsystem { want_reply, name })
-                        if name == "sftp" && !started.load(std::sync::atomic::Ordering::Relaxed) =>
+                        if file_channel_starts(&name, started.load(std::sync::atomic::Ordering::Relaxed)) =>
                     {
                         started.store(true, std::sync::atomic::Ordering::Relaxed);
                         // The node's answer comes back as Success/Failure below.
