@@ -158,6 +158,9 @@ pub struct SshCertificate {
     pub host_ca_fingerprint: String,
     /// Recorded mode: the certificate is for the proxy's own SSH server only.
     pub recorded: bool,
+    /// What the Files panel may move: `"none"`, `"download"`, `"upload"` or `"both"`.
+    #[serde(default)]
+    pub file_transfer: String,
 }
 
 /// A fresh check of a factor the account already has, before changing factors:
@@ -257,6 +260,20 @@ pub struct SearchHit {
     pub offset_ms: u64,
     /// The line it was found in, for the list of hits.
     pub line: String,
+}
+
+/// A moment on a recording's timeline the player marks: `kind` is `"transfer"` (a file
+/// moved over SFTP); `label` is the sentence its tooltip shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub at_ms: u64,
+    pub kind: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marks {
+    pub marks: Vec<Mark>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -411,6 +428,9 @@ pub struct SessionMfaGrant {
     pub expires_at: u64,
     /// As in [`SshCertificate`]: what a browser with no pin yet pins.
     pub host_ca_fingerprint: String,
+    /// As in [`SshCertificate`].
+    #[serde(default)]
+    pub file_transfer: String,
 }
 
 /// The close codes of the SSH and desktop WebSockets (4000–4999 are the application's

@@ -77,6 +77,8 @@ pub struct SshGrant {
     pub device_trust: rbac::DeviceTrust,
     /// Forwarding the certificate allows (direct mode only; none when recorded).
     pub extensions: Extensions,
+    /// What the Files panel may move ([`rbac::FileTransfer`]).
+    pub file_transfer: rbac::FileTransfer,
 }
 
 fn lock_on_user<'a>(locks: &'a [Lock], user: &User) -> Option<&'a Lock> {
@@ -121,6 +123,7 @@ pub fn ssh(
         session_mfa: access.session_mfa,
         device_trust: access.device_trust,
         extensions,
+        file_transfer: rbac::file_transfer(roles, &user.roles, node, login),
     })
 }
 

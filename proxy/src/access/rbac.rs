@@ -31,6 +31,51 @@ pub enum RecordingAccess {
     All,
 }
 
+/// What a role's SSH sessions may move through the Files panel (SFTP): recorded
+/// sessions enforce it at the proxy, packet by packet; direct sessions only by what the
+/// page offers (README, "Files": a shell can still move bytes by other means).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileTransfer {
+    #[default]
+    None,
+    /// Read files from the node.
+    Download,
+    /// Write files to the node (and make folders, rename, delete).
+    Upload,
+    Both,
+}
+
+impl FileTransfer {
+    pub fn download(self) -> bool {
+        matches!(self, FileTransfer::Download | FileTransfer::Both)
+    }
+
+    pub fn upload(self) -> bool {
+        matches!(self, FileTransfer::Upload | FileTransfer::Both)
+    }
+
+    /// What either of two grants allows.
+    pub fn union(self, other: FileTransfer) -> FileTransfer {
+        match (self.download() || other.download(), self.upload() || other.upload()) {
+            (true, true) => FileTransfer::Both,
+            (true, false) => FileTransfer::Download,
+            (false, true) => FileTransfer::Upload,
+            (false, false) => FileTransfer::None,
+        }
+    }
+
+    /// The word the config and the API use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileTransfer::None => "none",
+            FileTransfer::Download => "download",
+            FileTransfer::Upload => "upload",
+            FileTransfer::Both => "both",
+        }
+    }
+}
+
 /// Whether a role's sessions need a trusted device ([`crate::devices`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,6 +127,9 @@ pub struct Role {
     /// Web apps whose labels match every entry (as `node_labels`).
     #[serde(default)]
     pub app_labels: Labels,
+    /// Files to and from the node over SFTP ([`FileTransfer`]).
+    #[serde(default)]
+    pub file_transfer: FileTransfer,
     /// Whether opening this role's SSH sessions and desktops needs a trusted device.
     #[serde(default)]
     pub device_trust: DeviceTrust,
@@ -208,6 +256,16 @@ pub fn extensions(roles: &Roles, user_roles: &[String], node: &Node, login: &str
     }
 }
 
+/// The file transfer a session as `login` on `node` allows: what the roles that reach the
+/// node with that login allow together.
+pub fn file_transfer(roles: &Roles, user_roles: &[String], node: &Node, login: &str) -> FileTransfer {
+    user_roles
+        .iter()
+        .filter_map(|name| roles.get(name))
+        .filter(|role| role.matches(node) && role.logins.iter().any(|l| l == login))
+        .fold(FileTransfer::None, |all, role| all.union(role.file_transfer))
+}
+
 /// A role that grants forwarding must be direct: a recorded session cannot record what
 /// crosses a forwarded port, so the config is refused rather than silently ignored.
 pub fn check_roles(roles: &Roles) -> Result<(), String> {
@@ -324,6 +382,21 @@ mod tests {
         assert!(extensions(&roles, &names(&["all"]), &node, "guest").port_forwarding);
         assert!(!extensions(&roles, &names(&["all", "dev"]), &node, "dev").port_forwarding, "not for another login");
         assert_eq!(extensions(&roles, &names(&["dev"]), &node, "dev"), crate::ca::Extensions::default());
+    }
+
+    #[test]
+    fn file_transfer_adds_up_over_the_roles_with_the_login_and_defaults_to_none() {
+        let mut roles = roles();
+        let node = node("env=dev");
+        assert_eq!(file_transfer(&roles, &names(&["all", "dev"]), &node, "dev"), FileTransfer::None);
+        roles.get_mut("all").unwrap().file_transfer = FileTransfer::Download;
+        roles.get_mut("dev").unwrap().file_transfer = FileTransfer::Upload;
+        assert_eq!(file_transfer(&roles, &names(&["all"]), &node, "guest"), FileTransfer::Download);
+        assert_eq!(file_transfer(&roles, &names(&["all"]), &node, "dev"), FileTransfer::None, "not for another login");
+        roles.get_mut("all").unwrap().logins.push("dev".into());
+        assert_eq!(file_transfer(&roles, &names(&["all", "dev"]), &node, "dev"), FileTransfer::Both);
+        let parsed: Role = toml::from_str("file_transfer = \"download\"").unwrap();
+        assert!(parsed.file_transfer.download() && !parsed.file_transfer.upload());
     }
 
     #[test]

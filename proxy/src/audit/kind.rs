@@ -61,6 +61,11 @@ pub enum Kind {
     SshEnd,
     /// An SSH session ended from outside (sign-out, a lock, a role taken away…).
     SshTerminated,
+    /// A file moved over SFTP in a recorded session: path, direction, size, SHA-256.
+    SshFileTransfer,
+    /// A change to the node's files over SFTP in a recorded session (mkdir, rename,
+    /// delete…); refusals are `ssh.denied`.
+    SshFileChange,
 
     DesktopStart,
     DesktopEnd,
@@ -159,6 +164,8 @@ impl Kind {
             Kind::SshStart => "ssh.start",
             Kind::SshEnd => "ssh.end",
             Kind::SshTerminated => "ssh.terminated",
+            Kind::SshFileTransfer => "ssh.file_transfer",
+            Kind::SshFileChange => "ssh.file_change",
             Kind::DesktopStart => "desktop.start",
             Kind::DesktopEnd => "desktop.end",
             Kind::DesktopTerminated => "desktop.terminated",
@@ -205,7 +212,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 59] = [
+    const WRITTEN: [(Kind, &str); 61] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -235,6 +242,8 @@ mod tests {
         (Kind::SshStart, "ssh.start"),
         (Kind::SshEnd, "ssh.end"),
         (Kind::SshTerminated, "ssh.terminated"),
+        (Kind::SshFileTransfer, "ssh.file_transfer"),
+        (Kind::SshFileChange, "ssh.file_change"),
         (Kind::DesktopStart, "desktop.start"),
         (Kind::DesktopEnd, "desktop.end"),
         (Kind::DesktopTerminated, "desktop.terminated"),

@@ -405,6 +405,7 @@ pub async fn session_mfa_finish(
         ticket,
         expires_at,
         host_ca_fingerprint: state.cas.host.fingerprint().to_string(),
+        file_transfer: grant.file_transfer.as_str().to_string(),
     }))
 }
 

@@ -189,6 +189,7 @@ pub fn routes() -> Router<AppState> {
         .route("/recordings/{id}", get(metadata))
         .route("/recordings/{id}/data/{part}", get(data))
         .route("/recordings/{id}/search", get(search))
+        .route("/recordings/{id}/marks", get(marks))
         .route("/recordings/{id}/cast", get(cast))
 }
 
@@ -386,6 +387,30 @@ pub async fn search(
     .map_err(|_| ApiError::internal())?
     .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
     Ok(Json(SearchHits { hits }))
+}
+
+/// `GET /recordings/{id}/marks`: the moments the player's timeline marks (files moved).
+pub async fn marks(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<gatehouse_proto::api::Marks>, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let unreadable = |err: String| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recording_unreadable",
+            format!("The recording cannot be read: {err}."),
+        )
+    };
+    let bytes = whole_recording(&state, &row).await.map_err(|err| unreadable(err.to_string()))?;
+    let marks = tokio::task::spawn_blocking(move || {
+        gatehouse_recording::marks::marks(bytes.as_slice()).map_err(|err| err.to_string())
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
+    .map_err(unreadable)?;
+    Ok(Json(gatehouse_proto::api::Marks { marks }))
 }
 
 /// The recording as an asciicast v2 download.

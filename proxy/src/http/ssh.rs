@@ -102,6 +102,7 @@ pub async fn certificate(
         expires_at,
         host_ca_fingerprint: state.cas.host.fingerprint().to_string(),
         recorded: grant.mode == SshMode::Recorded,
+        file_transfer: grant.file_transfer.as_str().to_string(),
     }))
 }
 
@@ -115,6 +116,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
         addr: grant.node.addr.clone(),
         login: grant.login.clone(),
         source_addresses: state.ssh_source_addresses.clone(),
+        file_transfer: grant.file_transfer,
     };
     let node = match crate::ssh::node::connect_node(&state.cas, &bridge_target).await {
         Ok(node) => node,

@@ -218,6 +218,12 @@ impl Recorder {
         let _ = self.tx.send(Entry::Event(event)).await;
     }
 
+    /// A file moved over SFTP in this session (a mark on the player's timeline).
+    pub async fn transfer(&self, transfer: pb::Transfer) {
+        let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::Transfer(transfer)) };
+        let _ = self.tx.send(Entry::Event(event)).await;
+    }
+
     /// A desktop session reached the active stage: the decoder's parameters.
     pub async fn desktop_activated(&self, activated: pb::DesktopActivated) {
         let event = RecordingEvent { offset_ms: self.offset_ms(), event: Some(Event::DesktopActivated(activated)) };

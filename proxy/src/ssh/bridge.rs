@@ -31,6 +31,8 @@ pub struct Bridge {
     pub outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     pub audit: Audit,
     pub ended: tokio::sync::watch::Receiver<Option<String>>,
+    /// Where the file channel ([`super::sftp_bridge`]) finds this session's recording.
+    pub recording: super::sftp_bridge::RecordingSlot,
 }
 
 /// What both directions of a bridged channel need: the channel's decisions and its
@@ -289,6 +291,7 @@ impl Bridge {
             state.recorder = Some(recorder.clone());
             state.channel.program_started(want_reply)
         };
+        *self.recording.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(recorder.clone());
         if !early.is_empty() && !recorder.input(&early).await {
             return Err(std::io::Error::other("the recording failed"));
         }

@@ -121,7 +121,10 @@ impl RecordedChannel {
                 self.owe(want_reply, false);
                 Verdict::Forward
             }
-            // Subsystems (sftp), X11 and agent forwarding are not offered.
+            // Subsystems (sftp), X11 and agent forwarding are not offered on the session
+            // channel; a role's file transfer has a channel of its own (`super::sftp_bridge`),
+            // inspected packet by packet. A file-transfer server run as the program stays
+            // refused even then: it would carry files past the inspector.
             Request::Subsystem(name) => {
                 Verdict::Refuse { audit: Some(format!("the subsystem {name:?} in a recorded session")) }
             }

@@ -64,6 +64,7 @@ pub async fn check(cas: &Authorities, node: &Node, login: &str) -> Vec<Finding> 
         addr: node.addr.clone(),
         login: login.to_string(),
         source_addresses: None,
+        file_transfer: Default::default(),
     };
     let principals_line = principals_command(&name);
     let probes = [

@@ -57,6 +57,9 @@ pub struct Front {
     node: Option<Arc<NodeHandle>>,
     outcome: Option<tokio::sync::oneshot::Sender<Outcome>>,
     opened: bool,
+    /// The file channel (the `sftp` subsystem) is open; one per connection.
+    files_opened: bool,
+    recording: super::sftp_bridge::RecordingSlot,
     /// `Some(sentence)` once the session must end from outside ([`crate::sessions`]).
     ended: tokio::sync::watch::Receiver<Option<String>>,
 }
@@ -80,9 +83,48 @@ impl Front {
             node: None,
             outcome: Some(tx),
             opened: false,
+            files_opened: false,
+            recording: Default::default(),
             ended,
         };
         (front, rx)
+    }
+
+    /// The second session channel: only for the `sftp` subsystem, inspected.
+    async fn open_files(
+        &mut self,
+        channel: Channel<server::Msg>,
+        reply: server::ChannelOpenHandle,
+        session: &mut server::Session,
+    ) -> Result<(), russh::Error> {
+        let allowed = self.target.file_transfer;
+        let node = self.node.clone();
+        let (Some(node), false, true) = (node, self.files_opened, allowed.download() || allowed.upload()) else {
+            if !self.files_opened {
+                self.refuse_forwarding("a second channel (file transfer is not allowed by the roles)");
+            }
+            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        };
+        match node.channel_open_session().await {
+            Ok(back) => {
+                self.files_opened = true;
+                reply.accept().await;
+                let bridge = super::sftp_bridge::SftpBridge {
+                    front_handle: session.handle(),
+                    target: self.target.clone(),
+                    allowed,
+                    audit: self.audit.clone(),
+                    recording: self.recording.clone(),
+                };
+                tokio::spawn(bridge.run(channel, back));
+            }
+            Err(err) => {
+                tracing::warn!(node = %self.target.node, %err, "the node would not open a file channel");
+                reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+            }
+        }
+        Ok(())
     }
 
     fn refuse_forwarding(&self, what: &str) {
@@ -127,9 +169,9 @@ impl server::Handler for Front {
         session: &mut server::Session,
     ) -> Result<(), Self::Error> {
         if self.opened {
-            // One session per connection: the browser opens one tab per connection.
-            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
-            return Ok(());
+            // One session per connection (the browser opens one tab per connection),
+            // and one file channel beside it when the roles allow file transfer.
+            return self.open_files(channel, reply, session).await;
         }
         let Some(node) = self.node.clone() else {
             reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
@@ -148,6 +190,7 @@ impl server::Handler for Front {
                     outcome: self.outcome.take(),
                     audit: self.audit.clone(),
                     ended: self.ended.clone(),
+                    recording: self.recording.clone(),
                 };
                 tokio::spawn(bridge.run(channel, back));
             }

@@ -18,7 +18,9 @@
 //!   minute either side of now, only after the browser has signed in.
 //! - One session channel per connection: a shell or one command, never a subsystem, a
 //!   file-transfer server run as a command, or any forwarding. Without a pty, what the
-//!   client sends is recorded too.
+//!   client sends is recorded too. A role with `file_transfer` also gets one second
+//!   channel for the `sftp` subsystem only ([`sftp_bridge`]), every packet inspected,
+//!   refused or audited by [`sftp`].
 //! - When the identity behind the session goes ([`crate::sessions`]), the bridge ends the
 //!   recording with the reason and the socket closes with it.
 //! - Each direction awaits the other side's SSH window, so a slow browser slows the node
@@ -30,6 +32,8 @@ pub mod channel;
 pub mod check;
 pub mod front;
 pub mod node;
+pub mod sftp;
+pub mod sftp_bridge;
 
 use std::sync::Arc;
 
@@ -48,6 +52,8 @@ pub struct Target {
     /// The `source-address` for the proxy's certificate to the node: the configured
     /// egress addresses, or (`None`) the address of the connection the proxy made.
     pub source_addresses: Option<String>,
+    /// What a recorded session's file channel may carry ([`sftp`]); none: no channel.
+    pub file_transfer: crate::access::rbac::FileTransfer,
 }
 
 /// Messages (each at most one 32 KiB packet) a russh session may queue for a bridged

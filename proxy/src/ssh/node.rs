@@ -136,6 +136,7 @@ mod tests {
             addr: "127.0.0.1:22".into(),
             login: "ubuntu".into(),
             source_addresses: None,
+            file_transfer: Default::default(),
         }
     }
 

@@ -1,5 +1,6 @@
 pub mod alert;
 pub mod confirm_factor;
+pub mod files_panel;
 pub mod header;
 pub mod pin_conflict;
 pub mod require_session;
@@ -8,3 +9,4 @@ pub mod sso_buttons;
 pub mod term_renderer;
 pub mod term_search;
 pub mod terminal_view;
+pub mod timeline_marks;

@@ -22,6 +22,7 @@ use crate::api;
 use crate::components::require_session::RequireSession;
 use crate::components::term_renderer::Renderer;
 use crate::components::terminal_view::fixed_renderer;
+use crate::components::timeline_marks::TimelineMarks;
 use crate::term_prefs::use_term_prefs;
 
 /// The clock's per-frame callback, kept so each frame can ask for the next.
@@ -298,6 +299,7 @@ fn Player(id: String) -> impl IntoView {
     };
     let hover = RwSignal::new(None::<(f64, u64)>);
     let hits = RwSignal::new(None::<Vec<SearchHit>>);
+    let marks = RwSignal::new(Vec::<gatehouse_proto::api::Mark>::new());
     let query = RwSignal::new(String::new());
     let canvas_ref = NodeRef::<html::Canvas>::new();
     let mirror_ref = NodeRef::<html::Pre>::new();
@@ -329,6 +331,14 @@ fn Player(id: String) -> impl IntoView {
                 };
                 ui.duration.set(meta.duration_ms.unwrap_or(0));
                 ui.live.set(meta.live);
+                {
+                    let url = format!("{base}/marks");
+                    leptos::task::spawn_local(async move {
+                        if let Ok(found) = api::get::<gatehouse_proto::api::Marks>(&url).await {
+                            marks.set(found.marks);
+                        }
+                    });
+                }
                 if meta.cut_short {
                     ui.notice.set(Some("This recording was cut short: the proxy stopped during the session. It plays up to that moment.".into()));
                 }
@@ -581,6 +591,8 @@ fn Player(id: String) -> impl IntoView {
                             hover.set(Some((x, (x / width * ui.duration.get_untracked() as f64) as u64)));
                         }
                         on:mouseleave=move |_| hover.set(None)/>
+                    <TimelineMarks marks=marks duration_ms=Signal::derive(move || ui.duration.get())
+                        on_seek=Callback::new(jump)/>
                     {move || hover.get().map(|(x, ms)| view! {
                         <span class="hover-time" data-testid="hover-time" data-x=x.to_string()>{clock(ms)}</span>
                     })}

@@ -9,6 +9,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_location, use_navigate, use_params_map, use_query_map};
 use tokio::sync::mpsc;
 
+use crate::components::files_panel::{FileQueue, FilesPanel, file_list};
 use crate::components::require_session::RequireSession;
 use crate::components::spinner::Loading;
 use crate::components::term_search::TermSearch;
@@ -160,6 +161,10 @@ fn SshSession(node: String, login: String) -> impl IntoView {
     // Local (not Send) storage: Callbacks must be Send, and a handle to this is.
     let commands = StoredValue::new_local(None::<mpsc::UnboundedSender<Command>>);
     let attempt = RwSignal::new(0u32);
+    // The Files panel: shown once the SFTP channel answers (never when the roles allow
+    // no file transfer, as then it is not opened).
+    let files = FileQueue::new();
+    let files_shown = RwSignal::new(false);
 
     // Each connect and Reconnect: a certificate for this node and login, then the socket.
     let connect = {
@@ -168,6 +173,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
             let (tx, rx) = mpsc::unbounded_channel();
             commands.set_value(Some(tx));
             status.set(Status::Preparing);
+            files.set_remote(None);
             let target = Target { node: node.clone(), login: login.clone() };
             let size = {
                 let terminal = terminal.clone();
@@ -179,6 +185,10 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 Event::Confirming => status.set(Status::Confirming),
                 Event::Connecting => status.set(Status::Connecting),
                 Event::Connected { recorded } => status.set(Status::Connected { recorded }),
+                Event::Files(remote) => {
+                    files_shown.set(true);
+                    files.set_remote(Some(remote));
+                }
                 Event::Output(bytes) => {
                     let replies = {
                         let mut terminal = sink.borrow_mut();
@@ -234,9 +244,21 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
             <TermSearch terminal=terminal.clone() open=searching repaint=set_output/>
-            <div class="ssh-screen">
-                <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize on_search=on_search/>
-                <SessionOverlay status=status on_reconnect=Callback::new(move |()| attempt.update(|n| *n += 1))/>
+            <div class="ssh-body" data-testid="ssh-body"
+                on:dragover=move |ev: web_sys::DragEvent| if files_shown.get_untracked() { ev.prevent_default() }
+                on:drop=move |ev: web_sys::DragEvent| {
+                    if files_shown.get_untracked() {
+                        ev.prevent_default();
+                        files.upload(file_list(ev.data_transfer().and_then(|d| d.files())));
+                    }
+                }>
+                <div class="ssh-screen">
+                    <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize on_search=on_search/>
+                    <SessionOverlay status=status on_reconnect=Callback::new(move |()| attempt.update(|n| *n += 1))/>
+                </div>
+                <Show when=move || files_shown.get()>
+                    <FilesPanel queue=files/>
+                </Show>
             </div>
         </div>
     }

@@ -23,6 +23,7 @@ pub struct Target {
 struct Credentials {
     certificate: russh::keys::ssh_key::Certificate,
     ticket: Option<String>,
+    file_transfer: super::files::Allowed,
 }
 
 /// Runs one attempt until its session ends. `size` gives the terminal's (rows, cols)
@@ -80,7 +81,12 @@ impl<E: Fn(Event)> Attempt<'_, E> {
                     pin::remember(&certified.host_ca_fingerprint);
                     certified.host_ca_fingerprint
                 });
-                Ok((Credentials { certificate: certified.certificate, ticket: None }, pin))
+                let credentials = Credentials {
+                    certificate: certified.certificate,
+                    ticket: None,
+                    file_transfer: certified.file_transfer,
+                };
+                Ok((credentials, pin))
             }
             Err(Refusal::PasskeyFirst) => {
                 let (credentials, offered) = self.passkey_check().await?;
@@ -99,7 +105,12 @@ impl<E: Fn(Event)> Attempt<'_, E> {
     async fn passkey_check(&self) -> Result<(Credentials, String), String> {
         (self.events)(Event::Confirming);
         let grant = mfa::check(self.csrf, self.key, &self.target.node, &self.target.login).await?;
-        Ok((Credentials { certificate: grant.certificate, ticket: Some(grant.ticket) }, grant.host_ca_fingerprint))
+        let credentials = Credentials {
+            certificate: grant.certificate,
+            ticket: Some(grant.ticket),
+            file_transfer: grant.file_transfer,
+        };
+        Ok((credentials, grant.host_ca_fingerprint))
     }
 
     async fn open(
@@ -121,6 +132,7 @@ impl<E: Fn(Event)> Attempt<'_, E> {
             certificate: credentials.certificate,
             pin,
             ticket: credentials.ticket,
+            file_transfer: credentials.file_transfer,
             cols,
             rows,
         };

@@ -15,6 +15,8 @@ pub struct Certified {
     pub certificate: Certificate,
     /// The host CA the proxy names, for a browser that has no pin yet.
     pub host_ca_fingerprint: String,
+    /// What the Files panel may move.
+    pub file_transfer: super::files::Allowed,
 }
 
 pub enum Refusal {
@@ -41,7 +43,11 @@ pub async fn certify(csrf: &str, key: &PageKey, node: &str, login: &str) -> Resu
         )));
     }
     let certificate = read(&info.certificate, key).map_err(Refusal::Said)?;
-    Ok(Certified { certificate, host_ca_fingerprint: info.host_ca_fingerprint })
+    Ok(Certified {
+        certificate,
+        host_ca_fingerprint: info.host_ca_fingerprint,
+        file_transfer: super::files::Allowed::parse(&info.file_transfer),
+    })
 }
 
 /// Reads a certificate the proxy issued, which must be for the page's key.

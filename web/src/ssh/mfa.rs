@@ -17,6 +17,8 @@ pub struct Grant {
     pub ticket: String,
     /// The host CA the proxy names, for a browser with no pin yet.
     pub host_ca_fingerprint: String,
+    /// What the Files panel may move.
+    pub file_transfer: super::files::Allowed,
 }
 
 pub async fn check(csrf: &str, key: &PageKey, node: &str, login: &str) -> Result<Grant, String> {
@@ -45,5 +47,6 @@ pub async fn check(csrf: &str, key: &PageKey, node: &str, login: &str) -> Result
         certificate: identity::read(&grant.certificate, key)?,
         ticket: grant.ticket,
         host_ca_fingerprint: grant.host_ca_fingerprint,
+        file_transfer: super::files::Allowed::parse(&grant.file_transfer),
     })
 }

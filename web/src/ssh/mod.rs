@@ -4,9 +4,11 @@
 //! pinned host CA.
 
 pub mod connect;
+pub mod files;
 pub mod identity;
 pub mod key;
 pub mod mfa;
 pub mod pin;
 pub mod session;
 pub mod socket;
+pub mod transfer;

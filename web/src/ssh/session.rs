@@ -31,6 +31,9 @@ pub enum Event {
         recorded: bool,
     },
     Output(Vec<u8>),
+    /// The Files panel's SFTP session opened (or why it could not), once the shell runs;
+    /// never sent when the roles allow no file transfer.
+    Files(Result<super::files::Remote, String>),
 }
 
 /// How an attempt ended.
@@ -96,6 +99,8 @@ pub struct Plan<'a> {
     pub pin: &'a str,
     /// The one-time ticket of a passed passkey check, if the roles ask for one.
     pub ticket: Option<String>,
+    /// What the Files panel may move: nothing opens its channel when this is none.
+    pub file_transfer: super::files::Allowed,
     pub cols: u16,
     pub rows: u16,
 }
@@ -180,7 +185,14 @@ pub async fn run(
     };
     let recorded = host_key_id.lock().ok().and_then(|id| id.clone()).as_deref() == Some(RECORDING_PROXY_KEY_ID);
     events(Event::Connected { recorded });
-    let reason = match carry(channel, commands, events).await {
+    let allowed = plan.file_transfer;
+    let files = async {
+        if allowed.any() {
+            events(Event::Files(super::files::Remote::open(&handle, allowed).await));
+        }
+    };
+    let ((), exit) = tokio::join!(files, carry(channel, commands, events));
+    let reason = match exit {
         Some(0) => "The session ended.".to_string(),
         Some(code) => format!("The session ended with exit status {code}."),
         None if proxy_lost() => "The connection to Gatehouse was lost: the proxy this tab reached stopped, or the network dropped. Reconnect opens a new session (through another proxy, if there are several).".to_string(),
