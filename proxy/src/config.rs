@@ -212,11 +212,14 @@ pub struct Limits {
     /// Below this much free space (MiB) where recordings are written, new recorded
     /// sessions are refused and running ones end, their recordings whole.
     pub min_free_disk_mb: u64,
+    /// How long a moderated session may stay paused (its last moderator gone) before it
+    /// ends, in seconds.
+    pub moderator_grace_secs: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { ssh_sessions_per_user: 10, desktop_sessions_per_user: 4, min_free_disk_mb: 256 }
+        Limits { ssh_sessions_per_user: 10, desktop_sessions_per_user: 4, min_free_disk_mb: 256, moderator_grace_secs: 60 }
     }
 }
 

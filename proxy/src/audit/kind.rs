@@ -61,6 +61,15 @@ pub enum Kind {
     SshEnd,
     /// An SSH session ended from outside (sign-out, a lock, a role taken away…).
     SshTerminated,
+    /// Someone joined another's live session (observer or peer), or left it.
+    SessionJoined,
+    SessionLeft,
+    /// A refused join of a live session.
+    SessionJoinDenied,
+    /// The owner of a live session invited people or roles to it.
+    SessionInvited,
+    /// A moderator ended a moderated session, or it ended with no moderator in it.
+    SessionModeratorEnded,
 
     DesktopStart,
     DesktopEnd,
@@ -146,6 +155,11 @@ impl Kind {
             Kind::SshStart => "ssh.start",
             Kind::SshEnd => "ssh.end",
             Kind::SshTerminated => "ssh.terminated",
+            Kind::SessionJoined => "session.joined",
+            Kind::SessionLeft => "session.left",
+            Kind::SessionJoinDenied => "session.join_denied",
+            Kind::SessionInvited => "session.invited",
+            Kind::SessionModeratorEnded => "session.moderator_ended",
             Kind::DesktopStart => "desktop.start",
             Kind::DesktopEnd => "desktop.end",
             Kind::DesktopTerminated => "desktop.terminated",
@@ -187,7 +201,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 54] = [
+    const WRITTEN: [(Kind, &str); 59] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -217,6 +231,11 @@ mod tests {
         (Kind::SshStart, "ssh.start"),
         (Kind::SshEnd, "ssh.end"),
         (Kind::SshTerminated, "ssh.terminated"),
+        (Kind::SessionJoined, "session.joined"),
+        (Kind::SessionLeft, "session.left"),
+        (Kind::SessionJoinDenied, "session.join_denied"),
+        (Kind::SessionInvited, "session.invited"),
+        (Kind::SessionModeratorEnded, "session.moderator_ended"),
         (Kind::DesktopStart, "desktop.start"),
         (Kind::DesktopEnd, "desktop.end"),
         (Kind::DesktopTerminated, "desktop.terminated"),

@@ -88,6 +88,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             config.public_url.clone(),
         ),
         devices: crate::devices::Devices::new(store.clone(), config.device_trust.clone(), &config.public_url),
+        shared: Arc::default(),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

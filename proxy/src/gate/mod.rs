@@ -78,6 +78,8 @@ pub struct Gatehouse {
     /// Just-in-time access requests.
     pub requests: requests::AccessRequests,
     pub devices: crate::devices::Devices,
+    /// The live sessions others may join.
+    pub shared: Arc<crate::sessions::shared::SharedSessions>,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.
@@ -190,6 +192,7 @@ impl Gatehouse {
             ssh: Some((grant.mode, extensions)),
             recorded,
             device,
+            join: None,
         };
         let registration = self.live.register(live, self.limits.ssh_sessions_per_user).map_err(|why| {
             denied(&why);
@@ -264,6 +267,7 @@ impl Gatehouse {
             ssh: None,
             recorded: true,
             device,
+            join: None,
         };
         let registration = self.live.register(live, self.limits.desktop_sessions_per_user).map_err(|why| {
             denied(&why);

@@ -7,6 +7,7 @@ pub mod desktops;
 pub mod devices;
 pub mod error;
 pub mod forwarded;
+pub mod joins;
 pub mod ops;
 pub mod passkeys;
 pub mod recordings;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(recordings::routes())
         .merge(sso::routes())
         .merge(requests::routes())
+        .merge(joins::routes())
         .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)
         .method_not_allowed_fallback(request::method_not_allowed)

@@ -11,6 +11,8 @@
 //! separate process) or another proxy end sessions too. Sign-out on this proxy ends
 //! its sessions at once, without waiting for the sweep.
 
+pub mod shared;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +37,17 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 pub enum Kind {
     Ssh,
     Desktop,
+    /// A participant in someone else's SSH session ([`shared`]).
+    Join,
+}
+
+/// What a participant's place in someone else's session was decided on, to decide again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedAs {
+    pub owner: String,
+    pub mode: crate::access::rbac::JoinMode,
+    pub invites: crate::access::join::Invites,
+    pub moderators: Vec<String>,
 }
 
 /// Who runs what, as registered.
@@ -60,6 +73,8 @@ pub struct LiveSession {
     pub recorded: bool,
     /// The trusted device (id, name) whose check opened it: removing the device ends it.
     pub device: Option<(i64, String)>,
+    /// For a participant in another's session ([`Kind::Join`]): how they joined.
+    pub join: Option<JoinedAs>,
 }
 
 /// Each registered session, and where its end is announced.
@@ -85,7 +100,26 @@ impl Drop for Registration {
     }
 }
 
+/// Ends one registered session from elsewhere (a moderator, the moderation's clock).
+#[derive(Clone)]
+pub struct Ender {
+    id: u64,
+    live: Arc<Live>,
+}
+
+impl Ender {
+    /// Ends the session with `reason` (once: the first reason stands).
+    pub fn end(&self, reason: String) {
+        self.live.end_ids(vec![(self.id, reason)]);
+    }
+}
+
 impl Registration {
+    /// What ends this session from elsewhere.
+    pub fn ender(&self) -> Ender {
+        Ender { id: self.id, live: self.live.clone() }
+    }
+
     /// Waits until the session is ended from outside; the sentence says why.
     pub async fn wait_ended(&self) -> String {
         wait(self.ended.clone()).await
@@ -138,6 +172,7 @@ impl Live {
             let what = match session.kind {
                 Kind::Ssh => "SSH sessions",
                 Kind::Desktop => "desktop sessions",
+                Kind::Join => "joined sessions",
             };
             return Err(format!("You already have {open} {what} open, the most allowed. Close one and try again."));
         }
@@ -257,6 +292,29 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
                     None
                 }
                 Err(refusal) => Some(refusal),
+            }
+        }
+        Kind::Join => {
+            let joined = session.join.as_ref()?;
+            match facts.nodes.iter().find(|n| n.name.as_str() == session.target) {
+                None => Some(crate::access::Refusal::Missing(String::new())),
+                Some(node) => {
+                    let asked = crate::access::join::Session {
+                        owner: &joined.owner,
+                        node,
+                        invites: &joined.invites,
+                        moderators: &joined.moderators,
+                    };
+                    crate::access::join::decide(
+                        facts.roles,
+                        &web.user.name,
+                        &web.user.roles,
+                        facts.locks,
+                        asked,
+                        joined.mode,
+                    )
+                    .err()
+                }
             }
         }
         Kind::Desktop => {
@@ -442,6 +500,7 @@ mod tests {
             ssh: Some((crate::access::rbac::SshMode::Recorded, crate::ca::Extensions::default())),
             recorded: true,
             device: None,
+            join: None,
         }
     }
 

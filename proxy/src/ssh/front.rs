@@ -59,6 +59,8 @@ pub struct Front {
     opened: bool,
     /// `Some(sentence)` once the session must end from outside ([`crate::sessions`]).
     ended: tokio::sync::watch::Receiver<Option<String>>,
+    /// The session as others may join it, for the bridge.
+    pub shared: Option<(Arc<crate::sessions::shared::SharedSession>, tokio::sync::mpsc::Receiver<crate::sessions::shared::PeerInput>)>,
 }
 
 impl Front {
@@ -81,6 +83,7 @@ impl Front {
             outcome: Some(tx),
             opened: false,
             ended,
+            shared: None,
         };
         (front, rx)
     }
@@ -148,6 +151,7 @@ impl server::Handler for Front {
                     outcome: self.outcome.take(),
                     audit: self.audit.clone(),
                     ended: self.ended.clone(),
+                    shared: self.shared.take(),
                 };
                 tokio::spawn(bridge.run(channel, back));
             }

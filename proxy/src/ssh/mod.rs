@@ -29,6 +29,7 @@ pub mod certificate;
 pub mod channel;
 pub mod check;
 pub mod front;
+pub mod moderation;
 pub mod node;
 
 use std::sync::Arc;

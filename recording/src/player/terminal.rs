@@ -151,7 +151,10 @@ impl Playback {
                 Some(Event::End(end)) => self.ended = Some(end),
                 // Desktop recordings play in the desktop player, not in a terminal; what
                 // the client typed is not what the screen showed.
-                Some(Event::DesktopActivated(_) | Event::DesktopUpdate(_) | Event::Input(_)) => {}
+                // Who joined and left shows on the timeline (`marks`), not on the screen.
+                Some(
+                    Event::DesktopActivated(_) | Event::DesktopUpdate(_) | Event::Input(_) | Event::Participant(_),
+                ) => {}
                 None => {}
             }
         }
