@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use crate::components::require_session::RequireSession;
 use crate::components::spinner::Loading;
 use crate::components::term_search::TermSearch;
+use crate::components::session_share::SessionShare;
 use crate::components::terminal_view::TerminalView;
 use crate::session::use_auth;
 use crate::ssh::connect::{self, Target};
@@ -160,6 +161,8 @@ fn SshSession(node: String, login: String) -> impl IntoView {
     // Local (not Send) storage: Callbacks must be Send, and a handle to this is.
     let commands = StoredValue::new_local(None::<mpsc::UnboundedSender<Command>>);
     let attempt = RwSignal::new(0u32);
+    // A fresh name for each tab, so its bar finds this session among the live ones.
+    let tab_name = StoredValue::new(format!("{:x}", (js_sys::Math::random() * 1e15) as u64));
 
     // Each connect and Reconnect: a certificate for this node and login, then the socket.
     let connect = {
@@ -168,7 +171,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
             let (tx, rx) = mpsc::unbounded_channel();
             commands.set_value(Some(tx));
             status.set(Status::Preparing);
-            let target = Target { node: node.clone(), login: login.clone() };
+            let target = Target { node: node.clone(), login: login.clone(), tab: tab_name.get_value() };
             let size = {
                 let terminal = terminal.clone();
                 move || terminal.borrow().size()
@@ -233,6 +236,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 <TerminalControls/>
                 <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
+            <SessionShare tab=tab_name.get_value() connected=Signal::derive(move || matches!(status.get(), Status::Connected { recorded: true }))/>
             <TermSearch terminal=terminal.clone() open=searching repaint=set_output/>
             <div class="ssh-screen">
                 <TerminalView terminal=terminal output=output on_input=on_input on_resize=on_resize on_search=on_search/>

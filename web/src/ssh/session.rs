@@ -96,6 +96,8 @@ pub struct Plan<'a> {
     pub pin: &'a str,
     /// The one-time ticket of a passed passkey check, if the roles ask for one.
     pub ticket: Option<String>,
+    /// The page's name for the tab (`?tab=`), to find its session in `GET /api/v1/live`.
+    pub tab: &'a str,
     pub cols: u16,
     pub rows: u16,
 }
@@ -120,6 +122,7 @@ fn socket_url(plan: &Plan) -> String {
     if let Some(ticket) = &plan.ticket {
         url.push_str(&format!("&mfa={}", js_sys::encode_uri_component(ticket)));
     }
+    url.push_str(&format!("&tab={}", js_sys::encode_uri_component(plan.tab)));
     url
 }
 
