@@ -615,3 +615,19 @@ pub struct LiveInvite {
     #[serde(default)]
     pub roles: Vec<String>,
 }
+
+/// One mark on a player's timeline (`GET /api/v1/recordings/{id}/marks`): who joined or
+/// left a session, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineMark {
+    /// Milliseconds since the recording started.
+    pub at_ms: u64,
+    /// `"joined"` or `"left"`.
+    pub kind: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineMarks {
+    pub marks: Vec<TimelineMark>,
+}

@@ -613,6 +613,24 @@ mod tests {
         assert!(format!("{:#}", Config::parse(&plain).unwrap_err()).contains("loopback"));
     }
 
+    /// The README's example of joined and moderated sessions parses, and a moderated
+    /// role that could not hold input (direct) or names no defined role is refused.
+    #[test]
+    fn the_readmes_joined_sessions_example_is_valid_and_checked() {
+        use crate::access::rbac::JoinMode;
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Joined and moderated sessions").nth(1).unwrap();
+        let example = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let config = Config::parse(example).unwrap();
+        assert_eq!(config.roles["pairing"].join_sessions, [JoinMode::Observer, JoinMode::Peer]);
+        assert_eq!(config.roles["contractor"].require_moderator, ["auditor"]);
+        assert_eq!(config.limits.moderator_grace_secs, 60);
+        let direct = example.replace("logins = [\"deploy\"]", "logins = [\"deploy\"]\nssh_mode = \"direct\"");
+        assert!(format!("{:#}", Config::parse(&direct).unwrap_err()).contains("moderation needs"));
+        let unknown = example.replace("require_moderator = [\"auditor\"]", "require_moderator = [\"nobody\"]");
+        assert!(format!("{:#}", Config::parse(&unknown).unwrap_err()).contains("not defined"));
+    }
+
     #[test]
     fn sso_connectors_are_checked_against_the_roles() {
         let roles = "[roles.dev]\nnode_labels = { env = \"dev\" }\nlogins = [\"dev\"]\n";

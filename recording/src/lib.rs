@@ -12,6 +12,7 @@ pub mod cast;
 pub mod format;
 pub mod index;
 pub mod keyframes;
+pub mod marks;
 pub mod player;
 pub mod search;
 

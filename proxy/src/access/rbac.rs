@@ -244,6 +244,14 @@ pub fn check_roles(roles: &Roles) -> Result<(), String> {
                 "role {name} grants forwarding but records its sessions; forwarding needs ssh_mode = \"direct\" (what crosses a forwarded port cannot be recorded)"
             ));
         }
+        if !role.require_moderator.is_empty() && role.ssh_mode == SshMode::Direct {
+            return Err(format!(
+                "role {name} requires a moderator but its sessions are direct; moderation needs ssh_mode = \"recorded\" (the proxy holds input until a moderator joins)"
+            ));
+        }
+        if let Some(missing) = role.require_moderator.iter().find(|r| !roles.contains_key(*r)) {
+            return Err(format!("role {name} requires a moderator of role {missing}, which is not defined"));
+        }
         if !role.requestable_by.is_empty() {
             if role.reviewers.is_empty() {
                 return Err(format!("role {name} is requestable but names no reviewers; add reviewers = [\"ROLE\"]"));

@@ -293,12 +293,13 @@ async fn carry(
             .map(|json| Message::Text(json.into()))
     };
     let mut dropped_input = 0u64;
-    let mut ending: Option<(u16, String)> = None;
+    // Ended between the lookup and the join: the change was made before we could see it.
+    let mut ending: Option<(u16, String)> = joined.closed.borrow().clone().map(|reason| (close::ENDED, reason));
     if let Some(text) = status(state) {
         let _ = tx.send(text).await;
     }
     let _ = tx.send(Message::Binary(std::mem::take(&mut joined.screen).into())).await;
-    loop {
+    while ending.is_none() {
         tokio::select! {
             biased;
             reason = registration.wait_ended() => {

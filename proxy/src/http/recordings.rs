@@ -190,6 +190,7 @@ pub fn routes() -> Router<AppState> {
         .route("/recordings/{id}/data/{part}", get(data))
         .route("/recordings/{id}/search", get(search))
         .route("/recordings/{id}/cast", get(cast))
+        .route("/recordings/{id}/marks", get(marks))
 }
 
 pub async fn list(
@@ -386,6 +387,37 @@ pub async fn search(
     .map_err(|_| ApiError::internal())?
     .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
     Ok(Json(SearchHits { hits }))
+}
+
+/// The marks for the player's timeline: who joined and left the session, and when.
+pub async fn marks(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Json<gatehouse_proto::api::TimelineMarks>, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let bytes = whole_recording(&state, &row).await.map_err(|err| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "recording_unreadable",
+            format!("The recording cannot be read: {err}."),
+        )
+    })?;
+    let marks = tokio::task::spawn_blocking(move || {
+        // A recording still being written may end mid-record: the events before count.
+        let mut reader = gatehouse_recording::Reader::new();
+        reader.push(&bytes);
+        let mut events = Vec::new();
+        while let Ok(Some(item)) = reader.next_item() {
+            if let gatehouse_recording::format::Item::Event { event, .. } = item {
+                events.push(event);
+            }
+        }
+        gatehouse_recording::marks::participants(&events)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    Ok(Json(gatehouse_proto::api::TimelineMarks { marks }))
 }
 
 /// The recording as an asciicast v2 download.

@@ -19,6 +19,7 @@ use wasm_bindgen::closure::Closure;
 
 use super::recordings::{clock, size, when};
 use crate::api;
+use crate::components::timeline_marks::TimelineMarks;
 use crate::components::require_session::RequireSession;
 use crate::components::term_renderer::Renderer;
 use crate::components::terminal_view::fixed_renderer;
@@ -284,6 +285,7 @@ fn report(e: &Engine, ui: Ui) {
 
 #[component]
 fn Player(id: String) -> impl IntoView {
+    let marks_id = id.clone();
     let prefs = use_term_prefs();
     let palette = prefs.theme.get_untracked().palette();
     let info = RwSignal::new(None::<RecordingInfo>);
@@ -565,6 +567,7 @@ fn Player(id: String) -> impl IntoView {
                     {move || format!("{} / {}", clock(ui.position.get()), clock(ui.duration.get()))}
                 </span>
                 <div class="timeline">
+                    <TimelineMarks id=marks_id.clone() duration=ui.duration/>
                     <input type="range" min="0" step="1" aria-label="Position"
                         prop:max=move || ui.duration.get().max(1).to_string()
                         prop:value=move || ui.position.get().to_string()
