@@ -219,7 +219,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { ssh_sessions_per_user: 10, desktop_sessions_per_user: 4, min_free_disk_mb: 256, moderator_grace_secs: 60 }
+        Limits {
+            ssh_sessions_per_user: 10,
+            desktop_sessions_per_user: 4,
+            min_free_disk_mb: 256,
+            moderator_grace_secs: 60,
+        }
     }
 }
 

@@ -35,7 +35,12 @@ mod tests {
     fn joins_and_leaves_become_marks_at_their_time() {
         let join = |ms, joined, mode: ParticipantMode| RecordingEvent {
             offset_ms: ms,
-            event: Some(Event::Participant(Participant { user: "wes".into(), mode: mode.into(), joined, moderator: false })),
+            event: Some(Event::Participant(Participant {
+                user: "wes".into(),
+                mode: mode.into(),
+                joined,
+                moderator: false,
+            })),
         };
         let events = vec![
             RecordingEvent { offset_ms: 5, event: Some(Event::Output(Output { data: b"x".to_vec() })) },
@@ -44,7 +49,10 @@ mod tests {
         ];
         let marks = participants(&events);
         assert_eq!(marks.len(), 2);
-        assert_eq!((marks[0].at_ms, marks[0].kind.as_str(), marks[0].label.as_str()), (1_200, "joined", "wes joined (observer)"));
+        assert_eq!(
+            (marks[0].at_ms, marks[0].kind.as_str(), marks[0].label.as_str()),
+            (1_200, "joined", "wes joined (observer)")
+        );
         assert_eq!(marks[1].label, "wes left (peer)");
     }
 }

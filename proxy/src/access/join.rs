@@ -112,7 +112,9 @@ pub fn decide(
 }
 
 fn not_invited(owner: &str) -> Refusal {
-    Refusal::Denied(format!("{owner} has not invited you to this session. Ask them to invite you from its session bar."))
+    Refusal::Denied(format!(
+        "{owner} has not invited you to this session. Ask them to invite you from its session bar."
+    ))
 }
 
 #[cfg(test)]
@@ -152,7 +154,13 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
-    fn try_join(user: &str, user_roles: &[&str], invites: &Invites, locks: &[Lock], mode: JoinMode) -> Result<JoinGrant, Refusal> {
+    fn try_join(
+        user: &str,
+        user_roles: &[&str],
+        invites: &Invites,
+        locks: &[Lock],
+        mode: JoinMode,
+    ) -> Result<JoinGrant, Refusal> {
         let n = node("env=demo");
         let moderators = names(&["auditor"]);
         let session = Session { owner: "olive", node: &n, invites, moderators: &moderators };
@@ -217,7 +225,10 @@ mod tests {
         let refused = try_join("pia", &["dev"], &invites, &on_user, JoinMode::Peer).unwrap_err();
         assert_eq!(refused, Refusal::Locked("An admin locked the user pia: incident.".into()));
         let on_node = [lock(LockTarget::Node("web-1".into()))];
-        assert!(matches!(try_join("ada", &["auditor"], &invites, &on_node, JoinMode::Observer), Err(Refusal::Locked(_))));
+        assert!(matches!(
+            try_join("ada", &["auditor"], &invites, &on_node, JoinMode::Observer),
+            Err(Refusal::Locked(_))
+        ));
     }
 
     #[test]

@@ -56,7 +56,12 @@ fn not_here(id: &str) -> Refusal {
 }
 
 /// How `user` (with `roles`) may join `session` now, each mode decided.
-fn decisions(state: &Gatehouse, user: &str, roles: &[String], session: &SharedSession) -> Vec<(JoinMode, Result<JoinGrant, Refusal>)> {
+fn decisions(
+    state: &Gatehouse,
+    user: &str,
+    roles: &[String],
+    session: &SharedSession,
+) -> Vec<(JoinMode, Result<JoinGrant, Refusal>)> {
     let nodes = state.inventory.nodes().unwrap_or_default();
     let locks = match state.store.active_locks(crate::auth::now()) {
         Ok(locks) => locks,
@@ -144,15 +149,15 @@ pub async fn invite(
     };
     let (users, roles) = (clean(&request.users), clean(&request.roles));
     if users.is_empty() && roles.is_empty() || users.len() + roles.len() > 50 {
-        return Err(ApiError::new(StatusCode::BAD_REQUEST, "invite_empty", "Name one to 50 people or roles to invite."));
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invite_empty",
+            "Name one to 50 people or roles to invite.",
+        ));
     }
     session.invite(&users, &roles);
-    let detail = format!(
-        "session {id} on {}: users [{}], roles [{}]",
-        session.opened.node,
-        users.join(", "),
-        roles.join(", ")
-    );
+    let detail =
+        format!("session {id} on {}: users [{}], roles [{}]", session.opened.node, users.join(", "), roles.join(", "));
     state.audit.record(Kind::SessionInvited, Some(&user.name), Some(peer.ip()), &detail);
     view(&state, &user.name, &user.roles, &session)
         .map(Json)
@@ -169,9 +174,8 @@ pub async fn end(
 ) -> Result<StatusCode, ApiError> {
     let user = &signed_in.session.user;
     let session = state.shared.get(&id).ok_or_else(|| not_here(&id))?;
-    let moderates = decisions(&state, &user.name, &user.roles, &session)
-        .iter()
-        .any(|(_, d)| d.as_ref().is_ok_and(|g| g.moderator));
+    let moderates =
+        decisions(&state, &user.name, &user.roles, &session).iter().any(|(_, d)| d.as_ref().is_ok_and(|g| g.moderator));
     if !moderates {
         state.audit.record(
             Kind::SessionJoinDenied,
@@ -215,11 +219,10 @@ pub async fn join_socket(
             state.audit.record(Kind::SessionJoinDenied, Some(&user.name), Some(peer.ip()), &detail);
             refusal
         };
-        let mode = query
-            .mode
-            .as_deref()
-            .and_then(JoinMode::parse)
-            .ok_or_else(|| Refusal::Denied("Join as an observer or a peer (?mode=observer or ?mode=peer).".into()))?;
+        let mode =
+            query.mode.as_deref().and_then(JoinMode::parse).ok_or_else(|| {
+                Refusal::Denied("Join as an observer or a peer (?mode=observer or ?mode=peer).".into())
+            })?;
         let session = state.shared.get(&id).ok_or_else(|| denied(not_here(&id)))?;
         let grant = decisions(&state, &user.name, &user.roles, &session)
             .into_iter()

@@ -221,7 +221,12 @@ impl Recorder {
         };
         let event = RecordingEvent {
             offset_ms: self.offset_ms(),
-            event: Some(Event::Participant(pb::Participant { user: user.to_string(), mode: mode.into(), joined, moderator })),
+            event: Some(Event::Participant(pb::Participant {
+                user: user.to_string(),
+                mode: mode.into(),
+                joined,
+                moderator,
+            })),
         };
         let _ = self.tx.send(Entry::Event(event)).await;
     }

@@ -240,7 +240,10 @@ impl SharedSession {
     pub fn resize(&self, cols: u32, rows: u32) {
         let event = RecordingEvent {
             offset_ms: 0,
-            event: Some(gatehouse_proto::pb::recording_event::Event::Resize(gatehouse_proto::pb::Resize { cols, rows })),
+            event: Some(gatehouse_proto::pb::recording_event::Event::Resize(gatehouse_proto::pb::Resize {
+                cols,
+                rows,
+            })),
         };
         self.lock().screen.follow(&event);
     }
@@ -275,7 +278,9 @@ impl SharedSession {
             inner.next += 1;
             inner.ever_joined = true;
             inner.moderation.joined(id, moderator);
-            inner.participants.insert(id, Participant { user: user.to_string(), mode, moderator, queue, behind: false });
+            inner
+                .participants
+                .insert(id, Participant { user: user.to_string(), mode, moderator, queue, behind: false });
             (id, inner.screen.take().0)
         };
         self.bump();
@@ -468,7 +473,10 @@ mod tests {
         let (listed, mut typed) = registry.list(opened);
         let observer = listed.session.join("wes", JoinMode::Observer, false);
         let peer = listed.session.join("pia", JoinMode::Peer, false);
-        assert_eq!(listed.session.peer_input(observer.id, Bytes::from_static(b"rm -rf /\r")), Err("an observer's input"));
+        assert_eq!(
+            listed.session.peer_input(observer.id, Bytes::from_static(b"rm -rf /\r")),
+            Err("an observer's input")
+        );
         listed.session.peer_input(peer.id, Bytes::from_static(b"ls\r")).unwrap();
         let got = typed.try_recv().unwrap();
         assert_eq!((got.user.as_str(), &got.data[..]), ("pia", &b"ls\r"[..]));

@@ -60,7 +60,10 @@ pub struct Front {
     /// `Some(sentence)` once the session must end from outside ([`crate::sessions`]).
     ended: tokio::sync::watch::Receiver<Option<String>>,
     /// The session as others may join it, for the bridge.
-    pub shared: Option<(Arc<crate::sessions::shared::SharedSession>, tokio::sync::mpsc::Receiver<crate::sessions::shared::PeerInput>)>,
+    pub shared: Option<(
+        Arc<crate::sessions::shared::SharedSession>,
+        tokio::sync::mpsc::Receiver<crate::sessions::shared::PeerInput>,
+    )>,
 }
 
 impl Front {

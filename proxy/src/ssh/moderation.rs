@@ -15,7 +15,9 @@ pub enum State {
     Waiting,
     Running,
     /// The last moderator left at `since`.
-    Paused { since: u64 },
+    Paused {
+        since: u64,
+    },
     /// With the sentence everyone reads.
     Ended(String),
 }
@@ -93,10 +95,7 @@ impl Moderation {
     pub fn tick(&mut self, now: u64, grace: u64) -> Option<String> {
         match self.state {
             State::Paused { since } if now.saturating_sub(since) >= grace => {
-                let reason = format!(
-                    "No moderator was in this session for {} s, so it was ended.",
-                    grace / 1000
-                );
+                let reason = format!("No moderator was in this session for {} s, so it was ended.", grace / 1000);
                 self.state = State::Ended(reason.clone());
                 Some(reason)
             }

@@ -8,5 +8,5 @@ pub mod spinner;
 pub mod sso_buttons;
 pub mod term_renderer;
 pub mod term_search;
-pub mod timeline_marks;
 pub mod terminal_view;
+pub mod timeline_marks;

@@ -19,10 +19,10 @@ use wasm_bindgen::closure::Closure;
 
 use super::recordings::{clock, size, when};
 use crate::api;
-use crate::components::timeline_marks::TimelineMarks;
 use crate::components::require_session::RequireSession;
 use crate::components::term_renderer::Renderer;
 use crate::components::terminal_view::fixed_renderer;
+use crate::components::timeline_marks::TimelineMarks;
 use crate::term_prefs::use_term_prefs;
 
 /// The clock's per-frame callback, kept so each frame can ask for the next.

@@ -10,9 +10,9 @@ use leptos_router::hooks::{use_location, use_navigate, use_params_map, use_query
 use tokio::sync::mpsc;
 
 use crate::components::require_session::RequireSession;
+use crate::components::session_share::SessionShare;
 use crate::components::spinner::Loading;
 use crate::components::term_search::TermSearch;
-use crate::components::session_share::SessionShare;
 use crate::components::terminal_view::TerminalView;
 use crate::session::use_auth;
 use crate::ssh::connect::{self, Target};
