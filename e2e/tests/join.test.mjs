@@ -237,6 +237,21 @@ describe('joined sessions', () => {
     await owner.context.close();
     await watcher.context.close();
   });
+
+  test('the player shows who joined and left on its timeline', async () => {
+    const rows = proxy.cli('recordings', 'list', '--limit', '20').trim().split('\n').map((l) => JSON.parse(l));
+    const row = rows.find((r) => r.user === 'olive');
+    assert.ok(row, 'olive’s recording is listed');
+    const auditor = await signedInPage('aud', ['auditor']);
+    await auditor.page.goto(`${proxy.url}/recordings/${row.id}`);
+    await auditor.page.getByTestId('timeline-mark').first().waitFor();
+    const labels = await auditor.page.getByTestId('timeline-mark').evaluateAll((marks) => marks.map((m) => m.title));
+    for (const expected of ['wes joined (observer)', 'wes left (observer)', 'pia joined (peer)', 'pia left (peer)', 'wes2 joined (observer)']) {
+      assert.ok(labels.includes(expected), `${expected} in ${JSON.stringify(labels)}`);
+    }
+    await screenshot(auditor.page, 'join-07-player-marks');
+    await auditor.context.close();
+  });
 });
 
 describe('moderated sessions', () => {
