@@ -41,7 +41,7 @@ logins = ["${LOGIN}"]
 require_moderator = ["auditor"]
 
 [limits]
-moderator_grace_secs = 3
+moderator_grace_secs = 8
 `;
 
 let proxy;
@@ -225,6 +225,26 @@ describe('joined sessions', () => {
     assert.match(gone.reason, /no live session/);
   });
 
+  test('a participant’s socket ends, with the reason, when they sign out or are locked', async () => {
+    const signingOut = await proxy.enrolAndSignIn('sol', ['pair']);
+    const locked = await proxy.enrolAndSignIn('lou', ['pair']);
+    const first = rawJoin(signingOut, sessionId, 'observer');
+    const second = rawJoin(locked, sessionId, 'peer');
+    await new Promise((r) => setTimeout(r, 500));
+    let at = Date.now();
+    await proxy.request('DELETE', '/api/v1/session', { headers: { cookie: signingOut.cookie, 'x-csrf-token': signingOut.csrf } });
+    const out = await first.closed;
+    assert.equal(out.code, 4410);
+    assert.equal(out.reason, 'You signed out, and the session ended with your sign-in.');
+    assert.ok(Date.now() - at < 2000, 'within two seconds of the sign-out');
+    at = Date.now();
+    proxy.cli('lock', 'user', 'lou', '--reason', 'testing', '--for', '1h');
+    const lockedOut = await second.closed;
+    assert.equal(lockedOut.code, 4410);
+    assert.match(lockedOut.reason, /^An admin locked the user lou until .*: testing\.$/);
+    assert.ok(Date.now() - at < 2000, 'within two seconds of the lock');
+  });
+
   test('when the owner leaves, a participant’s page says so', async () => {
     const watcher = await signedInPage('wes2', ['watcher']);
     await panel(owner.page).getByTestId('invite-input').fill('wes2');
@@ -324,8 +344,8 @@ describe('moderated sessions', () => {
     const pausedAt = Date.now();
     await panel(owner.page).getByTestId('ssh-ended').waitFor({ timeout: 10_000 });
     const after = Date.now() - pausedAt;
-    assert.match(await panel(owner.page).getByTestId('ssh-ended').textContent(), /No moderator was in this session for 3 s/);
-    assert.ok(after >= 1500 && after < 6000, `ended about 3 s after the pause: ${after} ms`);
+    assert.match(await panel(owner.page).getByTestId('ssh-ended').textContent(), /No moderator was in this session for 8 s/);
+    assert.ok(after >= 6000 && after < 12000, `ended about 8 s after the pause: ${after} ms`);
     await owner.context.close();
   });
 });

@@ -651,6 +651,49 @@ mod tests {
         assert!(verdict_with_grants(&s, Some(&me), &grants, &locked).unwrap().contains("locked the user bob"));
     }
 
+    #[test]
+    fn a_participant_ends_when_their_join_decision_goes() {
+        use crate::access::rbac::JoinMode;
+        let (mut roles, nodes) = world();
+        let mut pair = crate::access::rbac::Role::default();
+        pair.node_labels.insert("*".into(), "*".into());
+        pair.join_sessions = vec![JoinMode::Peer];
+        roles.insert("pair".into(), pair);
+        let devices = HashSet::new();
+        let facts = Facts {
+            now: 500,
+            locks: &[],
+            nodes: &nodes,
+            desktops: &[],
+            roles: &roles,
+            disk_low: false,
+            devices: &devices,
+        };
+        let invites = crate::access::join::Invites { users: ["pia".to_string()].into(), roles: Default::default() };
+        let joined = LiveSession {
+            kind: Kind::Join,
+            logins: Vec::new(),
+            ssh: None,
+            recorded: false,
+            join: Some(JoinedAs { owner: "olive".into(), mode: JoinMode::Peer, invites, moderators: Vec::new() }),
+            ..ssh_session("pia")
+        };
+        assert_eq!(verdict(&joined, Some(&web("pia", &["pair"])), &facts), None, "still allowed");
+        assert!(
+            verdict(&joined, Some(&web("pia", &["dev"])), &facts).unwrap().contains("no longer allow"),
+            "join_sessions taken away"
+        );
+        let lock = [Lock {
+            id: 1,
+            target: LockTarget::Node("web-1".into()),
+            reason: "x".into(),
+            created_at: 0,
+            expires_at: None,
+        }];
+        let locked = Facts { locks: &lock, ..facts };
+        assert!(verdict(&joined, Some(&web("pia", &["pair"])), &locked).unwrap().contains("locked the node web-1"));
+    }
+
     #[tokio::test]
     async fn registrations_are_capped_per_user_and_ended_once() {
         let live = Arc::new(Live::default());

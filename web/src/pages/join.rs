@@ -92,7 +92,7 @@ fn Joined() -> impl IntoView {
             return;
         }
         socket.with_value(|ws| {
-            if let Some(ws) = ws {
+            if let Some(ws) = ws.as_ref().filter(|ws| ws.ready_state() == WebSocket::OPEN) {
                 let _ = ws.send_with_u8_array(&bytes);
             }
         });
