@@ -262,8 +262,9 @@ pub struct SearchHit {
     pub line: String,
 }
 
-/// A moment on a recording's timeline the player marks: `kind` is `"transfer"` (a file
-/// moved over SFTP); `label` is the sentence its tooltip shows.
+/// A moment on a recording's timeline the player marks (`GET /api/v1/recordings/{id}/marks`):
+/// `kind` is `"transfer"` (a file moved over SFTP), `"joined"` or `"left"` (someone
+/// joined or left the live session); `label` is the sentence its tooltip shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
     pub at_ms: u64,
@@ -609,4 +610,58 @@ pub enum SsoFinish {
 pub struct SsoEnrol {
     pub token: String,
     pub passkey: NewPasskey,
+}
+
+/// Someone in a live session besides its owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveParticipant {
+    pub user: String,
+    /// `"observer"` or `"peer"`.
+    pub mode: String,
+    /// They hold a role the session needs as moderator.
+    pub moderator: bool,
+}
+
+/// A live SSH session the asking person may see (`GET /api/v1/live`): their own, one they
+/// were invited to, one they moderate, or any (for auditors).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveShared {
+    pub id: String,
+    pub owner: String,
+    pub node: String,
+    pub login: String,
+    /// Unix seconds.
+    pub started_at: u64,
+    /// `"waiting"` (for a moderator), `"running"`, `"paused"` (no moderator in it),
+    /// `"ended"`.
+    pub state: String,
+    /// The roles whose holders moderate it; empty: it needs no moderator.
+    pub moderators: Vec<String>,
+    pub participants: Vec<LiveParticipant>,
+    pub invited_users: Vec<String>,
+    pub invited_roles: Vec<String>,
+    /// It is the asking person's own session.
+    pub mine: bool,
+    /// For the owner only: the name their page gave its tab (`?tab=` on the SSH socket).
+    #[serde(default)]
+    pub tab: Option<String>,
+    /// How the asking person may join it (`"observer"`, `"peer"`); empty: not at all.
+    pub may_join: Vec<String>,
+    /// The asking person moderates it, and so may end it.
+    pub moderator: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveSessions {
+    pub sessions: Vec<LiveShared>,
+}
+
+/// `POST /api/v1/live/{id}/invite`: who else may join (names and roles, each as their
+/// own roles allow).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveInvite {
+    #[serde(default)]
+    pub users: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
 }

@@ -216,11 +216,19 @@ pub struct Limits {
     /// Below this much free space (MiB) where recordings are written, new recorded
     /// sessions are refused and running ones end, their recordings whole.
     pub min_free_disk_mb: u64,
+    /// How long a moderated session may stay paused (its last moderator gone) before it
+    /// ends, in seconds.
+    pub moderator_grace_secs: u64,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { ssh_sessions_per_user: 10, desktop_sessions_per_user: 4, min_free_disk_mb: 256 }
+        Limits {
+            ssh_sessions_per_user: 10,
+            desktop_sessions_per_user: 4,
+            min_free_disk_mb: 256,
+            moderator_grace_secs: 60,
+        }
     }
 }
 
@@ -614,6 +622,24 @@ mod tests {
         assert!(format!("{:#}", Config::parse(&no_reviewers).unwrap_err()).contains("names no reviewers"));
         let plain = example.replace("https://hooks.example.com", "http://hooks.example.com");
         assert!(format!("{:#}", Config::parse(&plain).unwrap_err()).contains("loopback"));
+    }
+
+    /// The README's example of joined and moderated sessions parses, and a moderated
+    /// role that could not hold input (direct) or names no defined role is refused.
+    #[test]
+    fn the_readmes_joined_sessions_example_is_valid_and_checked() {
+        use crate::access::rbac::JoinMode;
+        let readme = include_str!("../../README.md");
+        let section = readme.split("## Joined and moderated sessions").nth(1).unwrap();
+        let example = section.split("```toml\n").nth(1).unwrap().split("```").next().unwrap();
+        let config = Config::parse(example).unwrap();
+        assert_eq!(config.roles["pairing"].join_sessions, [JoinMode::Observer, JoinMode::Peer]);
+        assert_eq!(config.roles["contractor"].require_moderator, ["auditor"]);
+        assert_eq!(config.limits.moderator_grace_secs, 60);
+        let direct = example.replace("logins = [\"deploy\"]", "logins = [\"deploy\"]\nssh_mode = \"direct\"");
+        assert!(format!("{:#}", Config::parse(&direct).unwrap_err()).contains("moderation needs"));
+        let unknown = example.replace("require_moderator = [\"auditor\"]", "require_moderator = [\"nobody\"]");
+        assert!(format!("{:#}", Config::parse(&unknown).unwrap_err()).contains("not defined"));
     }
 
     #[test]

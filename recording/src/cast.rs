@@ -178,7 +178,9 @@ fn event_line(line: &str) -> Result<Option<(u64, Event)>, String> {
                 _ => Err(format!("the resize {data:?} is not COLSxROWS")),
             }
         }
-        Some("i") => Ok(Some((ms, Event::Input(pb::Input { data: data.as_bytes().to_vec() })))),
+        Some("i") => {
+            Ok(Some((ms, Event::Input(pb::Input { data: data.as_bytes().to_vec(), participant: String::new() }))))
+        }
         // Markers are a player's bookmarks, not part of the session.
         Some("m") => Ok(None),
         _ => Err(format!("unknown event code {code}")),

@@ -41,6 +41,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/ssh/:node") view=OpenSession/>
                         <Route path=path!("/ssh") view=SessionsRoute/>
                         <Route path=path!("/recordings") view=RecordingsPage/>
+                        <Route path=path!("/live") view=crate::pages::live::LivePage/>
+                        <Route path=path!("/join/:id") view=crate::pages::join::JoinPage/>
                         <Route path=path!("/account") view=AccountPage/>
                         <Route path=path!("/requests") view=crate::pages::requests::RequestsPage/>
                         <Route path=path!("/recordings/:id") view=PlayerPage/>

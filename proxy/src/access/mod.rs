@@ -4,6 +4,7 @@
 //! socket's decision and "is this session still allowed?" a second later are one and
 //! the same decision.
 
+pub mod join;
 pub mod locks;
 pub mod rbac;
 pub mod requests;

@@ -90,6 +90,33 @@ pub enum DeviceTrust {
     Required,
 }
 
+/// How a role's holders may join someone else's live session ([`crate::access::join`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JoinMode {
+    /// Sees the terminal live; types nothing.
+    Observer,
+    /// Types too.
+    Peer,
+}
+
+impl JoinMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JoinMode::Observer => "observer",
+            JoinMode::Peer => "peer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JoinMode> {
+        match text {
+            "observer" => Some(JoinMode::Observer),
+            "peer" => Some(JoinMode::Peer),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
@@ -146,6 +173,13 @@ pub struct Role {
     /// Holders of these (standing) roles review requests of this role.
     #[serde(default)]
     pub reviewers: Vec<String>,
+    /// How holders may join others' live sessions on this role's nodes, when invited.
+    #[serde(default)]
+    pub join_sessions: Vec<JoinMode>,
+    /// Sessions this role opens wait until a holder of one of these roles joins them as
+    /// moderator, and pause when the last one leaves.
+    #[serde(default)]
+    pub require_moderator: Vec<String>,
 }
 
 /// A humantime duration (`"4h"`, `"90s"`) as whole seconds.
@@ -275,6 +309,14 @@ pub fn check_roles(roles: &Roles) -> Result<(), String> {
             return Err(format!(
                 "role {name} grants forwarding but records its sessions; forwarding needs ssh_mode = \"direct\" (what crosses a forwarded port cannot be recorded)"
             ));
+        }
+        if !role.require_moderator.is_empty() && role.ssh_mode == SshMode::Direct {
+            return Err(format!(
+                "role {name} requires a moderator but its sessions are direct; moderation needs ssh_mode = \"recorded\" (the proxy holds input until a moderator joins)"
+            ));
+        }
+        if let Some(missing) = role.require_moderator.iter().find(|r| !roles.contains_key(*r)) {
+            return Err(format!("role {name} requires a moderator of role {missing}, which is not defined"));
         }
         if !role.requestable_by.is_empty() {
             if role.reviewers.is_empty() {

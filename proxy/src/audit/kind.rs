@@ -66,6 +66,15 @@ pub enum Kind {
     /// A change to the node's files over SFTP in a recorded session (mkdir, rename,
     /// delete…); refusals are `ssh.denied`.
     SshFileChange,
+    /// Someone joined another's live session (observer or peer), or left it.
+    SessionJoined,
+    SessionLeft,
+    /// A refused join of a live session.
+    SessionJoinDenied,
+    /// The owner of a live session invited people or roles to it.
+    SessionInvited,
+    /// A moderator ended a moderated session, or it ended with no moderator in it.
+    SessionModeratorEnded,
 
     DesktopStart,
     DesktopEnd,
@@ -166,6 +175,11 @@ impl Kind {
             Kind::SshTerminated => "ssh.terminated",
             Kind::SshFileTransfer => "ssh.file_transfer",
             Kind::SshFileChange => "ssh.file_change",
+            Kind::SessionJoined => "session.joined",
+            Kind::SessionLeft => "session.left",
+            Kind::SessionJoinDenied => "session.join_denied",
+            Kind::SessionInvited => "session.invited",
+            Kind::SessionModeratorEnded => "session.moderator_ended",
             Kind::DesktopStart => "desktop.start",
             Kind::DesktopEnd => "desktop.end",
             Kind::DesktopTerminated => "desktop.terminated",
@@ -212,7 +226,7 @@ mod tests {
 
     /// What the trail has always said, kind by kind: readers and the end-to-end tests
     /// search for these.
-    const WRITTEN: [(Kind, &str); 61] = [
+    const WRITTEN: [(Kind, &str); 66] = [
         (Kind::SignInOk, "signin.ok"),
         (Kind::SignInFailed, "signin.failed"),
         (Kind::SignInLocked, "signin.locked"),
@@ -244,6 +258,11 @@ mod tests {
         (Kind::SshTerminated, "ssh.terminated"),
         (Kind::SshFileTransfer, "ssh.file_transfer"),
         (Kind::SshFileChange, "ssh.file_change"),
+        (Kind::SessionJoined, "session.joined"),
+        (Kind::SessionLeft, "session.left"),
+        (Kind::SessionJoinDenied, "session.join_denied"),
+        (Kind::SessionInvited, "session.invited"),
+        (Kind::SessionModeratorEnded, "session.moderator_ended"),
         (Kind::DesktopStart, "desktop.start"),
         (Kind::DesktopEnd, "desktop.end"),
         (Kind::DesktopTerminated, "desktop.terminated"),

@@ -94,6 +94,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         ),
         devices: crate::devices::Devices::new(store.clone(), config.device_trust.clone(), &config.public_url),
         apps,
+        shared: Arc::default(),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -81,6 +81,8 @@ pub struct Gatehouse {
     pub devices: crate::devices::Devices,
     /// Web apps' launches, sessions and signing keys.
     pub apps: crate::apps::Apps,
+    /// The live sessions others may join.
+    pub shared: Arc<crate::sessions::shared::SharedSessions>,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.
@@ -193,6 +195,7 @@ impl Gatehouse {
             ssh: Some((grant.mode, extensions)),
             recorded,
             device,
+            join: None,
         };
         let registration = self.live.register(live, self.limits.ssh_sessions_per_user).map_err(|why| {
             denied(&why);
@@ -267,6 +270,7 @@ impl Gatehouse {
             ssh: None,
             recorded: true,
             device,
+            join: None,
         };
         let registration = self.live.register(live, self.limits.desktop_sessions_per_user).map_err(|why| {
             denied(&why);

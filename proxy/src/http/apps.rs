@@ -353,6 +353,7 @@ async fn forward(state: AppState, admitted: AdmittedApp, mut request: Request, i
         ssh: None,
         recorded: false,
         device: None,
+        join: None,
     };
     let registration = match state.live.register(live, REQUESTS_PER_USER) {
         Ok(registration) => registration,

@@ -9,6 +9,7 @@ pub mod desktops;
 pub mod devices;
 pub mod error;
 pub mod forwarded;
+pub mod joins;
 pub mod ops;
 pub mod passkeys;
 pub mod recordings;
@@ -42,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .merge(sso::routes())
         .merge(requests::routes())
         .merge(apps::routes())
+        .merge(joins::routes())
         .route_layer(middleware::from_fn(timed))
         .fallback(request::unknown_endpoint)
         .method_not_allowed_fallback(request::method_not_allowed)

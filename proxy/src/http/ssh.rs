@@ -47,6 +47,8 @@ pub struct SshQuery {
     login: Option<String>,
     /// The ticket from a passed session check, where the roles require one.
     mfa: Option<String>,
+    /// The page's own name for this tab, so it can find the session others join.
+    tab: Option<String>,
 }
 
 pub async fn connect(
@@ -65,12 +67,14 @@ pub async fn connect(
     let login = query.login.as_deref().unwrap_or("");
     let decision =
         ws::admission(&signed_in, |session| state.admit_ssh(session, peer.ip(), &node, login, query.mfa.as_deref()));
+    let owner_roles = signed_in.as_ref().map(|s| s.session.user.roles.clone()).unwrap_or_default();
+    let tab = query.tab.filter(|t| t.len() <= 64);
     upgrade.on_upgrade(move |socket| async move {
         let gatehouse = state.gatehouse().clone();
         match decision {
             Err((code, reason)) => refuse(socket, code, reason).await,
             Ok(admitted) if admitted.grant.mode == SshMode::Recorded => {
-                recorded(gatehouse, peer, socket, admitted).await
+                recorded(gatehouse, peer, socket, admitted, &owner_roles, tab).await
             }
             Ok(admitted) => relay(&gatehouse, peer, socket, admitted).await,
         }
@@ -108,7 +112,14 @@ pub async fn certificate(
 
 /// Recorded mode: connect to the node first (so a dead or untrusted node is reported on
 /// the socket, before any SSH starts), then run our SSH server on the socket's bytes.
-async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, admitted: AdmittedSsh) {
+async fn recorded(
+    state: Arc<Gatehouse>,
+    peer: SocketAddr,
+    socket: WebSocket,
+    admitted: AdmittedSsh,
+    owner_roles: &[String],
+    tab: Option<String>,
+) {
     let AdmittedSsh { grant, registration } = admitted;
     let bridge_target = crate::ssh::Target {
         user: grant.user.clone(),
@@ -140,8 +151,32 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
         let user = grant.user.clone();
         Arc::new(move |kind: Kind, detail: &str| state.audit.record(kind, Some(&user), Some(peer.ip()), detail))
     };
-    let (front, outcome) =
+    let (mut front, outcome) =
         crate::ssh::front::Front::new(state.clone(), bridge_target, node, audit, registration.ended.clone());
+    // Listed for others to join while it runs (and to wait for its moderator).
+    let moderators = crate::access::join::moderators(&state.roles, owner_roles, &grant.node);
+    let (listed, typed) = state.shared.list(crate::sessions::shared::Opened {
+        owner: grant.user.clone(),
+        node: grant.node.name.to_string(),
+        login: grant.login.clone(),
+        tab,
+        started_at: crate::auth::now(),
+        moderators: moderators.clone(),
+        end: registration.ender(),
+    });
+    if !moderators.is_empty() {
+        let (audit_state, user) = (state.clone(), grant.user.clone());
+        let grace_ms = state.limits.moderator_grace_secs.saturating_mul(1000);
+        tokio::spawn(crate::sessions::shared::watch_moderation(
+            Arc::downgrade(&listed.session),
+            grace_ms,
+            move |session, reason| {
+                let detail = format!("session {} of {user} on {}: {reason}", session.id, session.opened.node);
+                audit_state.audit.record(Kind::SessionModeratorEnded, Some(&user), None, &detail);
+            },
+        ));
+    }
+    front.shared = Some((listed.session.clone(), typed));
     let detail = format!("node {} as {}, recorded{}", grant.node.name, grant.login, registration.device_note());
     state.audit.record(Kind::SshStart, Some(&grant.user), Some(peer.ip()), &detail);
     let started = std::time::Instant::now();
@@ -162,6 +197,7 @@ async fn recorded(state: Arc<Gatehouse>, peer: SocketAddr, socket: WebSocket, ad
         tokio::time::timeout(Duration::from_secs(10), outcome).await.ok().and_then(Result::ok).unwrap_or_default();
     let recording = outcome.recording.as_deref().unwrap_or("none");
     let session_end = if outcome.end.is_empty() { end } else { outcome.end };
+    listed.close(&format!("{}'s session ended: {session_end}", grant.user));
     let kind = if registration.why_ended().is_some() { Kind::SshTerminated } else { Kind::SshEnd };
     state.audit.record(
         kind,

@@ -201,11 +201,34 @@ impl Recorder {
     /// What the client sent, for a session without a pty; `false` when the recording
     /// has failed and the session must end.
     pub async fn input(&self, data: &[u8]) -> bool {
+        self.input_by(data, None).await
+    }
+
+    /// What someone typed, naming them (`participant`) in a session others joined.
+    pub async fn input_by(&self, data: &[u8], participant: Option<String>) -> bool {
         let event = RecordingEvent {
             offset_ms: self.offset_ms(),
-            event: Some(Event::Input(pb::Input { data: data.to_vec() })),
+            event: Some(Event::Input(pb::Input { data: data.to_vec(), participant: participant.unwrap_or_default() })),
         };
         self.tx.send(Entry::Event(event)).await.is_ok() && !self.failed()
+    }
+
+    /// Someone joined (`joined`) or left the session as `mode`.
+    pub async fn participant(&self, user: &str, mode: crate::access::rbac::JoinMode, joined: bool, moderator: bool) {
+        let mode = match mode {
+            crate::access::rbac::JoinMode::Observer => pb::ParticipantMode::Observer,
+            crate::access::rbac::JoinMode::Peer => pb::ParticipantMode::Peer,
+        };
+        let event = RecordingEvent {
+            offset_ms: self.offset_ms(),
+            event: Some(Event::Participant(pb::Participant {
+                user: user.to_string(),
+                mode: mode.into(),
+                joined,
+                moderator,
+            })),
+        };
+        let _ = self.tx.send(Entry::Event(event)).await;
     }
 
     pub fn failed(&self) -> bool {

@@ -11,6 +11,8 @@
 //! separate process) or another proxy end sessions too. Sign-out on this proxy ends
 //! its sessions at once, without waiting for the sweep.
 
+pub mod shared;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +40,17 @@ pub enum Kind {
     /// One request (or WebSocket) being forwarded to a web app: it ends with the
     /// identity like any session.
     App,
+    /// A participant in someone else's SSH session ([`shared`]).
+    Join,
+}
+
+/// What a participant's place in someone else's session was decided on, to decide again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinedAs {
+    pub owner: String,
+    pub mode: crate::access::rbac::JoinMode,
+    pub invites: crate::access::join::Invites,
+    pub moderators: Vec<String>,
 }
 
 /// Who runs what, as registered.
@@ -63,6 +76,8 @@ pub struct LiveSession {
     pub recorded: bool,
     /// The trusted device (id, name) whose check opened it: removing the device ends it.
     pub device: Option<(i64, String)>,
+    /// For a participant in another's session ([`Kind::Join`]): how they joined.
+    pub join: Option<JoinedAs>,
 }
 
 /// Each registered session, and where its end is announced.
@@ -88,7 +103,26 @@ impl Drop for Registration {
     }
 }
 
+/// Ends one registered session from elsewhere (a moderator, the moderation's clock).
+#[derive(Clone)]
+pub struct Ender {
+    id: u64,
+    live: Arc<Live>,
+}
+
+impl Ender {
+    /// Ends the session with `reason` (once: the first reason stands).
+    pub fn end(&self, reason: String) {
+        self.live.end_ids(vec![(self.id, reason)]);
+    }
+}
+
 impl Registration {
+    /// What ends this session from elsewhere.
+    pub fn ender(&self) -> Ender {
+        Ender { id: self.id, live: self.live.clone() }
+    }
+
     /// Waits until the session is ended from outside; the sentence says why.
     pub async fn wait_ended(&self) -> String {
         wait(self.ended.clone()).await
@@ -142,6 +176,7 @@ impl Live {
                 Kind::Ssh => "SSH sessions",
                 Kind::Desktop => "desktop sessions",
                 Kind::App => "requests to apps",
+                Kind::Join => "joined sessions",
             };
             return Err(format!("You already have {open} {what} open, the most allowed. Close one and try again."));
         }
@@ -262,6 +297,29 @@ pub fn verdict(session: &LiveSession, web: Option<&Session>, facts: &Facts<'_>) 
                     None
                 }
                 Err(refusal) => Some(refusal),
+            }
+        }
+        Kind::Join => {
+            let joined = session.join.as_ref()?;
+            match facts.nodes.iter().find(|n| n.name.as_str() == session.target) {
+                None => Some(crate::access::Refusal::Missing(String::new())),
+                Some(node) => {
+                    let asked = crate::access::join::Session {
+                        owner: &joined.owner,
+                        node,
+                        invites: &joined.invites,
+                        moderators: &joined.moderators,
+                    };
+                    crate::access::join::decide(
+                        facts.roles,
+                        &web.user.name,
+                        &web.user.roles,
+                        facts.locks,
+                        asked,
+                        joined.mode,
+                    )
+                    .err()
+                }
             }
         }
         Kind::Desktop => {
@@ -450,6 +508,7 @@ mod tests {
             ssh: Some((crate::access::rbac::SshMode::Recorded, crate::ca::Extensions::default())),
             recorded: true,
             device: None,
+            join: None,
         }
     }
 
@@ -654,6 +713,50 @@ mod tests {
         }];
         let locked = Facts { locks: &lock, ..facts(700) };
         assert!(verdict_with_grants(&s, Some(&me), &grants, &locked).unwrap().contains("locked the user bob"));
+    }
+
+    #[test]
+    fn a_participant_ends_when_their_join_decision_goes() {
+        use crate::access::rbac::JoinMode;
+        let (mut roles, nodes) = world();
+        let mut pair = crate::access::rbac::Role::default();
+        pair.node_labels.insert("*".into(), "*".into());
+        pair.join_sessions = vec![JoinMode::Peer];
+        roles.insert("pair".into(), pair);
+        let devices = HashSet::new();
+        let facts = Facts {
+            now: 500,
+            locks: &[],
+            nodes: &nodes,
+            desktops: &[],
+            apps: &[],
+            roles: &roles,
+            disk_low: false,
+            devices: &devices,
+        };
+        let invites = crate::access::join::Invites { users: ["pia".to_string()].into(), roles: Default::default() };
+        let joined = LiveSession {
+            kind: Kind::Join,
+            logins: Vec::new(),
+            ssh: None,
+            recorded: false,
+            join: Some(JoinedAs { owner: "olive".into(), mode: JoinMode::Peer, invites, moderators: Vec::new() }),
+            ..ssh_session("pia")
+        };
+        assert_eq!(verdict(&joined, Some(&web("pia", &["pair"])), &facts), None, "still allowed");
+        assert!(
+            verdict(&joined, Some(&web("pia", &["dev"])), &facts).unwrap().contains("no longer allow"),
+            "join_sessions taken away"
+        );
+        let lock = [Lock {
+            id: 1,
+            target: LockTarget::Node("web-1".into()),
+            reason: "x".into(),
+            created_at: 0,
+            expires_at: None,
+        }];
+        let locked = Facts { locks: &lock, ..facts };
+        assert!(verdict(&joined, Some(&web("pia", &["pair"])), &locked).unwrap().contains("locked the node web-1"));
     }
 
     #[tokio::test]

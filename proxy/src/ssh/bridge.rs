@@ -1,7 +1,10 @@
 //! The bridge of a recorded session: one session channel, both directions, between the
 //! browser's side ([`super::front`]) and the node's ([`super::node`]), writing what the
 //! node sends (and, without a pty, what the browser sends) to a recording. What each
-//! message means is decided by [`super::channel`]; this only carries bytes.
+//! message means is decided by [`super::channel`]; this only carries bytes. A session
+//! others may join also hands the node's output to its [`SharedSession`] (the screen and
+//! every participant's queue, never waiting on them), asks it whether input may pass (a
+//! moderated session holds it), and carries what peers type to the node.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use super::node::NodeHandle;
 use super::{Audit, Target};
 use crate::audit::Kind;
 use crate::recordings::{self, Recorder};
+use crate::sessions::shared::{PeerInput, SharedSession};
 
 /// What the front reports to the caller when the session ends.
 #[derive(Debug, Default)]
@@ -33,6 +37,8 @@ pub struct Bridge {
     pub ended: tokio::sync::watch::Receiver<Option<String>>,
     /// Where the file channel ([`super::sftp_bridge`]) finds this session's recording.
     pub recording: super::sftp_bridge::RecordingSlot,
+    /// The session as others join it, and what its peers type.
+    pub shared: Option<(Arc<SharedSession>, tokio::sync::mpsc::Receiver<PeerInput>)>,
 }
 
 /// What both directions of a bridged channel need: the channel's decisions and its
@@ -44,7 +50,12 @@ struct Shared {
 }
 
 impl Bridge {
-    pub async fn run(self, front: Channel<server::Msg>, back: Channel<client::Msg>) {
+    pub async fn run(mut self, front: Channel<server::Msg>, back: Channel<client::Msg>) {
+        let (sharing, typed) = match self.shared.take() {
+            Some((session, typed)) => (Some(session), Some(typed)),
+            None => (None, None),
+        };
+        let sharing = &sharing;
         let front_id = front.id();
         let (mut front_rx, front_tx) = front.split();
         let (mut back_rx, back_tx) = back.split();
@@ -61,6 +72,14 @@ impl Bridge {
                 let message = front_rx.wait().await;
                 let (request, want_reply) = match &message {
                     Some(ChannelMsg::Data { data }) => {
+                        if let Some(shared) = sharing
+                            && let Err(notice) = shared.owner_input()
+                        {
+                            if let Some(notice) = notice {
+                                let _ = front_tx.data_bytes(notice.into_bytes()).await;
+                            }
+                            continue;
+                        }
                         let (fate, recorder) = {
                             let mut state = lock();
                             (state.channel.input(data), state.recorder.clone())
@@ -74,7 +93,16 @@ impl Bridge {
                                     break crate::recordings::RECORDING_FAILED.to_string();
                                 }
                             }
-                            Ok(Input::Forward | Input::HoldAndForward) => {}
+                            Ok(Input::Forward) => {
+                                // Once others are in the session, who typed what is recorded.
+                                let typist = sharing.as_ref().and_then(|s| s.typist(&this.target.user));
+                                if let (Some(rec), Some(who)) = (recorder, typist)
+                                    && !rec.input_by(data, Some(who)).await
+                                {
+                                    break crate::recordings::RECORDING_FAILED.to_string();
+                                }
+                            }
+                            Ok(Input::HoldAndForward) => {}
                         }
                         if back_tx.data_bytes(data.clone()).await.is_err() {
                             break "the node stopped accepting input".to_string();
@@ -88,6 +116,9 @@ impl Bridge {
                         };
                         if let Some(rec) = recording {
                             rec.resize(*col_width, *row_height).await;
+                        }
+                        if let Some(shared) = sharing {
+                            shared.resize(*col_width, *row_height);
                         }
                         let _ = back_tx.window_change(*col_width, *row_height, *pix_width, *pix_height).await;
                         continue;
@@ -144,6 +175,12 @@ impl Bridge {
                         if let Err(end) = this.begin(&lock, &command, want_reply).await {
                             break this.refuse_unrecorded(front_id, want_reply, &end).await;
                         }
+                        let recorder = lock().recorder.clone();
+                        if let (Some(shared), Some(rec)) = (sharing, recorder) {
+                            let pty = lock().channel.pty().clone();
+                            shared.resize(pty.cols.max(1), pty.rows.max(1));
+                            shared.recording_started(rec).await;
+                        }
                         match message {
                             Some(ChannelMsg::Exec { command, .. }) => back_tx.exec(true, command).await.is_ok(),
                             _ => back_tx.request_shell(true).await.is_ok(),
@@ -186,6 +223,9 @@ impl Bridge {
                         {
                             break crate::recordings::RECORDING_FAILED.to_string();
                         }
+                        if let Some(shared) = sharing {
+                            shared.output(&data);
+                        }
                         if front_tx.data_bytes(data).await.is_err() {
                             break "the browser stopped reading".to_string();
                         }
@@ -196,6 +236,9 @@ impl Bridge {
                             && !rec.output(&data).await
                         {
                             break crate::recordings::RECORDING_FAILED.to_string();
+                        }
+                        if let Some(shared) = sharing {
+                            shared.output(&data);
                         }
                         if front_tx.extended_data_bytes(ext, data).await.is_err() {
                             break "the browser stopped reading".to_string();
@@ -235,12 +278,31 @@ impl Bridge {
                 }
             }
         };
+        // What peers type, to the node, recorded with who typed it.
+        let peers_to_node = async {
+            let Some(mut typed) = typed else { return std::future::pending::<String>().await };
+            loop {
+                let Some(PeerInput { user, data }) = typed.recv().await else {
+                    return std::future::pending::<String>().await;
+                };
+                let recorder = lock().recorder.clone();
+                if let Some(rec) = recorder
+                    && !rec.input_by(&data, Some(user)).await
+                {
+                    break crate::recordings::RECORDING_FAILED.to_string();
+                }
+                if back_tx.data_bytes(data).await.is_err() {
+                    break "the node stopped accepting input".to_string();
+                }
+            }
+        };
         let ended_from_outside = crate::sessions::wait(self.ended.clone());
         let end: String = tokio::select! {
             biased;
             end = ended_from_outside => end,
             end = browser_to_node => end,
             end = node_to_browser => end,
+            end = peers_to_node => end,
         };
         // Ended from outside (sign-out, a lock, …): that is the reason, whatever the
         // loops saw as the socket closed under them. The socket's close carries it to

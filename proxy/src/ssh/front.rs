@@ -62,6 +62,11 @@ pub struct Front {
     recording: super::sftp_bridge::RecordingSlot,
     /// `Some(sentence)` once the session must end from outside ([`crate::sessions`]).
     ended: tokio::sync::watch::Receiver<Option<String>>,
+    /// The session as others may join it, for the bridge.
+    pub shared: Option<(
+        Arc<crate::sessions::shared::SharedSession>,
+        tokio::sync::mpsc::Receiver<crate::sessions::shared::PeerInput>,
+    )>,
 }
 
 impl Front {
@@ -86,6 +91,7 @@ impl Front {
             files_opened: false,
             recording: Default::default(),
             ended,
+            shared: None,
         };
         (front, rx)
     }
@@ -191,6 +197,7 @@ impl server::Handler for Front {
                     audit: self.audit.clone(),
                     ended: self.ended.clone(),
                     recording: self.recording.clone(),
+                    shared: self.shared.take(),
                 };
                 tokio::spawn(bridge.run(channel, back));
             }

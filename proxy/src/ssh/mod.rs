@@ -31,6 +31,7 @@ pub mod certificate;
 pub mod channel;
 pub mod check;
 pub mod front;
+pub mod moderation;
 pub mod node;
 pub mod sftp;
 pub mod sftp_bridge;

@@ -150,9 +150,15 @@ impl Playback {
                 }
                 Some(Event::End(end)) => self.ended = Some(end),
                 // Desktop recordings play in the desktop player, not in a terminal; what
-                // the client typed is not what the screen showed; a file transfer
-                // changes nothing on the screen.
-                Some(Event::DesktopActivated(_) | Event::DesktopUpdate(_) | Event::Input(_) | Event::Transfer(_)) => {}
+                // the client typed is not what the screen showed; a file transfer and who
+                // joined or left show on the timeline (`marks`), not on the screen.
+                Some(
+                    Event::DesktopActivated(_)
+                    | Event::DesktopUpdate(_)
+                    | Event::Input(_)
+                    | Event::Transfer(_)
+                    | Event::Participant(_),
+                ) => {}
                 None => {}
             }
         }

@@ -72,6 +72,7 @@ pub fn Header() -> impl IntoView {
                 <nav class="topnav" aria-label="Main">
                     <a href="/" data-testid="nav-resources">"Resources"</a>
                     <a href="/ssh" data-testid="nav-sessions">"Sessions"</a>
+                    <a href="/live" data-testid="nav-live">"Live"</a>
                     <a href="/recordings" data-testid="nav-recordings">"Recordings"</a>
                     <a href="/requests" data-testid="nav-requests">
                         "Requests"

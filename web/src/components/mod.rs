@@ -4,6 +4,7 @@ pub mod files_panel;
 pub mod header;
 pub mod pin_conflict;
 pub mod require_session;
+pub mod session_share;
 pub mod spinner;
 pub mod sso_buttons;
 pub mod term_renderer;

@@ -1,6 +1,6 @@
 //! Ticks over the player's timeline: the moments a recording's marks name (files moved
-//! over SFTP today), each a button that seeks there, its label as the tooltip. A mark is
-//! `{at_ms, kind, label}`: other kinds (participants joining) add ticks, not code here.
+//! over SFTP, people joining and leaving), each a button that seeks there, its label as
+//! the tooltip. A mark is `{at_ms, kind, label}`: a new kind adds ticks, not code here.
 
 use gatehouse_proto::api::Mark;
 use leptos::prelude::*;

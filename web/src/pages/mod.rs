@@ -4,6 +4,8 @@ pub mod desktop;
 pub mod desktop_player;
 pub mod device;
 pub mod invite;
+pub mod join;
+pub mod live;
 pub mod not_found;
 pub mod player;
 pub mod recordings;

@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 
 use crate::components::files_panel::{FileQueue, FilesPanel, file_list};
 use crate::components::require_session::RequireSession;
+use crate::components::session_share::SessionShare;
 use crate::components::spinner::Loading;
 use crate::components::term_search::TermSearch;
 use crate::components::terminal_view::TerminalView;
@@ -165,6 +166,8 @@ fn SshSession(node: String, login: String) -> impl IntoView {
     // no file transfer, as then it is not opened).
     let files = FileQueue::new();
     let files_shown = RwSignal::new(false);
+    // A fresh name for each tab, so its bar finds this session among the live ones.
+    let tab_name = StoredValue::new(format!("{:x}", (js_sys::Math::random() * 1e15) as u64));
 
     // Each connect and Reconnect: a certificate for this node and login, then the socket.
     let connect = {
@@ -174,7 +177,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
             commands.set_value(Some(tx));
             status.set(Status::Preparing);
             files.set_remote(None);
-            let target = Target { node: node.clone(), login: login.clone() };
+            let target = Target { node: node.clone(), login: login.clone(), tab: tab_name.get_value() };
             let size = {
                 let terminal = terminal.clone();
                 move || terminal.borrow().size()
@@ -243,6 +246,7 @@ fn SshSession(node: String, login: String) -> impl IntoView {
                 <TerminalControls/>
                 <a class="button button-small" href="/" data-testid="to-resources">"Resources"</a>
             </div>
+            <SessionShare tab=tab_name.get_value() connected=Signal::derive(move || matches!(status.get(), Status::Connected { recorded: true }))/>
             <TermSearch terminal=terminal.clone() open=searching repaint=set_output/>
             <div class="ssh-body" data-testid="ssh-body"
                 on:dragover=move |ev: web_sys::DragEvent| if files_shown.get_untracked() { ev.prevent_default() }

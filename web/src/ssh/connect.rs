@@ -17,6 +17,8 @@ use super::session::{self, Command, End, Event, Plan};
 pub struct Target {
     pub node: String,
     pub login: String,
+    /// The page's name for the tab, so it finds its session among the live ones.
+    pub tab: String,
 }
 
 /// A certificate for this connection, and the ticket if a passkey check gave it.
@@ -133,6 +135,7 @@ impl<E: Fn(Event)> Attempt<'_, E> {
             pin,
             ticket: credentials.ticket,
             file_transfer: credentials.file_transfer,
+            tab: &self.target.tab,
             cols,
             rows,
         };

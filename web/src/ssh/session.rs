@@ -101,6 +101,8 @@ pub struct Plan<'a> {
     pub ticket: Option<String>,
     /// What the Files panel may move: nothing opens its channel when this is none.
     pub file_transfer: super::files::Allowed,
+    /// The page's name for the tab (`?tab=`), to find its session in `GET /api/v1/live`.
+    pub tab: &'a str,
     pub cols: u16,
     pub rows: u16,
 }
@@ -125,6 +127,7 @@ fn socket_url(plan: &Plan) -> String {
     if let Some(ticket) = &plan.ticket {
         url.push_str(&format!("&mfa={}", js_sys::encode_uri_component(ticket)));
     }
+    url.push_str(&format!("&tab={}", js_sys::encode_uri_component(plan.tab)));
     url
 }
 

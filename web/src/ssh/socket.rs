@@ -94,7 +94,9 @@ pub async fn open(url: &str) -> Result<Socket, Closed> {
             match from_node.read(&mut buffer).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if sender.send_with_u8_array(&buffer[..n]).is_err() {
+                    // Closed by the proxy (a session ended from outside): russh's last
+                    // words have nowhere to go, and sending would log an error.
+                    if sender.ready_state() != WebSocket::OPEN || sender.send_with_u8_array(&buffer[..n]).is_err() {
                         break;
                     }
                 }
