@@ -336,6 +336,12 @@ impl SharedSession {
         self.input.try_send(PeerInput { user, data }).map_err(|_| "input faster than the node takes it")
     }
 
+    /// Whether anything but a shell's start may reach the node now (a command, a signal,
+    /// an end of input): only while the session runs.
+    pub fn input_open(&self) -> bool {
+        self.lock().moderation.input_open()
+    }
+
     /// Whether the owner's input may reach the node now. When it may not, `Some` the
     /// first time since the state changed: the sentence to show the owner.
     pub fn owner_input(&self) -> Result<(), Option<String>> {

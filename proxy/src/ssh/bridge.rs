@@ -123,6 +123,14 @@ impl Bridge {
                         let _ = back_tx.window_change(*col_width, *row_height, *pix_width, *pix_height).await;
                         continue;
                     }
+                    // While a moderated session waits or is paused, neither a signal nor
+                    // an end of input reaches the node (either could end the program
+                    // unwatched).
+                    Some(ChannelMsg::Signal { .. } | ChannelMsg::Eof)
+                        if sharing.as_ref().is_some_and(|s| !s.input_open()) =>
+                    {
+                        continue;
+                    }
                     Some(ChannelMsg::Signal { signal }) => {
                         let _ = back_tx.signal(signal.clone()).await;
                         continue;
@@ -171,6 +179,20 @@ impl Bridge {
                         true
                     }
                     (Verdict::Forward, _) => true,
+                    // A shell may start while a moderated session waits (its input is held
+                    // back); a command would run unwatched, so it may not.
+                    (Verdict::Start(command), _)
+                        if !command.is_empty() && sharing.as_ref().is_some_and(|s| !s.input_open()) =>
+                    {
+                        let message = "\r\nThis session needs a moderator before a command can run in it: open a shell and wait for one to join.\r\n";
+                        let _ = this.front_handle.extended_data(front_id, 1, message.as_bytes().to_vec()).await;
+                        if want_reply {
+                            let _ = this.front_handle.channel_failure(front_id).await;
+                        }
+                        let _ = this.front_handle.close(front_id).await;
+                        refused(&format!("command before a moderator joined: {command}"));
+                        break "a command was refused before a moderator joined".to_string();
+                    }
                     (Verdict::Start(command), message) => {
                         if let Err(end) = this.begin(&lock, &command, want_reply).await {
                             break this.refuse_unrecorded(front_id, want_reply, &end).await;

@@ -67,6 +67,8 @@ pub struct Front {
         Arc<crate::sessions::shared::SharedSession>,
         tokio::sync::mpsc::Receiver<crate::sessions::shared::PeerInput>,
     )>,
+    /// The session needs a moderator: no file channel beside it.
+    moderated: bool,
 }
 
 impl Front {
@@ -92,6 +94,7 @@ impl Front {
             recording: Default::default(),
             ended,
             shared: None,
+            moderated: false,
         };
         (front, rx)
     }
@@ -104,6 +107,12 @@ impl Front {
         session: &mut server::Session,
     ) -> Result<(), russh::Error> {
         let allowed = self.target.file_transfer;
+        // Moderators watch the terminal only: files moved beside it would go unwatched.
+        if self.moderated {
+            self.refuse_forwarding("a file channel in a moderated session");
+            reply.reject(russh::ChannelOpenFailure::AdministrativelyProhibited).await;
+            return Ok(());
+        }
         let node = self.node.clone();
         let (Some(node), false, true) = (node, self.files_opened, allowed.download() || allowed.upload()) else {
             if !self.files_opened {
@@ -197,7 +206,11 @@ impl server::Handler for Front {
                     audit: self.audit.clone(),
                     ended: self.ended.clone(),
                     recording: self.recording.clone(),
-                    shared: self.shared.take(),
+                    shared: {
+                        let shared = self.shared.take();
+                        self.moderated = shared.as_ref().is_some_and(|(s, _)| !s.opened.moderators.is_empty());
+                        shared
+                    },
                 };
                 tokio::spawn(bridge.run(channel, back));
             }

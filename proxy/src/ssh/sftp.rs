@@ -54,6 +54,7 @@ const DATA: u8 = 103;
 const EXTENDED: u8 = 200;
 
 const FXF_READ: u32 = 0x01;
+const FXF_WRITE: u32 = 0x02;
 const FX_PERMISSION_DENIED: u32 = 3;
 
 /// Why the channel must close: the peer broke the protocol in a way that cannot be
@@ -68,6 +69,10 @@ pub enum Violation {
     Malformed(u8),
     #[error("too many SFTP requests in flight or files open")]
     TooMany,
+    #[error("an SFTP request id used again before its answer")]
+    ReusedId(u32),
+    #[error("the node speaks SFTP version {0}; only version 3 is understood")]
+    Version(u32),
 }
 
 /// Which way a file's bytes went.
@@ -312,11 +317,16 @@ impl Inspector {
             OPEN => {
                 let path = f.text()?;
                 let flags = f.u32()?;
-                if flags & !FXF_READ != 0 {
+                if flags & FXF_WRITE != 0 {
                     let what = format!("write {path}");
                     let need =
                         if flags & FXF_READ != 0 && !self.allowed.download() { Need::Never } else { Need::Upload };
                     (need, what, Some(Pending::Open { path, direction: Direction::Upload }))
+                } else if flags != FXF_READ {
+                    // Creating or truncating without writing: OpenSSH opens such a file
+                    // read-only, so it would be a read that changes the file. No client
+                    // needs it.
+                    (Need::Never, format!("open {path} with flags {flags:#x}"), None)
                 } else {
                     (
                         Need::Download,
@@ -325,21 +335,28 @@ impl Inspector {
                     )
                 }
             }
+            // Only from a handle the inspector saw opened for reading, and to one opened
+            // for writing: a handle it does not know is refused.
             READ => {
                 let handle = f.bytes()?.to_vec();
                 let offset = f.u64()?;
-                (Need::Nothing, String::new(), Some(Pending::Read { handle, offset }))
+                if self.files.get(&handle).is_some_and(|file| file.direction == Direction::Download) {
+                    (Need::Nothing, String::new(), Some(Pending::Read { handle, offset }))
+                } else {
+                    (Need::Never, "read from a file not opened for reading".to_string(), None)
+                }
             }
             WRITE => {
                 let handle = f.bytes()?;
                 let offset = f.u64()?;
                 let data = f.bytes()?;
-                if let Some(file) = self.files.get_mut(handle)
-                    && file.direction == Direction::Upload
-                {
-                    extend(file, offset, data);
+                match self.files.get_mut(handle) {
+                    Some(file) if file.direction == Direction::Upload => {
+                        extend(file, offset, data);
+                        (Need::Nothing, String::new(), None)
+                    }
+                    _ => (Need::Never, "write to a file not opened for writing".to_string(), None),
                 }
-                (Need::Nothing, String::new(), None)
             }
             CLOSE => {
                 let handle = f.bytes()?.to_vec();
@@ -401,6 +418,11 @@ impl Inspector {
             if self.pending.len() >= MAX_PENDING {
                 return Err(Violation::TooMany);
             }
+            // An id in use would pair the node's answer with the wrong request (an open
+            // never tracked, a read never counted).
+            if self.pending.contains_key(&id) {
+                return Err(Violation::ReusedId(id));
+            }
             self.pending.insert(id, pending);
         }
         if !what.is_empty() && !matches!(kind, OPEN) {
@@ -412,10 +434,13 @@ impl Inspector {
 
     fn node_packet(&mut self, packet: &[u8], events: &mut Vec<Event>) -> Result<(), Violation> {
         let (&kind, rest) = packet.split_first().ok_or(Violation::Empty)?;
-        if kind == VERSION {
-            return Ok(());
-        }
         let mut f = Fields { rest, kind };
+        if kind == VERSION {
+            // Later versions lay OPEN out otherwise: what this reads as a read could
+            // create or truncate.
+            let version = f.u32()?;
+            return if version == 3 { Ok(()) } else { Err(Violation::Version(version)) };
+        }
         let id = f.u32()?;
         let Some(pending) = self.pending.remove(&id) else { return Ok(()) };
         match (pending, kind) {
@@ -559,6 +584,46 @@ mod tests {
         assert!(out.to_node.is_empty(), "read-write needs download too");
         let out = sftp.from_client(&packet(OPENDIR, 3, &[&s("/tmp")])).unwrap();
         assert!(out.to_client.is_empty() && !out.to_node.is_empty());
+        // Flags that create, truncate or append without WRITE open the file read-only on
+        // OpenSSH: a read in disguise, refused.
+        for (id, flags) in [(4, 0x04), (5, 0x08), (6, 0x10), (7, 0x20), (8, 0x08 | 0x10), (9, 0)] {
+            let out = sftp.from_client(&open(id, "/etc/shadow", flags)).unwrap();
+            assert!(out.to_node.is_empty(), "flags {flags:#x} reached the node");
+        }
+        // A handle it never saw opened for reading cannot be read from.
+        let read = packet(READ, 10, &[&s("h-guessed"), &0u64.to_be_bytes(), &4096u32.to_be_bytes()]);
+        assert!(sftp.from_client(&read).unwrap().to_node.is_empty());
+        // An upload's handle cannot be read from either.
+        sftp.from_client(&open(11, "/tmp/up", FXF_WRITE | 0x08)).unwrap();
+        sftp.from_node(&handle(11, "h-up")).unwrap();
+        let read = packet(READ, 12, &[&s("h-up"), &0u64.to_be_bytes(), &4096u32.to_be_bytes()]);
+        assert!(sftp.from_client(&read).unwrap().to_node.is_empty());
+    }
+
+    #[test]
+    fn a_download_only_role_cannot_write_to_a_handle_opened_for_reading() {
+        let mut sftp = Inspector::new(FileTransfer::Download);
+        sftp.from_client(&open(1, "/etc/motd", FXF_READ)).unwrap();
+        sftp.from_node(&handle(1, "h-r")).unwrap();
+        let write = packet(WRITE, 2, &[&s("h-r"), &0u64.to_be_bytes(), &s("evil")]);
+        let out = sftp.from_client(&write).unwrap();
+        assert!(out.to_node.is_empty());
+    }
+
+    #[test]
+    fn a_request_id_in_use_or_another_sftp_version_ends_the_channel() {
+        let mut sftp = Inspector::new(FileTransfer::Both);
+        sftp.from_client(&open(5, "/etc/secret", FXF_READ)).unwrap();
+        assert_eq!(sftp.from_client(&open(5, "/etc/other", FXF_READ)).err(), Some(Violation::ReusedId(5)));
+        let mut sftp = Inspector::new(FileTransfer::Download);
+        let version = |v: u32| {
+            let mut out = 5u32.to_be_bytes().to_vec();
+            out.push(VERSION);
+            out.extend_from_slice(&v.to_be_bytes());
+            out
+        };
+        assert!(sftp.from_node(&version(3)).is_ok());
+        assert_eq!(sftp.from_node(&version(6)).err(), Some(Violation::Version(6)));
     }
 
     #[test]
