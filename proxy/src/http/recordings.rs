@@ -191,7 +191,6 @@ pub fn routes() -> Router<AppState> {
         .route("/recordings/{id}/search", get(search))
         .route("/recordings/{id}/marks", get(marks))
         .route("/recordings/{id}/cast", get(cast))
-        .route("/recordings/{id}/marks", get(marks))
 }
 
 pub async fn list(
