@@ -99,7 +99,7 @@ describe('bad input', () => {
   test('the real cookie works, so the 401s above are about the cookie', async () => {
     const res = await proxy.request('GET', '/api/v1/resources', { headers: { cookie: session.cookie } });
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.json, { nodes: [], desktops: [] });
+    assert.deepEqual(res.json, { nodes: [], desktops: [], apps: [] });
   });
 
   test('a state-changing call without the CSRF header is a 403', async () => {
