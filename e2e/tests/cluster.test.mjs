@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -260,11 +261,32 @@ describe('several proxies behind one address', () => {
     const page = await pageIn(context);
     await page.goto(`https://whoami.localhost:${cluster.port}/`);
     assert.equal(await page.locator('[data-testid=who]').textContent({ timeout: 20_000 }), 'Hello, wes');
-    await until(async () => {
-      const answers = await page.evaluate(() => Promise.all([1, 2, 3, 4].map(async () => (await fetch('/whoami.json')).json())));
-      for (const a of answers) assert.equal(a.verified, true, a.error);
-      return new Set(servedBy(/whoami\.json/)).size === 2;
-    }, 'app requests answered by both proxies');
+    // The app session is in the database: each proxy, asked directly (not through
+    // HAProxy's choice), answers the app's requests with it.
+    const [appCookie] = (await context.cookies(`https://whoami.localhost:${cluster.port}`)).filter((c) => c.name === '__Host-gatehouse_app');
+    assert.ok(appCookie, 'the app session cookie, on the app origin');
+    const direct = (port) => new Promise((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1', port, path: '/whoami.json', servername: 'localhost', ca: fs.readFileSync(path.join(cluster.dir, 'tls.pem')),
+        headers: { host: `whoami.localhost:${cluster.port}`, cookie: `${appCookie.name}=${appCookie.value}` },
+      }, (r) => {
+        let text = '';
+        r.on('data', (d) => { text += d; });
+        r.on('end', () => {
+          let json = null;
+          try { json = JSON.parse(text); } catch { /* not JSON */ }
+          resolve({ status: r.statusCode, text, json });
+        });
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    for (const p of cluster.proxies) {
+      const res = await direct(p.port);
+      assert.equal(res.status, 200, `proxy ${p.port}: ${res.text.slice(0, 200)}`);
+      assert.equal(res.json.verified, true, res.json.error);
+      assert.equal(res.json.claims.username, 'wes');
+    }
     const [a, b] = await Promise.all(cluster.proxies.map((p) => p.request('GET', '/.well-known/jwks.json')));
     assert.deepEqual(a.json, b.json, 'both proxies publish the same keys');
     assert.equal(a.json.keys.length, 1, 'the second proxy to start made no key of its own');
