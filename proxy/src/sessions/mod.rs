@@ -530,6 +530,11 @@ mod tests {
         }
     }
 
+    /// The world at 500 s with no locks, desktops or apps, and a disk with room.
+    fn facts_at_500<'a>(nodes: &'a [Node], roles: &'a Roles, devices: &'a HashSet<i64>) -> Facts<'a> {
+        Facts { now: 500, locks: &[], nodes, desktops: &[], apps: &[], roles, disk_low: false, devices }
+    }
+
     fn world() -> (Roles, Vec<Node>) {
         let roles = crate::access::rbac::default_roles();
         let node =
@@ -617,16 +622,7 @@ mod tests {
         let (mut roles, nodes) = world();
         roles.get_mut("admin").unwrap().device_trust = DeviceTrust::Required;
         let devices = HashSet::new();
-        let facts = Facts {
-            now: 500,
-            locks: &[],
-            nodes: &nodes,
-            desktops: &[],
-            apps: &[],
-            roles: &roles,
-            disk_low: false,
-            devices: &devices,
-        };
+        let facts = facts_at_500(&nodes, &roles, &devices);
         let me = web("alice", &["admin"]);
         assert!(verdict(&ssh_session("alice"), Some(&me), &facts).unwrap().contains("now need a trusted device"));
         let devices = HashSet::from([3]);
@@ -724,16 +720,7 @@ mod tests {
         pair.join_sessions = vec![JoinMode::Peer];
         roles.insert("pair".into(), pair);
         let devices = HashSet::new();
-        let facts = Facts {
-            now: 500,
-            locks: &[],
-            nodes: &nodes,
-            desktops: &[],
-            apps: &[],
-            roles: &roles,
-            disk_low: false,
-            devices: &devices,
-        };
+        let facts = facts_at_500(&nodes, &roles, &devices);
         let invites = crate::access::join::Invites { users: ["pia".to_string()].into(), roles: Default::default() };
         let joined = LiveSession {
             kind: Kind::Join,
