@@ -289,6 +289,42 @@ export async function startNode(proxy, name = 'demo', labels = 'env=demo') {
   };
 }
 
+/**
+ * The demo desktop ./scripts/start runs, by the same script (scripts/demo-desktop): Xvfb,
+ * openbox and an xterm served by FreeRDP's shadow server, registered with `proxy` and
+ * pinned to the certificate the server made. Resolves once the desktop is pinned.
+ */
+export async function startDemoDesktop(proxy, name = 'demo-desktop', labels = 'env=demo') {
+  const port = await freePort();
+  const dir = path.join(proxy.dir, name);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const logPath = path.join(proxy.dir, `${name}.log`);
+  // A second start appends to the same log: only what this one wrote counts.
+  const from = fs.existsSync(logPath) ? fs.statSync(logPath).size : 0;
+  const log = fs.openSync(logPath, 'a');
+  const child = spawn(path.join(root, 'scripts', 'demo-desktop'), [gatehouseBin(), proxy.config, dir, String(port), name, labels], {
+    stdio: ['ignore', log, log],
+  });
+  let exited = null;
+  child.on('exit', (code, signal) => { exited = { code, signal }; });
+  const logText = () => fs.readFileSync(logPath, 'utf8');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (exited) throw new Error(`scripts/demo-desktop exited (${JSON.stringify(exited)}):\n${logText()}`);
+    if (/^Demo desktop .* ready/m.test(fs.readFileSync(logPath).subarray(from).toString())) break;
+    if (Date.now() > deadline) throw new Error(`the demo desktop did not start:\n${logText()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    port, dir, name, logText,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    },
+  };
+}
+
 /** SHA-256 of the certificate's public key, as Chromium's SPKI allow-list takes it. */
 export function spkiHash(certPemPath) {
   const cert = new X509Certificate(fs.readFileSync(certPemPath));
