@@ -174,7 +174,8 @@ mod worker {
             | ToWorker::Play(_)
             | ToWorker::Pause(_)
             | ToWorker::SeekMs(_)
-            | ToWorker::Speed(_) => {}
+            | ToWorker::Speed(_)
+            | ToWorker::IdleLimitMs(_) => {}
         }
     }
 
@@ -294,6 +295,10 @@ mod worker {
             desktop_server_message::Message::Clipboard(text) => {
                 let scope = session.borrow().scope.clone();
                 post(&scope, FromWorker::Clipboard(text));
+            }
+            desktop_server_message::Message::ClipboardReady(ready) => {
+                let scope = session.borrow().scope.clone();
+                post(&scope, FromWorker::ClipboardReady(ready));
             }
         }
     }

@@ -17,7 +17,7 @@ use gatehouse_proto::pb::DesktopActivated;
 use gatehouse_proto::pb::DesktopSize;
 use gatehouse_proto::pb::recording_event::Event;
 use gatehouse_proto::worker::{FromWorker, ToWorker, WorkerPosition};
-use gatehouse_recording::player::{Clock, Planner, Request, whole_length};
+use gatehouse_recording::player::{Clock, DEFAULT_IDLE_LIMIT_MS, Planner, Request, whole_length};
 use gatehouse_recording::{Item, Reader};
 use gloo_timers::callback::Interval;
 use js_sys::Uint8Array;
@@ -96,7 +96,11 @@ pub fn on_message(
                 playback: None,
                 eof: false,
                 seeking: true,
-                clock: Clock::new(),
+                clock: {
+                    let mut clock = Clock::new();
+                    clock.set_idle_limit(DEFAULT_IDLE_LIMIT_MS);
+                    clock
+                },
                 last_posted: 0.0,
                 pending_seek: None,
             }));
@@ -104,7 +108,11 @@ pub fn on_message(
             start_clock(player.clone());
             wasm_bindgen_futures::spawn_local(open(player));
         }
-        ToWorker::Play(_) | ToWorker::Pause(_) | ToWorker::SeekMs(_) | ToWorker::Speed(_) => {
+        ToWorker::Play(_)
+        | ToWorker::Pause(_)
+        | ToWorker::SeekMs(_)
+        | ToWorker::Speed(_)
+        | ToWorker::IdleLimitMs(_) => {
             let Some(player) = PLAYER.with(|p| p.borrow().clone()) else { return true };
             match *message {
                 ToWorker::Play(_) => {
@@ -118,6 +126,7 @@ pub fn on_message(
                 }
                 ToWorker::Pause(_) => player.borrow_mut().clock.pause(),
                 ToWorker::Speed(speed) => player.borrow_mut().clock.set_speed(speed),
+                ToWorker::IdleLimitMs(ms) => player.borrow_mut().clock.set_idle_limit(ms),
                 ToWorker::SeekMs(ms) => wasm_bindgen_futures::spawn_local(seek(player.clone(), ms)),
                 _ => {}
             }
@@ -364,7 +373,9 @@ fn start_clock(player: Shared) {
                 p.clock.wait(t);
                 p.clock.position_ms()
             } else {
-                p.clock.tick(t, None)
+                // The next event's time lets the clock shorten a long pause to the limit.
+                let next = playback.next_event_ms();
+                p.clock.tick(t, next)
             };
             let advance = playback.advance(position);
             paint(&p.context, playback, &advance.dirty);

@@ -7,3 +7,4 @@ pub mod keys;
 pub mod playback;
 pub mod slow_path;
 pub mod testing;
+pub mod video;

@@ -462,6 +462,7 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
     received() { return fs.existsSync(probe) ? fs.readFileSync(probe) : Buffer.alloc(0); },
     /** The screen as the X server has it: { width, height, rgba }. */
     screen() { return readXwd(fs.readFileSync(path.join(dir, 'Xvfb_screen0'))); },
+    ...xClipboard(env),
     /** Changes the account's password on the server (the SAM file is read per sign-in). */
     setPassword(newPassword) {
       fs.writeFileSync(path.join(dir, 'SAM'), execFileSync('winpr-hash', ['-u', user, '-p', newPassword, '-f', 'sam'], { encoding: 'utf8' }));
@@ -473,6 +474,23 @@ export async function startShadowDesktop({ user, password, text = 'gatehouse des
           await new Promise((r) => child.once('exit', r));
         }
       }
+    },
+  };
+}
+
+/** The X clipboard of the display in `env` (by xclip), read and written as an application there would. */
+function xClipboard(env) {
+  return {
+    /** The clipboard's text, or '' if nothing is there. */
+    clipboard() {
+      const out = spawnSync('xclip', ['-o', '-selection', 'clipboard'], { env, encoding: 'utf8', timeout: 5000 });
+      return out.status === 0 ? out.stdout : '';
+    },
+    /** Copies `text` (xclip keeps serving it until the X server goes). */
+    setClipboard(text) {
+      const child = spawn('xclip', ['-i', '-selection', 'clipboard'], { env, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
+      child.stdin.end(text);
+      child.unref();
     },
   };
 }
@@ -532,17 +550,7 @@ exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
   return {
     port, user, display, dir,
     typed() { const f = path.join(home, 'typed.txt'); return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''; },
-    /** The session's X clipboard text (xclip), or '' if nothing is there. */
-    clipboard() {
-      const out = spawnSync('xclip', ['-o', '-selection', 'clipboard'], { env: { ...process.env, DISPLAY: `:${display}`, XAUTHORITY: `${home}/.Xauthority` }, encoding: 'utf8', timeout: 5000 });
-      return out.status === 0 ? out.stdout : '';
-    },
-    /** Copies `text` in the session, as an application there would (xclip keeps serving it). */
-    setClipboard(text) {
-      const child = spawn('xclip', ['-i', '-selection', 'clipboard'], { env: { ...process.env, DISPLAY: `:${display}`, XAUTHORITY: `${home}/.Xauthority` }, stdio: ['pipe', 'ignore', 'ignore'], detached: true });
-      child.stdin.end(text);
-      child.unref();
-    },
+    ...xClipboard({ ...process.env, DISPLAY: `:${display}`, XAUTHORITY: `${home}/.Xauthority` }),
     /** The session's screen, from its own X server. */
     screen() {
       const xwd = execFileSync('xwd', ['-root', '-silent', '-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, maxBuffer: 64 << 20 });

@@ -5,6 +5,7 @@
 // an xterm on the desktop that writes everything it receives to a file.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -49,6 +50,19 @@ after(async () => {
 function finishedRecording(user) {
   return proxy.cli('recordings', 'list').split('\n').filter(Boolean).map((line) => JSON.parse(line))
     .find((r) => r.user === user && r.kind === 'desktop' && r.ended_at);
+}
+
+/** Codec, size and length of a video file, as ffprobe reads them. */
+function probeVideo(file) {
+  const out = execFileSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=codec_name,width,height:format=duration', '-of', 'json', file], { encoding: 'utf8' });
+  const { streams: [stream], format } = JSON.parse(out);
+  return { codec: stream.codec_name, width: stream.width, height: stream.height, seconds: Number(format.duration) };
+}
+
+/** The video's last frame, decoded by ffmpeg. */
+function lastFrame(file) {
+  const png = execFileSync('ffmpeg', ['-v', 'error', '-sseof', '-0.5', '-i', file, '-update', '1', '-f', 'image2', '-c:v', 'png', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 64 << 20 });
+  return readPng(png);
 }
 
 /** Opens the desktop from the resources page; resolves once it is connected. */
@@ -174,7 +188,7 @@ describe('a desktop in the browser', () => {
     assert.equal(cast.status, 422);
     assert.match(cast.body.message, /desktop recording: it has no terminal text/);
     const seek = async (ms) => {
-      await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('change', { bubbles: true })); }, ms);
+      await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', { bubbles: true })); }, ms);
       await page.locator(`[data-testid="player-canvas"][data-seeked="${ms}"]`).waitFor({ timeout: 15_000 });
       return readPng(await page.locator('[data-testid="player-canvas"]').screenshot());
     };
@@ -190,13 +204,57 @@ describe('a desktop in the browser', () => {
       assert.ok(diff.mean < 0.5 && diff.offShare < 0.001, `${name}: player vs live differ (mean ${diff.mean.toFixed(3)}, ${(diff.offShare * 100).toFixed(3)}% off)`);
     }
     await screenshot(page, '53-desktop-player');
+    // The terminal player's controls, the same component: the keys (a digit jumps to that
+    // tenth, so 0 to the start), the time under the pointer on the timeline, idle skip.
+    await player.focus();
+    await page.keyboard.press('0');
+    await page.locator('[data-testid="player-canvas"][data-seeked="0"]').waitFor({ timeout: 15_000 });
+    const line = await page.locator('[data-testid="timeline"]').boundingBox();
+    await page.mouse.move(line.x + line.width / 2, line.y + line.height / 2);
+    const hover = page.locator('[data-testid="hover-time"]');
+    await hover.waitFor();
+    assert.match(await hover.innerText(), /^\d+:\d\d$/);
+    await screenshot(page, '53b-desktop-player-hover');
+    assert.equal(await page.locator('[data-testid="idle-limit"]').inputValue(), '2000', 'idle skip over 2 s, as in the terminal player');
+    await page.locator('[data-testid="idle-limit"]').selectOption('0');
     // And it plays: from the quiet moment to the end.
     await seek(quietMiddle);
     await page.locator('[data-testid="speed"]').selectOption('4');
     await page.locator('[data-testid="play-pause"]').click();
     await until(async () => Number(await page.locator('[data-testid="player-canvas"]').getAttribute('data-position')) > quietMiddle + 1000, 'playback moves');
-    // The refused export above is the only failed request.
-    assert.deepEqual(errors.filter((e) => !/status of 422/.test(e)), []);
+
+    // Exported as a video: the proxy makes it with ffmpeg, the page follows its progress
+    // and offers the file; its last frame is the screen the session ended on.
+    await page.locator('[data-testid="export-video"]').click();
+    await page.locator('[data-testid="video-progress"], [data-testid="download-video"]').first().waitFor({ timeout: 15_000 });
+    const download = page.locator('[data-testid="download-video"]');
+    await download.waitFor({ timeout: 180_000 });
+    await screenshot(page, '53c-desktop-player-video');
+    const [file] = await Promise.all([page.waitForEvent('download'), download.click()]);
+    const webm = path.join(artifacts, 'desktop-recording.webm');
+    await file.saveAs(webm);
+    const video = probeVideo(webm);
+    assert.deepEqual([video.codec, video.width, video.height], ['vp8', 1024, 768]);
+    assert.ok(Math.abs(video.seconds - meta.duration_ms / 1000) < 1, `the video lasts as long as the recording: ${video.seconds} s vs ${meta.duration_ms} ms`);
+    const last = lastFrame(webm);
+    const diff = compareImages(last, afterTyping, 48);
+    console.log(`video's last frame against the live screen: mean ${diff.mean.toFixed(2)}, ${(diff.offShare * 100).toFixed(2)}% off`);
+    assert.ok(diff.mean < 6 && diff.offShare < 0.02, `the video ends on the session's last screen (mean ${diff.mean.toFixed(2)}, ${(diff.offShare * 100).toFixed(2)}% off)`);
+    const bad = await page.evaluate(async (rid) => { const r = await fetch(`/api/v1/recordings/${rid}/video?format=gif`); return { status: r.status, body: await r.json() }; }, id);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /WebM or MP4/);
+
+    // And from the command line, as MP4, with its progress on stderr.
+    const mp4 = path.join(artifacts, 'desktop-recording.mp4');
+    const exported = proxy.run(['recordings', 'export', id, '--output', mp4]);
+    assert.equal(exported.status, 0, exported.err);
+    assert.match(exported.err, /100% \(\d+ of \d+ frames\)/);
+    assert.match(exported.err, /Wrote .*desktop-recording\.mp4 \(\d+ bytes, mp4 at 10 frames a second\)/);
+    const h264 = probeVideo(mp4);
+    assert.deepEqual([h264.codec, h264.width, h264.height], ['h264', 1024, 768]);
+    assert.match(proxy.cli('audit', '--limit', '500'), new RegExp(`"kind":"recording.export","user":"pia".*${id} as video \\(webm\\)`));
+    // The refused export above is the only failed request (and the wrong format).
+    assert.deepEqual(errors.filter((e) => !/status of 422|status of 400/.test(e)), []);
     await page.close();
   });
 

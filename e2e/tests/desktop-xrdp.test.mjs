@@ -86,6 +86,7 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: proxy.url });
     await page.goto(`${proxy.url}/desktops/xr`);
     await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    await page.locator('[data-testid="clipboard-state"][data-state="shared"]').waitFor({ timeout: 15_000 });
     // Copied in the browser, then into the desktop: the page offers its clipboard as the
     // desktop gets the focus, and an application there can paste it.
     await page.evaluate(() => navigator.clipboard.writeText('from the browser, 42 é'));

@@ -277,6 +277,22 @@ pub struct Marks {
     pub marks: Vec<Mark>,
 }
 
+/// A desktop recording being made into a video file on the proxy
+/// (`/api/v1/recordings/{id}/video`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VideoExport {
+    /// `running`, `done` or `failed`.
+    pub state: String,
+    /// `webm` or `mp4`.
+    pub format: String,
+    pub frames_done: u64,
+    pub frames_total: u64,
+    /// The file's size, once done.
+    pub bytes: Option<u64>,
+    /// Why it failed, for the person.
+    pub message: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SearchHits {
     pub hits: Vec<SearchHit>,

@@ -24,12 +24,19 @@ pub enum RecordingsCommand {
         #[arg(long)]
         input: bool,
     },
-    /// Write a terminal recording as an asciicast v2 file (asciinema's format).
+    /// Write a terminal recording as an asciicast v2 file (asciinema's format), or a
+    /// desktop recording as a video (WebM or MP4, made by ffmpeg; progress on stderr).
     Export {
         id: String,
-        /// Where to write; default: standard output.
+        /// Where to write; default: standard output (a video needs a file).
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// A video's format, webm or mp4; default: from the output's extension, else webm.
+        #[arg(long)]
+        format: Option<String>,
+        /// A video's frames a second (1 to 30).
+        #[arg(long, default_value_t = crate::recordings::video::DEFAULT_FPS)]
+        fps: u32,
     },
     /// Import an asciicast v2 file (`.cast`) as a recording; prints the new id.
     Import {
@@ -50,6 +57,38 @@ fn read_recording(config: &Config, row: &crate::recordings::row::RecordingRow) -
     runtime
         .block_on(async { archive.open(row, crate::recordings::archive::Part::Recording).await?.read_all().await })
         .with_context(|| format!("cannot read the recording {}", row.id))
+}
+
+/// Encodes a desktop recording to `output`, saying how far it is on stderr.
+fn export_video(
+    bytes: &[u8],
+    format: crate::recordings::video::Format,
+    fps: u32,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    use std::sync::atomic::Ordering;
+    let progress = crate::recordings::video::Progress::default();
+    let finished = std::sync::atomic::AtomicBool::new(false);
+    let encoded = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            let mut said = u64::MAX;
+            while !finished.load(Ordering::Relaxed) {
+                let (done, total) = (progress.done.load(Ordering::Relaxed), progress.total.load(Ordering::Relaxed));
+                let percent = (done * 100).checked_div(total).unwrap_or(0);
+                if total > 0 && percent / 5 != said / 5 {
+                    eprintln!("{percent:>3}% ({done} of {total} frames)");
+                    said = percent;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        });
+        let encoded = crate::recordings::video::encode(bytes, format, fps, output, &progress);
+        finished.store(true, Ordering::Relaxed);
+        encoded
+    });
+    let len = encoded?;
+    eprintln!("Wrote {} ({len} bytes, {} at {fps} frames a second).", output.display(), format.name());
+    Ok(())
 }
 
 pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
@@ -77,12 +116,18 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
                 (_, None) => eprintln!("the recording has no end record: the session was cut short"),
             }
         }
-        RecordingsCommand::Export { id, output } => {
+        RecordingsCommand::Export { id, output, format, fps } => {
             let row = store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?;
             if recording::kind(&row.kind) == gatehouse_proto::api::RecordingKind::Desktop {
-                anyhow::bail!(
-                    "{id} is a desktop recording: it has no terminal text for asciicast; play it in the web player"
-                );
+                let output = output.with_context(|| {
+                    format!("{id} is a desktop recording: it is exported as a video, so give a file with --output")
+                })?;
+                let format = format
+                    .or_else(|| output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase))
+                    .unwrap_or_else(|| "webm".into());
+                let format = crate::recordings::video::Format::parse(&format)?;
+                let bytes = read_recording(&config, &row)?;
+                return export_video(&bytes, format, fps, &output);
             }
             let bytes = read_recording(&config, &row)?;
             let read = gatehouse_recording::read_all(&bytes)?;

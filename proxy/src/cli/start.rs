@@ -95,6 +95,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         devices: crate::devices::Devices::new(store.clone(), config.device_trust.clone(), &config.public_url),
         apps,
         shared: Arc::default(),
+        videos: crate::recordings::video::Exports::new(&config.data_dir),
     });
     let policy = live::Policy {
         roles: config.roles.clone(),

@@ -83,6 +83,8 @@ pub struct Gatehouse {
     pub apps: crate::apps::Apps,
     /// The live sessions others may join.
     pub shared: Arc<crate::sessions::shared::SharedSessions>,
+    /// Desktop recordings being made into videos here.
+    pub videos: crate::recordings::video::Exports,
 }
 
 /// An admitted SSH connection: what it may do, and its place among the live sessions.

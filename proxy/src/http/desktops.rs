@@ -352,6 +352,12 @@ impl Shell<'_> {
                         return Some("the browser went away or stopped reading".to_string());
                     }
                 }
+                Output::ClipboardReady => {
+                    let message = server_message(desktop_server_message::Message::ClipboardReady(true));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
                 Output::ClipboardAudit { to_desktop, characters } => {
                     let way = if to_desktop { "to" } else { "from" };
                     audit(Kind::DesktopClipboard, &format!("{desktop}: {characters} characters {way} the desktop"));

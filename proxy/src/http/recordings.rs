@@ -6,7 +6,9 @@
 //! recording's bytes is audited (any part, any Range), one record per viewing: the
 //! player's many Range reads of one recording by one viewer within half an hour of
 //! each other are one viewing ([`crate::audit::Viewings`]). Searches and exports are
-//! audited each time.
+//! audited each time. A desktop recording's video is made on the proxy
+//! ([`crate::recordings::video`]): started by a POST, followed by GETs of its progress,
+//! then downloaded.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -25,6 +27,7 @@ use crate::audit::Kind;
 use crate::recordings;
 use crate::recordings::archive::Part;
 use crate::recordings::row::{RecordingFilter, RecordingRow};
+use crate::recordings::video;
 
 const PER_PAGE_MAX: u32 = 200;
 /// A text search reads recordings; it looks at this many of the newest that match the
@@ -191,6 +194,8 @@ pub fn routes() -> Router<AppState> {
         .route("/recordings/{id}/search", get(search))
         .route("/recordings/{id}/marks", get(marks))
         .route("/recordings/{id}/cast", get(cast))
+        .route("/recordings/{id}/video", get(video_status).post(video_start))
+        .route("/recordings/{id}/video/file", get(video_file))
 }
 
 pub async fn list(
@@ -451,6 +456,131 @@ pub async fn cast(
     if let Ok(value) =
         HeaderValue::from_str(&format!("attachment; filename=\"{}-{}-{}.cast\"", row.target, row.login, row.id))
     {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct VideoQuery {
+    format: Option<String>,
+}
+
+fn video_format(query: &VideoQuery) -> Result<video::Format, ApiError> {
+    video::Format::parse(query.format.as_deref().unwrap_or("webm")).map_err(|err| {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_format", format!("{}.", capitalized(&err.to_string())))
+    })
+}
+
+fn capitalized(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+fn no_video(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_video",
+        format!("No video of {id} is being made or ready on this proxy: ask for one from the player."),
+    )
+}
+
+/// Starts making the desktop recording's video (or answers with the one running or
+/// done): 202 and its progress.
+pub async fn video_start(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<VideoQuery>,
+) -> Result<(StatusCode, Json<gatehouse_proto::api::VideoExport>), ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let format = video_format(&query)?;
+    if recordings::kind(&row.kind) != RecordingKind::Desktop {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_a_desktop",
+            "This is a terminal recording: export it as asciicast (.cast) instead of video.",
+        ));
+    }
+    if row.ended_at.is_none() {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "still_running",
+            "This session is still running: its video can be made once it has ended.",
+        ));
+    }
+    let (job, new) = state.videos.start(&row.id, format).map_err(|video::Refusal::Busy| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "videos_busy",
+            format!("{} videos are being made on this proxy already; try again in a minute.", video::RUNNING_MAX),
+        )
+    })?;
+    if new {
+        state.audit.record(
+            Kind::RecordingExport,
+            Some(&signed_in.session.user.name),
+            None,
+            &format!("{id} as video ({})", format.name()),
+        );
+        let bytes = whole_recording(&state, &row).await;
+        let running = job.clone();
+        tokio::task::spawn_blocking(move || match bytes {
+            Ok(bytes) => running.run(&bytes, video::DEFAULT_FPS),
+            Err(err) => running.fail(&video::ExportError::Unreadable(err.to_string())),
+        });
+    }
+    Ok((StatusCode::ACCEPTED, Json(job.report())))
+}
+
+/// How far the video is.
+pub async fn video_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<VideoQuery>,
+) -> Result<Json<gatehouse_proto::api::VideoExport>, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let job = state.videos.get(&row.id, video_format(&query)?).ok_or_else(|| no_video(&id))?;
+    Ok(Json(job.report()))
+}
+
+/// The finished video, as a download.
+pub async fn video_file(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Query(query): Query<VideoQuery>,
+) -> Result<Response, ApiError> {
+    let row = visible(&state, &signed_in, &id)?;
+    let format = video_format(&query)?;
+    let job = state.videos.get(&row.id, format).filter(|job| job.done()).ok_or_else(|| no_video(&id))?;
+    let file = tokio::fs::File::open(&job.path).await.map_err(|_| no_video(&id))?;
+    let len = file.metadata().await.map(|m| m.len()).map_err(|_| ApiError::internal())?;
+    viewed(&state, &signed_in, &row, &format!("video ({})", format.name()));
+    let chunks = futures_util::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buf = vec![0u8; 256 * 1024];
+        match tokio::io::AsyncReadExt::read(&mut file, &mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(buf), Some(file)))
+            }
+            Err(err) => Some((Err(err), None)),
+        }
+    });
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}-{}-{}.{}\"",
+        row.target,
+        row.login,
+        row.id,
+        format.name()
+    )) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)

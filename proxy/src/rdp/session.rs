@@ -31,6 +31,8 @@ pub enum Output {
     ClipboardToBrowser(String),
     /// Clipboard text crossed, for the audit: which way, how many characters.
     ClipboardAudit { to_desktop: bool, characters: usize },
+    /// The desktop's clipboard channel came up (once a session), for the browser.
+    ClipboardReady,
     /// The session ends.
     End(End),
 }
@@ -56,6 +58,8 @@ pub struct Session {
     notes: Notes,
     /// The browser's clipboard text, once it gave us some.
     browser_text: Option<String>,
+    /// The browser has been told the clipboard channel is up.
+    clipboard_ready: bool,
 }
 
 impl Session {
@@ -77,6 +81,7 @@ impl Session {
             image: DecodedImage::new(PixelFormat::RgbA32, 1, 1),
             notes,
             browser_text: None,
+            clipboard_ready: false,
         }
     }
 
@@ -125,6 +130,10 @@ impl Session {
         for note in self.notes.take() {
             let reply = match note {
                 Note::Announce => {
+                    if !self.clipboard_ready {
+                        self.clipboard_ready = true;
+                        outputs.push(Output::ClipboardReady);
+                    }
                     let formats = clipboard::formats(self.browser_text.as_deref());
                     self.cliprdr(|c| c.initiate_copy(&formats))
                 }
@@ -331,10 +340,13 @@ mod tests {
             ]
         );
         assert!(notes.take().is_empty());
-        // With no clipboard channel, the desktop's requests have nothing to answer with.
+        // With no clipboard channel, the desktop's requests have nothing to answer with
+        // (the browser hears once that the channel spoke).
         notes.push(Note::Announce);
         notes.push(Note::Wanted(13));
         notes.push(Note::RemoteCopy(true));
-        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), []);
+        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), [Output::ClipboardReady]);
+        notes.push(Note::Announce);
+        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), [], "said once a session");
     }
 }

@@ -18,6 +18,7 @@ pub mod objects;
 pub mod part;
 pub mod row;
 pub mod upload;
+pub mod video;
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};

@@ -5,6 +5,8 @@
 
 /// The speeds the players offer.
 pub const SPEEDS: [f64; 7] = [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0];
+/// Pauses longer than this are shortened to it, until the person chooses otherwise.
+pub const DEFAULT_IDLE_LIMIT_MS: u64 = 2000;
 const SLOWEST: f64 = 0.1;
 const FASTEST: f64 = 64.0;
 

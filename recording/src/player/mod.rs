@@ -8,5 +8,5 @@ pub mod clock;
 pub mod fetch;
 pub mod terminal;
 
-pub use clock::{Clock, SPEEDS};
+pub use clock::{Clock, DEFAULT_IDLE_LIMIT_MS, SPEEDS};
 pub use fetch::{Answer, Generation, Planner, Range, Request, SeekPlan, whole_length};

@@ -75,6 +75,7 @@ fn DesktopView(name: String) -> impl IntoView {
     let stage = NodeRef::<html::Div>::new();
     let status = RwSignal::new(Status::Connecting);
     let stats = RwSignal::new(String::new());
+    let clipboard = RwSignal::new(ClipboardState::Unknown);
     let conn: Shared = Rc::new(RefCell::new(Connection::default()));
     let conn_store = StoredValue::new_local(conn.clone());
 
@@ -116,7 +117,7 @@ fn DesktopView(name: String) -> impl IntoView {
             let on_message = {
                 let conn = conn.clone();
                 listen(&worker, "message", move |event: &MessageEvent| {
-                    on_worker_message(&conn, status, stats, &event.data());
+                    on_worker_message(&conn, Signals { status, stats, clipboard }, &event.data());
                 })
             };
             let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
@@ -212,6 +213,19 @@ fn DesktopView(name: String) -> impl IntoView {
         on_cleanup(move || disconnect(&conn_store.get_value()));
     }
 
+    // Full screen changes the stage's size, with no window resize when the window is
+    // the screen's size already (or headless): fit to it again, both ways.
+    {
+        let on_full_screen = web_sys::window().and_then(|w| w.document()).map(|document| {
+            listen(&document, "fullscreenchange", move |_: &Event| {
+                if let Some(conn) = conn_store.try_get_value() {
+                    fit(&conn);
+                }
+            })
+        });
+        StoredValue::new_local(on_full_screen);
+    }
+
     // Ask the worker for its totals once a second (the bar shows them).
     {
         let poll = Interval::new(1000, move || post(&conn_store.get_value(), ToWorker::Stats(Nothing {})));
@@ -251,6 +265,17 @@ fn DesktopView(name: String) -> impl IntoView {
                     }}
                 </span>
                 <span class="badge" title="The proxy records this session">"Recorded"</span>
+                {move || match clipboard.get() {
+                    ClipboardState::Unknown => None,
+                    ClipboardState::Shared => Some(view! {
+                        <span class="badge" data-testid="clipboard-state" data-state="shared"
+                            title="Text copied here can be pasted on the desktop, and the other way">"Clipboard shared"</span>
+                    }),
+                    ClipboardState::None => Some(view! {
+                        <span class="badge badge-muted" data-testid="clipboard-state" data-state="none"
+                            title="This desktop's RDP server offers no clipboard channel: copy and paste stay on each side">"No shared clipboard"</span>
+                    }),
+                }}
                 <span class="desktop-stats" data-testid="desktop-stats">{move || stats.get()}</span>
                 <span class="spacer"></span>
                 <button class="button button-small" data-testid="ctrl-alt-del" on:click=send_ctrl_alt_del disabled=closed
@@ -351,7 +376,28 @@ fn fit(conn: &Shared) {
     let _ = style.set_property("margin", &format!("{top}px 0 0 {left}px"));
 }
 
-fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<String>, data: &wasm_bindgen::JsValue) {
+/// Whether the desktop shares its clipboard: its channel comes up soon after the
+/// session starts, or never (the server has none).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ClipboardState {
+    Unknown,
+    Shared,
+    None,
+}
+
+/// How long after activation a clipboard channel that has not come up counts as none.
+const CLIPBOARD_WAIT_MS: u32 = 5000;
+
+/// What the worker's messages change on the page.
+#[derive(Clone, Copy)]
+struct Signals {
+    status: RwSignal<Status>,
+    stats: RwSignal<String>,
+    clipboard: RwSignal<ClipboardState>,
+}
+
+fn on_worker_message(conn: &Shared, signals: Signals, data: &wasm_bindgen::JsValue) {
+    let Signals { status, stats, clipboard } = signals;
     let Some(message) = desktop_worker::read(data) else { return };
     match message {
         FromWorker::Ready(_) => {
@@ -365,6 +411,15 @@ fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<St
             conn.borrow_mut().size = (width, height);
             fit(conn);
             focus_canvas(conn);
+            if clipboard.get_untracked() == ClipboardState::Unknown {
+                gloo_timers::callback::Timeout::new(CLIPBOARD_WAIT_MS, move || {
+                    // The page may have gone in the meantime.
+                    if clipboard.try_get_untracked() == Some(ClipboardState::Unknown) {
+                        clipboard.set(ClipboardState::None);
+                    }
+                })
+                .forget();
+            }
             status.set(Status::Connected { width, height });
             if let Some(canvas) = &conn.borrow().canvas {
                 let _ = canvas.set_attribute("data-width", &width.to_string());
@@ -381,6 +436,7 @@ fn on_worker_message(conn: &Shared, status: RwSignal<Status>, stats: RwSignal<St
                 let _ = window.navigator().clipboard().write_text(&text);
             }
         }
+        FromWorker::ClipboardReady(_) => clipboard.set(ClipboardState::Shared),
         FromWorker::PaintedAt(at) => {
             if let Some(canvas) = &conn.borrow().canvas {
                 let _ = canvas.set_attribute("data-last-paint", &format!("{at:.3}"));

@@ -6,16 +6,18 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use gatehouse_proto::api::RecordingInfo;
+use gatehouse_proto::api::{Mark, Marks, RecordingInfo};
 use gatehouse_proto::worker::{FromWorker, Nothing, ToWorker};
-use gatehouse_recording::player::SPEEDS;
 use gloo_events::EventListener;
 use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{HtmlCanvasElement, MessageEvent, Worker};
 
-use super::recordings::{clock, when};
+use super::recordings::when;
+use crate::api;
+use crate::components::player_controls::{PlayState, PlayerControls, PlayerHelp, Transport};
+use crate::components::video_export::VideoExportButton;
 use crate::desktop_worker;
 use crate::listen::listen;
 
@@ -32,14 +34,15 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
     let stage = NodeRef::<html::Div>::new();
     let position = RwSignal::new(0u64);
     let duration = info.duration_ms.unwrap_or(0);
-    let playing = RwSignal::new(false);
-    let loaded = RwSignal::new(false);
+    let state = RwSignal::new(PlayState::Loading);
     let error = RwSignal::new(None::<String>);
-    let speed = RwSignal::new(1.0f64);
+    let marks = RwSignal::new(Vec::<Mark>::new());
     let size = RwSignal::new((0u32, 0u32));
     let engine: Rc<RefCell<Engine>> = Rc::default();
     let engine_store = StoredValue::new_local(engine.clone());
     let base = format!("/api/v1/recordings/{}", js_sys::encode_uri_component(&info.id));
+    let marks_url = format!("{base}/marks");
+    let video_base = base.clone();
 
     let post = move |message: ToWorker| {
         if let Some(worker) = &engine_store.get_value().borrow().worker {
@@ -91,7 +94,7 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                         let rect = canvas.get_bounding_client_rect();
                         let (dx, dy) = (rect.left().ceil() - rect.left(), rect.top().ceil() - rect.top());
                         let _ = style.set_property("margin", &format!("{dy}px 0 0 {dx}px"));
-                        loaded.set(true);
+                        state.set(PlayState::Paused);
                     }
                     FromWorker::Position(at) => {
                         position.set(at.ms.min(duration));
@@ -101,11 +104,13 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                         }
                     }
                     FromWorker::EndedMs(_) => {
-                        playing.set(false);
+                        state.set(PlayState::Ended);
                         position.set(duration);
                     }
                     FromWorker::Error(message) => {
-                        playing.set(false);
+                        if state.get_untracked().running() {
+                            state.set(PlayState::Paused);
+                        }
                         error.set(Some(message));
                     }
                     // A live desktop's; a recording sends none of these.
@@ -114,7 +119,8 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                     | FromWorker::Closed(_)
                     | FromWorker::Clipboard(_)
                     | FromWorker::PaintedAt(_)
-                    | FromWorker::Stats(_) => {}
+                    | FromWorker::Stats(_)
+                    | FromWorker::ClipboardReady(_) => {}
                 }
             })
         };
@@ -130,56 +136,60 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
         }
     });
 
-    let toggle = move |_| {
-        if playing.get_untracked() {
-            playing.set(false);
-            post(ToWorker::Pause(Nothing {}));
-        } else {
-            playing.set(true);
-            post(ToWorker::Play(Nothing {}));
-        }
-    };
-    let seek_to = move |ms: u64| {
+    {
+        leptos::task::spawn_local(async move {
+            if let Ok(found) = api::get::<Marks>(&marks_url).await {
+                marks.set(found.marks);
+            }
+        });
+    }
+    let seek = move |ms: u64| {
         position.set(ms);
+        if state.get_untracked() == PlayState::Ended {
+            state.set(PlayState::Paused);
+        }
         post(ToWorker::SeekMs(ms));
     };
-    let on_timeline = move |event: web_sys::Event| {
-        let value = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok()).map(|i| i.value());
-        if let Some(ms) = value.and_then(|v| v.parse::<f64>().ok()) {
-            seek_to(ms as u64);
-        }
-    };
-    let on_speed = move |event: web_sys::Event| {
-        let value = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlSelectElement>().ok()).map(|s| s.value());
-        if let Some(value) = value.and_then(|v| v.parse::<f64>().ok()) {
-            speed.set(value);
-            post(ToWorker::Speed(value));
-        }
+    let transport = Transport {
+        state: state.into(),
+        position: position.into(),
+        duration: Signal::stored(duration),
+        toggle: Callback::new(move |()| match state.get_untracked() {
+            PlayState::Loading => {}
+            s if s.running() => {
+                state.set(PlayState::Paused);
+                post(ToWorker::Pause(Nothing {}));
+            }
+            // From the end, the worker plays again from the start.
+            _ => {
+                state.set(PlayState::Playing);
+                post(ToWorker::Play(Nothing {}));
+            }
+        }),
+        seek: Callback::new(seek),
+        set_speed: Callback::new(move |speed| post(ToWorker::Speed(speed))),
+        set_idle_limit: Callback::new(move |limit| post(ToWorker::IdleLimitMs(limit))),
     };
     let title = format!("{} on {} as {}", info.user, info.target, info.login);
     view! {
-        <div class="player desktop-player" data-testid="player" data-kind="desktop">
+        <section class="page player-page desktop-player" tabindex="0" data-testid="player" data-kind="desktop"
+            on:keydown=move |ev| transport.on_key(&ev) data-state=move || state.get().id()
+            data-position=move || position.get().to_string() data-duration=duration.to_string()>
             <div class="player-head">
-                <h1 data-testid="player-title">{title}</h1>
+                <a class="button button-small" href="/recordings">"← Recordings"</a>
+                <h1 class="player-title" data-testid="player-title">{title}</h1>
                 <span class="muted">{when(info.started_at)}</span>
+                <span class="muted" data-testid="player-size">
+                    {move || { let (w, h) = size.get(); if w > 0 { format!("{w}×{h}") } else { String::new() } }}
+                </span>
+                <VideoExportButton base=video_base/>
             </div>
             {move || error.get().map(|message| view! {
                 <div class="alert alert-error" role="alert" data-testid="player-error"><span>{message}</span></div>
             })}
             <div class="desktop-stage desktop-player-stage" node_ref=stage></div>
-            <div class="player-controls">
-                <button class="button button-small" data-testid="play-pause" on:click=toggle disabled=move || !loaded.get()>
-                    {move || if playing.get() { "Pause" } else { "Play" }}
-                </button>
-                <input type="range" class="timeline" data-testid="timeline" min="0" max=duration.to_string() step="100"
-                    prop:value=move || position.get().to_string() on:change=on_timeline aria-label="Position in the recording"
-                    disabled=move || !loaded.get()/>
-                <span class="player-time" data-testid="player-time">{move || format!("{} / {}", clock(position.get()), clock(duration))}</span>
-                <select data-testid="speed" on:change=on_speed aria-label="Speed">
-                    {SPEEDS.iter().map(|s| view! { <option value=s.to_string() selected=*s == 1.0>{format!("{s}×")}</option> }).collect_view()}
-                </select>
-                <span class="muted">{move || { let (w, h) = size.get(); if w > 0 { format!("{w}×{h}") } else { String::new() } }}</span>
-            </div>
-        </div>
+            <PlayerControls transport=transport marks=marks/>
+            <PlayerHelp/>
+        </section>
     }
 }

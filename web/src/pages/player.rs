@@ -10,7 +10,7 @@ use std::rc::Rc;
 
 use gatehouse_proto::api::{RecordingInfo, RecordingKind, SearchHit, SearchHits};
 use gatehouse_recording::player::terminal::Playback;
-use gatehouse_recording::player::{Clock, Generation, Planner, SPEEDS};
+use gatehouse_recording::player::{Clock, DEFAULT_IDLE_LIMIT_MS, Generation, Planner};
 use leptos::html;
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -19,10 +19,10 @@ use wasm_bindgen::closure::Closure;
 
 use super::recordings::{clock, size, when};
 use crate::api;
+use crate::components::player_controls::{PlayState as State, PlayerControls, PlayerHelp, Transport};
 use crate::components::require_session::RequireSession;
 use crate::components::term_renderer::Renderer;
 use crate::components::terminal_view::fixed_renderer;
-use crate::components::timeline_marks::TimelineMarks;
 use crate::term_prefs::use_term_prefs;
 
 /// The clock's per-frame callback, kept so each frame can ask for the next.
@@ -32,8 +32,6 @@ type AnimationFrame = Closure<dyn FnMut(f64)>;
 const CHUNK: u64 = 512 * 1024;
 /// Animation frames stop while the tab is hidden: coming back counts as one frame.
 const LONGEST_FRAME_MS: f64 = 250.0;
-/// Pauses longer than this are shortened to it, until the person chooses otherwise.
-const IDLE_LIMIT_MS: u64 = 2000;
 
 /// How long a live recording's player waits for its index to reach this proxy (another
 /// proxy uploads it every couple of seconds) before it says it cannot play it.
@@ -87,7 +85,7 @@ struct Engine {
 impl Engine {
     fn new(base: String) -> Engine {
         let mut clock = Clock::new().with_longest_step(LONGEST_FRAME_MS);
-        clock.set_idle_limit(IDLE_LIMIT_MS);
+        clock.set_idle_limit(DEFAULT_IDLE_LIMIT_MS);
         Engine {
             base,
             planner: Planner::new(Vec::new(), CHUNK),
@@ -103,30 +101,6 @@ impl Engine {
 }
 
 type Shared = Rc<RefCell<Engine>>;
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Loading,
-    Paused,
-    Playing,
-    Buffering,
-    /// Caught up with a session that is still running: following it as it is written.
-    Live,
-    Ended,
-}
-
-impl State {
-    fn id(self) -> &'static str {
-        match self {
-            State::Loading => "loading",
-            State::Paused => "paused",
-            State::Playing => "playing",
-            State::Buffering => "buffering",
-            State::Live => "live",
-            State::Ended => "ended",
-        }
-    }
-}
 
 /// Signals the page shows; Copy, so every closure can hold them.
 #[derive(Clone, Copy)]
@@ -297,7 +271,6 @@ fn Player(id: String) -> impl IntoView {
         seeking: RwSignal::new(false),
         live: RwSignal::new(false),
     };
-    let hover = RwSignal::new(None::<(f64, u64)>);
     let hits = RwSignal::new(None::<Vec<SearchHit>>);
     let marks = RwSignal::new(Vec::<gatehouse_proto::api::Mark>::new());
     let query = RwSignal::new(String::new());
@@ -498,28 +471,18 @@ fn Player(id: String) -> impl IntoView {
         }
         engine_store.with_value(|engine| seek(engine.clone(), ui, target, palette));
     };
-    let on_key = move |ev: web_sys::KeyboardEvent| {
-        // Keys typed into the search box, the timeline or a menu are theirs.
-        let in_field = ev
-            .target()
-            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
-            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "SELECT" | "TEXTAREA" | "BUTTON"));
-        if in_field {
-            return;
-        }
-        let key = ev.key();
-        let position = ui.position.get_untracked();
-        match key.as_str() {
-            " " | "k" => toggle(),
-            "ArrowLeft" => jump(position.saturating_sub(5000)),
-            "ArrowRight" => jump(position + 5000),
-            digit if digit.len() == 1 && digit.as_bytes()[0].is_ascii_digit() => {
-                let tenth = u64::from(digit.as_bytes()[0] - b'0');
-                jump(ui.duration.get_untracked() * tenth / 10);
-            }
-            _ => return,
-        }
-        ev.prevent_default();
+    let transport = Transport {
+        state: ui.state.into(),
+        position: ui.position.into(),
+        duration: ui.duration.into(),
+        toggle: Callback::new(move |()| toggle()),
+        seek: Callback::new(jump),
+        set_speed: Callback::new(move |speed| {
+            engine_store.with_value(|engine| engine.borrow_mut().clock.set_speed(speed));
+        }),
+        set_idle_limit: Callback::new(move |limit| {
+            engine_store.with_value(|engine| engine.borrow_mut().clock.set_idle_limit(limit));
+        }),
     };
     let run_search = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -546,7 +509,7 @@ fn Player(id: String) -> impl IntoView {
     let cast_href = format!("{base}/cast");
 
     view! {
-        <section class="page player-page" tabindex="0" on:keydown=on_key data-testid="player"
+        <section class="page player-page" tabindex="0" on:keydown=move |ev| transport.on_key(&ev) data-testid="player"
             data-state=move || ui.state.get().id() data-position=move || ui.position.get().to_string()
             data-duration=move || ui.duration.get().to_string() data-seeking=move || ui.seeking.get().to_string()>
             <div class="player-head">
@@ -563,62 +526,7 @@ fn Player(id: String) -> impl IntoView {
                     <div class="ssh-overlay"><crate::components::spinner::Loading label="Opening the recording…"/></div>
                 })}
             </div>
-            <div class="player-controls">
-                <button class="button button-primary" type="button" data-testid="play-pause" on:click=move |_| toggle()
-                    title="Play or pause (Space)">
-                    {move || match ui.state.get() { State::Playing | State::Buffering | State::Live => "Pause", State::Ended => "Replay", _ => "Play" }}
-                </button>
-                {move || (ui.state.get() == State::Live).then(|| view! {
-                    <span class="badge badge-live" data-testid="live-badge" title="This session is running: you see it as it is recorded">"Live"</span>
-                })}
-                <span class="player-time" data-testid="player-time">
-                    {move || format!("{} / {}", clock(ui.position.get()), clock(ui.duration.get()))}
-                </span>
-                <div class="timeline">
-                    <input type="range" min="0" step="1" aria-label="Position"
-                        prop:max=move || ui.duration.get().max(1).to_string()
-                        prop:value=move || ui.position.get().to_string()
-                        data-testid="timeline"
-                        on:input=move |ev| {
-                            if let Ok(ms) = event_target_value(&ev).parse::<u64>() {
-                                jump(ms);
-                            }
-                        }
-                        on:mousemove=move |ev: web_sys::MouseEvent| {
-                            let Some(target) = ev.current_target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) else { return };
-                            let width = f64::from(target.client_width()).max(1.0);
-                            let x = f64::from(ev.offset_x()).clamp(0.0, width);
-                            hover.set(Some((x, (x / width * ui.duration.get_untracked() as f64) as u64)));
-                        }
-                        on:mouseleave=move |_| hover.set(None)/>
-                    <TimelineMarks marks=marks duration_ms=Signal::derive(move || ui.duration.get())
-                        on_seek=Callback::new(jump)/>
-                    {move || hover.get().map(|(x, ms)| view! {
-                        <span class="hover-time" data-testid="hover-time" data-x=x.to_string()>{clock(ms)}</span>
-                    })}
-                </div>
-                <label class="player-option">"Speed "
-                    <select data-testid="speed" on:change=move |ev| {
-                        if let Ok(speed) = event_target_value(&ev).parse::<f64>() {
-                            engine_store.with_value(|engine| engine.borrow_mut().clock.set_speed(speed));
-                        }
-                    }>
-                        {SPEEDS.iter().map(|s| view! { <option value=s.to_string() selected=*s == 1.0>{format!("{s}×")}</option> }).collect_view()}
-                    </select>
-                </label>
-                <label class="player-option" title="Pauses longer than this are shortened to it">"Skip idle "
-                    <select data-testid="idle-limit" on:change=move |ev| {
-                        if let Ok(limit) = event_target_value(&ev).parse::<u64>() {
-                            engine_store.with_value(|engine| engine.borrow_mut().clock.set_idle_limit(limit));
-                        }
-                    }>
-                        <option value="0">"off"</option>
-                        <option value="1000">"over 1 s"</option>
-                        <option value="2000" selected>"over 2 s"</option>
-                        <option value="5000">"over 5 s"</option>
-                    </select>
-                </label>
-            </div>
+            <PlayerControls transport=transport marks=marks/>
             {move || ui.notice.get().map(|notice| view! { <p class="player-notice" data-testid="player-notice">{notice}</p> })}
             <form class="player-search" on:submit=run_search role="search">
                 <input type="search" placeholder="Find text that appeared on screen" aria-label="Find text in the recording"
@@ -642,7 +550,7 @@ fn Player(id: String) -> impl IntoView {
                     </ol>
                 }.into_any()
             })}
-            <p class="player-help">"Space plays and pauses; ← and → move 5 s; 0–9 jump to that tenth of the recording."</p>
+            <PlayerHelp/>
         </section>
     }
 }
