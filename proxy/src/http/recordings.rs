@@ -509,6 +509,17 @@ pub async fn video_start(
             "This session is still running: its video can be made once it has ended.",
         ));
     }
+    if row.bytes > video::MAX_RECORDING_BYTES {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_long",
+            format!(
+                "This recording is {} MB, more than the {} MB a video is made from here: export it with `gatehouse recordings export` on a machine with the memory for it.",
+                row.bytes >> 20,
+                video::MAX_RECORDING_BYTES >> 20
+            ),
+        ));
+    }
     let (job, new) = state.videos.start(&row.id, format).map_err(|video::Refusal::Busy| {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,

@@ -27,6 +27,8 @@ pub const KEEP_SECS: u64 = 3600;
 /// Frames a second, unless asked otherwise: enough for a desktop's changes, a third of
 /// the encoding of 30.
 pub const DEFAULT_FPS: u32 = 10;
+/// The biggest recording made into a video: it is read whole and decoded in memory.
+pub const MAX_RECORDING_BYTES: u64 = 1 << 30;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
