@@ -244,6 +244,22 @@ describe('a desktop in the browser', () => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.message, /WebM or MP4/);
 
+    // Someone else with the same role (recordings = "own") cannot start, follow or take
+    // pia's video: the recording does not exist for them.
+    const other = await signedInPage(proxy, browser, 'quinn', ['lab'], []);
+    await other.page.goto(`${proxy.url}/`);
+    const theirs = await other.page.evaluate(async (rid) => {
+      const { csrf_token: csrf } = await (await fetch('/api/v1/session')).json();
+      const base = `/api/v1/recordings/${rid}/video?format=webm`;
+      const start = await fetch(base, { method: 'POST', headers: { 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: 'null' });
+      const status = await fetch(base);
+      const file = await fetch(`/api/v1/recordings/${rid}/video/file?format=webm`);
+      return [start.status, status.status, file.status];
+    }, id);
+    assert.deepEqual(theirs, [404, 404, 404]);
+    await other.context.close();
+    assert.match(proxy.cli('audit', '--limit', '500'), new RegExp(`"kind":"recording.export","user":"pia".*${id} as video \\(webm\\): downloaded, \\d+ bytes`));
+
     // And from the command line, as MP4, with its progress on stderr.
     const mp4 = path.join(artifacts, 'desktop-recording.mp4');
     const exported = proxy.run(['recordings', 'export', id, '--output', mp4]);

@@ -72,18 +72,23 @@ fn export_video(
     let encoded = std::thread::scope(|scope| {
         scope.spawn(|| {
             let mut said = u64::MAX;
-            while !finished.load(Ordering::Relaxed) {
+            loop {
+                // Read after `finished`: the last look sees the last frame counted.
+                let last = finished.load(Ordering::Acquire);
                 let (done, total) = (progress.done.load(Ordering::Relaxed), progress.total.load(Ordering::Relaxed));
                 let percent = (done * 100).checked_div(total).unwrap_or(0);
                 if total > 0 && percent / 5 != said / 5 {
                     eprintln!("{percent:>3}% ({done} of {total} frames)");
                     said = percent;
                 }
+                if last {
+                    break;
+                }
                 std::thread::sleep(std::time::Duration::from_millis(200));
             }
         });
         let encoded = crate::recordings::video::encode(bytes, format, fps, output, &progress);
-        finished.store(true, Ordering::Relaxed);
+        finished.store(true, Ordering::Release);
         encoded
     });
     let len = encoded?;

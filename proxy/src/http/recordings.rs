@@ -453,9 +453,12 @@ pub async fn cast(
     let mut response = text.into_response();
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-asciicast"));
-    if let Ok(value) =
-        HeaderValue::from_str(&format!("attachment; filename=\"{}-{}-{}.cast\"", row.target, row.login, row.id))
-    {
+    if let Ok(value) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}-{}-{}.cast\"",
+        file_part(&row.target),
+        file_part(&row.login),
+        row.id
+    )) {
         headers.insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
@@ -470,6 +473,12 @@ fn video_format(query: &VideoQuery) -> Result<video::Format, ApiError> {
     video::Format::parse(query.format.as_deref().unwrap_or("webm")).map_err(|err| {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_format", format!("{}.", capitalized(&err.to_string())))
     })
+}
+
+/// A name as part of a download's file name: letters, digits, `.`, `_` and `-` only
+/// (a quote or `;` would break the header).
+fn file_part(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '_' }).collect()
 }
 
 fn capitalized(text: &str) -> String {
@@ -509,16 +518,26 @@ pub async fn video_start(
             "This session is still running: its video can be made once it has ended.",
         ));
     }
-    if row.bytes > video::MAX_RECORDING_BYTES {
-        return Err(ApiError::new(
+    let too_big = |what: String| {
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "too_long",
-            format!(
-                "This recording is {} MB, more than the {} MB a video is made from here: export it with `gatehouse recordings export` on a machine with the memory for it.",
-                row.bytes >> 20,
-                video::MAX_RECORDING_BYTES >> 20
-            ),
-        ));
+            format!("{what}: an admin can export it with `gatehouse recordings export ID -o FILE`."),
+        )
+    };
+    if row.bytes > video::MAX_RECORDING_BYTES {
+        return Err(too_big(format!(
+            "This recording is {} MB, more than the {} MB a video is made from here",
+            row.bytes >> 20,
+            video::MAX_RECORDING_BYTES >> 20
+        )));
+    }
+    // The frames to make come from its length, not its size (a long idle session is small).
+    if duration_ms(&state, &row).await.is_some_and(|ms| ms > video::MAX_RECORDING_MS) {
+        return Err(too_big(format!(
+            "This recording is longer than the {} hours a video is made of here",
+            video::MAX_RECORDING_MS / 3_600_000
+        )));
     }
     let (job, new) = state.videos.start(&row.id, format).map_err(|video::Refusal::Busy| {
         ApiError::new(
@@ -527,18 +546,33 @@ pub async fn video_start(
             format!("{} videos are being made on this proxy already; try again in a minute.", video::RUNNING_MAX),
         )
     })?;
+    let asked = if new { "started" } else { "asked for again" };
+    state.audit.record(
+        Kind::RecordingExport,
+        Some(&signed_in.session.user.name),
+        None,
+        &format!("{id} as video ({}): {asked}", format.name()),
+    );
     if new {
-        state.audit.record(
-            Kind::RecordingExport,
-            Some(&signed_in.session.user.name),
-            None,
-            &format!("{id} as video ({})", format.name()),
-        );
-        let bytes = whole_recording(&state, &row).await;
-        let running = job.clone();
-        tokio::task::spawn_blocking(move || match bytes {
-            Ok(bytes) => running.run(&bytes, video::DEFAULT_FPS),
-            Err(err) => running.fail(&video::ExportError::Unreadable(err.to_string())),
+        // Its own task: a client that goes away mid-request does not leave it half
+        // started, and the guard fails it if the task dies before it ends.
+        let (state, job) = (state.clone(), job.clone());
+        tokio::spawn(async move {
+            let guard = video::RunGuard(job.clone());
+            let bytes = match state.archive.open(&row, Part::Recording).await {
+                // The size the store holds, not only what the table says.
+                Ok(place) if place.len() > video::MAX_RECORDING_BYTES => {
+                    Err(std::io::Error::other(format!("it is {} MB", place.len() >> 20)))
+                }
+                Ok(place) => place.read_all().await,
+                Err(err) => Err(err),
+            };
+            let _ = tokio::task::spawn_blocking(move || match bytes {
+                Ok(bytes) => job.run(&bytes, video::DEFAULT_FPS),
+                Err(err) => job.fail(&video::ExportError::Unreadable(err.to_string())),
+            })
+            .await;
+            drop(guard);
         });
     }
     Ok((StatusCode::ACCEPTED, Json(job.report())))
@@ -569,6 +603,13 @@ pub async fn video_file(
     let file = tokio::fs::File::open(&job.path).await.map_err(|_| no_video(&id))?;
     let len = file.metadata().await.map(|m| m.len()).map_err(|_| ApiError::internal())?;
     viewed(&state, &signed_in, &row, &format!("video ({})", format.name()));
+    // Each download is an export of its own, as each asciicast download is.
+    state.audit.record(
+        Kind::RecordingExport,
+        Some(&signed_in.session.user.name),
+        None,
+        &format!("{id} as video ({}): downloaded, {len} bytes", format.name()),
+    );
     let chunks = futures_util::stream::unfold(Some(file), |file| async move {
         let mut file = file?;
         let mut buf = vec![0u8; 256 * 1024];
@@ -587,8 +628,8 @@ pub async fn video_file(
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
     if let Ok(value) = HeaderValue::from_str(&format!(
         "attachment; filename=\"{}-{}-{}.{}\"",
-        row.target,
-        row.login,
+        file_part(&row.target),
+        file_part(&row.login),
         row.id,
         format.name()
     )) {

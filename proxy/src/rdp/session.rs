@@ -130,12 +130,14 @@ impl Session {
         for note in self.notes.take() {
             let reply = match note {
                 Note::Announce => {
-                    if !self.clipboard_ready {
+                    let formats = clipboard::formats(self.browser_text.as_deref());
+                    let reply = self.cliprdr(|c| c.initiate_copy(&formats));
+                    // Up: the channel is there and took our formats.
+                    if reply.is_some() && !self.clipboard_ready {
                         self.clipboard_ready = true;
                         outputs.push(Output::ClipboardReady);
                     }
-                    let formats = clipboard::formats(self.browser_text.as_deref());
-                    self.cliprdr(|c| c.initiate_copy(&formats))
+                    reply
                 }
                 Note::RemoteCopy(true) => self.cliprdr(|c| c.initiate_paste(ClipboardFormatId::CF_UNICODETEXT)),
                 Note::RemoteCopy(false) => None,
@@ -340,13 +342,11 @@ mod tests {
             ]
         );
         assert!(notes.take().is_empty());
-        // With no clipboard channel, the desktop's requests have nothing to answer with
-        // (the browser hears once that the channel spoke).
+        // With no clipboard channel, the desktop's requests have nothing to answer with,
+        // and the browser is not told the clipboard is shared.
         notes.push(Note::Announce);
         notes.push(Note::Wanted(13));
         notes.push(Note::RemoteCopy(true));
-        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), [Output::ClipboardReady]);
-        notes.push(Note::Announce);
-        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), [], "said once a session");
+        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), []);
     }
 }

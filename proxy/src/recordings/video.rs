@@ -2,13 +2,16 @@
 //! player's own decoder ([`gatehouse_desktop::video::Frames`]), sampled at a fixed rate,
 //! and piped as raw RGBA frames to Debian's `ffmpeg`, which encodes and writes the file.
 //!
-//! An export runs on a blocking thread, at most [`RUNNING_MAX`] at once on a proxy (they
-//! take a core each; the sessions come first). What is running or done is kept here, in
-//! memory, by recording and format: the player starts one, asks how far it is, and
-//! downloads the file when it is done; a second person asking for the same video gets
-//! the same file. The file is written under another name first and renamed when ffmpeg
-//! has finished, so a failed or cut export never passes for a finished one; finished
-//! files are removed after [`KEEP_SECS`].
+//! An export runs on a blocking thread of its own task (not the request's: a client that
+//! goes away does not leave it half started), at most [`RUNNING_MAX`] at once on a proxy,
+//! ffmpeg on one thread at low priority (the sessions come first), for at most
+//! [`DEADLINE_SECS`]. What is running or done is kept here, in memory, by recording and
+//! format: the player starts one, asks how far it is, and downloads the file when it is
+//! done; a second person asking for the same video gets the same file. The file is
+//! written under a name of its own first and renamed when ffmpeg has finished, so a
+//! failed or cut export never passes for a finished one; finished files are removed after
+//! [`KEEP_SECS`], and whatever is in the folder at start-up (a crash's leftovers) too.
+//! What ffmpeg said when it failed goes to the log; the person reads a sentence.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -27,8 +30,13 @@ pub const KEEP_SECS: u64 = 3600;
 /// Frames a second, unless asked otherwise: enough for a desktop's changes, a third of
 /// the encoding of 30.
 pub const DEFAULT_FPS: u32 = 10;
-/// The biggest recording made into a video: it is read whole and decoded in memory.
-pub const MAX_RECORDING_BYTES: u64 = 1 << 30;
+/// The biggest recording made into a video from the web: it is read whole and decoded
+/// in memory (the CLI, run by an admin on a machine of their choosing, has no limit).
+pub const MAX_RECORDING_BYTES: u64 = 512 << 20;
+/// The longest recording made into a video from the web (four hours: 144,000 frames).
+pub const MAX_RECORDING_MS: u64 = 4 * 3600 * 1000;
+/// An export still running after this long is stopped.
+pub const DEADLINE_SECS: u64 = 3600;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -85,6 +93,8 @@ pub enum ExportError {
     NoFfmpeg(std::io::Error),
     #[error("ffmpeg failed: {0}")]
     Ffmpeg(String),
+    #[error("it took longer than {DEADLINE_SECS} s and was stopped")]
+    Deadline,
     #[error("the video cannot be written: {0}")]
     Write(std::io::Error),
 }
@@ -102,15 +112,29 @@ pub fn encode(recording: &[u8], format: Format, fps: u32, out: &Path, progress: 
     let read = gatehouse_recording::read_all(recording).map_err(|err| ExportError::Unreadable(err.to_string()))?;
     let mut frames = Frames::new(&read.events, fps)?;
     progress.total.store(frames.total(), Ordering::Relaxed);
-    let partial = out.with_extension("partial");
+    // Beside the output, a name no other export uses (two formats of one recording run
+    // at once), made here and only here (create_new: not a file planted in its place).
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let partial = out.with_file_name(format!(".{name}.{}.partial", random_suffix()));
+    std::fs::OpenOptions::new().write(true).create_new(true).open(&partial).map_err(ExportError::Write)?;
+    // As a `file:` URL, so a name starting with `-` is never read as an option.
+    let target = format!("file:{}", std::path::absolute(&partial).map_err(ExportError::Write)?.display());
     let size = format!("{}x{}", frames.width(), frames.height());
-    let mut child = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgba"])
+    // Is ffmpeg there at all? (Run through `nice`, a missing ffmpeg is nice's error.)
+    if let Err(err) = Command::new("ffmpeg").arg("-version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        let _ = std::fs::remove_file(&partial);
+        return Err(ExportError::NoFfmpeg(err));
+    }
+    let started = std::time::Instant::now();
+    let mut child = Command::new("nice")
+        .args(["-n", "10", "ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-threads", "1"])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgba"])
         .args(["-video_size", &size, "-framerate", &fps.to_string(), "-i", "pipe:0"])
         // yuv420p (what players take) needs even sides.
         .args(["-vf", "pad=ceil(iw/2)*2:ceil(ih/2)*2", "-pix_fmt", "yuv420p", "-an"])
         .args(format.encoder_args())
-        .arg(&partial)
+        .args(["-threads", "1"])
+        .arg(&target)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -125,16 +149,26 @@ pub fn encode(recording: &[u8], format: Format, fps: u32, out: &Path, progress: 
         text
     });
     let mut written = Ok(());
+    let mut late = false;
     while let Some(frame) = frames.next_frame() {
         if let Err(err) = stdin.write_all(frame) {
             written = Err(err);
             break;
         }
         progress.done.store(frames.done(), Ordering::Relaxed);
+        if started.elapsed().as_secs() > DEADLINE_SECS {
+            late = true;
+            let _ = child.kill();
+            break;
+        }
     }
     drop(stdin);
     let status = child.wait().map_err(|err| ExportError::Ffmpeg(err.to_string()))?;
     let complaints = complaints.join().unwrap_or_default();
+    if late {
+        let _ = std::fs::remove_file(&partial);
+        return Err(ExportError::Deadline);
+    }
     if !status.success() || written.is_err() {
         let _ = std::fs::remove_file(&partial);
         let said = complaints.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
@@ -146,6 +180,24 @@ pub fn encode(recording: &[u8], format: Format, fps: u32, out: &Path, progress: 
     }
     std::fs::rename(&partial, out).map_err(ExportError::Write)?;
     std::fs::metadata(out).map(|m| m.len()).map_err(ExportError::Write)
+}
+
+/// A few random hex digits, for a file name no one else picks.
+fn random_suffix() -> String {
+    let mut bytes = [0u8; 6];
+    // The system's randomness cannot fail here in practice; a zero suffix still works
+    // (create_new refuses a name in use).
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fails the job if the task running it ends (a panic, a cancelled runtime) before it did.
+pub struct RunGuard(pub Arc<Job>);
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.0.abandoned();
+    }
 }
 
 enum State {
@@ -197,8 +249,26 @@ impl Job {
         }
     }
 
+    /// Ends the job as failed: the details to the log, a sentence for the person (what
+    /// ffmpeg or the store said can name the proxy's folders).
     pub fn fail(&self, err: &ExportError) {
-        self.end(State::Failed(format!("The video could not be made: {err}.")));
+        tracing::warn!(path = %self.path.display(), %err, "a video export failed");
+        let sentence = match err {
+            ExportError::Ffmpeg(_) | ExportError::Write(_) => {
+                "The video could not be made: ffmpeg or the proxy's disk failed (the proxy's log says which). Try again later.".to_string()
+            }
+            ExportError::Unreadable(_) => "The video could not be made: the recording cannot be read.".to_string(),
+            other => format!("The video could not be made: {other}."),
+        };
+        self.end(State::Failed(sentence));
+    }
+
+    /// Still running, but whatever was running it went away: failed, so it does not
+    /// hold a slot for ever.
+    fn abandoned(&self) {
+        if self.running() {
+            self.end(State::Failed("The video could not be made: the proxy stopped making it. Try again.".into()));
+        }
     }
 
     fn end(&self, state: State) {
@@ -220,8 +290,16 @@ pub struct Exports {
 }
 
 impl Exports {
+    /// The exports folder is this proxy's own (give each proxy its own `data_dir`);
+    /// what a previous run left there is removed.
     pub fn new(data_dir: &Path) -> Exports {
-        Exports { dir: data_dir.join("exports"), jobs: Mutex::new(HashMap::new()) }
+        let dir = data_dir.join("exports");
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.flatten() {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+        Exports { dir, jobs: Mutex::new(HashMap::new()) }
     }
 
     pub fn get(&self, id: &str, format: Format) -> Option<Arc<Job>> {
