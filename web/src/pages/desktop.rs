@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gatehouse_proto::layout::KeyboardLayout;
 use gatehouse_proto::pb::{DesktopButton, DesktopLocks, DesktopPointer, DesktopWheel};
 use gatehouse_proto::worker::{CursorShape, FromWorker, Nothing, ToWorker, WorkerKey, WorkerKeys};
 use gloo_events::EventListener;
@@ -66,6 +67,18 @@ fn post(conn: &Shared, message: ToWorker) {
     }
 }
 
+/// Where the person's choice of keyboard layout is kept (a preference, not a secret).
+const LAYOUT_KEY: &str = "gatehouse.desktop_layout";
+
+/// The layout chosen before, else a guess from the browser's language.
+fn initial_layout() -> KeyboardLayout {
+    let window = web_sys::window();
+    let stored = window.as_ref().and_then(|w| w.local_storage().ok()?).and_then(|s| s.get_item(LAYOUT_KEY).ok()?);
+    stored.and_then(|tag| KeyboardLayout::parse(&tag).ok()).unwrap_or_else(|| {
+        KeyboardLayout::for_language(&window.and_then(|w| w.navigator().language()).unwrap_or_default())
+    })
+}
+
 fn device_pixel_ratio() -> f64 {
     web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0)
 }
@@ -77,6 +90,8 @@ fn DesktopView(name: String) -> impl IntoView {
     let stats = RwSignal::new(String::new());
     let conn: Shared = Rc::new(RefCell::new(Connection::default()));
     let conn_store = StoredValue::new_local(conn.clone());
+    // The keyboard printed on the person's keys: the desktop maps key positions with it.
+    let layout = RwSignal::new(initial_layout());
 
     // A passed trusted-device check's one-time ticket, for the next socket.
     let ticket = StoredValue::new(None::<String>);
@@ -121,8 +136,9 @@ fn DesktopView(name: String) -> impl IntoView {
             };
             let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
             let mut url = format!(
-                "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}",
-                js_sys::encode_uri_component(&name)
+                "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}&layout={}",
+                js_sys::encode_uri_component(&name),
+                layout.get_untracked().tag()
             );
             if let Some(ticket) = ticket.try_update_value(Option::take).flatten() {
                 url.push_str(&format!("&check={}", js_sys::encode_uri_component(&ticket)));
@@ -235,6 +251,16 @@ fn DesktopView(name: String) -> impl IntoView {
         post(&conn_store.get_value(), ToWorker::Close(Nothing {}));
     };
     let closed = move || matches!(status.get(), Status::Closed(_));
+    // A new layout takes a new connection (RDP announces it once, at the start).
+    let relayout = connect.clone();
+    let on_layout = move |ev: web_sys::Event| {
+        let Ok(chosen) = KeyboardLayout::parse(&event_target_value(&ev)) else { return };
+        layout.set(chosen);
+        if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = storage.set_item(LAYOUT_KEY, chosen.tag());
+        }
+        relayout();
+    };
     view! {
         <div class="desktop-page" data-testid="desktop-page">
             <div class="ssh-bar desktop-bar">
@@ -255,6 +281,14 @@ fn DesktopView(name: String) -> impl IntoView {
                 <span class="spacer"></span>
                 <button class="button button-small" data-testid="ctrl-alt-del" on:click=send_ctrl_alt_del disabled=closed
                     title="Send Ctrl+Alt+Del to the desktop (your own computer keeps that combination)">"Ctrl+Alt+Del"</button>
+                <label class="desktop-layout" title="The layout printed on your keys: the desktop types with it (dead keys and AltGr included)">"Keyboard "
+                    <select data-testid="desktop-layout" aria-label="Keyboard layout" on:change=on_layout>
+                        {KeyboardLayout::ALL.iter().map(|l| {
+                            let tag = l.tag();
+                            view! { <option value=tag selected=move || layout.get().tag() == tag>{l.label()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
                 <button class="button button-small" data-testid="full-screen" on:click=full_screen>"Full screen"</button>
                 <Show when=closed fallback=move || view! {
                     <button class="button button-small" data-testid="disconnect" on:click=disconnect_now>"Disconnect"</button>
