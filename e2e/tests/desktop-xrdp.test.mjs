@@ -153,6 +153,27 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     assert.deepEqual(errors, []);
   });
 
+  test('text with no key position (an input method, inserted text) types as Unicode keyboard events', async () => {
+    const errors = [];
+    const { page, context } = await signedInPage(proxy, browser, 'xtext', ['lab'], errors, { viewport: { width: 1000, height: 760 } });
+    await page.addInitScript(() => localStorage.setItem('gatehouse.desktop_layout', 'fr-FR'));
+    await page.goto(`${proxy.url}/desktops/xr`);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('[data-testid="desktop-layout"]').inputValue(), 'fr-FR');
+    await intoXterm(page);
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'desktop-input');
+    // Inserted text (no keydown at all), then an input method's composition, committed.
+    await page.keyboard.insertText('déjà vu');
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Input.imeSetComposition', { text: 'ç', selectionStart: 1, selectionEnd: 1 });
+    await cdp.send('Input.insertText', { text: 'ça' });
+    await page.keyboard.press('Enter');
+    // xrdp 0.9 types a Unicode event by finding the character in the keymap of the
+    // layout the client announced (here French): these are all on it.
+    await typedLine('déjà vuça\n', 'the inserted and composed text reaches the xterm');
+    assert.deepEqual(errors, []);
+  });
+
   test('a keyboard layout the proxy does not know is refused with a sentence', async () => {
     const errors = [];
     const { page } = await signedInPage(proxy, browser, 'xbad', ['lab'], errors);
