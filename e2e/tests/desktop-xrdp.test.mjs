@@ -166,7 +166,13 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     await page.keyboard.insertText('déjà vu');
     const cdp = await context.newCDPSession(page);
     await cdp.send('Input.imeSetComposition', { text: 'ç', selectionStart: 1, selectionEnd: 1 });
+    // The text being composed shows where the person clicked, until committed.
+    const typing = page.locator('[data-testid="desktop-input"]');
+    const shown = () => typing.evaluate((e) => ({ value: e.value, opacity: getComputedStyle(e).opacity }));
+    assert.deepEqual(await shown(), { value: 'ç', opacity: '1' });
+    await screenshot(page, '58-xrdp-composing');
     await cdp.send('Input.insertText', { text: 'ça' });
+    assert.deepEqual(await shown(), { value: '', opacity: '0' });
     await page.keyboard.press('Enter');
     // xrdp 0.9 types a Unicode event by finding the character in the keymap of the
     // layout the client announced (here French): these are all on it.

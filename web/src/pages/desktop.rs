@@ -561,10 +561,16 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement, typing: &HtmlTextArea
         }
     };
     let on_button = |down: bool| {
-        let (conn, position) = (conn.clone(), position.clone());
+        let (conn, position, typing) = (conn.clone(), position.clone(), typing.clone());
         move |event: &MouseEvent| {
             event.prevent_default();
             if down {
+                // Where the person clicked is where an input method's text shows.
+                if let Some(canvas) = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+                    let style = web_sys::HtmlElement::style(&typing);
+                    let _ = style.set_property("left", &format!("{}px", canvas.offset_left() + event.offset_x()));
+                    let _ = style.set_property("top", &format!("{}px", canvas.offset_top() + event.offset_y()));
+                }
                 focus_canvas(&conn);
             }
             if let Some((x, y)) = position(event) {
@@ -636,18 +642,25 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement, typing: &HtmlTextArea
         let typing = typing.clone();
         move || typing.set_value("")
     };
+    // While composing, the textarea shows the text being composed, where the person
+    // last clicked; it goes back to invisible once committed or cancelled.
     let on_composition_start = {
-        let text_input = text_input.clone();
-        move |_: &CompositionEvent| text_input.borrow_mut().composition_start()
+        let (text_input, typing) = (text_input.clone(), typing.clone());
+        move |_: &CompositionEvent| {
+            text_input.borrow_mut().composition_start();
+            let _ = typing.class_list().add_1("desktop-composing");
+        }
     };
     let on_composition_update = {
         let text_input = text_input.clone();
         move |event: &CompositionEvent| text_input.borrow_mut().composition_update(&event.data().unwrap_or_default())
     };
     let on_composition_end = {
-        let (text_input, send_text, clear) = (text_input.clone(), send_text.clone(), clear.clone());
+        let (text_input, send_text, clear, typing_end) =
+            (text_input.clone(), send_text.clone(), clear.clone(), typing.clone());
         move |event: &CompositionEvent| {
             let committed = text_input.borrow_mut().composition_end(&event.data().unwrap_or_default());
+            let _ = typing_end.class_list().remove_1("desktop-composing");
             clear();
             if let Some(bytes) = committed {
                 send_text(bytes);
