@@ -149,6 +149,7 @@ mod worker {
             ToWorker::Wheel(wheel) => send(session, desktop_client_message::Message::Wheel(wheel)),
             ToWorker::Locks(locks) => send(session, desktop_client_message::Message::Locks(locks)),
             ToWorker::Clipboard(text) => send(session, desktop_client_message::Message::Clipboard(text)),
+            ToWorker::Text(text) => send(session, desktop_client_message::Message::Text(text)),
             ToWorker::Stats(_) => {
                 let session = session.borrow();
                 let s = &session.stats;
@@ -205,14 +206,15 @@ mod worker {
                     down,
                 }),
             );
-        } else if let Some(text) = character.filter(|c| c.chars().count() == 1) {
-            for unit in text.encode_utf16() {
-                send(
-                    session,
-                    desktop_client_message::Message::Unicode(DesktopUnicode { code_unit: u32::from(unit), down }),
-                );
-            }
+        } else if let Some(c) = character.and_then(single_char) {
+            // The whole code point: the proxy sends one above 0xFFFF as its surrogate pair.
+            send(session, desktop_client_message::Message::Unicode(DesktopUnicode { code_unit: u32::from(c), down }));
         }
+    }
+
+    fn single_char(text: &str) -> Option<char> {
+        let mut chars = text.chars();
+        chars.next().filter(|_| chars.next().is_none())
     }
 
     fn open(session: &Shared, url: &str, canvas: OffscreenCanvas) {

@@ -21,8 +21,12 @@ use ironrdp_pdu::x224::X224;
 pub enum InputError {
     #[error("a scan code must be below 256 (got {0})")]
     Scancode(u32),
-    #[error("a character must be one UTF-16 code unit (got {0})")]
+    #[error("a character must be a UTF-16 code unit or a Unicode code point (got {0:#x})")]
     CodeUnit(u32),
+    #[error(
+        "text typed at once must be at most {MAX_TEXT_UNITS} UTF-16 code units (got {0}); paste longer text instead"
+    )]
+    TextTooLong(usize),
     #[error("unknown mouse button {0}")]
     Button(i32),
     #[error("the browser's response is not a frame acknowledgement for this session")]
@@ -39,6 +43,36 @@ pub struct InputEncoder {
     /// Where the pointer last was: button and wheel events happen there.
     x: u16,
     y: u16,
+}
+
+/// The most text one message may type (in UTF-16 code units): an input method's commit
+/// or a dictated sentence, not a document (the clipboard carries those).
+pub const MAX_TEXT_UNITS: usize = 1024;
+/// Fast-path input PDUs carry at most this many events each (the count is one byte).
+const EVENTS_PER_PDU: usize = 255;
+
+/// The UTF-16 code units a character is typed as: one, or a surrogate pair for a code
+/// point above 0xFFFF. A single code unit passes as it is (a surrogate half included:
+/// pages sent pairs as two messages); anything above 0x10FFFF is refused.
+pub fn code_units(value: u32) -> Result<Vec<u16>, InputError> {
+    if let Ok(unit) = u16::try_from(value) {
+        return Ok(vec![unit]);
+    }
+    let c = char::from_u32(value).ok_or(InputError::CodeUnit(value))?;
+    Ok(c.encode_utf16(&mut [0; 2]).to_vec())
+}
+
+/// Text as Unicode keyboard events: each UTF-16 code unit pressed then released, in
+/// order (astral characters as their surrogate pairs, high half first).
+pub fn text_events(text: &str) -> Vec<FastPathInputEvent> {
+    text.encode_utf16()
+        .flat_map(|unit| {
+            [
+                FastPathInputEvent::UnicodeKeyboardEvent(KeyboardFlags::empty(), unit),
+                FastPathInputEvent::UnicodeKeyboardEvent(KeyboardFlags::RELEASE, unit),
+            ]
+        })
+        .collect()
 }
 
 /// One wheel event carries at most this many units (9-bit signed on the wire).
@@ -73,9 +107,24 @@ impl InputEncoder {
     }
 
     pub fn unicode(&mut self, unicode: &DesktopUnicode) -> Result<Vec<u8>, InputError> {
-        let unit = u16::try_from(unicode.code_unit).map_err(|_| InputError::CodeUnit(unicode.code_unit))?;
         let flags = if unicode.down { KeyboardFlags::empty() } else { KeyboardFlags::RELEASE };
-        Ok(Self::pdu(vec![FastPathInputEvent::UnicodeKeyboardEvent(flags, unit)]))
+        let events = code_units(unicode.code_unit)?
+            .into_iter()
+            .map(|unit| FastPathInputEvent::UnicodeKeyboardEvent(flags, unit))
+            .collect();
+        Ok(Self::pdu(events))
+    }
+
+    /// Text with no key position, typed as Unicode keyboard events: one or more PDUs,
+    /// back to back; nothing for empty text.
+    pub fn text(&mut self, text: &str) -> Result<Option<Vec<u8>>, InputError> {
+        let units = text.encode_utf16().count();
+        if units > MAX_TEXT_UNITS {
+            return Err(InputError::TextTooLong(units));
+        }
+        let events = text_events(text);
+        Ok((!events.is_empty())
+            .then(|| events.chunks(EVENTS_PER_PDU).flat_map(|chunk| Self::pdu(chunk.to_vec())).collect()))
     }
 
     pub fn locks(&mut self, locks: &DesktopLocks) -> Vec<u8> {
@@ -141,6 +190,7 @@ impl InputEncoder {
             M::Response(response) => self.acknowledgement(&response).map(Some),
             M::Key(key) => self.key(&key).map(Some),
             M::Unicode(unicode) => self.unicode(&unicode).map(Some),
+            M::Text(text) => self.text(&text),
             M::Pointer(pointer) => self.pointer(&pointer).map(Some),
             M::Wheel(wheel) => Ok(self.wheel(&wheel)),
             M::Locks(locks) => Ok(Some(self.locks(&locks))),
@@ -208,7 +258,61 @@ mod tests {
             vec![FastPathInputEvent::KeyboardEvent(KeyboardFlags::RELEASE | KeyboardFlags::EXTENDED, 0x38)]
         );
         assert_eq!(enc.key(&DesktopKey { scancode: 300, extended: false, down: true }), Err(InputError::Scancode(300)));
-        assert_eq!(enc.unicode(&DesktopUnicode { code_unit: 0x1F600, down: true }), Err(InputError::CodeUnit(0x1F600)));
+    }
+
+    #[test]
+    fn characters_beyond_the_basic_plane_go_as_surrogate_pairs() {
+        assert_eq!(code_units(u32::from('é')), Ok(vec![0xE9]));
+        assert_eq!(code_units(0x1F642), Ok(vec![0xD83D, 0xDE42]), "🙂");
+        assert_eq!(code_units(0xD83D), Ok(vec![0xD83D]), "a half sent on its own passes as it is");
+        assert_eq!(code_units(0x11_0000), Err(InputError::CodeUnit(0x11_0000)));
+        let mut enc = encoder();
+        let down = enc.unicode(&DesktopUnicode { code_unit: 0x1F642, down: true }).unwrap();
+        assert_eq!(
+            decode(&down),
+            vec![
+                FastPathInputEvent::UnicodeKeyboardEvent(KeyboardFlags::empty(), 0xD83D),
+                FastPathInputEvent::UnicodeKeyboardEvent(KeyboardFlags::empty(), 0xDE42),
+            ]
+        );
+        assert_eq!(
+            enc.unicode(&DesktopUnicode { code_unit: u32::MAX, down: true }),
+            Err(InputError::CodeUnit(u32::MAX))
+        );
+    }
+
+    #[test]
+    fn text_is_each_code_unit_pressed_then_released_in_order() {
+        use KeyboardFlags as F;
+        let press = |unit| FastPathInputEvent::UnicodeKeyboardEvent(F::empty(), unit);
+        let release = |unit| FastPathInputEvent::UnicodeKeyboardEvent(F::RELEASE, unit);
+        assert_eq!(
+            text_events("日🙂"),
+            vec![press(0x65E5), release(0x65E5), press(0xD83D), release(0xD83D), press(0xDE42), release(0xDE42)]
+        );
+        let mut enc = encoder();
+        assert_eq!(decode(&enc.text("日🙂").unwrap().unwrap()), text_events("日🙂"));
+        assert_eq!(enc.text(""), Ok(None));
+    }
+
+    #[test]
+    fn long_text_fills_several_pdus_and_too_long_text_is_refused() {
+        let mut enc = encoder();
+        let text = "a".repeat(MAX_TEXT_UNITS);
+        let bytes = enc.text(&text).unwrap().unwrap();
+        // The PDUs back to back, each decoded where the one before it ended.
+        let (mut rest, mut events) = (&bytes[..], Vec::new());
+        while !rest.is_empty() {
+            let mut cursor = ironrdp_core::ReadCursor::new(rest);
+            let pdu = <FastPathInput as ironrdp_core::Decode>::decode(&mut cursor).unwrap();
+            assert!(pdu.input_events().len() <= EVENTS_PER_PDU);
+            events.extend_from_slice(pdu.input_events());
+            rest = &rest[cursor.pos()..];
+        }
+        assert_eq!(events, text_events(&text));
+        let refused = enc.text(&"🙂".repeat(MAX_TEXT_UNITS / 2 + 1));
+        assert_eq!(refused, Err(InputError::TextTooLong(MAX_TEXT_UNITS + 2)));
+        assert!(refused.unwrap_err().to_string().contains("at most 1024"));
     }
 
     #[test]

@@ -499,7 +499,8 @@ function xClipboard(env) {
  * Debian's xrdp with xorgxrdp on a loopback port, TLS only, for an ordinary local user
  * made for the test (removed by `stop`). xrdp starts the user's session on its own Xorg
  * (display `display`) the first time the user signs in; the session runs `startwm.sh`:
- * an xterm that writes what is typed into it to `typed.txt`, and a solid-colour window.
+ * an xterm that writes what is typed into it to `typed.txt` (in UTF-8, with the X
+ * compose rules for dead keys), and a solid-colour window.
  */
 export async function startXrdpDesktop({ password }) {
   const port = await freePort();
@@ -512,6 +513,7 @@ export async function startXrdpDesktop({ password }) {
 ` });
   const home = `/home/${user}`;
   fs.writeFileSync(path.join(home, 'startwm.sh'), `#!/bin/sh
+export LANG=C.UTF-8
 xterm -geometry 60x8+20+20 -bg '#202020' -fg '#f0f0f0' -e sh -c 'echo typing goes here; exec cat > $HOME/typed.txt' &
 exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
 `, { mode: 0o755 });

@@ -37,6 +37,29 @@ after(async () => {
 });
 
 // xrdp signs in a real local account: making one needs root (CI runs as root here).
+/** Waits until the xterm's file holds `line`; says what it holds if it never does. */
+async function typedLine(line, what) {
+  await until(() => desktop.typed().includes(line), what).catch((err) => {
+    throw new Error(`${err.message}; the xterm got ${JSON.stringify(desktop.typed())}`);
+  });
+}
+
+/** Puts the pointer into the typing xterm (focus follows the pointer: there is no
+ * window manager) once the session shows it, and clicks there. */
+async function intoXterm(page) {
+  const canvas = page.locator('[data-testid="desktop-canvas"]');
+  await until(() => {
+    const { width, rgba } = desktop.screen();
+    const at = (60 * width + 150) * 4;
+    return rgba[at] === 0x20 && rgba[at + 1] === 0x20 && rgba[at + 2] === 0x20;
+  }, 'the session shows its xterm', 30_000);
+  const box = await canvas.boundingBox();
+  await page.mouse.move(box.x + 500, box.y + 400);
+  await page.mouse.move(box.x + 150, box.y + 60);
+  await page.mouse.click(box.x + 150, box.y + 60);
+  await page.waitForTimeout(300);
+}
+
 describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local user for xrdp' }, () => {
   test('the session opens at the window\'s size, shows what its X server shows, takes typing, and follows a resize', async () => {
     const errors = [];
@@ -78,6 +101,95 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     }, 'the resized session is shown', 30_000);
     await screenshot(page, '56-xrdp-resized');
     assert.deepEqual(errors, []);
+  });
+
+  test('a French and a German keyboard: AltGr and dead keys type what the keys say', async () => {
+    const errors = [];
+    const { page } = await signedInPage(proxy, browser, 'xlayout', ['lab'], errors, { viewport: { width: 1000, height: 760 } });
+    await page.goto(`${proxy.url}/desktops/xr`);
+    const connected = page.locator('[data-testid="desktop-status"][data-state="connected"]');
+    await connected.waitFor({ timeout: 30_000 });
+    const canvas = page.locator('[data-testid="desktop-canvas"]');
+    const layout = page.locator('[data-testid="desktop-layout"]');
+    /** Picks `tag`, waits for the new connection, clicks into the typing xterm. */
+    const choose = async (tag) => {
+      const before = await canvas.elementHandle();
+      await layout.selectOption(tag);
+      await until(async () => !(await before.evaluate((c) => c.isConnected)), 'the page reconnects with the layout');
+      await connected.waitFor({ timeout: 30_000 });
+      // The session comes back with the layout loaded (keys before that are lost).
+      await page.waitForTimeout(1000);
+      await intoXterm(page);
+    };
+    /** AltGr (the right Alt key) with the key at `code`. */
+    const altGr = async (code) => {
+      await page.keyboard.down('AltRight');
+      await page.keyboard.press(code);
+      await page.keyboard.up('AltRight');
+    };
+    // French AZERTY: AltGr + the 0 key is @; the key right of P (the US "[") is a dead ^.
+    await choose('fr-FR');
+    await altGr('Digit0');
+    await page.keyboard.press('BracketLeft');
+    await page.keyboard.press('KeyE');
+    // The A and Q keys swap places on AZERTY: the US "q" position types a.
+    await page.keyboard.press('KeyQ');
+    await page.keyboard.press('Enter');
+    await typedLine('@êa\n', 'fr-FR: AltGr+0, dead ^ then e, and the AZERTY a reach the xterm');
+    await screenshot(page, '57-xrdp-fr-FR');
+    // German QWERTZ: AltGr + Q is @; the key left of 1 is a dead ^, the key left of
+    // Backspace a dead acute; Y and Z swap places.
+    await choose('de-DE');
+    await altGr('KeyQ');
+    await page.keyboard.press('Backquote');
+    await page.keyboard.press('KeyO');
+    await page.keyboard.press('Equal');
+    await page.keyboard.press('KeyE');
+    await page.keyboard.press('KeyY');
+    await page.keyboard.press('Enter');
+    await typedLine('@ôéz\n', 'de-DE: AltGr+Q, dead ^ then o, dead ´ then e, and the QWERTZ z reach the xterm');
+    // The choice is remembered for the next visit.
+    assert.equal(await page.evaluate(() => localStorage.getItem('gatehouse.desktop_layout')), 'de-DE');
+    assert.deepEqual(errors, []);
+  });
+
+  test('text with no key position (an input method, inserted text) types as Unicode keyboard events', async () => {
+    const errors = [];
+    const { page, context } = await signedInPage(proxy, browser, 'xtext', ['lab'], errors, { viewport: { width: 1000, height: 760 } });
+    await page.addInitScript(() => localStorage.setItem('gatehouse.desktop_layout', 'fr-FR'));
+    await page.goto(`${proxy.url}/desktops/xr`);
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('[data-testid="desktop-layout"]').inputValue(), 'fr-FR');
+    await intoXterm(page);
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'desktop-input');
+    // Inserted text (no keydown at all), then an input method's composition, committed.
+    await page.keyboard.insertText('déjà vu');
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Input.imeSetComposition', { text: 'ç', selectionStart: 1, selectionEnd: 1 });
+    // The text being composed shows where the person clicked, until committed.
+    const typing = page.locator('[data-testid="desktop-input"]');
+    const shown = () => typing.evaluate((e) => ({ value: e.value, opacity: getComputedStyle(e).opacity }));
+    assert.deepEqual(await shown(), { value: 'ç', opacity: '1' });
+    await screenshot(page, '58-xrdp-composing');
+    await cdp.send('Input.insertText', { text: 'ça' });
+    assert.deepEqual(await shown(), { value: '', opacity: '0' });
+    await page.keyboard.press('Enter');
+    // xrdp 0.9 types a Unicode event by finding the character in the keymap of the
+    // layout the client announced (here French): these are all on it.
+    await typedLine('déjà vuça\n', 'the inserted and composed text reaches the xterm');
+    assert.deepEqual(errors, []);
+  });
+
+  test('a keyboard layout the proxy does not know is refused with a sentence', async () => {
+    const errors = [];
+    const { page } = await signedInPage(proxy, browser, 'xbad', ['lab'], errors);
+    await page.goto(`${proxy.url}/`);
+    const closed = await page.evaluate((url) => new Promise((resolve) => {
+      const socket = new WebSocket(url);
+      socket.onclose = (event) => resolve({ code: event.code, reason: event.reason });
+    }), proxy.url.replace('https://', 'wss://') + '/api/v1/desktops/xr/connect?width=800&height=600&layout=0x041f');
+    assert.equal(closed.code, 4400);
+    assert.match(closed.reason, /^Unknown keyboard layout "0x041f"; pick one of en-US, en-GB, fr-FR, .*it-IT, then reconnect\.$/);
   });
 
   test('text copied on either side can be pasted on the other', async () => {

@@ -378,6 +378,50 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('text from an input method and inserted text reach the node as UTF-8, the composition shown while composed', async () => {
+    const { context, page } = await signedInPage('ime');
+    await openSession(page);
+    await panel(page).getByTestId('terminal').click();
+    assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'terminal-input', 'the terminal\'s text input has the focus');
+    // od shows the bytes the node's side read, once the line ends (Enter, then Ctrl+D).
+    await page.keyboard.type('od -An -tx1');
+    await page.keyboard.press('Enter');
+    await page.waitForTimeout(300);
+    const cdp = await context.newCDPSession(page);
+    // An input method composing: shown at the cursor, underlined, nothing sent yet.
+    await cdp.send('Input.imeSetComposition', { text: 'にほんご', selectionStart: 4, selectionEnd: 4 });
+    await cdp.send('Input.imeSetComposition', { text: '日本語', selectionStart: 3, selectionEnd: 3 });
+    const preedit = panel(page).getByTestId('terminal-preedit');
+    await preedit.waitFor({ state: 'visible' });
+    assert.equal(await preedit.textContent(), '日本語');
+    const style = await preedit.evaluate((e) => ({ line: getComputedStyle(e).textDecorationLine, left: parseFloat(e.style.left), top: parseFloat(e.style.top) }));
+    assert.equal(style.line, 'underline');
+    assert.ok(style.top > 0, `the composition is on the cursor's row, not the top one (${style.top}px)`);
+    assert.doesNotMatch(await screenText(page), /日本語/, 'the node has not been sent the composition');
+    await screenshot(page, '14-ssh-ime-composing');
+    // Committed: the composition's text goes, once, and its overlay goes away.
+    await cdp.send('Input.insertText', { text: '日本語' });
+    await preedit.waitFor({ state: 'hidden' });
+    // A composition cancelled sends nothing.
+    await cdp.send('Input.imeSetComposition', { text: 'xyz', selectionStart: 3, selectionEnd: 3 });
+    await preedit.waitFor({ state: 'visible' });
+    await cdp.send('Input.imeSetComposition', { text: '', selectionStart: 0, selectionEnd: 0 });
+    await preedit.waitFor({ state: 'hidden' });
+    // Inserted text with no key press at all (an on-screen keyboard, an emoji picker).
+    await page.keyboard.insertText('🙂');
+    await waitForScreen(page, /^日本語🙂$/m);
+    await screenshot(page, '15-ssh-ime-committed');
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Control+D');
+    const screen = await waitForScreen(page, /^ *e6 97 a5 e6 9c ac e8 aa 9e f0 9f 99 82 0a *$/m);
+    assert.doesNotMatch(screen, /78 79 7a/, 'the cancelled "xyz" was not sent');
+    // Keys still type as keys after all that.
+    await page.keyboard.type('echo keys-$((5*5))');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^keys-25$/m);
+    await context.close();
+  });
+
   test('a login or node the roles do not allow is refused in the tab, with the reason', async () => {
     const { context, page } = await signedInPage('dan');
     await page.goto(`${proxy.url}/ssh/demo?login=postgres`);

@@ -4,8 +4,10 @@
 //! - [`pb`]: protobuf messages built from `proto/` (prost): the recording format's
 //!   records (read and written by `gatehouse-recording`) and the desktop protocol.
 //! - [`worker`]: the messages between the page and the desktop worker.
+//! - [`layout`]: the keyboard layouts a desktop session may announce, by tag.
 
 pub mod api;
+pub mod layout;
 pub mod worker;
 
 /// Messages generated from `proto/gatehouse/v1/*.proto`.

@@ -1,6 +1,7 @@
 //! The terminal model, with no I/O and no browser: bytes from the node go in, and out
 //! come the rows that changed since the last paint, the screen text, and the modes the
-//! keyboard needs. Keys and pastes become the bytes a native terminal would send.
+//! keyboard needs. Keys and pastes become the bytes a native terminal would send; text from an input
+//! method, dictation or an on-screen keyboard goes out as UTF-8 (`text_input`).
 //! The canvas renderer (web) and the recording player (`gatehouse-recording`'s
 //! terminal playback) both sit on this.
 
@@ -8,9 +9,11 @@ pub mod emulator;
 pub mod keys;
 pub mod paste;
 pub mod screen;
+pub mod text_input;
 
 pub use emulator::Emulator;
 pub use keys::{KeyInput, encode_key};
 pub use paste::encode_paste;
 pub use screen::{Found, Frame, Selection, Terminal};
+pub use text_input::{TextInput, key_is_text_input};
 pub use vt100;

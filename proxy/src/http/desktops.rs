@@ -1,4 +1,4 @@
-//! `GET /api/v1/desktops/{name}/connect?width=…&height=…`: the WebSocket of a desktop
+//! `GET /api/v1/desktops/{name}/connect?width=…&height=…&layout=…`: the WebSocket of a desktop
 //! session. Access is decided by [`Gatehouse::admit_desktop`]; the proxy connects with
 //! the desktop's sealed credentials and forwards the desktop's PDUs, one protobuf
 //! `DesktopServerMessage` per binary frame, in order. Where the desktop's roles require a
@@ -22,6 +22,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::{SinkExt, StreamExt};
 use gatehouse_proto::api::{AssertionChallenge, DesktopCheckGrant, PasskeyAssertion};
+use gatehouse_proto::layout::KeyboardLayout;
 use gatehouse_proto::pb::{DesktopActivated, DesktopClosed, DesktopServerMessage, desktop_server_message};
 use ironrdp_connector::DesktopSize;
 use prost::Message as _;
@@ -49,6 +50,8 @@ pub struct SizeQuery {
     height: Option<u16>,
     /// The ticket from a passed trusted-device check, where the roles require one.
     check: Option<String>,
+    /// The person's keyboard layout, by tag (`fr-FR`); US English when not given.
+    layout: Option<String>,
 }
 
 fn server_message(message: desktop_server_message::Message) -> Message {
@@ -77,11 +80,20 @@ pub async fn connect(
     };
     let decision =
         ws::admission(&signed_in, |session| state.admit_desktop(session, peer.ip(), &name, size.check.as_deref()));
+    // A layout the proxy does not know is refused, never passed on as a number.
+    let layout = match size.layout.as_deref().map(KeyboardLayout::parse).transpose() {
+        Ok(layout) => Ok(layout.unwrap_or_default()),
+        Err(err) => Err((
+            gatehouse_proto::api::close::BAD_FRAME,
+            // The whole sentence fits a close reason (123 bytes).
+            format!("{err}, then reconnect."),
+        )),
+    };
     let size = desktop_size(size.width.unwrap_or(1280), size.height.unwrap_or(800));
     upgrade.on_upgrade(move |socket| async move {
-        match decision {
+        match decision.and_then(|admitted| layout.map(|layout| (admitted, layout))) {
             Err((code, reason)) => refuse(socket, code, reason).await,
-            Ok(admitted) => session(state.gatehouse(), peer, socket, admitted, size).await,
+            Ok((admitted, layout)) => session(state.gatehouse(), peer, socket, admitted, size, layout).await,
         }
     })
 }
@@ -180,10 +192,17 @@ fn desktop_size(width: u16, height: u16) -> DesktopSize {
     DesktopSize { width: w as u16, height: h as u16 }
 }
 
-async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted: AdmittedDesktop, size: DesktopSize) {
+async fn session(
+    state: &Gatehouse,
+    peer: SocketAddr,
+    socket: WebSocket,
+    admitted: AdmittedDesktop,
+    size: DesktopSize,
+    layout: KeyboardLayout,
+) {
     let AdmittedDesktop { user, desktop, password, registration } = admitted;
     let notes = crate::rdp::clipboard::Notes::default();
-    let mut active = match crate::rdp::connect::connect(&desktop, password, size, Some(notes.clone())).await {
+    let mut active = match crate::rdp::connect::connect(&desktop, password, size, layout, Some(notes.clone())).await {
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);

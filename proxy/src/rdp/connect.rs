@@ -8,6 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use gatehouse_proto::layout::KeyboardLayout;
 use ironrdp_connector::{BitmapConfig, ClientConnector, ConnectionResult, Credentials, DesktopSize, ServerName};
 use ironrdp_pdu::gcc::KeyboardType;
 use ironrdp_pdu::rdp::capability_sets::{BitmapCodecs, MajorPlatformType};
@@ -73,7 +74,13 @@ impl RdpError {
 }
 
 /// Our defaults for IronRDP's connector configuration (it has no `Default`).
-pub fn connector_config(desktop: &Desktop, password: String, size: DesktopSize) -> ironrdp_connector::Config {
+/// `layout` is the person's keyboard: the desktop maps the key positions sent with it.
+pub fn connector_config(
+    desktop: &Desktop,
+    password: String,
+    size: DesktopSize,
+    layout: KeyboardLayout,
+) -> ironrdp_connector::Config {
     ironrdp_connector::Config {
         desktop_size: size,
         monitor_layout: None,
@@ -93,7 +100,7 @@ pub fn connector_config(desktop: &Desktop, password: String, size: DesktopSize) 
         keyboard_type: KeyboardType::IBM_ENHANCED,
         keyboard_subtype: 0,
         keyboard_functional_keys_count: 12,
-        keyboard_layout: 0,
+        keyboard_layout: layout.id(),
         connection_type: ironrdp_pdu::gcc::ConnectionType::Lan,
         ime_file_name: String::new(),
         bitmap: Some(BitmapConfig { lossy_compression: true, color_depth: 32, codecs: BitmapCodecs(Vec::new()) }),
@@ -151,9 +158,10 @@ pub async fn connect(
     desktop: &Desktop,
     password: String,
     size: DesktopSize,
+    layout: KeyboardLayout,
     clipboard: Option<crate::rdp::clipboard::Notes>,
 ) -> Result<Active, RdpError> {
-    connect_bounded(desktop, password, size, clipboard, false).await
+    connect_bounded(desktop, password, size, layout, clipboard, false).await
 }
 
 /// [`connect`]; with `trust_first_use`, a desktop with no pin yet gets the account
@@ -163,11 +171,12 @@ async fn connect_bounded(
     desktop: &Desktop,
     password: String,
     size: DesktopSize,
+    layout: KeyboardLayout,
     clipboard: Option<crate::rdp::clipboard::Notes>,
     trust_first_use: bool,
 ) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
-    let connecting = connect_unbounded(desktop, password, size, clipboard, trust_first_use);
+    let connecting = connect_unbounded(desktop, password, size, layout, clipboard, trust_first_use);
     match tokio::time::timeout(Duration::from_secs(30), connecting).await {
         Ok(result) => result,
         Err(_) => Err(RdpError::Connector(format!("{addr} did not finish the RDP connection sequence within 30 s"))),
@@ -178,6 +187,7 @@ async fn connect_unbounded(
     desktop: &Desktop,
     password: String,
     size: DesktopSize,
+    layout: KeyboardLayout,
     clipboard: Option<crate::rdp::clipboard::Notes>,
     trust_first_use: bool,
 ) -> Result<Active, RdpError> {
@@ -192,7 +202,7 @@ async fn connect_unbounded(
         tcp.local_addr().map_err(|source| RdpError::Unreachable { addr: addr.clone(), source })?;
     let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host).trim_matches(['[', ']']).to_string();
     let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
-    let mut connector = ClientConnector::new(connector_config(desktop, password, size), client_addr);
+    let mut connector = ClientConnector::new(connector_config(desktop, password, size, layout), client_addr);
     if let Some(notes) = clipboard {
         let backend = crate::rdp::clipboard::Backend::new(notes);
         connector = connector.with_static_channel(ironrdp_cliprdr::CliprdrClient::new(Box::new(backend)));
@@ -277,7 +287,7 @@ pub async fn check(
     trust_first_use: bool,
 ) -> Result<CheckReport, RdpError> {
     let size = DesktopSize { width: 1024, height: 768 };
-    let mut active = connect_bounded(desktop, password, size, None, trust_first_use).await?;
+    let mut active = connect_bounded(desktop, password, size, KeyboardLayout::EN_US, None, trust_first_use).await?;
     let size = active.result.desktop_size;
     let mut report = CheckReport {
         certificate_pin: active.certificate_pin.clone(),

@@ -297,6 +297,21 @@ mod tests {
     }
 
     #[test]
+    fn text_from_the_browser_is_typed_as_unicode_events_and_too_much_at_once_ends_the_session() {
+        let (mut session, _) = session();
+        let text = message(desktop_client_message::Message::Text("日本語 🙂".into()));
+        let outputs = session.from_browser(&text);
+        assert!(matches!(outputs.as_slice(), [Output::ToDesktop(pdu)] if !pdu.is_empty()), "{outputs:?}");
+        assert_eq!(session.from_browser(&message(desktop_client_message::Message::Text(String::new()))), []);
+        let flood = message(desktop_client_message::Message::Text("a".repeat(5000)));
+        let outputs = session.from_browser(&flood);
+        assert!(
+            matches!(outputs.as_slice(), [Output::End(End::BadInput(why))] if why.contains("at most 1024")),
+            "{outputs:?}"
+        );
+    }
+
+    #[test]
     fn a_deactivation_ends_the_session_with_a_sentence() {
         use ironrdp_pdu::mcs::SendDataIndication;
         use ironrdp_pdu::rdp::headers::{ServerDeactivateAll, ShareControlHeader, ShareControlPdu};

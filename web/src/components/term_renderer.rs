@@ -134,7 +134,7 @@ pub(crate) struct Renderer {
     pub(crate) cell_w: f64,
     pub(crate) cell_h: f64,
     dpr: f64,
-    font_px: f64,
+    pub(crate) font_px: f64,
     colors: Colors,
     atlas: Option<Atlas>,
 }

@@ -1,11 +1,14 @@
 //! A terminal drawn on a canvas from the [`Terminal`] model: only the rows that changed
 //! are repainted, at most once per animation frame; crisp at any devicePixelRatio.
-//! Keys, pastes and size changes go out through the callbacks.
+//! Keys, pastes and size changes go out through the callbacks. Text that comes without
+//! a key press (an input method, dictation, an on-screen keyboard) arrives in a
+//! transparent `<textarea>` kept at the cursor, which holds the focus for the canvas;
+//! what is being composed is shown there, underlined, until it is committed.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gatehouse_terminal::{KeyInput, Selection, Terminal, encode_key, encode_paste};
+use gatehouse_terminal::{KeyInput, Selection, Terminal, TextInput, encode_key, encode_paste, key_is_text_input};
 
 use super::term_renderer::{FONT, Renderer};
 use crate::term_prefs::{Palette, use_term_prefs};
@@ -13,7 +16,7 @@ use leptos::html;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
+use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement, HtmlElement};
 
 /// The cell under a mouse event, from its CSS-pixel offset in the canvas.
 fn cell_at(event: &web_sys::MouseEvent, renderer: &RefCell<Option<Renderer>>, term: &Terminal) -> Option<(u16, u16)> {
@@ -194,6 +197,10 @@ pub fn TerminalView(
     let keys_schedule = schedule.clone();
     let on_keydown = move |event: web_sys::KeyboardEvent| {
         let key = event.key();
+        // The input method's: its text comes through the composition instead.
+        if key_is_text_input(&key, event.is_composing()) {
+            return;
+        }
         let input = KeyInput {
             key: &key,
             ctrl: event.ctrl_key(),
@@ -256,6 +263,118 @@ pub fn TerminalView(
         wheel_schedule();
     };
 
+    // Text without a key press: composition (IME) and `beforeinput`, into the textarea.
+    let text_input = Rc::new(RefCell::new(TextInput::new()));
+    let input_ref = NodeRef::<html::Textarea>::new();
+    let preedit_ref = NodeRef::<html::Span>::new();
+    let place = {
+        let (renderer, terminal) = (renderer.clone(), terminal.clone());
+        move || {
+            let renderer = renderer.borrow();
+            let Some(renderer) = renderer.as_ref() else { return };
+            let (row, col) = terminal.borrow().cursor().unwrap_or((0, 0));
+            let (left, top) = (f64::from(col) * renderer.cell_w, f64::from(row) * renderer.cell_h);
+            let font = format!("{}px {FONT}", renderer.font_px);
+            let palette = prefs.theme.get_untracked().palette();
+            for element in [
+                input_ref.get_untracked().map(|e| -> HtmlElement { e.into() }),
+                preedit_ref.get_untracked().map(|e| -> HtmlElement { e.into() }),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let style = element.style();
+                let _ = style.set_property("left", &format!("{left}px"));
+                let _ = style.set_property("top", &format!("{top}px"));
+                let _ = style.set_property("height", &format!("{}px", renderer.cell_h));
+                let _ = style.set_property("line-height", &format!("{}px", renderer.cell_h));
+                let _ = style.set_property("font", &font);
+                let _ = style.set_property("color", palette.foreground);
+                let _ = style.set_property("background", palette.background);
+            }
+        }
+    };
+    let show_preedit = {
+        let text_input = text_input.clone();
+        move || {
+            let Some(preedit) = preedit_ref.get_untracked() else { return };
+            let text = text_input.borrow().preedit().map(str::to_string);
+            preedit.set_text_content(text.as_deref());
+            preedit.set_hidden(text.is_none());
+        }
+    };
+    let clear_input = move || {
+        if let Some(input) = input_ref.get_untracked() {
+            input.set_value("");
+        }
+    };
+    let on_composition_start = {
+        let (text_input, place, show_preedit) = (text_input.clone(), place.clone(), show_preedit.clone());
+        move |_: web_sys::CompositionEvent| {
+            text_input.borrow_mut().composition_start();
+            place();
+            show_preedit();
+        }
+    };
+    let on_composition_update = {
+        let (text_input, show_preedit) = (text_input.clone(), show_preedit.clone());
+        move |event: web_sys::CompositionEvent| {
+            text_input.borrow_mut().composition_update(&event.data().unwrap_or_default());
+            show_preedit();
+        }
+    };
+    let (end_terminal, end_schedule) = (terminal.clone(), schedule.clone());
+    let on_composition_end = {
+        let (text_input, show_preedit) = (text_input.clone(), show_preedit.clone());
+        move |event: web_sys::CompositionEvent| {
+            let committed = text_input.borrow_mut().composition_end(&event.data().unwrap_or_default());
+            show_preedit();
+            clear_input();
+            if let Some(bytes) = committed {
+                end_terminal.borrow_mut().scroll_to_live();
+                end_schedule();
+                on_input.run(bytes);
+            }
+        }
+    };
+    let (before_terminal, before_schedule) = (terminal.clone(), schedule.clone());
+    let on_before_input = {
+        let text_input = text_input.clone();
+        move |event: web_sys::InputEvent| {
+            let bytes = text_input.borrow_mut().before_input(
+                &event.input_type(),
+                event.data().as_deref(),
+                event.is_composing(),
+            );
+            if let Some(bytes) = bytes {
+                // Sent, so the textarea keeps nothing of it.
+                event.prevent_default();
+                before_terminal.borrow_mut().scroll_to_live();
+                before_schedule();
+                on_input.run(bytes);
+            }
+        }
+    };
+    let on_text_input = {
+        let text_input = text_input.clone();
+        move |_: web_sys::Event| {
+            // Whatever the browser put there and nobody sent (a drop, an undo) goes.
+            if !text_input.borrow().is_composing() {
+                clear_input();
+            }
+        }
+    };
+    // The canvas's focus belongs to the textarea, which an input method can type into.
+    let focus_input = {
+        let place = place.clone();
+        move |_: web_sys::FocusEvent| {
+            place();
+            if let Some(input) = input_ref.get_untracked() {
+                let _ = input.focus();
+            }
+        }
+    };
+
     let dragging = Rc::new(Cell::new(false));
     let (down_terminal, down_renderer, down_schedule, down_dragging) =
         (terminal.clone(), renderer.clone(), schedule.clone(), dragging.clone());
@@ -305,20 +424,35 @@ pub fn TerminalView(
     };
 
     view! {
-        <div class="terminal-box">
+        <div class="terminal-box" on:keydown=on_keydown on:paste=on_paste>
             <canvas
                 class="terminal-canvas"
                 node_ref=canvas_ref
                 tabindex="0"
                 aria-label="Terminal"
                 data-testid="terminal"
-                on:keydown=on_keydown
-                on:paste=on_paste
+                on:focus=focus_input
                 on:wheel=on_wheel
                 on:mousedown=on_mousedown
                 on:mousemove=on_mousemove
                 on:mouseup=on_mouseup
             ></canvas>
+            <textarea
+                class="terminal-input"
+                node_ref=input_ref
+                tabindex="-1"
+                aria-label="Terminal input"
+                data-testid="terminal-input"
+                autocomplete="off"
+                autocapitalize="off"
+                spellcheck="false"
+                on:compositionstart=on_composition_start
+                on:compositionupdate=on_composition_update
+                on:compositionend=on_composition_end
+                on:beforeinput=on_before_input
+                on:input=on_text_input
+            ></textarea>
+            <span class="terminal-preedit" node_ref=preedit_ref data-testid="terminal-preedit" hidden></span>
             <pre class="visually-hidden" node_ref=mirror_ref data-testid="screen-text" aria-live="off"></pre>
         </div>
     }

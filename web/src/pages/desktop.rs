@@ -2,13 +2,18 @@
 //! element and the person's input; a Web Worker (`desktop-worker/`) owns the WebSocket,
 //! decodes the desktop's updates with IronRDP and paints through an `OffscreenCanvas`,
 //! so a busy desktop never stalls the page. Input goes to the worker as key positions
-//! (`KeyboardEvent.code`), desktop-pixel pointer positions and wheel units.
+//! (`KeyboardEvent.code`), desktop-pixel pointer positions and wheel units; text with no
+//! key position (an input method's commit, dictation, an on-screen keyboard) arrives in
+//! a transparent `<textarea>` over the desktop, which holds the focus for the canvas,
+//! and goes as text (Unicode keyboard events on the desktop).
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use gatehouse_proto::layout::KeyboardLayout;
 use gatehouse_proto::pb::{DesktopButton, DesktopLocks, DesktopPointer, DesktopWheel};
 use gatehouse_proto::worker::{CursorShape, FromWorker, Nothing, ToWorker, WorkerKey, WorkerKeys};
+use gatehouse_terminal::{TextInput, key_is_text_input};
 use gloo_events::EventListener;
 use gloo_timers::callback::{Interval, Timeout};
 use leptos::html;
@@ -16,7 +21,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
-use web_sys::{Event, HtmlCanvasElement, KeyboardEvent, MessageEvent, MouseEvent, WheelEvent, Worker};
+use web_sys::{
+    CompositionEvent, Event, HtmlCanvasElement, HtmlTextAreaElement, InputEvent, KeyboardEvent, MessageEvent,
+    MouseEvent, WheelEvent, Worker,
+};
 
 use crate::components::require_session::RequireSession;
 use crate::desktop_worker;
@@ -42,6 +50,8 @@ enum Status {
 struct Connection {
     worker: Option<Worker>,
     canvas: Option<HtmlCanvasElement>,
+    /// Where keys and text are typed (the canvas hands it its focus).
+    typing: Option<HtmlTextAreaElement>,
     /// The desktop's size in its own pixels, once activated.
     size: (u32, u32),
     /// The size asked for, to tell a desktop that follows the window from one that does not.
@@ -66,6 +76,18 @@ fn post(conn: &Shared, message: ToWorker) {
     }
 }
 
+/// Where the person's choice of keyboard layout is kept (a preference, not a secret).
+const LAYOUT_KEY: &str = "gatehouse.desktop_layout";
+
+/// The layout chosen before, else a guess from the browser's language.
+fn initial_layout() -> KeyboardLayout {
+    let window = web_sys::window();
+    let stored = window.as_ref().and_then(|w| w.local_storage().ok()?).and_then(|s| s.get_item(LAYOUT_KEY).ok()?);
+    stored.and_then(|tag| KeyboardLayout::parse(&tag).ok()).unwrap_or_else(|| {
+        KeyboardLayout::for_language(&window.and_then(|w| w.navigator().language()).unwrap_or_default())
+    })
+}
+
 fn device_pixel_ratio() -> f64 {
     web_sys::window().map_or(1.0, |w| w.device_pixel_ratio()).max(1.0)
 }
@@ -78,6 +100,8 @@ fn DesktopView(name: String) -> impl IntoView {
     let clipboard = RwSignal::new(ClipboardState::Unknown);
     let conn: Shared = Rc::new(RefCell::new(Connection::default()));
     let conn_store = StoredValue::new_local(conn.clone());
+    // The keyboard printed on the person's keys: the desktop maps key positions with it.
+    let layout = RwSignal::new(initial_layout());
 
     // A passed trusted-device check's one-time ticket, for the next socket.
     let ticket = StoredValue::new(None::<String>);
@@ -99,7 +123,21 @@ fn DesktopView(name: String) -> impl IntoView {
             let _ = canvas.set_attribute("data-testid", "desktop-canvas");
             let _ = canvas.set_attribute("aria-label", &format!("Remote desktop {name}"));
             let _ = stage.append_child(&canvas);
-            conn.borrow_mut().input = attach_input(&conn, &canvas);
+            let typing: HtmlTextAreaElement = document.create_element("textarea").expect("textarea").unchecked_into();
+            typing.set_class_name("desktop-input");
+            typing.set_tab_index(-1);
+            for (name, value) in [
+                ("data-testid", "desktop-input"),
+                ("aria-label", "Type on the remote desktop"),
+                ("autocomplete", "off"),
+                ("autocapitalize", "off"),
+                ("spellcheck", "false"),
+            ] {
+                let _ = typing.set_attribute(name, value);
+            }
+            let _ = stage.append_child(&typing);
+            conn.borrow_mut().input = attach_input(&conn, &canvas, &typing);
+            conn.borrow_mut().typing = Some(typing);
             let offscreen = match canvas.transfer_control_to_offscreen() {
                 Ok(offscreen) => offscreen,
                 Err(_) => {
@@ -122,8 +160,9 @@ fn DesktopView(name: String) -> impl IntoView {
             };
             let host = web_sys::window().and_then(|w| w.location().host().ok()).unwrap_or_default();
             let mut url = format!(
-                "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}",
-                js_sys::encode_uri_component(&name)
+                "wss://{host}/api/v1/desktops/{}/connect?width={width}&height={height}&layout={}",
+                js_sys::encode_uri_component(&name),
+                layout.get_untracked().tag()
             );
             if let Some(ticket) = ticket.try_update_value(Option::take).flatten() {
                 url.push_str(&format!("&check={}", js_sys::encode_uri_component(&ticket)));
@@ -249,6 +288,16 @@ fn DesktopView(name: String) -> impl IntoView {
         post(&conn_store.get_value(), ToWorker::Close(Nothing {}));
     };
     let closed = move || matches!(status.get(), Status::Closed(_));
+    // A new layout takes a new connection (RDP announces it once, at the start).
+    let relayout = connect.clone();
+    let on_layout = move |ev: web_sys::Event| {
+        let Ok(chosen) = KeyboardLayout::parse(&event_target_value(&ev)) else { return };
+        layout.set(chosen);
+        if let Some(storage) = web_sys::window().and_then(|w| w.local_storage().ok().flatten()) {
+            let _ = storage.set_item(LAYOUT_KEY, chosen.tag());
+        }
+        relayout();
+    };
     view! {
         <div class="desktop-page" data-testid="desktop-page">
             <div class="ssh-bar desktop-bar">
@@ -280,6 +329,14 @@ fn DesktopView(name: String) -> impl IntoView {
                 <span class="spacer"></span>
                 <button class="button button-small" data-testid="ctrl-alt-del" on:click=send_ctrl_alt_del disabled=closed
                     title="Send Ctrl+Alt+Del to the desktop (your own computer keeps that combination)">"Ctrl+Alt+Del"</button>
+                <label class="desktop-layout" title="The layout printed on your keys: the desktop types with it (dead keys and AltGr included)">"Keyboard "
+                    <select data-testid="desktop-layout" aria-label="Keyboard layout" on:change=on_layout>
+                        {KeyboardLayout::ALL.iter().map(|l| {
+                            let tag = l.tag();
+                            view! { <option value=tag selected=move || layout.get().tag() == tag>{l.label()}</option> }
+                        }).collect_view()}
+                    </select>
+                </label>
                 <button class="button button-small" data-testid="full-screen" on:click=full_screen>"Full screen"</button>
                 <Show when=closed fallback=move || view! {
                     <button class="button button-small" data-testid="disconnect" on:click=disconnect_now>"Disconnect"</button>
@@ -304,8 +361,8 @@ fn DesktopView(name: String) -> impl IntoView {
 }
 
 fn focus_canvas(conn: &Shared) {
-    if let Some(canvas) = &conn.borrow().canvas {
-        let _ = canvas.focus();
+    if let Some(typing) = &conn.borrow().typing {
+        let _ = typing.focus();
     }
 }
 
@@ -329,13 +386,13 @@ async fn device_check(name: &str, csrf: &str) -> Result<Option<String>, String> 
 fn disconnect(conn: &Shared) {
     // Take everything out first: removing the focused canvas fires its blur handler
     // (which posts through `conn`) while we are still here.
-    let (worker, canvas, on_message, input) = {
+    let (worker, canvas, typing, on_message, input) = {
         let mut c = conn.borrow_mut();
         c.size = (0, 0);
         c.locks = None;
         c.clipboard = None;
         c.pending_open = None;
-        (c.worker.take(), c.canvas.take(), c.on_message.take(), std::mem::take(&mut c.input))
+        (c.worker.take(), c.canvas.take(), c.typing.take(), c.on_message.take(), std::mem::take(&mut c.input))
     };
     // Nothing the worker says from now on is for this page.
     drop(on_message);
@@ -350,6 +407,9 @@ fn disconnect(conn: &Shared) {
     }
     if let Some(canvas) = canvas {
         canvas.remove();
+    }
+    if let Some(typing) = typing {
+        typing.remove();
     }
     // After the removal, whose blur still reaches its (now idle) listener.
     drop(input);
@@ -505,12 +565,16 @@ fn button(number: i16) -> DesktopButton {
     }
 }
 
-/// Keyboard, pointer and wheel on the canvas, forwarded to the worker. The listeners
-/// stay as long as what they return is kept.
-fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener> {
+/// Keyboard and text in the textarea, pointer and wheel on the canvas, forwarded to the
+/// worker. The listeners stay as long as what they return is kept.
+fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement, typing: &HtmlTextAreaElement) -> Vec<EventListener> {
     let on_key = |down: bool| {
         let conn = conn.clone();
         move |event: &KeyboardEvent| {
+            // An input method's key: what it types comes as text when committed.
+            if key_is_text_input(&event.key(), event.is_composing()) {
+                return;
+            }
             event.prevent_default();
             event.stop_propagation();
             let locks = (
@@ -553,10 +617,16 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
         }
     };
     let on_button = |down: bool| {
-        let (conn, position) = (conn.clone(), position.clone());
+        let (conn, position, typing) = (conn.clone(), position.clone(), typing.clone());
         move |event: &MouseEvent| {
             event.prevent_default();
             if down {
+                // Where the person clicked is where an input method's text shows.
+                if let Some(canvas) = event.target().and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+                    let style = web_sys::HtmlElement::style(&typing);
+                    let _ = style.set_property("left", &format!("{}px", canvas.offset_left() + event.offset_x()));
+                    let _ = style.set_property("top", &format!("{}px", canvas.offset_top() + event.offset_y()));
+                }
                 focus_canvas(&conn);
             }
             if let Some((x, y)) = position(event) {
@@ -607,14 +677,95 @@ fn attach_input(conn: &Shared, canvas: &HtmlCanvasElement) -> Vec<EventListener>
         let conn = conn.clone();
         move |_: &Event| post(&conn, ToWorker::Release(Nothing {}))
     };
+    // Text without key positions: an input method's commit, inserted text.
+    let text_input = Rc::new(RefCell::new(TextInput::new()));
+    let send_text = {
+        let conn = conn.clone();
+        move |bytes: Vec<u8>| {
+            let Ok(text) = String::from_utf8(bytes) else { return };
+            // A line break typed as text is the Return key, by position.
+            for (i, line) in text.split('\r').enumerate() {
+                if i > 0 {
+                    post(&conn, ToWorker::Keys(WorkerKeys { codes: vec!["Enter".to_string()] }));
+                }
+                if !line.is_empty() {
+                    post(&conn, ToWorker::Text(line.to_string()));
+                }
+            }
+        }
+    };
+    let clear = {
+        let typing = typing.clone();
+        move || typing.set_value("")
+    };
+    // While composing, the textarea shows the text being composed, where the person
+    // last clicked; it goes back to invisible once committed or cancelled.
+    let on_composition_start = {
+        let (text_input, typing) = (text_input.clone(), typing.clone());
+        move |_: &CompositionEvent| {
+            text_input.borrow_mut().composition_start();
+            let _ = typing.class_list().add_1("desktop-composing");
+        }
+    };
+    let on_composition_update = {
+        let text_input = text_input.clone();
+        move |event: &CompositionEvent| text_input.borrow_mut().composition_update(&event.data().unwrap_or_default())
+    };
+    let on_composition_end = {
+        let (text_input, send_text, clear, typing_end) =
+            (text_input.clone(), send_text.clone(), clear.clone(), typing.clone());
+        move |event: &CompositionEvent| {
+            let committed = text_input.borrow_mut().composition_end(&event.data().unwrap_or_default());
+            let _ = typing_end.class_list().remove_1("desktop-composing");
+            clear();
+            if let Some(bytes) = committed {
+                send_text(bytes);
+            }
+        }
+    };
+    let on_before_input = {
+        let (text_input, send_text) = (text_input.clone(), send_text.clone());
+        move |event: &InputEvent| {
+            let bytes = text_input.borrow_mut().before_input(
+                &event.input_type(),
+                event.data().as_deref(),
+                event.is_composing(),
+            );
+            if let Some(bytes) = bytes {
+                event.prevent_default();
+                send_text(bytes);
+            }
+        }
+    };
+    let on_input = {
+        let text_input = text_input.clone();
+        move |_: &Event| {
+            if !text_input.borrow().is_composing() {
+                clear();
+            }
+        }
+    };
+    // The canvas's focus belongs to the textarea, where keys and text are typed.
+    let on_canvas_focus = {
+        let typing = typing.clone();
+        move |_: &Event| {
+            let _ = typing.focus();
+        }
+    };
     vec![
-        listen(canvas, "keydown", on_key(true)),
-        listen(canvas, "keyup", on_key(false)),
+        listen(typing, "keydown", on_key(true)),
+        listen(typing, "keyup", on_key(false)),
+        listen(typing, "compositionstart", on_composition_start),
+        listen(typing, "compositionupdate", on_composition_update),
+        listen(typing, "compositionend", on_composition_end),
+        listen(typing, "beforeinput", on_before_input),
+        listen(typing, "input", on_input),
+        listen(typing, "blur", on_blur),
+        listen(typing, "focus", on_focus),
+        listen(canvas, "focus", on_canvas_focus),
         listen(canvas, "mousemove", on_move),
         listen(canvas, "mousedown", on_button(true)),
         listen(canvas, "mouseup", on_button(false)),
-        listen(canvas, "blur", on_blur),
-        listen(canvas, "focus", on_focus),
         listen(canvas, "contextmenu", |event: &MouseEvent| event.prevent_default()),
         listen(canvas, "wheel", on_wheel),
     ]
