@@ -149,6 +149,7 @@ mod worker {
             ToWorker::Wheel(wheel) => send(session, desktop_client_message::Message::Wheel(wheel)),
             ToWorker::Locks(locks) => send(session, desktop_client_message::Message::Locks(locks)),
             ToWorker::Clipboard(text) => send(session, desktop_client_message::Message::Clipboard(text)),
+            ToWorker::Resize(size) => send(session, desktop_client_message::Message::Resize(size)),
             ToWorker::Stats(_) => {
                 let session = session.borrow();
                 let s = &session.stats;
@@ -291,6 +292,10 @@ mod worker {
             // Slow-path PDUs are handled by the proxy's session; nothing to draw here.
             desktop_server_message::Message::X224(_) => {}
             desktop_server_message::Message::Closed(closed) => session.borrow_mut().closed_reason = Some(closed.reason),
+            desktop_server_message::Message::LiveResize(live) => {
+                let scope = session.borrow().scope.clone();
+                post(&scope, FromWorker::LiveResize(live));
+            }
             desktop_server_message::Message::Clipboard(text) => {
                 let scope = session.borrow().scope.clone();
                 post(&scope, FromWorker::Clipboard(text));

@@ -507,6 +507,12 @@ exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
       child.stdin.end(text);
       child.unref();
     },
+    /** The X screen's size, as `xdpyinfo` reads it from the session's X server. */
+    dimensions() {
+      const out = execFileSync('xdpyinfo', ['-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, encoding: 'utf8' });
+      const m = out.match(/dimensions:\s+(\d+)x(\d+) pixels/);
+      return m && [Number(m[1]), Number(m[2])];
+    },
     /** The session's screen, from its own X server. */
     screen() {
       const xwd = execFileSync('xwd', ['-root', '-silent', '-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, maxBuffer: 64 << 20 });

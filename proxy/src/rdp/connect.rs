@@ -88,7 +88,9 @@ pub fn connector_config(desktop: &Desktop, password: String, size: DesktopSize) 
         enable_standard_rdp_security: false,
         credentials: Credentials::UsernamePassword { username: desktop.username.clone(), password },
         domain: desktop.domain.clone(),
-        client_build: 0,
+        // What FreeRDP says. xrdp treats a build of 419 or less as a client that cannot
+        // change size, and then resizes the X screen without activating us again.
+        client_build: 2600,
         client_name: "gatehouse".to_string(),
         keyboard_type: KeyboardType::IBM_ENHANCED,
         keyboard_subtype: 0,
@@ -193,6 +195,10 @@ async fn connect_unbounded(
     let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host).trim_matches(['[', ']']).to_string();
     let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
     let mut connector = ClientConnector::new(connector_config(desktop, password, size), client_addr);
+    // The dynamic channels, for the display control channel: a desktop that opens it
+    // changes size live instead of the page reconnecting.
+    let display_control = ironrdp_displaycontrol::client::DisplayControlClient::new(|_| Ok(Vec::new()));
+    connector = connector.with_static_channel(ironrdp_dvc::DrdynvcClient::new().with_dynamic_channel(display_control));
     if let Some(notes) = clipboard {
         let backend = crate::rdp::clipboard::Backend::new(notes);
         connector = connector.with_static_channel(ironrdp_cliprdr::CliprdrClient::new(Box::new(backend)));
