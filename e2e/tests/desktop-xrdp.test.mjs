@@ -114,7 +114,7 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     assert.deepEqual(errors, []);
   });
 
-  test('the recording replays across the change of size: keyframes of each size, seeking both ways', async () => {
+  test('the recording (RemoteFX) replays across the change of size: keyframes of each size, seeking both ways', async () => {
     const errors = [];
     const { page } = await signedInPage(proxy, browser, 'xyla', ['lab'], errors, { viewport: { width: 800, height: 640 } });
     await page.goto(`${proxy.url}/desktops/xr`);
@@ -141,8 +141,18 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
       const m = (await status.textContent()).match(/Connected, (\d+)×(\d+)/);
       return m && Number(m[1]) > small.width + 100;
     }, 'the desktop took the bigger size', 30_000);
-    const big = await settled(canvas);
+    await settled(canvas);
+    // Quiet again (a keyframe at the bigger size), then typing: the frames after that
+    // keyframe are RemoteFX tiles only, which decode only with the stream's codec
+    // context, announced once, before the keyframe.
     await new Promise((r) => setTimeout(r, 6000));
+    const box = await canvas.boundingBox();
+    await page.mouse.click(box.x + 150, box.y + 60);
+    await page.keyboard.type('seek into remotefx');
+    await page.keyboard.press('Enter');
+    await until(() => desktop.typed().includes('seek into remotefx\n'), 'the line reaches the xterm');
+    await new Promise((r) => setTimeout(r, 1000));
+    const big = await settled(canvas);
     await page.locator('[data-testid="disconnect"]').click();
     await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor();
     const listed = () => proxy.cli('recordings', 'list').split('\n').filter(Boolean).map((line) => JSON.parse(line))
@@ -155,6 +165,16 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     await page.locator('[data-testid="timeline"]:enabled').waitFor();
     const meta = await page.evaluate(async (rid) => (await fetch(`/api/v1/recordings/${rid}`)).json(), id);
     assert.ok(meta.started_at_ms && meta.duration_ms, JSON.stringify(meta));
+    // The stream was RemoteFX: its sync block (TS_RFX_SYNC) is in the recording, once
+    // per activation and once more beside each keyframe (the stored codec context).
+    const syncs = await page.evaluate(async (rid) => {
+      const bytes = new Uint8Array(await (await fetch(`/api/v1/recordings/${rid}/data/recording`)).arrayBuffer());
+      const sync = [0xc0, 0xcc, 0x0c, 0x00, 0x00, 0x00, 0xca, 0xac, 0xcc, 0xca, 0x00, 0x01];
+      let count = 0;
+      for (let i = 0; i + sync.length <= bytes.length; i++) if (sync.every((b, j) => bytes[i + j] === b)) count += 1;
+      return count;
+    }, id);
+    assert.ok(syncs >= 4, `RemoteFX sync blocks in the recording: ${syncs}`);
     const seek = async (ms) => {
       await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('change', { bubbles: true })); }, ms);
       await page.locator(`[data-testid="player-canvas"][data-seeked="${ms}"]`).waitFor({ timeout: 15_000 });
@@ -162,14 +182,14 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     };
     const quietSmall = Math.round(((smallFrom + smallTo) / 2 - meta.started_at_ms) / 100) * 100;
     const atEnd = Math.floor(meta.duration_ms / 100) * 100;
-    for (const [name, ms, live] of [['small', quietSmall, small], ['big, at the end', atEnd, big], ['small again', quietSmall, small]]) {
+    for (const [name, ms, live] of [['small', quietSmall, small], ['big, typed after a keyframe, at the end', atEnd, big], ['small again', quietSmall, small]]) {
       const shown = await seek(ms);
       // The element's box may straddle a device pixel: one row or column more.
       assert.ok(Math.abs(shown.width - live.width) <= 1 && Math.abs(shown.height - live.height) <= 1,
         `${name}: the player is ${shown.width}x${shown.height}, the live screen was ${live.width}x${live.height}`);
       const diff = compareImages(crop(shown, live.width, live.height), crop(live, shown.width, shown.height));
       assert.ok(diff.mean < 1 && diff.offShare < 0.005, `${name}: player vs live differ (mean ${diff.mean.toFixed(3)}, ${(diff.offShare * 100).toFixed(3)}% off)`);
-      if (name === 'big, at the end') await screenshot(page, '58-xrdp-player-after-resize');
+      if (ms === atEnd) await screenshot(page, '58-xrdp-player-after-resize');
     }
     // Played from the start, across the change.
     await seek(0);

@@ -182,7 +182,15 @@ fn desktop_size(width: u16, height: u16) -> DesktopSize {
 async fn session(state: &Gatehouse, peer: SocketAddr, socket: WebSocket, admitted: AdmittedDesktop, size: DesktopSize) {
     let AdmittedDesktop { user, desktop, password, registration } = admitted;
     let notes = crate::rdp::clipboard::Notes::default();
-    let mut active = match crate::rdp::connect::connect(&desktop, password, size, Some(notes.clone())).await {
+    let mut active = match crate::rdp::connect::connect(
+        &desktop,
+        password,
+        size,
+        &state.desktop_codecs,
+        Some(notes.clone()),
+    )
+    .await
+    {
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);

@@ -603,7 +603,7 @@ mod tests {
             tls_pin: None,
         };
         let size = ironrdp_connector::DesktopSize { width: 1024, height: 768 };
-        let config = crate::rdp::connect::connector_config(&desktop, "pw".into(), size);
+        let config = crate::rdp::connect::connector_config(&desktop, "pw".into(), size, &[]);
         let factory = ConnectionActivationFactory::new(config, 1003, 1007);
         Session::new(session.stage, session.activated, notes, Some(factory))
     }
