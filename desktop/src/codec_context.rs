@@ -17,8 +17,11 @@ use ironrdp_pdu::fast_path::{FastPathHeader, FastPathUpdatePdu, Fragmentation, U
 const RFX_SYNC: [u8; 12] = [0xc0, 0xcc, 0x0c, 0x00, 0x00, 0x00, 0xca, 0xac, 0xcc, 0xca, 0x00, 0x01];
 
 /// At most this many bytes of PDUs are kept (a context is a few hundred bytes, but it
-/// comes inside a whole first frame).
-const MAX_BYTES: usize = 16 << 20;
+/// comes inside a whole first frame). They are stored as one recording record, which
+/// must stay well within the format's 1 MiB: an announcing frame larger than this is
+/// not kept (a player starting after it cannot decode RemoteFX until the next
+/// activation), rather than writing a record the reader refuses.
+pub const MAX_BYTES: usize = 512 << 10;
 
 #[derive(Debug, Default, Clone)]
 pub struct CodecContext {
@@ -57,9 +60,7 @@ impl CodecContext {
                 Fragmentation::First => self.collecting = announces.then(|| vec![pdu.to_vec()]),
                 Fragmentation::Next | Fragmentation::Last => {
                     if let Some(collecting) = &mut self.collecting {
-                        if collecting.last().is_none_or(|last| last.as_slice() != pdu) {
-                            collecting.push(pdu.to_vec());
-                        }
+                        collecting.push(pdu.to_vec());
                         if collecting.iter().map(Vec::len).sum::<usize>() > MAX_BYTES {
                             self.collecting = None;
                         } else if fragmentation == Fragmentation::Last {
@@ -149,6 +150,20 @@ mod tests {
         context.follow(&surface_pdu(Fragmentation::First, b"tiles"));
         context.follow(&surface_pdu(Fragmentation::Last, b"tiles"));
         assert_eq!(context.pdus(), parts);
+    }
+
+    #[test]
+    fn an_announcement_too_big_for_one_record_is_not_kept() {
+        let mut context = CodecContext::new();
+        let small = surface_pdu(Fragmentation::Single, &announcing(b"small"));
+        context.follow(&small);
+        context.follow(&surface_pdu(Fragmentation::First, &announcing(&[7; 16000])));
+        for _ in 0..(MAX_BYTES / 16000 + 1) {
+            context.follow(&surface_pdu(Fragmentation::Next, &[9; 16000]));
+        }
+        context.follow(&surface_pdu(Fragmentation::Last, b"end"));
+        assert_eq!(context.pdus(), [small], "the last one that fits stays");
+        assert!(context.pdus().iter().map(Vec::len).sum::<usize>() < gatehouse_recording::MAX_RECORD / 2);
     }
 
     #[test]
