@@ -150,6 +150,7 @@ mod worker {
             ToWorker::Locks(locks) => send(session, desktop_client_message::Message::Locks(locks)),
             ToWorker::Clipboard(text) => send(session, desktop_client_message::Message::Clipboard(text)),
             ToWorker::Text(text) => send(session, desktop_client_message::Message::Text(text)),
+            ToWorker::Resize(size) => send(session, desktop_client_message::Message::Resize(size)),
             ToWorker::Stats(_) => {
                 let session = session.borrow();
                 let s = &session.stats;
@@ -294,6 +295,10 @@ mod worker {
             // Slow-path PDUs are handled by the proxy's session; nothing to draw here.
             desktop_server_message::Message::X224(_) => {}
             desktop_server_message::Message::Closed(closed) => session.borrow_mut().closed_reason = Some(closed.reason),
+            desktop_server_message::Message::LiveResize(live) => {
+                let scope = session.borrow().scope.clone();
+                post(&scope, FromWorker::LiveResize(live));
+            }
             desktop_server_message::Message::Clipboard(text) => {
                 let scope = session.borrow().scope.clone();
                 post(&scope, FromWorker::Clipboard(text));

@@ -223,6 +223,32 @@ fn paint(context: &OffscreenCanvasRenderingContext2d, playback: &mut Playback, d
     }
 }
 
+/// The canvas at `width`×`height`, and the page told, when that is a change.
+fn resize_canvas(p: &Player, scope: &DedicatedWorkerGlobalScope, width: u32, height: u32) {
+    if p.canvas.width() != width || p.canvas.height() != height {
+        p.canvas.set_width(width);
+        p.canvas.set_height(height);
+        post(scope, FromWorker::Loaded(DesktopSize { width, height }));
+    }
+}
+
+/// The session activated again (at a new size) in the recording: the canvas follows.
+fn follow_activation(
+    canvas: &OffscreenCanvas,
+    context: &OffscreenCanvasRenderingContext2d,
+    scope: &DedicatedWorkerGlobalScope,
+    advance: &gatehouse_desktop::playback::Advance,
+) {
+    let Some((width, height)) = advance.activated else { return };
+    let (width, height) = (u32::from(width), u32::from(height));
+    if canvas.width() != width || canvas.height() != height {
+        canvas.set_width(width);
+        canvas.set_height(height);
+        post(scope, FromWorker::Loaded(DesktopSize { width, height }));
+    }
+    clear(context, width, height);
+}
+
 fn clear(context: &OffscreenCanvasRenderingContext2d, width: u32, height: u32) {
     context.set_fill_style_str("#000");
     context.fill_rect(0.0, 0.0, f64::from(width), f64::from(height));
@@ -257,6 +283,10 @@ async fn seek(player: Shared, ms: u64) {
             if !p.planner.is_current(plan.generation) {
                 return;
             }
+            // The keyframe is the screen at its own size (a session that changed size
+            // has keyframes of each).
+            let at_keyframe = DesktopActivated { width: keyframe.cols, height: keyframe.rows, ..activated };
+            resize_canvas(&p, &scope, at_keyframe.width, at_keyframe.height);
             if rgba.len() as u64 == u64::from(keyframe.cols) * u64::from(keyframe.rows) * 4 {
                 if let Ok(image) =
                     ImageData::new_with_u8_clamped_array_and_sh(Clamped(&rgba), keyframe.cols, keyframe.rows)
@@ -264,14 +294,16 @@ async fn seek(player: Shared, ms: u64) {
                     let _ = p.context.put_image_data(&image, 0.0, 0.0);
                 }
             } else {
-                clear(&p.context, activated.width, activated.height);
+                clear(&p.context, at_keyframe.width, at_keyframe.height);
             }
             // The decoder starts from the keyframe too: repaints of merged areas copy
             // from it, so anything not redrawn since must be the keyframe's, not black.
-            Playback::from_keyframe(&activated, &rgba, keyframe.byte_offset, keyframe.offset_ms)
+            Playback::from_keyframe(&at_keyframe, &rgba, keyframe.byte_offset, keyframe.offset_ms)
         }
         None => {
-            clear(&player.borrow().context, activated.width, activated.height);
+            let p = player.borrow();
+            resize_canvas(&p, &scope, activated.width, activated.height);
+            clear(&p.context, activated.width, activated.height);
             Playback::from_start()
         }
     };
@@ -296,6 +328,7 @@ async fn seek(player: Shared, ms: u64) {
             let p = &mut *player.borrow_mut();
             let playback = p.playback.as_mut().expect("set above");
             let advance = playback.advance(ms);
+            follow_activation(&p.canvas, &p.context, &p.scope, &advance);
             paint(&p.context, playback, &advance.dirty);
         }
         if covered {
@@ -378,6 +411,7 @@ fn start_clock(player: Shared) {
                 p.clock.tick(t, next)
             };
             let advance = playback.advance(position);
+            follow_activation(&p.canvas, &p.context, &p.scope, &advance);
             paint(&p.context, playback, &advance.dirty);
             let finished = advance.ended || (p.eof && playback.next_event_ms().is_none());
             if finished && p.clock.playing() {

@@ -18,6 +18,8 @@ fn main() {
     let recording = gatehouse_recording::read_all(&bytes).expect("a recording");
     let mut decoder = None;
     let (mut pdus, mut painted, mut pixels, mut wire, mut errors) = (0u64, 0u64, 0u64, 0u64, 0u64);
+    // Updates that are surface commands (RemoteFX's carrier; plain bitmaps never are).
+    let mut remotefx = 0u64;
     let mut decode_ms = 0.0f64;
     for event in &recording.events {
         match &event.event {
@@ -37,6 +39,7 @@ fn main() {
                 }
                 let took = started.elapsed().as_secs_f64() * 1000.0;
                 if counted {
+                    remotefx += u64::from(is_surface_commands(pdu));
                     pdus += 1;
                     wire += pdu.len() as u64;
                     decode_ms += took;
@@ -51,6 +54,13 @@ fn main() {
         }
     }
     println!(
-        "{{\"pdus\":{pdus},\"painted\":{painted},\"pixels\":{pixels},\"bytes\":{wire},\"decodeMs\":{decode_ms:.3},\"errors\":{errors}}}"
+        "{{\"pdus\":{pdus},\"painted\":{painted},\"pixels\":{pixels},\"bytes\":{wire},\"decodeMs\":{decode_ms:.3},\"errors\":{errors},\"remotefx\":{remotefx}}}"
     );
+}
+
+/// Whether the first update of a fast-path PDU is surface commands (update code 4).
+fn is_surface_commands(pdu: &[u8]) -> bool {
+    // The header byte, then a length of one byte or (top bit set) two.
+    let at = if pdu.get(1).is_some_and(|b| b & 0x80 != 0) { 3 } else { 2 };
+    pdu.get(at).is_some_and(|b| b & 0x0f == 4)
 }

@@ -1,6 +1,7 @@
 //! The desktop protocol's logic, without I/O, shared by the browser's worker, the
 //! player and the proxy (see ARCHITECTURE.md, "Desktops").
 
+pub mod codec_context;
 pub mod decoder;
 pub mod input;
 pub mod keys;

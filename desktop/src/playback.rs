@@ -21,6 +21,9 @@ pub struct Playback {
     fed_until: u64,
     /// Updates that did not decode (the recording keeps them; the screen skips them).
     pub undecodable: u64,
+    /// The keyframe's screen, until the first event after it: a codec context stored
+    /// there is fed to the decoder first, and the screen loaded again over it.
+    keyframe: Option<Vec<u8>>,
 }
 
 /// What moving the clock did.
@@ -44,7 +47,9 @@ impl Playback {
     pub fn from_keyframe(activated: &DesktopActivated, rgba: &[u8], byte_offset: u64, offset_ms: u64) -> Playback {
         let mut decoder = Decoder::new(activated);
         decoder.load_rgba(rgba);
-        Playback::with_reader(Reader::resume_at(byte_offset), Some(decoder), offset_ms)
+        let mut playback = Playback::with_reader(Reader::resume_at(byte_offset), Some(decoder), offset_ms);
+        playback.keyframe = Some(rgba.to_vec());
+        playback
     }
 
     fn with_reader(reader: Reader, decoder: Option<Decoder>, position_ms: u64) -> Playback {
@@ -58,6 +63,7 @@ impl Playback {
             ended: false,
             fed_until,
             undecodable: 0,
+            keyframe: None,
         }
     }
 
@@ -113,7 +119,19 @@ impl Playback {
             }
             let event = self.queue.pop_front().expect("front exists");
             self.position_ms = self.position_ms.max(event.offset_ms);
+            let keyframe = self.keyframe.take();
             match event.event {
+                Some(Event::DesktopCodecContext(context)) => {
+                    self.queued_bytes = self.queued_bytes.saturating_sub(16);
+                    // Only a decoder that starts here needs it (and what it draws is
+                    // the past: the keyframe goes back over it).
+                    if let (Some(rgba), Some(decoder)) = (keyframe, &mut self.decoder) {
+                        for update in &context.updates {
+                            let _ = decoder.feed(update);
+                        }
+                        decoder.load_rgba(&rgba);
+                    }
+                }
                 Some(Event::DesktopActivated(activated)) => {
                     self.queued_bytes = self.queued_bytes.saturating_sub(16);
                     let decoder = Decoder::new(&activated);
@@ -234,5 +252,41 @@ mod tests {
         let advance = playback.advance(2500);
         assert_eq!(advance.dirty, vec![Rect { x: 16, y: 8, width: 8, height: 8 }]);
         assert_eq!(playback.undecodable, 0);
+    }
+
+    #[test]
+    fn a_codec_context_after_a_keyframe_reaches_the_decoder_before_the_keyframes_screen() {
+        use gatehouse_proto::pb::DesktopCodecContext;
+        // The keyframe: all green. The context stored after it draws red where it passes
+        // (as an old frame would): the decoder sees it, then the keyframe goes back over.
+        let green: Vec<u8> = [0u8, 255, 0, 255].repeat(64 * 32);
+        let context = DesktopCodecContext { updates: vec![solid_bitmap(0, 0, 8, 8, [0, 0, 255, 0])] };
+        let mut bytes = Vec::new();
+        bytes.extend(encode_event(&event(1000, Event::DesktopCodecContext(context.clone()))));
+        bytes.extend(encode_event(&event(2000, Event::DesktopUpdate(solid_bitmap(16, 8, 8, 8, [255, 0, 0, 0])))));
+        let mut playback = Playback::from_keyframe(&activated(), &green, 0, 1000);
+        playback.push(&bytes).unwrap();
+        let advance = playback.advance(2500);
+        assert_eq!(
+            advance.dirty,
+            vec![Rect { x: 16, y: 8, width: 8, height: 8 }],
+            "the context's drawing is not shown"
+        );
+        let decoder = playback.decoder_mut().unwrap();
+        assert_eq!(decoder.rect_pixels(Rect { x: 0, y: 0, width: 1, height: 1 }), [0, 255, 0, 255], "the keyframe's");
+        assert_eq!(decoder.rect_pixels(Rect { x: 16, y: 8, width: 1, height: 1 }), [0, 0, 255, 255]);
+        // Read through from the start, the same event changes nothing on the screen.
+        let (mut whole, _) = recording();
+        let end = whole.len()
+            - encode_event(&event(3000, Event::End(End { reason: "done".into(), exit_status: None }))).len();
+        whole.truncate(end);
+        whole.extend(encode_event(&event(2500, Event::DesktopCodecContext(context))));
+        let mut playback = Playback::from_start();
+        playback.push(&whole).unwrap();
+        playback.advance(2400);
+        let before = playback.decoder_mut().unwrap().pixels().to_vec();
+        let advance = playback.advance(2600);
+        assert!(advance.dirty.is_empty());
+        assert_eq!(playback.decoder_mut().unwrap().pixels(), before.as_slice());
     }
 }

@@ -1,9 +1,11 @@
 // Desktop benchmark, side by side: the same desktop stream decoded in Chromium (IronRDP
 // in wasm, in the page's worker, live through the proxy) and natively (the same decoder
 // on the recording of that very session). A screen-filling xterm scrolls coloured random
-// text on FreeRDP's shadow server at 1024x768 and 1920x1080; over a fixed window we count
-// frames painted (fast-path updates that changed pixels), megapixels painted, bytes on
-// the wire, and the time spent decoding. Then, on an idle desktop, key press to paint:
+// text on FreeRDP's shadow server at 1024x768 and 1920x1080, once through a proxy that
+// offers plain bitmaps only (`desktop_codecs = ["bitmap"]`) and once through one that
+// offers RemoteFX (the default); over a fixed window we count frames painted (fast-path
+// updates that changed pixels), megapixels painted, bytes on the wire, and the time spent
+// decoding. Then, on an idle desktop, key press to paint:
 // from the keydown in the page to the worker handing the echo's pixels to the canvas.
 // Run by ./scripts/bench; prints Markdown tables.
 
@@ -15,12 +17,18 @@ const SECONDS = Number(process.env.BENCH_SECONDS || 10);
 const KEYS = Number(process.env.BENCH_KEYS || 40);
 const PASSWORD = 'bench password';
 
-const proxy = await startProxy(`
+const ROLES = `
 [roles.bench]
 desktop_labels = { env = "bench" }
 desktop_users = ["alice"]
 recordings = "own"
-`);
+`;
+// One proxy per codec choice (it is a proxy setting), side by side in one run.
+const proxies = {
+  bitmap: await startProxy(`desktop_codecs = ["bitmap"]\n${ROLES}`),
+  remotefx: await startProxy(`desktop_codecs = ["remotefx", "bitmap"]\n${ROLES}`),
+};
+let proxy = proxies.remotefx;
 const browser = await launchBrowser();
 const cli = (args, input = '') => proxy.run(args, input);
 let userCount = 0;
@@ -44,10 +52,11 @@ const totals = (page) => page.locator('[data-testid="desktop-canvas"]').evaluate
   bytes: Number(c.dataset.bytes || 0), decodeMs: Number(c.dataset.decodeMs || 0), paintMs: Number(c.dataset.paintMs || 0),
 }));
 
-async function throughput(width, height) {
+async function throughput(codec, width, height) {
+  proxy = proxies[codec];
   const desktop = await startShadowDesktop({ user: 'alice', password: PASSWORD, width, height, flood: true });
   try {
-    const { page, user } = await openDesktop(desktop, `flood${width}`, { width: width + 40, height: height + 200 });
+    const { page, user } = await openDesktop(desktop, `flood${width}${codec}`, { width: width + 40, height: height + 200 });
     await page.waitForTimeout(3000);
     const a = await totals(page);
     const startedAt = Date.now();
@@ -76,8 +85,8 @@ async function throughput(width, height) {
     if (native.status !== 0) throw new Error(native.stderr);
     const n = JSON.parse(native.stdout.trim().split('\n').pop());
     return {
-      size: `${width}x${height}`, browser: browserSide,
-      native: { decodeMpxPerS: n.pixels / 1e6 / (n.decodeMs / 1000), decodeMsPerFrame: n.decodeMs / Math.max(1, n.painted), bytesPerFrame: n.bytes / Math.max(1, n.painted), frames: n.painted },
+      codec, size: `${width}x${height}`, browser: browserSide,
+      native: { decodeMpxPerS: n.pixels / 1e6 / (n.decodeMs / 1000), decodeMsPerFrame: n.decodeMs / Math.max(1, n.painted), bytesPerFrame: n.bytes / Math.max(1, n.painted), frames: n.painted, remotefx: n.remotefx, errors: n.errors },
     };
   } finally {
     await desktop.stop();
@@ -118,20 +127,24 @@ async function latency() {
 }
 
 try {
-  const results = [await throughput(1024, 768), await throughput(1920, 1080)];
+  const results = [];
+  for (const [width, height] of [[1024, 768], [1920, 1080]]) {
+    for (const codec of ['bitmap', 'remotefx']) results.push(await throughput(codec, width, height));
+  }
   const f = (x, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
   console.log(`Desktop throughput (${SECONDS} s of a screen-filling scrolling xterm, FreeRDP shadow server through the proxy)`);
   console.log('');
-  console.log('| Size | Frames/s in Chromium | Mpx/s painted | Bytes per frame | Decode ms/frame: wasm | native | Decode Mpx/s: wasm | native | Paint ms/frame | Worker busy |');
-  console.log('|---|---|---|---|---|---|---|---|---|---|');
+  console.log('| Size | Offered | Surface-command updates | Frames/s in Chromium | Mpx/s painted | Bytes per frame | Decode ms/frame: wasm | native | Decode Mpx/s: wasm | native | Paint ms/frame | Worker busy |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
   for (const r of results) {
     const b = r.browser, n = r.native;
-    console.log(`| ${r.size} | ${f(b.fps)} | ${f(b.mpxs)} | ${f(b.bytesPerFrame, 0)} | ${f(b.decodeMsPerFrame, 2)} | ${f(n.decodeMsPerFrame, 2)} | ${f(b.decodeMpxPerS)} | ${f(n.decodeMpxPerS)} | ${f(b.paintMsPerFrame, 2)} | ${f(b.busy * 100, 0)}% |`);
+    console.log(`| ${r.size} | ${r.codec} | ${n.remotefx} | ${f(b.fps)} | ${f(b.mpxs)} | ${f(b.bytesPerFrame, 0)} | ${f(b.decodeMsPerFrame, 2)} | ${f(n.decodeMsPerFrame, 2)} | ${f(b.decodeMpxPerS)} | ${f(n.decodeMpxPerS)} | ${f(b.paintMsPerFrame, 2)} | ${f(b.busy * 100, 0)}% |`);
   }
+  proxy = proxies.remotefx;
   const l = await latency();
   console.log('');
   console.log(`Key press to paint on an idle desktop (${l.echoed}/${l.keys} keys echoed): median ${f(l.median)} ms, p90 ${f(l.p90)} ms, max ${f(l.max)} ms`);
 } finally {
   await browser.close();
-  await proxy.stop();
+  for (const p of Object.values(proxies)) await p.stop();
 }

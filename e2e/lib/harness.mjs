@@ -553,6 +553,12 @@ exec xterm -geometry 30x10+640+60 -bg '#2a9d5c' -cr '#2a9d5c' -e sleep 100000
     port, user, display, dir,
     typed() { const f = path.join(home, 'typed.txt'); return fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : ''; },
     ...xClipboard({ ...process.env, DISPLAY: `:${display}`, XAUTHORITY: `${home}/.Xauthority` }),
+    /** The X screen's size, as `xdpyinfo` reads it from the session's X server. */
+    dimensions() {
+      const out = execFileSync('xdpyinfo', ['-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, encoding: 'utf8' });
+      const m = out.match(/dimensions:\s+(\d+)x(\d+) pixels/);
+      return m && [Number(m[1]), Number(m[2])];
+    },
     /** The session's screen, from its own X server. */
     screen() {
       const xwd = execFileSync('xwd', ['-root', '-silent', '-display', `:${display}`], { env: { ...process.env, XAUTHORITY: `${home}/.Xauthority` }, maxBuffer: 64 << 20 });

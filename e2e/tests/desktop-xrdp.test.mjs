@@ -1,8 +1,9 @@
 // A desktop in the browser against Debian's xrdp with xorgxrdp: TLS only (no NLA), an
 // ordinary local user, signed in directly (autologon) with the account the proxy holds.
-// xrdp makes the session the size the page asks for, so here the desktop follows the
-// window: after a resize the page reconnects at the new size and xrdp resizes the
-// session. The canvas is compared with the session's X server (xwd).
+// xrdp makes the session the size the page asks for, and opens the display control
+// channel, so here the desktop follows the window live: after a resize the same
+// connection asks xrdp for the new size (no reconnect), xrdp resizes the X screen and
+// activates the session again. The canvas is compared with the session's X server (xwd).
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -11,6 +12,14 @@ import { after, before, describe, test } from 'node:test';
 import { compareImages, launchBrowser, readPng, screenshot, signedInPage, startProxy, startXrdpDesktop, until } from '../lib/harness.mjs';
 
 const PASSWORD = 'xrdp password 5';
+
+/** The top-left `width`×`height` of `image` (or all of it, if smaller). */
+function crop(image, width, height) {
+  const [w, h] = [Math.min(width, image.width), Math.min(height, image.height)];
+  const rgba = Buffer.alloc(w * h * 4);
+  for (let y = 0; y < h; y++) image.rgba.copy(rgba, y * w * 4, y * image.width * 4, (y * image.width + w) * 4);
+  return { width: w, height: h, rgba };
+}
 let proxy;
 let desktop;
 let browser;
@@ -21,6 +30,7 @@ before(async () => {
 [roles.lab]
 desktop_labels = { env = "lab" }
 desktop_users = ["*"]
+recordings = "own"
 `);
   desktop = await startXrdpDesktop({ password: PASSWORD });
   const added = proxy.run(['desktops', 'add', 'xr', '--addr', `127.0.0.1:${desktop.port}`, '--labels', 'env=lab', '--user', desktop.user, '--security', 'tls'], `${PASSWORD}\n`);
@@ -87,19 +97,131 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     await page.keyboard.type('typed through xrdp');
     await page.keyboard.press('Enter');
     await until(() => desktop.typed().includes('typed through xrdp\n'), 'the line reaches the xterm');
-    // A bigger window: the page reconnects at the new size and xrdp follows.
+    // A bigger window: the same connection asks xrdp for the new size (the display
+    // control channel), and the X screen takes it.
+    const starts = () => fs.readFileSync(path.join(proxy.dir, 'data', 'audit.jsonl'), 'utf8')
+      .split('\n').filter((line) => line.includes('"kind":"desktop.start"') && line.includes('"user":"xena"')).length;
+    assert.equal(starts(), 1);
     await page.setViewportSize({ width: 1300, height: 950 });
+    let shownSize;
     await until(async () => {
       const text = await status.textContent();
       const m = text.match(/Connected, (\d+)×(\d+)/);
-      return m && Number(m[1]) > w + 100 && Number(m[2]) > h + 100;
-    }, 'reconnected at the bigger size', 30_000);
+      shownSize = m && [Number(m[1]), Number(m[2])];
+      return m && shownSize[0] > w + 100 && shownSize[1] > h + 100;
+    }, 'the desktop took the bigger size', 30_000);
+    assert.deepEqual(desktop.dimensions(), shownSize, 'the X screen is the size the page shows');
     await until(async () => {
       const shown = readPng(await canvas.screenshot());
       const truth = desktop.screen();
       return shown.width === truth.width && compareImages(shown, truth).mean < 1;
     }, 'the resized session is shown', 30_000);
     await screenshot(page, '56-xrdp-resized');
+    // Smaller again, twice in a row: the last size wins.
+    await page.setViewportSize({ width: 1000, height: 760 });
+    await page.setViewportSize({ width: 900, height: 700 });
+    await until(async () => {
+      const m = (await status.textContent()).match(/Connected, (\d+)×(\d+)/);
+      shownSize = m && [Number(m[1]), Number(m[2])];
+      return m && shownSize[0] < 920 && shownSize[0] > 800;
+    }, 'the desktop took the smaller size', 30_000);
+    assert.deepEqual(desktop.dimensions(), shownSize, 'the X screen followed again');
+    assert.equal(starts(), 1, 'one desktop session: it was never reconnected');
+    assert.equal(await page.locator('[data-testid="reconnect"]').count(), 0);
+    // Typing still reaches the same xterm (the same shell, not a new one).
+    await page.mouse.click((await canvas.boundingBox()).x + 150, (await canvas.boundingBox()).y + 60);
+    await page.keyboard.type('after the resize');
+    await page.keyboard.press('Enter');
+    await until(() => desktop.typed().includes('typed through xrdp\nafter the resize\n'), 'the same xterm gets the line');
+    await screenshot(page, '57-xrdp-resized-smaller');
+    assert.deepEqual(errors, []);
+  });
+
+  test('the recording (RemoteFX) replays across the change of size: keyframes of each size, seeking both ways', async () => {
+    const errors = [];
+    const { page } = await signedInPage(proxy, browser, 'xyla', ['lab'], errors, { viewport: { width: 800, height: 640 } });
+    await page.goto(`${proxy.url}/desktops/xr`);
+    const status = page.locator('[data-testid="desktop-status"]');
+    await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
+    const canvas = page.locator('[data-testid="desktop-canvas"]');
+    const settled = async (locator) => {
+      let last = null;
+      return until(async () => {
+        const now = readPng(await locator.screenshot());
+        const same = last && last.width === now.width && compareImages(last, now, 0).offShare === 0;
+        last = now;
+        if (!same) await new Promise((r) => setTimeout(r, 300));
+        return same && now;
+      }, 'the canvas settles', 20_000);
+    };
+    const small = await settled(canvas);
+    const smallFrom = Date.now();
+    // Quiet for over five seconds: a keyframe at this size.
+    await new Promise((r) => setTimeout(r, 6000));
+    const smallTo = Date.now();
+    await page.setViewportSize({ width: 1040, height: 800 });
+    await until(async () => {
+      const m = (await status.textContent()).match(/Connected, (\d+)×(\d+)/);
+      return m && Number(m[1]) > small.width + 100;
+    }, 'the desktop took the bigger size', 30_000);
+    await settled(canvas);
+    // Quiet again (a keyframe at the bigger size), then typing: the frames after that
+    // keyframe are RemoteFX tiles only, which decode only with the stream's codec
+    // context, announced once, before the keyframe.
+    await new Promise((r) => setTimeout(r, 6000));
+    const box = await canvas.boundingBox();
+    await page.mouse.click(box.x + 150, box.y + 60);
+    await page.keyboard.type('seek into remotefx');
+    await page.keyboard.press('Enter');
+    await until(() => desktop.typed().includes('seek into remotefx\n'), 'the line reaches the xterm');
+    await new Promise((r) => setTimeout(r, 1000));
+    const big = await settled(canvas);
+    await page.locator('[data-testid="disconnect"]').click();
+    await page.locator('[data-testid="desktop-status"][data-state="closed"]').waitFor();
+    const listed = () => proxy.cli('recordings', 'list').split('\n').filter(Boolean).map((line) => JSON.parse(line))
+      .find((r) => r.user === 'xyla' && r.kind === 'desktop' && r.ended_at);
+    const { id } = await until(listed, 'the recording is finished');
+    // Room for the bigger screen at one recorded pixel per CSS pixel (the player is
+    // at most about 1060 CSS pixels wide).
+    await page.setViewportSize({ width: 1400, height: 1100 });
+    await page.goto(`${proxy.url}/recordings/${id}`);
+    await page.locator('[data-testid="timeline"]:enabled').waitFor();
+    const meta = await page.evaluate(async (rid) => (await fetch(`/api/v1/recordings/${rid}`)).json(), id);
+    assert.ok(meta.started_at_ms && meta.duration_ms, JSON.stringify(meta));
+    // The stream was RemoteFX: its sync block (TS_RFX_SYNC) is in the recording, once
+    // per activation and once more beside each keyframe (the stored codec context).
+    const syncs = await page.evaluate(async (rid) => {
+      const bytes = new Uint8Array(await (await fetch(`/api/v1/recordings/${rid}/data/recording`)).arrayBuffer());
+      const sync = [0xc0, 0xcc, 0x0c, 0x00, 0x00, 0x00, 0xca, 0xac, 0xcc, 0xca, 0x00, 0x01];
+      let count = 0;
+      for (let i = 0; i + sync.length <= bytes.length; i++) if (sync.every((b, j) => bytes[i + j] === b)) count += 1;
+      return count;
+    }, id);
+    assert.ok(syncs >= 4, `RemoteFX sync blocks in the recording: ${syncs}`);
+    const seek = async (ms) => {
+      await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('change', { bubbles: true })); }, ms);
+      await page.locator(`[data-testid="player-canvas"][data-seeked="${ms}"]`).waitFor({ timeout: 15_000 });
+      return settled(page.locator('[data-testid="player-canvas"]'));
+    };
+    const quietSmall = Math.round(((smallFrom + smallTo) / 2 - meta.started_at_ms) / 100) * 100;
+    const atEnd = Math.floor(meta.duration_ms / 100) * 100;
+    for (const [name, ms, live] of [['small', quietSmall, small], ['big, typed after a keyframe, at the end', atEnd, big], ['small again', quietSmall, small]]) {
+      const shown = await seek(ms);
+      // The element's box may straddle a device pixel: one row or column more.
+      assert.ok(Math.abs(shown.width - live.width) <= 1 && Math.abs(shown.height - live.height) <= 1,
+        `${name}: the player is ${shown.width}x${shown.height}, the live screen was ${live.width}x${live.height}`);
+      const diff = compareImages(crop(shown, live.width, live.height), crop(live, shown.width, shown.height));
+      assert.ok(diff.mean < 1 && diff.offShare < 0.005, `${name}: player vs live differ (mean ${diff.mean.toFixed(3)}, ${(diff.offShare * 100).toFixed(3)}% off)`);
+      if (ms === atEnd) await screenshot(page, '58-xrdp-player-after-resize');
+    }
+    // Played from the start, across the change.
+    await seek(0);
+    await page.locator('[data-testid="speed"]').selectOption('16');
+    await page.locator('[data-testid="play-pause"]').click();
+    await until(async () => {
+      const shown = readPng(await page.locator('[data-testid="player-canvas"]').screenshot());
+      return Math.abs(shown.width - big.width) <= 1 && compareImages(crop(shown, big.width, big.height), crop(big, shown.width, shown.height)).mean < 1;
+    }, 'playing through reaches the bigger screen', 30_000);
     assert.deepEqual(errors, []);
   });
 

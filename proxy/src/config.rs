@@ -42,6 +42,10 @@ pub struct Config {
     /// Desktops listed here (passwords from files), beside those added with
     /// `gatehouse desktops add`.
     pub desktops: Vec<crate::inventory::desktops::ConfigDesktop>,
+    /// The graphics the proxy offers desktops: `"remotefx"` (used when the desktop
+    /// offers it too) and `"bitmap"` (plain bitmaps, which every desktop can send).
+    /// Default: both; `["bitmap"]` asks for plain bitmaps only.
+    pub desktop_codecs: Vec<crate::rdp::connect::Codec>,
     /// Web apps listed here, beside those added with `gatehouse apps add`.
     pub apps: Vec<crate::inventory::apps::ConfigApp>,
     /// How requests to apps are signed, timed and audited.
@@ -292,6 +296,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             nodes: Vec::new(),
             desktops: Vec::new(),
+            desktop_codecs: vec![crate::rdp::connect::Codec::RemoteFx, crate::rdp::connect::Codec::Bitmap],
             apps: Vec::new(),
             app_access: crate::apps::Settings::default(),
             roles: crate::access::rbac::default_roles(),
@@ -517,6 +522,15 @@ mod tests {
         assert_eq!(config.listen.port(), 3080);
         assert_eq!(config.session_ttl, MAX_SESSION_TTL);
         assert_eq!(config.signin.max_failures, 5);
+    }
+
+    #[test]
+    fn desktops_are_offered_remotefx_unless_the_config_says_bitmaps_only() {
+        use crate::rdp::connect::Codec;
+        assert_eq!(Config::parse("").unwrap().desktop_codecs, [Codec::RemoteFx, Codec::Bitmap]);
+        assert_eq!(Config::parse("desktop_codecs = [\"bitmap\"]").unwrap().desktop_codecs, [Codec::Bitmap]);
+        let err = Config::parse("desktop_codecs = [\"h264\"]").unwrap_err().to_string();
+        assert!(err.contains("h264") && err.contains("remotefx"), "{err}");
     }
 
     #[test]

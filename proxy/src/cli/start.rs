@@ -82,6 +82,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         audit,
         live: Arc::new(live::Live::default()),
         limits: config.limits.clone(),
+        desktop_codecs: config.desktop_codecs.clone(),
         ssh_source_addresses: (!config.ssh.source_addresses.is_empty()).then(|| config.ssh.source_addresses.join(",")),
         viewings: Mutex::new(audit::Viewings::default()),
         passes: crate::gate::passes::Passes::new(store.clone()),

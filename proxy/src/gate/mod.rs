@@ -69,6 +69,8 @@ pub struct Gatehouse {
     /// The SSH and desktop sessions running here.
     pub live: Arc<Live>,
     pub limits: Limits,
+    /// The graphics offered to desktops (`desktop_codecs`).
+    pub desktop_codecs: Vec<crate::rdp::connect::Codec>,
     /// `[ssh] source_addresses`, comma-joined as `source-address` takes them.
     pub ssh_source_addresses: Option<String>,
     /// Who read which recording lately: one audit record per viewing.

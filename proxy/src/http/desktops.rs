@@ -176,9 +176,8 @@ fn desktop_check(
     Ok(crate::access::session_check(false, trust))
 }
 
-/// The most pixels a session may ask for (4K UHD): the recorder keeps a decoded screen
-/// per session, and a keyframe compresses a whole one.
-const MAX_PIXELS: u32 = 3840 * 2160;
+/// The most pixels a session may ask for (the same bound as a live resize).
+const MAX_PIXELS: u32 = crate::rdp::resize::MAX_PIXELS as u32;
 
 /// The size asked for, within reason: each side at least 200, the area at most
 /// [`MAX_PIXELS`] (scaled down keeping the shape).
@@ -202,7 +201,16 @@ async fn session(
 ) {
     let AdmittedDesktop { user, desktop, password, registration } = admitted;
     let notes = crate::rdp::clipboard::Notes::default();
-    let mut active = match crate::rdp::connect::connect(&desktop, password, size, layout, Some(notes.clone())).await {
+    let mut active = match crate::rdp::connect::connect(
+        &desktop,
+        password,
+        size,
+        layout,
+        &state.desktop_codecs,
+        Some(notes.clone()),
+    )
+    .await
+    {
         Ok(active) => active,
         Err(err) => {
             let detail = format!("desktop {}: {err}", desktop.name);
@@ -266,7 +274,8 @@ async fn session(
         pointer_software_rendering: false,
     }
     .build();
-    let mut core = crate::rdp::session::Session::new(stage, activated, notes);
+    let activation = Some(active.result.activation_factory.clone());
+    let mut core = crate::rdp::session::Session::new(stage, activated, notes, activation);
     let (mut ws_tx, mut ws_rx) = socket.split();
     if ws_tx.send(server_message(desktop_server_message::Message::Activated(activated))).await.is_err() {
         recorder.end("the browser went away", None).await;
@@ -283,7 +292,7 @@ async fn session(
                 break reason;
             }
             read = shell.active.framed.read_pdu() => match read {
-                Ok((action, frame)) => core.from_desktop(action, &frame),
+                Ok((action, frame)) => core.from_desktop(action, &frame, std::time::Instant::now()),
                 Err(err) => {
                     // The library's words (TLS, PDUs) go to the audit; the person gets what
                     // happened and what to do.
@@ -295,7 +304,7 @@ async fn session(
             frame = ws_rx.next() => match frame {
                 Some(Ok(Message::Binary(data))) => {
                     from_browser.inc_by(data.len() as u64);
-                    core.from_browser(&data)
+                    core.from_browser(&data, std::time::Instant::now())
                 }
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(Message::Text(_))) => {
@@ -373,6 +382,21 @@ impl Shell<'_> {
                 }
                 Output::ClipboardReady => {
                     let message = server_message(desktop_server_message::Message::ClipboardReady(true));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
+                Output::Activated(activated) => {
+                    // The recording's player starts a fresh decoder at the new size here,
+                    // as the browser's does.
+                    self.recorder.desktop_activated(activated).await;
+                    let message = server_message(desktop_server_message::Message::Activated(activated));
+                    if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
+                        return Some("the browser went away or stopped reading".to_string());
+                    }
+                }
+                Output::LiveResize(live) => {
+                    let message = server_message(desktop_server_message::Message::LiveResize(live));
                     if !matches!(tokio::time::timeout(SEND_LIMIT, self.ws_tx.send(message)).await, Ok(Ok(()))) {
                         return Some("the browser went away or stopped reading".to_string());
                     }

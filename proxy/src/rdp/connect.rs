@@ -11,7 +11,10 @@ use std::time::Duration;
 use gatehouse_proto::layout::KeyboardLayout;
 use ironrdp_connector::{BitmapConfig, ClientConnector, ConnectionResult, Credentials, DesktopSize, ServerName};
 use ironrdp_pdu::gcc::KeyboardType;
-use ironrdp_pdu::rdp::capability_sets::{BitmapCodecs, MajorPlatformType};
+use ironrdp_pdu::rdp::capability_sets::{
+    BitmapCodecs, CaptureFlags, CodecProperty, EntropyBits, MajorPlatformType, RemoteFxContainer, RfxCaps, RfxCapset,
+    RfxClientCapsContainer, RfxICap, RfxICapFlags,
+};
 use ironrdp_pdu::rdp::client_info::{PerformanceFlags, TimezoneInfo};
 use tokio::net::TcpStream;
 
@@ -73,6 +76,38 @@ impl RdpError {
     }
 }
 
+/// A graphics codec the proxy may offer a desktop (`desktop_codecs` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum Codec {
+    /// RemoteFX surface commands (MS-RDPRFX), when the desktop offers them too.
+    #[serde(rename = "remotefx")]
+    RemoteFx,
+    /// Plain (interleaved or planar) bitmaps, which every desktop can send.
+    #[serde(rename = "bitmap")]
+    Bitmap,
+}
+
+const REMOTEFX_CODEC_ID: u8 = 3;
+
+/// The codecs announced to the desktop for `codecs` (plain bitmaps need none).
+fn bitmap_codecs(codecs: &[Codec]) -> BitmapCodecs {
+    let mut announced = Vec::new();
+    if codecs.contains(&Codec::RemoteFx) {
+        announced.push(ironrdp_pdu::rdp::capability_sets::Codec {
+            // MS-RDPBCGR 2.2.7.2.10.1.1: the id the client gives RemoteFX (3, as IronRDP's).
+            id: REMOTEFX_CODEC_ID,
+            property: CodecProperty::RemoteFx(RemoteFxContainer::ClientContainer(RfxClientCapsContainer {
+                capture_flags: CaptureFlags::empty(),
+                caps_data: RfxCaps(RfxCapset(vec![RfxICap {
+                    flags: RfxICapFlags::empty(),
+                    entropy_bits: EntropyBits::Rlgr3,
+                }])),
+            })),
+        });
+    }
+    BitmapCodecs(announced)
+}
+
 /// Our defaults for IronRDP's connector configuration (it has no `Default`).
 /// `layout` is the person's keyboard: the desktop maps the key positions sent with it.
 pub fn connector_config(
@@ -80,6 +115,7 @@ pub fn connector_config(
     password: String,
     size: DesktopSize,
     layout: KeyboardLayout,
+    codecs: &[Codec],
 ) -> ironrdp_connector::Config {
     ironrdp_connector::Config {
         desktop_size: size,
@@ -95,7 +131,9 @@ pub fn connector_config(
         enable_standard_rdp_security: false,
         credentials: Credentials::UsernamePassword { username: desktop.username.clone(), password },
         domain: desktop.domain.clone(),
-        client_build: 0,
+        // What FreeRDP says. xrdp treats a build of 419 or less as a client that cannot
+        // change size, and then resizes the X screen without activating us again.
+        client_build: 2600,
         client_name: "gatehouse".to_string(),
         keyboard_type: KeyboardType::IBM_ENHANCED,
         keyboard_subtype: 0,
@@ -103,7 +141,7 @@ pub fn connector_config(
         keyboard_layout: layout.id(),
         connection_type: ironrdp_pdu::gcc::ConnectionType::Lan,
         ime_file_name: String::new(),
-        bitmap: Some(BitmapConfig { lossy_compression: true, color_depth: 32, codecs: BitmapCodecs(Vec::new()) }),
+        bitmap: Some(BitmapConfig { lossy_compression: true, color_depth: 32, codecs: bitmap_codecs(codecs) }),
         dig_product_id: String::new(),
         client_dir: "C:\\\\Windows\\\\System32\\\\mstscax.dll".to_string(),
         alternate_shell: String::new(),
@@ -159,9 +197,10 @@ pub async fn connect(
     password: String,
     size: DesktopSize,
     layout: KeyboardLayout,
+    codecs: &[Codec],
     clipboard: Option<crate::rdp::clipboard::Notes>,
 ) -> Result<Active, RdpError> {
-    connect_bounded(desktop, password, size, layout, clipboard, false).await
+    connect_bounded(desktop, password, size, layout, codecs, clipboard, false).await
 }
 
 /// [`connect`]; with `trust_first_use`, a desktop with no pin yet gets the account
@@ -172,11 +211,12 @@ async fn connect_bounded(
     password: String,
     size: DesktopSize,
     layout: KeyboardLayout,
+    codecs: &[Codec],
     clipboard: Option<crate::rdp::clipboard::Notes>,
     trust_first_use: bool,
 ) -> Result<Active, RdpError> {
     let addr = desktop.addr.clone();
-    let connecting = connect_unbounded(desktop, password, size, layout, clipboard, trust_first_use);
+    let connecting = connect_unbounded(desktop, password, size, layout, codecs, clipboard, trust_first_use);
     match tokio::time::timeout(Duration::from_secs(30), connecting).await {
         Ok(result) => result,
         Err(_) => Err(RdpError::Connector(format!("{addr} did not finish the RDP connection sequence within 30 s"))),
@@ -188,6 +228,7 @@ async fn connect_unbounded(
     password: String,
     size: DesktopSize,
     layout: KeyboardLayout,
+    codecs: &[Codec],
     clipboard: Option<crate::rdp::clipboard::Notes>,
     trust_first_use: bool,
 ) -> Result<Active, RdpError> {
@@ -202,7 +243,11 @@ async fn connect_unbounded(
         tcp.local_addr().map_err(|source| RdpError::Unreachable { addr: addr.clone(), source })?;
     let host = addr.rsplit_once(':').map_or(addr.as_str(), |(host, _)| host).trim_matches(['[', ']']).to_string();
     let mut framed = ironrdp_tokio::TokioFramed::new(tcp);
-    let mut connector = ClientConnector::new(connector_config(desktop, password, size, layout), client_addr);
+    let mut connector = ClientConnector::new(connector_config(desktop, password, size, layout, codecs), client_addr);
+    // The dynamic channels, for the display control channel: a desktop that opens it
+    // changes size live instead of the page reconnecting.
+    let display_control = ironrdp_displaycontrol::client::DisplayControlClient::new(|_| Ok(Vec::new()));
+    connector = connector.with_static_channel(ironrdp_dvc::DrdynvcClient::new().with_dynamic_channel(display_control));
     if let Some(notes) = clipboard {
         let backend = crate::rdp::clipboard::Backend::new(notes);
         connector = connector.with_static_channel(ironrdp_cliprdr::CliprdrClient::new(Box::new(backend)));
@@ -287,7 +332,9 @@ pub async fn check(
     trust_first_use: bool,
 ) -> Result<CheckReport, RdpError> {
     let size = DesktopSize { width: 1024, height: 768 };
-    let mut active = connect_bounded(desktop, password, size, KeyboardLayout::EN_US, None, trust_first_use).await?;
+    // Plain bitmaps: a check only counts what arrives, and needs no frame acknowledgements.
+    let mut active =
+        connect_bounded(desktop, password, size, KeyboardLayout::EN_US, &[Codec::Bitmap], None, trust_first_use).await?;
     let size = active.result.desktop_size;
     let mut report = CheckReport {
         certificate_pin: active.certificate_pin.clone(),
@@ -306,4 +353,20 @@ pub async fn check(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remotefx_is_announced_only_when_offered() {
+        assert!(bitmap_codecs(&[Codec::Bitmap]).0.is_empty(), "plain bitmaps need no codec");
+        let offered = bitmap_codecs(&[Codec::RemoteFx, Codec::Bitmap]);
+        assert!(
+            matches!(offered.0.as_slice(), [codec] if codec.id == REMOTEFX_CODEC_ID
+                && matches!(codec.property, CodecProperty::RemoteFx(RemoteFxContainer::ClientContainer(_)))),
+            "{offered:?}"
+        );
+    }
 }

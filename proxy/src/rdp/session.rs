@@ -4,14 +4,23 @@
 //! ([`crate::http::desktops`]) only reads, writes, records and closes.
 //!
 //! The proxy follows the slow-path (X.224) side of the session itself (server requests,
-//! errors, the end, the clipboard channel); fast-path graphics, and slow-path graphics
-//! turned into fast-path, go to the browser as they came (and into the recording).
+//! errors, the end, the clipboard and display control channels, the desktop's
+//! deactivation and reactivation after a change of size); fast-path graphics, and
+//! slow-path graphics turned into fast-path, go to the browser as they came (and into
+//! the recording).
 
 use gatehouse_desktop::input::InputEncoder;
 use gatehouse_desktop::slow_path::to_fast_path;
-use gatehouse_proto::pb::{DesktopActivated, DesktopClientMessage, desktop_client_message};
+use std::time::Instant;
+
+use gatehouse_proto::pb::{DesktopActivated, DesktopClientMessage, DesktopLiveResize, desktop_client_message};
 use ironrdp_cliprdr::CliprdrClient;
 use ironrdp_cliprdr::pdu::ClipboardFormatId;
+use ironrdp_connector::Sequence as _;
+use ironrdp_connector::connection_activation::{
+    ConnectionActivationFactory, ConnectionActivationSequence, ConnectionActivationState,
+};
+use ironrdp_core::WriteBuf;
 use ironrdp_graphics::image_processing::PixelFormat;
 use ironrdp_pdu::Action;
 use ironrdp_session::image::DecodedImage;
@@ -19,6 +28,7 @@ use ironrdp_session::{ActiveStage, ActiveStageOutput};
 use prost::Message as _;
 
 use super::clipboard::{self, Note, Notes};
+use super::resize::{self, Resizer, Size};
 
 /// What the shell does next, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +43,11 @@ pub enum Output {
     ClipboardAudit { to_desktop: bool, characters: usize },
     /// The desktop's clipboard channel came up (once a session), for the browser.
     ClipboardReady,
+    /// The desktop activated again (after a change of size): record it, then tell the
+    /// browser, whose decoder starts again at this size.
+    Activated(DesktopActivated),
+    /// The desktop can change size live: tell the browser (once).
+    LiveResize(DesktopLiveResize),
     /// The session ends.
     End(End),
 }
@@ -60,39 +75,55 @@ pub struct Session {
     browser_text: Option<String>,
     /// The browser has been told the clipboard channel is up.
     clipboard_ready: bool,
+    /// Makes the sequence that activates the session again after the desktop
+    /// deactivated it; without one, a deactivation ends the session.
+    activation: Option<ConnectionActivationFactory>,
+    /// The reactivation under way, fed the desktop's slow-path PDUs until it is done.
+    reactivating: Option<ConnectionActivationSequence>,
+    /// When a size the browser asked for goes to the desktop.
+    resizer: Resizer,
+    /// Whether the browser was told that the desktop changes size live.
+    live_resize_told: bool,
 }
 
 impl Session {
     /// `stage` is IronRDP's active stage for the connection; `notes` the clipboard
-    /// backend's (empty when the desktop has no clipboard channel).
-    pub fn new(stage: ActiveStage, activated: DesktopActivated, notes: Notes) -> Session {
-        let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
-        let input = InputEncoder::new(
-            size(activated.width),
-            size(activated.height),
-            u16::try_from(activated.io_channel_id).unwrap_or_default(),
-            u16::try_from(activated.user_channel_id).unwrap_or_default(),
-            activated.share_id,
-        );
+    /// backend's (empty when the desktop has no clipboard channel); `activation` the
+    /// connection's, to follow a deactivation (`None`: a deactivation ends the session).
+    pub fn new(
+        stage: ActiveStage,
+        activated: DesktopActivated,
+        notes: Notes,
+        activation: Option<ConnectionActivationFactory>,
+    ) -> Session {
         Session {
             stage,
-            input,
+            input: input_encoder(&activated),
             activated,
             image: DecodedImage::new(PixelFormat::RgbA32, 1, 1),
             notes,
             browser_text: None,
             clipboard_ready: false,
+            activation,
+            reactivating: None,
+            resizer: Resizer::new(Size { width: activated.width, height: activated.height }),
+            live_resize_told: false,
         }
     }
 
-    /// A PDU from the desktop.
-    pub fn from_desktop(&mut self, action: Action, frame: &[u8]) -> Vec<Output> {
+    /// A PDU from the desktop, read at `now`.
+    pub fn from_desktop(&mut self, action: Action, frame: &[u8], now: Instant) -> Vec<Output> {
         match action {
             Action::FastPath => vec![Output::Update(frame.to_vec())],
             Action::X224 => {
                 // Slow-path graphics (xrdp sends its bitmaps so), as fast-path.
                 if let Some(updates) = to_fast_path(frame, &self.activated) {
                     return updates.into_iter().map(Output::Update).collect();
+                }
+                // While the desktop activates again, what comes on the session's own channel
+                // is the activation's; other channels (clipboard, dynamic) go on as ever.
+                if self.reactivating.is_some() && for_activation(frame, &self.activated) {
+                    return self.reactivation_step(frame, now);
                 }
                 let mut outputs = Vec::new();
                 match self.stage.process(&mut self.image, Action::X224, frame, None) {
@@ -106,9 +137,12 @@ impl Session {
                                     let sentence = format!("The desktop ended the session: {}.", reason.description());
                                     outputs.push(Output::End(End::Desktop(sentence)));
                                 }
-                                ActiveStageOutput::DeactivateAll => {
-                                    outputs.push(Output::End(End::Desktop(DEACTIVATED.to_string())));
-                                }
+                                ActiveStageOutput::DeactivateAll => match &self.activation {
+                                    // The desktop activates the session again (at a new
+                                    // size, after a resize): follow it.
+                                    Some(factory) => self.reactivating = Some(factory.create()),
+                                    None => outputs.push(Output::End(End::Desktop(DEACTIVATED.to_string()))),
+                                },
                                 _ => {}
                             }
                         }
@@ -119,8 +153,123 @@ impl Session {
                     return outputs;
                 }
                 outputs.extend(self.answer_clipboard());
+                outputs.extend(self.tell_live_resize());
                 outputs
             }
+        }
+    }
+
+    /// One step of the reactivation (capabilities, then the finalization's
+    /// synchronisation): what to answer, and once it is done, the new activation.
+    fn reactivation_step(&mut self, frame: &[u8], now: Instant) -> Vec<Output> {
+        let Some(sequence) = self.reactivating.as_mut() else { return Vec::new() };
+        let mut outputs = Vec::new();
+        let mut input = Some(frame);
+        // A step with no PDU to wait for is taken at once (the client's side of the
+        // finalization), until the sequence waits for the desktop again or is done.
+        loop {
+            let mut buf = WriteBuf::new();
+            let stepped = match input.take() {
+                Some(frame) => sequence.step(frame, None, &mut buf),
+                None => sequence.step_no_input(&mut buf),
+            };
+            if let Err(err) = stepped {
+                tracing::warn!("the desktop's reactivation failed: {err:#}");
+                self.reactivating = None;
+                return vec![Output::End(End::Desktop(REACTIVATION_FAILED.to_string()))];
+            }
+            if !buf.filled().is_empty() {
+                outputs.push(Output::ToDesktop(buf.filled().to_vec()));
+            }
+            if sequence.state().is_terminal() || sequence.next_pdu_hint().is_some() {
+                break;
+            }
+        }
+        match sequence.connection_activation_state() {
+            ConnectionActivationState::Finalized {
+                desktop_size,
+                share_id,
+                static_channel_chunk_size,
+                enable_server_pointer,
+                pointer_software_rendering,
+                ..
+            } => {
+                self.reactivating = None;
+                let (io_channel_id, user_channel_id) = sequence_ids(&self.activated);
+                if !self.stage.reactivate(
+                    io_channel_id,
+                    user_channel_id,
+                    share_id,
+                    enable_server_pointer,
+                    pointer_software_rendering,
+                    static_channel_chunk_size,
+                ) {
+                    return vec![Output::End(End::Desktop(REACTIVATION_FAILED.to_string()))];
+                }
+                self.activated = DesktopActivated {
+                    share_id,
+                    width: u32::from(desktop_size.width),
+                    height: u32::from(desktop_size.height),
+                    ..self.activated
+                };
+                self.input = input_encoder(&self.activated);
+                outputs.push(Output::Activated(self.activated));
+                let size = Size { width: self.activated.width, height: self.activated.height };
+                if let Some(next) = self.resizer.activated(size, now) {
+                    outputs.extend(self.send_layout(next));
+                }
+            }
+            ConnectionActivationState::Redirected { .. } | ConnectionActivationState::Consumed => {
+                self.reactivating = None;
+                return vec![Output::End(End::Desktop(REACTIVATION_FAILED.to_string()))];
+            }
+            _ => {}
+        }
+        outputs
+    }
+
+    /// Once the desktop's display control channel is up: say so to the browser.
+    fn tell_live_resize(&mut self) -> Option<Output> {
+        if self.live_resize_told || self.activation.is_none() || self.stage.display_control_ready() != Some(true) {
+            return None;
+        }
+        self.live_resize_told = true;
+        let area = self.max_area();
+        let biggest = resize::fit(resize::MAX_SIDE, resize::MAX_SIDE, area).ok()?;
+        Some(Output::LiveResize(DesktopLiveResize { max_width: biggest.width, max_height: biggest.height }))
+    }
+
+    /// The largest monitor area the desktop said it takes.
+    fn max_area(&self) -> u64 {
+        self.stage.display_control_capabilities().map_or(0, |caps| caps.max_monitor_area())
+    }
+
+    /// The browser's area is now `width`×`height`: a monitor layout for the desktop, when
+    /// it changes size live and this is a size to ask for now.
+    fn browser_resize(&mut self, width: u32, height: u32, now: Instant) -> Vec<Output> {
+        let size = match resize::fit(width, height, self.max_area()) {
+            Ok(size) => size,
+            Err(err) => return vec![Output::End(End::BadInput(format!("{}.", capitalised(&err.to_string()))))],
+        };
+        if !self.live_resize_told {
+            // The page reconnects instead (it was never told otherwise).
+            return Vec::new();
+        }
+        match self.resizer.request(size, now) {
+            Some(size) => self.send_layout(size),
+            None => Vec::new(),
+        }
+    }
+
+    /// The monitor layout of one screen of `size`, for the desktop.
+    fn send_layout(&mut self, size: Size) -> Vec<Output> {
+        match self.stage.encode_resize(size.width, size.height, None, None) {
+            Some(Ok(frame)) => vec![Output::ToDesktop(frame)],
+            Some(Err(err)) => {
+                tracing::warn!("cannot encode a monitor layout of {}x{}: {err}", size.width, size.height);
+                Vec::new()
+            }
+            None => Vec::new(),
         }
     }
 
@@ -157,14 +306,21 @@ impl Session {
         outputs
     }
 
-    /// A binary message from the browser: input, a frame acknowledgement, or clipboard text.
-    pub fn from_browser(&mut self, data: &[u8]) -> Vec<Output> {
+    /// A binary message from the browser, at `now`: input, a frame acknowledgement,
+    /// clipboard text, or its new size.
+    pub fn from_browser(&mut self, data: &[u8], now: Instant) -> Vec<Output> {
         let message = match DesktopClientMessage::decode(data) {
             Ok(DesktopClientMessage { message: Some(message) }) => message,
             _ => return vec![Output::End(End::BadInput(NOT_THE_PROTOCOL.to_string()))],
         };
-        if let desktop_client_message::Message::Clipboard(text) = message {
-            return self.browser_clipboard(text);
+        match message {
+            desktop_client_message::Message::Clipboard(text) => return self.browser_clipboard(text),
+            desktop_client_message::Message::Resize(size) => return self.browser_resize(size.width, size.height, now),
+            _ => {}
+        }
+        if self.reactivating.is_some() {
+            // Between deactivation and activation there is no session to send input to.
+            return Vec::new();
         }
         match self.input.handle(message) {
             Ok(Some(pdu)) => vec![Output::ToDesktop(pdu)],
@@ -220,6 +376,58 @@ impl Session {
     }
 }
 
+/// The encoder of input for the session `activated` describes.
+fn input_encoder(activated: &DesktopActivated) -> InputEncoder {
+    let size = |n: u32| u16::try_from(n).unwrap_or(u16::MAX);
+    InputEncoder::new(
+        size(activated.width),
+        size(activated.height),
+        u16::try_from(activated.io_channel_id).unwrap_or_default(),
+        u16::try_from(activated.user_channel_id).unwrap_or_default(),
+        activated.share_id,
+    )
+}
+
+/// Whether a slow-path PDU is the reactivation's: on the session's own channel, and
+/// of a kind the activation takes (the desktop may send others meanwhile, such as a
+/// pointer, which the session handles as ever).
+fn for_activation(frame: &[u8], activated: &DesktopActivated) -> bool {
+    use ironrdp_pdu::rdp::headers::{ShareControlPdu, ShareDataPdu};
+    let Ok(indication) = ironrdp_pdu::mcs::decode_send_data_indication(frame) else { return false };
+    if u32::from(indication.channel_id) != activated.io_channel_id {
+        return false;
+    }
+    match ironrdp_pdu::rdp::headers::decode_share_control(indication).map(|ctx| ctx.pdu) {
+        Ok(ShareControlPdu::Data(header)) => matches!(
+            header.share_data_pdu,
+            ShareDataPdu::Synchronize(_)
+                | ShareDataPdu::Control(_)
+                | ShareDataPdu::ServerSetErrorInfo(_)
+                | ShareDataPdu::MonitorLayout(_)
+                | ShareDataPdu::FontMap(_)
+        ),
+        // The demand, a second deactivation, or what does not decode: the activation's
+        // to judge (and to fail on).
+        _ => true,
+    }
+}
+
+/// The session's MCS channels (they never change, not even across a reactivation).
+fn sequence_ids(activated: &DesktopActivated) -> (u16, u16) {
+    (
+        u16::try_from(activated.io_channel_id).unwrap_or_default(),
+        u16::try_from(activated.user_channel_id).unwrap_or_default(),
+    )
+}
+
+fn capitalised(sentence: &str) -> String {
+    let mut chars = sentence.chars();
+    chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
+/// Why the session ends when the desktop deactivates it and cannot be followed.
+pub const REACTIVATION_FAILED: &str = "The desktop restarted the session's display (for example after a change of size) in a way the proxy could not follow; reconnect to continue.";
+
 /// Why the session ends when the desktop deactivates it.
 pub const DEACTIVATED: &str =
     "The desktop restarted the session's display (for example after a change of size); reconnect to continue.";
@@ -253,7 +461,7 @@ mod tests {
             height: 768,
         };
         let notes = Notes::default();
-        (Session::new(stage, activated, notes.clone()), notes)
+        (Session::new(stage, activated, notes.clone(), None), notes)
     }
 
     fn message(message: desktop_client_message::Message) -> Vec<u8> {
@@ -263,15 +471,21 @@ mod tests {
     #[test]
     fn fast_path_updates_go_to_the_recording_and_the_browser_as_they_came() {
         let (mut session, _) = session();
-        assert_eq!(session.from_desktop(Action::FastPath, &[0, 5, 1, 2, 3]), [Output::Update(vec![0, 5, 1, 2, 3])]);
+        assert_eq!(
+            session.from_desktop(Action::FastPath, &[0, 5, 1, 2, 3], Instant::now()),
+            [Output::Update(vec![0, 5, 1, 2, 3])]
+        );
     }
 
     #[test]
     fn what_is_not_a_client_message_ends_the_session_as_bad_input() {
         let (mut session, _) = session();
-        assert_eq!(session.from_browser(&[0xff, 0xff, 0xff]), [Output::End(End::BadInput(NOT_THE_PROTOCOL.into()))]);
+        assert_eq!(
+            session.from_browser(&[0xff, 0xff, 0xff], Instant::now()),
+            [Output::End(End::BadInput(NOT_THE_PROTOCOL.into()))]
+        );
         // An empty message decodes, but carries nothing the protocol has.
-        assert_eq!(session.from_browser(&[]), [Output::End(End::BadInput(NOT_THE_PROTOCOL.into()))]);
+        assert_eq!(session.from_browser(&[], Instant::now()), [Output::End(End::BadInput(NOT_THE_PROTOCOL.into()))]);
     }
 
     #[test]
@@ -279,21 +493,29 @@ mod tests {
         let (mut session, _) = session();
         let key =
             message(desktop_client_message::Message::Key(DesktopKey { scancode: 0x1e, extended: false, down: true }));
-        let outputs = session.from_browser(&key);
+        let outputs = session.from_browser(&key, Instant::now());
         assert!(matches!(outputs.as_slice(), [Output::ToDesktop(pdu)] if !pdu.is_empty()), "{outputs:?}");
         let bad =
             message(desktop_client_message::Message::Key(DesktopKey { scancode: 300, extended: false, down: true }));
-        let outputs = session.from_browser(&bad);
+        let outputs = session.from_browser(&bad, Instant::now());
         assert!(
             matches!(outputs.as_slice(), [Output::End(End::BadInput(why))] if why.contains("refuses") && why.contains("300")),
             "{outputs:?}"
         );
         // A frame acknowledgement must be one, for this session's channel: raw bytes are not.
         let forged = message(desktop_client_message::Message::Response(vec![3, 0, 0, 9, 2, 0xf0, 0x80, 0, 0]));
-        assert!(matches!(session.from_browser(&forged).as_slice(), [Output::End(End::BadInput(_))]));
-        // Live resizing is not built: asked for, nothing happens.
+        assert!(matches!(session.from_browser(&forged, Instant::now()).as_slice(), [Output::End(End::BadInput(_))]));
+        // A desktop that did not open the display control channel is not resized live
+        // (the page reconnects instead): asked for, nothing happens.
         let resize = message(desktop_client_message::Message::Resize(DesktopSize { width: 800, height: 600 }));
-        assert_eq!(session.from_browser(&resize), []);
+        assert_eq!(session.from_browser(&resize, Instant::now()), []);
+        // A size no screen has is refused, whatever the desktop.
+        let absurd = message(desktop_client_message::Message::Resize(DesktopSize { width: 0, height: 600 }));
+        let outputs = session.from_browser(&absurd, Instant::now());
+        assert!(
+            matches!(outputs.as_slice(), [Output::End(End::BadInput(why))] if why.contains("0×600")),
+            "{outputs:?}"
+        );
     }
 
     #[test]
@@ -326,7 +548,10 @@ mod tests {
         let pdu = X224(SendDataIndication { initiator_id: 1002, channel_id: 1003, user_data: user_data.into() });
         let frame = ironrdp_core::encode_vec(&pdu).unwrap();
         notes.push(Note::Text(Some("left unanswered".into())));
-        assert_eq!(session.from_desktop(Action::X224, &frame), [Output::End(End::Desktop(DEACTIVATED.into()))]);
+        assert_eq!(
+            session.from_desktop(Action::X224, &frame, Instant::now()),
+            [Output::End(End::Desktop(DEACTIVATED.into()))]
+        );
     }
 
     #[test]
@@ -334,9 +559,12 @@ mod tests {
         let (mut session, _) = session();
         let text = |t: &str| message(desktop_client_message::Message::Clipboard(t.to_string()));
         // No clipboard channel on this desktop: held and audited, nothing to send yet.
-        assert_eq!(session.from_browser(&text("héllo")), [Output::ClipboardAudit { to_desktop: true, characters: 5 }]);
-        assert_eq!(session.from_browser(&text("héllo")), [], "the same text again is not news");
-        assert_eq!(session.from_browser(&text(&"x".repeat(clipboard::MAX_TEXT + 1))), []);
+        assert_eq!(
+            session.from_browser(&text("héllo"), Instant::now()),
+            [Output::ClipboardAudit { to_desktop: true, characters: 5 }]
+        );
+        assert_eq!(session.from_browser(&text("héllo"), Instant::now()), [], "the same text again is not news");
+        assert_eq!(session.from_browser(&text(&"x".repeat(clipboard::MAX_TEXT + 1)), Instant::now()), []);
         assert_eq!(session.browser_text.as_deref(), Some("héllo"));
     }
 
@@ -348,7 +576,7 @@ mod tests {
         notes.push(Note::Text(None));
         notes.push(Note::RemoteCopy(false));
         // A PDU the stage does not understand is logged, not fatal; the notes are answered.
-        let outputs = session.from_desktop(Action::X224, &[3, 0, 0, 4]);
+        let outputs = session.from_desktop(Action::X224, &[3, 0, 0, 4], Instant::now());
         assert_eq!(
             outputs,
             [
@@ -362,6 +590,117 @@ mod tests {
         notes.push(Note::Announce);
         notes.push(Note::Wanted(13));
         notes.push(Note::RemoteCopy(true));
-        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4]), []);
+        assert_eq!(session.from_desktop(Action::X224, &[3, 0, 0, 4], Instant::now()), []);
+    }
+
+    /// A slow-path PDU from the desktop on the session's channel (1003).
+    fn share_control(pdu: ironrdp_pdu::rdp::headers::ShareControlPdu) -> Vec<u8> {
+        use ironrdp_pdu::mcs::SendDataIndication;
+        use ironrdp_pdu::rdp::headers::ShareControlHeader;
+        use ironrdp_pdu::x224::X224;
+        let share = ShareControlHeader { share_control_pdu: pdu, pdu_source: 1002, share_id: 0x10001 };
+        let user_data = ironrdp_core::encode_vec(&share).unwrap();
+        ironrdp_core::encode_vec(&X224(SendDataIndication {
+            initiator_id: 1002,
+            channel_id: 1003,
+            user_data: user_data.into(),
+        }))
+        .unwrap()
+    }
+
+    fn share_data(pdu: ironrdp_pdu::rdp::headers::ShareDataPdu) -> Vec<u8> {
+        use ironrdp_pdu::rdp::headers::{CompressionFlags, ShareControlPdu, ShareDataHeader, StreamPriority};
+        share_control(ShareControlPdu::Data(ShareDataHeader {
+            share_data_pdu: pdu,
+            stream_priority: StreamPriority::Medium,
+            compression_flags: CompressionFlags::empty(),
+            compression_type: ironrdp_pdu::rdp::client_info::CompressionType::K8,
+        }))
+    }
+
+    fn session_that_follows_deactivations() -> Session {
+        let (session, notes) = session();
+        let desktop = crate::inventory::desktops::Desktop {
+            name: crate::inventory::nodes::NodeName::parse("lab").unwrap(),
+            addr: "127.0.0.1:3389".into(),
+            labels: Default::default(),
+            username: "user".into(),
+            domain: None,
+            security: crate::inventory::desktops::Security::Tls,
+            tls_pin: None,
+        };
+        let size = ironrdp_connector::DesktopSize { width: 1024, height: 768 };
+        let config = crate::rdp::connect::connector_config(&desktop, "pw".into(), size, gatehouse_proto::layout::KeyboardLayout::EN_US, &[]);
+        let factory = ConnectionActivationFactory::new(config, 1003, 1007);
+        Session::new(session.stage, session.activated, notes, Some(factory))
+    }
+
+    #[test]
+    fn after_a_deactivation_the_session_activates_again_at_the_desktops_new_size() {
+        use ironrdp_pdu::rdp::capability_sets::{
+            Bitmap, BitmapDrawingFlags, CapabilitySet, DemandActive, ServerDemandActive,
+        };
+        use ironrdp_pdu::rdp::finalization_messages::{ControlAction, ControlPdu, FontPdu, SynchronizePdu};
+        use ironrdp_pdu::rdp::headers::{ServerDeactivateAll, ShareControlPdu, ShareDataPdu};
+        let mut session = session_that_follows_deactivations();
+        let now = Instant::now();
+        let deactivate = share_control(ShareControlPdu::ServerDeactivateAll(ServerDeactivateAll));
+        assert_eq!(session.from_desktop(Action::X224, &deactivate, now), [], "not the end: followed");
+        // Input waits for the new activation.
+        let key =
+            message(desktop_client_message::Message::Key(DesktopKey { scancode: 0x1e, extended: false, down: true }));
+        assert_eq!(session.from_browser(&key, now), []);
+        let demand = ShareControlPdu::ServerDemandActive(ServerDemandActive {
+            pdu: DemandActive {
+                source_descriptor: "RDP".into(),
+                capability_sets: vec![CapabilitySet::Bitmap(Bitmap {
+                    pref_bits_per_pix: 32,
+                    desktop_width: 1280,
+                    desktop_height: 800,
+                    desktop_resize_flag: true,
+                    drawing_flags: BitmapDrawingFlags::empty(),
+                })],
+            },
+        });
+        // The client's half: the confirm, then synchronise, cooperate, request control and
+        // the font list, at once.
+        let outputs = session.from_desktop(Action::X224, &share_control(demand), now);
+        assert_eq!(outputs.len(), 5, "{outputs:?}");
+        assert!(outputs.iter().all(|o| matches!(o, Output::ToDesktop(bytes) if !bytes.is_empty())));
+        // The desktop's half of the finalization.
+        for pdu in [
+            ShareDataPdu::Synchronize(SynchronizePdu { target_user_id: 1007 }),
+            ShareDataPdu::Control(ControlPdu { action: ControlAction::Cooperate, grant_id: 0, control_id: 0 }),
+            ShareDataPdu::Control(ControlPdu {
+                action: ControlAction::GrantedControl,
+                grant_id: 1007,
+                control_id: 0x3ea,
+            }),
+        ] {
+            assert_eq!(session.from_desktop(Action::X224, &share_data(pdu), now), []);
+        }
+        let outputs = session.from_desktop(Action::X224, &share_data(ShareDataPdu::FontMap(FontPdu::default())), now);
+        let expected = DesktopActivated {
+            io_channel_id: 1003,
+            user_channel_id: 1007,
+            share_id: 0x10001,
+            width: 1280,
+            height: 800,
+        };
+        assert_eq!(outputs, [Output::Activated(expected)]);
+        // Input goes again, for the new size.
+        assert!(matches!(session.from_browser(&key, now).as_slice(), [Output::ToDesktop(_)]));
+    }
+
+    #[test]
+    fn a_reactivation_the_proxy_cannot_follow_ends_the_session_with_a_sentence() {
+        use ironrdp_pdu::rdp::headers::{ServerDeactivateAll, ShareControlPdu, ShareDataPdu};
+        let mut session = session_that_follows_deactivations();
+        let now = Instant::now();
+        let deactivate = share_control(ShareControlPdu::ServerDeactivateAll(ServerDeactivateAll));
+        assert_eq!(session.from_desktop(Action::X224, &deactivate, now), []);
+        // Finalisation before any demand: not what the activation expects.
+        let outputs = session.from_desktop(Action::X224, &share_data(ShareDataPdu::FontMap(Default::default())), now);
+        assert_eq!(outputs, [Output::End(End::Desktop(REACTIVATION_FAILED.into()))]);
     }
 }

@@ -457,6 +457,8 @@ pub struct RecordingFiles {
     /// A desktop recording's decoder (IronRDP, as in the browser): its keyframes are
     /// whole decoded screens. `None` for terminals, and before the desktop is active.
     desktop: Option<gatehouse_desktop::decoder::Decoder>,
+    /// The desktop stream's codec context, stored after each keyframe.
+    codec: gatehouse_desktop::codec_context::CodecContext,
     is_desktop: bool,
 }
 
@@ -484,6 +486,7 @@ impl RecordingFiles {
             terminal: TerminalKeyframes::new(header),
             last_offset_ms: 0,
             desktop: None,
+            codec: gatehouse_desktop::codec_context::CodecContext::new(),
             is_desktop: header.kind == i32::from(pb::SessionKind::Desktop),
         };
         // A keyframe of the empty screen at the start: every seek has one to start from.
@@ -532,7 +535,16 @@ impl RecordingFiles {
         zlib.write_all(decoder.pixels())?;
         let state = zlib.finish()?;
         let (cols, rows) = (u32::from(decoder.width()), u32::from(decoder.height()));
-        self.write_keyframe(offset_ms, cols, rows, &state)
+        self.write_keyframe(offset_ms, cols, rows, &state)?;
+        // What a decoder starting here needs to have seen first (RemoteFX's context).
+        if !self.codec.pdus().is_empty() {
+            let context = pb::DesktopCodecContext { updates: self.codec.pdus().to_vec() };
+            let event = RecordingEvent { offset_ms, event: Some(Event::DesktopCodecContext(context)) };
+            let bytes = recording::encode_event(&event);
+            self.rec.write_all(&bytes)?;
+            self.rec_len += bytes.len() as u64;
+        }
+        Ok(())
     }
 
     /// Appends one event, after a keyframe if one is due.
@@ -550,8 +562,10 @@ impl RecordingFiles {
         match &event.event {
             Some(Event::DesktopActivated(activated)) if self.is_desktop => {
                 self.desktop = Some(gatehouse_desktop::decoder::Decoder::new(activated));
+                self.codec.reset();
             }
             Some(Event::DesktopUpdate(pdu)) => {
+                self.codec.follow(pdu);
                 // What the browser could not decode, the keyframe does not show either;
                 // the recording itself keeps the bytes.
                 if let Some(decoder) = &mut self.desktop

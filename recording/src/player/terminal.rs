@@ -155,6 +155,7 @@ impl Playback {
                 Some(
                     Event::DesktopActivated(_)
                     | Event::DesktopUpdate(_)
+                    | Event::DesktopCodecContext(_)
                     | Event::Input(_)
                     | Event::Transfer(_)
                     | Event::Participant(_),

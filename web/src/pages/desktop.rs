@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use gatehouse_proto::layout::KeyboardLayout;
-use gatehouse_proto::pb::{DesktopButton, DesktopLocks, DesktopPointer, DesktopWheel};
+use gatehouse_proto::pb::{DesktopButton, DesktopLocks, DesktopPointer, DesktopSize, DesktopWheel};
 use gatehouse_proto::worker::{CursorShape, FromWorker, Nothing, ToWorker, WorkerKey, WorkerKeys};
 use gatehouse_terminal::{TextInput, key_is_text_input};
 use gloo_events::EventListener;
@@ -56,6 +56,8 @@ struct Connection {
     size: (u32, u32),
     /// The size asked for, to tell a desktop that follows the window from one that does not.
     requested: (u32, u32),
+    /// The desktop changes size live (it said so): a resize asks it, without reconnecting.
+    live_resize: bool,
     locks: Option<(bool, bool, bool)>,
     /// The clipboard text last exchanged with the desktop, to send only changes.
     clipboard: Option<String>,
@@ -210,8 +212,9 @@ fn DesktopView(name: String) -> impl IntoView {
         });
     }
 
-    // Follow the window: a desktop that took the size asked for is reconnected at the
-    // new size once resizing settles; one that keeps its own size is scaled to fit.
+    // Follow the window once resizing settles: a desktop that changes size live is asked
+    // to take the new size; one that took the size asked for is reconnected at it; one
+    // that keeps its own size is scaled to fit.
     {
         let connect = connect.clone();
         // The reconnect waiting for resizing to settle.
@@ -222,7 +225,7 @@ fn DesktopView(name: String) -> impl IntoView {
                 fit(&conn);
                 let follows = {
                     let c = conn.borrow();
-                    c.size == c.requested && c.size != (0, 0)
+                    c.live_resize || (c.size == c.requested && c.size != (0, 0))
                 };
                 if !follows {
                     return;
@@ -239,7 +242,14 @@ fn DesktopView(name: String) -> impl IntoView {
                         ((f64::from(stage.client_width()) * dpr) as u32) & !1,
                         ((f64::from(stage.client_height()) * dpr) as u32) & !1,
                     );
-                    if want != conn.borrow().size {
+                    if want == conn.borrow().size {
+                        return;
+                    }
+                    if conn.borrow().live_resize {
+                        conn.borrow_mut().requested = want;
+                        let (width, height) = want;
+                        post(&conn, ToWorker::Resize(DesktopSize { width, height }));
+                    } else {
                         connect();
                     }
                 });
@@ -389,6 +399,7 @@ fn disconnect(conn: &Shared) {
     let (worker, canvas, typing, on_message, input) = {
         let mut c = conn.borrow_mut();
         c.size = (0, 0);
+        c.live_resize = false;
         c.locks = None;
         c.clipboard = None;
         c.pending_open = None;
@@ -519,6 +530,7 @@ fn on_worker_message(conn: &Shared, signals: Signals, data: &wasm_bindgen::JsVal
             }
         }
         // The player's; this page plays nothing.
+        FromWorker::LiveResize(_) => conn.borrow_mut().live_resize = true,
         FromWorker::Loaded(_) | FromWorker::Position(_) | FromWorker::EndedMs(_) | FromWorker::Error(_) => {}
     }
 }

@@ -115,6 +115,7 @@ pub fn DesktopPlayer(info: RecordingInfo) -> impl IntoView {
                     }
                     // A live desktop's; a recording sends none of these.
                     FromWorker::Activated(_)
+                    | FromWorker::LiveResize(_)
                     | FromWorker::Cursor(_)
                     | FromWorker::Closed(_)
                     | FromWorker::Clipboard(_)
