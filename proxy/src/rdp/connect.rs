@@ -334,7 +334,8 @@ pub async fn check(
     let size = DesktopSize { width: 1024, height: 768 };
     // Plain bitmaps: a check only counts what arrives, and needs no frame acknowledgements.
     let mut active =
-        connect_bounded(desktop, password, size, KeyboardLayout::EN_US, &[Codec::Bitmap], None, trust_first_use).await?;
+        connect_bounded(desktop, password, size, KeyboardLayout::EN_US, &[Codec::Bitmap], None, trust_first_use)
+            .await?;
     let size = active.result.desktop_size;
     let mut report = CheckReport {
         certificate_pin: active.certificate_pin.clone(),

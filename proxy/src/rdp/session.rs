@@ -522,11 +522,14 @@ mod tests {
     fn text_from_the_browser_is_typed_as_unicode_events_and_too_much_at_once_ends_the_session() {
         let (mut session, _) = session();
         let text = message(desktop_client_message::Message::Text("日本語 🙂".into()));
-        let outputs = session.from_browser(&text);
+        let outputs = session.from_browser(&text, Instant::now());
         assert!(matches!(outputs.as_slice(), [Output::ToDesktop(pdu)] if !pdu.is_empty()), "{outputs:?}");
-        assert_eq!(session.from_browser(&message(desktop_client_message::Message::Text(String::new()))), []);
+        assert_eq!(
+            session.from_browser(&message(desktop_client_message::Message::Text(String::new())), Instant::now()),
+            []
+        );
         let flood = message(desktop_client_message::Message::Text("a".repeat(5000)));
-        let outputs = session.from_browser(&flood);
+        let outputs = session.from_browser(&flood, Instant::now());
         assert!(
             matches!(outputs.as_slice(), [Output::End(End::BadInput(why))] if why.contains("at most 1024")),
             "{outputs:?}"
@@ -630,7 +633,13 @@ mod tests {
             tls_pin: None,
         };
         let size = ironrdp_connector::DesktopSize { width: 1024, height: 768 };
-        let config = crate::rdp::connect::connector_config(&desktop, "pw".into(), size, gatehouse_proto::layout::KeyboardLayout::EN_US, &[]);
+        let config = crate::rdp::connect::connector_config(
+            &desktop,
+            "pw".into(),
+            size,
+            gatehouse_proto::layout::KeyboardLayout::EN_US,
+            &[],
+        );
         let factory = ConnectionActivationFactory::new(config, 1003, 1007);
         Session::new(session.stage, session.activated, notes, Some(factory))
     }
