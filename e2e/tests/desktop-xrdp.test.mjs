@@ -199,7 +199,7 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     }, id);
     assert.ok(syncs >= 4, `RemoteFX sync blocks in the recording: ${syncs}`);
     const seek = async (ms) => {
-      await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('change', { bubbles: true })); }, ms);
+      await page.locator('[data-testid="timeline"]').evaluate((el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', { bubbles: true })); }, ms);
       await page.locator(`[data-testid="player-canvas"][data-seeked="${ms}"]`).waitFor({ timeout: 15_000 });
       return settled(page.locator('[data-testid="player-canvas"]'));
     };
