@@ -282,6 +282,14 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     await page.goto(`${proxy.url}/desktops/xr`);
     await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
     assert.equal(await page.locator('[data-testid="desktop-layout"]').inputValue(), 'fr-FR');
+    // At 1000 px the bar still holds every control on one line: the readings give way.
+    const bar = await page.evaluate(() => {
+      const box = (id) => document.querySelector(`[data-testid="${id}"]`).getBoundingClientRect();
+      const [off, full, layout] = [box('disconnect'), box('full-screen'), box('desktop-layout')];
+      return { right: off.right, width: window.innerWidth, sameLine: [full, layout].every((b) => Math.abs(b.top + b.height / 2 - (off.top + off.height / 2)) < 4) };
+    });
+    assert.ok(bar.right <= bar.width, `Disconnect ends at ${bar.right} px in a ${bar.width} px window`);
+    assert.ok(bar.sameLine, 'the bar is one line');
     await intoXterm(page);
     assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'desktop-input');
     // Inserted text (no keydown at all), then an input method's composition, committed.

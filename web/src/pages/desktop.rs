@@ -335,11 +335,11 @@ fn DesktopView(name: String) -> impl IntoView {
                             title="This desktop's RDP server offers no clipboard channel: copy and paste stay on each side">"No shared clipboard"</span>
                     }),
                 }}
-                <span class="desktop-stats" data-testid="desktop-stats">{move || stats.get()}</span>
+                <span class="desktop-stats" data-testid="desktop-stats" title=move || stats.get()>{move || stats.get()}</span>
                 <span class="spacer"></span>
                 <button class="button button-small" data-testid="ctrl-alt-del" on:click=send_ctrl_alt_del disabled=closed
                     title="Send Ctrl+Alt+Del to the desktop (your own computer keeps that combination)">"Ctrl+Alt+Del"</button>
-                <label class="desktop-layout" title="The layout printed on your keys: the desktop types with it (dead keys and AltGr included)">"Keyboard "
+                <label class="desktop-layout" title="The layout printed on your keys: the desktop types with it (dead keys and AltGr included)"><span class="desktop-layout-word">"Keyboard"</span>
                     <select data-testid="desktop-layout" aria-label="Keyboard layout" on:change=on_layout>
                         {KeyboardLayout::ALL.iter().map(|l| {
                             let tag = l.tag();
