@@ -97,7 +97,13 @@ start_test_postgres() {
 
 build_web() {
   step "Building the web app (trunk, release wasm; profile wasm-release, set in index.html)"
+  ensure_debian_packages brotli
   (cd "$ROOT" && cargo fetch --quiet && trunk build --release)
+  # Brotli for browsers that take it, made once here rather than by each proxy at
+  # start-up (quality 11 takes a few seconds); the proxy serves NAME.br for NAME after
+  # checking that it decompresses to it (proxy/src/http/assets.rs).
+  find "$ROOT/dist" -type f -size +512c \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.html' -o -name '*.svg' \) \
+    -print0 | xargs -0 -r brotli --force --keep --best
 }
 
 # Garage, built once per machine (about 9 minutes on 2 cores) into ~/.cargo/bin, with

@@ -49,8 +49,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         Err(err) => tracing::error!(%err, "cannot check for recordings cut short"),
     }
     let assets = http::assets::Assets::load(&config.web_root);
-    let (raw, gzip) = assets.total_bytes();
-    tracing::info!(raw_bytes = raw, gzip_bytes = gzip, "web app size");
+    let (raw, gzip, brotli) = assets.total_bytes();
+    tracing::info!(raw_bytes = raw, gzip_bytes = gzip, brotli_bytes = brotli, "web app size");
     let (cert, key) = http::server::tls_files(&config)?;
     let acceptor = http::server::acceptor(&cert, &key)?;
     let passkeys = passkeys::Passkeys::new(&config.public_url, config.webauthn_rp_id.as_deref(), store.clone())

@@ -1,9 +1,15 @@
 //! The built web app (trunk's `dist/`), read once at start-up and served from memory:
 //! gzip made ahead of time, ETags, long caching for content-hashed names, and the
 //! single-page-app fallback to `index.html` for the app's own routes.
+//!
+//! Brotli is made by the build, not here (quality 11 takes seconds for the app's wasm,
+//! which every start of a proxy would pay): `build_web` in `scripts/lib.sh` writes
+//! `NAME.br` beside each file, and a browser that accepts `br` gets it. Each `.br` is
+//! decompressed once at load and used only if it gives back exactly its file's bytes,
+//! so a stale or damaged one is skipped (with a warning), never served.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use axum::body::Body;
@@ -19,6 +25,7 @@ pub struct Assets {
 struct Asset {
     body: Vec<u8>,
     gzip: Option<Vec<u8>>,
+    brotli: Option<Vec<u8>>,
     content_type: &'static str,
     etag: String,
     immutable: bool,
@@ -31,8 +38,20 @@ impl Assets {
     /// works and pages say how to build the app.
     pub fn load(root: &Path) -> Assets {
         let mut files = HashMap::new();
-        if let Err(err) = read_dir(root, root, &mut files) {
+        let mut brotli = Vec::new();
+        if let Err(err) = read_dir(root, root, &mut files, &mut brotli) {
             tracing::warn!(root = %root.display(), %err, "cannot read the web app; serving a notice instead");
+        }
+        for (url, compressed) in brotli {
+            match files.get_mut(&url) {
+                Some(asset) if unbrotli(&compressed).is_some_and(|bytes| bytes == asset.body) => {
+                    asset.brotli = Some(compressed);
+                }
+                Some(_) => {
+                    tracing::warn!(file = %url, "its .br file does not decompress to it (stale?); not serving brotli for it")
+                }
+                None => tracing::warn!(file = %url, "a .br file without its file; ignored"),
+            }
         }
         if !files.contains_key("/index.html") {
             files.insert("/index.html".into(), Asset::new("/index.html", NOT_BUILT.as_bytes().to_vec()));
@@ -47,11 +66,12 @@ impl Assets {
         &self.csp
     }
 
-    /// Sizes of everything served: (raw, as sent to gzip clients) bytes.
-    pub fn total_bytes(&self) -> (usize, usize) {
-        self.files
-            .values()
-            .fold((0, 0), |(raw, gz), a| (raw + a.body.len(), gz + a.gzip.as_ref().map_or(a.body.len(), Vec::len)))
+    /// Sizes of everything served: raw, as sent to gzip clients, and to brotli clients.
+    pub fn total_bytes(&self) -> (usize, usize, usize) {
+        self.files.values().fold((0, 0, 0), |(raw, gz, br), a| {
+            let gzipped = a.gzip.as_ref().map_or(a.body.len(), Vec::len);
+            (raw + a.body.len(), gz + gzipped, br + a.brotli.as_ref().map_or(gzipped, Vec::len))
+        })
     }
 
     pub fn respond(&self, path: &str, method: &Method, request_headers: &HeaderMap) -> Response {
@@ -76,12 +96,13 @@ impl Assets {
         if not_modified {
             return (StatusCode::NOT_MODIFIED, headers).into_response();
         }
-        let accepts_gzip = request_headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
-        let body = match (&asset.gzip, accepts_gzip) {
-            (Some(gzip), true) => {
+        let accepted = request_headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let body = match (&asset.brotli, &asset.gzip) {
+            (Some(brotli), _) if accepts(accepted, "br") => {
+                headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
+                brotli
+            }
+            (_, Some(gzip)) if accepts(accepted, "gzip") => {
                 headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
                 gzip
             }
@@ -100,22 +121,57 @@ impl Asset {
         let digest = ring::digest::digest(&ring::digest::SHA256, &body);
         let etag = format!("\"{}\"", digest.as_ref()[..12].iter().map(|b| format!("{b:02x}")).collect::<String>());
         let name = path.rsplit('/').next().unwrap_or(path);
-        Asset { body, gzip, content_type, etag, immutable: has_content_hash(name) }
+        Asset { body, gzip, brotli: None, content_type, etag, immutable: has_content_hash(name) }
     }
 }
 
-fn read_dir(root: &Path, dir: &Path, files: &mut HashMap<String, Asset>) -> std::io::Result<()> {
+/// Every file under `dir` into `files`, except `NAME.br`, which goes into `brotli` as
+/// (the URL of NAME, its bytes).
+fn read_dir(
+    root: &Path,
+    dir: &Path,
+    files: &mut HashMap<String, Asset>,
+    brotli: &mut Vec<(String, Vec<u8>)>,
+) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let path = entry.path();
         if entry.file_type()?.is_dir() {
-            read_dir(root, &path, files)?;
+            read_dir(root, &path, files, brotli)?;
         } else if let Ok(relative) = path.strip_prefix(root) {
             let url = format!("/{}", relative.to_string_lossy().replace('\\', "/"));
-            files.insert(url.clone(), Asset::new(&url, std::fs::read(&path)?));
+            let bytes = std::fs::read(&path)?;
+            match url.strip_suffix(".br") {
+                Some(original) => brotli.push((original.to_string(), bytes)),
+                None => {
+                    files.insert(url.clone(), Asset::new(&url, bytes));
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// Whether an `Accept-Encoding` value takes `coding`: named with a weight above zero, or
+/// not named and `*` is (RFC 9110, 12.5.3).
+fn accepts(accept_encoding: &str, coding: &str) -> bool {
+    let weight = |name: &str| {
+        accept_encoding.split(',').find_map(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            parts.next().filter(|n| n.eq_ignore_ascii_case(name))?;
+            let q = parts.find_map(|p| p.strip_prefix("q=")).map_or(Some(1.0), |q| q.trim().parse::<f32>().ok());
+            Some(q.unwrap_or(0.0))
+        })
+    };
+    weight(coding).or_else(|| weight("*")).is_some_and(|q| q > 0.0)
+}
+
+/// The bytes a brotli stream decompresses to; `None` if it is not one (or runs past 64
+/// MiB, far beyond any file of the app).
+fn unbrotli(compressed: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    brotli_decompressor::Decompressor::new(compressed, 64 * 1024).take(64 << 20).read_to_end(&mut out).ok()?;
+    Some(out)
 }
 
 fn content_type(path: &str) -> &'static str {
@@ -240,5 +296,67 @@ mod tests {
         let gz = assets.respond("/a.js", &Method::GET, &headers);
         assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
         assert!(gz.headers()[header::CONTENT_LENGTH].to_str().unwrap().parse::<usize>().unwrap() < 100);
+    }
+
+    #[test]
+    fn accept_encoding_is_read_with_its_weights() {
+        assert!(accepts("gzip, deflate, br, zstd", "br"));
+        assert!(accepts("br;q=1.0, gzip;q=0.8", "gzip"));
+        assert!(!accepts("gzip, br;q=0", "br"));
+        assert!(!accepts("gzip, br; q=0.000", "br"));
+        assert!(accepts("*", "br"));
+        assert!(!accepts("identity", "gzip"));
+        assert!(!accepts("", "gzip"));
+        assert!(!accepts("brotli", "br"), "a name is matched whole");
+        assert!(!accepts("br;q=0, *", "br"), "named refusal beats the wildcard");
+        assert!(accepts("gzip;q=0, *;q=0.5", "br"));
+    }
+
+    /// A brotli stream of `bytes` (no compressor in the proxy: the build makes them). This
+    /// is the smallest valid form, uncompressed meta-blocks, written by hand from RFC 7932.
+    fn stored_brotli(bytes: &[u8]) -> Vec<u8> {
+        assert!(!bytes.is_empty() && bytes.len() <= 65536);
+        // WBITS=16 (one 0 bit); then ISLAST=0, MNIBBLES=4 (code 0), MLEN-1 in 16 bits,
+        // ISUNCOMPRESSED=1; pad to a byte; the bytes; then an empty last meta-block
+        // (ISLAST=1, ISLASTEMPTY=1).
+        let mut bits: Vec<bool> = vec![false, false, false, false];
+        let len = bytes.len() as u32 - 1;
+        bits.extend((0..16).map(|i| len >> i & 1 == 1));
+        bits.push(true);
+        while bits.len() % 8 != 0 {
+            bits.push(false);
+        }
+        let mut out: Vec<u8> = bits.chunks(8).map(|c| c.iter().rev().fold(0u8, |b, &bit| b << 1 | bit as u8)).collect();
+        out.extend_from_slice(bytes);
+        out.push(0b11);
+        out
+    }
+
+    #[test]
+    fn brotli_beside_a_file_is_served_when_it_matches_and_skipped_when_stale() {
+        let dir = std::env::temp_dir().join(format!("gh-assets-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = b"console.log('the app');".repeat(100);
+        std::fs::write(dir.join("index.html"), b"<html></html>").unwrap();
+        std::fs::write(dir.join("app-0123456789abcdef.js"), &body).unwrap();
+        std::fs::write(dir.join("app-0123456789abcdef.js.br"), stored_brotli(&body)).unwrap();
+        std::fs::write(dir.join("old.js"), &body).unwrap();
+        std::fs::write(dir.join("old.js.br"), stored_brotli(b"what old.js used to be")).unwrap();
+        std::fs::write(dir.join("junk.js"), &body).unwrap();
+        std::fs::write(dir.join("junk.js.br"), b"not brotli at all").unwrap();
+        let assets = Assets::load(&dir);
+        assert!(!assets.files.contains_key("/app-0123456789abcdef.js.br"), "a .br is not a file of its own");
+        let mut headers = HeaderMap::new();
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip, deflate, br"));
+        let br = assets.respond("/app-0123456789abcdef.js", &Method::GET, &headers);
+        assert_eq!(br.headers()[header::CONTENT_ENCODING], "br");
+        for stale in ["/old.js", "/junk.js"] {
+            let response = assets.respond(stale, &Method::GET, &headers);
+            assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip", "{stale}");
+        }
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+        let gz = assets.respond("/app-0123456789abcdef.js", &Method::GET, &headers);
+        assert_eq!(gz.headers()[header::CONTENT_ENCODING], "gzip");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
