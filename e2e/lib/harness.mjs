@@ -14,6 +14,9 @@ import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..', '..');
+// The built web app the proxies serve; a benchmark may point it at another build
+// (`GATEHOUSE_WEB_ROOT`), to measure an earlier build of the app the same way.
+const WEB_ROOT = process.env.GATEHOUSE_WEB_ROOT ?? path.join(root, 'dist');
 export const artifacts = path.join(root, 'e2e', 'artifacts');
 
 /** The gatehouse binary the test command built. */
@@ -54,7 +57,7 @@ export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert
   const certPath = tlsCert ?? path.join(data, 'tls', 'cert.pem');
   const own = configFor
     ? configFor(port, dir)
-    : [`listen = "127.0.0.1:${port}"`, `public_url = "${url}"`, `data_dir = "${data}"`, `web_root = "${path.join(root, 'dist')}"`].join('\n');
+    : [`listen = "127.0.0.1:${port}"`, `public_url = "${url}"`, `data_dir = "${data}"`, `web_root = "${WEB_ROOT}"`].join('\n');
   fs.writeFileSync(config, `${own}\n${extraConfig}`);
   let child;
   let exited = null;
@@ -742,7 +745,7 @@ export async function startCluster(extraConfig = '', { count = 2, migrateFrom } 
   });
   const proxyTemplate = fs.readFileSync(path.join(examples, 'gatehouse.toml'), 'utf8');
   const common = {
-    PUBLIC_URL: publicUrl, WEB_ROOT: path.join(root, 'dist'), KEYS_DIR: path.join(dir, 'keys'),
+    PUBLIC_URL: publicUrl, WEB_ROOT, KEYS_DIR: path.join(dir, 'keys'),
     TLS_CERT: cert, TLS_KEY: key, DATABASE_URL: String(url),
     // HAProxy reaches the proxies from an address of its own, which they trust.
     LB_SOURCE: '127.0.0.2',
