@@ -160,7 +160,7 @@ export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert
               const text = Buffer.concat(chunks).toString('utf8');
               let json = null;
               try { json = JSON.parse(text); } catch { /* not JSON */ }
-              resolve({ status: res.statusCode, headers: res.headers, text, json });
+              resolve({ status: res.statusCode, headers: res.headers, text, json, bytes: Buffer.concat(chunks) });
             });
           },
         );

@@ -2,6 +2,7 @@
 // and the proxy keeps serving. Also the headers every response must carry.
 
 import assert from 'node:assert/strict';
+import zlib from 'node:zlib';
 import { after, before, describe, test } from 'node:test';
 import { startProxy } from '../lib/harness.mjs';
 
@@ -143,7 +144,7 @@ describe('what every response carries', () => {
     assert.equal(res.headers['cache-control'], 'no-cache');
   });
 
-  test('app routes get index.html; built files get their type, gzip and long caching', async () => {
+  test('app routes get index.html; built files get their type, brotli or gzip, and long caching', async () => {
     const invite = await proxy.request('GET', '/invite');
     assert.equal(invite.status, 200);
     assert.match(invite.text, /<html/);
@@ -154,6 +155,13 @@ describe('what every response carries', () => {
     assert.equal(wasm.headers['content-type'], 'application/wasm');
     assert.equal(wasm.headers['content-encoding'], 'gzip');
     assert.match(wasm.headers['cache-control'], /immutable/);
+    // A browser that takes brotli gets the build's .br (smaller), the same bytes inside.
+    const br = await proxy.request('GET', wasmPath, { headers: { 'accept-encoding': 'gzip, deflate, br, zstd' } });
+    assert.equal(br.headers['content-encoding'], 'br');
+    assert.ok(br.bytes.length < wasm.bytes.length, `brotli ${br.bytes.length} B against gzip ${wasm.bytes.length} B`);
+    assert.ok(zlib.brotliDecompressSync(br.bytes).equals(zlib.gunzipSync(wasm.bytes)));
+    const refused = await proxy.request('GET', wasmPath, { headers: { 'accept-encoding': 'gzip, br;q=0' } });
+    assert.equal(refused.headers['content-encoding'], 'gzip');
     const missing = await proxy.request('GET', '/missing.js');
     assert.equal(missing.status, 404);
   });
