@@ -323,7 +323,7 @@ mod tests {
         let len = bytes.len() as u32 - 1;
         bits.extend((0..16).map(|i| len >> i & 1 == 1));
         bits.push(true);
-        while bits.len() % 8 != 0 {
+        while !bits.len().is_multiple_of(8) {
             bits.push(false);
         }
         let mut out: Vec<u8> = bits.chunks(8).map(|c| c.iter().rev().fold(0u8, |b, &bit| b << 1 | bit as u8)).collect();
