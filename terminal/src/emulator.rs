@@ -21,9 +21,12 @@
 //! (DECSCA), the current background on lines that scrolling brings in (vt100 gives them
 //! the default one), the 96-character sets, and the VT52 mode.
 
+use std::fmt::Write as _;
 use std::num::NonZeroU16;
 
 use unicode_width::UnicodeWidthChar;
+
+use crate::scrollback::{self, Scrollback};
 
 /// A character set, as ESC ( / ) / * / + designate it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +148,8 @@ const MAX_STATE: usize = 64 * 1024;
 const OURS: &[u8] = b"gh:";
 
 pub struct Emulator {
-    vt: vt100::Parser,
+    /// vt100 keeps no scrollback of its own: the lines it lets go of go to the ring.
+    vt: vt100::Parser<Scrollback>,
     scan: Scan,
     /// The bytes of an escape sequence or string not yet decided on.
     held: Vec<u8>,
@@ -168,6 +172,12 @@ pub struct Emulator {
     after_graphic: bool,
 }
 
+/// The SGR sequence that sets exactly `cell`'s attributes.
+fn cell_sgr(cell: &vt100::Cell) -> String {
+    let flags = [cell.bold(), cell.dim(), cell.italic(), cell.underline(), cell.inverse()];
+    scrollback::sgr_for(cell.fgcolor(), cell.bgcolor(), flags)
+}
+
 fn size(n: u16) -> NonZeroU16 {
     NonZeroU16::new(n).unwrap_or(NonZeroU16::MIN)
 }
@@ -179,7 +189,7 @@ fn default_tabs(cols: u16) -> Vec<bool> {
 impl Emulator {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Emulator {
         Emulator {
-            vt: vt100::Parser::new(size(rows), size(cols), scrollback),
+            vt: vt100::Parser::new_with_callbacks(size(rows), size(cols), 0, Scrollback::new(scrollback)),
             scan: Scan::Ground,
             held: Vec::new(),
             out: Vec::new(),
@@ -200,19 +210,102 @@ impl Emulator {
         self.vt.screen()
     }
 
-    pub fn screen_mut(&mut self) -> &mut vt100::Screen {
-        self.vt.screen_mut()
+    /// The same emulator on vt100 keeping its own scrollback (and the ring none): what
+    /// the ring is compared with.
+    #[cfg(test)]
+    pub(crate) fn on_vt100_scrollback(rows: u16, cols: u16, scrollback: usize) -> Emulator {
+        let mut emulator = Emulator::new(rows, cols, 0);
+        emulator.vt = vt100::Parser::new_with_callbacks(size(rows), size(cols), scrollback, Scrollback::new(0));
+        emulator
     }
 
-    /// Follows a new size; tab stops past the old width are the defaults.
+    /// The lines that scrolled off the top of the main screen.
+    pub fn scrollback(&self) -> &Scrollback {
+        self.vt.callbacks()
+    }
+
+    pub fn scrollback_mut(&mut self) -> &mut Scrollback {
+        self.vt.callbacks_mut()
+    }
+
+    /// Follows a new size; tab stops past the old width are the defaults. A taller
+    /// screen takes lines back from the scrollback, as vt100 with its own would.
     pub fn set_size(&mut self, rows: u16, cols: u16) {
         self.flush();
+        let old_rows = self.vt.screen().size().0.get();
+        // vt100 puts back this many rows at the top of the main screen (blank, since it
+        // keeps none): the newest kept lines fill the lowest of them.
+        let given_back = if size(rows).get() > old_rows {
+            self.scrollback().scrolled_off().min(usize::from(size(rows).get() - old_rows)).min(usize::from(u16::MAX))
+        } else {
+            0
+        };
         self.vt.set_size(size(rows), size(cols));
+        if given_back > 0 {
+            let lines = self.scrollback_mut().take_newest(given_back, given_back);
+            self.restore_lines(given_back - lines.len(), &lines);
+        }
         let cols = usize::from(size(cols).get());
         let defaults = default_tabs(cols as u16);
         let kept = self.tabs.len().min(cols);
         self.tabs.truncate(kept);
         self.tabs.extend_from_slice(&defaults[kept..]);
+    }
+
+    /// Draws `lines` into the main screen's rows from `top` down (the rows a taller
+    /// screen gave back), with their attributes and wraps, leaving the cursor, the pen
+    /// and the screen in use as they were.
+    fn restore_lines(&mut self, top: usize, lines: &[(Vec<scrollback::KeptCell>, bool)]) {
+        if lines.is_empty() {
+            return;
+        }
+        let alternate = self.vt.screen().alternate_screen();
+        if alternate {
+            // The lines belong to the main screen: draw there, then come back.
+            self.vt.process(b"\x1b[?47l");
+        }
+        let screen = self.vt.screen();
+        let cols = usize::from(screen.size().1.get());
+        let (cursor_row, cursor_col) = screen.cursor_position();
+        let pen = screen.attributes_formatted();
+        // The row under the restored lines, whose first cell a wrap into it overwrites.
+        let below = u16::try_from(top + lines.len())
+            .ok()
+            .and_then(|row| screen.cell(row, 0))
+            .map(|cell| (cell.has_contents().then(|| cell.contents().to_string()), cell_sgr(cell)));
+        let mut bytes = String::new();
+        for (i, (cells, wrapped)) in lines.iter().enumerate() {
+            // As vt100 has it, a line cut or widened to the new width no longer wraps.
+            let wrapped = *wrapped && cells.len() == cols;
+            let mut cells: Vec<scrollback::KeptCell> = cells.iter().take(cols).cloned().collect();
+            // A wide character cut by a narrower screen is not drawn in half.
+            if cells.last().is_some_and(|cell| cell.is_wide()) {
+                cells.pop();
+            }
+            let _ = write!(bytes, "\x1b[{};1H", top + i + 1);
+            scrollback::encode(&cells, &mut bytes);
+            // Printed up to the last column, the next character wraps and marks the row
+            // as wrapping; the next line is then written over it from its first cell.
+            let ends_in_text =
+                cells.iter().rev().find(|cell| !cell.is_wide_continuation()).is_some_and(|c| c.has_contents());
+            if wrapped && ends_in_text {
+                match (&below, i + 1 == lines.len()) {
+                    (_, false) => bytes.push(' '),
+                    (Some((Some(text), sgr)), true) => {
+                        let _ = write!(bytes, "{sgr}{text}");
+                    }
+                    (Some((None, sgr)), true) => {
+                        let _ = write!(bytes, " \x1b[{};1H{sgr}\x1b[X", top + i + 2);
+                    }
+                    (None, true) => {}
+                }
+            }
+        }
+        let _ = write!(bytes, "\x1b[0m\x1b[{};{}H{pen}", cursor_row + 1, cursor_col + 1);
+        self.vt.process(bytes.as_bytes());
+        if alternate {
+            self.vt.process(b"\x1b[?47h");
+        }
     }
 
     /// What the program asked the terminal (device attributes, cursor position), to send
@@ -327,6 +420,10 @@ impl Emulator {
         }
         let end = bytes[2..].iter().position(|b| !(0x20..=0x3f).contains(b))? + 2;
         let body = &bytes[2..end];
+        // Erasing the scrollback (ED 3) is ours: the scrollback is.
+        if bytes[end] == b'J' && body.contains(&b'3') {
+            return None;
+        }
         // A private marker's sequences (modes) are read by us; so are C0 controls inside.
         if body.first().is_some_and(|b| (0x3c..=0x3f).contains(b)) || body.iter().any(|b| (0x20..=0x2f).contains(b)) {
             return None;
@@ -559,6 +656,9 @@ impl Emulator {
                 self.release(b);
             }
             b'c' => {
+                // What came before the reset scrolled into history first; then it goes.
+                self.flush();
+                self.scrollback_mut().clear();
                 self.reset();
                 self.release(b);
             }
@@ -727,6 +827,14 @@ impl Emulator {
                 self.autowrap = true;
                 self.done();
                 self.out.extend_from_slice(b"\x1b[?25h\x1b[0m");
+            }
+            (None | Some(b'?'), [], b'J') if first == 3 => {
+                // ED 3 erases the main screen's scrollback (the alternate one has none).
+                self.flush();
+                if !self.vt.screen().alternate_screen() {
+                    self.scrollback_mut().clear();
+                }
+                self.release(b);
             }
             (None, [], b'c') if first == 0 => {
                 // Primary device attributes: a VT220 with ANSI colour.
