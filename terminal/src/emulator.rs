@@ -172,6 +172,114 @@ pub struct Emulator {
     after_graphic: bool,
 }
 
+/// Hands `bytes` to vt100 a line at a time: before each line feed (LF, VT, FF) that
+/// finds the cursor on the bottom row of the main screen, the top row is staged (see
+/// `Scrollback::stage`); between them, what each stretch drew is followed.
+fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8]) {
+    if vt.callbacks().capacity() == 0 {
+        vt.process(bytes);
+        return;
+    }
+    let mut rest = bytes;
+    loop {
+        let end = rest.iter().position(|b| matches!(b, 0x0a..=0x0c)).unwrap_or(rest.len());
+        if end > 0 {
+            feed_stretch(vt, &rest[..end]);
+        }
+        if end == rest.len() {
+            return;
+        }
+        let screen = vt.screen();
+        if !screen.alternate_screen() && screen.cursor_position().0 + 1 == screen.size().0.get() {
+            let (screen, scrollback) = vt.screen_and_callbacks_mut();
+            scrollback.stage(screen);
+        }
+        vt.process(&rest[end..=end]);
+        vt.callbacks_mut().disarm();
+        rest = &rest[end + 1..];
+    }
+}
+
+/// Hands vt100 a stretch with no line feed in it, and follows what it drew: text and
+/// SGR sequences that leave the cursor on its row keep that row plain if all of it was
+/// in the default attributes; anything else (another sequence, a wrap) makes every row
+/// unknown. A scroll region set on the main screen is noted.
+fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8]) {
+    let screen = vt.screen();
+    let alternate = screen.alternate_screen();
+    let (row, col) = screen.cursor_position();
+    let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
+    let mut plain = default_pen(screen);
+    let mut only_sgr = true;
+    let mut region = None;
+    let mut at = 0;
+    while let Some(esc) = stretch[at..].iter().position(|&b| b == 0x1b) {
+        plain = false;
+        let sequence = &stretch[at + esc..];
+        let params = sequence
+            .get(2..)
+            .map_or(0, |p| p.iter().take_while(|b| b.is_ascii_digit() || matches!(b, b';' | b':')).count());
+        let end = match (sequence.get(1), sequence.get(2 + params)) {
+            (Some(b'['), Some(b'm')) => None,
+            (Some(b'['), Some(b'r')) => {
+                // DECSTBM. The whole screen: no bounds, or from the first row to the last.
+                let text = std::str::from_utf8(&sequence[2..2 + params]).unwrap_or("x");
+                let mut bounds = text.split(';').map(|p| p.parse::<u16>().unwrap_or(0));
+                let (top, bottom) = (bounds.next().unwrap_or(0), bounds.next().unwrap_or(0));
+                region = Some(top > 1 || (bottom != 0 && bottom < rows));
+                Some(at + esc + 3 + params)
+            }
+            // RIS: a new screen, its region the whole of it.
+            (Some(b'c'), _) => {
+                region = Some(false);
+                Some(at + esc + 2)
+            }
+            _ => None,
+        };
+        if !matches!((sequence.get(1), sequence.get(2 + params)), (Some(b'['), Some(b'm'))) {
+            only_sgr = false;
+        }
+        // What a region applies to is the screen in use when vt100 meets it: the stretch
+        // is split after it, so that nothing after it can switch screens first.
+        if let Some(end) = end.filter(|end| *end < stretch.len()) {
+            feed_stretch(vt, &stretch[..end]);
+            feed_stretch(vt, &stretch[end..]);
+            return;
+        }
+        at += esc + 1;
+    }
+    let pushed = vt.callbacks().pushed_so_far();
+    vt.process(stretch);
+    let screen = vt.screen();
+    let moved = screen.cursor_position().0 != row || vt.callbacks().pushed_so_far() != pushed;
+    let still_alternate = screen.alternate_screen();
+    let scrollback = vt.callbacks_mut();
+    if let Some(partial) = region.filter(|_| !still_alternate) {
+        scrollback.set_region(partial);
+    }
+    if alternate && still_alternate {
+        return;
+    }
+    if !only_sgr || moved || alternate != still_alternate {
+        scrollback.forget_rows(rows);
+    } else if !plain {
+        scrollback.drew(row);
+    } else {
+        // Printable ASCII from the first column, a carriage return at most at the end:
+        // these bytes are what the row shows from its first cell.
+        let text = stretch.strip_suffix(b"\r").unwrap_or(stretch);
+        let ascii = col == 0 && text.len() <= usize::from(cols) && text.iter().all(|b| (0x20..0x7f).contains(b));
+        scrollback.wrote(row, ascii.then_some(text));
+    }
+}
+
+/// vt100 draws in the default attributes.
+fn default_pen(screen: &vt100::Screen) -> bool {
+    screen.fgcolor() == vt100::Color::Default
+        && screen.bgcolor() == vt100::Color::Default
+        && !(screen.bold() || screen.dim() || screen.italic() || screen.underline() || screen.inverse())
+}
+
 /// The SGR sequence that sets exactly `cell`'s attributes.
 fn cell_sgr(cell: &vt100::Cell) -> String {
     let flags = [cell.bold(), cell.dim(), cell.italic(), cell.underline(), cell.inverse()];
@@ -189,7 +297,12 @@ fn default_tabs(cols: u16) -> Vec<bool> {
 impl Emulator {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Emulator {
         Emulator {
-            vt: vt100::Parser::new_with_callbacks(size(rows), size(cols), 0, Scrollback::new(scrollback)),
+            vt: vt100::Parser::new_with_callbacks(
+                size(rows),
+                size(cols),
+                0,
+                Scrollback::new(scrollback, size(rows).get()),
+            ),
             scan: Scan::Ground,
             held: Vec::new(),
             out: Vec::new(),
@@ -215,7 +328,8 @@ impl Emulator {
     #[cfg(test)]
     pub(crate) fn on_vt100_scrollback(rows: u16, cols: u16, scrollback: usize) -> Emulator {
         let mut emulator = Emulator::new(rows, cols, 0);
-        emulator.vt = vt100::Parser::new_with_callbacks(size(rows), size(cols), scrollback, Scrollback::new(0));
+        emulator.vt =
+            vt100::Parser::new_with_callbacks(size(rows), size(cols), scrollback, Scrollback::new(0, size(rows).get()));
         emulator
     }
 
@@ -241,6 +355,9 @@ impl Emulator {
             0
         };
         self.vt.set_size(size(rows), size(cols));
+        // A resize resets the scroll region, and rows move: none is known plain.
+        self.scrollback_mut().set_region(false);
+        self.scrollback_mut().forget_rows(size(rows).get());
         if given_back > 0 {
             let lines = self.scrollback_mut().take_newest(given_back, given_back);
             self.restore_lines(given_back - lines.len(), &lines);
@@ -398,7 +515,7 @@ impl Emulator {
                 }
                 if self.out.is_empty() {
                     // Nothing waiting before it: straight to vt100, no copy.
-                    self.vt.process(&bytes[start..i]);
+                    feed_vt(&mut self.vt, &bytes[start..i]);
                 } else {
                     self.out.extend_from_slice(&bytes[start..i]);
                 }
@@ -464,7 +581,7 @@ impl Emulator {
 
     fn flush(&mut self) {
         if !self.out.is_empty() {
-            self.vt.process(&self.out);
+            feed_vt(&mut self.vt, &self.out);
             self.out.clear();
         }
     }
@@ -717,6 +834,8 @@ impl Emulator {
         pattern.push_str("\x1b[H");
         pattern.push_str(&attributes);
         self.vt.process(pattern.as_bytes());
+        self.scrollback_mut().set_region(false);
+        self.scrollback_mut().forget_rows(rows.get());
     }
 
     fn csi(&mut self, b: u8) {

@@ -15,6 +15,20 @@
 //! turned back into cells only when they are looked at (a scrolled-back view, a search,
 //! a copy, a screen that grows and takes lines back).
 //!
+//! Two ways in. The fast one, for the rows output like `cat` leaves (text in the
+//! default attributes, nothing else ever drawn on them): just before the emulator hands
+//! vt100 a line feed with the cursor on the bottom row, it stages the top row's text if
+//! that row is such a plain one, and if vt100 then reports a row leaving, the staged
+//! text is that row and goes into the ring as it is (plain ASCII written from the first
+//! column of a blank row is known from the bytes alone; other plain text is read from
+//! vt100's screen, which is cheaper than vt100 writing the row out). The emulator
+//! knows a row is plain by what it handed vt100 while the cursor was on it (see
+//! `Scrollback::drew`); anything it cannot follow (a cursor move, an erase, a scroll
+//! region, a resize) makes every row unknown again, so a wrong guess is impossible and
+//! a missed one only costs speed. Every other row vt100 lets go of is written out by
+//! vt100 itself, which is exact but costs about as much again as vt100's parsing of
+//! the line.
+//!
 //! What vt100 writes out of a row (its "basic formatted" form: text, and SGR sequences
 //! where the attributes change) loses two things, so a kept line can draw slightly
 //! differently from the row it was: an erased cell with colours reads back as a space
@@ -46,8 +60,25 @@ pub struct Scrollback {
     scrolled_off: usize,
     /// Lines pushed since [`Scrollback::take_pushed`] last asked.
     pushed: usize,
+    /// Lines pushed ever.
+    scrolled_off_total: usize,
     /// Cleared (ED 3, RIS) since [`Scrollback::take_pushed`] last asked.
     cleared: bool,
+    /// Per row of the main screen, top first: only text in the default attributes has
+    /// been drawn on it since it came in blank at the bottom.
+    plain: Vec<bool>,
+    /// Per row, when known: its whole text, as the bytes that drew it (plain ASCII from
+    /// the first column of a blank row). Reused strings, rotated with the rows.
+    texts: Vec<(bool, String)>,
+    /// The main screen may have a scroll region other than the whole screen: rows do not
+    /// move as `plain` assumes.
+    region_partial: bool,
+    /// The top row's text, staged for a line feed that may push it off.
+    staged: Slot,
+    armed: bool,
+    /// Lines that came in staged (the fast way), for the tests to see it taken.
+    #[cfg(test)]
+    staged_lines: usize,
 }
 
 /// A cell of a kept line, with the same accessors as [`vt100::Cell`].
@@ -151,11 +182,31 @@ impl vt100::Callbacks for Scrollback {
         }
         self.scrolled_off = self.scrolled_off.saturating_add(1);
         self.pushed = self.pushed.saturating_add(1);
+        self.scrolled_off_total = self.scrolled_off_total.wrapping_add(1);
+        if !self.plain.is_empty() {
+            // The rows move up; a blank one comes in at the bottom (of the whole screen
+            // only when no region is set).
+            self.plain.remove(0);
+            self.plain.push(!self.region_partial);
+            self.texts.rotate_left(1);
+            if let Some((known, text)) = self.texts.last_mut() {
+                *known = !self.region_partial;
+                text.clear();
+            }
+        }
         if self.capacity == 0 {
             return;
         }
         let slot = self.next_slot();
         let slot = &mut self.slots[slot];
+        if std::mem::take(&mut self.armed) {
+            std::mem::swap(slot, &mut self.staged);
+            #[cfg(test)]
+            {
+                self.staged_lines += 1;
+            }
+            return;
+        }
         slot.formatted.clear();
         let mut state = vt100::capture::BasicFormattedCaptureState::new();
         let _ = row.write_formatted_basic(&mut slot.formatted, &mut state);
@@ -186,8 +237,87 @@ impl Scrollback {
         }
     }
 
-    pub fn new(capacity: usize) -> Scrollback {
-        Scrollback { slots: Vec::new(), first: 0, len: 0, capacity, scrolled_off: 0, pushed: 0, cleared: false }
+    /// A ring of `capacity` lines beside a blank screen `rows` high.
+    pub fn new(capacity: usize, rows: u16) -> Scrollback {
+        Scrollback {
+            slots: Vec::new(),
+            first: 0,
+            len: 0,
+            capacity,
+            scrolled_off: 0,
+            pushed: 0,
+            scrolled_off_total: 0,
+            cleared: false,
+            plain: vec![true; usize::from(rows)],
+            texts: vec![(true, String::new()); usize::from(rows)],
+            region_partial: false,
+            staged: Slot::default(),
+            armed: false,
+            #[cfg(test)]
+            staged_lines: 0,
+        }
+    }
+
+    /// For a line feed about to be handed to vt100 with the cursor on the main screen's
+    /// bottom row: writes the top row down if it is a plain one, so that if it leaves,
+    /// it is kept without vt100 writing it out.
+    pub(crate) fn stage(&mut self, screen: &vt100::Screen) {
+        if self.capacity == 0 || self.region_partial || !self.plain.first().copied().unwrap_or(false) {
+            return;
+        }
+        // Plain text is already in our form: no attributes to set.
+        self.staged.formatted.clear();
+        match self.texts.first() {
+            Some((true, text)) => self.staged.formatted.push_str(text),
+            _ => {
+                let cols = screen.size().1.get();
+                let Some(text) = screen.rows(0, cols).next() else { return };
+                self.staged.formatted.push_str(&text);
+            }
+        }
+        self.staged.wrapped = screen.row_wrapped(0);
+        self.armed = true;
+    }
+
+    /// The line feed went by: a row leaving from now on was not staged.
+    pub(crate) fn disarm(&mut self) {
+        self.armed = false;
+    }
+
+    /// Something was drawn that the emulator did not follow: no row is known plain.
+    pub(crate) fn forget_rows(&mut self, rows: u16) {
+        self.plain.clear();
+        self.plain.resize(usize::from(rows), false);
+        self.texts.resize_with(usize::from(rows), Default::default);
+        self.texts.iter_mut().for_each(|(known, _)| *known = false);
+    }
+
+    /// Row `row` of the main screen got something other than plain text.
+    pub(crate) fn drew(&mut self, row: u16) {
+        if let Some(plain) = self.plain.get_mut(usize::from(row)) {
+            *plain = false;
+        }
+        self.wrote(row, None);
+    }
+
+    /// Plain text was drawn on row `row`: `ascii` if it was these bytes from the first
+    /// column on, which are then the row's whole text if it was blank.
+    pub(crate) fn wrote(&mut self, row: u16, ascii: Option<&[u8]>) {
+        let Some((known, text)) = self.texts.get_mut(usize::from(row)) else { return };
+        match ascii {
+            Some(bytes) if *known && text.is_empty() => text.push_str(std::str::from_utf8(bytes).unwrap_or_default()),
+            _ => *known = false,
+        }
+    }
+
+    /// A scroll region was set on the main screen (`partial`: not the whole screen).
+    pub(crate) fn set_region(&mut self, partial: bool) {
+        self.region_partial = partial;
+    }
+
+    /// Rows vt100 has let go of so far (kept or not): a count that only grows.
+    pub(crate) fn pushed_so_far(&self) -> usize {
+        self.scrolled_off_total
     }
 
     /// Lines kept, at most the capacity.
@@ -498,6 +628,15 @@ mod differential {
     /// ED 3, a reset).
     fn burst(random: &mut Random, cols: u16) -> String {
         let mut out = String::new();
+        if random.below(2) == 0 {
+            // What `cat` sends: plain lines, some blank, some as wide as the screen.
+            for _ in 0..random.below(60) {
+                let len = [0, 1, 5, 30, usize::from(cols), usize::from(cols) + 3][random.below(6) as usize];
+                out.extend((0..len).map(|_| char::from(b' ' + random.below(95) as u8)));
+                out.push_str(if random.below(8) == 0 { "\n" } else { "\r\n" });
+            }
+            return out;
+        }
         for _ in 0..random.below(40) {
             match random.below(40) {
                 0 => out.push_str(&format!("\x1b[{}S", random.below(5))),
@@ -554,6 +693,32 @@ mod differential {
                 assert_same(&ring, &reference, &format!("seed {seed}, capacity {capacity}, step {step}"));
             }
         }
+    }
+
+    #[test]
+    fn plain_lines_are_kept_the_fast_way_around_colours_a_full_screen_program_and_a_resize() {
+        let mut ring = Emulator::new(24, 80, 1_000);
+        let mut reference = Emulator::on_vt100_scrollback(24, 80, 1_000);
+        let feed = |bytes: &str, ring: &mut Emulator, reference: &mut Emulator| {
+            ring.process(bytes.as_bytes());
+            reference.process(bytes.as_bytes());
+        };
+        let plain: String = (0..300).map(|i| format!("-rw-r--r-- 1 root root {i:6} Jan  1 file-{i}\r\n")).collect();
+        let coloured: String =
+            (0..100).map(|i| format!("drwxr-xr-x 2 root root 4096 Jan  1 \x1b[01;34mdir-{i}\x1b[0m\r\n")).collect();
+        // A pager: the alternate screen, a scroll region, lines scrolled in it, out again.
+        let pager = "\x1b[?1049h\x1b[1;23r\x1b[23;1H\nmore\n\x1b[r\x1b[24;1H\x1b[7m(END)\x1b[m\x1b[?1049l";
+        for part in [plain.as_str(), coloured.as_str(), plain.as_str(), pager, plain.as_str(), "tab\there\r\n"] {
+            feed(part, &mut ring, &mut reference);
+            assert_same(&ring, &reference, "after a part");
+        }
+        let fast = ring.scrollback().staged_lines;
+        assert!(fast > 800, "most plain lines were kept the fast way ({fast})");
+        ring.set_size(30, 100);
+        reference.set_size(30, 100);
+        feed(&plain, &mut ring, &mut reference);
+        assert_same(&ring, &reference, "after a resize");
+        assert!(ring.scrollback().staged_lines > fast + 250, "and again after the resize");
     }
 
     #[test]
