@@ -170,12 +170,18 @@ pub struct Emulator {
     replies: Vec<u8>,
     /// The last thing vt100 was given was a graphic character (what REP repeats).
     after_graphic: bool,
+    /// vt100's parser was left between sequences and strings (not inside one the
+    /// scanner passes through).
+    vt_ground: bool,
 }
 
 /// Hands `bytes` to vt100 a line at a time: before each line feed (LF, VT, FF) that
 /// finds the cursor on the bottom row of the main screen, the top row is staged (see
 /// `Scrollback::stage`); between them, what each stretch drew is followed.
-fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8]) {
+///
+/// `ground`: vt100's parser is between sequences and strings at the start (else the
+/// bytes cannot be read as text on their own).
+fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8], mut ground: bool) {
     if vt.callbacks().capacity() == 0 {
         vt.process(bytes);
         return;
@@ -184,7 +190,8 @@ fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8]) {
     loop {
         let end = rest.iter().position(|b| matches!(b, 0x0a..=0x0c)).unwrap_or(rest.len());
         if end > 0 {
-            feed_stretch(vt, &rest[..end]);
+            feed_stretch(vt, &rest[..end], ground);
+            ground = ground && ends_in_ground(&rest[..end]);
         }
         if end == rest.len() {
             return;
@@ -204,12 +211,13 @@ fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8]) {
 /// SGR sequences that leave the cursor on its row keep that row plain if all of it was
 /// in the default attributes; anything else (another sequence, a wrap) makes every row
 /// unknown. A scroll region set on the main screen is noted.
-fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8]) {
+fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool) {
     let screen = vt.screen();
     let alternate = screen.alternate_screen();
     let (row, col) = screen.cursor_position();
     let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
-    let mut plain = default_pen(screen);
+    let started_default = default_pen(screen);
+    let mut plain = started_default;
     let mut only_sgr = true;
     let mut region = None;
     let mut at = 0;
@@ -242,8 +250,8 @@ fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8]) {
         // What a region applies to is the screen in use when vt100 meets it: the stretch
         // is split after it, so that nothing after it can switch screens first.
         if let Some(end) = end.filter(|end| *end < stretch.len()) {
-            feed_stretch(vt, &stretch[..end]);
-            feed_stretch(vt, &stretch[end..]);
+            feed_stretch(vt, &stretch[..end], ground);
+            feed_stretch(vt, &stretch[end..], ground && ends_in_ground(&stretch[..end]));
             return;
         }
         at += esc + 1;
@@ -262,15 +270,68 @@ fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8]) {
     }
     if !only_sgr || moved || alternate != still_alternate {
         scrollback.forget_rows(rows);
-    } else if !plain {
-        scrollback.drew(row);
-    } else {
-        // Printable ASCII from the first column, a carriage return at most at the end:
-        // these bytes are what the row shows from its first cell.
-        let text = stretch.strip_suffix(b"\r").unwrap_or(stretch);
-        let ascii = col == 0 && text.len() <= usize::from(cols) && text.iter().all(|b| (0x20..0x7f).contains(b));
-        scrollback.wrote(row, ascii.then_some(text));
+        return;
     }
+    // Printable ASCII and plain SGR from the first column in the default pen, a carriage
+    // return at most at the end: these bytes are the row from its first cell, in our
+    // form already.
+    let text = stretch.strip_suffix(b"\r").unwrap_or(stretch);
+    let known = ground && started_default && col == 0 && simple_line(text, cols);
+    scrollback.wrote(row, known.then_some(text), plain);
+}
+
+/// Whether vt100's parser, between sequences before `stretch`, is so after it: whole
+/// characters, whole control sequences and escapes, no string begun.
+fn ends_in_ground(stretch: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(stretch) else { return false };
+    if text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return false;
+    }
+    let mut at = 0;
+    while let Some(esc) = stretch[at..].iter().position(|&b| b == 0x1b) {
+        let next = at + esc + 1;
+        at = match stretch.get(next) {
+            Some(b'[') => match stretch[next + 1..].iter().position(|b| !(0x20..=0x3f).contains(b)) {
+                Some(len) if (0x40..=0x7e).contains(&stretch[next + 1 + len]) => next + 2 + len,
+                _ => return false,
+            },
+            Some(b']' | b'P' | b'X' | b'^' | b'_') | None => return false,
+            Some(0x30..=0x7e) => next + 1,
+            Some(_) => return false,
+        };
+    }
+    true
+}
+
+/// Printable ASCII, at most `cols` of it, and SGR sequences of the parameters that
+/// vt100 and our reading of a kept line take the same way.
+fn simple_line(text: &[u8], cols: u16) -> bool {
+    let mut printed = 0;
+    let mut at = 0;
+    while at < text.len() {
+        match text[at] {
+            0x20..=0x7e => {
+                printed += 1;
+                at += 1;
+            }
+            0x1b if text.get(at + 1) == Some(&b'[') => {
+                let params = text[at + 2..].iter().take_while(|b| b.is_ascii_digit() || **b == b';').count();
+                if text.get(at + 2 + params) != Some(&b'm') {
+                    return false;
+                }
+                let simple = text[at + 2..at + 2 + params].split(|b| *b == b';').all(|p| {
+                    let n = std::str::from_utf8(p).ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+                    matches!(n, 0..=4 | 7 | 22..=24 | 27 | 30..=37 | 39..=47 | 49 | 90..=97 | 100..=107)
+                });
+                if !simple {
+                    return false;
+                }
+                at += 3 + params;
+            }
+            _ => return false,
+        }
+    }
+    printed <= usize::from(cols)
 }
 
 /// vt100 draws in the default attributes.
@@ -316,6 +377,7 @@ impl Emulator {
             utf8: Vec::new(),
             replies: Vec::new(),
             after_graphic: false,
+            vt_ground: true,
         }
     }
 
@@ -515,7 +577,8 @@ impl Emulator {
                 }
                 if self.out.is_empty() {
                     // Nothing waiting before it: straight to vt100, no copy.
-                    feed_vt(&mut self.vt, &bytes[start..i]);
+                    // The scanner is between sequences: so is vt100.
+                    feed_vt(&mut self.vt, &bytes[start..i], true);
                 } else {
                     self.out.extend_from_slice(&bytes[start..i]);
                 }
@@ -581,8 +644,11 @@ impl Emulator {
 
     fn flush(&mut self) {
         if !self.out.is_empty() {
-            feed_vt(&mut self.vt, &self.out);
+            feed_vt(&mut self.vt, &self.out, self.vt_ground);
             self.out.clear();
+            // A string or an over-long sequence the scanner passes through is vt100's
+            // to finish; everything else reached it whole.
+            self.vt_ground = !matches!(self.scan, Scan::Passing { .. } | Scan::CsiPassing);
         }
     }
 
