@@ -683,6 +683,27 @@ mod tests {
     }
 
     #[test]
+    fn a_copy_of_the_live_screen_is_what_vt100_gives_for_the_same_cells() {
+        let mut term = Terminal::new(6, 12, 100);
+        term.feed(
+            "ab  \x1b[41mcd\x1b[K\x1b[m\r\n界x\x1b[7m y\x1b[m  z\r\nwrapping over the edge\r\n\r\n  e\u{301}nd"
+                .as_bytes(),
+        );
+        let mut state = 7u32;
+        for _ in 0..500 {
+            let mut next = |n: u32| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 8) % n
+            };
+            let (anchor, head) = ((next(6) as u16, next(13) as u16), (next(6) as u16, next(13) as u16));
+            term.select(Some(Selection { anchor, head }));
+            let ((r0, c0), (r1, c1)) = term.selection().unwrap().ordered();
+            let vt100 = term.screen().contents_between(r0, c0, r1, c1.saturating_add(1));
+            assert_eq!(term.selected_text().unwrap(), vt100, "{anchor:?} to {head:?}");
+        }
+    }
+
+    #[test]
     fn a_view_scrolled_back_stays_on_its_lines_while_output_arrives() {
         let mut term = Terminal::new(3, 10, 100);
         for n in 1..=10 {
