@@ -190,8 +190,7 @@ fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8], mut ground: bool) {
     loop {
         let end = rest.iter().position(|b| matches!(b, 0x0a..=0x0c)).unwrap_or(rest.len());
         if end > 0 {
-            feed_stretch(vt, &rest[..end], ground);
-            ground = ground && ends_in_ground(&rest[..end]);
+            ground = feed_stretch(vt, &rest[..end], ground);
         }
         if end == rest.len() {
             return;
@@ -211,7 +210,9 @@ fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8], mut ground: bool) {
 /// SGR sequences that leave the cursor on its row keep that row plain if all of it was
 /// in the default attributes; anything else (another sequence, a wrap) makes every row
 /// unknown. A scroll region set on the main screen is noted.
-fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool) {
+///
+/// Returns whether vt100's parser is between sequences after it (as far as we know).
+fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool) -> bool {
     let screen = vt.screen();
     let alternate = screen.alternate_screen();
     let (row, col) = screen.cursor_position();
@@ -250,9 +251,8 @@ fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool
         // What a region applies to is the screen in use when vt100 meets it: the stretch
         // is split after it, so that nothing after it can switch screens first.
         if let Some(end) = end.filter(|end| *end < stretch.len()) {
-            feed_stretch(vt, &stretch[..end], ground);
-            feed_stretch(vt, &stretch[end..], ground && ends_in_ground(&stretch[..end]));
-            return;
+            let ground = feed_stretch(vt, &stretch[..end], ground);
+            return feed_stretch(vt, &stretch[end..], ground);
         }
         at += esc + 1;
     }
@@ -266,25 +266,30 @@ fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool
         scrollback.set_region(partial);
     }
     if alternate && still_alternate {
-        return;
+        return ground && ends_in_ground(stretch);
     }
     if !only_sgr || moved || alternate != still_alternate {
         scrollback.forget_rows(rows);
-        return;
+        return ground && ends_in_ground(stretch);
     }
     // Printable ASCII and plain SGR from the first column in the default pen, a carriage
     // return at most at the end: these bytes are the row from its first cell, in our
     // form already.
     let text = stretch.strip_suffix(b"\r").unwrap_or(stretch);
-    let known = ground && started_default && col == 0 && simple_line(text, cols);
+    let simple = ground && simple_line(text, cols);
+    let known = simple && started_default && col == 0;
     scrollback.wrote(row, known.then_some(text), plain);
+    simple || ground && ends_in_ground(stretch)
 }
 
 /// Whether vt100's parser, between sequences before `stretch`, is so after it: whole
 /// characters, whole control sequences and escapes, no string begun.
 fn ends_in_ground(stretch: &[u8]) -> bool {
-    let Ok(text) = std::str::from_utf8(stretch) else { return false };
-    if text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+    // Whole UTF-8 characters, none of them a C1 control (U+0080 to U+009F).
+    if !stretch.is_ascii()
+        && (std::str::from_utf8(stretch).is_err()
+            || stretch.windows(2).any(|pair| pair[0] == 0xc2 && (0x80..=0x9f).contains(&pair[1])))
+    {
         return false;
     }
     let mut at = 0;
