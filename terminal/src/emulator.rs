@@ -233,7 +233,8 @@ fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool
             (Some(b'['), Some(b'r')) => {
                 // DECSTBM. The whole screen: no bounds, or from the first row to the last.
                 let text = std::str::from_utf8(&sequence[2..2 + params]).unwrap_or("x");
-                let mut bounds = text.split(';').map(|p| p.parse::<u16>().unwrap_or(0));
+                // Each bound is its first sub-parameter, as vt100 reads it.
+                let mut bounds = text.split(';').map(|p| p.split(':').next().unwrap_or("").parse::<u16>().unwrap_or(0));
                 let (top, bottom) = (bounds.next().unwrap_or(0), bounds.next().unwrap_or(0));
                 region = Some(top > 1 || (bottom != 0 && bottom < rows));
                 Some(at + esc + 3 + params)

@@ -183,14 +183,17 @@ impl vt100::Callbacks for Scrollback {
         self.scrolled_off = self.scrolled_off.saturating_add(1);
         self.pushed = self.pushed.saturating_add(1);
         self.scrolled_off_total = self.scrolled_off_total.wrapping_add(1);
-        if !self.plain.is_empty() {
-            // The rows move up; a blank one comes in at the bottom (of the whole screen
-            // only when no region is set).
+        if self.region_partial {
+            // Only the region's rows move: which is which is not followed.
+            let rows = self.plain.len() as u16;
+            self.forget_rows(rows);
+        } else if !self.plain.is_empty() {
+            // The rows move up; a blank one comes in at the bottom.
             self.plain.remove(0);
-            self.plain.push(!self.region_partial);
+            self.plain.push(true);
             self.texts.rotate_left(1);
             if let Some((known, text)) = self.texts.last_mut() {
-                *known = !self.region_partial;
+                *known = true;
                 text.clear();
             }
         }
@@ -312,6 +315,10 @@ impl Scrollback {
     /// A scroll region was set on the main screen (`partial`: not the whole screen).
     pub(crate) fn set_region(&mut self, partial: bool) {
         self.region_partial = partial;
+        if partial {
+            let rows = self.plain.len() as u16;
+            self.forget_rows(rows);
+        }
     }
 
     /// Rows vt100 has let go of so far (kept or not): a count that only grows.
@@ -713,9 +720,14 @@ mod differential {
             "\x1b]0;a title\nplain words\nover lines\x07after\r\n\x1bPq#0\n~~\x1b\\after\r\n\x1b[{}\n0mafter\x1b[m\r\n",
             "4;".repeat(200)
         );
-        for part in
-            [plain.as_str(), coloured.as_str(), plain.as_str(), pager, plain.as_str(), "tab\there\r\n", &strings]
-        {
+        // A region from the top row: its lines leave the screen, the rows below it stay
+        // put, coloured; then the whole screen again.
+        let region = format!(
+            "\x1b[20;1H\x1b[44mbelow 1\r\n\x1b[mplain 2\r\n\x1b[1:0;10r\x1b[10;1H{}\x1b[r\x1b[24;1H",
+            &plain[..2_000]
+        );
+        let parts = [&plain, &coloured, &plain, pager, &region, &plain, "tab\there\r\n", &strings];
+        for part in parts {
             // In pieces, as the network splits it.
             for piece in part.as_bytes().chunks(97) {
                 ring.process(piece);
