@@ -11,21 +11,21 @@
 //! screen's rows, which have no scrollback.
 //!
 //! A line is kept as text with SGR sequences, in a ring of a fixed number of slots whose
-//! strings are reused, so once the ring is full a line costs no allocation. Rows are
-//! turned back into cells only when they are looked at (a scrolled-back view, a search,
-//! a copy, a screen that grows and takes lines back).
+//! strings are reused, so once the ring is full a line costs no allocation (but for
+//! plain lines that are not ASCII, whose text vt100 hands back in a new string). Rows
+//! are turned back into cells only when they are looked at (a scrolled-back view, a
+//! search, a copy, a screen that grows and takes lines back).
 //!
-//! Two ways in. The fast one, for the rows output like `cat` leaves (text in the
-//! default attributes, nothing else ever drawn on them): just before the emulator hands
-//! vt100 a line feed with the cursor on the bottom row, it stages the top row's text if
-//! that row is such a plain one, and if vt100 then reports a row leaving, the staged
-//! text is that row and goes into the ring as it is (plain ASCII written from the first
-//! column of a blank row is known from the bytes alone; other plain text is read from
-//! vt100's screen, which is cheaper than vt100 writing the row out). The emulator
-//! knows a row is plain by what it handed vt100 while the cursor was on it (see
-//! `Scrollback::wrote`); anything it cannot follow (a cursor move, an erase, a scroll
-//! region, a resize) makes every row unknown again, so a wrong guess is impossible and
-//! a missed one only costs speed. Every other row vt100 lets go of is written out by
+//! Two ways in. The fast one: just before the emulator hands vt100 a line feed with the
+//! cursor on the bottom row, it stages the top row if it knows that row's line: a line
+//! of printable ASCII and plain SGR written from the first column of a blank row in the
+//! default pen is its own bytes, which are our form already; a row with only text in
+//! the default attributes is vt100's text of it. If vt100 then reports a row leaving,
+//! the staged line is that row's and goes into the ring as it is. The emulator knows
+//! rows by what it handed vt100 while the cursor was on them (`Scrollback::wrote`);
+//! anything it does not follow (a cursor move, an erase, a string, a scroll region, a
+//! resize) makes every row unknown until fresh ones come in at the bottom, so an
+//! unknown row only costs speed. Every other row vt100 lets go of is written out by
 //! vt100 itself, which is exact but costs about as much again as vt100's parsing of
 //! the line.
 //!
