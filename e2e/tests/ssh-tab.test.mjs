@@ -252,6 +252,41 @@ describe('SSH tab in the browser', () => {
     await context.close();
   });
 
+  test('10,000 lines of scrollback survive a resize, and search finds text 9,000 lines up', async () => {
+    const { context, page } = await signedInPage('tess');
+    await openSession(page);
+    const terminal = panel(page).getByTestId('terminal');
+    await terminal.click();
+    // 10,100 lines: the oldest hundred or so leave the 10,000-line scrollback.
+    await page.keyboard.type('clear; seq -f far-%05g 1 10100');
+    await page.keyboard.press('Enter');
+    await waitForScreen(page, /^far-10100$/m);
+    const rows = Number(await terminal.getAttribute('data-rows'));
+
+    // A shorter and narrower window: lines leave the screen, the scrollback stays full.
+    const wide = await activeCols(page);
+    await page.setViewportSize({ width: 800, height: 500 });
+    await until(page, async () => (await activeCols(page)) < wide, 'fewer columns in a smaller window');
+    assert.ok(Number(await terminal.getAttribute('data-rows')) < rows, 'fewer rows too');
+
+    const status = panel(page).getByTestId('search-status');
+    const input = panel(page).getByTestId('search-input');
+    await page.keyboard.press('Control+Shift+F');
+    await input.waitFor({ state: 'visible' });
+    // 9,000 lines above the last one.
+    await input.fill('far-01100');
+    assert.equal(await status.textContent(), '1 of 1');
+    const shown = await waitForScreen(page, /^far-01100$/m);
+    assert.doesNotMatch(shown, /^far-10100$/m, 'the view scrolled back to it');
+    await screenshot(page, '19-ssh-search-9000-lines-up');
+    await input.fill('far-00');
+    const matches = Number((await status.textContent()).split(' of ')[1]);
+    assert.ok(matches > 800 && matches < 1000, `most of far-00001..far-00999 still kept (${matches})`);
+    await input.press('Escape');
+    await waitForScreen(page, /^far-10100$/m);
+    await context.close();
+  });
+
   test('terminal colours and font size can be changed, and are remembered', async () => {
     const { context, page } = await signedInPage('vera');
     await openSession(page);

@@ -21,9 +21,12 @@
 //! (DECSCA), the current background on lines that scrolling brings in (vt100 gives them
 //! the default one), the 96-character sets, and the VT52 mode.
 
+use std::fmt::Write as _;
 use std::num::NonZeroU16;
 
 use unicode_width::UnicodeWidthChar;
+
+use crate::scrollback::{self, Scrollback};
 
 /// A character set, as ESC ( / ) / * / + designate it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +148,8 @@ const MAX_STATE: usize = 64 * 1024;
 const OURS: &[u8] = b"gh:";
 
 pub struct Emulator {
-    vt: vt100::Parser,
+    /// vt100 keeps no scrollback of its own: the lines it lets go of go to the ring.
+    vt: vt100::Parser<Scrollback>,
     scan: Scan,
     /// The bytes of an escape sequence or string not yet decided on.
     held: Vec<u8>,
@@ -166,6 +170,187 @@ pub struct Emulator {
     replies: Vec<u8>,
     /// The last thing vt100 was given was a graphic character (what REP repeats).
     after_graphic: bool,
+    /// vt100's parser was left between sequences and strings (not inside one the
+    /// scanner passes through).
+    vt_ground: bool,
+}
+
+/// Hands `bytes` to vt100 a line at a time: before each line feed (LF, VT, FF) that
+/// finds the cursor on the bottom row of the main screen, the top row is staged (see
+/// `Scrollback::stage`); between them, what each stretch drew is followed.
+///
+/// `ground`: vt100's parser is between sequences and strings at the start (else the
+/// bytes cannot be read as text on their own).
+fn feed_vt(vt: &mut vt100::Parser<Scrollback>, bytes: &[u8], mut ground: bool) {
+    if vt.callbacks().capacity() == 0 {
+        vt.process(bytes);
+        return;
+    }
+    let mut rest = bytes;
+    loop {
+        let end = rest.iter().position(|b| matches!(b, 0x0a..=0x0c)).unwrap_or(rest.len());
+        if end > 0 {
+            ground = feed_stretch(vt, &rest[..end], ground);
+        }
+        if end == rest.len() {
+            return;
+        }
+        let screen = vt.screen();
+        if !screen.alternate_screen() && screen.cursor_position().0 + 1 == screen.size().0.get() {
+            let (screen, scrollback) = vt.screen_and_callbacks_mut();
+            scrollback.stage(screen);
+        }
+        vt.process(&rest[end..=end]);
+        vt.callbacks_mut().disarm();
+        rest = &rest[end + 1..];
+    }
+}
+
+/// Hands vt100 a stretch with no line feed in it, and follows what it drew: text and
+/// SGR sequences that leave the cursor on its row keep that row plain if all of it was
+/// in the default attributes; anything else (another sequence, a wrap) makes every row
+/// unknown. A scroll region set on the main screen is noted.
+///
+/// Returns whether vt100's parser is between sequences after it (as far as we know).
+fn feed_stretch(vt: &mut vt100::Parser<Scrollback>, stretch: &[u8], ground: bool) -> bool {
+    let screen = vt.screen();
+    let alternate = screen.alternate_screen();
+    let (row, col) = screen.cursor_position();
+    let (rows, cols) = (screen.size().0.get(), screen.size().1.get());
+    let started_default = default_pen(screen);
+    let mut plain = started_default;
+    let mut only_sgr = true;
+    let mut region = None;
+    let mut at = 0;
+    while let Some(esc) = stretch[at..].iter().position(|&b| b == 0x1b) {
+        plain = false;
+        let sequence = &stretch[at + esc..];
+        let params = sequence
+            .get(2..)
+            .map_or(0, |p| p.iter().take_while(|b| b.is_ascii_digit() || matches!(b, b';' | b':')).count());
+        let end = match (sequence.get(1), sequence.get(2 + params)) {
+            (Some(b'['), Some(b'm')) => None,
+            (Some(b'['), Some(b'r')) => {
+                // DECSTBM. The whole screen: no bounds, or from the first row to the last.
+                let text = std::str::from_utf8(&sequence[2..2 + params]).unwrap_or("x");
+                // Each bound is its first sub-parameter, as vt100 reads it.
+                let mut bounds = text.split(';').map(|p| p.split(':').next().unwrap_or("").parse::<u16>().unwrap_or(0));
+                let (top, bottom) = (bounds.next().unwrap_or(0), bounds.next().unwrap_or(0));
+                region = Some(top > 1 || (bottom != 0 && bottom < rows));
+                Some(at + esc + 3 + params)
+            }
+            // RIS: a new screen, its region the whole of it.
+            (Some(b'c'), _) => {
+                region = Some(false);
+                Some(at + esc + 2)
+            }
+            _ => None,
+        };
+        if !matches!((sequence.get(1), sequence.get(2 + params)), (Some(b'['), Some(b'm'))) {
+            only_sgr = false;
+        }
+        // What a region applies to is the screen in use when vt100 meets it: the stretch
+        // is split after it, so that nothing after it can switch screens first.
+        if let Some(end) = end.filter(|end| *end < stretch.len()) {
+            let ground = feed_stretch(vt, &stretch[..end], ground);
+            return feed_stretch(vt, &stretch[end..], ground);
+        }
+        at += esc + 1;
+    }
+    let pushed = vt.callbacks().pushed_so_far();
+    vt.process(stretch);
+    let screen = vt.screen();
+    let moved = screen.cursor_position().0 != row || vt.callbacks().pushed_so_far() != pushed;
+    let still_alternate = screen.alternate_screen();
+    let scrollback = vt.callbacks_mut();
+    if let Some(partial) = region.filter(|_| !still_alternate) {
+        scrollback.set_region(partial);
+    }
+    if alternate && still_alternate {
+        return ground && ends_in_ground(stretch);
+    }
+    if !only_sgr || moved || alternate != still_alternate {
+        scrollback.forget_rows(rows);
+        return ground && ends_in_ground(stretch);
+    }
+    // Printable ASCII and plain SGR from the first column in the default pen, a carriage
+    // return at most at the end: these bytes are the row from its first cell, in our
+    // form already.
+    let text = stretch.strip_suffix(b"\r").unwrap_or(stretch);
+    let simple = ground && simple_line(text, cols);
+    let known = simple && started_default && col == 0;
+    scrollback.wrote(row, known.then_some(text), plain);
+    simple || ground && ends_in_ground(stretch)
+}
+
+/// Whether vt100's parser, between sequences before `stretch`, is so after it: whole
+/// characters, whole control sequences and escapes, no string begun.
+fn ends_in_ground(stretch: &[u8]) -> bool {
+    // Whole UTF-8 characters, none of them a C1 control (U+0080 to U+009F).
+    if !stretch.is_ascii()
+        && (std::str::from_utf8(stretch).is_err()
+            || stretch.windows(2).any(|pair| pair[0] == 0xc2 && (0x80..=0x9f).contains(&pair[1])))
+    {
+        return false;
+    }
+    let mut at = 0;
+    while let Some(esc) = stretch[at..].iter().position(|&b| b == 0x1b) {
+        let next = at + esc + 1;
+        at = match stretch.get(next) {
+            Some(b'[') => match stretch[next + 1..].iter().position(|b| !(0x20..=0x3f).contains(b)) {
+                Some(len) if (0x40..=0x7e).contains(&stretch[next + 1 + len]) => next + 2 + len,
+                _ => return false,
+            },
+            Some(b']' | b'P' | b'X' | b'^' | b'_') | None => return false,
+            Some(0x30..=0x7e) => next + 1,
+            Some(_) => return false,
+        };
+    }
+    true
+}
+
+/// Printable ASCII, at most `cols` of it, and SGR sequences of the parameters that
+/// vt100 and our reading of a kept line take the same way.
+fn simple_line(text: &[u8], cols: u16) -> bool {
+    let mut printed = 0;
+    let mut at = 0;
+    while at < text.len() {
+        match text[at] {
+            0x20..=0x7e => {
+                printed += 1;
+                at += 1;
+            }
+            0x1b if text.get(at + 1) == Some(&b'[') => {
+                let params = text[at + 2..].iter().take_while(|b| b.is_ascii_digit() || **b == b';').count();
+                if text.get(at + 2 + params) != Some(&b'm') {
+                    return false;
+                }
+                let simple = text[at + 2..at + 2 + params].split(|b| *b == b';').all(|p| {
+                    let n = std::str::from_utf8(p).ok().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
+                    matches!(n, 0..=4 | 7 | 22..=24 | 27 | 30..=37 | 39..=47 | 49 | 90..=97 | 100..=107)
+                });
+                if !simple {
+                    return false;
+                }
+                at += 3 + params;
+            }
+            _ => return false,
+        }
+    }
+    printed <= usize::from(cols)
+}
+
+/// vt100 draws in the default attributes.
+fn default_pen(screen: &vt100::Screen) -> bool {
+    screen.fgcolor() == vt100::Color::Default
+        && screen.bgcolor() == vt100::Color::Default
+        && !(screen.bold() || screen.dim() || screen.italic() || screen.underline() || screen.inverse())
+}
+
+/// The SGR sequence that sets exactly `cell`'s attributes.
+fn cell_sgr(cell: &vt100::Cell) -> String {
+    let flags = [cell.bold(), cell.dim(), cell.italic(), cell.underline(), cell.inverse()];
+    scrollback::sgr_for(cell.fgcolor(), cell.bgcolor(), flags)
 }
 
 fn size(n: u16) -> NonZeroU16 {
@@ -179,7 +364,12 @@ fn default_tabs(cols: u16) -> Vec<bool> {
 impl Emulator {
     pub fn new(rows: u16, cols: u16, scrollback: usize) -> Emulator {
         Emulator {
-            vt: vt100::Parser::new(size(rows), size(cols), scrollback),
+            vt: vt100::Parser::new_with_callbacks(
+                size(rows),
+                size(cols),
+                0,
+                Scrollback::new(scrollback, size(rows).get()),
+            ),
             scan: Scan::Ground,
             held: Vec::new(),
             out: Vec::new(),
@@ -193,6 +383,7 @@ impl Emulator {
             utf8: Vec::new(),
             replies: Vec::new(),
             after_graphic: false,
+            vt_ground: true,
         }
     }
 
@@ -200,19 +391,106 @@ impl Emulator {
         self.vt.screen()
     }
 
-    pub fn screen_mut(&mut self) -> &mut vt100::Screen {
-        self.vt.screen_mut()
+    /// The same emulator on vt100 keeping its own scrollback (and the ring none): what
+    /// the ring is compared with.
+    #[cfg(test)]
+    pub(crate) fn on_vt100_scrollback(rows: u16, cols: u16, scrollback: usize) -> Emulator {
+        let mut emulator = Emulator::new(rows, cols, 0);
+        emulator.vt =
+            vt100::Parser::new_with_callbacks(size(rows), size(cols), scrollback, Scrollback::new(0, size(rows).get()));
+        emulator
     }
 
-    /// Follows a new size; tab stops past the old width are the defaults.
+    /// The lines that scrolled off the top of the main screen.
+    pub fn scrollback(&self) -> &Scrollback {
+        self.vt.callbacks()
+    }
+
+    pub fn scrollback_mut(&mut self) -> &mut Scrollback {
+        self.vt.callbacks_mut()
+    }
+
+    /// Follows a new size; tab stops past the old width are the defaults. A taller
+    /// screen takes lines back from the scrollback, as vt100 with its own would.
     pub fn set_size(&mut self, rows: u16, cols: u16) {
         self.flush();
+        let old_rows = self.vt.screen().size().0.get();
+        // vt100 puts back this many rows at the top of the main screen (blank, since it
+        // keeps none): the newest kept lines fill the lowest of them.
+        let given_back = if size(rows).get() > old_rows {
+            self.scrollback().scrolled_off().min(usize::from(size(rows).get() - old_rows)).min(usize::from(u16::MAX))
+        } else {
+            0
+        };
         self.vt.set_size(size(rows), size(cols));
+        // A resize resets the scroll region, and rows move: none is known plain.
+        self.scrollback_mut().set_region(false);
+        self.scrollback_mut().forget_rows(size(rows).get());
+        if given_back > 0 {
+            let lines = self.scrollback_mut().take_newest(given_back, given_back);
+            self.restore_lines(given_back - lines.len(), &lines);
+        }
         let cols = usize::from(size(cols).get());
         let defaults = default_tabs(cols as u16);
         let kept = self.tabs.len().min(cols);
         self.tabs.truncate(kept);
         self.tabs.extend_from_slice(&defaults[kept..]);
+    }
+
+    /// Draws `lines` into the main screen's rows from `top` down (the rows a taller
+    /// screen gave back), with their attributes and wraps, leaving the cursor, the pen
+    /// and the screen in use as they were.
+    fn restore_lines(&mut self, top: usize, lines: &[(Vec<scrollback::KeptCell>, bool)]) {
+        if lines.is_empty() {
+            return;
+        }
+        let alternate = self.vt.screen().alternate_screen();
+        if alternate {
+            // The lines belong to the main screen: draw there, then come back.
+            self.vt.process(b"\x1b[?47l");
+        }
+        let screen = self.vt.screen();
+        let cols = usize::from(screen.size().1.get());
+        let (cursor_row, cursor_col) = screen.cursor_position();
+        let pen = screen.attributes_formatted();
+        // The row under the restored lines, whose first cell a wrap into it overwrites.
+        let below = u16::try_from(top + lines.len())
+            .ok()
+            .and_then(|row| screen.cell(row, 0))
+            .map(|cell| (cell.has_contents().then(|| cell.contents().to_string()), cell_sgr(cell)));
+        let mut bytes = String::new();
+        for (i, (cells, wrapped)) in lines.iter().enumerate() {
+            // As vt100 has it, a line cut or widened to the new width no longer wraps.
+            let wrapped = *wrapped && cells.len() == cols;
+            let mut cells: Vec<scrollback::KeptCell> = cells.iter().take(cols).cloned().collect();
+            // A wide character cut by a narrower screen is not drawn in half.
+            if cells.last().is_some_and(|cell| cell.is_wide()) {
+                cells.pop();
+            }
+            let _ = write!(bytes, "\x1b[{};1H", top + i + 1);
+            scrollback::encode(&cells, &mut bytes);
+            // Printed up to the last column, the next character wraps and marks the row
+            // as wrapping; the next line is then written over it from its first cell.
+            let ends_in_text =
+                cells.iter().rev().find(|cell| !cell.is_wide_continuation()).is_some_and(|c| c.has_contents());
+            if wrapped && ends_in_text {
+                match (&below, i + 1 == lines.len()) {
+                    (_, false) => bytes.push(' '),
+                    (Some((Some(text), sgr)), true) => {
+                        let _ = write!(bytes, "{sgr}{text}");
+                    }
+                    (Some((None, sgr)), true) => {
+                        let _ = write!(bytes, " \x1b[{};1H{sgr}\x1b[X", top + i + 2);
+                    }
+                    (None, true) => {}
+                }
+            }
+        }
+        let _ = write!(bytes, "\x1b[0m\x1b[{};{}H{pen}", cursor_row + 1, cursor_col + 1);
+        self.vt.process(bytes.as_bytes());
+        if alternate {
+            self.vt.process(b"\x1b[?47h");
+        }
     }
 
     /// What the program asked the terminal (device attributes, cursor position), to send
@@ -305,7 +583,8 @@ impl Emulator {
                 }
                 if self.out.is_empty() {
                     // Nothing waiting before it: straight to vt100, no copy.
-                    self.vt.process(&bytes[start..i]);
+                    // The scanner is between sequences: so is vt100.
+                    feed_vt(&mut self.vt, &bytes[start..i], true);
                 } else {
                     self.out.extend_from_slice(&bytes[start..i]);
                 }
@@ -327,6 +606,10 @@ impl Emulator {
         }
         let end = bytes[2..].iter().position(|b| !(0x20..=0x3f).contains(b))? + 2;
         let body = &bytes[2..end];
+        // Erasing the scrollback (ED 3) is ours: the scrollback is.
+        if bytes[end] == b'J' && body.contains(&b'3') {
+            return None;
+        }
         // A private marker's sequences (modes) are read by us; so are C0 controls inside.
         if body.first().is_some_and(|b| (0x3c..=0x3f).contains(b)) || body.iter().any(|b| (0x20..=0x2f).contains(b)) {
             return None;
@@ -367,8 +650,11 @@ impl Emulator {
 
     fn flush(&mut self) {
         if !self.out.is_empty() {
-            self.vt.process(&self.out);
+            feed_vt(&mut self.vt, &self.out, self.vt_ground);
             self.out.clear();
+            // A string or an over-long sequence the scanner passes through is vt100's
+            // to finish; everything else reached it whole.
+            self.vt_ground = !matches!(self.scan, Scan::Passing { .. } | Scan::CsiPassing);
         }
     }
 
@@ -559,6 +845,9 @@ impl Emulator {
                 self.release(b);
             }
             b'c' => {
+                // What came before the reset scrolled into history first; then it goes.
+                self.flush();
+                self.scrollback_mut().clear();
                 self.reset();
                 self.release(b);
             }
@@ -617,6 +906,8 @@ impl Emulator {
         pattern.push_str("\x1b[H");
         pattern.push_str(&attributes);
         self.vt.process(pattern.as_bytes());
+        self.scrollback_mut().set_region(false);
+        self.scrollback_mut().forget_rows(rows.get());
     }
 
     fn csi(&mut self, b: u8) {
@@ -727,6 +1018,14 @@ impl Emulator {
                 self.autowrap = true;
                 self.done();
                 self.out.extend_from_slice(b"\x1b[?25h\x1b[0m");
+            }
+            (None | Some(b'?'), [], b'J') if first == 3 => {
+                // ED 3 erases the main screen's scrollback (the alternate one has none).
+                self.flush();
+                if !self.vt.screen().alternate_screen() {
+                    self.scrollback_mut().clear();
+                }
+                self.release(b);
             }
             (None, [], b'c') if first == 0 => {
                 // Primary device attributes: a VT220 with ANSI colour.

@@ -9,11 +9,13 @@ pub mod emulator;
 pub mod keys;
 pub mod paste;
 pub mod screen;
+pub mod scrollback;
 pub mod text_input;
 
 pub use emulator::Emulator;
 pub use keys::{KeyInput, encode_key};
 pub use paste::encode_paste;
-pub use screen::{Found, Frame, Selection, Terminal};
+pub use screen::{Found, Frame, Selection, Terminal, ViewCell, ViewRow};
+pub use scrollback::Scrollback;
 pub use text_input::{TextInput, key_is_text_input};
 pub use vt100;

@@ -1,10 +1,12 @@
 //! [`Terminal`]: the [`Emulator`] (vt100, completed) plus the bookkeeping a renderer
-//! needs to repaint only what changed.
+//! needs to repaint only what changed, and the view: the live screen, or scrolled back
+//! into the [`Scrollback`] ring, whose rows [`Terminal::view_row`] gives the renderer.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 
 use crate::emulator::Emulator;
+use crate::scrollback::{KeptCell, Scrollback};
 
 pub struct Terminal {
     parser: Emulator,
@@ -13,6 +15,86 @@ pub struct Terminal {
     painted: Vec<u64>,
     painted_cursor: Option<(u16, u16)>,
     selection: Option<Selection>,
+    /// Lines the view is scrolled back into the scrollback (0: live).
+    offset: usize,
+}
+
+/// A row of the view: one of the live screen's, or a line of the scrollback.
+pub enum ViewRow<'a> {
+    Live { screen: &'a vt100::Screen, row: u16 },
+    Kept { cells: Vec<KeptCell>, wrapped: bool },
+}
+
+/// A cell of the view, with [`vt100::Cell`]'s accessors.
+#[derive(Clone, Copy)]
+pub enum ViewCell<'a> {
+    Live(&'a vt100::Cell),
+    Kept(&'a KeptCell),
+}
+
+macro_rules! delegate {
+    ($($name:ident -> $ty:ty),*) => {
+        impl<'a> ViewCell<'a> {
+            $(pub fn $name(&self) -> $ty {
+                match self {
+                    ViewCell::Live(cell) => cell.$name(),
+                    ViewCell::Kept(cell) => cell.$name(),
+                }
+            })*
+        }
+    };
+}
+
+delegate!(
+    has_contents -> bool, fgcolor -> vt100::Color, bgcolor -> vt100::Color, bold -> bool, dim -> bool,
+    italic -> bool, underline -> bool, inverse -> bool, is_wide -> bool, is_wide_continuation -> bool
+);
+
+impl<'a> ViewCell<'a> {
+    pub fn contents(&self) -> &'a str {
+        match *self {
+            ViewCell::Live(cell) => cell.contents(),
+            ViewCell::Kept(cell) => cell.contents(),
+        }
+    }
+}
+
+/// An erased cell, for the columns past a kept line's text.
+static BLANK: std::sync::LazyLock<KeptCell> = std::sync::LazyLock::new(KeptCell::default);
+
+impl ViewRow<'_> {
+    /// The cell at `col`, `None` past the screen's width. A kept line is as wide as the
+    /// screen, blank past its text.
+    pub fn cell(&self, col: u16) -> Option<ViewCell<'_>> {
+        match self {
+            ViewRow::Live { screen, row } => screen.cell(*row, col).map(ViewCell::Live),
+            ViewRow::Kept { cells, .. } => Some(ViewCell::Kept(cells.get(usize::from(col)).unwrap_or(&BLANK))),
+        }
+    }
+
+    pub fn wrapped(&self) -> bool {
+        match self {
+            ViewRow::Live { screen, row } => screen.row_wrapped(*row),
+            ViewRow::Kept { wrapped, .. } => *wrapped,
+        }
+    }
+
+    /// The text of `width` cells from `start`, as vt100 writes a row's: erased cells
+    /// before text as spaces, none after it.
+    pub(crate) fn write_text(&self, text: &mut String, start: u16, width: u16) {
+        let mut at = start;
+        let mut col = start;
+        let end = start.saturating_add(width);
+        while col < end {
+            let Some(cell) = self.cell(col) else { break };
+            if cell.has_contents() && !cell.is_wide_continuation() {
+                (at..col).for_each(|_| text.push(' '));
+                text.push_str(cell.contents());
+                at = col + if cell.is_wide() { 2 } else { 1 };
+            }
+            col += if cell.is_wide() { 2 } else { 1 };
+        }
+    }
 }
 
 /// A stretch of visible cells, from where the mouse went down to where it is, in
@@ -51,12 +133,30 @@ impl Terminal {
             painted: Vec::new(),
             painted_cursor: None,
             selection: None,
+            offset: 0,
         }
     }
 
     /// Feeds bytes from the node (any split: escape sequences may straddle calls).
+    /// A view scrolled back stays on the same lines while new ones arrive.
     pub fn feed(&mut self, bytes: &[u8]) {
         self.parser.process(bytes);
+        let (pushed, cleared) = self.parser.scrollback_mut().take_pushed();
+        if cleared || self.parser.screen().alternate_screen() {
+            self.offset = 0;
+        } else if self.offset > 0 {
+            self.offset = self.offset.saturating_add(pushed).min(self.history());
+        }
+    }
+
+    /// The lines that scrolled off the top of the main screen, oldest first.
+    pub fn scrollback(&self) -> &Scrollback {
+        self.parser.scrollback()
+    }
+
+    /// Lines of history the view can scroll into: none on the alternate screen.
+    pub fn history(&self) -> usize {
+        if self.parser.screen().alternate_screen() { 0 } else { self.parser.scrollback().len() }
     }
 
     /// What the program asked the terminal (cursor position, device attributes), for
@@ -73,6 +173,8 @@ impl Terminal {
     /// Follows the tab's new size. Every row is dirty afterwards.
     pub fn resize(&mut self, rows: u16, cols: u16) {
         self.parser.set_size(rows, cols);
+        self.parser.scrollback_mut().take_pushed();
+        self.offset = 0;
         self.selection = None;
         self.repaint_all();
     }
@@ -85,23 +187,34 @@ impl Terminal {
 
     /// Lines scrolled back from the live screen (0: live).
     pub fn scrollback_offset(&self) -> usize {
-        self.parser.screen().scrollback()
+        self.offset
     }
 
     /// Scrolls the view `lines` into history (negative: towards the live screen),
     /// within what the scrollback holds.
     pub fn scroll_by(&mut self, lines: isize) {
-        let target = self.scrollback_offset().saturating_add_signed(lines);
-        self.parser.screen_mut().set_scrollback(target);
+        self.offset = self.offset.saturating_add_signed(lines).min(self.history());
         self.selection = None;
         self.repaint_all();
     }
 
     /// Back to the live screen, as typing does.
     pub fn scroll_to_live(&mut self) {
-        if self.scrollback_offset() != 0 {
-            self.parser.screen_mut().set_scrollback(0);
+        if self.offset != 0 {
+            self.offset = 0;
             self.repaint_all();
+        }
+    }
+
+    /// Row `row` of the view (the live screen's, or a kept line when scrolled back).
+    pub fn view_row(&self, row: u16) -> ViewRow<'_> {
+        let row = usize::from(row);
+        if row >= self.offset {
+            ViewRow::Live { screen: self.parser.screen(), row: (row - self.offset) as u16 }
+        } else {
+            let line = self.history() - self.offset + row;
+            let scrollback = self.parser.scrollback();
+            ViewRow::Kept { cells: scrollback.cells(line), wrapped: scrollback.wraps(line, self.size().1) }
         }
     }
 
@@ -120,7 +233,29 @@ impl Terminal {
     /// The selected text, rows joined by newlines, as a copy should give it.
     pub fn selected_text(&self) -> Option<String> {
         let ((start_row, start_col), (end_row, end_col)) = self.selection?.ordered();
-        Some(self.parser.screen().contents_between(start_row, start_col, end_row, end_col.saturating_add(1)))
+        let (_, cols) = self.size();
+        let end_col = end_col.saturating_add(1);
+        let mut text = String::new();
+        // As vt100's `contents_between`, over the view.
+        if start_row == end_row {
+            if start_col < end_col {
+                self.view_row(start_row).write_text(&mut text, start_col, end_col - start_col);
+            }
+            return Some(text);
+        }
+        for row in start_row..=end_row {
+            let view = self.view_row(row);
+            if row == end_row {
+                view.write_text(&mut text, 0, end_col);
+            } else {
+                let start = if row == start_row { start_col } else { 0 };
+                view.write_text(&mut text, start, cols.saturating_sub(start));
+                if !view.wrapped() {
+                    text.push('\n');
+                }
+            }
+        }
+        Some(text)
     }
 
     /// (rows, cols)
@@ -135,14 +270,34 @@ impl Terminal {
 
     /// The visible text, rows joined by newlines, trailing blanks trimmed.
     pub fn text(&self) -> String {
-        self.parser.screen().contents()
+        if self.offset == 0 {
+            return self.parser.screen().contents();
+        }
+        // As vt100's `contents`, over the view.
+        let (rows, cols) = self.size();
+        let mut text = String::new();
+        let mut wrapping = false;
+        for row in 0..rows {
+            let view = self.view_row(row);
+            let before = text.len();
+            view.write_text(&mut text, 0, cols);
+            if text.len() == before && wrapping {
+                text.push('\n');
+            }
+            if !view.wrapped() {
+                text.push('\n');
+            }
+            wrapping = view.wrapped();
+        }
+        text.truncate(text.trim_end_matches('\n').len());
+        text
     }
 
     /// The cursor cell, or `None` while the application hides it or the view is
     /// scrolled back (the cursor lives on the live screen).
     pub fn cursor(&self) -> Option<(u16, u16)> {
         let screen = self.parser.screen();
-        (!screen.hide_cursor() && screen.scrollback() == 0).then(|| screen.cursor_position())
+        (!screen.hide_cursor() && self.offset == 0).then(|| screen.cursor_position())
     }
 
     /// Every place `needle` appears in the scrollback and on the screen, oldest first,
@@ -178,12 +333,11 @@ impl Terminal {
     /// selects it, so it shows highlighted and a copy takes it.
     pub fn reveal(&mut self, found: Found) {
         let (rows, _) = self.size();
-        let history = self.parser.screen().scrollback_len();
+        let history = self.history();
         // Absolute line L shows on row L - (history - offset).
         let wanted_row = usize::from(rows / 2);
-        let offset = (history + wanted_row).saturating_sub(found.start.0).min(history);
-        self.parser.screen_mut().set_scrollback(offset);
-        let top = history - self.parser.screen().scrollback();
+        self.offset = (history + wanted_row).saturating_sub(found.start.0).min(history);
+        let top = history - self.offset;
         let row = |line: usize| line.checked_sub(top).filter(|r| *r < usize::from(rows)).map(|r| r as u16);
         self.selection = match (row(found.start.0), row(found.end.0)) {
             (Some(start), Some(end)) => Some(Selection { anchor: (start, found.start.1), head: (end, found.end.1) }),
@@ -194,33 +348,33 @@ impl Terminal {
     }
 
     /// Every line, scrollback then screen, as lowercased cell contents (blank cells as a
-    /// space) with whether it wraps into the next. The view is put back as it was.
+    /// space) with whether it wraps into the next.
     fn all_lines(&mut self) -> Vec<Line> {
         let (rows, cols) = self.size();
-        let saved = self.scrollback_offset();
-        let history = self.parser.screen().scrollback_len();
+        let history = self.history();
+        let scrollback = self.parser.scrollback();
+        let screen = self.parser.screen();
         let mut lines = Vec::with_capacity(history + usize::from(rows));
-        // Windows of `rows` lines, from the oldest; the last window may overlap.
-        let mut next = 0usize;
-        while next < history + usize::from(rows) {
-            let offset = history.saturating_sub(next);
-            self.parser.screen_mut().set_scrollback(offset);
-            let top = history - offset;
-            let screen = self.parser.screen();
-            for row in (next - top) as u16..rows {
-                let cells = (0..cols)
-                    .map(|col| match screen.cell(row, col) {
-                        Some(cell) if cell.is_wide_continuation() => String::new(),
-                        Some(cell) if cell.has_contents() => cell.contents().to_lowercase(),
-                        _ => " ".to_string(),
-                    })
-                    .collect();
-                lines.push(Line { cells, wrapped: screen.row_wrapped(row) });
-            }
-            next = top + usize::from(rows);
+        for kept in 0..history {
+            let cells = scrollback.cells(kept);
+            let cell = |col: u16| cells.get(usize::from(col)).map(ViewCell::Kept);
+            lines.push(Line::of(cell, cols, scrollback.wraps(kept, cols)));
         }
-        self.parser.screen_mut().set_scrollback(saved);
+        for row in 0..rows {
+            lines.push(Line::of(|col| screen.cell(row, col).map(ViewCell::Live), cols, screen.row_wrapped(row)));
+        }
         lines
+    }
+
+    /// What row `row` of the view shows, as a number that changes when its drawing does.
+    fn view_fingerprint(&self, row: u16, cols: u16) -> u64 {
+        if usize::from(row) >= self.offset {
+            return row_fingerprint(self.parser.screen(), row - self.offset as u16, cols);
+        }
+        let line = self.history() - self.offset + usize::from(row);
+        let mut hasher = DefaultHasher::new();
+        self.parser.scrollback().formatted(line).map(|(formatted, _)| formatted).hash(&mut hasher);
+        hasher.finish()
     }
 
     /// Rows to repaint since the last call, in order; marks them painted.
@@ -237,7 +391,7 @@ impl Terminal {
             self.painted = vec![u64::MAX; usize::from(rows)];
         }
         let cursor = self.cursor();
-        let now: Vec<u64> = (0..rows).map(|row| row_fingerprint(self.parser.screen(), row, cols)).collect();
+        let now: Vec<u64> = (0..rows).map(|row| self.view_fingerprint(row, cols)).collect();
         let scroll = if scrolling { scroll_amount(&self.painted, &now) } else { 0 };
         if scroll > 0 {
             // After the move, row r shows what row r + scroll showed.
@@ -292,6 +446,19 @@ fn scroll_amount(painted: &[u64], now: &[u64]) -> usize {
 struct Line {
     cells: Vec<String>,
     wrapped: bool,
+}
+
+impl Line {
+    fn of<'a>(cell: impl Fn(u16) -> Option<ViewCell<'a>>, cols: u16, wrapped: bool) -> Line {
+        let cells = (0..cols)
+            .map(|col| match cell(col) {
+                Some(cell) if cell.is_wide_continuation() => String::new(),
+                Some(cell) if cell.has_contents() => cell.contents().to_lowercase(),
+                _ => " ".to_string(),
+            })
+            .collect();
+        Line { cells, wrapped }
+    }
 }
 
 fn row_fingerprint(screen: &vt100::Screen, row: u16, cols: u16) -> u64 {
@@ -442,7 +609,7 @@ mod tests {
         assert!(found.windows(2).all(|w| w[0].start < w[1].start));
         let last = term.search("needle");
         assert_eq!(last.len(), 1);
-        let history = term.screen().scrollback_len();
+        let history = term.history();
         assert_eq!(last[0].start, (history + 3, 0), "on the last screen row");
         assert_eq!(last[0].end, (history + 3, 5));
         assert_eq!(term.scrollback_offset(), 0, "searching leaves the view where it was");
@@ -478,6 +645,80 @@ mod tests {
         assert_eq!(wide.len(), 1);
         assert_eq!(wide[0].start.1, 3);
         assert_eq!(wide[0].end.1, 9);
+    }
+
+    #[test]
+    fn ten_thousand_lines_of_scrollback_survive_a_resize_and_search_finds_text_9000_lines_up() {
+        let mut term = Terminal::new(40, 120, 10_000);
+        for i in 1..=10_040 {
+            term.feed(format!("far-{i:05} \x1b[32mgreen\x1b[0m\r\n").as_bytes());
+        }
+        // 39 lines on the screen above the cursor's, 10,001 scrolled off: the oldest of
+        // them left the ring.
+        assert_eq!(term.history(), 10_000);
+        assert!(term.search("far-00001 ").is_empty(), "the oldest line left the ring");
+        assert_eq!(term.search("far-00002 ").len(), 1);
+        term.resize(30, 80);
+        assert_eq!(term.history(), 10_000, "full, still, after ten more left the screen");
+        term.resize(50, 100);
+        assert_eq!(term.history(), 9_980, "a taller screen took twenty back");
+        assert!(term.text().starts_with("far-09992 green\n"), "{:?}", &term.text()[..40]);
+
+        let found = term.search("FAR-01041 ");
+        assert_eq!(found.len(), 1);
+        let lines_up = term.history() + 49 - found[0].start.0;
+        assert_eq!(lines_up, 9_000, "from the cursor's row");
+        term.reveal(found[0]);
+        assert_eq!(term.selected_text().as_deref(), Some("far-01041 "));
+        assert!(term.text().contains("far-01041 green\nfar-01042 green"), "the view shows it");
+        // Drawn as it was written, colours and all.
+        let (row, _) = term.selection().unwrap().ordered().0;
+        let view = term.view_row(row);
+        assert_eq!(view.cell(0).unwrap().contents(), "f");
+        assert_eq!(view.cell(10).unwrap().fgcolor(), vt100::Color::Idx(2));
+        assert_eq!(view.cell(110).unwrap().contents(), "", "blank to the right edge");
+        assert!(term.cursor().is_none(), "no cursor in history");
+        term.scroll_to_live();
+        assert!(term.text().ends_with("far-10040 green"));
+    }
+
+    #[test]
+    fn a_copy_of_the_live_screen_is_what_vt100_gives_for_the_same_cells() {
+        let mut term = Terminal::new(6, 12, 100);
+        term.feed(
+            "ab  \x1b[41mcd\x1b[K\x1b[m\r\n界x\x1b[7m y\x1b[m  z\r\nwrapping over the edge\r\n\r\n  e\u{301}nd"
+                .as_bytes(),
+        );
+        let mut state = 7u32;
+        for _ in 0..500 {
+            let mut next = |n: u32| {
+                state = state.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (state >> 8) % n
+            };
+            let (anchor, head) = ((next(6) as u16, next(13) as u16), (next(6) as u16, next(13) as u16));
+            term.select(Some(Selection { anchor, head }));
+            let ((r0, c0), (r1, c1)) = term.selection().unwrap().ordered();
+            let vt100 = term.screen().contents_between(r0, c0, r1, c1.saturating_add(1));
+            assert_eq!(term.selected_text().unwrap(), vt100, "{anchor:?} to {head:?}");
+        }
+    }
+
+    #[test]
+    fn a_view_scrolled_back_stays_on_its_lines_while_output_arrives() {
+        let mut term = Terminal::new(3, 10, 100);
+        for n in 1..=10 {
+            term.feed(format!("{n}\r\n").as_bytes());
+        }
+        term.scroll_by(3);
+        let shown = term.text();
+        term.feed(b"11\r\n12\r\n");
+        assert_eq!(term.scrollback_offset(), 5);
+        assert_eq!(term.text(), shown);
+        term.feed(b"\x1b[3J");
+        assert_eq!((term.history(), term.scrollback_offset()), (0, 0), "ED 3 forgets history");
+        term.feed(b"\x1b[?1049h");
+        term.scroll_by(2);
+        assert_eq!(term.scrollback_offset(), 0, "the alternate screen has no scrollback");
     }
 
     #[test]

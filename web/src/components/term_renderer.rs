@@ -201,19 +201,20 @@ impl Renderer {
         let full_width = self.ctx.canvas().map_or(f64::from(cols) * self.cell_w, |c| f64::from(c.width()) / self.dpr);
         let cursor = term.cursor();
         let selection = term.selection();
-        let screen = term.screen();
         let c = &self.colors;
         let mut fill = None;
         // (fg, bg) per column of the row being painted.
         let mut inks: Vec<(u32, u32)> = Vec::with_capacity(usize::from(cols));
         for row in dirty {
+            // The live screen's row, or a line of the scrollback when scrolled back.
+            let view = term.view_row(row);
             let y = f64::from(row) * self.cell_h;
             let (top, bottom) = (self.snap(y), self.snap(y + self.cell_h));
             self.fill(&mut fill, c.background);
             self.ctx.fill_rect(0.0, top, full_width, bottom - top);
             inks.clear();
             for col in 0..cols {
-                let Some(cell) = screen.cell(row, col) else {
+                let Some(cell) = view.cell(col) else {
                     inks.push((c.foreground, c.background));
                     continue;
                 };
@@ -254,7 +255,7 @@ impl Renderer {
             }
             // Glyphs, from the atlas; underlines.
             for col in 0..cols {
-                let Some(cell) = screen.cell(row, col) else { continue };
+                let Some(cell) = view.cell(col) else { continue };
                 if cell.is_wide_continuation() {
                     continue;
                 }
