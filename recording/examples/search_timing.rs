@@ -20,6 +20,9 @@ fn main() {
     let started = Instant::now();
     let file = search::file::build(recording.as_slice()).expect("a recording").expect("a terminal's");
     let built = started.elapsed();
+    if let Ok(out) = std::env::var("SEARCH_FILE_OUT") {
+        std::fs::write(out, &file).expect("a writable file");
+    }
     let started = Instant::now();
     let replayed = search::search(recording.as_slice(), &needle).expect("a recording");
     let replay = started.elapsed();

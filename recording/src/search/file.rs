@@ -15,8 +15,10 @@
 //! - every line of an event's own text that was not on the screen after it, with the
 //!   event's number and time (the lines of a `cat` that scrolled past).
 //!
-//! Layout: [`SEARCH_MAGIC`], then records, each a tag byte and varints, texts as a
-//! varint length and UTF-8; last an end record (how many output events there were and
+//! Layout: [`SEARCH_MAGIC`], then records, each a tag byte and varints, then the line:
+//! how to put its case back (nothing, the runs of capitals, or the line as it was) and
+//! the line lowercased, as a varint length and UTF-8, so one substring search over the
+//! whole file finds every line that holds a text; last an end record (how many output events there were and
 //! how long the recording was when the file was finished), then a CRC-32 of everything
 //! before it. A file without its end (a proxy killed mid-session), with a wrong
 //! checksum, or for a recording of another length, is not used: [`search`] says why and
@@ -41,6 +43,13 @@ const SHOWN: u8 = 1;
 const PASSED: u8 = 2;
 /// The end: the number of output events, the recording's length, then the checksum.
 const END: u8 = 3;
+
+/// How a line's case is put back: it has none to put back,
+const AS_IS: u8 = 0;
+/// its capitals (ASCII) are runs at these places,
+const UPPER_RUNS: u8 = 1;
+/// or it is stored as it was too.
+const ORIGINAL: u8 = 2;
 
 /// Why a search file cannot answer (the caller then replays the recording).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -98,6 +107,43 @@ fn put_text(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
+/// A line as it is stored: how to put its case back, then its text lowercased (what a
+/// search matches against, in one pass over the file).
+fn put_line(out: &mut Vec<u8>, text: &str) {
+    let lowered = text.to_lowercase();
+    if lowered == text {
+        out.push(AS_IS);
+    } else if text.is_ascii() {
+        // The runs of capitals, each as (bytes since the last run, length).
+        let bytes = text.as_bytes();
+        let mut runs = Vec::new();
+        let (mut i, mut last) = (0, 0);
+        while i < bytes.len() {
+            if bytes[i].is_ascii_uppercase() {
+                let start = i;
+                while i < bytes.len() && bytes[i].is_ascii_uppercase() {
+                    i += 1;
+                }
+                runs.push((start - last, i - start));
+                last = i;
+            } else {
+                i += 1;
+            }
+        }
+        out.push(UPPER_RUNS);
+        put_varint(out, runs.len() as u64);
+        for (gap, len) in runs {
+            put_varint(out, gap as u64);
+            put_varint(out, len as u64);
+        }
+    } else {
+        // Lowercasing beyond ASCII may change lengths: the line as it was.
+        out.push(ORIGINAL);
+        put_text(out, text);
+    }
+    put_text(out, &lowered);
+}
+
 /// A line no search can find: blank (a searched text is never only blanks).
 fn blank(line: &str) -> bool {
     line.trim().is_empty()
@@ -149,7 +195,7 @@ impl SearchWriter {
             self.out.push(PASSED);
             put_varint(&mut self.out, seq);
             put_varint(&mut self.out, offset_ms);
-            put_text(&mut self.out, line);
+            put_line(&mut self.out, line);
         }
     }
 
@@ -159,7 +205,7 @@ impl SearchWriter {
         put_varint(&mut self.out, until - alive.since);
         put_varint(&mut self.out, alive.ms);
         put_varint(&mut self.out, u64::from(alive.line));
-        put_text(&mut self.out, text);
+        put_line(&mut self.out, text);
     }
 
     /// The bytes to append to the file since the last call (the magic first).
@@ -234,11 +280,19 @@ pub fn build(mut file: impl Read) -> Result<Option<Vec<u8>>, SearchError> {
     Ok(Some(out))
 }
 
-/// A parsed record's numbers (its text is found by position).
+/// A parsed record's numbers.
 #[derive(Debug, Clone, Copy)]
 enum Record {
     Shown { from: u64, until: u64, ms: u64, line: u32 },
     Passed { seq: u64, ms: u64 },
+}
+
+/// Where a record's line is in the body: how to put its case back, and the lowercased
+/// text.
+#[derive(Debug, Clone)]
+struct Line {
+    case: usize,
+    text: std::ops::Range<usize>,
 }
 
 /// Reads records from a checked file body.
@@ -249,7 +303,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn varint(&mut self) -> Result<u64, FileError> {
-        match read_varint(&self.bytes[self.at..]) {
+        match read_varint(&self.bytes[self.at.min(self.bytes.len())..]) {
             Ok(Some((value, len))) => {
                 self.at += len;
                 Ok(value)
@@ -258,12 +312,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    fn text(&mut self) -> Result<&'a [u8], FileError> {
+    /// A length-prefixed text: where it is.
+    fn text(&mut self) -> Result<std::ops::Range<usize>, FileError> {
         let len = self.varint()?;
         let end = usize::try_from(len).ok().and_then(|len| self.at.checked_add(len));
         match end {
             Some(end) if end <= self.bytes.len() => {
-                let text = &self.bytes[self.at..end];
+                let text = self.at..end;
                 self.at = end;
                 Ok(text)
             }
@@ -271,8 +326,28 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// The next record and its text, or the end record's numbers.
-    fn record(&mut self) -> Result<Result<(Record, &'a [u8]), (u64, u64)>, FileError> {
+    fn line(&mut self) -> Result<Line, FileError> {
+        let case = self.at;
+        match self.bytes.get(self.at) {
+            Some(&AS_IS) => self.at += 1,
+            Some(&UPPER_RUNS) => {
+                self.at += 1;
+                for _ in 0..self.varint()? {
+                    self.varint()?;
+                    self.varint()?;
+                }
+            }
+            Some(&ORIGINAL) => {
+                self.at += 1;
+                self.text()?;
+            }
+            _ => return Err(FileError::BadRecord(self.at)),
+        }
+        Ok(Line { case, text: self.text()? })
+    }
+
+    /// The next record and its line, or the end record's numbers.
+    fn record(&mut self) -> Result<Result<(Record, Line), (u64, u64)>, FileError> {
         let at = self.at;
         let Some(&tag) = self.bytes.get(at) else { return Err(FileError::Unfinished) };
         self.at += 1;
@@ -283,22 +358,50 @@ impl<'a> Cursor<'a> {
                 let ms = self.varint()?;
                 let line = u32::try_from(self.varint()?).map_err(|_| FileError::BadRecord(at))?;
                 let until = from.checked_add(span).ok_or(FileError::BadRecord(at))?;
-                Ok(Ok((Record::Shown { from, until, ms, line }, self.text()?)))
+                Ok(Ok((Record::Shown { from, until, ms, line }, self.line()?)))
             }
             PASSED => {
                 let seq = self.varint()?;
                 let ms = self.varint()?;
-                Ok(Ok((Record::Passed { seq, ms }, self.text()?)))
+                Ok(Ok((Record::Passed { seq, ms }, self.line()?)))
             }
             END => Ok(Err((self.varint()?, self.varint()?))),
             _ => Err(FileError::BadRecord(at)),
         }
     }
+
+    /// A line as it was on the screen: its lowercased text with the case put back.
+    fn original(&mut self, line: &Line) -> Result<String, FileError> {
+        let lowered = String::from_utf8_lossy(&self.bytes[line.text.clone()]);
+        self.at = line.case;
+        match self.bytes.get(self.at) {
+            Some(&UPPER_RUNS) => {
+                self.at += 1;
+                let mut text = lowered.into_owned().into_bytes();
+                let mut at = 0usize;
+                for _ in 0..self.varint()? {
+                    let gap = usize::try_from(self.varint()?).map_err(|_| FileError::BadRecord(self.at))?;
+                    let len = usize::try_from(self.varint()?).map_err(|_| FileError::BadRecord(self.at))?;
+                    let start = at.saturating_add(gap).min(text.len());
+                    let end = start.saturating_add(len).min(text.len());
+                    text[start..end].make_ascii_uppercase();
+                    at = end;
+                }
+                Ok(String::from_utf8_lossy(&text).into_owned())
+            }
+            Some(&ORIGINAL) => {
+                self.at += 1;
+                let text = self.text()?;
+                Ok(String::from_utf8_lossy(&self.bytes[text]).into_owned())
+            }
+            _ => Ok(lowered.into_owned()),
+        }
+    }
 }
 
-/// The body of a whole, undamaged search file for a recording of `recording_len`
-/// bytes: its records, from after the magic to the end record (included).
-fn checked(file: &[u8], recording_len: u64) -> Result<&[u8], FileError> {
+/// The body of a whole, undamaged search file: its records, from after the magic to
+/// the end record (included).
+fn checked(file: &[u8]) -> Result<&[u8], FileError> {
     if !file.starts_with(SEARCH_MAGIC) {
         return Err(if SEARCH_MAGIC.starts_with(file) { FileError::Unfinished } else { FileError::NotASearchFile });
     }
@@ -310,25 +413,34 @@ fn checked(file: &[u8], recording_len: u64) -> Result<&[u8], FileError> {
     if crc32fast::hash(body) != crc {
         return Err(FileError::Damaged);
     }
-    let body = &body[SEARCH_MAGIC.len()..];
-    // The end record is the last thing before the checksum: find it by reading.
-    let mut cursor = Cursor { bytes: body, at: 0 };
-    loop {
-        if let Err((_, file_len)) = cursor.record()? {
-            if cursor.at != body.len() {
-                return Err(FileError::BadRecord(cursor.at));
-            }
-            if file_len != recording_len {
-                return Err(FileError::Stale { file: file_len, recording: recording_len });
-            }
-            return Ok(body);
-        }
-    }
+    Ok(&body[SEARCH_MAGIC.len()..])
 }
 
 /// Whether a search file is whole and belongs to a recording of `recording_len` bytes.
 pub fn check(file: &[u8], recording_len: u64) -> Result<(), FileError> {
-    checked(file, recording_len).map(|_| ())
+    lines(checked(file)?, recording_len).map(|_| ())
+}
+
+/// Every record's start and the place of its lowercased text, in file order, once the
+/// end record says the file is for this recording.
+fn lines(body: &[u8], recording_len: u64) -> Result<Vec<(usize, std::ops::Range<usize>)>, FileError> {
+    let mut cursor = Cursor { bytes: body, at: 0 };
+    let mut lines = Vec::new();
+    loop {
+        let at = cursor.at;
+        match cursor.record()? {
+            Ok((_, line)) => lines.push((at, line.text)),
+            Err((_, file_len)) => {
+                if cursor.at != body.len() {
+                    return Err(FileError::BadRecord(cursor.at));
+                }
+                if file_len != recording_len {
+                    return Err(FileError::Stale { file: file_len, recording: recording_len });
+                }
+                return Ok(lines);
+            }
+        }
+    }
 }
 
 /// Every moment `needle` (case-insensitive) came into view, oldest first: the answer
@@ -341,49 +453,40 @@ pub fn search(file: &[u8], recording_len: u64, needle: &str) -> Result<Vec<Searc
     if needle.contains('\n') {
         return Err(FileError::Multiline);
     }
-    let body = checked(file, recording_len)?;
-    // Every record's text lowercased into one string, a newline after each (no needle
-    // holds one), so one pass finds every record that holds the needle.
-    let mut lowered = String::with_capacity(body.len());
-    let mut starts: Vec<(usize, usize)> = Vec::new(); // (start in `lowered`, record start in `body`)
-    let mut cursor = Cursor { bytes: body, at: 0 };
-    loop {
-        let at = cursor.at;
-        let Ok((_, text)) = cursor.record()? else { break };
-        starts.push((lowered.len(), at));
-        if text.is_ascii() {
-            let from = lowered.len();
-            // ASCII is one byte a character: lowercase in place.
-            lowered.push_str(std::str::from_utf8(text).map_err(|_| FileError::BadRecord(at))?);
-            lowered[from..].make_ascii_lowercase();
-        } else {
-            lowered.push_str(&std::str::from_utf8(text).map_err(|_| FileError::BadRecord(at))?.to_lowercase());
+    let body = checked(file)?;
+    let lines = lines(body, recording_len)?;
+    // The texts are stored lowercased: one pass over the whole body finds the needle;
+    // a find that is not inside one text (it runs over a record's numbers) is not one.
+    let finder = memchr::memmem::Finder::new(needle.as_bytes());
+    let mut matching: Vec<usize> = Vec::new(); // record starts
+    let (mut from, mut k) = (0usize, 0usize);
+    while let Some(found) = finder.find(&body[from..]) {
+        let at = from + found;
+        while k + 1 < lines.len() && lines[k + 1].1.start <= at {
+            k += 1;
         }
-        lowered.push('\n');
-    }
-    let mut matching: Vec<usize> = Vec::new(); // record starts in `body`
-    let mut next = 0usize;
-    for (found, _) in lowered.match_indices(needle.as_str()) {
-        let index = next + starts[next..].partition_point(|(start, _)| *start <= found) - 1;
-        if matching.last() != Some(&starts[index].1) {
-            matching.push(starts[index].1);
+        match lines.get(k) {
+            Some((record, text)) if text.start <= at && at + needle.len() <= text.end => {
+                matching.push(*record);
+                from = text.end;
+            }
+            _ => from = at + 1,
         }
-        next = index;
     }
-    let mut shown: Vec<(u64, u64, u64, u32, &[u8])> = Vec::new();
-    let mut passed: Vec<(u64, u64, &[u8])> = Vec::new();
+    let mut shown: Vec<(u64, u64, u64, u32, usize)> = Vec::new();
+    let mut passed: Vec<(u64, u64, usize)> = Vec::new();
     for at in matching {
         let mut cursor = Cursor { bytes: body, at };
         match cursor.record()? {
-            Ok((Record::Shown { from, until, ms, line }, text)) => shown.push((from, until, ms, line, text)),
-            Ok((Record::Passed { seq, ms }, text)) => passed.push((seq, ms, text)),
+            Ok((Record::Shown { from, until, ms, line }, _)) => shown.push((from, until, ms, line, at)),
+            Ok((Record::Passed { seq, ms }, _)) => passed.push((seq, ms, at)),
             Err(_) => {}
         }
     }
     // When the text came into view: the start of a stretch that no earlier line
     // holding it covered, quoting the topmost line that brought it.
     shown.sort_by_key(|&(from, _, _, line, _)| (from, line));
-    let mut moments: Vec<(u64, u64, &[u8])> = Vec::new(); // (sequence, ms, line)
+    let mut moments: Vec<(u64, u64, usize)> = Vec::new(); // (sequence, ms, record)
     let mut covered: Vec<(u64, u64)> = Vec::new(); // disjoint stretches on screen, in order
     let mut reach = 0u64; // the end of the stretches starting before the current one
     let mut i = 0;
@@ -407,21 +510,23 @@ pub fn search(file: &[u8], recording_len: u64, needle: &str) -> Result<Vec<Searc
         after > 0 && covered[after - 1].1 > seq
     };
     let mut last_passed = None;
-    for &(seq, ms, text) in &passed {
+    for &(seq, ms, record) in &passed {
         // The first line of the event's text that holds it (records keep their order).
         if last_passed == Some(seq) || on_screen(seq) {
             continue;
         }
         last_passed = Some(seq);
-        moments.push((seq, ms, text));
+        moments.push((seq, ms, record));
     }
     moments.sort_by_key(|&(seq, _, _)| seq);
     let mut hits: Vec<SearchHit> = Vec::new();
-    for (_, ms, line) in moments {
+    for (_, ms, record) in moments {
         if hits.last().is_some_and(|h| ms < h.offset_ms + SAME_MOMENT_MS) {
             continue;
         }
-        let line = String::from_utf8_lossy(line);
+        let mut cursor = Cursor { bytes: body, at: record };
+        let Ok((_, line)) = cursor.record()? else { continue };
+        let line = cursor.original(&line)?;
         hits.push(SearchHit { offset_ms: ms, line: line.trim().chars().take(200).collect() });
         if hits.len() >= MAX_HITS {
             break;
