@@ -295,6 +295,13 @@ struct Line {
     text: std::ops::Range<usize>,
 }
 
+/// What comes next in a file: a record and its line, or the end record (the number of
+/// output events and the recording's length).
+enum Next {
+    Line(Record, Line),
+    End { recording_len: u64 },
+}
+
 /// Reads records from a checked file body.
 struct Cursor<'a> {
     bytes: &'a [u8],
@@ -346,8 +353,8 @@ impl<'a> Cursor<'a> {
         Ok(Line { case, text: self.text()? })
     }
 
-    /// The next record and its line, or the end record's numbers.
-    fn record(&mut self) -> Result<Result<(Record, Line), (u64, u64)>, FileError> {
+    /// The next record and its line, or the end.
+    fn record(&mut self) -> Result<Next, FileError> {
         let at = self.at;
         let Some(&tag) = self.bytes.get(at) else { return Err(FileError::Unfinished) };
         self.at += 1;
@@ -358,14 +365,17 @@ impl<'a> Cursor<'a> {
                 let ms = self.varint()?;
                 let line = u32::try_from(self.varint()?).map_err(|_| FileError::BadRecord(at))?;
                 let until = from.checked_add(span).ok_or(FileError::BadRecord(at))?;
-                Ok(Ok((Record::Shown { from, until, ms, line }, self.line()?)))
+                Ok(Next::Line(Record::Shown { from, until, ms, line }, self.line()?))
             }
             PASSED => {
                 let seq = self.varint()?;
                 let ms = self.varint()?;
-                Ok(Ok((Record::Passed { seq, ms }, self.line()?)))
+                Ok(Next::Line(Record::Passed { seq, ms }, self.line()?))
             }
-            END => Ok(Err((self.varint()?, self.varint()?))),
+            END => {
+                let _events = self.varint()?;
+                Ok(Next::End { recording_len: self.varint()? })
+            }
             _ => Err(FileError::BadRecord(at)),
         }
     }
@@ -429,8 +439,8 @@ fn lines(body: &[u8], recording_len: u64) -> Result<Vec<(usize, std::ops::Range<
     loop {
         let at = cursor.at;
         match cursor.record()? {
-            Ok((_, line)) => lines.push((at, line.text)),
-            Err((_, file_len)) => {
+            Next::Line(_, line) => lines.push((at, line.text)),
+            Next::End { recording_len: file_len } => {
                 if cursor.at != body.len() {
                     return Err(FileError::BadRecord(cursor.at));
                 }
@@ -478,14 +488,14 @@ pub fn search(file: &[u8], recording_len: u64, needle: &str) -> Result<Vec<Searc
     for at in matching {
         let mut cursor = Cursor { bytes: body, at };
         match cursor.record()? {
-            Ok((Record::Shown { from, until, ms, line }, _)) => shown.push((from, until, ms, line, at)),
-            Ok((Record::Passed { seq, ms }, _)) => passed.push((seq, ms, at)),
-            Err(_) => {}
+            Next::Line(Record::Shown { from, until, ms, line }, _) => shown.push((from, until, ms, line, at)),
+            Next::Line(Record::Passed { seq, ms }, _) => passed.push((seq, ms, at)),
+            Next::End { .. } => {}
         }
     }
     // When the text came into view: the start of a stretch that no earlier line
     // holding it covered, quoting the topmost line that brought it.
-    shown.sort_by_key(|&(from, _, _, line, _)| (from, line));
+    shown.sort_unstable_by_key(|&(from, _, _, line, at)| (from, line, at));
     let mut moments: Vec<(u64, u64, usize)> = Vec::new(); // (sequence, ms, record)
     let mut covered: Vec<(u64, u64)> = Vec::new(); // disjoint stretches on screen, in order
     let mut reach = 0u64; // the end of the stretches starting before the current one
@@ -518,14 +528,14 @@ pub fn search(file: &[u8], recording_len: u64, needle: &str) -> Result<Vec<Searc
         last_passed = Some(seq);
         moments.push((seq, ms, record));
     }
-    moments.sort_by_key(|&(seq, _, _)| seq);
+    moments.sort_unstable_by_key(|&(seq, _, record)| (seq, record));
     let mut hits: Vec<SearchHit> = Vec::new();
     for (_, ms, record) in moments {
         if hits.last().is_some_and(|h| ms < h.offset_ms + SAME_MOMENT_MS) {
             continue;
         }
         let mut cursor = Cursor { bytes: body, at: record };
-        let Ok((_, line)) = cursor.record()? else { continue };
+        let Next::Line(_, line) = cursor.record()? else { continue };
         let line = cursor.original(&line)?;
         hits.push(SearchHit { offset_ms: ms, line: line.trim().chars().take(200).collect() });
         if hits.len() >= MAX_HITS {

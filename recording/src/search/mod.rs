@@ -2,7 +2,7 @@
 //!
 //! "Appeared" means what a person watching would have seen: the text arriving on the
 //! screen, or going past in output too fast to stay (a `cat` of a long file). [`search`]
-//! finds it by replaying the recording through the terminal model; [`file`] writes the
+//! finds it by replaying the recording through the terminal model; [`file`](mod@file) writes the
 //! screen's text over time beside the recording as it is written, and answers the same
 //! from it without a replay.
 
