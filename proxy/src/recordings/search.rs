@@ -202,7 +202,7 @@ mod tests {
         let (id, recording) = written(&data_dir);
         let replayed = text::search(recording.as_slice(), "needle").unwrap();
         assert_eq!(replayed.iter().map(|h| h.offset_ms).collect::<Vec<_>>(), [0, 5000]);
-        let row = row(&id, true);
+        let (row, running) = (row(&id, true), row(&id, false));
         let search_file = directory(&data_dir).join(format!("{id}.ghsrch"));
         assert_eq!(search(&archive, &row, "needle").await.unwrap(), (replayed.clone(), Answered::File));
 
@@ -217,11 +217,11 @@ mod tests {
 
         // Still being written: a replay, and nothing is written.
         std::fs::remove_file(&search_file).unwrap();
-        assert_eq!(search(&archive, &row(&id, false), "needle").await.unwrap(), (replayed.clone(), Answered::Replay));
+        assert_eq!(search(&archive, &running, "needle").await.unwrap(), (replayed.clone(), Answered::Replay));
         assert!(!search_file.exists());
         assert_eq!(reindex(&archive, &row).await.unwrap(), Reindexed::Written { bytes: whole.len() });
         assert_eq!(std::fs::read(&search_file).unwrap(), whole);
-        assert_eq!(reindex(&archive, &row(&id, false)).await.unwrap(), Reindexed::NotFinished);
+        assert_eq!(reindex(&archive, &running).await.unwrap(), Reindexed::NotFinished);
         let _ = std::fs::remove_dir_all(data_dir);
     }
 
