@@ -167,10 +167,15 @@ describe('recordings in object storage', () => {
     assert.equal(head.text, 'GHREC01\n');
     assert.match(head.headers['content-range'], new RegExp(`^bytes 0-7/${row.bytes}$`));
     assert.equal((await api(proxy, session, `/api/v1/recordings/${id}/data/recording`, { range: `bytes=${row.bytes}-` })).status, 416);
-    // Garage holds it: three objects (the whole files; the chunks uploaded during the
-    // session are deleted), as its own command line counts them.
-    await until(() => /^Objects:\s+3$/m.test(garage.garage('bucket', 'info', garage.bucket)),
-      `three objects in the bucket:\n${garage.garage('bucket', 'info', garage.bucket)}`);
+    // Garage holds it: four objects (the whole files, the search file among them; the
+    // chunks uploaded during the session are deleted), as its own command line counts them.
+    await until(() => /^Objects:\s+4$/m.test(garage.garage('bucket', 'info', garage.bucket)),
+      `four objects in the bucket:\n${garage.garage('bucket', 'info', garage.bucket)}`);
+    // A search reads the search file from the store.
+    const found = await api(proxy, session, `/api/v1/recordings/${id}/search?q=last-42-line`);
+    assert.equal(found.status, 200, found.text);
+    assert.equal(found.headers['x-gatehouse-search'], 'file');
+    assert.equal(found.json.hits.length, 1, found.text);
     // The player seeks both ways through it, the screens as they were live.
     const auditor = await proxy.enrolAndSignIn('audra', ['auditor']);
     const player = await openPlayer(proxy, auditor, id);
@@ -232,6 +237,16 @@ describe('recordings in object storage', () => {
     assert.match(await playerText(player.page), /^before-the-kill-42$/m);
     await screenshot(player.page, '41-player-completed-by-another-proxy');
     await player.context.close();
+    // Its search file never got its end (search files go up whole, at a session's
+    // end): the first search replays the recording from the store and puts one there.
+    const search = () => api(second, auditor, `/api/v1/recordings/${id}/search?q=before-the-kill`);
+    const first = await search();
+    assert.equal(first.status, 200, first.text);
+    assert.equal(first.headers['x-gatehouse-search'], 'written');
+    assert.ok(first.json.hits.length >= 1, first.text);
+    const next = await search();
+    assert.equal(next.headers['x-gatehouse-search'], 'file', 'read from the store the second time');
+    assert.deepEqual(next.json, first.json);
     // The command line reads it from the store too.
     assert.match(proxy.cli('recordings', 'cat', id), /before-the-kill-42/);
   });

@@ -275,6 +275,54 @@ describe('recordings', () => {
     await context.close();
   });
 
+  test('a recording without a search file is searched all the same, and gets one: on the first search or by reindex', async () => {
+    const file = path.join(proxy.dataDir, 'recordings', `${recorded.id}.ghsrch`);
+    assert.ok(fs.existsSync(file), 'the recorder wrote the search file beside the recording');
+    const { context, page, session } = await signedInPage('rita-search', ['auditor']);
+    const search = (q) => api(session, `/api/v1/recordings/${recorded.id}/search?q=${encodeURIComponent(q)}`);
+    const fromFile = await search('NEEDLE-42');
+    assert.equal(fromFile.status, 200, fromFile.text);
+    assert.equal(fromFile.headers['x-gatehouse-search'], 'file', 'answered from the search file');
+    assert.equal(fromFile.json.hits.length, 1);
+
+    // As a recording made before search files: none beside it. The player's search
+    // replays the recording, finds the same moment, and writes the file.
+    fs.rmSync(file);
+    await openPlayer(page, recorded.id);
+    await page.getByTestId('player-search-input').fill('NEEDLE-42');
+    await page.getByTestId('player-search').click();
+    const hit = page.getByTestId('player-hit');
+    await hit.first().waitFor();
+    assert.equal(await hit.count(), 1);
+    assert.match(await hit.textContent(), /needle-42-word/);
+    assert.equal(Number(await hit.getAttribute('data-offset')), fromFile.json.hits[0].offset_ms);
+    await hit.click();
+    await settled(page, fromFile.json.hits[0].offset_ms);
+    assert.match(await playerText(page), /needle-42-word/);
+    assert.ok(fs.existsSync(file), 'the first search wrote the search file');
+    const again = await search('NEEDLE-42');
+    assert.equal(again.headers['x-gatehouse-search'], 'file');
+    assert.deepEqual(again.json, fromFile.json);
+
+    // Cut short (a disk filled up, a copy stopped): not used; the same answer by a
+    // replay, and the file written whole again.
+    fs.truncateSync(file, Math.floor(fs.statSync(file).size / 2));
+    const damaged = await search('NEEDLE-42');
+    assert.equal(damaged.headers['x-gatehouse-search'], 'written');
+    assert.deepEqual(damaged.json, fromFile.json);
+    assert.equal((await search('NEEDLE-42')).headers['x-gatehouse-search'], 'file');
+
+    // `gatehouse recordings reindex` writes it ahead of the first search.
+    fs.rmSync(file);
+    assert.match(proxy.cli('recordings', 'reindex', recorded.id), new RegExp(`^${recorded.id}: search file written \\(\\d+ bytes\\)$`, 'm'));
+    assert.ok(fs.existsSync(file));
+    const reindexed = await search('NEEDLE-42');
+    assert.equal(reindexed.headers['x-gatehouse-search'], 'file');
+    assert.deepEqual(reindexed.json, fromFile.json);
+    assert.match(proxy.cli('recordings', 'reindex', '--all'), new RegExp(`^${recorded.id}: search file written`, 'm'));
+    await context.close();
+  });
+
   test('asciicast export is valid v2 and re-imports to the same screens', async () => {
     const { context, page, session } = await signedInPage('rita-4', ['auditor']);
     await openPlayer(page, recorded.id);

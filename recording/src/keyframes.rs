@@ -93,6 +93,11 @@ impl TerminalKeyframes {
         self.screen.process(data);
     }
 
+    /// The screen's text now, as `Terminal::text` gives it (what search looks at).
+    pub fn text(&self) -> String {
+        self.screen.screen().contents()
+    }
+
     /// The keyframe of the screen now: bytes that rebuild it in a fresh terminal of
     /// (`cols`, `rows`), the size returned with them.
     pub fn take(&self) -> (Vec<u8>, u32, u32) {

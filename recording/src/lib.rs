@@ -5,7 +5,8 @@
 //! - [`index`]: the index beside it, one entry per keyframe.
 //! - [`keyframes`]: when the writer takes a keyframe, and what a terminal's holds.
 //! - [`cast`]: asciicast v2 (asciinema's format) to and from recordings.
-//! - [`search`]: the moments a text came into view, replayed through the terminal model.
+//! - [`search`]: the moments a text came into view, replayed through the terminal model
+//!   or read from the search file written beside the recording.
 //! - [`player`]: playback over a recording that arrives in pieces.
 
 pub mod cast;

@@ -1,4 +1,4 @@
-//! `gatehouse recordings`: list, cat, export and import session recordings.
+//! `gatehouse recordings`: list, cat, export, import and reindex session recordings.
 
 use std::path::PathBuf;
 
@@ -47,6 +47,19 @@ pub enum RecordingsCommand {
         /// The node it is listed under.
         #[arg(long, default_value = "import")]
         target: String,
+    },
+    /// Write the search file of a finished terminal recording (the screen's text over
+    /// time, which searches read instead of replaying the recording), in place of any it
+    /// has; for recordings made before search files, or whose search file was lost or
+    /// damaged. A search writes a missing one by itself; this does it ahead of time.
+    /// Desktop recordings have no text and are left as they are.
+    #[command(group(clap::ArgGroup::new("which").required(true).args(["id", "all"])))]
+    Reindex {
+        /// The recording.
+        id: Option<String>,
+        /// Every recording.
+        #[arg(long)]
+        all: bool,
     },
 }
 
@@ -170,6 +183,9 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
                         for part in recording::part::Part::ALL {
                             let file =
                                 recording::directory(&config.data_dir).join(recording::part::file_name(&id, part)?);
+                            if part == recording::part::Part::Search && !file.exists() {
+                                continue;
+                            }
                             objects.put_whole(&id, part, &file).await?;
                             std::fs::remove_file(&file)?;
                         }
@@ -178,6 +194,35 @@ pub fn run(config: Config, command: RecordingsCommand) -> anyhow::Result<()> {
                     .context("cannot upload the imported recording to the object store")?;
             }
             println!("{id}");
+        }
+        RecordingsCommand::Reindex { id, all } => {
+            let rows = match (id, all) {
+                (Some(id), _) => vec![store.recording(&id)?.with_context(|| format!("there is no recording {id:?}"))?],
+                (None, _) => store.list_recordings(u32::MAX)?,
+            };
+            let (archive, _) = archive(&config, false)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let mut failed = 0;
+            for row in rows {
+                match runtime.block_on(recording::search::reindex(&archive, &row)) {
+                    Ok(recording::search::Reindexed::Written { bytes }) => {
+                        println!("{}: search file written ({bytes} bytes)", row.id)
+                    }
+                    Ok(recording::search::Reindexed::NoText) => println!("{}: no text to search (a desktop's)", row.id),
+                    Ok(recording::search::Reindexed::NotFinished) => {
+                        println!("{}: still being written; its search file is written as it goes", row.id)
+                    }
+                    Err(err) => {
+                        eprintln!("{}: cannot write its search file: {err}", row.id);
+                        failed += 1;
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!(
+                    "{failed} recording(s) could not be reindexed (above); searches of them replay the recording"
+                );
+            }
         }
     }
     Ok(())

@@ -228,14 +228,8 @@ pub async fn list(
             state.store.search_recordings(&filter, 0, TEXT_SEARCH_SCAN).map_err(|_| ApiError::internal())?;
         let mut ids = Vec::new();
         for row in candidates {
-            let Ok(bytes) = whole_recording(&state, &row).await else { continue };
-            let text = text.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                gatehouse_recording::search::search(bytes.as_slice(), &text).is_ok_and(|hits| !hits.is_empty())
-            })
-            .await
-            .map_err(|_| ApiError::internal())?;
-            if found {
+            let found = recordings::search::search(&state.archive, &row, &text).await;
+            if found.is_ok_and(|(hits, _)| !hits.is_empty()) {
                 ids.push(row.id);
             }
         }
@@ -370,7 +364,7 @@ pub async fn search(
     signed_in: SignedIn,
     Path(id): Path<String>,
     Query(query): Query<SearchQuery>,
-) -> Result<Json<SearchHits>, ApiError> {
+) -> Result<Response, ApiError> {
     let row = visible(&state, &signed_in, &id)?;
     state.audit.record(
         Kind::RecordingSearch,
@@ -378,20 +372,18 @@ pub async fn search(
         None,
         &format!("{id}: {:?}", query.q),
     );
-    let bytes = whole_recording(&state, &row).await.map_err(|err| {
+    let (hits, answered) = recordings::search::search(&state.archive, &row, &query.q).await.map_err(|err| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "recording_unreadable",
             format!("The recording cannot be read: {err}."),
         )
     })?;
-    let hits = tokio::task::spawn_blocking(move || {
-        gatehouse_recording::search::search(bytes.as_slice(), &query.q).map_err(|err| err.to_string())
-    })
-    .await
-    .map_err(|_| ApiError::internal())?
-    .map_err(|err| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "recording_unreadable", err))?;
-    Ok(Json(SearchHits { hits }))
+    let mut response = Json(SearchHits { hits }).into_response();
+    // How it was answered, for operators and tests: from the search file, by a replay
+    // that wrote the search file, or by a replay alone.
+    response.headers_mut().insert("x-gatehouse-search", HeaderValue::from_static(answered.name()));
+    Ok(response)
 }
 
 /// `GET /recordings/{id}/marks`: the moments the player's timeline marks (files moved).

@@ -3,10 +3,11 @@
 //! Per session, in the spool folder (`data_dir/recordings/` unless `[recordings] spool`
 //! says otherwise): `ID.ghrec` (the recording, in the format of
 //! [`gatehouse_recording`]), `ID.ghidx` (the index: a [`Keyframe`] entry whenever
-//! [`keyframes::Policy`] says one is due) and `ID.ghkf` (the keyframes' screen states:
-//! a terminal's from [`TerminalKeyframes`], a desktop's decoded here). Events go through a bounded queue to one writer
-//! task, which appends them, flushes at least once a second and at the end, and updates
-//! the recordings table. Because everything is only ever appended, a kill leaves at
+//! [`keyframes::Policy`] says one is due), `ID.ghkf` (the keyframes' screen states:
+//! a terminal's from [`TerminalKeyframes`], a desktop's decoded here) and, for a
+//! terminal, `ID.ghsrch` (the screen's text over time, which [`search`] answers from).
+//! Events go through a bounded queue to one writer task, which appends them, flushes
+//! at least once a second and at the end, and updates the recordings table. Because everything is only ever appended, a kill leaves at
 //! worst one torn record at each tail, which the readers report and skip.
 //!
 //! With an object store, [`upload`] carries each flushed stretch to it while the session
@@ -17,6 +18,7 @@ pub mod completer;
 pub mod objects;
 pub mod part;
 pub mod row;
+pub mod search;
 pub mod upload;
 pub mod video;
 
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant};
 use gatehouse_proto::api::RecordingKind;
 use gatehouse_proto::pb::{self, Keyframe, RecordingEvent, RecordingHeader, recording_event::Event};
 use gatehouse_recording::keyframes::{self, TerminalKeyframes};
+use gatehouse_recording::search::file::SearchWriter;
 use gatehouse_recording::{self as recording, VERSION};
 use tokio::sync::mpsc;
 
@@ -440,13 +443,17 @@ pub fn write_imported(
     Ok(id)
 }
 
-/// The three files of one recording, written in step: the recording, its index, and
-/// the keyframes' screens. When a keyframe is due is [`keyframes::Policy`]'s to say; a
-/// terminal's screen comes from [`TerminalKeyframes`], which follows the output.
+/// The files of one recording, written in step: the recording, its index, the
+/// keyframes' screens, and a terminal's search file. When a keyframe is due is
+/// [`keyframes::Policy`]'s to say; a terminal's screen comes from [`TerminalKeyframes`],
+/// which follows the output, and so does the search file's text.
 pub struct RecordingFiles {
     rec: BufWriter<File>,
     idx: BufWriter<File>,
     kf: BufWriter<File>,
+    /// A terminal's search file and what writes it (`None` for a desktop, and once
+    /// finished).
+    search: Option<(BufWriter<File>, SearchWriter)>,
     /// Bytes in each file so far.
     rec_len: u64,
     idx_len: u64,
@@ -472,6 +479,12 @@ impl RecordingFiles {
         let mut rec = create_private(&dir.join(format!("{id}.ghrec")))?;
         let mut idx = create_private(&dir.join(format!("{id}.ghidx")))?;
         let kf = create_private(&dir.join(format!("{id}.ghkf")))?;
+        let is_desktop = header.kind == i32::from(pb::SessionKind::Desktop);
+        let search = if is_desktop {
+            None
+        } else {
+            Some((create_private(&dir.join(format!("{id}.ghsrch")))?, SearchWriter::new()))
+        };
         let start = recording::encode_start(header);
         rec.write_all(&start)?;
         idx.write_all(recording::INDEX_MAGIC)?;
@@ -479,6 +492,7 @@ impl RecordingFiles {
             rec,
             idx,
             kf,
+            search,
             rec_len: start.len() as u64,
             idx_len: recording::INDEX_MAGIC.len() as u64,
             kf_len: 0,
@@ -487,7 +501,7 @@ impl RecordingFiles {
             last_offset_ms: 0,
             desktop: None,
             codec: gatehouse_desktop::codec_context::CodecContext::new(),
-            is_desktop: header.kind == i32::from(pb::SessionKind::Desktop),
+            is_desktop,
         };
         // A keyframe of the empty screen at the start: every seek has one to start from.
         // (A desktop's first keyframe comes once it has a screen; before it, a player
@@ -559,6 +573,9 @@ impl RecordingFiles {
         self.rec_len += bytes.len() as u64;
         self.last_offset_ms = event.offset_ms;
         self.terminal.follow(event);
+        if let (Some((_, search)), Some(Event::Output(output))) = (&mut self.search, &event.event) {
+            search.output(event.offset_ms, &output.data, &self.terminal.text());
+        }
         match &event.event {
             Some(Event::DesktopActivated(activated)) if self.is_desktop => {
                 self.desktop = Some(gatehouse_desktop::decoder::Decoder::new(activated));
@@ -583,14 +600,27 @@ impl RecordingFiles {
     pub fn flush(&mut self) -> std::io::Result<()> {
         self.rec.flush()?;
         self.kf.flush()?;
-        self.idx.flush()
+        self.idx.flush()?;
+        if let Some((file, search)) = &mut self.search {
+            file.write_all(&search.take())?;
+            file.flush()?;
+        }
+        Ok(())
     }
 
+    /// Puts everything on disk; the search file gets its end, which says the recording
+    /// is complete at this length.
     pub fn finish(&mut self) -> std::io::Result<()> {
         self.flush()?;
         self.rec.get_ref().sync_data()?;
         self.kf.get_ref().sync_data()?;
-        self.idx.get_ref().sync_data()
+        self.idx.get_ref().sync_data()?;
+        if let Some((mut file, search)) = self.search.take() {
+            file.write_all(&search.finish(self.rec_len))?;
+            file.flush()?;
+            file.get_ref().sync_data()?;
+        }
+        Ok(())
     }
 
     pub fn size(&self) -> u64 {
@@ -774,7 +804,7 @@ mod tests {
                 .unwrap();
         assert_eq!(index[0].offset_ms, 0, "the index is there too");
         let left: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(memory.list(None)).await;
-        assert_eq!(left.len(), 3, "the chunks are deleted, three whole files stay: {left:?}");
+        assert_eq!(left.len(), 4, "the chunks are deleted, four whole files stay (the search file too): {left:?}");
         let _ = std::fs::remove_dir_all(dir);
     }
 

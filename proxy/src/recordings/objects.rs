@@ -164,6 +164,22 @@ impl Objects {
         Ok(())
     }
 
+    /// Stores `bytes` as the whole part, in place of what was there (a search file
+    /// written again).
+    pub async fn put_bytes(&self, id: &str, part: Part, bytes: Vec<u8>) -> std::io::Result<()> {
+        self.store
+            .put(&self.whole(id, part), PutPayload::from(bytes))
+            .await
+            .map_err(|e| store_error("store a recording's search file", e))?;
+        self.forget(id, part);
+        Ok(())
+    }
+
+    /// Forgets the remembered layout of a part that was replaced.
+    fn forget(&self, id: &str, part: Part) {
+        self.layouts.lock().unwrap_or_else(|p| p.into_inner()).remove(&(id.to_string(), part));
+    }
+
     /// Uploads a whole file as the part (in 8 MiB parts when it is larger than that).
     pub async fn put_whole(&self, id: &str, part: Part, file: &std::path::Path) -> std::io::Result<u64> {
         use tokio::io::AsyncReadExt;
@@ -174,6 +190,7 @@ impl Objects {
             let mut bytes = Vec::with_capacity(len as usize);
             input.read_to_end(&mut bytes).await?;
             self.store.put(&path, PutPayload::from(bytes)).await.map_err(|e| store_error("store a recording", e))?;
+            self.forget(id, part);
             return Ok(len);
         }
         let upload = self.store.put_multipart(&path).await.map_err(|e| store_error("start an upload", e))?;
@@ -188,6 +205,7 @@ impl Objects {
             writer.write(&buf[..n]);
         }
         writer.finish().await.map_err(|e| store_error("finish uploading a recording", e))?;
+        self.forget(id, part);
         Ok(len)
     }
 

@@ -1,21 +1,25 @@
-//! The three files of a recording, and their names.
+//! The files of a recording, and their names.
 
-/// The three files of a recording.
+/// The files of a recording: the three the player reads, and a terminal recording's
+/// search file (the screen's text over time, [`gatehouse_recording::search::file`]),
+/// which a desktop recording does not have and an old recording may not have yet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Part {
     Recording,
     Index,
     Keyframes,
+    Search,
 }
 
 impl Part {
-    pub const ALL: [Part; 3] = [Part::Recording, Part::Index, Part::Keyframes];
+    pub const ALL: [Part; 4] = [Part::Recording, Part::Index, Part::Keyframes, Part::Search];
 
     pub fn extension(self) -> &'static str {
         match self {
             Part::Recording => "ghrec",
             Part::Index => "ghidx",
             Part::Keyframes => "ghkf",
+            Part::Search => "ghsrch",
         }
     }
 
@@ -24,7 +28,8 @@ impl Part {
         Part::ALL.into_iter().find(|part| part.extension() == extension)
     }
 
-    /// The names the player's API uses (`/data/recording`, …).
+    /// The names the player's API uses (`/data/recording`, …); the search file is the
+    /// proxy's own and is not served.
     pub fn from_name(name: &str) -> Option<Part> {
         match name {
             "recording" => Some(Part::Recording),
@@ -39,6 +44,7 @@ impl Part {
             Part::Recording => "recording",
             Part::Index => "index",
             Part::Keyframes => "keyframes",
+            Part::Search => "search",
         }
     }
 }
@@ -62,9 +68,10 @@ mod tests {
         for bad in ["", "../x", "a/b", "zz", &"a".repeat(65)] {
             assert!(file_name(bad, Part::Recording).is_err(), "{bad}");
         }
-        for part in Part::ALL {
+        for part in [Part::Recording, Part::Index, Part::Keyframes] {
             assert_eq!(Part::from_name(part.name()), Some(part));
         }
+        assert_eq!(Part::from_name("search"), None, "the search file is not served");
         assert_eq!(Part::from_name("gatehouse.db"), None);
     }
 }

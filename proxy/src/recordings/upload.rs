@@ -8,7 +8,8 @@
 //! the index, so an index entry in the store never points past what is stored. At the
 //! end the whole files go up, the row is finished, the spool copy removed and the chunks
 //! deleted, in that order: at every moment the recording can be read whole from
-//! somewhere.
+//! somewhere. The search file goes up only whole, at the end (a search of a recording
+//! still being written replays it), and only if there is one (a desktop has none).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -39,6 +40,7 @@ impl Lengths {
             Part::Recording => self.recording,
             Part::Index => self.index,
             Part::Keyframes => self.keyframes,
+            Part::Search => 0,
         }
     }
 
@@ -47,6 +49,7 @@ impl Lengths {
             Part::Recording => self.recording = len,
             Part::Index => self.index = len,
             Part::Keyframes => self.keyframes = len,
+            Part::Search => {}
         }
     }
 }
@@ -172,6 +175,7 @@ pub async fn run(
                 for part in Part::ALL {
                     if let Ok(path) = archive.spooled(&id, part)
                         && let Err(err) = tokio::fs::remove_file(&path).await
+                        && !(part == Part::Search && err.kind() == std::io::ErrorKind::NotFound)
                     {
                         tracing::warn!(recording = %id, %err, "cannot remove the spool copy of an uploaded recording");
                     }
@@ -202,9 +206,13 @@ async fn upload_chunk(archive: &Archive, id: &str, part: Part, range: Range<u64>
     objects.put_chunk(id, part, range.start, bytes).await
 }
 
-/// Uploads the three whole files; returns the recording's size.
+/// Uploads the whole files; returns the recording's size.
 async fn finish(archive: &Archive, id: &str) -> std::io::Result<u64> {
     let Some(objects) = archive.objects() else { return Ok(0) };
+    let search = archive.spooled(id, Part::Search)?;
+    if tokio::fs::try_exists(&search).await? {
+        objects.put_whole(id, Part::Search, &search).await?;
+    }
     // The index last, as for chunks.
     let mut size = 0;
     for part in ORDER {

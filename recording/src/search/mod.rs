@@ -1,10 +1,14 @@
 //! Search: the moments a text appeared in a recording (the proxy answers searches with it).
 //!
-//! A recording is replayed through the terminal model, so "appeared" means what a
-//! person watching would have seen: the text arriving on the screen, or going past in
-//! output too fast to stay (a `cat` of a long file).
+//! "Appeared" means what a person watching would have seen: the text arriving on the
+//! screen, or going past in output too fast to stay (a `cat` of a long file). [`search`]
+//! finds it by replaying the recording through the terminal model; [`file`](mod@file) writes the
+//! screen's text over time beside the recording as it is written, and answers the same
+//! from it without a replay.
 
 use std::io::Read;
+
+pub mod file;
 
 use crate::format::{Item, ReadError, Reader};
 use gatehouse_proto::api::SearchHit;
