@@ -253,7 +253,7 @@ describe('SSH tab in the browser', () => {
   });
 
   test('10,000 lines of scrollback survive a resize, and search finds text 9,000 lines up', async () => {
-    const { context, page } = await signedInPage('tess');
+    const { context, page } = await signedInPage('tenk');
     await openSession(page);
     const terminal = panel(page).getByTestId('terminal');
     await terminal.click();
