@@ -283,6 +283,10 @@ describe('xrdp', { skip: process.getuid() !== 0 && 'needs root to add a local us
     await page.locator('[data-testid="desktop-status"][data-state="connected"]').waitFor({ timeout: 30_000 });
     assert.equal(await page.locator('[data-testid="desktop-layout"]').inputValue(), 'fr-FR');
     // At 1000 px the bar still holds every control on one line: the readings give way.
+    // Measured once everything that joins the bar is there (the clipboard's badge comes
+    // when the desktop's clipboard channel is up, the stats after a second).
+    await page.locator('[data-testid="clipboard-state"]').waitFor({ timeout: 15_000 });
+    await page.waitForFunction(() => document.querySelector('[data-testid="desktop-stats"]').textContent.trim() !== '');
     const bar = await page.evaluate(() => {
       const box = (id) => document.querySelector(`[data-testid="${id}"]`).getBoundingClientRect();
       const [off, full, layout] = [box('disconnect'), box('full-screen'), box('desktop-layout')];
