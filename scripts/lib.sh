@@ -99,6 +99,12 @@ build_web() {
   step "Building the web app (trunk, release wasm; profile wasm-release, set in index.html)"
   ensure_debian_packages brotli
   (cd "$ROOT" && cargo fetch --quiet && trunk build --release)
+  # The sign-in app (signin.html, what /signin loads first): trunk builds one page per
+  # run and empties its dist before each, so it builds into a dist of its own and its
+  # files join the app's (the style and the icon are the same files, by their hashes).
+  local signin_dist="$CARGO_TARGET_DIR/signin-dist"
+  (cd "$ROOT" && trunk build signin.html --release --dist "$signin_dist" --html-output signin.html)
+  cp -r "$signin_dist"/. "$ROOT/dist/"
   # Brotli for browsers that take it, made once here rather than by each proxy at
   # start-up (quality 11 takes a few seconds); the proxy serves NAME.br for NAME after
   # checking that it decompresses to it (proxy/src/http/assets.rs).

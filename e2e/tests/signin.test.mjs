@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
-import { Authenticator, launchBrowser, newContext, screenshot, startProxy } from '../lib/harness.mjs';
+import { Authenticator, launchBrowser, newContext, screenshot, startProxy, until } from '../lib/harness.mjs';
 
 const PASSWORD = 'correct horse battery staple';
 const COOKIE = '__Host-gatehouse_session';
@@ -161,6 +161,61 @@ describe('sign-in journey', () => {
     assert.ok(audit.some((r) => r.kind === 'signin.locked' && r.user === 'carol'), 'the lockout is audited');
     assert.ok(audit.some((r) => r.kind === 'signin.failed' && r.user === 'carol'), 'failures are audited');
     assert.ok(audit.some((r) => r.kind === 'signin.ok' && r.user === 'alice'), 'sign-ins are audited');
+    await context.close();
+  });
+
+  test('/signin loads first as the sign-in app alone; signing in, or any link from it, loads the whole app', async () => {
+    const whole = (await proxy.request('GET', '/index.html')).text.match(/gatehouse-web-[0-9a-f]+_bg\.wasm/)?.[0];
+    assert.ok(whole, "the whole app's wasm is named in index.html");
+    const enrolling = await newContext(browser);
+    const authenticator = await enrolFully(await enrolling.newPage(), 'sid');
+    await enrolling.close();
+
+    // A browser that has never been here: what the first page costs, counted by Chromium.
+    const context = await newContext(browser);
+    const page = await context.newPage();
+    const problems = [];
+    page.on('console', (msg) => { if (msg.type() === 'error' && !/status of 401/.test(msg.text())) problems.push(msg.text()); });
+    page.on('pageerror', (err) => problems.push(err.message));
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    const fetched = new Map();
+    cdp.on('Network.responseReceived', (e) => fetched.set(e.requestId, new URL(e.response.url).pathname));
+    let wire = 0;
+    cdp.on('Network.loadingFinished', (e) => { wire += e.encodedDataLength; });
+    await page.goto(`${proxy.url}/signin`);
+    await page.getByTestId('sign-in').waitFor();
+    await page.waitForLoadState('networkidle');
+    const wasm = () => [...fetched.values()].filter((p) => p.endsWith('.wasm'));
+    assert.deepEqual(wasm().map((p) => p.replace(/-[0-9a-f]+_bg/, '')), ['/gatehouse-signin.wasm'], 'only the sign-in app');
+    assert.ok(wire < 250 * 1024, `the first load is ${(wire / 1024).toFixed(1)} KiB on the wire`);
+    console.log(`/signin's first load: ${(wire / 1024).toFixed(1)} KiB on the wire`);
+    await screenshot(page, '03b-signin-app');
+
+    // Its links are page loads of the whole app (which, signed out, shows its own form).
+    await page.locator('a.brand').click();
+    await until(() => wasm().includes(`/${whole}`), "the brand's link loads the whole app");
+    await page.getByTestId('sign-in').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/signin');
+
+    // The sign-in app's own file is not a second address for it.
+    await page.goto(`${proxy.url}/signin.html`);
+    await page.waitForURL(`${proxy.url}/signin`);
+    // Back to a first load of /signin, and signed in from it: the whole app, signed in.
+    await page.goto(`${proxy.url}/signin`);
+    await page.getByTestId('sign-in').waitFor();
+    await signIn(page, 'sid', PASSWORD, await authenticator.nextCode());
+    await page.getByTestId('resources-empty').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/');
+    assert.match(await page.getByTestId('current-user').textContent(), /sid/);
+    // Signed in already, /signin sends the person on, a host CA pin in the link kept.
+    await page.evaluate(() => localStorage.removeItem('gatehouse.host_ca_pin'));
+    const hostCa = execFileSync('ssh-keygen', ['-l', '-f', `${proxy.dir}/data/ca/host_ca.pub`], { encoding: 'utf8' }).split(' ')[1];
+    await page.goto(`${proxy.url}/signin#pin=${hostCa}`);
+    await page.waitForURL(`${proxy.url}/`);
+    await page.getByTestId('current-user').waitFor();
+    assert.equal(await page.evaluate(() => localStorage.getItem('gatehouse.host_ca_pin')), hostCa, 'the pin came through');
+    assert.deepEqual(problems, []);
     await context.close();
   });
 

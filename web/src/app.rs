@@ -1,5 +1,5 @@
 //! The app's frame: session check, theme, a host CA pin offered by the address (once,
-//! at start, whatever the route), routes.
+//! at start, whatever the route), routes. And the sign-in app's, which has one route.
 
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
@@ -34,7 +34,7 @@ pub fn App() -> impl IntoView {
                 <main class="content">
                     <Routes fallback=|| view! { <NotFound/> }>
                         <Route path=path!("/") view=ResourcesPage/>
-                        <Route path=path!("/signin") view=SignInPage/>
+                        <Route path=path!("/signin") view=|| view! { <SignInPage/> }/>
                         <Route path=path!("/invite") view=InvitePage/>
                         <Route path=path!("/sso/callback/:connector") view=crate::pages::sso_callback::SsoCallbackPage/>
                         <Route path=path!("/device") view=crate::pages::device::DevicePage/>
@@ -54,5 +54,59 @@ pub fn App() -> impl IntoView {
                 <PinConflict conflict=pin_conflict/>
             </div>
         </Router>
+    }
+}
+
+/// The sign-in app's frame: the same top bar and sign-in page, and no other route. A
+/// link it follows (the brand, say) is not drawn here but loaded, so the proxy answers
+/// with the whole app; signing in loads it too. A host CA pin in the address is left
+/// there for the whole app to offer.
+#[component]
+pub fn SignInApp() -> impl IntoView {
+    let auth = Auth::new();
+    provide_context(auth);
+    crate::theme::provide();
+    leptos::task::spawn_local(auth.refresh());
+
+    view! {
+        <Router>
+            <div class="shell">
+                <Header/>
+                <main class="content">
+                    <Routes fallback=|| view! { <LoadWholeApp/> }>
+                        <Route path=path!("/signin") view=|| view! { <SignInPage standalone=true/> }/>
+                    </Routes>
+                </main>
+            </div>
+        </Router>
+    }
+}
+
+/// Any address but `/signin` in the sign-in app: the page is loaded from the proxy,
+/// which serves the whole app there (but this app again at `/signin.html`, its file,
+/// which goes to `/signin` rather than round and round). The path is the router's, and
+/// the load waits a turn: the address bar may not have it yet.
+#[component]
+fn LoadWholeApp() -> impl IntoView {
+    let location = leptos_router::hooks::use_location();
+    let path = location.pathname.get_untracked();
+    let target = if path == "/signin.html" { "/signin".to_string() } else { path };
+    set_timeout(
+        move || {
+            if let Some(window) = web_sys::window() {
+                let _ = window.location().replace(&target);
+            }
+        },
+        std::time::Duration::ZERO,
+    );
+    view! { <crate::components::spinner::Loading label="Loading…"/> }
+}
+
+/// Leaves the sign-in app for `path` of the whole app (a page load), keeping the
+/// address's fragment (a host CA pin offered by a link).
+pub fn load_whole_app(path: &str) {
+    if let Some(window) = web_sys::window() {
+        let fragment = window.location().hash().unwrap_or_default();
+        let _ = window.location().assign(&format!("{path}{fragment}"));
     }
 }

@@ -6,9 +6,7 @@ use gatehouse_terminal::Terminal;
 use wasm_bindgen::prelude::*;
 use web_sys::HtmlCanvasElement;
 
-use crate::components::term_renderer::Renderer;
-use crate::components::terminal_view::fixed_renderer;
-use crate::term_prefs::TermTheme;
+use gatehouse_web::bench_parts::{Renderer, TermTheme, fixed_renderer};
 
 #[wasm_bindgen]
 pub struct TerminalBench {

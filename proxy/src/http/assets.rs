@@ -1,6 +1,9 @@
 //! The built web app (trunk's `dist/`), read once at start-up and served from memory:
 //! gzip made ahead of time, ETags, long caching for content-hashed names, and the
-//! single-page-app fallback to `index.html` for the app's own routes.
+//! single-page-app fallback to `index.html` for the app's own routes, except `/signin`,
+//! which gets `signin.html` when the build made one: the sign-in app, a small wasm
+//! without the SSH client, the terminal, the players or the desktops, so the page
+//! everybody loads first loads fast (`web/src/lib.rs`).
 //!
 //! Brotli is made by the build, not here (quality 11 takes seconds for the app's wasm,
 //! which every start of a proxy would pay): `build_web` in `scripts/lib.sh` writes
@@ -56,8 +59,12 @@ impl Assets {
         if !files.contains_key("/index.html") {
             files.insert("/index.html".into(), Asset::new("/index.html", NOT_BUILT.as_bytes().to_vec()));
         }
-        let index = String::from_utf8_lossy(&files["/index.html"].body).into_owned();
-        let csp = content_security_policy(&index);
+        let pages: Vec<String> = ["/index.html", SIGNIN_PAGE]
+            .iter()
+            .filter_map(|page| files.get(*page))
+            .map(|page| String::from_utf8_lossy(&page.body).into_owned())
+            .collect();
+        let csp = content_security_policy(&pages);
         tracing::info!(files = files.len(), root = %root.display(), "web app loaded");
         Assets { files, csp }
     }
@@ -78,7 +85,7 @@ impl Assets {
         let asset = match self.files.get(path) {
             Some(asset) => asset,
             // A path whose last part has no extension is one of the app's own routes.
-            None if !path.rsplit('/').next().unwrap_or("").contains('.') => &self.files["/index.html"],
+            None if !path.rsplit('/').next().unwrap_or("").contains('.') => self.page(path),
             None => return (StatusCode::NOT_FOUND, "Not found.\n").into_response(),
         };
         let mut headers = HeaderMap::new();
@@ -113,6 +120,20 @@ impl Assets {
         (StatusCode::OK, headers, body).into_response()
     }
 }
+
+impl Assets {
+    /// The page that starts the app at `route`: the sign-in app for `/signin` if it was
+    /// built (else the whole app shows its own sign-in page), the whole app elsewhere.
+    fn page(&self, route: &str) -> &Asset {
+        match self.files.get(SIGNIN_PAGE) {
+            Some(signin) if route == "/signin" => signin,
+            _ => &self.files["/index.html"],
+        }
+    }
+}
+
+/// The sign-in app's page, built by `build_web` beside `index.html`.
+const SIGNIN_PAGE: &str = "/signin.html";
 
 impl Asset {
     fn new(path: &str, body: Vec<u8>) -> Asset {
@@ -209,10 +230,13 @@ fn has_content_hash(name: &str) -> bool {
         .any(|part| (10..=16).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-/// The policy from DESIGN.md, plus the hash of each inline script in `index.html`
-/// (trunk's loader is one), so exactly those and nothing else may run inline.
-fn content_security_policy(index_html: &str) -> String {
-    let hashes: String = inline_scripts(index_html)
+/// The policy from DESIGN.md, plus the hash of each inline script in the app's pages
+/// (`index.html`, `signin.html`: trunk's loader is one in each), so exactly those and
+/// nothing else may run inline.
+fn content_security_policy(pages: &[String]) -> String {
+    let hashes: String = pages
+        .iter()
+        .flat_map(|html| inline_scripts(html))
         .map(|script| {
             let digest = ring::digest::digest(&ring::digest::SHA256, script.as_bytes());
             format!(" 'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
@@ -254,10 +278,35 @@ mod tests {
             "<head><script type=\"module\">import x from '/a.js';</script><script src=\"/b.js\"></script></head>";
         let scripts: Vec<_> = inline_scripts(html).collect();
         assert_eq!(scripts, vec!["import x from '/a.js';"]);
-        let csp = content_security_policy(html);
+        let csp = content_security_policy(&[html.to_string()]);
         assert!(csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"));
         assert_eq!(csp.matches("'sha256-").count(), 1);
         assert!(csp.contains("frame-ancestors 'none'"));
+    }
+
+    #[tokio::test]
+    async fn signin_gets_the_signin_app_when_built_and_its_loader_may_run() {
+        let dir = std::env::temp_dir().join(format!("gh-assets-signin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("index.html"), "<script type=\"module\">whole()</script>").unwrap();
+        async fn body(assets: &Assets, path: &str) -> String {
+            let response = assets.respond(path, &Method::GET, &HeaderMap::new());
+            assert_eq!(response.status(), StatusCode::OK, "{path}");
+            let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        }
+        let whole = Assets::load(&dir);
+        assert!(body(&whole, "/signin").await.contains("whole()"), "no sign-in app built: the whole app signs in");
+        assert_eq!(whole.content_security_policy().matches("'sha256-").count(), 1);
+
+        std::fs::write(dir.join("signin.html"), "<script type=\"module\">small()</script>").unwrap();
+        let both = Assets::load(&dir);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(body(&both, "/signin").await.contains("small()"));
+        for path in ["/index.html", "/recordings", "/signin/more", "/ssh/node", "/invite"] {
+            assert!(body(&both, path).await.contains("whole()"), "{path}");
+        }
+        assert_eq!(both.content_security_policy().matches("'sha256-").count(), 2, "both loaders may run");
     }
 
     #[test]

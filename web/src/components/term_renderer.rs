@@ -129,7 +129,7 @@ impl Atlas {
     }
 }
 
-pub(crate) struct Renderer {
+pub struct Renderer {
     ctx: CanvasRenderingContext2d,
     pub(crate) cell_w: f64,
     pub(crate) cell_h: f64,
@@ -169,7 +169,7 @@ impl Renderer {
     }
 
     /// Paints the rows that changed; returns whether anything was painted.
-    pub(crate) fn paint(&mut self, term: &mut Terminal, mirror: Option<&web_sys::HtmlElement>) -> bool {
+    pub fn paint(&mut self, term: &mut Terminal, mirror: Option<&web_sys::HtmlElement>) -> bool {
         // Moving drawn rows is exact only when a row is a whole number of device pixels.
         let row_px = self.cell_h * self.dpr;
         let frame = term.take_frame((row_px - row_px.round()).abs() < 1e-6);

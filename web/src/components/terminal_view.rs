@@ -30,7 +30,7 @@ fn cell_at(event: &web_sys::MouseEvent, renderer: &RefCell<Option<Renderer>>, te
 
 /// A renderer for `canvas` at a fixed grid size (the benchmark's; the live view sizes
 /// from its container instead).
-pub(crate) fn fixed_renderer(
+pub fn fixed_renderer(
     canvas: &HtmlCanvasElement,
     rows: u16,
     cols: u16,

@@ -8,9 +8,21 @@ use crate::session::use_auth;
 
 /// User name, password and the code from the authenticator app.
 #[component]
-pub fn SignInPage() -> impl IntoView {
+pub fn SignInPage(
+    /// The page is the sign-in app's (`crate::app::SignInApp`): once signed in, the whole
+    /// app is loaded rather than routed to.
+    #[prop(optional)]
+    standalone: bool,
+) -> impl IntoView {
     let auth = use_auth();
-    let navigate = use_navigate();
+    let router_navigate = use_navigate();
+    let navigate = move |path: &str, options: leptos_router::NavigateOptions| {
+        if standalone {
+            crate::app::load_whole_app(path);
+        } else {
+            router_navigate(path, options);
+        }
+    };
     let query = use_query_map();
     let username = RwSignal::new(query.with_untracked(|q| q.get("user").unwrap_or_default()));
     let password = RwSignal::new(String::new());
@@ -20,6 +32,7 @@ pub fn SignInPage() -> impl IntoView {
 
     // Someone already signed in has nothing to do here.
     let to_home = navigate.clone();
+    let passkey_navigate = navigate.clone();
     Effect::new(move |_| {
         if auth.session.with(Option::is_some) {
             to_home("/", Default::default());
@@ -58,7 +71,6 @@ pub fn SignInPage() -> impl IntoView {
     // Both passkey sign-ins: a challenge from `flow`'s start (with `body`), the passkey's
     // answer to its finish, and the session. `flow` is `passkey` (after the password) or
     // `discoverable` (the passkey alone: the authenticator offers the accounts it holds).
-    let passkey_navigate = use_navigate();
     let passkey_sign_in = move |flow: &'static str, body: serde_json::Value| {
         if busy.get_untracked() {
             return;
