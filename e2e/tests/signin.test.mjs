@@ -172,7 +172,10 @@ describe('sign-in journey', () => {
     await enrolling.close();
 
     // A browser that has never been here: what the first page costs, counted by Chromium.
-    const context = await newContext(browser);
+    // It trusts the proxy's certificate, as a person who accepted it does: Chromium
+    // caches nothing over a certificate error, and the cache is part of what is tested.
+    const trusting = await launchBrowser({ trustProxy: proxy });
+    const context = await newContext(trusting, { ignoreHTTPSErrors: false });
     const page = await context.newPage();
     const problems = [];
     page.on('console', (msg) => { if (msg.type() === 'error' && !/status of 401/.test(msg.text())) problems.push(msg.text()); });
@@ -201,11 +204,24 @@ describe('sign-in journey', () => {
     // The sign-in app's own file is not a second address for it.
     await page.goto(`${proxy.url}/signin.html`);
     await page.waitForURL(`${proxy.url}/signin`);
-    // Back to a first load of /signin, and signed in from it: the whole app, signed in.
+    // Back to a first load of /signin on an empty cache. The whole app is fetched once
+    // the person starts to type, and the page load after signing in takes it from there.
+    await cdp.send('Network.clearBrowserCache');
+    const requests = new Map();
+    cdp.on('Network.requestWillBeSent', (e) => requests.set(e.requestId, { path: new URL(e.request.url).pathname, cached: false, done: false }));
+    cdp.on('Network.requestServedFromCache', (e) => { if (requests.has(e.requestId)) requests.get(e.requestId).cached = true; });
+    cdp.on('Network.responseReceived', (e) => { if (requests.has(e.requestId) && e.response.fromDiskCache) requests.get(e.requestId).cached = true; });
+    cdp.on('Network.loadingFinished', (e) => { if (requests.has(e.requestId)) requests.get(e.requestId).done = true; });
+    const wholeWasm = () => [...requests.values()].filter((r) => r.path === `/${whole}`);
     await page.goto(`${proxy.url}/signin`);
     await page.getByTestId('sign-in').waitFor();
+    await page.waitForLoadState('networkidle');
+    assert.deepEqual(wholeWasm(), [], 'nothing of the whole app before the person starts');
+    await page.getByTestId('username').focus();
+    await until(() => wholeWasm().some((r) => r.done && !r.cached), 'the whole app fetched while signing in');
     await signIn(page, 'sid', PASSWORD, await authenticator.nextCode());
     await page.getByTestId('resources-empty').waitFor();
+    assert.deepEqual(wholeWasm().map((r) => r.cached), [false, true], 'fetched once, then loaded from the cache');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.match(await page.getByTestId('current-user').textContent(), /sid/);
     // Signed in already, /signin sends the person on, a host CA pin in the link kept.
@@ -217,6 +233,7 @@ describe('sign-in journey', () => {
     assert.equal(await page.evaluate(() => localStorage.getItem('gatehouse.host_ca_pin')), hostCa, 'the pin came through');
     assert.deepEqual(problems, []);
     await context.close();
+    await trusting.close();
   });
 
   test('a used or made-up invite link says what to do', async () => {

@@ -110,3 +110,45 @@ pub fn load_whole_app(path: &str) {
         let _ = window.location().assign(&format!("{path}{fragment}"));
     }
 }
+
+/// Starts fetching the whole app's code (the files `index.html` loads) at low priority,
+/// so the page load after signing in finds them in the cache: the sign-in app calls it
+/// once the person starts (the form takes the focus), not at load, which stays small.
+/// The names come from `index.html` itself (they carry content hashes); a failure only
+/// means signing in waits for the download as it would have anyway.
+pub fn prefetch_whole_app() {
+    leptos::task::spawn_local(async {
+        let Some(window) = web_sys::window() else { return };
+        let Some(html) = fetch_text(&window, "/index.html").await else { return };
+        let (Some(document), Some(head)) =
+            (window.document(), window.document().and_then(|d| d.query_selector("head").ok().flatten()))
+        else {
+            return;
+        };
+        for href in code_links(&html) {
+            if let Ok(link) = document.create_element("link") {
+                let _ = link.set_attribute("rel", "prefetch");
+                let _ = link.set_attribute("href", href);
+                let _ = head.append_child(&link);
+            }
+        }
+    });
+}
+
+async fn fetch_text(window: &web_sys::Window, path: &str) -> Option<String> {
+    use wasm_bindgen::JsCast;
+    let response = wasm_bindgen_futures::JsFuture::from(window.fetch_with_str(path)).await.ok()?;
+    let response: web_sys::Response = response.dyn_into().ok()?;
+    if !response.ok() {
+        return None;
+    }
+    wasm_bindgen_futures::JsFuture::from(response.text().ok()?).await.ok()?.as_string()
+}
+
+/// The page's own code files a page links to: every `href="/…"` ending in `.js` or `.wasm`.
+fn code_links(html: &str) -> impl Iterator<Item = &str> {
+    html.split("href=\"").skip(1).filter_map(|rest| {
+        let href = &rest[..rest.find('"')?];
+        (href.starts_with('/') && (href.ends_with(".js") || href.ends_with(".wasm"))).then_some(href)
+    })
+}

@@ -108,8 +108,17 @@ pub fn SignInPage(
     };
     let passwordless = move |_| passkey_sign_in("discoverable", serde_json::json!({}));
 
+    // The sign-in app fetches the whole app while the person signs in.
+    let prefetched = StoredValue::new(!standalone);
+    let prefetch = move |_: leptos::ev::FocusEvent| {
+        if !prefetched.get_value() {
+            prefetched.set_value(true);
+            crate::app::prefetch_whole_app();
+        }
+    };
+
     view! {
-        <section class="auth-page">
+        <section class="auth-page" on:focusin=prefetch>
             <div class="card auth-card">
                 <h1>"Sign in"</h1>
                 <p class="lede">"Use your password and the 6-digit code from your authenticator app, or a passkey."</p>
