@@ -152,3 +152,19 @@ fn code_links(html: &str) -> impl Iterator<Item = &str> {
         (href.starts_with('/') && (href.ends_with(".js") || href.ends_with(".wasm"))).then_some(href)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_whole_apps_code_is_read_from_its_page() {
+        let html = concat!(
+            r#"<link rel="stylesheet" href="/style-1.css"/>"#,
+            r#"<link rel="modulepreload" href="/gatehouse-web-2.js" crossorigin="anonymous">"#,
+            r#"<link rel="preload" href="/gatehouse-web-2_bg.wasm" as="fetch">"#,
+            r#"<a href="https://elsewhere.example/x.js">"#,
+            r#"<link href="/unterminated.js"#,
+        );
+        let links: Vec<_> = super::code_links(html).collect();
+        assert_eq!(links, ["/gatehouse-web-2.js", "/gatehouse-web-2_bg.wasm"]);
+    }
+}
