@@ -145,11 +145,13 @@ async fn fetch_text(window: &web_sys::Window, path: &str) -> Option<String> {
     wasm_bindgen_futures::JsFuture::from(response.text().ok()?).await.ok()?.as_string()
 }
 
-/// The page's own code files a page links to: every `href="/…"` ending in `.js` or `.wasm`.
+/// The code files of this origin a page links to: every `href="/…"` (a path, not `//`
+/// another host) ending in `.js` or `.wasm`.
 fn code_links(html: &str) -> impl Iterator<Item = &str> {
     html.split("href=\"").skip(1).filter_map(|rest| {
         let href = &rest[..rest.find('"')?];
-        (href.starts_with('/') && (href.ends_with(".js") || href.ends_with(".wasm"))).then_some(href)
+        let own = href.starts_with('/') && !href.starts_with("//");
+        (own && (href.ends_with(".js") || href.ends_with(".wasm"))).then_some(href)
     })
 }
 
@@ -161,7 +163,7 @@ mod tests {
             r#"<link rel="stylesheet" href="/style-1.css"/>"#,
             r#"<link rel="modulepreload" href="/gatehouse-web-2.js" crossorigin="anonymous">"#,
             r#"<link rel="preload" href="/gatehouse-web-2_bg.wasm" as="fetch">"#,
-            r#"<a href="https://elsewhere.example/x.js">"#,
+            r#"<a href="https://elsewhere.example/x.js"><a href="//elsewhere.example/y.wasm">"#,
             r#"<link href="/unterminated.js"#,
         );
         let links: Vec<_> = super::code_links(html).collect();

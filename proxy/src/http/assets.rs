@@ -81,6 +81,15 @@ impl Assets {
         })
     }
 
+    /// The page that starts the app at `route`: the sign-in app for `/signin` if it was
+    /// built (else the whole app shows its own sign-in page), the whole app elsewhere.
+    fn page(&self, route: &str) -> &Asset {
+        match self.files.get(SIGNIN_PAGE) {
+            Some(signin) if route == "/signin" => signin,
+            _ => &self.files["/index.html"],
+        }
+    }
+
     pub fn respond(&self, path: &str, method: &Method, request_headers: &HeaderMap) -> Response {
         let asset = match self.files.get(path) {
             Some(asset) => asset,
@@ -118,17 +127,6 @@ impl Assets {
         headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
         let body = if method == Method::HEAD { Body::empty() } else { Body::from(body.clone()) };
         (StatusCode::OK, headers, body).into_response()
-    }
-}
-
-impl Assets {
-    /// The page that starts the app at `route`: the sign-in app for `/signin` if it was
-    /// built (else the whole app shows its own sign-in page), the whole app elsewhere.
-    fn page(&self, route: &str) -> &Asset {
-        match self.files.get(SIGNIN_PAGE) {
-            Some(signin) if route == "/signin" => signin,
-            _ => &self.files["/index.html"],
-        }
     }
 }
 
