@@ -7,21 +7,26 @@
 // the sign-in app fetches the whole app during those 3 s, the whole app needs nothing.
 // Run by ./scripts/bench; prints a Markdown table.
 
-import { Authenticator, contextWithSession, launchBrowser, newContext, startProxy } from '../lib/harness.mjs';
+import { contextWithSession, launchBrowser, newContext, startProxy } from '../lib/harness.mjs';
 
 const RUNS = 5;
 // BENCH_NET=MBIT,RTT_MS (say 10,40) has Chromium emulate that link, so the bytes show as
 // time as they would on a real network; unset, loopback.
 const [MBIT, RTT] = (process.env.BENCH_NET || '').split(',').map(Number);
 
-async function load(context, url, ready = 'sign-in') {
-  const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
+/** Network events on, and the emulated link if one was asked for. */
+async function watch(cdp) {
   await cdp.send('Network.enable');
   if (MBIT) {
     const bytesPerSecond = (MBIT * 1e6) / 8;
     await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: RTT || 0, downloadThroughput: bytesPerSecond, uploadThroughput: bytesPerSecond });
   }
+}
+
+async function load(context, url, ready = 'sign-in') {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await watch(cdp);
   let wire = 0;
   let raw = 0;
   cdp.on('Network.loadingFinished', (e) => { wire += e.encodedDataLength; });
@@ -34,28 +39,10 @@ async function load(context, url, ready = 'sign-in') {
   return { wire, raw, ms };
 }
 
-/** A new user, enrolled through the API: its password and authenticator. */
-async function enrol(proxy, name) {
-  const headers = { 'content-type': 'application/json', 'x-csrf-token': 'pre-session' };
-  const token = new URLSearchParams(proxy.addUser(name, ['dev']).split('#')[1]).get('token');
-  const inspect = await proxy.request('POST', '/api/v1/invites/inspect', { headers, body: JSON.stringify({ token }) });
-  const authenticator = new Authenticator(inspect.json.totp_secret);
-  const password = 'a long enough password';
-  const accept = await proxy.request('POST', '/api/v1/invites/accept', {
-    headers, body: JSON.stringify({ token, password, totp_code: await authenticator.nextCode() }),
-  });
-  if (accept.status !== 204) throw new Error(`invite accept: ${accept.text}`);
-  return { password, authenticator };
-}
-
-async function signInThroughTheForm(context, url, name, { password, authenticator }) {
+async function signInThroughTheForm(context, url, name, password, authenticator) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
-  await cdp.send('Network.enable');
-  if (MBIT) {
-    const bytesPerSecond = (MBIT * 1e6) / 8;
-    await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: RTT || 0, downloadThroughput: bytesPerSecond, uploadThroughput: bytesPerSecond });
-  }
+  await watch(cdp);
   await page.goto(url);
   await page.getByTestId('username').focus();
   await page.getByTestId('username').fill(name);
@@ -88,9 +75,10 @@ try {
     const signedIn = await contextWithSession(browser, proxy, session.cookie, { ignoreHTTPSErrors: false });
     after.push(await load(signedIn, `${proxy.url}/`, 'current-user'));
     await signedIn.close();
-    const person = await enrol(proxy, `form${i}`);
+    const password = 'a long enough password';
+    const authenticator = await proxy.enrol(`form${i}`, ['dev'], password);
     const fresh = await newContext(browser, { ignoreHTTPSErrors: false });
-    form.push(await signInThroughTheForm(fresh, `${proxy.url}/signin`, `form${i}`, person));
+    form.push(await signInThroughTheForm(fresh, `${proxy.url}/signin`, `form${i}`, password, authenticator));
     await fresh.close();
   }
   const kb = (n) => (n / 1024).toFixed(1);

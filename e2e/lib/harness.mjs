@@ -96,10 +96,10 @@ export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert
       return { status: result.status, out: result.stdout, err: result.stderr };
     },
     /**
-     * Adds a user, enrols them through the API as the invite page does, and signs in.
-     * Returns the session cookie (name=value) and CSRF token.
+     * Adds a user and enrols them through the API as the invite page does. Returns
+     * their authenticator (its next code signs in at once).
      */
-    async enrolAndSignIn(name, roles = ['dev'], password = 'a long enough password') {
+    async enrol(name, roles = ['dev'], password = 'a long enough password') {
       const headers = { 'content-type': 'application/json', 'x-csrf-token': 'pre-session' };
       const token = new URLSearchParams(proxy.addUser(name, roles).split('#')[1]).get('token');
       const inspect = await proxy.request('POST', '/api/v1/invites/inspect', { headers, body: JSON.stringify({ token }) });
@@ -109,6 +109,15 @@ export async function startProxy(extraConfig = '', { prepare, publicUrl, tlsCert
         headers, body: JSON.stringify({ token, password, totp_code: await authenticator.nextCode() }),
       });
       if (accept.status !== 204) throw new Error(`invite accept: ${accept.text}`);
+      return authenticator;
+    },
+    /**
+     * Adds a user, enrols them through the API as the invite page does, and signs in.
+     * Returns the session cookie (name=value) and CSRF token.
+     */
+    async enrolAndSignIn(name, roles = ['dev'], password = 'a long enough password') {
+      const headers = { 'content-type': 'application/json', 'x-csrf-token': 'pre-session' };
+      const authenticator = await proxy.enrol(name, roles, password);
       const signIn = await proxy.request('POST', '/api/v1/session', {
         headers, body: JSON.stringify({ username: name, password, totp_code: await authenticator.nextCode() }),
       });
