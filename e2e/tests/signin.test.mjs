@@ -219,8 +219,13 @@ describe('sign-in journey', () => {
     assert.deepEqual(wholeWasm(), [], 'nothing of the whole app before the person starts');
     await page.getByTestId('username').focus();
     await until(() => wholeWasm().some((r) => r.done && !r.cached), 'the whole app fetched while signing in');
+    // One page load after signing in: a second one started on top would abort the first
+    // (what a person sees as a flicker, and what a test waiting for the address sees fail).
+    const aborted = [];
+    page.on('requestfailed', (r) => { if (r.resourceType() === 'document') aborted.push(`${r.url()} ${r.failure()?.errorText}`); });
     await signIn(page, 'sid', PASSWORD, await authenticator.nextCode());
     await page.getByTestId('resources-empty').waitFor();
+    assert.deepEqual(aborted, [], 'no page load after signing in was cut short by another');
     assert.deepEqual(wholeWasm().map((r) => r.cached), [false, true], 'fetched once, then loaded from the cache');
     assert.equal(new URL(page.url()).pathname, '/');
     assert.match(await page.getByTestId('current-user').textContent(), /sid/);

@@ -103,8 +103,16 @@ fn LoadWholeApp() -> impl IntoView {
 }
 
 /// Leaves the sign-in app for `path` of the whole app (a page load), keeping the
-/// address's fragment (a host CA pin offered by a link).
+/// address's fragment (a host CA pin offered by a link). Once only: signing in both
+/// leaves and sets the session, whose effect leaves too, and a second load started on
+/// top of the first would abort it.
 pub fn load_whole_app(path: &str) {
+    thread_local! {
+        static LEAVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    if LEAVING.with(|leaving| leaving.replace(true)) {
+        return;
+    }
     if let Some(window) = web_sys::window() {
         let fragment = window.location().hash().unwrap_or_default();
         let _ = window.location().assign(&format!("{path}{fragment}"));
