@@ -50,6 +50,8 @@ before(async () => {
 after(async () => {
   await node?.stop();
   await proxy?.stop();
+  // Its recordings include one of 2 GiB (the both-ways test).
+  if (proxy) fs.rmSync(proxy.dir, { recursive: true, force: true });
 });
 
 const certified = (name, roles) => proxy.certifiedKey(name, roles, work);
@@ -180,6 +182,61 @@ describe('the SSH WebSocket', () => {
     const sha = (b) => createHash('sha256').update(b).digest('hex');
     assert.equal(result.stdout.length, input.length);
     assert.equal(sha(result.stdout), sha(input));
+  });
+
+  test('recorded mode carries 1 GiB each way at once, both ends hashing what they got', { timeout: 900_000 }, async () => {
+    // russh used to grant a peer window as data arrived, before the bridge took it: with
+    // both directions at full speed the proxy's two SSH sessions ended up waiting on each
+    // other for good, past about 128 MB. The patched russh grants as the bridge reads.
+    // The node hashes its input while it sends a file; the client hashes the output.
+    const size = 1024 * 1024 * 1024;
+    const dir = fs.mkdtempSync(path.join(work, 'both-ways-'));
+    const up = path.join(dir, 'up.bin');
+    const down = path.join(dir, 'down.bin');
+    for (const file of [up, down]) {
+      const made = spawnSync('head', ['-c', String(size), '/dev/urandom'], { stdio: ['ignore', fs.openSync(file, 'w'), 'inherit'] });
+      assert.equal(made.status, 0);
+    }
+    const fileSha = async (file) => {
+      const hash = createHash('sha256');
+      for await (const chunk of fs.createReadStream(file)) hash.update(chunk);
+      return hash.digest('hex');
+    };
+    const [upSha, downSha] = [await fileSha(up), await fileSha(down)];
+    const received = path.join(dir, 'received.sha256');
+    const ula = await certified('ula', ['recorded']);
+    // Fd 3 keeps the session's input for the background job (a non-interactive shell
+    // gives background jobs /dev/null otherwise).
+    const command = `exec 3<&0; sha256sum <&3 > ${received} & cat ${down}; wait`;
+    const ssh = await sshViaProxy(ula, { command, spawnAsync: true });
+    const hash = createHash('sha256');
+    let [sent, got, last, lastMoved] = [0, 0, -1, Date.now()];
+    ssh.stdout.on('data', (chunk) => { hash.update(chunk); got += chunk.length; });
+    const input = fs.createReadStream(up);
+    input.on('data', (chunk) => { sent += chunk.length; });
+    input.pipe(ssh.stdin);
+    // Killed on a stall, ssh stops reading: the assertion below says what moved.
+    ssh.stdin.on('error', () => {});
+    let stderr = '';
+    ssh.stderr.on('data', (chunk) => { stderr += chunk; });
+    const exited = new Promise((resolve) => ssh.on('close', resolve));
+    // A stall shows as no byte moving either way for 60 s, not as the test's timeout.
+    const watch = setInterval(() => {
+      if (sent + got !== last) [last, lastMoved] = [sent + got, Date.now()];
+      else if (Date.now() - lastMoved > 60_000) {
+        stderr += 'nothing moved either way for 60 s';
+        ssh.kill();
+      }
+    }, 1000);
+    const status = await exited;
+    clearInterval(watch);
+    const mib = (n) => (n / 1048576).toFixed(0);
+    assert.equal(status, 0, `ssh ended (${status}) with ${mib(sent)} MiB sent and ${mib(got)} MiB received: ${stderr}`);
+    assert.equal(got, size, `${mib(got)} MiB of 1024 received`);
+    assert.equal(hash.digest('hex'), downSha, 'what the client received is the file the node sent');
+    assert.equal(fs.readFileSync(received, 'utf8').split(' ')[0], upSha, 'what the node received is the file the client sent');
+    fs.rmSync(dir, { recursive: true, force: true });
+    await assertStillServing();
   });
 
   test("recorded mode refuses another user's certificate on this user's session", async () => {

@@ -35,6 +35,7 @@ pub mod moderation;
 pub mod node;
 pub mod sftp;
 pub mod sftp_bridge;
+mod window;
 
 use std::sync::Arc;
 
@@ -57,12 +58,11 @@ pub struct Target {
     pub file_transfer: crate::access::rbac::FileTransfer,
 }
 
-/// Messages (each at most one 32 KiB packet) a russh session may queue for a bridged
-/// channel. russh grants the peer more window as data arrives, not as we take it, so
-/// this queue is what stops a peer; when it is full the session's loop waits, and with
-/// it the window updates the other direction needs. A deep queue keeps a session that
-/// sends and receives at full speed at once (a big paste into a busy program) moving:
-/// measured with `cat` echoing input, 100 (russh's default) stalled at 64 MB each way,
-/// 512 carried 64 MB and stalled at 128 MB. A real fix needs windows granted as we
-/// consume, which russh 0.65 does not offer.
+/// Messages a russh session may queue for a bridged channel. The patched russh
+/// (`vendor/russh/GATEHOUSE.md`) grants a peer window only as the bridge reads, so the
+/// window is what holds a peer back and the queue holds at most one window's worth: a
+/// 2 MiB window is 64 full packets. The queue fills, and the session's loop waits with
+/// it, only when a peer sends a window in more than this many small packets. Before
+/// the patch this queue was the only brake, and a session sending and receiving at full
+/// speed at once stalled for good at 128 MB each way ([`window`] has the test).
 const CHANNEL_BUFFER: usize = 512;

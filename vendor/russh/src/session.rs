@@ -302,6 +302,51 @@ impl Encrypted {
         }
     }
 
+    /// Counts `data` against what the peer may still send on `channel`, granting
+    /// nothing: the application has not read it yet (Gatehouse patch, see
+    /// [`crate::channels::Flow`]).
+    pub(crate) fn consume_window(&mut self, channel: ChannelId, data: &[u8]) {
+        if let Some(channel) = self.channels.get_mut(&channel) {
+            // Data beyond the window is not counted, as in `adjust_window_size`.
+            if data.len() as u32 <= channel.sender_window_size {
+                channel.sender_window_size -= data.len() as u32;
+            }
+        }
+    }
+
+    /// Gives the peer back `read` bytes of window on `channel`, the application having
+    /// read them, once what it may still send has fallen below half of `target` and
+    /// the reader took a quarter of it or all that was queued (`drained`): a few big
+    /// grants, not one per packet. True when `read` is accounted for (granted, or the
+    /// channel is gone); false to keep it for later.
+    pub(crate) fn grant_read_window(
+        &mut self,
+        channel: ChannelId,
+        read: u64,
+        drained: bool,
+        target: u32,
+    ) -> Result<bool, crate::Error> {
+        let Some(channel) = self.channels.get_mut(&channel) else {
+            return Ok(true);
+        };
+        if channel.sender_window_size >= target / 2 || (read < u64::from(target / 4) && !drained) {
+            return Ok(false);
+        }
+        // Never beyond `target`: data past the window was read but never counted.
+        let grant = u32::try_from(read)
+            .unwrap_or(u32::MAX)
+            .min(target.saturating_sub(channel.sender_window_size));
+        if grant > 0 {
+            push_packet!(self.write, {
+                self.write.push(msg::CHANNEL_WINDOW_ADJUST);
+                channel.recipient_channel.encode(&mut self.write)?;
+                grant.encode(&mut self.write)?;
+            });
+            channel.sender_window_size += grant;
+        }
+        Ok(true)
+    }
+
     pub fn adjust_window_size(
         &mut self,
         channel: ChannelId,

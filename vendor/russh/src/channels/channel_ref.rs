@@ -1,6 +1,8 @@
+use std::sync::Arc;
+
 use tokio::sync::mpsc::Sender;
 
-use super::WindowSizeRef;
+use super::{Flow, WindowSizeRef};
 use crate::ChannelMsg;
 
 /// A handle to the [`super::Channel`]'s to be able to transmit messages
@@ -9,6 +11,9 @@ use crate::ChannelMsg;
 pub struct ChannelRef {
     pub(super) sender: Sender<ChannelMsg>,
     pub(super) window_size: WindowSizeRef,
+    /// Set when the channel's [`super::Channel`] counts what it reads, so the session
+    /// grants window as it is read; without it, window is granted on arrival.
+    pub(super) flow: Option<Arc<Flow>>,
 }
 
 impl ChannelRef {
@@ -16,7 +21,25 @@ impl ChannelRef {
         Self {
             sender,
             window_size: WindowSizeRef::new(0),
+            flow: None,
         }
+    }
+
+    /// A channel whose reader (made with [`ChannelRef::flow`]) counts what it reads.
+    pub(crate) fn counted(sender: Sender<ChannelMsg>) -> Self {
+        Self {
+            flow: Some(Arc::default()),
+            ..Self::new(sender)
+        }
+    }
+
+    /// Nothing waits in the queue for the reader.
+    pub(crate) fn is_drained(&self) -> bool {
+        self.sender.capacity() == self.sender.max_capacity()
+    }
+
+    pub(crate) fn flow(&self) -> Option<&Arc<Flow>> {
+        self.flow.as_ref()
     }
 
     pub(crate) fn window_size(&self) -> &WindowSizeRef {

@@ -1,4 +1,5 @@
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -140,11 +141,90 @@ impl WindowSizeRef {
     }
 }
 
+/// What the application has read of a channel's data and not yet given back to the
+/// peer as window (RFC 4254, section 5.2).
+///
+/// Gatehouse patch: upstream grants the peer window as soon as a data packet is read
+/// off the wire, before anyone has taken it, so only a session loop stopped on a full
+/// channel queue holds a sender back, and a stopped loop reads nothing else either (two
+/// bridged sessions at full speed both ways wait on each other for good). Here the
+/// channel's reader counts what it takes, and the session grants that much again.
+#[derive(Debug, Default)]
+pub(crate) struct Flow {
+    read: AtomicU64,
+    wake: OnceLock<Arc<Notify>>,
+}
+
+impl Flow {
+    /// Wakes `session` each time the reader takes data; set when the session registers
+    /// the channel, before any data for it can arrive.
+    pub(crate) fn attach(&self, session: &Arc<Notify>) {
+        let _ = self.wake.set(Arc::clone(session));
+    }
+
+    /// What the reader took since the last [`Flow::forget`].
+    pub(crate) fn read(&self) -> u64 {
+        self.read.load(Ordering::Acquire)
+    }
+
+    /// `bytes` of what was read have been granted (or no longer matter).
+    pub(crate) fn forget(&self, bytes: u64) {
+        self.read.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    fn took(&self, message: &ChannelMsg) {
+        let bytes = match message {
+            ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => data.len(),
+            _ => return,
+        };
+        self.read.fetch_add(bytes as u64, Ordering::AcqRel);
+        if let Some(session) = self.wake.get() {
+            session.notify_one();
+        }
+    }
+}
+
+/// A channel's queue as its reader sees it: each data message taken is counted in the
+/// channel's [`Flow`], when it has one.
+pub(crate) struct ChannelReceiver {
+    receiver: Receiver<ChannelMsg>,
+    flow: Option<Arc<Flow>>,
+}
+
+impl ChannelReceiver {
+    pub(crate) fn new(receiver: Receiver<ChannelMsg>, flow: Option<Arc<Flow>>) -> Self {
+        Self { receiver, flow }
+    }
+
+    pub(crate) async fn recv(&mut self) -> Option<ChannelMsg> {
+        let message = self.receiver.recv().await;
+        if let (Some(flow), Some(message)) = (&self.flow, &message) {
+            flow.took(message);
+        }
+        message
+    }
+
+    pub(crate) fn poll_recv(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<ChannelMsg>> {
+        let polled = self.receiver.poll_recv(cx);
+        if let (Some(flow), std::task::Poll::Ready(Some(message))) = (&self.flow, &polled) {
+            flow.took(message);
+        }
+        polled
+    }
+
+    pub(crate) fn close(&mut self) {
+        self.receiver.close();
+    }
+}
+
 /// A handle to the reading part of a session channel.
 ///
 /// Allows you to read from a channel without borrowing the session
 pub struct ChannelReadHalf {
-    pub(crate) receiver: Receiver<ChannelMsg>,
+    pub(crate) receiver: ChannelReceiver,
 }
 
 impl std::fmt::Debug for ChannelReadHalf {
@@ -470,7 +550,10 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
     ) -> (Self, ChannelRef) {
         let (tx, rx) = tokio::sync::mpsc::channel(channel_buffer_size);
         let window_size = WindowSizeRef::new(window_size);
-        let read_half = ChannelReadHalf { receiver: rx };
+        let flow = Arc::new(Flow::default());
+        let read_half = ChannelReadHalf {
+            receiver: ChannelReceiver::new(rx, Some(Arc::clone(&flow))),
+        };
         let write_half = ChannelWriteHalf {
             id,
             sender,
@@ -486,6 +569,7 @@ impl<S: From<(ChannelId, ChannelMsg)> + Send + Sync + 'static> Channel<S> {
             ChannelRef {
                 sender: tx,
                 window_size,
+                flow: Some(flow),
             },
         )
     }

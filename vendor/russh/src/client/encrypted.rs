@@ -60,6 +60,35 @@ fn verify_hostkeys_proof(
 }
 
 impl Session {
+    /// Hands a data packet to its channel's reader and counts it against the window.
+    /// Gatehouse patch: data the reader counts gets its window back as it is read
+    /// (`grant_read_windows`); any other (no reader, or it is gone) as it arrives.
+    async fn channel_data_arrived<H: Handler>(
+        &mut self,
+        client: &mut H,
+        channel_num: ChannelId,
+        data: &[u8],
+        message: ChannelMsg,
+    ) -> Result<(), crate::Error> {
+        let counted = match self.channels.get(&channel_num) {
+            Some(chan) => chan.send(message).await.is_ok() && chan.flow().is_some(),
+            None => false,
+        };
+        let target = self.common.config.window_size;
+        #[allow(clippy::collapsible_if)]
+        if let Some(ref mut enc) = self.common.encrypted {
+            if counted {
+                enc.consume_window(channel_num, data);
+            } else if enc.adjust_window_size(channel_num, data, target)? {
+                let next_window = client.adjust_window(channel_num, self.target_window_size);
+                if next_window > 0 {
+                    self.target_window_size = next_window
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn client_read_encrypted<H: Handler>(
         &mut self,
         client: &mut H,
@@ -595,22 +624,13 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                let target = self.common.config.window_size;
-                #[allow(clippy::collapsible_if)]
-                if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let next_window =
-                            client.adjust_window(channel_num, self.target_window_size);
-                        if next_window > 0 {
-                            self.target_window_size = next_window
-                        }
-                    }
-                }
-
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan.send(ChannelMsg::Data { data: data.clone() }).await;
-                }
-
+                self.channel_data_arrived(
+                    client,
+                    channel_num,
+                    &data,
+                    ChannelMsg::Data { data: data.clone() },
+                )
+                .await?;
                 client.data(channel_num, &data, self).await
             }
             Some((&msg::CHANNEL_EXTENDED_DATA, mut r)) => {
@@ -622,26 +642,16 @@ impl Session {
                 if !self.common.is_established_channel(channel_num) {
                     return Ok(());
                 }
-                let target = self.common.config.window_size;
-                #[allow(clippy::collapsible_if)]
-                if let Some(ref mut enc) = self.common.encrypted {
-                    if enc.adjust_window_size(channel_num, &data, target)? {
-                        let next_window =
-                            client.adjust_window(channel_num, self.target_window_size);
-                        if next_window > 0 {
-                            self.target_window_size = next_window
-                        }
-                    }
-                }
-
-                if let Some(chan) = self.channels.get(&channel_num) {
-                    let _ = chan
-                        .send(ChannelMsg::ExtendedData {
-                            ext: extended_code,
-                            data: data.clone(),
-                        })
-                        .await;
-                }
+                self.channel_data_arrived(
+                    client,
+                    channel_num,
+                    &data,
+                    ChannelMsg::ExtendedData {
+                        ext: extended_code,
+                        data: data.clone(),
+                    },
+                )
+                .await?;
 
                 client
                     .extended_data(channel_num, extended_code, &data, self)

@@ -59,7 +59,8 @@ use tokio::sync::oneshot;
 pub use crate::auth::AuthResult;
 use crate::cert::PublicKeyOrCertificate;
 use crate::channels::{
-    Channel, ChannelMsg, ChannelReadHalf, ChannelRef, ChannelWriteHalf, WindowSizeRef,
+    Channel, ChannelMsg, ChannelReadHalf, ChannelReceiver, ChannelRef, ChannelWriteHalf,
+    WindowSizeRef,
 };
 use crate::cipher::{self, OpeningKey, clear};
 use crate::kex::{KexAlgorithmImplementor, KexCause, KexProgress, SessionKexState};
@@ -92,6 +93,9 @@ pub struct Session {
     receiver: Receiver<Msg>,
     sender: UnboundedSender<Reply>,
     channels: HashMap<ChannelId, ChannelRef>,
+    /// Woken when the reader of a channel takes data, so its window is granted again
+    /// (Gatehouse patch, see [`crate::channels::Flow`]).
+    flow_wake: Arc<tokio::sync::Notify>,
     target_window_size: u32,
     pending_reads: Vec<Vec<u8>>,
     pending_len: u32,
@@ -742,6 +746,7 @@ impl<H: Handler> Handle<H> {
         &self,
         mut receiver: Receiver<ChannelMsg>,
         window_size_ref: WindowSizeRef,
+        flow: Option<Arc<crate::channels::Flow>>,
     ) -> Result<Channel<Msg>, crate::Error> {
         loop {
             match receiver.recv().await {
@@ -759,7 +764,9 @@ impl<H: Handler> Handle<H> {
                             max_packet_size,
                             window_size: window_size_ref,
                         },
-                        read_half: ChannelReadHalf { receiver },
+                        read_half: ChannelReadHalf {
+                            receiver: ChannelReceiver::new(receiver, flow),
+                        },
                     });
                 }
                 Some(ChannelMsg::OpenFailure(reason)) => {
@@ -843,14 +850,15 @@ impl<H: Handler> Handle<H> {
     /// `confirmed` field of the corresponding `Channel`.
     pub async fn channel_open_session(&self) -> Result<Channel<Msg>, crate::Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenSession { channel_ref })
             .await
             .map_err(|_| crate::Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -861,8 +869,9 @@ impl<H: Handler> Handle<H> {
         originator_port: u32,
     ) -> Result<Channel<Msg>, crate::Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenX11 {
@@ -872,7 +881,7 @@ impl<H: Handler> Handle<H> {
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -892,8 +901,9 @@ impl<H: Handler> Handle<H> {
         originator_port: u32,
     ) -> Result<Channel<Msg>, crate::Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenDirectTcpIp {
@@ -905,7 +915,7 @@ impl<H: Handler> Handle<H> {
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -914,8 +924,9 @@ impl<H: Handler> Handle<H> {
         socket_path: S,
     ) -> Result<Channel<Msg>, crate::Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenDirectStreamLocal {
@@ -924,7 +935,7 @@ impl<H: Handler> Handle<H> {
             })
             .await
             .map_err(|_| crate::Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -1330,6 +1341,7 @@ impl Session {
             inbound_channel_sender,
             inbound_channel_receiver,
             channels: HashMap::new(),
+            flow_wake: Arc::default(),
             pending_reads: Vec::new(),
             pending_len: 0,
             open_global_requests: VecDeque::new(),
@@ -1386,6 +1398,30 @@ impl Session {
         }
     }
 
+    fn register_channel(&mut self, id: ChannelId, channel: ChannelRef) {
+        if let Some(flow) = channel.flow() {
+            flow.attach(&self.flow_wake);
+        }
+        self.channels.insert(id, channel);
+    }
+
+    /// Gives each peer back the window its channel's reader has taken (Gatehouse
+    /// patch, see [`crate::channels::Flow`]).
+    fn grant_read_windows(&mut self) -> Result<(), crate::Error> {
+        let target = self.common.config.window_size;
+        if let Some(enc) = self.common.encrypted.as_mut() {
+            for (id, channel) in &self.channels {
+                if let Some(flow) = channel.flow() {
+                    let read = flow.read();
+                    if read > 0 && enc.grant_read_window(*id, read, channel.is_drained(), target)? {
+                        flow.forget(read);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn run_inner<H: Handler + Send, R: AsyncRead + AsyncWrite + Unpin + Send>(
         &mut self,
         stream_read: SshRead<ReadHalf<R>>,
@@ -1430,7 +1466,11 @@ impl Session {
             let rekey_timer =
                 crate::future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
+            let flow_wake = Arc::clone(&self.flow_wake);
             tokio::select! {
+                () = flow_wake.notified() => {
+                    // A reader took data: its window is granted below.
+                }
                 r = &mut reading => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
@@ -1539,6 +1579,7 @@ impl Session {
                 }
             };
 
+            self.grant_read_windows()?;
             self.flush()?;
             crate::flush_or_timeout(
                 &mut self.common.packet_writer,
@@ -1644,7 +1685,7 @@ impl Session {
             }
             Msg::ChannelOpenSession { channel_ref } => {
                 let id = self.channel_open_session()?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenX11 {
                 originator_address,
@@ -1652,7 +1693,7 @@ impl Session {
                 channel_ref,
             } => {
                 let id = self.channel_open_x11(&originator_address, originator_port)?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenDirectTcpIp {
                 host_to_connect,
@@ -1667,14 +1708,14 @@ impl Session {
                     &originator_address,
                     originator_port,
                 )?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenDirectStreamLocal {
                 socket_path,
                 channel_ref,
             } => {
                 let id = self.channel_open_direct_streamlocal(&socket_path)?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::TcpIpForward {
                 reply_channel,
@@ -1852,6 +1893,9 @@ impl Session {
                     });
                     enc.channels
                         .insert(pending.sender_channel, pending.channel_params);
+                    if let Some(flow) = pending.channel_ref.flow() {
+                        flow.attach(&self.flow_wake);
+                    }
                     self.channels
                         .insert(pending.sender_channel, pending.channel_ref);
                 }

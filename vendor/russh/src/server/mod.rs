@@ -1124,6 +1124,7 @@ where
         pending_reads: Vec::new(),
         pending_len: 0,
         channels: HashMap::new(),
+        flow_wake: Arc::default(),
         open_global_requests: VecDeque::new(),
         kex: SessionKexState::Idle,
     };

@@ -11,7 +11,9 @@ use tokio::sync::mpsc::{Receiver, Sender, UnboundedReceiver, UnboundedSender, ch
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::channels::{Channel, ChannelMsg, ChannelReadHalf, ChannelRef, ChannelWriteHalf};
+use crate::channels::{
+    Channel, ChannelMsg, ChannelReadHalf, ChannelReceiver, ChannelRef, ChannelWriteHalf,
+};
 use crate::helpers::NameList;
 use crate::kex::{EXTENSION_SUPPORT_AS_CLIENT, KexCause, SessionKexState};
 use crate::{ChannelOpenFailure, map_err, msg};
@@ -27,6 +29,9 @@ pub struct Session {
     pub(crate) pending_reads: Vec<Vec<u8>>,
     pub(crate) pending_len: u32,
     pub(crate) channels: HashMap<ChannelId, ChannelRef>,
+    /// Woken when the reader of a channel takes data, so its window is granted again
+    /// (Gatehouse patch, see [`crate::channels::Flow`]).
+    pub(crate) flow_wake: Arc<tokio::sync::Notify>,
     pub(crate) open_global_requests: VecDeque<GlobalRequestResponse>,
     pub(crate) kex: SessionKexState<ServerKex>,
 }
@@ -247,15 +252,16 @@ impl Handle {
     /// [PROTOCOL.agent](https://datatracker.ietf.org/doc/html/draft-miller-ssh-agent).
     pub async fn channel_open_agent(&self) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenAgent { channel_ref })
             .await
             .map_err(|_| Error::SendError)?;
 
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -266,15 +272,16 @@ impl Handle {
     /// `confirmed` field of the corresponding `Channel`.
     pub async fn channel_open_session(&self) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenSession { channel_ref })
             .await
             .map_err(|_| Error::SendError)?;
 
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -291,8 +298,9 @@ impl Handle {
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenDirectTcpIp {
@@ -304,7 +312,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -314,8 +322,9 @@ impl Handle {
         socket_path: A,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenDirectStreamLocal {
@@ -324,7 +333,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -336,8 +345,9 @@ impl Handle {
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenForwardedTcpIp {
@@ -349,7 +359,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -358,8 +368,9 @@ impl Handle {
         server_socket_path: A,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenForwardedStreamLocal {
@@ -368,7 +379,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -378,8 +389,9 @@ impl Handle {
         originator_port: u32,
     ) -> Result<Channel<Msg>, Error> {
         let (sender, receiver) = channel(self.channel_buffer_size);
-        let channel_ref = ChannelRef::new(sender);
+        let channel_ref = ChannelRef::counted(sender);
         let window_size_ref = channel_ref.window_size().clone();
+        let flow = channel_ref.flow().cloned();
 
         self.sender
             .send(Msg::ChannelOpenX11 {
@@ -389,7 +401,7 @@ impl Handle {
             })
             .await
             .map_err(|_| Error::SendError)?;
-        self.wait_channel_confirmation(receiver, window_size_ref)
+        self.wait_channel_confirmation(receiver, window_size_ref, flow)
             .await
     }
 
@@ -397,6 +409,7 @@ impl Handle {
         &self,
         mut receiver: Receiver<ChannelMsg>,
         window_size_ref: WindowSizeRef,
+        flow: Option<Arc<crate::channels::Flow>>,
     ) -> Result<Channel<Msg>, Error> {
         loop {
             match receiver.recv().await {
@@ -414,7 +427,9 @@ impl Handle {
                             max_packet_size,
                             window_size: window_size_ref,
                         },
-                        read_half: ChannelReadHalf { receiver },
+                        read_half: ChannelReadHalf {
+                            receiver: ChannelReceiver::new(receiver, flow),
+                        },
                     });
                 }
                 Some(ChannelMsg::OpenFailure(reason)) => {
@@ -537,11 +552,11 @@ impl Session {
             }
             Msg::ChannelOpenAgent { channel_ref } => {
                 let id = self.channel_open_agent()?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenSession { channel_ref } => {
                 let id = self.channel_open_session()?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenDirectTcpIp {
                 host_to_connect,
@@ -556,14 +571,14 @@ impl Session {
                     &originator_address,
                     originator_port,
                 )?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenDirectStreamLocal {
                 socket_path,
                 channel_ref,
             } => {
                 let id = self.channel_open_direct_streamlocal(&socket_path)?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenForwardedTcpIp {
                 connected_address,
@@ -578,14 +593,14 @@ impl Session {
                     &originator_address,
                     originator_port,
                 )?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenForwardedStreamLocal {
                 server_socket_path,
                 channel_ref,
             } => {
                 let id = self.channel_open_forwarded_streamlocal(&server_socket_path)?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::ChannelOpenX11 {
                 originator_address,
@@ -593,7 +608,7 @@ impl Session {
                 channel_ref,
             } => {
                 let id = self.channel_open_x11(&originator_address, originator_port)?;
-                self.channels.insert(id, channel_ref);
+                self.register_channel(id, channel_ref);
             }
             Msg::TcpIpForward {
                 address,
@@ -624,6 +639,30 @@ impl Session {
                 // should be unreachable, since the receiver only gets
                 // messages from methods implemented within russh
                 unimplemented!("unimplemented (client-only?) message: {other:?}")
+            }
+        }
+        Ok(())
+    }
+
+    fn register_channel(&mut self, id: ChannelId, channel: ChannelRef) {
+        if let Some(flow) = channel.flow() {
+            flow.attach(&self.flow_wake);
+        }
+        self.channels.insert(id, channel);
+    }
+
+    /// Gives each peer back the window its channel's reader has taken (Gatehouse
+    /// patch, see [`crate::channels::Flow`]).
+    fn grant_read_windows(&mut self) -> Result<(), Error> {
+        let target = self.target_window_size;
+        if let Some(enc) = self.common.encrypted.as_mut() {
+            for (id, channel) in &self.channels {
+                if let Some(flow) = channel.flow() {
+                    let read = flow.read();
+                    if read > 0 && enc.grant_read_window(*id, read, channel.is_drained(), target)? {
+                        flow.forget(read);
+                    }
+                }
             }
         }
         Ok(())
@@ -714,7 +753,11 @@ impl Session {
             let rekey_timer = future_or_pending(self.rekey_time_remaining(), tokio::time::sleep);
             pin!(rekey_timer);
 
+            let flow_wake = Arc::clone(&self.flow_wake);
             tokio::select! {
+                () = flow_wake.notified() => {
+                    // A reader took data: its window is granted below.
+                }
                 r = &mut reading => {
                     let (stream_read, mut buffer, mut opening_cipher) = match r {
                         Ok((_, stream_read, buffer, opening_cipher)) => (stream_read, buffer, opening_cipher),
@@ -806,6 +849,7 @@ impl Session {
                     }
                 }
             }
+            self.grant_read_windows()?;
             self.flush()?;
 
             crate::flush_or_timeout(
@@ -1110,6 +1154,9 @@ impl Session {
                     });
                     enc.channels
                         .insert(pending.sender_channel, pending.channel_params);
+                    if let Some(flow) = pending.channel_ref.flow() {
+                        flow.attach(&self.flow_wake);
+                    }
                     self.channels
                         .insert(pending.sender_channel, pending.channel_ref);
                 }
@@ -1670,6 +1717,7 @@ mod tests {
             pending_reads: Vec::new(),
             pending_len: 0,
             channels: HashMap::new(),
+            flow_wake: Arc::default(),
             open_global_requests: VecDeque::new(),
             kex: SessionKexState::Idle,
         }
