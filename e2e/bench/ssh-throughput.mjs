@@ -2,10 +2,12 @@
 //  1. the native ssh client straight to sshd,
 //  2. the native ssh client through the proxy's SSH WebSocket, direct and recorded mode,
 //  3. the browser: russh in wasm through the same WebSocket, into the canvas terminal,
-//     direct and recorded mode.
+//     direct and recorded mode;
+//  4. the native ssh client with the file going up while it comes down, straight to
+//     sshd and through recorded mode (where two russh sessions are bridged).
 // Run by ./scripts/bench; prints a Markdown table.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -51,6 +53,31 @@ async function sshCat(extra, host, as = who) {
   return seconds;
 }
 
+// Both directions at full speed at once: the file goes up (read and dropped by the node)
+// while it comes down. The session's time, so each direction's rate is MB over it.
+async function sshBothWays(extra, host, as = who) {
+  await proxy.certify(as, 'demo', LOGIN);
+  const start = performance.now();
+  const ssh = spawn('ssh', [
+    '-F', 'none', '-i', as.key, '-o', `CertificateFile=${as.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
+    '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-c', 'chacha20-poly1305@openssh.com', ...extra,
+    host, `exec 3<&0; cat <&3 > /dev/null & cat ${file}; wait`,
+  ], { stdio: [fs.openSync(file, 'r'), 'pipe', 'inherit'] });
+  let [got, seen, moved] = [0, 0, Date.now()];
+  ssh.stdout.on('data', (chunk) => { got += chunk.length; });
+  // A stall (as before russh was patched) is reported, not waited out.
+  let stalled = false;
+  const watch = setInterval(() => {
+    if (got !== seen) [seen, moved] = [got, Date.now()];
+    else if (Date.now() - moved > 30_000) [stalled] = [true, ssh.kill()];
+  }, 1000);
+  const status = await new Promise((resolve) => ssh.on('close', resolve));
+  clearInterval(watch);
+  if (stalled) return `stalled for good after ${(got / 1048576).toFixed(0)} MiB down`;
+  if (status !== 0 || got !== MB * 1024 * 1024) throw new Error(`both ways: ssh ended ${status} after ${got} bytes`);
+  return (performance.now() - start) / 1000;
+}
+
 const direct = await sshCat(['-p', String(node.port)], `${LOGIN}@127.0.0.1`);
 const url = `wss://localhost:${proxy.port}/api/v1/nodes/demo/ssh?login=${LOGIN}`;
 const viaProxy = (as) => [
@@ -58,6 +85,8 @@ const viaProxy = (as) => [
 ];
 const relayed = await sshCat(viaProxy(who), `${LOGIN}@demo`);
 const relayedRecorded = await sshCat(viaProxy(recordedWho), `${LOGIN}@demo`, recordedWho);
+const bothDirect = await sshBothWays(['-p', String(node.port)], `${LOGIN}@127.0.0.1`);
+const bothRecorded = await sshBothWays(viaProxy(recordedWho), `${LOGIN}@demo`, recordedWho);
 
 const browser = await launchBrowser();
 const heap = {};
@@ -93,7 +122,7 @@ try {
   await proxy.stop();
 }
 
-const row = (what, s) => `| ${what} | ${s.toFixed(2)} s | ${(MB / s).toFixed(1)} MiB/s |`;
+const row = (what, s) => (typeof s === 'string' ? `| ${what} | ${s} | |` : `| ${what} | ${s.toFixed(2)} s | ${(MB / s).toFixed(1)} MiB/s |`);
 console.log(`| \`cat\` of ${MB} MiB of base64 text, chacha20-poly1305 | time | throughput |`);
 console.log('|---|---|---|');
 console.log(row('OpenSSH client → sshd (loopback)', direct));
@@ -101,4 +130,8 @@ console.log(row('OpenSSH client → proxy WebSocket (direct mode) → sshd', rel
 console.log(row('OpenSSH client → proxy WebSocket → proxy SSH server (recorded mode) → sshd', relayedRecorded));
 console.log(row('Chromium: russh in wasm → proxy WebSocket (direct) → sshd, drawn in the canvas terminal', inBrowser));
 console.log(row('Chromium: russh in wasm → proxy SSH server (recorded) → sshd, drawn in the canvas terminal', inBrowserRecorded));
+console.log(`\n| both ways at once: ${MB} MiB up while ${MB} MiB come down | time | each way |`);
+console.log('|---|---|---|');
+console.log(row('OpenSSH client → sshd (loopback)', bothDirect));
+console.log(row('OpenSSH client → proxy WebSocket → proxy SSH server (recorded mode) → sshd', bothRecorded));
 console.log(`\nJS heap in the page after the run: ${heap.direct.toFixed(1)} MB (direct), ${heap.recorded.toFixed(1)} MB (recorded).`);
