@@ -38,16 +38,19 @@ const recordedWho = await proxy.certifiedKey('bench-rec', ['recorded'], work);
 const known = path.join(work, 'known_hosts');
 fs.writeFileSync(known, `@cert-authority * ${fs.readFileSync(path.join(proxy.dir, 'data', 'ca', 'host_ca.pub'), 'utf8').trim()}\n`);
 
+// The ssh client's arguments to run `command` on `host` as `as`.
+const sshArgs = (extra, host, as, command) => [
+  '-F', 'none', '-i', as.key, '-o', `CertificateFile=${as.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
+  '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-c', 'chacha20-poly1305@openssh.com', ...extra,
+  host, command,
+];
+
 // Certificates are for one connection (a minute, one node): each run asks for its own,
 // before the clock starts, as the browser does.
 async function sshCat(extra, host, as = who) {
   await proxy.certify(as, 'demo', LOGIN);
   const start = performance.now();
-  const result = spawnSync('ssh', [
-    '-F', 'none', '-i', as.key, '-o', `CertificateFile=${as.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-c', 'chacha20-poly1305@openssh.com', ...extra,
-    host, `cat ${file}`,
-  ], { maxBuffer: 2 * MB * 1024 * 1024, timeout: 300_000 });
+  const result = spawnSync('ssh', sshArgs(extra, host, as, `cat ${file}`), { maxBuffer: 2 * MB * 1024 * 1024, timeout: 300_000 });
   const seconds = (performance.now() - start) / 1000;
   if (result.status !== 0) throw new Error(String(result.stderr));
   return seconds;
@@ -58,11 +61,8 @@ async function sshCat(extra, host, as = who) {
 async function sshBothWays(extra, host, as = who) {
   await proxy.certify(as, 'demo', LOGIN);
   const start = performance.now();
-  const ssh = spawn('ssh', [
-    '-F', 'none', '-i', as.key, '-o', `CertificateFile=${as.key}-cert.pub`, '-o', 'IdentitiesOnly=yes',
-    '-o', `UserKnownHostsFile=${known}`, '-o', 'BatchMode=yes', '-c', 'chacha20-poly1305@openssh.com', ...extra,
-    host, `exec 3<&0; cat <&3 > /dev/null & cat ${file}; wait`,
-  ], { stdio: [fs.openSync(file, 'r'), 'pipe', 'inherit'] });
+  const command = `exec 3<&0; cat <&3 > /dev/null & cat ${file}; wait`;
+  const ssh = spawn('ssh', sshArgs(extra, host, as, command), { stdio: [fs.openSync(file, 'r'), 'pipe', 'inherit'] });
   let [got, seen, moved] = [0, 0, Date.now()];
   ssh.stdout.on('data', (chunk) => { got += chunk.length; });
   // A stall (as before russh was patched) is reported, not waited out.
