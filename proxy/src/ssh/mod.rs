@@ -60,9 +60,10 @@ pub struct Target {
 
 /// Messages a russh session may queue for a bridged channel. The patched russh
 /// (`vendor/russh/GATEHOUSE.md`) grants a peer window only as the bridge reads, so the
-/// window is what holds a peer back and the queue holds at most one window's worth: a
-/// 2 MiB window is 64 full packets. The queue fills, and the session's loop waits with
-/// it, only when a peer sends a window in more than this many small packets. Before
-/// the patch this queue was the only brake, and a session sending and receiving at full
-/// speed at once stalled for good at 128 MB each way ([`window`] has the test).
-const CHANNEL_BUFFER: usize = 512;
+/// window is what holds a peer back, and the queue needs room for one window's worth of
+/// packets: when it is full the session's loop waits, and with it the window updates the
+/// other direction needs, which can close the old circle again. 512 did, once, in a CI
+/// run of the 1 GiB test (after 468 MiB up and 871 down: packets under 4 KiB on a busy
+/// machine). 4096 holds a 2 MiB window in packets of 512 bytes; the queue allocates as
+/// it fills, and the window still bounds the bytes. ([`window`] has the russh test.)
+const CHANNEL_BUFFER: usize = 4096;
