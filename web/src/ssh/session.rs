@@ -114,6 +114,10 @@ fn config() -> client::Config {
     // No AES hardware in wasm: ChaCha20-Poly1305 is the fast cipher here.
     config.preferred.cipher =
         std::borrow::Cow::Borrowed(&[russh::cipher::CHACHA20_POLY1305, russh::cipher::AES_256_GCM]);
+    // Room for a whole window of small packets (a pty echoing a paste): the patched
+    // russh grants window as we read, and a full queue would stop the session's loop,
+    // window updates and all, while this tab waits to send (vendor/russh/GATEHOUSE.md).
+    config.channel_buffer_size = 4096;
     config
 }
 
